@@ -1,0 +1,334 @@
+/* bpfmaps C shim over bpf(2).  See _shim.h for the contract:
+ * results or -errno read immediately after the syscall, never later. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/bpf.h>
+
+#include "_shim.h"
+
+#define PTR(p) ((uint64_t)(uintptr_t)(p))
+
+static inline int sys_bpf(int cmd, union bpf_attr *attr, unsigned int size)
+{
+    long r = syscall(__NR_bpf, cmd, attr, size);
+    return r < 0 ? -errno : (int)r;
+}
+
+static inline void copy_name(char dst[BPF_OBJ_NAME_LEN], const char *name)
+{
+    if (name)
+        strncpy(dst, name, BPF_OBJ_NAME_LEN - 1);
+}
+
+int bpfm_map_create(uint32_t map_type, uint32_t key_size, uint32_t value_size,
+                    uint32_t max_entries, uint32_t map_flags, const char *name,
+                    int inner_map_fd, uint32_t numa_node, uint64_t map_extra)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.map_type = map_type;
+    attr.key_size = key_size;
+    attr.value_size = value_size;
+    attr.max_entries = max_entries;
+    attr.map_flags = map_flags;
+    attr.inner_map_fd = inner_map_fd > 0 ? (uint32_t)inner_map_fd : 0;
+    attr.numa_node = numa_node;
+    attr.map_extra = map_extra;
+    copy_name(attr.map_name, name);
+    return sys_bpf(BPF_MAP_CREATE, &attr, sizeof(attr));
+}
+
+int bpfm_map_get_fd_by_id(uint32_t id, uint32_t open_flags)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.map_id = id;
+    attr.open_flags = open_flags;
+    return sys_bpf(BPF_MAP_GET_FD_BY_ID, &attr, sizeof(attr));
+}
+
+static int get_next_id(int cmd, uint32_t start_id, uint32_t *next_id)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.start_id = start_id;
+    int r = sys_bpf(cmd, &attr, sizeof(attr));
+    if (r == 0)
+        *next_id = attr.next_id;
+    return r;
+}
+
+int bpfm_map_get_next_id(uint32_t start_id, uint32_t *next_id)
+{
+    return get_next_id(BPF_MAP_GET_NEXT_ID, start_id, next_id);
+}
+
+int bpfm_prog_get_next_id(uint32_t start_id, uint32_t *next_id)
+{
+    return get_next_id(BPF_PROG_GET_NEXT_ID, start_id, next_id);
+}
+
+int bpfm_prog_get_fd_by_id(uint32_t id)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.prog_id = id;
+    return sys_bpf(BPF_PROG_GET_FD_BY_ID, &attr, sizeof(attr));
+}
+
+int bpfm_obj_get(const char *path, uint32_t file_flags)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.pathname = PTR(path);
+    attr.file_flags = file_flags;
+    return sys_bpf(BPF_OBJ_GET, &attr, sizeof(attr));
+}
+
+int bpfm_obj_pin(int fd, const char *path)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.pathname = PTR(path);
+    attr.bpf_fd = (uint32_t)fd;
+    return sys_bpf(BPF_OBJ_PIN, &attr, sizeof(attr));
+}
+
+static int obj_info(int fd, void *info, uint32_t len)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.info.bpf_fd = (uint32_t)fd;
+    attr.info.info_len = len;
+    attr.info.info = PTR(info);
+    return sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &attr, sizeof(attr));
+}
+
+int bpfm_map_get_info(int fd, struct bpfm_map_info *out)
+{
+    struct bpf_map_info info;
+    memset(&info, 0, sizeof(info));
+    int r = obj_info(fd, &info, sizeof(info));
+    if (r < 0)
+        return r;
+    out->type = info.type;
+    out->id = info.id;
+    out->key_size = info.key_size;
+    out->value_size = info.value_size;
+    out->max_entries = info.max_entries;
+    out->map_flags = info.map_flags;
+    memcpy(out->name, info.name, sizeof(out->name));
+    out->name[sizeof(out->name) - 1] = 0;
+    out->ifindex = info.ifindex;
+    out->btf_vmlinux_value_type_id = info.btf_vmlinux_value_type_id;
+    out->netns_dev = info.netns_dev;
+    out->netns_ino = info.netns_ino;
+    out->btf_id = info.btf_id;
+    out->btf_key_type_id = info.btf_key_type_id;
+    out->btf_value_type_id = info.btf_value_type_id;
+    out->map_extra = info.map_extra;
+    return 0;
+}
+
+int bpfm_prog_get_info(int fd, struct bpfm_prog_info *out)
+{
+    struct bpf_prog_info info;
+    memset(&info, 0, sizeof(info));
+    int r = obj_info(fd, &info, sizeof(info));
+    if (r < 0)
+        return r;
+    out->type = info.type;
+    out->id = info.id;
+    memcpy(out->name, info.name, sizeof(out->name));
+    out->name[sizeof(out->name) - 1] = 0;
+    return 0;
+}
+
+static inline int elem_cmd(int cmd, int fd, const void *key, void *value, uint64_t flags)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.map_fd = (uint32_t)fd;
+    attr.key = PTR(key);
+    attr.value = PTR(value);
+    attr.flags = flags;
+    return sys_bpf(cmd, &attr, sizeof(attr));
+}
+
+int bpfm_map_lookup_elem(int fd, const char *key, char *value, uint64_t flags)
+{
+    return elem_cmd(BPF_MAP_LOOKUP_ELEM, fd, key, value, flags);
+}
+
+int bpfm_map_update_elem(int fd, const char *key, const char *value, uint64_t flags)
+{
+    return elem_cmd(BPF_MAP_UPDATE_ELEM, fd, key, (void *)value, flags);
+}
+
+int bpfm_map_delete_elem(int fd, const char *key)
+{
+    return elem_cmd(BPF_MAP_DELETE_ELEM, fd, key, NULL, 0);
+}
+
+int bpfm_map_get_next_key(int fd, const char *key, char *next_key)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.map_fd = (uint32_t)fd;
+    attr.key = PTR(key);
+    attr.next_key = PTR(next_key);
+    return sys_bpf(BPF_MAP_GET_NEXT_KEY, &attr, sizeof(attr));
+}
+
+int bpfm_map_lookup_and_delete_elem(int fd, const char *key, char *value, uint64_t flags)
+{
+    return elem_cmd(BPF_MAP_LOOKUP_AND_DELETE_ELEM, fd, key, value, flags);
+}
+
+int bpfm_map_freeze(int fd)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.map_fd = (uint32_t)fd;
+    return sys_bpf(BPF_MAP_FREEZE, &attr, sizeof(attr));
+}
+
+static int batch_cmd(int cmd, int fd, const void *in_batch, void *out_batch, const void *keys,
+                     const void *values, uint32_t *count, uint64_t elem_flags, uint64_t flags)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.batch.map_fd = (uint32_t)fd;
+    attr.batch.in_batch = PTR(in_batch);
+    attr.batch.out_batch = PTR(out_batch);
+    attr.batch.keys = PTR(keys);
+    attr.batch.values = PTR(values);
+    attr.batch.count = *count;
+    attr.batch.elem_flags = elem_flags;
+    attr.batch.flags = flags;
+    int r = sys_bpf(cmd, &attr, sizeof(attr));
+    /* The kernel writes count back on success and on most failures; keep it either way. */
+    *count = attr.batch.count;
+    return r;
+}
+
+int bpfm_map_update_batch(int fd, const char *keys, const char *values, uint32_t *count,
+                          uint64_t elem_flags, uint64_t flags)
+{
+    return batch_cmd(BPF_MAP_UPDATE_BATCH, fd, NULL, NULL, keys, values, count, elem_flags,
+                     flags);
+}
+
+int bpfm_map_delete_batch(int fd, const char *keys, uint32_t *count, uint64_t elem_flags,
+                          uint64_t flags)
+{
+    return batch_cmd(BPF_MAP_DELETE_BATCH, fd, NULL, NULL, keys, NULL, count, elem_flags, flags);
+}
+
+int bpfm_map_lookup_batch(int fd, const char *in_batch, char *out_batch, char *keys,
+                          char *values, uint32_t *count, uint64_t elem_flags, uint64_t flags)
+{
+    return batch_cmd(BPF_MAP_LOOKUP_BATCH, fd, in_batch, out_batch, keys, values, count,
+                     elem_flags, flags);
+}
+
+int bpfm_map_lookup_and_delete_batch(int fd, const char *in_batch, char *out_batch, char *keys,
+                                     char *values, uint32_t *count, uint64_t elem_flags,
+                                     uint64_t flags)
+{
+    return batch_cmd(BPF_MAP_LOOKUP_AND_DELETE_BATCH, fd, in_batch, out_batch, keys, values,
+                     count, elem_flags, flags);
+}
+
+/* Per-element loops.  One bpf_attr is reused; only key/value pointers change. */
+static int elems_loop(int cmd, int fd, const char *keys, uint32_t key_size, const char *values,
+                      uint32_t value_stride, uint32_t *count, uint64_t flags, int32_t *errs)
+{
+    union bpf_attr attr;
+    uint32_t n = *count, i;
+    int failures = 0;
+    memset(&attr, 0, sizeof(attr));
+    attr.map_fd = (uint32_t)fd;
+    attr.flags = flags;
+    for (i = 0; i < n; i++) {
+        attr.key = keys ? PTR(keys + (size_t)i * key_size) : 0;
+        attr.value = values ? PTR(values + (size_t)i * value_stride) : 0;
+        long r = syscall(__NR_bpf, cmd, &attr, sizeof(attr));
+        int rc = r < 0 ? -errno : 0;
+        if (errs) {
+            errs[i] = rc;
+            failures += rc != 0;
+        } else if (rc) {
+            *count = i;
+            return rc;
+        }
+    }
+    *count = n;
+    return errs ? failures : 0;
+}
+
+int bpfm_update_elems(int fd, const char *keys, uint32_t key_size, const char *values,
+                      uint32_t value_stride, uint32_t *count, uint64_t flags, int32_t *errs)
+{
+    return elems_loop(BPF_MAP_UPDATE_ELEM, fd, keys, key_size, values, value_stride, count, flags,
+                      errs);
+}
+
+int bpfm_delete_elems(int fd, const char *keys, uint32_t key_size, uint32_t *count, int32_t *errs)
+{
+    return elems_loop(BPF_MAP_DELETE_ELEM, fd, keys, key_size, NULL, 0, count, 0, errs);
+}
+
+int bpfm_lookup_elems(int fd, const char *keys, uint32_t key_size, char *values,
+                      uint32_t value_stride, uint32_t *count, uint64_t flags, int32_t *errs)
+{
+    return elems_loop(BPF_MAP_LOOKUP_ELEM, fd, keys, key_size, values, value_stride, count, flags,
+                      errs);
+}
+
+int bpfm_lookup_and_delete_elems(int fd, const char *keys, uint32_t key_size, char *values,
+                                 uint32_t value_stride, uint32_t *count, uint64_t flags,
+                                 int32_t *errs)
+{
+    return elems_loop(BPF_MAP_LOOKUP_AND_DELETE_ELEM, fd, keys, key_size, values, value_stride,
+                      count, flags, errs);
+}
+
+int bpfm_prog_load(uint32_t prog_type, const char *insns, uint32_t insn_cnt, const char *license,
+                   const char *name, char *log_buf, uint32_t log_size)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.prog_type = prog_type;
+    attr.insns = PTR(insns);
+    attr.insn_cnt = insn_cnt;
+    attr.license = PTR(license);
+    if (log_buf && log_size) {
+        attr.log_buf = PTR(log_buf);
+        attr.log_size = log_size;
+        attr.log_level = 1;
+    }
+    copy_name(attr.prog_name, name);
+    return sys_bpf(BPF_PROG_LOAD, &attr, sizeof(attr));
+}
+
+int bpfm_close(int fd)
+{
+    return close(fd) < 0 ? -errno : 0;
+}
+
+int bpfm_dup(int fd)
+{
+    int r = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    return r < 0 ? -errno : r;
+}
+
+int bpfm_fd_is_valid(int fd)
+{
+    return fcntl(fd, F_GETFD) >= 0;
+}

@@ -1,0 +1,82 @@
+/* bpfmaps C shim: one function per bpf(2) command.
+ *
+ * Every function returns its result (0, an fd, ...) or -errno captured right
+ * after the syscall; no caller ever reads the global errno.  Batch functions write
+ * `count` back even on failure.  This header is also fed to cffi's cdef, so it
+ * holds only plain prototypes and structs (no macros, no includes).
+ */
+
+struct bpfm_map_info {
+    uint32_t type;
+    uint32_t id;
+    uint32_t key_size;
+    uint32_t value_size;
+    uint32_t max_entries;
+    uint32_t map_flags;
+    char name[16];
+    uint32_t ifindex;
+    uint32_t btf_vmlinux_value_type_id;
+    uint64_t netns_dev;
+    uint64_t netns_ino;
+    uint32_t btf_id;
+    uint32_t btf_key_type_id;
+    uint32_t btf_value_type_id;
+    uint64_t map_extra;
+};
+
+struct bpfm_prog_info {
+    uint32_t type;
+    uint32_t id;
+    char name[16];
+};
+
+int bpfm_map_create(uint32_t map_type, uint32_t key_size, uint32_t value_size,
+                    uint32_t max_entries, uint32_t map_flags, const char *name,
+                    int inner_map_fd, uint32_t numa_node, uint64_t map_extra);
+int bpfm_map_get_fd_by_id(uint32_t id, uint32_t open_flags);
+int bpfm_map_get_next_id(uint32_t start_id, uint32_t *next_id);
+int bpfm_prog_get_fd_by_id(uint32_t id);
+int bpfm_prog_get_next_id(uint32_t start_id, uint32_t *next_id);
+int bpfm_obj_get(const char *path, uint32_t file_flags);
+int bpfm_obj_pin(int fd, const char *path);
+int bpfm_map_get_info(int fd, struct bpfm_map_info *out);
+int bpfm_prog_get_info(int fd, struct bpfm_prog_info *out);
+int bpfm_map_lookup_elem(int fd, const char *key, char *value, uint64_t flags);
+int bpfm_map_update_elem(int fd, const char *key, const char *value, uint64_t flags);
+int bpfm_map_delete_elem(int fd, const char *key);
+int bpfm_map_get_next_key(int fd, const char *key, char *next_key);
+int bpfm_map_lookup_and_delete_elem(int fd, const char *key, char *value, uint64_t flags);
+int bpfm_map_freeze(int fd);
+
+int bpfm_map_update_batch(int fd, const char *keys, const char *values, uint32_t *count,
+                          uint64_t elem_flags, uint64_t flags);
+int bpfm_map_delete_batch(int fd, const char *keys, uint32_t *count, uint64_t elem_flags,
+                          uint64_t flags);
+int bpfm_map_lookup_batch(int fd, const char *in_batch, char *out_batch, char *keys,
+                          char *values, uint32_t *count, uint64_t elem_flags, uint64_t flags);
+int bpfm_map_lookup_and_delete_batch(int fd, const char *in_batch, char *out_batch, char *keys,
+                                     char *values, uint32_t *count, uint64_t elem_flags,
+                                     uint64_t flags);
+
+/* Per-element loops (the fallback for kernels/map types without batch commands, and
+ * the path for NOEXIST/EXIST updates).  Element i uses keys + i*key_size and
+ * values + i*value_stride.  With errs == NULL: stop at the first failure, *count =
+ * number applied, return its -errno.  With errs != NULL: attempt every element,
+ * errs[i] = 0 or -errno, return the number of failures. */
+int bpfm_update_elems(int fd, const char *keys, uint32_t key_size, const char *values,
+                      uint32_t value_stride, uint32_t *count, uint64_t flags, int32_t *errs);
+int bpfm_delete_elems(int fd, const char *keys, uint32_t key_size, uint32_t *count,
+                      int32_t *errs);
+int bpfm_lookup_elems(int fd, const char *keys, uint32_t key_size, char *values,
+                      uint32_t value_stride, uint32_t *count, uint64_t flags, int32_t *errs);
+int bpfm_lookup_and_delete_elems(int fd, const char *keys, uint32_t key_size, char *values,
+                                 uint32_t value_stride, uint32_t *count, uint64_t flags,
+                                 int32_t *errs);
+
+/* Load a program from raw instructions (8 bytes each); used for prog arrays and tests. */
+int bpfm_prog_load(uint32_t prog_type, const char *insns, uint32_t insn_cnt, const char *license,
+                   const char *name, char *log_buf, uint32_t log_size);
+
+int bpfm_close(int fd);
+int bpfm_dup(int fd);
+int bpfm_fd_is_valid(int fd);

@@ -1,0 +1,202 @@
+"""The Backend protocol: a table of bpf(2) commands over raw bytes.
+
+Everything above this layer (``Map``, batches, the bpftool runner) talks to a
+Backend, never to the syscall directly.  Two implementations exist:
+
+* :class:`bpfmaps.kernel.KernelBackend`: the real ``bpf(2)`` through the cffi shim
+  (the only module that imports the compiled extension);
+* :class:`bpfmaps.testing.FakeKernel`: an in-memory kernel with the same
+  semantics, errnos and counts, for tests without root.
+
+Conventions (identical for both, so upper layers need no special cases):
+
+* File descriptors are ints owned by the backend that issued them.  A fake
+  backend's fds mean nothing to the real kernel and vice versa.
+* Every method returns ``0``/a new fd/a count on success and ``-errno`` on
+  failure, exactly like the C shim: the error is the call's own result, never a
+  global.  Methods that also produce a value return a tuple whose first item is
+  that rc.
+* Input keys and values are ``bytes`` of exactly the map's key size / value
+  buffer size.  ``backend.NULL`` stands for a NULL pointer (e.g. the key of a
+  queue); the kernel backend's is ``ffi.NULL``, the fake's is ``None``.
+  Upper layers check sizes *before* calling: the kernel reads exactly that many
+  bytes from the pointer.
+* Output buffers come from :meth:`Backend.alloc` (or any writable object that
+  supports the buffer protocol) and are read back with :meth:`Backend.tobytes`.
+* Batch inputs are any buffer-protocol objects (bytes, bytearray, memoryview,
+  array, numpy arrays) holding ``count`` packed elements.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterator, Optional, Protocol, runtime_checkable
+
+from .types import MapInfo
+
+__all__ = ["Backend", "ProgInfo", "default_backend", "use_backend", "kernel_backend"]
+
+
+@dataclass(frozen=True)
+class ProgInfo:
+    id: int
+    type: int
+    name: str = ""
+
+
+Buffer = Any  # bytes-like input, or a buffer from Backend.alloc for outputs
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """bpf(2) as a table of methods; see the module docstring for conventions."""
+
+    #: "kernel" or "fake"
+    name: str
+    #: the NULL pointer value for key/value arguments (ffi.NULL or None)
+    NULL: Any
+
+    # -- resources -------------------------------------------------------------
+    def possible_cpus(self) -> int: ...
+    def alloc(self, size: int) -> Buffer: ...
+    def tobytes(self, buf: Buffer, size: int, offset: int = 0) -> bytes: ...
+    def close(self, fd: int) -> int: ...
+    def dup(self, fd: int) -> int: ...
+    def is_bpffs(self, path: str) -> bool: ...
+
+    # -- objects ---------------------------------------------------------------
+    def map_create(
+        self,
+        map_type: int,
+        key_size: int,
+        value_size: int,
+        max_entries: int,
+        map_flags: int = 0,
+        name: bytes = b"",
+        inner_map_fd: int = -1,
+        numa_node: int = 0,
+        map_extra: int = 0,
+    ) -> int: ...
+    def map_get_fd_by_id(self, map_id: int, open_flags: int = 0) -> int: ...
+    def map_get_next_id(self, start_id: int) -> tuple[int, int]: ...
+    def prog_get_fd_by_id(self, prog_id: int) -> int: ...
+    def prog_get_next_id(self, start_id: int) -> tuple[int, int]: ...
+    def obj_get(self, path: str, file_flags: int = 0) -> int: ...
+    def obj_pin(self, fd: int, path: str) -> int: ...
+    def map_info(self, fd: int) -> tuple[int, Optional[MapInfo]]: ...
+    def prog_info(self, fd: int) -> tuple[int, Optional[ProgInfo]]: ...
+    def map_freeze(self, fd: int) -> int: ...
+    def prog_load(self, prog_type: int, insns: bytes, license: bytes, name: bytes = b"") -> int: ...
+
+    # -- elements --------------------------------------------------------------
+    def map_lookup_elem(self, fd: int, key: bytes | None, value_out: Buffer, flags: int = 0) -> int: ...
+    def map_update_elem(self, fd: int, key: bytes | None, value: bytes, flags: int = 0) -> int: ...
+    def map_delete_elem(self, fd: int, key: bytes | None) -> int: ...
+    def map_get_next_key(self, fd: int, key: bytes | None, next_key_out: Buffer) -> int: ...
+    def map_lookup_and_delete_elem(
+        self, fd: int, key: bytes | None, value_out: Buffer, flags: int = 0
+    ) -> int: ...
+
+    # -- batch commands (kernel >= 5.6; count written back even on failure) -----
+    def map_update_batch(
+        self, fd: int, keys: Buffer, values: Buffer, count: int, elem_flags: int = 0, flags: int = 0
+    ) -> tuple[int, int]: ...
+    def map_delete_batch(
+        self, fd: int, keys: Buffer, count: int, elem_flags: int = 0, flags: int = 0
+    ) -> tuple[int, int]: ...
+    def map_lookup_batch(
+        self,
+        fd: int,
+        in_batch: Buffer | None,
+        out_batch: Buffer,
+        keys_out: Buffer,
+        values_out: Buffer,
+        count: int,
+        elem_flags: int = 0,
+        flags: int = 0,
+    ) -> tuple[int, int]: ...
+    def map_lookup_and_delete_batch(
+        self,
+        fd: int,
+        in_batch: Buffer | None,
+        out_batch: Buffer,
+        keys_out: Buffer,
+        values_out: Buffer,
+        count: int,
+        elem_flags: int = 0,
+        flags: int = 0,
+    ) -> tuple[int, int]: ...
+
+    # -- per-element loops (the fallback path; C loops on the kernel backend) ---
+    # errs=None: stop at first failure -> (rc, applied).  errs = a list to fill:
+    # attempt all, errs receives one rc per element -> (number_failed, count).
+    def update_elems(
+        self,
+        fd: int,
+        keys: Buffer | None,
+        key_size: int,
+        values: Buffer,
+        value_stride: int,
+        count: int,
+        flags: int = 0,
+        errs: list[int] | None = None,
+    ) -> tuple[int, int]: ...
+    def delete_elems(
+        self, fd: int, keys: Buffer, key_size: int, count: int, errs: list[int] | None = None
+    ) -> tuple[int, int]: ...
+    def lookup_elems(
+        self,
+        fd: int,
+        keys: Buffer,
+        key_size: int,
+        values_out: Buffer,
+        value_stride: int,
+        count: int,
+        flags: int = 0,
+        errs: list[int] | None = None,
+    ) -> tuple[int, int]: ...
+    def lookup_and_delete_elems(
+        self,
+        fd: int,
+        keys: Buffer,
+        key_size: int,
+        values_out: Buffer,
+        value_stride: int,
+        count: int,
+        flags: int = 0,
+        errs: list[int] | None = None,
+    ) -> tuple[int, int]: ...
+
+
+_current: contextvars.ContextVar[Backend | None] = contextvars.ContextVar(
+    "bpfmaps_backend", default=None
+)
+_kernel: Backend | None = None
+
+
+def kernel_backend() -> Backend:
+    """The process-wide real-kernel backend (imports the compiled extension)."""
+    global _kernel
+    if _kernel is None:
+        from .kernel import KernelBackend
+
+        _kernel = KernelBackend()
+    return _kernel
+
+
+def default_backend() -> Backend:
+    """The backend used when none is given: the active fake kernel, else the real one."""
+    b = _current.get()
+    return b if b is not None else kernel_backend()
+
+
+@contextmanager
+def use_backend(backend: Backend) -> Iterator[Backend]:
+    """Make ``backend`` the default for ``Map.from_id``/``from_pin``/... in this context."""
+    token = _current.set(backend)
+    try:
+        yield backend
+    finally:
+        _current.reset(token)

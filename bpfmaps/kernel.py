@@ -1,0 +1,310 @@
+"""KernelBackend: the Backend protocol over the real bpf(2), through the cffi shim.
+
+This is the only module that imports the compiled extension ``bpfmaps._ffi``.
+Each method is one C call (plus, for buffers that are not cffi cdata, one
+``ffi.from_buffer``).  Errors come back as ``-errno`` from the C function itself.
+Kernel floor: 4.4 for element commands, 4.13 for ids/GET_FD_BY_ID, 5.2 for
+FREEZE, 5.6 for the batch commands (older kernels answer EINVAL, which the batch
+layer turns into the per-element fallback).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+from ._ffi import ffi, lib
+from .backend import ProgInfo
+from .types import MapInfo
+
+__all__ = ["KernelBackend", "possible_cpus", "is_bpffs"]
+
+_NULL = ffi.NULL
+_from_buffer = ffi.from_buffer
+_CData = ffi.CData
+
+
+def _ptr(buf):
+    """A char* for ``buf``: bytes and cdata pass through, other buffers are wrapped."""
+    if buf is None:
+        return _NULL
+    if isinstance(buf, (bytes, _CData)):
+        return buf
+    return _from_buffer("char[]", buf, require_writable=False)
+
+
+def _wptr(buf):
+    if buf is None:
+        return _NULL
+    if isinstance(buf, _CData):
+        return buf
+    return _from_buffer("char[]", buf, require_writable=True)
+
+
+@functools.lru_cache(maxsize=1)
+def possible_cpus() -> int:
+    """Number of possible CPUs from /sys/devices/system/cpu/possible (e.g. ``0-1`` -> 2).
+
+    Per-CPU map values are ``possible_cpus() * round_up(value_size, 8)`` bytes.
+    """
+    with open("/sys/devices/system/cpu/possible") as f:
+        text = f.read().strip()
+    n = 0
+    for part in text.split(","):
+        if "-" in part:
+            lo, hi = part.split("-")
+            n = max(n, int(hi) + 1)
+        elif part:
+            n = max(n, int(part) + 1)
+    return n
+
+
+def _mountinfo_fstype(path: str) -> str | None:
+    """fstype of the mount that holds ``path`` (longest matching mount point)."""
+    best, fstype = -1, None
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                fields = line.split()
+                try:
+                    sep = fields.index("-")
+                except ValueError:
+                    continue
+                mnt = fields[4].replace("\\040", " ")
+                if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) and len(mnt) >= best:
+                    best, fstype = len(mnt), fields[sep + 1]
+    except OSError:
+        return None
+    return fstype
+
+
+def is_bpffs(path: str) -> bool:
+    """True when ``path`` (or, if it does not exist, its directory) is on a bpffs mount."""
+    p = os.path.realpath(path)
+    if not os.path.exists(p):
+        p = os.path.dirname(p)
+    return _mountinfo_fstype(p) == "bpf"
+
+
+class KernelBackend:
+    """The real kernel.  Stateless apart from cached constants; safe to share."""
+
+    name = "kernel"
+    NULL = _NULL
+
+    def __init__(self) -> None:
+        # Hot element commands are bound straight to the C functions: bytes and
+        # cdata buffers go in without any Python-level wrapper.
+        self.map_update_elem = lib.bpfm_map_update_elem
+        self.map_lookup_elem = lib.bpfm_map_lookup_elem
+        self.map_lookup_and_delete_elem = lib.bpfm_map_lookup_and_delete_elem
+        self.map_get_next_key = lib.bpfm_map_get_next_key
+        self.map_delete_elem = lib.bpfm_map_delete_elem
+        self.map_freeze = lib.bpfm_map_freeze
+        self.close = lib.bpfm_close
+        self.dup = lib.bpfm_dup
+
+    def __repr__(self) -> str:
+        return "<KernelBackend>"
+
+    # -- resources -------------------------------------------------------------
+    def possible_cpus(self) -> int:
+        return possible_cpus()
+
+    def alloc(self, size: int):
+        return ffi.new("char[]", max(size, 1))
+
+    def tobytes(self, buf, size: int, offset: int = 0) -> bytes:
+        if isinstance(buf, _CData):
+            return ffi.unpack(buf + offset, size)
+        return bytes(memoryview(buf)[offset : offset + size])
+
+    def is_bpffs(self, path: str) -> bool:
+        return is_bpffs(path)
+
+    # -- objects ---------------------------------------------------------------
+    def map_create(
+        self,
+        map_type,
+        key_size,
+        value_size,
+        max_entries,
+        map_flags=0,
+        name=b"",
+        inner_map_fd=-1,
+        numa_node=0,
+        map_extra=0,
+    ) -> int:
+        return lib.bpfm_map_create(
+            int(map_type),
+            key_size,
+            value_size,
+            max_entries,
+            int(map_flags),
+            name or _NULL,
+            inner_map_fd,
+            numa_node,
+            map_extra,
+        )
+
+    def map_get_fd_by_id(self, map_id: int, open_flags: int = 0) -> int:
+        if not 0 <= map_id < 2**32:
+            return -22
+        return lib.bpfm_map_get_fd_by_id(map_id, int(open_flags))
+
+    def map_get_next_id(self, start_id: int) -> tuple[int, int]:
+        out = ffi.new("uint32_t *")
+        rc = lib.bpfm_map_get_next_id(start_id, out)
+        return rc, out[0]
+
+    def prog_get_fd_by_id(self, prog_id: int) -> int:
+        if not 0 <= prog_id < 2**32:
+            return -22
+        return lib.bpfm_prog_get_fd_by_id(prog_id)
+
+    def prog_get_next_id(self, start_id: int) -> tuple[int, int]:
+        out = ffi.new("uint32_t *")
+        rc = lib.bpfm_prog_get_next_id(start_id, out)
+        return rc, out[0]
+
+    def obj_get(self, path: str, file_flags: int = 0) -> int:
+        return lib.bpfm_obj_get(os.fsencode(path), int(file_flags))
+
+    def obj_pin(self, fd: int, path: str) -> int:
+        return lib.bpfm_obj_pin(fd, os.fsencode(path))
+
+    def map_info(self, fd: int):
+        info = ffi.new("struct bpfm_map_info *")
+        rc = lib.bpfm_map_get_info(fd, info)
+        if rc < 0:
+            return rc, None
+        return 0, MapInfo.make(
+            info.type,
+            id=info.id,
+            key_size=info.key_size,
+            value_size=info.value_size,
+            max_entries=info.max_entries,
+            flags=info.map_flags,
+            name=ffi.string(info.name).decode("utf-8", "replace"),
+            ifindex=info.ifindex,
+            btf_vmlinux_value_type_id=info.btf_vmlinux_value_type_id,
+            netns_dev=info.netns_dev,
+            netns_ino=info.netns_ino,
+            btf_id=info.btf_id,
+            btf_key_type_id=info.btf_key_type_id,
+            btf_value_type_id=info.btf_value_type_id,
+            map_extra=info.map_extra,
+        )
+
+    def prog_info(self, fd: int):
+        info = ffi.new("struct bpfm_prog_info *")
+        rc = lib.bpfm_prog_get_info(fd, info)
+        if rc < 0:
+            return rc, None
+        return 0, ProgInfo(
+            id=info.id, type=info.type, name=ffi.string(info.name).decode("utf-8", "replace")
+        )
+
+    def prog_load(self, prog_type: int, insns: bytes, license: bytes, name: bytes = b"") -> int:
+        if len(insns) % 8:
+            return -22
+        return lib.bpfm_prog_load(
+            prog_type, insns, len(insns) // 8, license, name or _NULL, _NULL, 0
+        )
+
+    # -- batch commands --------------------------------------------------------
+    def map_update_batch(self, fd, keys, values, count, elem_flags=0, flags=0):
+        c = ffi.new("uint32_t *")
+        c[0] = count
+        rc = lib.bpfm_map_update_batch(fd, _ptr(keys), _ptr(values), c, elem_flags, flags)
+        return rc, c[0]
+
+    def map_delete_batch(self, fd, keys, count, elem_flags=0, flags=0):
+        c = ffi.new("uint32_t *")
+        c[0] = count
+        rc = lib.bpfm_map_delete_batch(fd, _ptr(keys), c, elem_flags, flags)
+        return rc, c[0]
+
+    def map_lookup_batch(
+        self, fd, in_batch, out_batch, keys_out, values_out, count, elem_flags=0, flags=0
+    ):
+        c = ffi.new("uint32_t *")
+        c[0] = count
+        rc = lib.bpfm_map_lookup_batch(
+            fd,
+            _ptr(in_batch),
+            _wptr(out_batch),
+            _wptr(keys_out),
+            _wptr(values_out),
+            c,
+            elem_flags,
+            flags,
+        )
+        return rc, c[0]
+
+    def map_lookup_and_delete_batch(
+        self, fd, in_batch, out_batch, keys_out, values_out, count, elem_flags=0, flags=0
+    ):
+        c = ffi.new("uint32_t *")
+        c[0] = count
+        rc = lib.bpfm_map_lookup_and_delete_batch(
+            fd,
+            _ptr(in_batch),
+            _wptr(out_batch),
+            _wptr(keys_out),
+            _wptr(values_out),
+            c,
+            elem_flags,
+            flags,
+        )
+        return rc, c[0]
+
+    # -- per-element loops in C ------------------------------------------------
+    @staticmethod
+    def _errs_buf(errs, count):
+        return ffi.new("int32_t[]", max(count, 1)) if errs is not None else _NULL
+
+    @staticmethod
+    def _collect(errs, ebuf, count):
+        if errs is not None:
+            errs[:] = ffi.unpack(ebuf, count) if count else []
+
+    def update_elems(self, fd, keys, key_size, values, value_stride, count, flags=0, errs=None):
+        c = ffi.new("uint32_t *")
+        c[0] = count
+        ebuf = self._errs_buf(errs, count)
+        rc = lib.bpfm_update_elems(
+            fd, _ptr(keys), key_size, _ptr(values), value_stride, c, flags, ebuf
+        )
+        self._collect(errs, ebuf, count)
+        return rc, c[0]
+
+    def delete_elems(self, fd, keys, key_size, count, errs=None):
+        c = ffi.new("uint32_t *")
+        c[0] = count
+        ebuf = self._errs_buf(errs, count)
+        rc = lib.bpfm_delete_elems(fd, _ptr(keys), key_size, c, ebuf)
+        self._collect(errs, ebuf, count)
+        return rc, c[0]
+
+    def lookup_elems(self, fd, keys, key_size, values_out, value_stride, count, flags=0, errs=None):
+        c = ffi.new("uint32_t *")
+        c[0] = count
+        ebuf = self._errs_buf(errs, count)
+        rc = lib.bpfm_lookup_elems(
+            fd, _ptr(keys), key_size, _wptr(values_out), value_stride, c, flags, ebuf
+        )
+        self._collect(errs, ebuf, count)
+        return rc, c[0]
+
+    def lookup_and_delete_elems(
+        self, fd, keys, key_size, values_out, value_stride, count, flags=0, errs=None
+    ):
+        c = ffi.new("uint32_t *")
+        c[0] = count
+        ebuf = self._errs_buf(errs, count)
+        rc = lib.bpfm_lookup_and_delete_elems(
+            fd, _ptr(keys), key_size, _wptr(values_out), value_stride, c, flags, ebuf
+        )
+        self._collect(errs, ebuf, count)
+        return rc, c[0]
