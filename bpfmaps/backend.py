@@ -30,9 +30,10 @@ Conventions (identical for both, so upper layers need no special cases):
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator, Optional, Protocol, runtime_checkable
+from typing import Any, Optional, Protocol, runtime_checkable
 
 from .types import MapInfo
 
@@ -91,7 +92,9 @@ class Backend(Protocol):
     def prog_load(self, prog_type: int, insns: bytes, license: bytes, name: bytes = b"") -> int: ...
 
     # -- elements --------------------------------------------------------------
-    def map_lookup_elem(self, fd: int, key: bytes | None, value_out: Buffer, flags: int = 0) -> int: ...
+    def map_lookup_elem(
+        self, fd: int, key: bytes | None, value_out: Buffer, flags: int = 0
+    ) -> int: ...
     def map_update_elem(self, fd: int, key: bytes | None, value: bytes, flags: int = 0) -> int: ...
     def map_delete_elem(self, fd: int, key: bytes | None) -> int: ...
     def map_get_next_key(self, fd: int, key: bytes | None, next_key_out: Buffer) -> int: ...

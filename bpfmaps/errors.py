@@ -305,12 +305,22 @@ def error_from_errno(
         cls, hint = MapNotFoundError, "no map with this id"
     elif op in _PIN_OPS and err == _errno.ENOENT:
         cls, hint = PinNotFoundError, "nothing is pinned at this path"
-    elif op in _PIN_OPS | {"pin"} and err in (_errno.EPERM, _errno.EINVAL) and detail == "not-bpffs":
-        cls, hint, detail = NotBpffsError, "path is not on a bpf file system (mount -t bpf bpf DIR)", None
+    elif (
+        op in _PIN_OPS | {"pin"} and err in (_errno.EPERM, _errno.EINVAL) and detail == "not-bpffs"
+    ):
+        cls, hint, detail = (
+            NotBpffsError,
+            "path is not on a bpf file system (mount -t bpf bpf DIR)",
+            None,
+        )
     elif op == "pin" and err == _errno.EEXIST:
         cls, hint = PinExistsError, "the pin path already exists"
     elif err == _errno.ENOENT:
-        cls = KeyNotFoundError if op.split("_batch")[0] in ELEMENT_OPS or op.endswith("batch") else BPFError
+        cls = (
+            KeyNotFoundError
+            if op.split("_batch")[0] in ELEMENT_OPS or op.endswith("batch")
+            else BPFError
+        )
     elif err == _errno.EEXIST:
         cls = KeyExistsError
     elif err == _errno.E2BIG:

@@ -1,0 +1,790 @@
+"""The typed :class:`Map`: one open BPF map, with codecs and a Mapping-style API.
+
+Costs: every element operation is one bpf(2) syscall (about 0.3-1.5 us); sizes are
+checked in Python before the call.  Opening by name walks every map id on the
+system (two or three syscalls per map).  ``len()`` of a hash-like map walks all
+keys (one syscall per key).  Bulk operations (``update_many``, ``items``, ...)
+are in :mod:`bpfmaps.bulk` and use the kernel's batch commands.
+
+Kernel floor: 4.13 (ids, GET_FD_BY_ID, map names), 5.2 (freeze), 5.6 (batch
+commands, with a transparent fallback below), 5.14 (lookup-and-delete on hash
+maps, with a lookup+delete fallback below).
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import re
+from collections.abc import Iterator, MutableMapping
+from typing import Any, Optional
+
+from . import codecs as _codecs
+from ._fd import OwnedFd
+from .backend import Backend, default_backend
+from .errors import (
+    AmbiguousMapError,
+    CodecError,
+    InvalidArgumentError,
+    IterationAbortedError,
+    MapClosedError,
+    MapNotFoundError,
+    error_from_errno,
+)
+from .types import (
+    ARRAY_TYPES,
+    FD_VALUE_TYPES,
+    KEYLESS_TYPES,
+    PERCPU_TYPES,
+    MapFlags,
+    MapInfo,
+    MapType,
+    OpenFlags,
+    UpdateFlags,
+    round_up8,
+)
+
+__all__ = ["Map", "map_ids"]
+
+_MISSING: Any = object()
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.]{0,15}$")
+
+
+class _Handle(OwnedFd):
+    """The open map shared by a Map and its views (``m.raw``, typed views); owns the fd."""
+
+    __slots__ = ("info", "ncpus", "vbs", "desc", "NULL", "open_flags", "update_elem")
+
+    def __init__(self, backend: Backend, fd: int, info: MapInfo, open_flags: int = 0) -> None:
+        OwnedFd.__init__(self, backend, fd, f"BPF map {info.describe()}")
+        self.info = info
+        self.ncpus = backend.possible_cpus() if info.type in PERCPU_TYPES else 1
+        self.vbs = (
+            round_up8(info.value_size) * self.ncpus
+            if info.type in PERCPU_TYPES
+            else info.value_size
+        )
+        self.desc = info.describe()
+        self.NULL = backend.NULL
+        self.open_flags = open_flags
+        self.update_elem = backend.map_update_elem
+
+
+def _check(rc: int, op: str, **kw: Any) -> int:
+    if rc < 0:
+        raise error_from_errno(-rc, op, **kw)
+    return rc
+
+
+def map_ids(backend: Optional[Backend] = None) -> Iterator[int]:
+    """Yield the id of every map on the system, in increasing order (MAP_GET_NEXT_ID)."""
+    be = backend or default_backend()
+    start = 0
+    while True:
+        rc, nxt = be.map_get_next_id(start)
+        if rc == -_errno.ENOENT:
+            return
+        _check(rc, "map_get_next_id")
+        yield nxt
+        start = nxt
+
+
+class Map(MutableMapping):
+    """One open BPF map.
+
+    Open with :meth:`from_id`, :meth:`from_pin`, :meth:`from_name`, :meth:`from_fd`
+    or :meth:`create`.  Keys and values go through codecs (raw ``bytes`` by default;
+    see :mod:`bpfmaps.codecs`).  Per-CPU maps read and write a list with one value
+    per possible CPU (or :class:`~bpfmaps.codecs.AllCPUs`); map-in-map and prog-array
+    maps take Map/Program objects (or fds) and read back object ids; queue and stack
+    maps use :meth:`push`, :meth:`pop` and :meth:`peek`.
+
+    The Map owns one fd; ``close()`` (idempotent) or a ``with`` block releases it, and
+    a Map collected while open emits a ResourceWarning.  Views made with :attr:`raw`
+    or :meth:`typed` share that fd: closing any of them closes the map.
+    """
+
+    __slots__ = (
+        "_h",
+        "_key_codec",
+        "_value_codec",
+        "_kenc",
+        "_kdec",
+        "_venc",
+        "_vdec",
+        "_rk",
+        "_rv",
+    )
+
+    # ------------------------------------------------------------------ opening
+    def __init__(self, _handle: _Handle, key: Any = None, value: Any = None) -> None:
+        if not isinstance(_handle, _Handle):
+            raise TypeError("use Map.from_id/from_pin/from_name/from_fd/create to open a map")
+        self._h = _handle
+        info = _handle.info
+        if info.key_size == 0:
+            kc: Any = None
+        else:
+            kc = _codecs.as_codec(key, info.key_size, "key")
+        if value is None and info.type in FD_VALUE_TYPES:
+            vc: Any = _codecs.ObjectId()
+        else:
+            vc = _codecs.as_codec(value, info.value_size, "value")
+        if info.type in PERCPU_TYPES:
+            vc = _codecs.PerCPU(vc, _handle.ncpus)
+        self._key_codec = kc
+        self._value_codec = vc
+        self._kenc = kc.encode if kc is not None else self._keyless
+        self._kdec = kc.decode if kc is not None else None
+        self._venc = vc.encode
+        self._vdec = vc.decode
+        self._set_raw_sizes()
+
+    def _set_raw_sizes(self) -> None:
+        # sizes for the raw-bytes fast path of __setitem__ (-1: codec must run)
+        kc, vc = self._key_codec, self._value_codec
+        self._rk = kc.size if type(kc) is _codecs.Raw else -1
+        self._rv = vc.size if type(vc) is _codecs.Raw else -1
+
+    @classmethod
+    def _open(cls, backend: Backend, fd: int, op: str, open_flags: int = 0, **codecs: Any) -> Map:
+        rc, info = backend.map_info(fd)
+        if rc < 0:
+            backend.close(fd)
+            raise error_from_errno(
+                -rc, op, hint="the object is not a BPF map" if rc == -_errno.EINVAL else None
+            )
+        try:
+            return cls(_Handle(backend, fd, info, open_flags), **codecs)
+        except BaseException:
+            backend.close(fd)
+            raise
+
+    @staticmethod
+    def _open_flags(readonly: bool, writeonly: bool) -> int:
+        if readonly and writeonly:
+            raise ValueError("readonly and writeonly exclude each other")
+        return int(OpenFlags.RDONLY if readonly else OpenFlags.WRONLY if writeonly else 0)
+
+    @classmethod
+    def from_id(
+        cls,
+        map_id: int,
+        *,
+        backend: Optional[Backend] = None,
+        readonly: bool = False,
+        writeonly: bool = False,
+        key: Any = None,
+        value: Any = None,
+    ) -> Map:
+        """Open the map with this id (BPF_MAP_GET_FD_BY_ID + OBJ_GET_INFO_BY_FD).
+
+        Raises MapNotFoundError (a LookupError) when no such map exists,
+        PermissionDeniedError without CAP_SYS_ADMIN.
+        """
+        be = backend or default_backend()
+        flags = cls._open_flags(readonly, writeonly)
+        fd = be.map_get_fd_by_id(int(map_id), flags)
+        if fd < 0:
+            raise error_from_errno(-fd, "open_by_id", map=f"id {map_id}")
+        return cls._open(be, fd, "open_by_id", flags, key=key, value=value)
+
+    @classmethod
+    def from_pin(
+        cls,
+        path: str,
+        *,
+        backend: Optional[Backend] = None,
+        readonly: bool = False,
+        writeonly: bool = False,
+        key: Any = None,
+        value: Any = None,
+    ) -> Map:
+        """Open the map pinned at ``path`` on a bpffs (BPF_OBJ_GET).
+
+        Raises PinNotFoundError (a FileNotFoundError) when nothing is pinned there,
+        NotBpffsError when the path is not on a bpf file system, BPFError with a
+        "not a BPF map" hint when a program is pinned there.
+        """
+        be = backend or default_backend()
+        flags = cls._open_flags(readonly, writeonly)
+        path = str(path)
+        fd = be.obj_get(path, flags)
+        if fd < 0:
+            detail = "not-bpffs" if fd != -_errno.ENOENT and not be.is_bpffs(path) else None
+            raise error_from_errno(-fd, "open_pin", map=path, detail=detail)
+        return cls._open(be, fd, "open_pin", flags, key=key, value=value)
+
+    @classmethod
+    def from_name(
+        cls,
+        name: str,
+        *,
+        backend: Optional[Backend] = None,
+        readonly: bool = False,
+        writeonly: bool = False,
+        key: Any = None,
+        value: Any = None,
+    ) -> Map:
+        """Open the one map whose kernel name is exactly ``name`` (15 characters at most).
+
+        Walks every map id (cost: O(number of maps) syscalls).  Raises
+        MapNotFoundError when none matches, AmbiguousMapError (listing the ids) when
+        several do.  Maps that disappear during the walk are skipped.
+        """
+        if len(name.encode()) > 15:
+            raise ValueError(
+                f"map names are at most 15 bytes; {name!r} is longer (like bpftool's \"can't parse name\")"
+            )
+        be = backend or default_backend()
+        matches: list[int] = []
+        for mid in map_ids(be):
+            fd = be.map_get_fd_by_id(mid, 0)
+            if fd < 0:
+                continue  # vanished, or no access to this one
+            try:
+                rc, info = be.map_info(fd)
+            finally:
+                be.close(fd)
+            if rc == 0 and info.name == name:
+                matches.append(mid)
+        if not matches:
+            raise MapNotFoundError(
+                _errno.ENOENT, "open_by_name", map=repr(name), hint="no map has this name"
+            )
+        if len(matches) > 1:
+            raise AmbiguousMapError(name, matches)
+        return cls.from_id(
+            matches[0], backend=be, readonly=readonly, writeonly=writeonly, key=key, value=value
+        )
+
+    @classmethod
+    def from_fd(
+        cls, fd: int, *, backend: Optional[Backend] = None, key: Any = None, value: Any = None
+    ) -> Map:
+        """Open a map from an fd you own; the Map works on a duplicate (F_DUPFD_CLOEXEC),
+        so closing the Map leaves your fd open."""
+        be = backend or default_backend()
+        dup = be.dup(int(fd))
+        if dup < 0:
+            raise error_from_errno(-dup, "dup", map=f"fd {fd}")
+        return cls._open(be, dup, "from_fd", key=key, value=value)
+
+    @classmethod
+    def create(
+        cls,
+        type: MapType | int | str,
+        key_size: int,
+        value_size: int,
+        max_entries: int,
+        name: Optional[str] = None,
+        flags: int = 0,
+        inner_map: Any = None,
+        *,
+        numa_node: int = 0,
+        map_extra: int = 0,
+        backend: Optional[Backend] = None,
+        key: Any = None,
+        value: Any = None,
+    ) -> Map:
+        """Create a map (BPF_MAP_CREATE).  ``inner_map`` (a Map or fd) is the template
+        for array_of_maps/hash_of_maps.  The map lives while an fd or pin refers to it.
+
+        Raises ValueError for a bad name (at most 15 of ``[A-Za-z0-9_.]``),
+        InvalidArgumentError for sizes/flags the kernel rejects for this type.
+        """
+        mt = MapType.parse(type)
+        if name is None:
+            name = ""
+        if not _NAME_RE.match(name):
+            raise ValueError(f"invalid map name {name!r}: at most 15 characters of [A-Za-z0-9_.]")
+        inner_fd = -1
+        if inner_map is not None:
+            inner_fd = inner_map.fileno() if hasattr(inner_map, "fileno") else int(inner_map)
+        elif mt in (MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS):
+            raise ValueError(f"{mt.name.lower()} needs inner_map=<a Map used as the template>")
+        be = backend or default_backend()
+        fd = be.map_create(
+            int(mt),
+            key_size,
+            value_size,
+            max_entries,
+            int(flags),
+            name.encode(),
+            inner_fd,
+            numa_node,
+            map_extra,
+        )
+        if fd < 0:
+            raise error_from_errno(
+                -fd,
+                "create",
+                map=f"{mt.name.lower()} {name!r}",
+                detail=f"(key {key_size}, value {value_size}, max_entries {max_entries}, flags {MapFlags(int(flags))!r})",
+                hint=(
+                    "the kernel rejected these sizes/flags for this map type"
+                    if fd == -_errno.EINVAL
+                    else None
+                ),
+            )
+        return cls._open(be, fd, "create", key=key, value=value)
+
+    # ------------------------------------------------------------------ views
+    def typed(self, key: Any = None, value: Any = None) -> Map:
+        """Another view of the same open map with other codecs (shares the fd)."""
+        return Map(self._h, key=key, value=value)
+
+    @property
+    def raw(self) -> Map:
+        """A view with raw codecs: keys are ``bytes`` of key_size, values ``bytes`` of
+        exactly :attr:`value_buf_size` (for per-CPU maps the packed kernel buffer; for
+        map-in-map/prog-array maps 4-byte fds on write and ids on read)."""
+        v = Map.__new__(Map)
+        h = self._h
+        v._h = h
+        info = h.info
+        kc = _codecs.Raw(info.key_size, "key") if info.key_size else None
+        vc = _codecs.Raw(h.vbs, "value")
+        v._key_codec, v._value_codec = kc, vc
+        v._kenc = kc.encode if kc is not None else v._keyless
+        v._kdec = kc.decode if kc is not None else None
+        v._venc, v._vdec = vc.encode, vc.decode
+        v._set_raw_sizes()
+        return v
+
+    @property
+    def key_codec(self) -> Any:
+        return self._key_codec
+
+    @property
+    def value_codec(self) -> Any:
+        return self._value_codec
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def info(self) -> MapInfo:
+        """What the kernel reported at open (OBJ_GET_INFO_BY_FD)."""
+        return self._h.info
+
+    def refresh_info(self) -> MapInfo:
+        """Ask the kernel again (one syscall)."""
+        h = self._h
+        rc, info = h.backend.map_info(self._fd())
+        if rc < 0:
+            raise self._error(rc, "info")
+        h.info = info
+        return info
+
+    id = property(lambda self: self._h.info.id, doc="kernel map id")
+    name = property(lambda self: self._h.info.name, doc="kernel map name (<= 15 chars)")
+    type = property(lambda self: self._h.info.type, doc="MapType")
+    key_size = property(lambda self: self._h.info.key_size)
+    value_size = property(lambda self: self._h.info.value_size)
+    max_entries = property(lambda self: self._h.info.max_entries)
+    flags = property(lambda self: self._h.info.flags)
+    backend = property(lambda self: self._h.backend, doc="the Backend this map lives in")
+    ncpus = property(lambda self: self._h.ncpus, doc="possible CPUs (1 unless per-CPU)")
+    value_buf_size = property(
+        lambda self: self._h.vbs,
+        doc="bytes of one value in the kernel's buffer: value_size, or "
+        "possible_cpus * round_up(value_size, 8) for per-CPU maps",
+    )
+    is_percpu = property(lambda self: self._h.info.type in PERCPU_TYPES)
+
+    @property
+    def closed(self) -> bool:
+        return self._h.fd < 0
+
+    def fileno(self) -> int:
+        """The fd (still owned by this Map).  Raises MapClosedError after close()."""
+        return self._fd()
+
+    def _fd(self) -> int:
+        fd = self._h.fd
+        if fd < 0:
+            raise MapClosedError(f"map {self._h.desc} is closed")
+        return fd
+
+    def close(self) -> None:
+        """Close the fd (idempotent).  Shared views are closed too."""
+        self._h.close()
+
+    def __enter__(self) -> Map:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        h = self._h
+        i = h.info
+        t = i.type.name if isinstance(i.type, MapType) else i.type
+        state = f"fd={h.fd}" if h.fd >= 0 else "closed"
+        be = "" if h.backend.name == "kernel" else f" backend={h.backend.name}"
+        return (
+            f"<Map id={i.id} name={i.name!r} type={t} key_size={i.key_size} "
+            f"value_size={i.value_size} max_entries={i.max_entries} {state}{be}>"
+        )
+
+    # ------------------------------------------------------------------ errors
+    def _error(self, rc: int, op: str, key: Any = None) -> Exception:
+        h = self._h
+        if h.fd < 0:
+            return MapClosedError(f"map {h.desc} is closed")
+        err = -rc
+        hint = None
+        info = h.info
+        if err == _errno.E2BIG and info.type in ARRAY_TYPES:
+            hint = f"array index out of range (max_entries={info.max_entries})"
+        elif err == _errno.E2BIG:
+            hint = f"map full (max_entries={info.max_entries})"
+        elif err == _errno.EINVAL and op == "delete" and info.type in ARRAY_TYPES:
+            hint = "array elements cannot be deleted; write a zero value instead"
+        elif err == _errno.EPERM and op in ("update", "delete", "push"):
+            if h.open_flags & OpenFlags.RDONLY:
+                hint = "the map was opened read-only"
+            else:
+                hint = "the map is frozen, or CAP_BPF/CAP_SYS_ADMIN is missing"
+        elif (
+            err == _errno.EPERM and op in ("lookup", "next_key") and h.open_flags & OpenFlags.WRONLY
+        ):
+            hint = "the map was opened write-only"
+        elif err == _errno.ENOENT and info.type in KEYLESS_TYPES:
+            hint = "the queue/stack is empty"
+        return error_from_errno(
+            err, op, map=h.desc, key=key, max_entries=info.max_entries, hint=hint
+        )
+
+    def _keyless(self, key: Any) -> Any:
+        raise TypeError(f"{self._type_name()} maps have no keys; use push(), pop() and peek()")
+
+    def _type_name(self) -> str:
+        t = self._h.info.type
+        return t.name.lower() if isinstance(t, MapType) else str(t)
+
+    # ------------------------------------------------------------------ elements
+    def __getitem__(self, key: Any) -> Any:
+        """Lookup (one syscall).  Raises KeyNotFoundError (a KeyError) when missing."""
+        h = self._h
+        k = self._kenc(key)
+        buf = h.backend.alloc(h.vbs)
+        rc = h.backend.map_lookup_elem(h.fd, k, buf, 0)
+        if rc:
+            raise self._error(rc, "lookup", key)
+        return self._vdec(h.backend.tobytes(buf, h.vbs))
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        """Upsert (BPF_ANY; one syscall).  Raises MapFullError, PermissionDeniedError..."""
+        h = self._h
+        if (
+            type(key) is bytes
+            and type(value) is bytes
+            and len(key) == self._rk
+            and len(value) == self._rv
+        ):
+            rc = h.update_elem(h.fd, key, value, 0)
+        else:
+            rc = h.update_elem(h.fd, self._kenc(key), self._venc(value), 0)
+        if rc:
+            raise self._error(rc, "update", key)
+
+    def __delitem__(self, key: Any) -> None:
+        """Delete (one syscall).  KeyNotFoundError when missing; InvalidArgumentError on arrays."""
+        h = self._h
+        rc = h.backend.map_delete_elem(h.fd, self._kenc(key))
+        if rc:
+            raise self._error(rc, "delete", key)
+
+    def __contains__(self, key: Any) -> bool:
+        h = self._h
+        try:
+            k = self._kenc(key)
+        except CodecError:
+            return False
+        buf = h.backend.alloc(h.vbs)
+        rc = h.backend.map_lookup_elem(h.fd, k, buf, 0)
+        if rc == 0:
+            return True
+        if rc == -_errno.ENOENT:
+            return False
+        raise self._error(rc, "lookup", key)
+
+    def lookup(self, key: Any, flags: int = 0) -> Any:
+        """Lookup with flags (e.g. ``UpdateFlags.LOCK`` for maps with a bpf_spin_lock)."""
+        h = self._h
+        k = self._kenc(key)
+        buf = h.backend.alloc(h.vbs)
+        rc = h.backend.map_lookup_elem(h.fd, k, buf, int(flags))
+        if rc:
+            raise self._error(rc, "lookup", key)
+        return self._vdec(h.backend.tobytes(buf, h.vbs))
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        h = self._h
+        k = self._kenc(key)
+        buf = h.backend.alloc(h.vbs)
+        rc = h.backend.map_lookup_elem(h.fd, k, buf, 0)
+        if rc == 0:
+            return self._vdec(h.backend.tobytes(buf, h.vbs))
+        if rc == -_errno.ENOENT:
+            return default
+        raise self._error(rc, "lookup", key)
+
+    def update(self, *args: Any, flags: int = UpdateFlags.ANY, **kwargs: Any) -> Any:
+        """``m.update(key, value, flags=UpdateFlags.NOEXIST)`` writes one element with
+        flags (ANY, NOEXIST, EXIST, LOCK): KeyExistsError for NOEXIST on an existing key,
+        KeyNotFoundError for EXIST on a missing one.
+
+        ``m.update(mapping_or_pairs)`` (the MutableMapping form) writes many elements
+        through :meth:`update_many` and returns its result.
+        """
+        if len(args) == 2 and not kwargs:
+            key, value = args
+            h = self._h
+            rc = h.backend.map_update_elem(h.fd, self._kenc(key), self._venc(value), int(flags))
+            if rc:
+                raise self._error(rc, "update", key)
+            return None
+        if len(args) > 1:
+            raise TypeError("update() takes (key, value) or one mapping/iterable of pairs")
+        pairs: Any = list(args[0].items() if hasattr(args[0], "items") else args[0]) if args else []
+        pairs.extend(kwargs.items())
+        return self.update_many(pairs, flags=flags)
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        """Insert ``default`` if ``key`` is absent (NOEXIST update), else return its value.
+        Atomic against other writers: the kernel decides which write wins."""
+        h = self._h
+        rc = h.backend.map_update_elem(
+            h.fd, self._kenc(key), self._venc(default), UpdateFlags.NOEXIST
+        )
+        if rc == 0:
+            return default
+        if rc == -_errno.EEXIST:
+            return self[key]
+        raise self._error(rc, "update", key)
+
+    def pop(self, *args: Any) -> Any:
+        """``m.pop(key[, default])``: remove and return (LOOKUP_AND_DELETE_ELEM; on kernels
+        before 5.14, a lookup then a delete).  For queue/stack maps, ``m.pop()`` takes the
+        next element (FIFO/LIFO) and raises KeyNotFoundError when empty."""
+        h = self._h
+        if h.info.key_size == 0:
+            if args:
+                raise TypeError(f"{self._type_name()}.pop() takes no key")
+            buf = h.backend.alloc(h.vbs)
+            rc = h.backend.map_lookup_and_delete_elem(h.fd, h.NULL, buf, 0)
+            if rc:
+                raise self._error(rc, "pop")
+            return self._vdec(h.backend.tobytes(buf, h.vbs))
+        if not 1 <= len(args) <= 2:
+            raise TypeError("pop expected 1 or 2 arguments")
+        key = args[0]
+        k = self._kenc(key)
+        buf = h.backend.alloc(h.vbs)
+        rc = h.backend.map_lookup_and_delete_elem(h.fd, k, buf, 0)
+        if rc in (-_errno.EINVAL, -524, -_errno.EOPNOTSUPP) and h.info.type not in ARRAY_TYPES:
+            # kernels before 5.14: no LOOKUP_AND_DELETE for hash maps
+            rc = h.backend.map_lookup_elem(h.fd, k, buf, 0)
+            if rc == 0:
+                rc = h.backend.map_delete_elem(h.fd, k)
+        if rc == 0:
+            return self._vdec(h.backend.tobytes(buf, h.vbs))
+        if rc == -_errno.ENOENT and len(args) == 2:
+            return args[1]
+        raise self._error(rc, "lookup_and_delete", key)
+
+    def popitem(self) -> tuple[Any, Any]:
+        """Remove and return some (key, value) pair; KeyError when the map is empty."""
+        while True:
+            try:
+                kraw = self._next_raw(None)
+            except KeyError:
+                raise KeyError("popitem(): map is empty") from None
+            key = self._kdec(kraw)
+            try:
+                return key, self.pop(key)
+            except KeyError:
+                continue  # removed concurrently: try the next one
+
+    # queue / stack
+    def push(self, value: Any, flags: int = UpdateFlags.ANY) -> None:
+        """Queue/stack push (UPDATE_ELEM with a NULL key).  ``flags=UpdateFlags.EXIST``
+        overwrites the oldest element when full; otherwise a full map raises MapFullError."""
+        h = self._h
+        rc = h.backend.map_update_elem(h.fd, h.NULL, self._venc(value), int(flags))
+        if rc:
+            raise self._error(rc, "push")
+
+    def peek(self) -> Any:
+        """Queue/stack: the next element without removing it; KeyNotFoundError when empty."""
+        h = self._h
+        buf = h.backend.alloc(h.vbs)
+        rc = h.backend.map_lookup_elem(h.fd, h.NULL, buf, 0)
+        if rc:
+            raise self._error(rc, "peek")
+        return self._vdec(h.backend.tobytes(buf, h.vbs))
+
+    # ------------------------------------------------------------------ iteration
+    def _next_raw(self, kraw: Optional[bytes]) -> bytes:
+        h = self._h
+        ks = h.info.key_size
+        buf = h.backend.alloc(ks)
+        rc = h.backend.map_get_next_key(h.fd, h.NULL if kraw is None else kraw, buf)
+        if rc:
+            raise self._error(rc, "next_key", kraw)
+        return h.backend.tobytes(buf, ks)
+
+    def next_key(self, key: Any = None) -> Any:
+        """The key after ``key`` (the first key when ``key`` is None or was deleted).
+        Raises KeyNotFoundError after the last key (GET_NEXT_KEY; one syscall)."""
+        if self._kdec is None:
+            raise InvalidArgumentError(
+                _errno.EINVAL, "next_key", map=self._h.desc, hint="queue/stack maps have no keys"
+            )
+        return self._kdec(self._next_raw(None if key is None else self._kenc(key)))
+
+    def _iter_raw_keys(self) -> Iterator[bytes]:
+        h = self._h
+        if h.info.key_size == 0:
+            raise TypeError(f"{self._type_name()} maps cannot be iterated; use pop()")
+        be = h.backend
+        ks = h.info.key_size
+        limit = h.info.max_entries + 1
+        buf = be.alloc(ks)
+        rc = be.map_get_next_key(h.fd, h.NULL, buf)
+        steps = 0
+        while rc == 0:
+            k = be.tobytes(buf, ks)
+            steps += 1
+            if steps > limit:
+                raise IterationAbortedError(
+                    f"map {h.desc} changed under iteration for more than max_entries+1 "
+                    f"({limit}) steps; keys may repeat when others delete concurrently"
+                )
+            yield k
+            rc = be.map_get_next_key(h.fd, k, buf)
+        if rc != -_errno.ENOENT:
+            raise self._error(rc, "next_key")
+
+    def __iter__(self) -> Iterator[Any]:
+        """Iterate keys with GET_NEXT_KEY (one syscall per key).
+
+        Bounded: at most max_entries+1 steps, then IterationAbortedError.  When other
+        writers delete the current key, the kernel restarts from the first key, so a
+        key may be seen twice; inserts during iteration may or may not be seen.
+        """
+        dec = self._kdec
+        for k in self._iter_raw_keys():
+            yield dec(k)
+
+    def keys(self) -> Iterator[Any]:  # type: ignore[override]
+        """An iterator over keys; see :meth:`__iter__`."""
+        return iter(self)
+
+    def items(self, batch_size: Optional[int] = None) -> Iterator[tuple[Any, Any]]:  # type: ignore[override]
+        """Iterate (key, value) pairs, through BPF_MAP_LOOKUP_BATCH where the kernel and
+        map type support it (``batch_size`` elements per syscall), else one GET_NEXT_KEY
+        and one LOOKUP per key.  Same consistency rules as :meth:`__iter__`."""
+        from . import bulk
+
+        return bulk.iter_items(self, batch_size=batch_size)
+
+    def values(self, batch_size: Optional[int] = None) -> Iterator[Any]:  # type: ignore[override]
+        """Iterate values; see :meth:`items`."""
+        return (v for _, v in self.items(batch_size=batch_size))
+
+    def __len__(self) -> int:
+        """Number of elements.  Arrays: max_entries (every index exists, O(1)).
+        Hash-like maps: walks every key, one syscall per key (O(n)).  Queue/stack:
+        TypeError (they cannot be counted without popping)."""
+        t = self._h.info.type
+        if t in (MapType.ARRAY, MapType.PERCPU_ARRAY):
+            return self._h.info.max_entries
+        if t in FD_VALUE_TYPES:  # fd arrays iterate every slot; count the filled ones
+            return sum(1 for k in self._iter_raw_keys() if k in self.raw)
+        n = 0
+        for _ in self._iter_raw_keys():
+            n += 1
+        return n
+
+    def __bool__(self) -> bool:
+        t = self._h.info.type
+        if t in (MapType.ARRAY, MapType.PERCPU_ARRAY):
+            return self._h.info.max_entries > 0
+        if t in FD_VALUE_TYPES:
+            return len(self) > 0
+        if self._h.info.key_size == 0:
+            try:
+                self.peek()
+            except KeyError:
+                return False
+            return True
+        try:
+            self._next_raw(None)
+        except KeyError:
+            return False
+        return True
+
+    def clear(self) -> None:
+        """Remove everything.  Hash-like: delete every key (batched where possible).
+        Arrays: write zero values to every index.  Queue/stack: pop until empty."""
+        from . import bulk
+
+        bulk.clear(self)
+
+    # ------------------------------------------------------------------ bulk (bpfmaps.bulk)
+    def update_many(self, *args: Any, **kwargs: Any) -> Any:
+        """Write many elements (BPF_MAP_UPDATE_BATCH); see :func:`bpfmaps.bulk.update_many`."""
+        from . import bulk
+
+        return bulk.update_many(self, *args, **kwargs)
+
+    def lookup_many(self, keys: Any, **kwargs: Any) -> Any:
+        """Look up many keys; see :func:`bpfmaps.bulk.lookup_many`."""
+        from . import bulk
+
+        return bulk.lookup_many(self, keys, **kwargs)
+
+    def delete_many(self, keys: Any, **kwargs: Any) -> Any:
+        """Delete many keys (BPF_MAP_DELETE_BATCH); see :func:`bpfmaps.bulk.delete_many`."""
+        from . import bulk
+
+        return bulk.delete_many(self, keys, **kwargs)
+
+    def pop_many(self, keys: Any, **kwargs: Any) -> Any:
+        """Remove and return many keys; see :func:`bpfmaps.bulk.pop_many`."""
+        from . import bulk
+
+        return bulk.pop_many(self, keys, **kwargs)
+
+    def pop_all(self, **kwargs: Any) -> Any:
+        """Drain the map (LOOKUP_AND_DELETE_BATCH); see :func:`bpfmaps.bulk.pop_all`."""
+        from . import bulk
+
+        return bulk.pop_all(self, **kwargs)
+
+    def batch(self, **kwargs: Any) -> Any:
+        """A context manager that buffers writes and applies them on exit; see
+        :class:`bpfmaps.batch.MapBatch`."""
+        from .batch import MapBatch
+
+        return MapBatch(self, **kwargs)
+
+    # ------------------------------------------------------------------ object ops
+    def freeze(self) -> None:
+        """Make the map read-only for user space (BPF_MAP_FREEZE, Linux 5.2).  Later
+        updates raise PermissionDeniedError.  Irreversible."""
+        rc = self._h.backend.map_freeze(self._fd())
+        if rc:
+            raise self._error(rc, "freeze")
+
+    def pin(self, path: str) -> None:
+        """Pin at ``path`` on a bpffs (BPF_OBJ_PIN): the map outlives this process.
+        Raises NotBpffsError when the path is not on a bpffs, PinExistsError when it
+        exists."""
+        h = self._h
+        path = str(path)
+        rc = h.backend.obj_pin(self._fd(), path)
+        if rc:
+            detail = "not-bpffs" if rc != -_errno.EEXIST and not h.backend.is_bpffs(path) else None
+            raise error_from_errno(-rc, "pin", map=f"{h.desc} at {path!r}", detail=detail)
