@@ -95,8 +95,8 @@ def run(bpffs: str) -> int:
             )
         lines.append(f"map update pinned {bpffs}/lb_backends key hex 07 00 00 00 00 00 00 00 "
                      f"value {' '.join(str(x) for x in BACKEND.encode(backend_for(7, 0)))}  # restore slot 0")
-        path = os.path.join(bpffs, "..", os.path.basename(bpffs) + ".batch")
-        with open(path, "w") as f:
+        fd, path = tempfile.mkstemp(suffix=".batch")
+        with os.fdopen(fd, "w") as f:
             f.write("# move service 7 to port 9090\n" + "\n".join(lines) + "\n")
         try:
             r = subprocess.run([sys.executable, "-m", "bpfmaps", "batch", "file", path],
