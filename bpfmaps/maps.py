@@ -154,9 +154,16 @@ class Map(MutableMapping):
                 -rc, op, hint="the object is not a BPF map" if rc == -_errno.EINVAL else None
             )
         try:
-            return cls(_Handle(backend, fd, info, open_flags), **codecs)
+            h = _Handle(backend, fd, info, open_flags)
         except BaseException:
             backend.close(fd)
+            raise
+        try:
+            return cls(h, **codecs)
+        except BaseException:
+            # close through the handle: it must not keep (and later close again) an fd
+            # number the process may have reused by then
+            h.close()
             raise
 
     @staticmethod
