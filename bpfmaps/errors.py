@@ -146,7 +146,7 @@ class PinExistsError(BPFError, FileExistsError):
 
 
 class NotBpffsError(BPFError, ValueError):
-    """The path is not on a bpf file system (EPERM/EINVAL from OBJ_GET/OBJ_PIN)."""
+    """The path is not on a bpf file system (EPERM from OBJ_PIN, EACCES from OBJ_GET)."""
 
 
 class AmbiguousMapError(BpfmapsError, LookupError):
@@ -306,7 +306,9 @@ def error_from_errno(
     elif op in _PIN_OPS and err == _errno.ENOENT:
         cls, hint = PinNotFoundError, "nothing is pinned at this path"
     elif (
-        op in _PIN_OPS | {"pin"} and err in (_errno.EPERM, _errno.EINVAL) and detail == "not-bpffs"
+        op in _PIN_OPS | {"pin"}
+        and err in (_errno.EPERM, _errno.EACCES, _errno.EINVAL)
+        and detail == "not-bpffs"
     ):
         cls, hint, detail = (
             NotBpffsError,
