@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -109,11 +110,29 @@ static int obj_info(int fd, void *info, uint32_t len)
     return sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &attr, sizeof(attr));
 }
 
+/* OBJ_GET_INFO_BY_FD succeeds on any BPF object and fills a bpf_prog_info (or link,
+ * btf) layout for non-maps, which would read back as a map with absurd sizes.  A map
+ * fd's file is always the anon inode "bpf-map" (bpf_map_new_fd), so check that.
+ * Returns 1 for a map, 0 for something else, -1 when /proc cannot tell. */
+static int fd_is_map(int fd)
+{
+    static const char want[] = "anon_inode:bpf-map";
+    char path[48], target[64];
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(path, target, sizeof(target) - 1);
+    if (n < 0)
+        return -1;
+    target[n] = 0;
+    return strcmp(target, want) == 0;
+}
+
 int bpfm_map_get_info(int fd, struct bpfm_map_info *out)
 {
     struct bpf_map_info info;
     memset(&info, 0, sizeof(info));
     int r = obj_info(fd, &info, sizeof(info));
+    if (r == 0 && fd_is_map(fd) == 0)
+        return -EINVAL; /* what the kernel answers for "not a map" elsewhere */
     if (r < 0)
         return r;
     out->type = info.type;
