@@ -1,0 +1,37 @@
+/* bpfmaps fast path for bpftool batch files: consume a run of "simple" lines.
+ *
+ * A simple line is (words separated by spaces/tabs/CRs, optional '#' comment):
+ *   map update (id N | pinned PATH) [key [hex] B1..Bk] value [hex] V1..Vm [any|noexist|exist]
+ * with exact keywords and plain byte tokens whose value is 0..255 (decimal without
+ * leading zero, 0-leading octal, 0x hex; 1-2 hex digits after "hex").  Blank and
+ * comment-only lines inside a run are skipped.  Anything else (quotes, backslashes,
+ * NUL bytes, abbreviations, other tokens, long lines) ends the run; the Python parser
+ * handles that line, so this code never produces error messages.
+ *
+ * This header is also the cffi cdef: plain prototypes and structs only.
+ */
+
+struct bpfm_fp_shape {
+    uint32_t handle_kind;   /* 1 = id, 2 = pinned */
+    uint32_t map_id;        /* for id handles */
+    uint64_t path_off;      /* for pinned handles: offset/length of PATH in the buffer */
+    uint32_t path_len;
+    uint32_t key_size;      /* number of key byte words (0: no key clause) */
+    uint32_t value_size;    /* number of value byte words */
+    uint32_t flags;         /* 0 any (default), 1 noexist, 2 exist */
+};
+
+/* Scan buf[start:len) from physical line `line`.
+ * probe != 0: parse only the first simple command (after blank/comment lines) and
+ *   fill *shape; nothing is written to keys/values/lines.
+ * probe == 0: *shape is fixed; consume consecutive simple commands with that shape,
+ *   at most max_count, writing key i at keys + i*key_size, the value at
+ *   values + i*value_stride (copied ncopies times at slot_stride, padding zeroed) and
+ *   its physical line number at lines[i].
+ * Returns the number of commands parsed; *end / *end_line receive the offset and
+ * line number of the first line not consumed (trailing blank/comment lines are
+ * consumed only when followed by a consumed command). */
+int bpfm_fp_scan(const char *buf, uint64_t len, uint64_t start, uint32_t line, int probe,
+                 struct bpfm_fp_shape *shape, uint32_t max_count, char *keys, char *values,
+                 uint32_t value_stride, uint32_t slot_stride, uint32_t ncopies,
+                 uint32_t *lines, uint64_t *end, uint32_t *end_line);

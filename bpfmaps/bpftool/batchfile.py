@@ -1,0 +1,292 @@
+"""Whole batch files -> a stream of commands, with consecutive updates packed into runs.
+
+Pure Python, with an optional C fast path (``bpfmaps._ffi.lib.bpfm_fp_scan``): the
+C scanner consumes a *run* of consecutive simple ``map update`` lines (same map,
+same byte counts, same flag; plain numeric bytes; no quotes, continuations or
+abbreviations) and writes their packed keys/values straight into buffers; the
+Python lexer and grammar handle every other line.  Both paths produce exactly the
+same :class:`UpdateRun` contents (a hypothesis test checks this), and the C path
+never reports errors: a line it does not recognise is handed to Python, which
+produces the error message.
+
+Consecutive ``map update|push|enqueue`` commands with byte values to the same
+resolved map with the same flag are merged into one :class:`UpdateRun` (keys and
+values packed; the physical line of each element kept).  Python work per run is
+constant for the fast path; per line it is zero.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterator
+from typing import Any
+
+from ..errors import ParseError
+from ..types import FD_VALUE_TYPES, PERCPU_TYPES, round_up8
+from .grammar import Command, Create, Handle, Pin, Update, parse_command
+from .lexer import Lexer
+
+__all__ = ["UpdateRun", "parse_batch", "flatten", "fastpath_available"]
+
+#: elements per C call (buffer size); runs longer than this span several calls
+FAST_CHUNK = 65536
+
+
+class UpdateRun:
+    """Consecutive byte-valued updates to one map with one flag.
+
+    ``keys`` holds ``count * key_size`` bytes, ``values`` ``count * value_stride``
+    bytes (the kernel value buffer: per-CPU values replicated), ``lines`` the
+    physical line of each element, ``first_index`` the 0-based command number of
+    the first element (element i is command ``first_index + i``)."""
+
+    __slots__ = (
+        "map",
+        "handle",
+        "flags",
+        "key_size",
+        "value_stride",
+        "keys",
+        "values",
+        "lines",
+        "first_index",
+        "count",
+    )
+
+    def __init__(self, map: Any, handle: Handle, flags: int, key_size: int, value_stride: int, first_index: int) -> None:
+        self.map = map
+        self.handle = handle
+        self.flags = flags
+        self.key_size = key_size
+        self.value_stride = value_stride
+        self.keys = bytearray()
+        self.values = bytearray()
+        self.lines = array("I")
+        self.first_index = first_index
+        self.count = 0
+
+    @property
+    def line(self) -> int:
+        return self.lines[0]
+
+    def add(self, key: bytes | None, value: bytes, line: int) -> None:
+        if key:
+            self.keys += key
+        self.values += value
+        self.lines.append(line)
+        self.count += 1
+
+    def element(self, i: int) -> tuple[int, bytes | None, bytes]:
+        """(line, key or None, value) of element i."""
+        ks, vs = self.key_size, self.value_stride
+        key = bytes(self.keys[i * ks : (i + 1) * ks]) if ks else None
+        return self.lines[i], key, bytes(self.values[i * vs : (i + 1) * vs])
+
+    def __repr__(self) -> str:
+        return (
+            f"UpdateRun({self.handle}, flags={self.flags}, count={self.count}, "
+            f"lines {self.lines[0] if self.count else '-'}..{self.lines[-1] if self.count else '-'})"
+        )
+
+
+_FAST: Any = False
+
+
+def _fast():
+    """(ffi, lib) when the compiled fast path is available, else None."""
+    global _FAST
+    if _FAST is False:
+        try:
+            from .._ffi import ffi, lib
+
+            lib.bpfm_fp_scan  # noqa: B018 - check the symbol exists
+            _FAST = (ffi, lib)
+        except (ImportError, AttributeError):
+            _FAST = None
+    return _FAST
+
+
+def fastpath_available() -> bool:
+    """True when the compiled C fast path can be used."""
+    return _fast() is not None
+
+
+class _FastScanner:
+    def __init__(self, data: bytes, ffi, lib) -> None:
+        self.ffi, self.lib = ffi, lib
+        self.data = data
+        self.cbuf = ffi.from_buffer("char[]", data)
+        self.shape = ffi.new("struct bpfm_fp_shape *")
+        self.end = ffi.new("uint64_t *")
+        self.end_line = ffi.new("uint32_t *")
+        self.cap = 0
+        self.kbuf = self.vbuf = self.lbuf = None
+        self.kcap = self.vcap = 0
+
+    def probe(self, pos: int, line: int) -> int:
+        return self.lib.bpfm_fp_scan(
+            self.cbuf, len(self.data), pos, line, 1, self.shape, 1,
+            self.ffi.NULL, self.ffi.NULL, 0, 0, 0, self.ffi.NULL, self.end, self.end_line,
+        )  # fmt: skip
+
+    def handle(self) -> Handle:
+        s = self.shape
+        if s.handle_kind == 1:
+            return Handle("id", s.map_id)
+        return Handle("pinned", self.data[s.path_off : s.path_off + s.path_len].decode("latin-1"))
+
+    def consume(self, pos, line, max_count, key_size, value_stride, slot_stride, ncopies):
+        ffi = self.ffi
+        n = max(1, max_count)
+        if self.kbuf is None or self.kcap < n * key_size or self.vcap < n * value_stride or self.cap < n:
+            self.cap = n
+            self.kcap, self.vcap = n * key_size, n * value_stride
+            self.kbuf = ffi.new("char[]", max(1, self.kcap))
+            self.vbuf = ffi.new("char[]", max(1, self.vcap))
+            self.lbuf = ffi.new("uint32_t[]", n)
+        count = self.lib.bpfm_fp_scan(
+            self.cbuf, len(self.data), pos, line, 0, self.shape, max_count,
+            self.kbuf, self.vbuf, value_stride, slot_stride, ncopies, self.lbuf,
+            self.end, self.end_line,
+        )  # fmt: skip
+        return count
+
+
+def parse_batch(
+    data: bytes,
+    resolver: Any,
+    *,
+    file: str = "-",
+    possible_cpus: int = 1,
+    compat: bool = False,
+    fast: bool = True,
+) -> Iterator[UpdateRun | Command]:
+    """Parse a batch file into :class:`UpdateRun` and :class:`Command` objects, in order.
+
+    A generator: in incremental (compat) use the caller executes each item before
+    the next line is parsed; for parse-everything-first, ``list()`` it.  A pending
+    run is yielded before a ParseError is raised, so incremental callers apply the
+    lines before the bad one, like bpftool.
+
+    ``resolver`` is called with each map :class:`Handle` (see grammar); if it has
+    ``declare(cmd)`` it is told about ``map create``/``map pin`` commands so later
+    ``pinned FILE`` handles resolve to them.  ``fast`` enables the C path when the
+    extension is built.  Raises ParseError/LexError.  Cost: O(len(data)); Python
+    work is per run for fast-path lines, per line otherwise.
+    """
+    lexer = Lexer(data, file)
+    fp = _fast() if fast else None
+    scanner = _FastScanner(data, *fp) if fp is not None and data else None
+    declare = getattr(resolver, "declare", None)
+    pending: UpdateRun | None = None
+    try:
+        while True:
+            if scanner is not None:
+                pending, consumed = _fast_runs(scanner, lexer, resolver, pending, possible_cpus)
+                if consumed is not None:
+                    for item in consumed:
+                        yield item
+                    continue
+            cmd = lexer.next_command()
+            if cmd is None:
+                break
+            c = parse_command(
+                cmd, resolver, file=file, possible_cpus=possible_cpus, compat=compat
+            )
+            if type(c) is Update and c.value_handle is None:
+                m = c.map
+                if pending is not None and pending.map is m and pending.flags == c.flags:
+                    pending.add(c.key, c.value, c.line)
+                    continue
+                if pending is not None:
+                    yield pending
+                pending = UpdateRun(
+                    m, c.handle, c.flags, m.key_size, len(c.value), c.index
+                )
+                pending.add(c.key, c.value, c.line)
+                continue
+            if pending is not None:
+                yield pending
+                pending = None
+            if declare is not None and isinstance(c, (Create, Pin)):
+                declare(c)
+            yield c
+    except ParseError:
+        if pending is not None:
+            yield pending
+        raise
+    if pending is not None:
+        yield pending
+
+
+def _fast_runs(scanner: _FastScanner, lexer: Lexer, resolver, pending, ncpus):
+    """Try the C path at the lexer position.  Returns (pending, items) where items is
+    None when Python must parse the next line, else a list of finished runs."""
+    pos, line = lexer.pos, lexer.line
+    n = scanner.probe(pos, line)
+    end, end_line = scanner.end[0], scanner.end_line[0]
+    if n == 0:
+        if end != pos:  # skipped blank/comment lines
+            _advance(lexer, end, end_line)
+            return pending, []
+        return pending, None
+    shape = scanner.shape
+    try:
+        m = resolver(scanner.handle())
+    except Exception:
+        return pending, None  # Python reports the error for this line
+    if (
+        m.type in FD_VALUE_TYPES
+        or m.key_size != shape.key_size
+        or m.value_size != shape.value_size
+    ):
+        return pending, None
+    percpu = m.type in PERCPU_TYPES
+    slot = round_up8(m.value_size) if percpu else m.value_size
+    ncopies = ncpus if percpu else 1
+    stride = slot * ncopies
+    flags = shape.flags
+    done: list = []
+    if pending is None or pending.map is not m or pending.flags != flags:
+        if pending is not None:
+            done.append(pending)
+        pending = UpdateRun(m, scanner.handle(), flags, m.key_size, stride, lexer.count)
+    ffi = scanner.ffi
+    while True:
+        remaining = len(lexer.data) - pos
+        cap = min(FAST_CHUNK, remaining // 8 + 1)
+        count = scanner.consume(pos, line, cap, m.key_size, stride, slot, ncopies)
+        if count <= 0:
+            break
+        pending.keys += ffi.buffer(scanner.kbuf, count * m.key_size)
+        pending.values += ffi.buffer(scanner.vbuf, count * stride)
+        pending.lines.frombytes(ffi.buffer(scanner.lbuf, count * 4))
+        pending.count += count
+        lexer.count += count
+        pos, line = scanner.end[0], scanner.end_line[0]
+        _advance(lexer, pos, line)
+        if count < cap:
+            break
+    return pending, done
+
+
+def _advance(lexer: Lexer, pos: int, line: int) -> None:
+    if line != lexer.line:
+        lexer.line_start = pos
+    lexer.pos = pos
+    lexer.line = line
+
+
+def flatten(items) -> list[tuple]:
+    """Per-command view of parse_batch output (for tests/comparisons): UpdateRun
+    elements become ``("update", handle, line, key, value, flags)`` tuples; other
+    commands stay as they are."""
+    out: list = []
+    for it in items:
+        if isinstance(it, UpdateRun):
+            for i in range(it.count):
+                line, key, value = it.element(i)
+                out.append(("update", it.handle, line, key, value, it.flags))
+        else:
+            out.append(it)
+    return out
