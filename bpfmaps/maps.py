@@ -559,13 +559,16 @@ class Map(MutableMapping):
 
     def setdefault(self, key: Any, default: Any = None) -> Any:
         """Insert ``default`` if ``key`` is absent (NOEXIST update), else return its value.
-        Atomic against other writers: the kernel decides which write wins."""
+        Either way the result is what ``m[key]`` would return (decoded; an id for
+        map-in-map/prog-array maps).  The insert is atomic against other writers: the
+        kernel decides which write wins."""
         h = self._h
-        rc = h.backend.map_update_elem(
-            h.fd, self._kenc(key), self._venc(default), UpdateFlags.NOEXIST
-        )
+        kv = self._venc(default)
+        rc = h.backend.map_update_elem(h.fd, self._kenc(key), kv, UpdateFlags.NOEXIST)
         if rc == 0:
-            return default
+            if h.info.type in FD_VALUE_TYPES:
+                return self[key]  # what was stored reads back as an id, not the fd/object
+            return self._vdec(kv)  # what m[key] returns now (e.g. a list for AllCPUs)
         if rc == -_errno.EEXIST:
             return self[key]
         raise self._error(rc, "update", key)
@@ -589,19 +592,28 @@ class Map(MutableMapping):
         k = self._kenc(key)
         buf = h.backend.alloc(h.vbs)
         rc = h.backend.map_lookup_and_delete_elem(h.fd, k, buf, 0)
-        if rc in (-_errno.EINVAL, -524, -_errno.EOPNOTSUPP) and h.info.type not in ARRAY_TYPES:
-            # kernels before 5.14: no LOOKUP_AND_DELETE for hash maps
+        op = "lookup_and_delete"
+        if rc in (-_errno.EINVAL, -524, -_errno.EOPNOTSUPP):
+            # Only hash maps have LOOKUP_AND_DELETE (5.14+); elsewhere (map-in-map,
+            # prog arrays, LPM tries, older kernels) a lookup then a delete.  Plain
+            # arrays fail the delete with EINVAL, like ``del m[k]``.
+            op = "lookup"
             rc = h.backend.map_lookup_elem(h.fd, k, buf, 0)
             if rc == 0:
+                op = "delete"
                 rc = h.backend.map_delete_elem(h.fd, k)
         if rc == 0:
             return self._vdec(h.backend.tobytes(buf, h.vbs))
         if rc == -_errno.ENOENT and len(args) == 2:
             return args[1]
-        raise self._error(rc, "lookup_and_delete", key)
+        raise self._error(rc, op, key)
 
     def popitem(self) -> tuple[Any, Any]:
-        """Remove and return some (key, value) pair; KeyError when the map is empty."""
+        """Remove and return some (key, value) pair; KeyError when the map is empty.
+        Arrays: InvalidArgumentError (elements cannot be deleted).  Queue/stack: TypeError
+        (no keys; use pop())."""
+        if self._kdec is None:
+            raise TypeError(f"{self._type_name()} maps have no keys; use pop()")
         while True:
             try:
                 kraw = self._next_raw(None)
