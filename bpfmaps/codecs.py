@@ -24,6 +24,7 @@ This module needs no compiled extension.
 from __future__ import annotations
 
 import ctypes
+import operator
 import struct
 import sys
 from collections import namedtuple
@@ -152,7 +153,8 @@ class Int:
         try:
             if self._st is not None:
                 return self._pack(obj)
-            return int(obj).to_bytes(self.size, self.byteorder, signed=self.signed)
+            # operator.index, not int(): "5" or 1.7 must not be accepted (struct refuses too)
+            return operator.index(obj).to_bytes(self.size, self.byteorder, signed=self.signed)
         except (struct.error, OverflowError, TypeError, ValueError):
             pass
         if isinstance(obj, bool) or not isinstance(obj, int):
