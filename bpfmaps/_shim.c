@@ -351,3 +351,66 @@ int bpfm_fd_is_valid(int fd)
 {
     return fcntl(fd, F_GETFD) >= 0;
 }
+
+int bpfm_dump_elems(int fd, const char *start_key, char *cursor, char *keys, uint32_t key_size,
+                    char *values, uint32_t value_stride, uint32_t *count, uint64_t lookup_flags,
+                    int delete, uint32_t *steps)
+{
+    uint32_t max = *count, n = 0, nsteps = 0;
+    const char *prev = delete ? NULL : start_key;
+    int r = 0;
+    *count = 0;
+    *steps = 0;
+    if (delete) {
+        /* collect keys first: deleting the cursor would restart GET_NEXT_KEY */
+        uint32_t nk = 0;
+        while (nk < max) {
+            char *k = keys + (size_t)nk * key_size;
+            r = bpfm_map_get_next_key(fd, prev, k);
+            if (r < 0)
+                break;
+            nsteps++;
+            prev = k;
+            nk++;
+        }
+        int end = r;
+        for (uint32_t i = 0; i < nk; i++) {
+            char *k = keys + (size_t)i * key_size;
+            char *v = values + (size_t)n * value_stride;
+            int rc = bpfm_map_lookup_and_delete_elem(fd, k, v, lookup_flags);
+            if (rc == -ENOENT)
+                continue; /* removed by someone else meanwhile */
+            if (rc < 0) {
+                *count = n;
+                *steps = nsteps;
+                return rc;
+            }
+            if (n != i)
+                memmove(keys + (size_t)n * key_size, k, key_size);
+            n++;
+        }
+        *count = n;
+        *steps = nsteps;
+        return end == 0 ? 0 : end;
+    }
+    while (n < max) {
+        char *k = keys + (size_t)n * key_size;
+        r = bpfm_map_get_next_key(fd, prev, k);
+        if (r < 0)
+            break;
+        nsteps++;
+        memcpy(cursor, k, key_size);
+        prev = cursor;
+        int rc = bpfm_map_lookup_elem(fd, k, values + (size_t)n * value_stride, lookup_flags);
+        if (rc == -ENOENT)
+            continue; /* deleted between GET_NEXT_KEY and LOOKUP: skip it */
+        if (rc < 0) {
+            r = rc;
+            break;
+        }
+        n++;
+    }
+    *count = n;
+    *steps = nsteps;
+    return r;
+}

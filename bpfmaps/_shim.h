@@ -80,3 +80,18 @@ int bpfm_prog_load(uint32_t prog_type, const char *insns, uint32_t insn_cnt, con
 int bpfm_close(int fd);
 int bpfm_dup(int fd);
 int bpfm_fd_is_valid(int fd);
+
+/* Walk a map with GET_NEXT_KEY from `start_key` (NULL: from the first key) and look
+ * each key up (LOOKUP_ELEM with `lookup_flags`), filling up to *count elements into
+ * keys (key_size apart) and values (value_stride apart): the per-element twin of
+ * BPF_MAP_LOOKUP_BATCH.  Keys that vanish between the two calls are skipped.  The last
+ * key visited is written to `cursor` (key_size bytes) for the next call.  *count gets
+ * the number stored; *steps the number of GET_NEXT_KEY calls that returned a key.
+ * Returns 0 when the chunk is full, -ENOENT (with a valid partial count) when the map
+ * ended, another -errno on failure (count valid).
+ * With `delete` != 0 it drains instead: it collects up to *count keys from the first
+ * key on (start_key ignored), then LOOKUP_AND_DELETE_ELEMs each (the twin of
+ * LOOKUP_AND_DELETE_BATCH). */
+int bpfm_dump_elems(int fd, const char *start_key, char *cursor, char *keys, uint32_t key_size,
+                    char *values, uint32_t value_stride, uint32_t *count, uint64_t lookup_flags,
+                    int delete, uint32_t *steps);
