@@ -34,6 +34,7 @@ from .types import (
     ARRAY_TYPES,
     FD_VALUE_TYPES,
     KEYLESS_TYPES,
+    MAP_IN_MAP_TYPES,
     PERCPU_TYPES,
     MapFlags,
     MapInfo,
@@ -46,6 +47,8 @@ from .types import (
 __all__ = ["Map", "map_ids"]
 
 _MISSING: Any = object()
+#: fd arrays: BPF_ANY only (NOEXIST/EXIST -> EINVAL)
+_FD_ARRAY_TYPES = frozenset({MapType.PROG_ARRAY, MapType.ARRAY_OF_MAPS})
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.]{0,15}$")
 
 
@@ -446,6 +449,12 @@ class Map(MutableMapping):
             hint = f"map full (max_entries={info.max_entries})"
         elif err == _errno.EINVAL and op == "delete" and info.type in ARRAY_TYPES:
             hint = "array elements cannot be deleted; write a zero value instead"
+        elif err == _errno.EINVAL and op == "update" and info.type in _FD_ARRAY_TYPES:
+            hint = (
+                f"{self._type_name()} accepts only flags=ANY, and only an fd of a compatible object"
+            )
+        elif err == _errno.EINVAL and op == "update" and info.type in MAP_IN_MAP_TYPES:
+            hint = "the inner map must match inner_map's type, key/value sizes and flags"
         elif err == _errno.EPERM and op in ("update", "delete", "push"):
             if h.open_flags & OpenFlags.RDONLY:
                 hint = "the map was opened read-only"
@@ -561,10 +570,21 @@ class Map(MutableMapping):
         """Insert ``default`` if ``key`` is absent (NOEXIST update), else return its value.
         Either way the result is what ``m[key]`` would return (decoded; an id for
         map-in-map/prog-array maps).  The insert is atomic against other writers: the
-        kernel decides which write wins."""
+        kernel decides which write wins (except on prog_array/array_of_maps, which
+        accept only BPF_ANY: there it is a lookup then a write)."""
         h = self._h
         kv = self._venc(default)
-        rc = h.backend.map_update_elem(h.fd, self._kenc(key), kv, UpdateFlags.NOEXIST)
+        k = self._kenc(key)
+        if h.info.type in _FD_ARRAY_TYPES:
+            # fd arrays accept only BPF_ANY: look up, then write (not atomic)
+            got = self.get(key, _MISSING)
+            if got is not _MISSING:
+                return got
+            rc = h.backend.map_update_elem(h.fd, k, kv, UpdateFlags.ANY)
+            if rc:
+                raise self._error(rc, "update", key)
+            return self[key]
+        rc = h.backend.map_update_elem(h.fd, k, kv, UpdateFlags.NOEXIST)
         if rc == 0:
             if h.info.type in FD_VALUE_TYPES:
                 return self[key]  # what was stored reads back as an id, not the fd/object
