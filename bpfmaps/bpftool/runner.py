@@ -1,0 +1,1000 @@
+"""Run bpftool batch files (and single bpftool ``map`` commands) against a Backend.
+
+Default (safe) mode:
+
+1. the WHOLE file is read, split and parsed first, resolving each map handle once
+   (each map is opened once); a syntax error anywhere applies nothing;
+2. commands then run in file order; consecutive plain (``any``) upserts to the
+   same map go to the kernel as ``BPF_MAP_UPDATE_BATCH`` chunks (transparent
+   per-element fallback for map types/kernels without it), everything else per
+   element;
+3. execution stops at the first failing command, like bpftool, and the report
+   names its file:line, the command text, the kernel error and how many commands
+   were applied before it.
+
+``compat=True`` parses and executes incrementally like bpftool (commands before a
+bad line are applied) and writes bpftool's bytes for its silently-changed inputs;
+it never reproduces bpftool's stale-errno false failure: success is decided by
+each command's own result.
+
+Output follows bpftool: ``processed N commands`` on stdout, ``Error: ...`` on
+stderr, exit status 255 or ``(256 - errno) & 0xff`` for kernel errors; ``json=True``
+writes bpftool's ``[{"command": [...], "output": ...}, ...]`` array.
+
+Works with any :class:`~bpfmaps.backend.Backend` (the real kernel or the fake).
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import json as _json
+import os
+import sys
+import time
+from typing import IO, Any, Optional
+
+from ..backend import Backend, default_backend
+from ..errors import ENOTSUPP, ParseError, strerror
+from ..types import FD_VALUE_TYPES, PERCPU_TYPES, MapInfo, MapType, round_up8
+from .batchfile import UpdateRun, parse_batch
+from .bytes import _show, format_bytes, format_entry
+from .grammar import (
+    Command,
+    Create,
+    Delete,
+    Dump,
+    Freeze,
+    GetNext,
+    Handle,
+    Help,
+    Lookup,
+    Pin,
+    Pop,
+    Show,
+    Update,
+    Version,
+    parse_command,
+)
+from .lexer import Lexer
+
+__all__ = ["MapRef", "MapResolver", "Runner", "CommandFailed", "run_batch_file"]
+
+#: elements per BPF_MAP_UPDATE_BATCH call
+BATCH_CHUNK = 16384
+#: show a progress line on a terminal for files with at least this many commands
+PROGRESS_MIN = 200_000
+
+MAP_HELP = """Usage: bpfmaps map { show | list }   [MAP]
+       bpfmaps map create     FILE type TYPE key KEY_SIZE value VALUE_SIZE \\
+                              entries MAX_ENTRIES name NAME [flags FLAGS] \\
+                              [inner_map MAP]
+       bpfmaps map dump       MAP
+       bpfmaps map update     MAP [key DATA] [value VALUE] [UPDATE_FLAGS]
+       bpfmaps map lookup     MAP [key DATA]
+       bpfmaps map getnext    MAP [key DATA]
+       bpfmaps map delete     MAP  key DATA
+       bpfmaps map pin        MAP  FILE
+       bpfmaps map peek       MAP
+       bpfmaps map push       MAP value VALUE
+       bpfmaps map pop        MAP
+       bpfmaps map enqueue    MAP value VALUE
+       bpfmaps map dequeue    MAP
+       bpfmaps map freeze     MAP
+       bpfmaps map help
+
+       MAP := { id MAP_ID | pinned FILE | name MAP_NAME }
+       DATA := { [hex] BYTES }
+       VALUE := { DATA | MAP | PROG }
+       UPDATE_FLAGS := { any | exist | noexist }
+       OPTIONS := { {-j|--json} [{-p|--pretty}] | --bpftool-compat | --dry-run }
+"""
+
+
+class CommandFailed(Exception):
+    """A command failed while executing.  ``status`` is the process exit status,
+    ``message`` bpftool's wording, ``errno`` the kernel errno (or None), ``index``
+    the 0-based command number and ``line`` its physical line."""
+
+    def __init__(self, message: str, *, errno: Optional[int], line: int, index: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.errno = errno
+        self.line = line
+        self.index = index
+
+    @property
+    def status(self) -> int:
+        return (256 - self.errno) & 0xFF if self.errno else 255
+
+
+class MapRef:
+    """One map used by a batch: its handle, info and the fd the runner opened.
+
+    ``type``/``key_size``/``value_size`` are what the grammar needs; ``fd`` is -1
+    for a map that a ``map create`` earlier in the file will create."""
+
+    __slots__ = ("backend", "handle", "info", "fd", "path", "no_batch", "value_buf_size")
+
+    def __init__(self, backend: Backend, handle: Any, info: MapInfo, fd: int, path: str | None = None):
+        self.backend = backend
+        self.handle = handle
+        self.info = info
+        self.fd = fd
+        self.path = path
+        self.no_batch = False
+        ncpus = backend.possible_cpus() if info.type in PERCPU_TYPES else 1
+        self.value_buf_size = round_up8(info.value_size) * ncpus if ncpus > 1 or info.type in PERCPU_TYPES else info.value_size
+
+    type = property(lambda self: self.info.type)
+    key_size = property(lambda self: self.info.key_size)
+    value_size = property(lambda self: self.info.value_size)
+
+    def describe(self) -> str:
+        if self.info.id:
+            return self.info.describe()
+        return str(self.handle)
+
+    def ensure_fd(self) -> int:
+        if self.fd < 0 and self.path is not None:
+            fd = self.backend.obj_get(self.path, 0)
+            if fd < 0:
+                raise OSError(-fd, f"bpf obj get ({self.path}): {strerror(-fd)}")
+            self.fd = fd
+        return self.fd
+
+    def __repr__(self) -> str:
+        return f"MapRef({self.handle}, fd={self.fd})"
+
+
+def _fs(text: str) -> str:
+    """A latin-1 word (file bytes) as a filesystem path str."""
+    return os.fsdecode(text.encode("latin-1"))
+
+
+class MapResolver:
+    """Resolves MAP handles to :class:`MapRef` objects, opening each map once.
+
+    Errors are ParseError with bpftool's wording (``get map by id (N): ...``,
+    ``bpf obj get (PATH): ...``, ``several maps match this handle``); a name that
+    matches nothing is an error here (bpftool fails silently).  ``close()`` closes
+    every fd it opened."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.cache: dict[Any, MapRef] = {}
+        self.multi: dict[Any, list[MapRef]] = {}
+        self.declared: dict[str, MapRef] = {}
+        self.refs: list[MapRef] = []
+
+    def _ref(self, handle, fd: int, path: str | None = None) -> MapRef:
+        rc, info = self.backend.map_info(fd)
+        if rc < 0 or info is None:
+            self.backend.close(fd)
+            if path is not None and rc == -_errno.EINVAL:
+                raise ParseError("incorrect object type: prog")
+            raise ParseError(f"can't get map info: {strerror(-rc)}")
+        ref = MapRef(self.backend, handle, info, fd)
+        self.refs.append(ref)
+        return ref
+
+    def _by_name(self, name: str) -> list[MapRef]:
+        b = self.backend
+        out = []
+        cur = 0
+        want = name.encode("latin-1")
+        while True:
+            rc, nxt = b.map_get_next_id(cur)
+            if rc < 0:
+                break
+            cur = nxt
+            fd = b.map_get_fd_by_id(nxt, 0)
+            if fd < 0:
+                continue
+            rc, info = b.map_info(fd)
+            if rc < 0 or info is None or info.name.encode("utf-8", "surrogateescape") != want:
+                b.close(fd)
+                continue
+            ref = MapRef(b, Handle("name", name), info, fd)
+            self.refs.append(ref)
+            out.append(ref)
+        return out
+
+    def resolve_all(self, handle: Handle) -> list[MapRef]:
+        if handle.kind != "name":
+            return [self(handle)]
+        if handle in self.multi:
+            return self.multi[handle]
+        refs = self._by_name(handle.value)
+        if not refs:
+            raise ParseError(f"no map named '{_show(handle.value)}' (bpftool fails silently)")
+        self.multi[handle] = refs
+        return refs
+
+    def __call__(self, handle: Handle) -> MapRef:
+        ref = self.cache.get(handle)
+        if ref is not None:
+            return ref
+        b = self.backend
+        if handle.kind == "id":
+            fd = b.map_get_fd_by_id(handle.value, 0)
+            if fd < 0:
+                raise ParseError(f"get map by id ({handle.value}): {strerror(-fd)}")
+            ref = self._ref(handle, fd)
+        elif handle.kind == "pinned":
+            path = _fs(handle.value)
+            if handle.value in self.declared:
+                ref = self.declared[handle.value]
+            else:
+                fd = b.obj_get(path, 0)
+                if fd < 0:
+                    raise ParseError(f"bpf obj get ({_show(handle.value)}): {strerror(-fd)}")
+                ref = self._ref(handle, fd, path)
+        else:
+            refs = self.resolve_all(handle)
+            if len(refs) > 1:
+                raise ParseError("several maps match this handle")
+            ref = refs[0]
+        self.cache[handle] = ref
+        return ref
+
+    def declare(self, cmd: Command) -> None:
+        """Remember maps created/pinned earlier in the file for later ``pinned`` handles."""
+        if isinstance(cmd, Create):
+            info = MapInfo.make(
+                cmd.type,
+                id=0,
+                key_size=cmd.key_size,
+                value_size=cmd.value_size,
+                max_entries=cmd.max_entries,
+                flags=cmd.flags,
+                name=cmd.name[:15],
+            )
+            ref = MapRef(self.backend, Handle("pinned", cmd.path), info, -1, _fs(cmd.path))
+            self.refs.append(ref)
+            self.declared[cmd.path] = ref
+        elif isinstance(cmd, Pin):
+            self.declared[cmd.path] = cmd.map
+
+    def close(self) -> None:
+        for ref in self.refs:
+            if ref.fd >= 0:
+                self.backend.close(ref.fd)
+                ref.fd = -1
+        self.refs.clear()
+        self.cache.clear()
+        self.multi.clear()
+        self.declared.clear()
+
+
+def _hex_json(data: bytes) -> list[str]:
+    return [f"0x{b:02x}" for b in data]
+
+
+class Runner:
+    """Executes parsed commands; holds output streams, options and counters.
+
+    ``processed`` counts commands applied successfully.  Use :meth:`run_file`,
+    :meth:`run_data` or :meth:`run_words`; each returns the exit status and
+    closes every fd it opened."""
+
+    def __init__(
+        self,
+        backend: Backend | None = None,
+        *,
+        compat: bool = False,
+        json: bool = False,
+        pretty: bool = False,
+        dry_run: bool = False,
+        stdout: IO[str] | None = None,
+        stderr: IO[str] | None = None,
+        progress: bool | None = None,
+        fast: bool = True,
+    ) -> None:
+        self.backend = backend if backend is not None else default_backend()
+        self.compat = compat
+        self.json = json or pretty
+        self.pretty = pretty
+        self.dry_run = dry_run
+        self.out = stdout if stdout is not None else sys.stdout
+        self.err = stderr if stderr is not None else sys.stderr
+        self.progress = progress
+        self.fast = fast
+        self.processed = 0
+        self.error: BaseException | None = None
+        self.failed_line: int | None = None
+        self._json_items: list = []
+        self._file = "-"
+        self._data = b""
+        self._ncpus = self.backend.possible_cpus()
+        self._total = 0
+        self._last_progress = 0.0
+        self._resolver: MapResolver | None = None
+
+    # -- entry points -------------------------------------------------------------
+    def run_file(self, path: str) -> int:
+        """Run the batch file at ``path`` (``-`` = stdin).  Returns the exit status."""
+        try:
+            if path == "-":
+                data = sys.stdin.buffer.read()
+            else:
+                with open(path, "rb") as f:
+                    data = f.read()
+        except OSError as e:
+            return self._fail_plain(f"Can't open file ({path}): {os.strerror(e.errno or 0)}", bare=True)
+        return self.run_data(data, path)
+
+    def run_data(self, data: bytes, file: str = "-") -> int:
+        """Run a batch file's contents.  Returns the exit status."""
+        self._file, self._data = file, data
+        resolver = self._resolver = MapResolver(self.backend)
+        try:
+            if self.compat and not self.dry_run:
+                status = self._run_incremental(data, file, resolver)
+            else:
+                status = self._run_checked(data, file, resolver)
+        finally:
+            resolver.close()
+        if self.json:
+            self._emit_json_batch()
+        return status
+
+    def run_words(self, words: list[str]) -> int:
+        """Run one command given as argv words (str).  Returns the exit status."""
+        lw = [os.fsencode(w).decode("latin-1") for w in words]
+        resolver = self._resolver = MapResolver(self.backend)
+        self._file = "<argv>"
+        try:
+            try:
+                cmd = parse_command(lw, resolver, file=None, line=None, possible_cpus=self._ncpus, compat=self.compat)
+            except ParseError as e:
+                return self._report_parse_error(e, argv=True)
+            if self.dry_run:
+                return 0
+            try:
+                out = self._exec(cmd)
+            except CommandFailed as e:
+                return self._report_failure(e, argv=True)
+            if self.json and out is not _NOTHING:
+                self._write_json(out)
+            return 0
+        finally:
+            resolver.close()
+
+    # -- modes --------------------------------------------------------------------
+    def _run_checked(self, data: bytes, file: str, resolver: MapResolver) -> int:
+        try:
+            items = list(
+                parse_batch(data, resolver, file=file, possible_cpus=self._ncpus, compat=self.compat, fast=self.fast)
+            )
+        except ParseError as e:
+            return self._report_parse_error(e)
+        total = sum(it.count if isinstance(it, UpdateRun) else 1 for it in items)
+        self._total = total
+        if self.dry_run:
+            maps = {id(r) for r in resolver.refs}
+            print(
+                f"dry run: {total} commands parsed and checked against {len(maps)} map(s); nothing applied",
+                file=self.out if not self.json else self.err,
+            )
+            return 0
+        for it in items:
+            try:
+                self._exec_item(it)
+            except CommandFailed as e:
+                return self._report_failure(e)
+        return self._success()
+
+    def _run_incremental(self, data: bytes, file: str, resolver: MapResolver) -> int:
+        self._total = 0
+        gen = parse_batch(data, resolver, file=file, possible_cpus=self._ncpus, compat=True, fast=self.fast)
+        while True:
+            try:
+                it = next(gen)
+            except StopIteration:
+                break
+            except ParseError as e:
+                return self._report_parse_error(e)
+            try:
+                self._exec_item(it)
+            except CommandFailed as e:
+                return self._report_failure(e)
+        return self._success()
+
+    def _success(self) -> int:
+        self._clear_progress()
+        if not self.json:
+            self.out.write(f"processed {self.processed} commands\n")
+        return 0
+
+    # -- reporting ----------------------------------------------------------------
+    def _line_text(self, line: int) -> str:
+        data = self._data
+        pos = 0
+        for _ in range(line - 1):
+            pos = data.find(b"\n", pos) + 1
+            if pos == 0:
+                return ""
+        end = data.find(b"\n", pos)
+        text = data[pos : end if end >= 0 else len(data)]
+        return text.decode("utf-8", "backslashreplace").rstrip("\r")
+
+    def _fail_plain(self, message: str, bare: bool = False) -> int:
+        if self.json:
+            if bare:
+                self.out.write(_json.dumps({"error": message}) + "\n")
+            else:
+                self._json_items.append({"error": message})
+        else:
+            self.err.write(f"Error: {message}\n")
+        return 255
+
+    def _report_parse_error(self, e: ParseError, argv: bool = False) -> int:
+        self._clear_progress()
+        self.error = e
+        self.failed_line = e.line
+        if argv:
+            msg = e.message
+            if e.token is not None and repr(e.token)[1:-1] not in e.message:
+                msg += f" (token {e.token!r})"
+            return self._fail_plain(msg)
+        msg = str(e)
+        applied = self.processed
+        if not self.compat:
+            msg += "; nothing was applied (the whole file is checked before any command runs)"
+        elif applied:
+            msg += f"; {applied} earlier command(s) were applied"
+        if not self.json and e.line:
+            text = self._line_text(e.line)
+            if text:
+                msg += f"\n  {e.line} | {text}"
+                if e.column:
+                    msg += "\n  " + " " * len(str(e.line)) + " | " + " " * (e.column - 1) + "^"
+        return self._fail_plain(msg)
+
+    def _report_failure(self, e: CommandFailed, argv: bool = False) -> int:
+        self._clear_progress()
+        self.error = e
+        self.failed_line = e.line
+        if self.json:
+            self._json_items.append((e.index, {"error": e.message}))
+            return e.status
+        if argv:
+            self.err.write(f"Error: {e.message}\n")
+            return e.status
+        text = self._line_text(e.line)
+        self.err.write(
+            f"Error: {self._file}:{e.line}: {e.message}\n"
+            f"  command: {text.strip()}\n"
+            f"  {self.processed} command(s) before it were applied; it and the commands after it were not\n"
+        )
+        return e.status
+
+    # -- progress -----------------------------------------------------------------
+    def _show_progress(self) -> bool:
+        if self.progress is not None:
+            return self.progress
+        try:
+            return self._total >= PROGRESS_MIN and self.err.isatty()
+        except (AttributeError, ValueError):
+            return False
+
+    def _tick(self) -> None:
+        if not self._total or not self._show_progress():
+            return
+        now = time.monotonic()
+        if now - self._last_progress < 0.1:
+            return
+        self._last_progress = now
+        self.err.write(f"\rbpfmaps: {self.processed}/{self._total} commands applied")
+        self.err.flush()
+
+    def _clear_progress(self) -> None:
+        if self._last_progress:
+            self.err.write("\r\033[K")
+            self._last_progress = 0.0
+
+    # -- JSON -----------------------------------------------------------------------
+    def _dumps(self, obj) -> str:
+        if self.pretty:
+            return _json.dumps(obj, indent=4)
+        return _json.dumps(obj, separators=(",", ":"))
+
+    def _write_json(self, obj) -> None:
+        self.out.write(self._dumps(obj) + "\n")
+
+    def _emit_json_batch(self) -> None:
+        # bpftool: [{"command": [words], "output": ...}, ..., {"error": ...}]
+        items = self._json_items
+        if not items:
+            self.out.write(self._dumps([]) + "\n")
+            return
+        need = 0
+        for it in items:
+            if isinstance(it, tuple):
+                need = max(need, it[0] + 1)
+        words_by_index: dict[int, list[str]] = {}
+        if need:
+            lexer = Lexer(self._data, self._file)
+            for _ in range(need):
+                c = lexer.next_command()
+                if c is None:
+                    break
+                words_by_index[c.index] = [_show(w) for w in c.words]
+        out = []
+        for it in items:
+            if isinstance(it, tuple):
+                idx, output = it
+                out.append({"command": words_by_index.get(idx, []), "output": output})
+            else:
+                out.append(it)
+        self.out.write(self._dumps(out) + "\n")
+
+    def _json_ok(self, index: int, output) -> None:
+        if self.json:
+            self._json_items.append((index, output))
+
+    # -- execution ------------------------------------------------------------------
+    def _exec_item(self, it) -> None:
+        if isinstance(it, UpdateRun):
+            self._exec_run(it)
+        else:
+            out = self._exec(it)
+            self._json_ok(it.index, None if out is _NOTHING else out)
+            self.processed += 1
+            self._tick()
+
+    def _fail(self, cmd_or_line, message: str, err: Optional[int], index: Optional[int] = None):
+        if isinstance(cmd_or_line, Command):
+            line, index = cmd_or_line.line or 0, cmd_or_line.index
+        else:
+            line = cmd_or_line
+        return CommandFailed(message, errno=err, line=line, index=index or 0)
+
+    def _fd(self, m: MapRef, cmd) -> int:
+        try:
+            return m.ensure_fd()
+        except OSError as e:
+            raise self._fail(cmd, e.strerror or str(e), None) from None
+
+    def _exec_run(self, run: UpdateRun) -> None:
+        m: MapRef = run.map
+        fd = self._fd(m, run.lines[0] if run.count else 0)
+        b = self.backend
+        ks, vs, n = run.key_size, run.value_stride, run.count
+        keys = memoryview(run.keys)
+        values = memoryview(run.values)
+        off = 0
+        use_batch = run.flags == 0 and ks > 0 and n > 1 and not m.no_batch
+        while off < n:
+            cnt = min(BATCH_CHUNK, n - off)
+            kslice = keys[off * ks : (off + cnt) * ks] if ks else None
+            vslice = values[off * vs : (off + cnt) * vs]
+            if use_batch:
+                rc, done = b.map_update_batch(fd, kslice, vslice, cnt, 0, 0)
+                if rc < 0 and done == 0 and -rc in (_errno.EINVAL, ENOTSUPP, _errno.EOPNOTSUPP):
+                    m.no_batch = True
+                    use_batch = False
+                    continue  # redo this chunk element by element
+            else:
+                rc, done = b.update_elems(fd, kslice, ks, vslice, vs, cnt, run.flags)
+            if rc < 0:
+                done = min(done, cnt)
+                self._run_applied(run, off, done)
+                i = off + done
+                raise CommandFailed(
+                    f"update failed: {strerror(-rc)}",
+                    errno=-rc,
+                    line=run.lines[i],
+                    index=run.first_index + i,
+                )
+            self._run_applied(run, off, cnt)
+            off += cnt
+            self._tick()
+
+    def _run_applied(self, run: UpdateRun, off: int, cnt: int) -> None:
+        self.processed += cnt
+        if self.json:
+            base = run.first_index + off
+            self._json_items.extend((base + i, None) for i in range(cnt))
+
+    def _exec(self, c: Command):
+        return getattr(self, "_do_" + type(c).__name__.lower())(c)
+
+    def _buf(self, size: int):
+        return self.backend.alloc(max(size, 1))
+
+    def _key(self, key):
+        return self.backend.NULL if key is None else key
+
+    def _do_update(self, c: Update):
+        m: MapRef = c.map
+        fd = self._fd(m, c)
+        b = self.backend
+        value = c.value
+        opened = -1
+        if c.value_handle is not None:
+            if c.value_map is not None:
+                vfd = self._fd(c.value_map, c)
+            else:
+                vfd = opened = self._open_prog(c)
+                if c.value_handle.kind == "id":
+                    self.err.write(
+                        "Warning: updating program array via MAP_ID, make sure this map is kept open\n"
+                        "         by some process or pinned otherwise update will be lost\n"
+                    )
+            value = vfd.to_bytes(4, sys.byteorder)
+        try:
+            rc = b.map_update_elem(fd, self._key(c.key), value if value is not None else b.NULL, c.flags)
+        finally:
+            if opened >= 0:
+                b.close(opened)
+        if rc < 0:
+            raise self._fail(c, f"update failed: {strerror(-rc)}", -rc)
+        return None
+
+    def _open_prog(self, c: Update) -> int:
+        b = self.backend
+        h = c.value_handle
+        if h.kind == "id":
+            fd = b.prog_get_fd_by_id(h.value)
+            if fd < 0:
+                raise self._fail(c, f"get by id ({h.value}): {strerror(-fd)}", None)
+            return fd
+        if h.kind == "pinned":
+            fd = b.obj_get(_fs(h.value), 0)
+            if fd < 0:
+                raise self._fail(c, f"bpf obj get ({_show(h.value)}): {strerror(-fd)}", None)
+            rc, _ = b.prog_info(fd)
+            if rc < 0:
+                b.close(fd)
+                raise self._fail(c, "incorrect object type: map", None)
+            return fd
+        # name: every program with that exact name
+        found = []
+        cur = 0
+        while True:
+            rc, nxt = b.prog_get_next_id(cur)
+            if rc < 0:
+                break
+            cur = nxt
+            fd = b.prog_get_fd_by_id(nxt)
+            if fd < 0:
+                continue
+            rc, info = b.prog_info(fd)
+            if rc == 0 and info is not None and info.name == _show(h.value):
+                found.append(fd)
+            else:
+                b.close(fd)
+        if len(found) != 1:
+            for fd in found:
+                b.close(fd)
+            raise self._fail(
+                c, "several programs match this handle" if found else f"no program named '{_show(h.value)}'", None
+            )
+        return found[0]
+
+    def _entry(self, m: MapRef, key, value) -> tuple[str, Any]:
+        info = m.info
+        percpu = info.type in PERCPU_TYPES
+        if self.json:
+            obj: dict = {}
+            if info.key_size:
+                obj["key"] = _hex_json(key or b"")
+            if percpu:
+                step = round_up8(info.value_size)
+                obj["values"] = [
+                    {"cpu": i, "value": _hex_json(value[i * step : i * step + info.value_size])}
+                    for i in range(self._ncpus)
+                ]
+            elif info.value_size:
+                obj["value"] = _hex_json(value[: info.value_size])
+            return "", obj
+        return (
+            format_entry(key, value, info.key_size, info.value_size, percpu=percpu, ncpus=self._ncpus),
+            None,
+        )
+
+    def _do_lookup(self, c: Lookup):
+        m: MapRef = c.map
+        fd = self._fd(m, c)
+        b = self.backend
+        buf = self._buf(m.value_buf_size)
+        rc = b.map_lookup_elem(fd, self._key(c.key), buf, 0)
+        if rc < 0:
+            if rc == -_errno.ENOENT:
+                if self.json:
+                    self._json_ok(c.index, None)
+                else:
+                    self.out.write("key:\n" + format_bytes(c.key or b"") + "\n\nNot found\n")
+                raise self._fail(c, "lookup failed: No such file or directory (key not found)", _errno.ENOENT)
+            raise self._fail(c, f"lookup failed: {strerror(-rc)}", -rc)
+        text, obj = self._entry(m, c.key, b.tobytes(buf, m.value_buf_size))
+        if self.json:
+            return obj
+        self.out.write(text)
+        return None
+
+    def _do_getnext(self, c: GetNext):
+        m: MapRef = c.map
+        fd = self._fd(m, c)
+        b = self.backend
+        buf = self._buf(m.key_size)
+        rc = b.map_get_next_key(fd, self._key(c.key), buf)
+        if rc < 0:
+            raise self._fail(c, f"can't get next key: {strerror(-rc)}", -rc)
+        nk = b.tobytes(buf, m.key_size)
+        if self.json:
+            return {"key": _hex_json(c.key) if c.key is not None else None, "next_key": _hex_json(nk)}
+        if c.key is not None:
+            self.out.write("key:\n" + format_bytes(c.key) + "\n")
+        else:
+            self.out.write("key: None\n")
+        self.out.write("next key:\n" + format_bytes(nk) + "\n")
+        return None
+
+    def _do_delete(self, c: Delete):
+        m: MapRef = c.map
+        fd = self._fd(m, c)
+        rc = self.backend.map_delete_elem(fd, c.key if c.key is not None else b"")
+        if rc < 0:
+            raise self._fail(c, f"delete failed: {strerror(-rc)}", -rc)
+        return None
+
+    def _do_pop(self, c):
+        m: MapRef = c.map
+        fd = self._fd(m, c)
+        b = self.backend
+        kbuf = self._buf(m.key_size) if m.key_size else b.NULL
+        vbuf = self._buf(m.value_buf_size)
+        rc = b.map_lookup_and_delete_elem(fd, kbuf, vbuf, 0)
+        if rc < 0:
+            if rc == -_errno.ENOENT:
+                if self.json:
+                    self._json_ok(c.index, None)
+                else:
+                    self.out.write("Error: empty map\n")
+                raise self._fail(c, f"{c.verb} failed: empty map", _errno.ENOENT)
+            raise self._fail(c, f"pop failed: {strerror(-rc)}", -rc)
+        key = b.tobytes(kbuf, m.key_size) if m.key_size else None
+        text, obj = self._entry(m, key, b.tobytes(vbuf, m.value_buf_size))
+        if self.json:
+            return obj
+        self.out.write(text)
+        return None
+
+    def _header_plain(self, info: MapInfo) -> str:
+        t = info.type.name.lower() if isinstance(info.type, MapType) else f"type {info.type}"
+        s = f"{info.id}: {t}  "
+        if info.name:
+            s += f"name {info.name}  "
+        return s + f"flags 0x{info.flags:x}\n"
+
+    def _header_json(self, info: MapInfo) -> dict:
+        t = info.type.name.lower() if isinstance(info.type, MapType) else info.type
+        d: dict = {"id": info.id, "type": t}
+        if info.name:
+            d["name"] = info.name
+        d["flags"] = info.flags
+        return d
+
+    def _do_dump(self, c: Dump):
+        b = self.backend
+        multi = len(c.maps) > 1
+        out_json: list = []
+        for n, m in enumerate(c.maps):
+            fd = self._fd(m, c)
+            info = m.info
+            kbuf = self._buf(info.key_size)
+            vbuf = self._buf(m.value_buf_size)
+            prev = b.NULL
+            count = 0
+            elems: list = []
+            text: list[str] = []
+            if multi and not self.json:
+                if n:
+                    text.append("\n")
+                text.append(self._header_plain(info))
+            err = 0
+            for _ in range(info.max_entries + 2):
+                rc = b.map_get_next_key(fd, prev, kbuf)
+                if rc < 0:
+                    if rc != -_errno.ENOENT:
+                        err = -rc
+                    break
+                key = b.tobytes(kbuf, info.key_size)
+                rc = b.map_lookup_elem(fd, key, vbuf, 0)
+                if rc < 0:
+                    if rc == -_errno.ENOENT and info.type in FD_VALUE_TYPES:
+                        prev = key
+                        continue
+                    msg = "<no entry>" if rc == -_errno.ENOENT else strerror(-rc)
+                    if self.json:
+                        elems.append({"key": _hex_json(key), "value": msg})
+                    else:
+                        text.append(f"key:\n{format_bytes(key)}\n\nvalue:\n{msg}\n")
+                    count += 0
+                else:
+                    t, obj = self._entry(m, key, b.tobytes(vbuf, m.value_buf_size))
+                    if self.json:
+                        elems.append(obj)
+                    else:
+                        text.append(t)
+                    count += 1
+                prev = key
+            if self.json:
+                if multi:
+                    h = self._header_json(info)
+                    h["elements"] = elems
+                    out_json.append(h)
+                else:
+                    out_json.extend(elems)
+            else:
+                text.append(f"Found {count} element{'s' if count != 1 else ''}\n")
+                self.out.write("".join(text))
+            if err:
+                raise self._fail(c, f"can't get next key: {strerror(err)}", err)
+        return out_json if self.json else None
+
+    def _memlock(self, fd: int) -> tuple[str | None, int]:
+        memlock, frozen = None, 0
+        if getattr(self.backend, "name", "") != "kernel":
+            return None, 0
+        try:
+            with open(f"/proc/self/fdinfo/{fd}") as f:
+                for line in f:
+                    k, _, v = line.partition(":")
+                    if k == "memlock":
+                        memlock = v.strip()
+                    elif k == "frozen":
+                        frozen = int(v.strip() or 0)
+        except OSError:
+            pass
+        return memlock, frozen
+
+    def _show_one(self, info: MapInfo, fd: int):
+        memlock, frozen = self._memlock(fd)
+        if self.json:
+            d = self._header_json(info)
+            d.update(bytes_key=info.key_size, bytes_value=info.value_size, max_entries=info.max_entries)
+            if memlock is not None:
+                d["bytes_memlock"] = int(memlock)
+            d["frozen"] = frozen
+            if info.btf_id:
+                d["btf_id"] = info.btf_id
+            return d
+        s = self._header_plain(info)
+        s += f"\tkey {info.key_size}B  value {info.value_size}B  max_entries {info.max_entries}"
+        if memlock is not None:
+            s += f"  memlock {memlock}B"
+        if frozen:
+            s += "\n\tfrozen"
+        if info.btf_id:
+            s += f"\n\tbtf_id {info.btf_id}"
+        self.out.write(s + "\n")
+        return None
+
+    def _do_show(self, c: Show):
+        b = self.backend
+        if c.maps is not None:
+            outs = [self._show_one(m.info, self._fd(m, c)) for m in c.maps]
+            if self.json:
+                return outs[0] if len(outs) == 1 else outs
+            return None
+        outs = []
+        cur = 0
+        while True:
+            rc, nxt = b.map_get_next_id(cur)
+            if rc < 0:
+                break
+            cur = nxt
+            fd = b.map_get_fd_by_id(nxt, 0)
+            if fd < 0:
+                continue
+            try:
+                rc, info = b.map_info(fd)
+                if rc == 0 and info is not None:
+                    outs.append(self._show_one(info, fd))
+            finally:
+                b.close(fd)
+        return outs if self.json else None
+
+    def _do_create(self, c: Create):
+        b = self.backend
+        path = _fs(c.path)
+        inner_fd = -1
+        if c.inner is not None:
+            inner_fd = self._fd(c.inner, c)
+        d = os.path.dirname(os.path.abspath(path)) or "."
+        if not b.is_bpffs(d):
+            raise self._fail(
+                c,
+                f"can't pin the object ({_show(c.path)}): {d} is not on a bpf file system "
+                "(bpftool would try to mount one there; bpfmaps does not)",
+                None,
+            )
+        fd = b.map_create(
+            c.type, c.key_size, c.value_size, c.max_entries, c.flags,
+            c.name.encode("latin-1")[:15], inner_fd,
+        )  # fmt: skip
+        if fd < 0:
+            raise self._fail(c, f"map create failed: {strerror(-fd)}", None)
+        rc = b.obj_pin(fd, path)
+        if rc < 0:
+            b.close(fd)
+            raise self._fail(c, f"can't pin the object ({_show(c.path)}): {strerror(-rc)}", -rc)
+        # a later `pinned FILE` handle that was declared by this create uses this fd
+        rc, info = b.map_info(fd)
+        self._adopt_created(c, fd, info)
+        return None
+
+    def _adopt_created(self, c: Create, fd: int, info) -> None:
+        # parse_batch declared this path to the resolver: later `pinned FILE` handles
+        # use that MapRef, which gets this fd (and the real info with the new id).
+        ref = self._resolver.declared.get(c.path) if self._resolver is not None else None
+        if ref is None or ref.fd >= 0:
+            self.backend.close(fd)
+            return
+        ref.fd = fd
+        if info is not None:
+            ref.info = info
+
+    def _do_pin(self, c: Pin):
+        m: MapRef = c.map
+        fd = self._fd(m, c)
+        b = self.backend
+        path = _fs(c.path)
+        d = os.path.dirname(os.path.abspath(path)) or "."
+        if not b.is_bpffs(d):
+            raise self._fail(
+                c,
+                f"can't pin the object ({_show(c.path)}): {d} is not on a bpf file system "
+                "(bpftool would try to mount one there; bpfmaps does not)",
+                None,
+            )
+        rc = b.obj_pin(fd, path)
+        if rc < 0:
+            raise self._fail(c, f"can't pin the object ({_show(c.path)}): {strerror(-rc)}", -rc)
+        return None
+
+    def _do_freeze(self, c: Freeze):
+        m: MapRef = c.map
+        rc = self.backend.map_freeze(self._fd(m, c))
+        if rc < 0:
+            raise self._fail(c, f"failed to freeze map: {strerror(-rc)}", -rc)
+        return None
+
+    def _do_help(self, c: Help):
+        if not self.json:
+            self.err.write(MAP_HELP)
+        return None
+
+    def _do_version(self, c: Version):
+        from .. import __version__ as v  # type: ignore[attr-defined]
+
+        if self.json:
+            return {"version": str(v), "bpftool_compatible": "7.1"}
+        self.out.write(f"bpfmaps v{v} (bpftool 7.1 compatible map commands)\n")
+        return None
+
+
+_NOTHING = object()
+
+
+def run_batch_file(
+    path: str,
+    *,
+    backend: Backend | None = None,
+    compat: bool = False,
+    json: bool = False,
+    dry_run: bool = False,
+    stdout: IO[str] | None = None,
+    stderr: IO[str] | None = None,
+) -> int:
+    """Run a bpftool batch file like ``bpftool batch file PATH``; returns the exit status.
+
+    Safe mode checks the whole file before applying anything; see the module doc.
+    Errors are reported on ``stderr``; nothing is raised for bad input or failed
+    commands.  Cost: O(file size) parsing (C fast path for plain update lines) plus
+    one BPF_MAP_UPDATE_BATCH per 16384 consecutive plain updates to a map, one
+    syscall per other command."""
+    return Runner(backend, compat=compat, json=json, dry_run=dry_run, stdout=stdout, stderr=stderr).run_file(path)

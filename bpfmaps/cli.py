@@ -1,0 +1,110 @@
+"""``bpfmaps`` command line: bpftool-compatible ``batch file`` and ``map`` commands.
+
+Usage::
+
+    bpfmaps [OPTIONS] batch file FILE|-
+    bpfmaps [OPTIONS] map { show | list | dump | update | lookup | getnext | delete |
+                            pin | create | freeze | push | pop | peek | enqueue |
+                            dequeue | help } ...
+    OPTIONS := { -j|--json [-p|--pretty] | --bpftool-compat | --dry-run | --no-progress }
+
+Same syntax, output and exit statuses as bpftool 7.1 (see docs/bpftool-syntax.md),
+except that by default a batch file is checked completely before anything is
+applied, and inputs that bpftool silently changes are rejected
+(``--bpftool-compat`` restores bpftool's behaviour).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+__all__ = ["main"]
+
+USAGE = """Usage: bpfmaps [OPTIONS] OBJECT { COMMAND | help }
+       bpfmaps batch file FILE
+       bpfmaps version
+
+       OBJECT := { map }
+       OPTIONS := { {-j|--json} [{-p|--pretty}] | --bpftool-compat | --dry-run |
+                    --no-progress }
+"""
+
+_TOP = ("help", "batch", "prog", "map", "link", "cgroup", "perf", "net", "feature", "btf",
+        "gen", "struct_ops", "iter", "version")  # fmt: skip
+
+
+def _err(msg: str, json_mode: bool) -> int:
+    if json_mode:
+        import json
+
+        sys.stdout.write(json.dumps({"error": msg}) + "\n")
+    else:
+        sys.stderr.write(f"Error: {msg}\n")
+    return 255
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Entry point of ``bpfmaps`` / ``python -m bpfmaps``; returns the exit status
+    (0, 255, or ``(256 - errno) & 0xff`` when a kernel call failed)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    json_mode = pretty = compat = dry_run = False
+    progress: Optional[bool] = None
+    while args and args[0].startswith("-") and len(args[0]) > 1:
+        a = args.pop(0)
+        if a in ("-j", "--json"):
+            json_mode = True
+        elif a in ("-p", "--pretty"):
+            json_mode = pretty = True
+        elif a == "--bpftool-compat":
+            compat = True
+        elif a == "--dry-run":
+            dry_run = True
+        elif a == "--no-progress":
+            progress = False
+        elif a in ("-h", "--help"):
+            sys.stdout.write(USAGE)
+            return 0
+        elif a in ("-V", "--version"):
+            args = ["version"]
+            break
+        elif a == "--":
+            break
+        else:
+            sys.stderr.write(f"Error: unknown option {a}\n{USAGE}")
+            return 255
+    if not args:
+        sys.stderr.write(USAGE)
+        return 255
+    top = next((t for t in _TOP if t.startswith(args[0])), None)
+    if top is None or top == "help":
+        sys.stderr.write(USAGE)
+        return 255 if top is None else 0
+
+    from .bpftool.runner import Runner
+
+    def runner() -> Runner:
+        return Runner(compat=compat, json=json_mode, pretty=pretty, dry_run=dry_run, progress=progress)
+
+    if top == "batch":
+        rest = args[1:]
+        if len(rest) < 2:
+            return _err("too few parameters for batch", json_mode)
+        if not "file".startswith(rest[0]):
+            return _err(f"expected 'file', got: {rest[0]}", json_mode)
+        if len(rest) > 2:
+            return _err("too many parameters for batch", json_mode)
+        r = runner()
+        status = r.run_file(rest[1])
+        sys.stdout.flush()
+        return status
+    if top in ("map", "version"):
+        r = runner()
+        status = r.run_words(args)
+        sys.stdout.flush()
+        return status
+    return _err(f"'{top}' commands are not supported by bpfmaps (only 'map' and 'batch')", json_mode)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
