@@ -351,11 +351,37 @@ class ObjectId:
         return "ObjectId()"
 
 
+class _Checked:
+    """A user codec whose ``encode`` output is checked (bytes-like, exactly ``size``
+    bytes) on every call: the kernel reads exactly key_size/value_size bytes from the
+    pointer, so a short result would be an out-of-bounds read."""
+
+    __slots__ = ("codec", "size", "what", "decode")
+
+    def __init__(self, codec: Any, what: str) -> None:
+        self.codec = codec
+        self.size = codec.size
+        self.what = what
+        self.decode = codec.decode
+
+    def encode(self, obj: Any) -> bytes:
+        return _as_bytes(self.codec.encode(obj), self.size, f"{self.what} from {self.codec!r}")
+
+    def __repr__(self) -> str:
+        return repr(self.codec)
+
+
+#: codecs whose encode always returns exactly ``size`` bytes (exact types, not subclasses)
+_TRUSTED = frozenset({Raw, Int, Struct, CType, FuncCodec, PerCPU, ObjectId, _Checked})
+
+
 def as_codec(spec: Any, size: int, what: str) -> Any:
     """Turn ``spec`` into a codec and check it is ``size`` bytes.
 
     ``spec`` may be None (raw bytes), a codec, a :mod:`struct` format string, or a
-    ctypes type.  Raises CodecError when the sizes differ.
+    ctypes type.  Raises CodecError when the sizes differ.  A user codec (any object
+    with ``size``/``encode``/``decode`` that is not one of ours) is wrapped so that
+    each encoded result is checked to be exactly ``size`` bytes.
     """
     if spec is None or spec is bytes:
         return Raw(size, what)
@@ -368,7 +394,7 @@ def as_codec(spec: Any, size: int, what: str) -> Any:
     ):  # any ctypes type
         codec = CType(spec)
     elif hasattr(spec, "encode") and hasattr(spec, "decode") and hasattr(spec, "size"):
-        codec = spec
+        codec = spec if type(spec) in _TRUSTED else _Checked(spec, what)
     else:
         raise CodecError(f"cannot use {spec!r} as a {what} codec")
     if codec.size != size:
