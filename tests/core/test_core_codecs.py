@@ -266,6 +266,26 @@ def test_user_codec_protocol():
     c = C.as_codec(IPv4(), 4, "key")
     assert isinstance(c, C.Codec)
     assert c.decode(c.encode("10.1.2.3")) == "10.1.2.3"
+    assert c.size == 4
+    # a user codec's output is size-checked on every encode
+    with pytest.raises(CodecError, match="exactly 4 bytes"):
+        c.encode("10.1.2")
+    with pytest.raises(CodecError):
+        c.encode("10.1.2.3.4")
+
+
+class _ShortKey:
+    """A buggy user codec: claims 4 bytes, returns 2 for some inputs."""
+
+    size = 4
+
+    def encode(self, k):
+        if k > 0xFFFF:
+            return (k & 0xFFFF).to_bytes(2, "little")
+        return k.to_bytes(4, "little")
+
+    def decode(self, b):
+        return int.from_bytes(b, "little")
 
 
 # ---------------------------------------------------------------- as_codec sizes
@@ -345,6 +365,27 @@ def test_wrong_size_raw_bytes_fail_before_any_syscall(kernel_backend, monkeypatc
         assert calls == []
         m[b"\0" * 4] = b"\0" * 8  # the spies do see a good call
         assert calls == ["map_update_elem"]
+
+
+@pytest.mark.kernel
+def test_buggy_user_codec_never_reaches_the_kernel(kernel_backend, monkeypatch):
+    calls: list[tuple] = []
+    real = kernel_backend.map_update_elem
+
+    def spy(*a):
+        calls.append(a)
+        return real(*a)
+
+    monkeypatch.setattr(kernel_backend, "map_update_elem", spy)
+    with Map.create("hash", 4, 4, 4, key=_ShortKey(), value=C.U32) as m:
+        m[5] = 1
+        assert len(calls) == 1 and calls[0][1] == (5).to_bytes(4, "little")
+        with pytest.raises(CodecError):
+            m[0x10000] = 1  # _ShortKey would hand the kernel 2 bytes
+        with pytest.raises(CodecError):
+            m.update(0x10000, 1, flags=1)
+        assert len(calls) == 1
+        assert dict(m.items()) == {5: 1}
 
 
 @pytest.mark.kernel
