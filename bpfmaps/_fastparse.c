@@ -278,8 +278,13 @@ int bpfm_fp_scan(const char *cbuf, uint64_t len, uint64_t start, uint32_t line, 
             break;
         pos = next;
         line++;
-        if (r == 1) /* blank or comment-only line */
+        if (r == 1) { /* blank or comment-only line: harmless to consume */
+            if (!probe) {
+                done = pos;
+                done_line = line;
+            }
             continue;
+        }
         if (probe) {
             *shape = s;
         } else {
@@ -300,4 +305,12 @@ int bpfm_fp_scan(const char *cbuf, uint64_t len, uint64_t start, uint32_t line, 
     *end = done;
     *end_line = done_line;
     return (int)count;
+}
+
+void bpfm_fp_shift_lines(uint32_t *lines, uint32_t n, uint32_t delta)
+{
+    uint32_t i;
+
+    for (i = 0; i < n; i++)
+        lines[i] += delta;
 }

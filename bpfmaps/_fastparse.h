@@ -29,9 +29,13 @@ struct bpfm_fp_shape {
  *   values + i*value_stride (copied ncopies times at slot_stride, padding zeroed) and
  *   its physical line number at lines[i].
  * Returns the number of commands parsed; *end / *end_line receive the offset and
- * line number of the first line not consumed (trailing blank/comment lines are
- * consumed only when followed by a consumed command). */
+ * line number of the first line not consumed (in probe mode, the line after the
+ * probed command; blank/comment lines are consumed).  `len` may be a line boundary
+ * inside a larger buffer: the scan then treats it as the end of the file. */
 int bpfm_fp_scan(const char *buf, uint64_t len, uint64_t start, uint32_t line, int probe,
                  struct bpfm_fp_shape *shape, uint32_t max_count, char *keys, char *values,
                  uint32_t value_stride, uint32_t slot_stride, uint32_t ncopies,
                  uint32_t *lines, uint64_t *end, uint32_t *end_line);
+
+/* lines[i] += delta for i < n (renumbering a segment scanned from line 0). */
+void bpfm_fp_shift_lines(uint32_t *lines, uint32_t n, uint32_t delta);

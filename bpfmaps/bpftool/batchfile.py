@@ -17,6 +17,8 @@ constant for the fast path; per line it is zero.
 
 from __future__ import annotations
 
+import os
+import threading
 from array import array
 from collections.abc import Iterator
 from typing import Any
@@ -28,8 +30,8 @@ from .lexer import Lexer
 
 __all__ = ["UpdateRun", "parse_batch", "flatten", "fastpath_available"]
 
-#: elements per C call (buffer size); runs longer than this span several calls
-FAST_CHUNK = 65536
+#: bytes left in the file above which the C scan is split across threads
+PARALLEL_MIN = 1 << 20
 
 
 class UpdateRun:
@@ -119,9 +121,6 @@ class _FastScanner:
         self.shape = ffi.new("struct bpfm_fp_shape *")
         self.end = ffi.new("uint64_t *")
         self.end_line = ffi.new("uint32_t *")
-        self.cap = 0
-        self.kbuf = self.vbuf = self.lbuf = None
-        self.kcap = self.vcap = 0
 
     def probe(self, pos: int, line: int) -> int:
         return self.lib.bpfm_fp_scan(
@@ -135,21 +134,21 @@ class _FastScanner:
             return Handle("id", s.map_id)
         return Handle("pinned", self.data[s.path_off : s.path_off + s.path_len].decode("latin-1"))
 
-    def consume(self, pos, line, max_count, key_size, value_stride, slot_stride, ncopies):
+    def segment(self, start, stop, line, key_size, value_stride, slot_stride, ncopies, min_line):
+        """Consume simple lines of the current shape in data[start:stop] (stop is a line
+        boundary).  Releases the GIL.  Returns (count, keys, values, lines, end, end_line)."""
         ffi = self.ffi
-        n = max(1, max_count)
-        if self.kbuf is None or self.kcap < n * key_size or self.vcap < n * value_stride or self.cap < n:
-            self.cap = n
-            self.kcap, self.vcap = n * key_size, n * value_stride
-            self.kbuf = ffi.new("char[]", max(1, self.kcap))
-            self.vbuf = ffi.new("char[]", max(1, self.vcap))
-            self.lbuf = ffi.new("uint32_t[]", n)
+        cap = (stop - start) // min_line + 1
+        kbuf = ffi.new("char[]", max(1, cap * key_size))
+        vbuf = ffi.new("char[]", max(1, cap * value_stride))
+        lbuf = ffi.new("uint32_t[]", cap)
+        end = ffi.new("uint64_t *")
+        end_line = ffi.new("uint32_t *")
         count = self.lib.bpfm_fp_scan(
-            self.cbuf, len(self.data), pos, line, 0, self.shape, max_count,
-            self.kbuf, self.vbuf, value_stride, slot_stride, ncopies, self.lbuf,
-            self.end, self.end_line,
+            self.cbuf, stop, start, line, 0, self.shape, cap,
+            kbuf, vbuf, value_stride, slot_stride, ncopies, lbuf, end, end_line,
         )  # fmt: skip
-        return count
+        return count, kbuf, vbuf, lbuf, end[0], end_line[0]
 
 
 def parse_batch(
@@ -219,9 +218,20 @@ def parse_batch(
         yield pending
 
 
+def _nthreads() -> int:
+    try:
+        return max(1, min(4, len(os.sched_getaffinity(0))))
+    except (AttributeError, OSError):  # pragma: no cover
+        return 1
+
+
 def _fast_runs(scanner: _FastScanner, lexer: Lexer, resolver, pending, ncpus):
     """Try the C path at the lexer position.  Returns (pending, items) where items is
-    None when Python must parse the next line, else a list of finished runs."""
+    None when Python must parse the next line, else a list of finished runs.
+
+    Large remainders are split at line boundaries into one segment per CPU, scanned
+    in parallel threads (the C scan releases the GIL); segments are joined in order
+    up to the first one that stopped early (later ones are discarded and rescanned)."""
     pos, line = lexer.pos, lexer.line
     n = scanner.probe(pos, line)
     end, end_line = scanner.end[0], scanner.end_line[0]
@@ -235,38 +245,62 @@ def _fast_runs(scanner: _FastScanner, lexer: Lexer, resolver, pending, ncpus):
         m = resolver(scanner.handle())
     except Exception:
         return pending, None  # Python reports the error for this line
-    if (
-        m.type in FD_VALUE_TYPES
-        or m.key_size != shape.key_size
-        or m.value_size != shape.value_size
-    ):
+    if m.type in FD_VALUE_TYPES or m.key_size != shape.key_size or m.value_size != shape.value_size:
         return pending, None
     percpu = m.type in PERCPU_TYPES
     slot = round_up8(m.value_size) if percpu else m.value_size
     ncopies = ncpus if percpu else 1
     stride = slot * ncopies
-    flags = shape.flags
+    ks = m.key_size
     done: list = []
-    if pending is None or pending.map is not m or pending.flags != flags:
+    if pending is None or pending.map is not m or pending.flags != shape.flags:
         if pending is not None:
             done.append(pending)
-        pending = UpdateRun(m, scanner.handle(), flags, m.key_size, stride, lexer.count)
-    ffi = scanner.ffi
-    while True:
-        remaining = len(lexer.data) - pos
-        cap = min(FAST_CHUNK, remaining // 8 + 1)
-        count = scanner.consume(pos, line, cap, m.key_size, stride, slot, ncopies)
-        if count <= 0:
+        pending = UpdateRun(m, scanner.handle(), shape.flags, ks, stride, lexer.count)
+    data = lexer.data
+    size = len(data)
+    # a simple line has >= 2 chars per byte word plus ~20 for the keywords and handle
+    min_line = 2 * (shape.key_size + shape.value_size) + 20
+    nseg = _nthreads() if size - pos >= PARALLEL_MIN else 1
+    bounds = [pos]
+    for k in range(1, nseg):
+        nl = data.find(b"\n", pos + (size - pos) * k // nseg)
+        if nl < 0 or nl + 1 <= bounds[-1] or nl + 1 >= size:
             break
-        pending.keys += ffi.buffer(scanner.kbuf, count * m.key_size)
-        pending.values += ffi.buffer(scanner.vbuf, count * stride)
-        pending.lines.frombytes(ffi.buffer(scanner.lbuf, count * 4))
-        pending.count += count
-        lexer.count += count
-        pos, line = scanner.end[0], scanner.end_line[0]
-        _advance(lexer, pos, line)
-        if count < cap:
+        bounds.append(nl + 1)
+    bounds.append(size)
+    nseg = len(bounds) - 1
+    results: list = [None] * nseg
+
+    def work(k: int) -> None:
+        results[k] = scanner.segment(
+            bounds[k], bounds[k + 1], line if k == 0 else 0, ks, stride, slot, ncopies, min_line
+        )
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(1, nseg)]
+    for t in threads:
+        t.start()
+    work(0)
+    for t in threads:
+        t.join()
+    ffi, lib = scanner.ffi, scanner.lib
+    base_line = 0
+    for k in range(nseg):
+        count, kbuf, vbuf, lbuf, end, end_line = results[k]
+        if k:
+            lib.bpfm_fp_shift_lines(lbuf, count, base_line)
+            end_line += base_line
+        if count:
+            pending.keys += ffi.buffer(kbuf, count * ks)
+            pending.values += ffi.buffer(vbuf, count * stride)
+            pending.lines.frombytes(ffi.buffer(lbuf, count * 4))
+            pending.count += count
+            lexer.count += count
+        results[k] = None
+        _advance(lexer, end, end_line)
+        if end != bounds[k + 1]:
             break
+        base_line = end_line
     return pending, done
 
 

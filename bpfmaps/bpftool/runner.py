@@ -313,15 +313,25 @@ class Runner:
     # -- entry points -------------------------------------------------------------
     def run_file(self, path: str) -> int:
         """Run the batch file at ``path`` (``-`` = stdin).  Returns the exit status."""
+        mm = None
         try:
             if path == "-":
                 data = sys.stdin.buffer.read()
             else:
                 with open(path, "rb") as f:
-                    data = f.read()
+                    mm = _map_file(f)
+                    data = mm if mm is not None else f.read()
         except OSError as e:
+            if e.errno == _errno.EISDIR:
+                return self._fail_plain("reading batch file failed: Is a directory")
             return self._fail_plain(f"Can't open file ({path}): {os.strerror(e.errno or 0)}", bare=True)
-        return self.run_data(data, path)
+        try:
+            return self.run_data(data, path)
+        finally:
+            self._data = b""
+            del data
+            if mm is not None:
+                _close_map(mm)
 
     def run_data(self, data: bytes, file: str = "-") -> int:
         """Run a batch file's contents.  Returns the exit status."""
@@ -978,6 +988,36 @@ class Runner:
 
 
 _NOTHING = object()
+
+
+def _map_file(f) -> Any:
+    """A read-only mmap of a regular, non-empty file (pages populated up front: no
+    copy into our heap), or None to fall back to read()."""
+    import mmap
+
+    try:
+        st = os.fstat(f.fileno())
+    except OSError:
+        return None
+    import stat
+
+    if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
+        return None
+    flags = mmap.MAP_PRIVATE | getattr(mmap, "MAP_POPULATE", 0)
+    try:
+        return mmap.mmap(f.fileno(), 0, flags=flags, prot=mmap.PROT_READ)
+    except (OSError, ValueError):
+        return None
+
+
+def _close_map(mm) -> None:
+    try:
+        mm.close()
+    except BufferError:  # a cffi view is still alive somewhere: collect it first
+        import gc
+
+        gc.collect()
+        mm.close()
 
 
 def run_batch_file(
