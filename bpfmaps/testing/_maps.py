@@ -12,7 +12,6 @@ Verified behaviour is exercised against the real kernel by tests/contract.
 from __future__ import annotations
 
 import errno
-from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Optional
 
 from ..types import MapType, round_up8
@@ -309,83 +308,143 @@ class HashOfMaps(HashMap):
 class LruHashMap(HashMap):
     """lru_hash and lru_percpu_hash (``hashtab.c`` + ``bpf_lru_list.c``).
 
-    The fake models the kernel's LRU free-node bookkeeping as seen from one CPU
-    (CPU 0): free nodes move from the global free list to the CPU's local list
-    ``target_free`` at a time (``clamp(max_entries / possible_cpus / 2, 1, 128)``),
-    and when the global list runs dry the oldest ``target_free`` elements (by time of
-    their last insert/replace) are evicted at once.  With ``BPF_F_NO_COMMON_LRU``
-    each CPU owns ``max_entries / possible_cpus`` nodes and evicts 4 at a time.
-    A process that stays on one CPU sees exactly these counts from the real kernel;
-    one that migrates between CPUs sees different (but equally valid) evictions.
+    The fake models the kernel's LRU bookkeeping as seen from one CPU (CPU 0):
+    free nodes move from the global free list to the CPU's local list
+    ``target_free`` at a time (``clamp(max_entries / possible_cpus / 2, 1, 128)``);
+    new nodes wait on the CPU's pending list and join the global inactive/active
+    lists at the next refill; when the global free list runs dry the refill evicts
+    from the inactive tail, giving referenced nodes a second chance (a node is
+    referenced when its key was replaced by an update; per-CPU LRU maps mark in-place
+    updates).  With ``BPF_F_NO_COMMON_LRU`` each CPU owns ``max_entries /
+    possible_cpus`` nodes and evicts 4 at a time.  A process staying on one CPU sees
+    the same evictions from the kernel (tests/contract pins itself to check this);
+    one migrating between CPUs sees different but equally valid ones.
     """
+
+    NR_SCANS = 128
 
     def __init__(self, *a: Any, **kw: Any) -> None:
         super().__init__(*a, **kw)
         ncpus = self.fk.ncpus
         self.percpu_lru = bool(self.flags & F_NO_COMMON_LRU)
-        # age order of live elements' nodes, oldest first; value: referenced bit
-        self.age: OrderedDict[bytes, bool] = OrderedDict()
-        self.pending: set[bytes] = set()
+        # lists as Python lists: index 0 is the tail (oldest), append() adds at the head
+        self.inactive: list[bytes] = []
+        self.active: list[bytes] = []
+        self.pending: list[bytes] = []
+        self.ref: dict[bytes, bool] = {}
         if self.percpu_lru:
             self.global_free = 0
             self.local_free = self.max_entries // ncpus
             self.target_free = LRU_PERCPU_FREE_TARGET
+            self.nr_scans = LRU_PERCPU_FREE_TARGET
         else:
             self.global_free = self.max_entries
             self.local_free = 0
             self.target_free = min(max(self.max_entries // ncpus // 2, 1), LRU_LOCAL_FREE_TARGET)
+            self.nr_scans = self.NR_SCANS
         self.evictions = 0
 
-    def _evict(self, n: int) -> int:
+    # -- list plumbing ---------------------------------------------------------------
+    def _where(self, key: bytes) -> list[bytes]:
+        for lst in (self.pending, self.inactive, self.active):
+            if key in lst:
+                return lst
+        raise KeyError(key)
+
+    def _unlink(self, key: bytes) -> list[bytes]:
+        lst = self._where(key)
+        lst.remove(key)
+        return lst
+
+    def _rotate(self) -> None:
+        if len(self.inactive) < len(self.active):  # inactive list low
+            for key in list(self.active)[: self.nr_scans]:
+                self.active.remove(key)
+                if self.ref.get(key):
+                    self.ref[key] = False
+                    self.active.append(key)
+                else:
+                    self.inactive.append(key)
+        for key in list(self.inactive)[: self.nr_scans]:
+            if self.ref.get(key):
+                self.inactive.remove(key)
+                self.ref[key] = False
+                self.active.append(key)
+
+    def _flush(self) -> None:
+        """``__local_list_flush``: pending nodes join the global lists, oldest first;
+        referenced ones go to the active list and lose the mark (measured on 6.18)."""
+        for key in self.pending:
+            if self.ref.get(key):
+                self.ref[key] = False
+                self.active.append(key)
+            else:
+                self.inactive.append(key)
+        self.pending.clear()
+
+    def _shrink(self, n: int) -> int:
         done = 0
-        # unreferenced nodes first, oldest first (shrink_inactive), then force one
-        for key in list(self.age):
+        for key in list(self.inactive)[: self.nr_scans]:
             if done >= n:
                 break
-            if self.age[key]:
-                self.age[key] = False
-                self.age.move_to_end(key)
-                continue
-            self._drop_node(key)
-            done += 1
-        if done == 0 and self.age:
-            self._drop_node(next(iter(self.age)))
-            done = 1
+            if self.ref.get(key):
+                self.inactive.remove(key)
+                self.ref[key] = False
+                self.active.append(key)
+            else:
+                self._evict(key)
+                done += 1
+        if done == 0:
+            victims = self.inactive or self.active
+            if victims:
+                self._evict(victims[0])
+                done = 1
         self.evictions += done
         return done
 
-    def _drop_node(self, key: bytes) -> None:
-        """Evict ``key``: its node goes straight to this CPU's local free list."""
-        del self.age[key]
-        self.pending.discard(key)
+    def _evict(self, key: bytes) -> None:
+        """The node of ``key`` leaves the map and lands on this CPU's local free list."""
+        self._unlink(key)
+        self.ref.pop(key, None)
         HashMap._remove(self, key)
         self.local_free += 1
 
     def _pop_free(self) -> bool:
+        if self.percpu_lru:
+            self._rotate()  # bpf_percpu_lru_pop_free rotates on every pop
         if self.local_free == 0:
             if self.percpu_lru:
-                self._evict(self.target_free)
+                self._shrink(self.target_free)
             else:
-                self.pending.clear()  # __local_list_flush
+                self._flush()
+                self._rotate()
                 moved = min(self.target_free, self.global_free)
                 self.global_free -= moved
                 self.local_free += moved
                 if moved < self.target_free:
-                    self._evict(self.target_free - moved)
+                    self._shrink(self.target_free - moved)
         if self.local_free == 0:
             return False
         self.local_free -= 1
         return True
 
-    def _push_free(self, key: Optional[bytes]) -> None:
-        """Return the node of ``key`` (None: the just-popped node) to a free list."""
-        if self.percpu_lru or key is None or key in self.pending:
+    def _free_node_of(self, key: bytes) -> None:
+        """``bpf_lru_push_free`` for the node currently holding ``key``."""
+        lst = self._unlink(key)
+        self.ref.pop(key, None)
+        if self.percpu_lru or lst is self.pending:
             self.local_free += 1
         else:
             self.global_free += 1
-        if key is not None:
-            self.pending.discard(key)
 
+    def _attach_new(self, key: bytes, referenced: bool) -> None:
+        if self.percpu_lru:
+            self.inactive.append(key)
+        else:
+            self.pending.append(key)
+        self.ref[key] = referenced
+
+    # -- ops ---------------------------------------------------------------------------
     def update(self, key, value, flags):
         if flags > BPF_EXIST:
             return -EINVAL
@@ -395,15 +454,13 @@ class LruHashMap(HashMap):
             return -ENOMEM
         exists = key in self.data
         if (exists and flags == BPF_NOEXIST) or (not exists and flags == BPF_EXIST):
-            self._push_free(None)
+            self.local_free += 1  # the new node was pending: back to the local free list
             return -EEXIST if exists else -ENOENT
         if exists:
-            self._push_free(key)
-            del self.age[key]
+            self._free_node_of(key)
         self._insert_head(key)
         self.data[key] = value
-        self.age[key] = False
-        self.pending.add(key)
+        self._attach_new(key, referenced=exists)
         return 0
 
     def _update_percpu(self, key: bytes, value: bytes, flags: int) -> int:
@@ -415,25 +472,22 @@ class LruHashMap(HashMap):
         exists = key in self.data
         if (exists and flags == BPF_NOEXIST) or (not exists and flags == BPF_EXIST):
             if popped:
-                self._push_free(None)
+                self.local_free += 1
             return -EEXIST if exists else -ENOENT
         if exists:
-            self.data[key] = value  # in place; sets the reference bit
-            self.age[key] = True
+            self.data[key] = value  # in place; marks the node referenced
+            self.ref[key] = True
             if popped:
-                self._push_free(None)
+                self.local_free += 1
             return 0
         self._insert_head(key)
         self.data[key] = value
-        self.age[key] = False
-        self.pending.add(key)
+        self._attach_new(key, referenced=False)
         return 0
 
     def _remove(self, key: bytes) -> Any:
-        v = HashMap._remove(self, key)
-        del self.age[key]
-        self._push_free(key)
-        return v
+        self._free_node_of(key)
+        return HashMap._remove(self, key)
 
 
 # ---------------------------------------------------------------------------------------------

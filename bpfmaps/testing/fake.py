@@ -48,7 +48,11 @@ OBJ_FLAG_MASK = F_RDONLY | F_WRONLY
 BPF_MAXINSNS = 4096
 #: prog types this fake accepts (BPF_PROG_TYPE_SOCKET_FILTER .. BPF_PROG_TYPE_NETFILTER)
 MAX_PROG_TYPE = 32
-_NAME_OK = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.")
+#: bytes ``bpf_obj_name_cpy`` accepts: the kernel's isalnum() (ASCII plus Latin-1
+#: letters 0xC0-0xFF except 0xD7 and 0xF7), '_' and '.'
+_NAME_OK = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.") | (
+    frozenset(range(0xC0, 0x100)) - {0xD7, 0xF7}
+)
 
 #: Map types the fake implements; other valid types get EINVAL, as from a kernel
 #: built without them.
@@ -455,7 +459,7 @@ class FakeKernel:
         raw = bytes(name)[:15].split(b"\0", 1)[0]
         if any(c not in _NAME_OK for c in raw):
             return -EINVAL, ""
-        return 0, raw.decode()
+        return 0, raw.decode("utf-8", "replace")
 
     def map_get_fd_by_id(self, map_id: int, open_flags: int = 0) -> int:
         rc = self._fault("map_get_fd_by_id", map_id=map_id, flags=open_flags)
@@ -538,6 +542,8 @@ class FakeKernel:
         rc = self._fault("map_info", fd=fd)
         if rc:
             return rc, None
+        if fd not in self._fds:
+            return -errno.EBADFD, None  # OBJ_GET_INFO_BY_FD says EBADFD, not EBADF
         rc, _f, m = self._map_file(fd)
         if rc:
             return rc, None
@@ -555,7 +561,7 @@ class FakeKernel:
     def prog_info(self, fd: int) -> tuple[int, Optional[ProgInfo]]:
         rc, f = self._file(fd)
         if rc:
-            return rc, None
+            return -errno.EBADFD, None
         if f.obj.kind != "prog":
             return -EINVAL, None
         p = f.obj
