@@ -84,7 +84,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     from .bpftool.runner import Runner
 
     def runner() -> Runner:
-        return Runner(compat=compat, json=json_mode, pretty=pretty, dry_run=dry_run, progress=progress)
+        return Runner(
+            compat=compat, json=json_mode, pretty=pretty, dry_run=dry_run, progress=progress
+        )
 
     if top == "batch":
         rest = args[1:]
@@ -103,7 +105,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         status = r.run_words(args)
         sys.stdout.flush()
         return status
-    return _err(f"'{top}' commands are not supported by bpfmaps (only 'map' and 'batch')", json_mode)
+    return _err(
+        f"'{top}' commands are not supported by bpfmaps (only 'map' and 'batch')", json_mode
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

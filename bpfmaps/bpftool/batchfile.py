@@ -55,7 +55,15 @@ class UpdateRun:
         "count",
     )
 
-    def __init__(self, map: Any, handle: Handle, flags: int, key_size: int, value_stride: int, first_index: int) -> None:
+    def __init__(
+        self,
+        map: Any,
+        handle: Handle,
+        flags: int,
+        key_size: int,
+        value_stride: int,
+        first_index: int,
+    ) -> None:
         self.map = map
         self.handle = handle
         self.flags = flags
@@ -183,15 +191,12 @@ def parse_batch(
             if scanner is not None:
                 pending, consumed = _fast_runs(scanner, lexer, resolver, pending, possible_cpus)
                 if consumed is not None:
-                    for item in consumed:
-                        yield item
+                    yield from consumed
                     continue
             cmd = lexer.next_command()
             if cmd is None:
                 break
-            c = parse_command(
-                cmd, resolver, file=file, possible_cpus=possible_cpus, compat=compat
-            )
+            c = parse_command(cmd, resolver, file=file, possible_cpus=possible_cpus, compat=compat)
             if type(c) is Update and c.value_handle is None:
                 m = c.map
                 if pending is not None and pending.map is m and pending.flags == c.flags:
@@ -199,9 +204,7 @@ def parse_batch(
                     continue
                 if pending is not None:
                     yield pending
-                pending = UpdateRun(
-                    m, c.handle, c.flags, m.key_size, len(c.value), c.index
-                )
+                pending = UpdateRun(m, c.handle, c.flags, m.key_size, len(c.value), c.index)
                 pending.add(c.key, c.value, c.line)
                 continue
             if pending is not None:

@@ -104,7 +104,9 @@ class Command:
     verb = ""
 
     def _fields(self):
-        return tuple(getattr(self, s) for c in type(self).__mro__ for s in getattr(c, "__slots__", ()))
+        return tuple(
+            getattr(self, s) for c in type(self).__mro__ for s in getattr(c, "__slots__", ())
+        )
 
     def __eq__(self, other: object) -> bool:
         return type(self) is type(other) and self._fields() == other._fields()  # type: ignore[attr-defined]
@@ -194,10 +196,22 @@ class Show(Command):
 class Create(Command):
     """``map create FILE type TYPE key N value N entries N name NAME [flags N] [inner_map MAP]``."""
 
-    __slots__ = ("path", "type", "key_size", "value_size", "max_entries", "name", "flags", "inner", "inner_handle")
+    __slots__ = (
+        "path",
+        "type",
+        "key_size",
+        "value_size",
+        "max_entries",
+        "name",
+        "flags",
+        "inner",
+        "inner_handle",
+    )
     verb = "create"
 
-    def __init__(self, path, type, key_size, value_size, max_entries, name, flags, inner, inner_handle):
+    def __init__(
+        self, path, type, key_size, value_size, max_entries, name, flags, inner, inner_handle
+    ):
         self.path, self.type, self.key_size, self.value_size = path, type, key_size, value_size
         self.max_entries, self.name, self.flags = max_entries, name, flags
         self.inner, self.inner_handle = inner, inner_handle
@@ -466,7 +480,9 @@ class _Parser:
         info = self.resolve(handle, i + 1)
         key = None
         if i2 < self.n:
-            key, _, _, _, _ = self.elem(i2, info, want_key=True, want_value=False, allow_flags=False)
+            key, _, _, _, _ = self.elem(
+                i2, info, want_key=True, want_value=False, allow_flags=False
+            )
         return GetNext(info, handle, key)
 
     def do_delete(self, verb, i):
@@ -537,9 +553,7 @@ class _Parser:
         inner = inner_handle = None
         while i < self.n:
             if self.rest(i) < 2:
-                raise self.err(
-                    f"'{_show(self.w[i - 1])}' needs at least 2 arguments, 1 found", i
-                )
+                raise self.err(f"'{_show(self.w[i - 1])}' needs at least 2 arguments, 1 found", i)
             w = self.w[i]
             if is_prefix(w, "type"):
                 if mtype:

@@ -81,11 +81,9 @@ class LexedCommand:
         if word_index is None:
             return self.line, None
         offsets = word_offsets(self._text)
-        if word_index >= len(offsets):
-            # past the last word: point just after the text
-            off = len(self._text.rstrip("\r\n"))
-        else:
-            off = offsets[word_index]
+        # past the last word: point just after the text
+        past = word_index >= len(offsets)
+        off = len(self._text.rstrip("\r\n")) if past else offsets[word_index]
         seg = self._segments[0]
         for s in self._segments:
             if s[0] <= off:
@@ -240,9 +238,7 @@ class Lexer:
                 if e.kind == "unterminated":
                     offs = word_offsets(text)
                     pos_line, pos_col = cmd.position(len(offs) - 1) if offs else (line, None)
-                raise self.error(
-                    f"{e.message} {self.count}", e.kind, pos_line, pos_col
-                ) from None
+                raise self.error(f"{e.message} {self.count}", e.kind, pos_line, pos_col) from None
             if not words:
                 continue
             cmd = LexedCommand(words, line, self.count, text, segments)

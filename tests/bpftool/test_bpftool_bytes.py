@@ -88,7 +88,10 @@ def test_safe_mode_accepts_only_exact_bytes(token, base):
         (["010", "0377", "0400"], b"\x08\xff\x00"),
         (["-1", "-256", "+5"], b"\xff\x00\x05"),
         (["256", "511", "65535"], b"\x00\xff\xff"),
-        (["18446744073709551615", "18446744073709551616", "-18446744073709551615"], b"\xff\xff\x01"),
+        (
+            ["18446744073709551615", "18446744073709551616", "-18446744073709551615"],
+            b"\xff\xff\x01",
+        ),
         (["hex", "1f", "0x1f", "08", "-ff"], b"\x1f\x1f\x08\x01"),
         (["", "15", "0", "0", "0"], b"\x15\x00\x00\x00"),
         (["5", "", "0", "0"], b"\x05\x00\x00\x00"),
@@ -100,7 +103,28 @@ def test_spec_table_compat(words, expected):
     assert parse_bytes(words, n, compat=True)[0] == expected
 
 
-@pytest.mark.parametrize("tok", ["08", "09", "018", "0x", "0xg", "0x-1", "+-1", "1e", "1e2", "1.0", "0b1", "0o7", "1_0", "f", "abc", "7 ", "\xa0"])
+@pytest.mark.parametrize(
+    "tok",
+    [
+        "08",
+        "09",
+        "018",
+        "0x",
+        "0xg",
+        "0x-1",
+        "+-1",
+        "1e",
+        "1e2",
+        "1.0",
+        "0b1",
+        "0o7",
+        "1_0",
+        "f",
+        "abc",
+        "7 ",
+        "\xa0",
+    ],
+)
 def test_spec_errors(tok):
     with pytest.raises(ParseError, match="error parsing byte"):
         parse_bytes([tok], 1, compat=True)

@@ -18,9 +18,13 @@ pytestmark = pytest.mark.skipif(
 
 MAPS = {
     Handle("id", 7): MapInfo.make(MapType.HASH, id=7, key_size=2, value_size=3, max_entries=8),
-    Handle("id", 8): MapInfo.make(MapType.PERCPU_HASH, id=8, key_size=2, value_size=3, max_entries=8),
+    Handle("id", 8): MapInfo.make(
+        MapType.PERCPU_HASH, id=8, key_size=2, value_size=3, max_entries=8
+    ),
     Handle("id", 9): MapInfo.make(MapType.QUEUE, id=9, key_size=0, value_size=2, max_entries=8),
-    Handle("pinned", "/sys/fs/bpf/a"): MapInfo.make(MapType.HASH, id=10, key_size=2, value_size=3, max_entries=8),
+    Handle("pinned", "/sys/fs/bpf/a"): MapInfo.make(
+        MapType.HASH, id=10, key_size=2, value_size=3, max_entries=8
+    ),
 }
 
 
@@ -67,7 +71,9 @@ def batch(draw):
                 update_line(),
                 update_line(),
                 update_line(),
-                st.sampled_from(["", "   ", "# comment", "map show", "map lookup id 7 key 1 2", "map dump id 9"]),
+                st.sampled_from(
+                    ["", "   ", "# comment", "map show", "map lookup id 7 key 1 2", "map dump id 9"]
+                ),
             ),
             max_size=25,
         )

@@ -25,10 +25,16 @@ from bpfmaps.types import MapInfo, MapType
 
 MAPS = {
     Handle("id", 1): MapInfo.make(MapType.HASH, id=1, key_size=4, value_size=4, max_entries=8),
-    Handle("id", 2): MapInfo.make(MapType.PERCPU_HASH, id=2, key_size=4, value_size=4, max_entries=8),
+    Handle("id", 2): MapInfo.make(
+        MapType.PERCPU_HASH, id=2, key_size=4, value_size=4, max_entries=8
+    ),
     Handle("id", 3): MapInfo.make(MapType.QUEUE, id=3, key_size=0, value_size=4, max_entries=8),
-    Handle("id", 4): MapInfo.make(MapType.HASH_OF_MAPS, id=4, key_size=4, value_size=4, max_entries=8),
-    Handle("pinned", "/sys/fs/bpf/x"): MapInfo.make(MapType.ARRAY, id=5, key_size=4, value_size=8, max_entries=8),
+    Handle("id", 4): MapInfo.make(
+        MapType.HASH_OF_MAPS, id=4, key_size=4, value_size=4, max_entries=8
+    ),
+    Handle("pinned", "/sys/fs/bpf/x"): MapInfo.make(
+        MapType.ARRAY, id=5, key_size=4, value_size=8, max_entries=8
+    ),
     Handle("name", "lb"): MapInfo.make(MapType.HASH, id=6, key_size=4, value_size=4, max_entries=8),
 }
 
@@ -54,7 +60,9 @@ def test_update_forms_and_prefixes():
     assert parse("map update id 1 key 1 0 0 0 value 1 0 0 0 e").flags == 2
     assert parse("map push id 3 value 1 2 3 4").key is None
     assert parse("map enqueue id 3 value 1 2 3 4").verb == "enqueue"
-    assert parse("map update pinned /sys/fs/bpf/x key 0 0 0 0 value 1 2 3 4 5 6 7 8").value == bytes(range(1, 9))
+    assert parse(
+        "map update pinned /sys/fs/bpf/x key 0 0 0 0 value 1 2 3 4 5 6 7 8"
+    ).value == bytes(range(1, 9))
     assert parse("map update name lb key 0 0 0 0 value 1 2 3 4").map.id == 6
 
 
@@ -96,7 +104,11 @@ def test_map_in_map_value_is_a_handle():
         ("map update id 3 key 1 value 1 2 3 4", "unnecessary key", 17),
         ("map update id 1 key 1 2 3 4", "did not find value", None),
         ("map update id 1 value 1 2 3 4", "did not find key", None),
-        ("map update id 1 key 1 2 3 4 value 1 2 3 4 any exist", "flags specified multiple times: exist", 47),
+        (
+            "map update id 1 key 1 2 3 4 value 1 2 3 4 any exist",
+            "flags specified multiple times: exist",
+            47,
+        ),
         ("map lookup id 1 key 1 2 3 4 any", "flags specified multiple times: any", 29),
         ("map lookup id 1 key 1 2 3 4 value 1", "unnecessary value", 29),
         ("map update id 1 KEY 1 2 3 4", "expected key or value, got: KEY", 17),
@@ -108,8 +120,16 @@ def test_map_in_map_value_is_a_handle():
         ("prog show", "'prog' commands are not supported", 1),
         ("MAP show", "unknown command", 1),
         ("map updates id 1", "unknown map command", 5),
-        ("map create /sys/fs/bpf/m type hash key 4", "'create' needs at least 7 arguments, 5 found", None),
-        ("map create /sys/fs/bpf/m type hashx key 4 value 4 entries 4 name n", "unrecognized map type: hashx", 31),
+        (
+            "map create /sys/fs/bpf/m type hash key 4",
+            "'create' needs at least 7 arguments, 5 found",
+            None,
+        ),
+        (
+            "map create /sys/fs/bpf/m type hashx key 4 value 4 entries 4 name n",
+            "unrecognized map type: hashx",
+            31,
+        ),
     ],
 )
 def test_errors_have_bpftool_wording_and_position(text, message, column):
@@ -139,7 +159,9 @@ def test_compat_accepts_what_bpftool_changes():
 
 
 def test_create():
-    c = parse("map create /sys/fs/bpf/m type percpu_hash key 8 value 0x20 entries 010 name nm flags 1")
+    c = parse(
+        "map create /sys/fs/bpf/m type percpu_hash key 8 value 0x20 entries 010 name nm flags 1"
+    )
     assert isinstance(c, Create)
     assert (c.type, c.key_size, c.value_size, c.max_entries, c.name, c.flags) == (
         MapType.PERCPU_HASH, 8, 32, 8, "nm", 1,

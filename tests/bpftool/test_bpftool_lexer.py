@@ -32,7 +32,10 @@ def test_quotes_and_empty_words():
 
 
 def test_crlf_and_separators():
-    assert words(b"map\tshow\r\nmap  dump id 3\r\n") == [["map", "show"], ["map", "dump", "id", "3"]]
+    assert words(b"map\tshow\r\nmap  dump id 3\r\n") == [
+        ["map", "show"],
+        ["map", "dump", "id", "3"],
+    ]
 
 
 def test_continuations():
@@ -50,7 +53,10 @@ def test_continuations():
 
 
 def test_nul_ends_line():
-    assert words(b"map show\0 junk\nmap dump id 1\n") == [["map", "show"], ["map", "dump", "id", "1"]]
+    assert words(b"map show\0 junk\nmap dump id 1\n") == [
+        ["map", "show"],
+        ["map", "dump", "id", "1"],
+    ]
 
 
 def test_line_limit_e2big():
@@ -76,7 +82,7 @@ def test_positions():
     assert c.position(0) == (2, 3)
     assert c.position(2) == (3, 7)
     with pytest.raises(LexError) as ei:
-        lex(b"map show\nmap  \"x\n")
+        lex(b'map show\nmap  "x\n')
     assert (ei.value.line, ei.value.column) == (2, 6)
 
 
@@ -108,7 +114,11 @@ def _command(draw):
     return ws, line
 
 
-@given(st.lists(st.tuples(_command(), st.sampled_from(["none", "comment", "blank", "cont"])), max_size=8))
+@given(
+    st.lists(
+        st.tuples(_command(), st.sampled_from(["none", "comment", "blank", "cont"])), max_size=8
+    )
+)
 def test_generated_files(cmds):
     out = []
     expected = []

@@ -33,7 +33,9 @@ class KMap:
     def contents(self) -> dict:
         out, prev = {}, None
         kbuf, vbuf = self.kb.alloc(self.ks), self.kb.alloc(self.vs * 8 + 64)
-        while self.kb.map_get_next_key(self.fd, prev if prev is not None else self.kb.NULL, kbuf) == 0:
+        while (
+            self.kb.map_get_next_key(self.fd, prev if prev is not None else self.kb.NULL, kbuf) == 0
+        ):
             key = self.kb.tobytes(kbuf, self.ks)
             assert self.kb.map_lookup_elem(self.fd, key, vbuf, 0) == 0
             out[key] = self.kb.tobytes(vbuf, self.vs)
@@ -80,7 +82,10 @@ def bytes_words(b: bytes) -> str:
 
 def test_updates_are_applied(maps):
     m = maps()
-    lines = [f"map update id {m.id} key {bytes_words(b4(i))} value {bytes_words(b4(i * 3))}" for i in range(20)]
+    lines = [
+        f"map update id {m.id} key {bytes_words(b4(i))} value {bytes_words(b4(i * 3))}"
+        for i in range(20)
+    ]
     status, out, err, r = run(("\n".join(lines) + "\n").encode())
     assert (status, out, err) == (0, "processed 20 commands\n", "")
     assert m.contents() == {b4(i): b4(i * 3) for i in range(20)}
@@ -92,7 +97,11 @@ def test_syntax_error_applies_nothing(maps):
     lines.insert(7, f"map update id {m.id} key 1 2 3 value 1 0 0 0")
     status, out, err, r = run(("\n".join(lines) + "\n").encode())
     assert status == 255 and out == ""
-    assert "batch.txt:8:" in err and "error parsing byte: value" in err and "nothing was applied" in err
+    assert (
+        "batch.txt:8:" in err
+        and "error parsing byte: value" in err
+        and "nothing was applied" in err
+    )
     assert m.contents() == {}
     # compat: incremental like bpftool, the 7 lines before it are applied
     status, out, err, r = run(("\n".join(lines) + "\n").encode(), compat=True)
@@ -134,8 +143,29 @@ def test_json_output(maps):
     status, out, err, r = run(data, json=True)
     assert status == 0
     doc = json.loads(out)
-    assert doc[0] == {"command": ["map", "update", "id", str(m.id), "key", "1", "0", "0", "0", "value", "2", "0", "0", "0"], "output": None}
-    assert doc[1]["output"] == {"key": ["0x01", "0x00", "0x00", "0x00"], "value": ["0x02", "0x00", "0x00", "0x00"]}
+    assert doc[0] == {
+        "command": [
+            "map",
+            "update",
+            "id",
+            str(m.id),
+            "key",
+            "1",
+            "0",
+            "0",
+            "0",
+            "value",
+            "2",
+            "0",
+            "0",
+            "0",
+        ],
+        "output": None,
+    }
+    assert doc[1]["output"] == {
+        "key": ["0x01", "0x00", "0x00", "0x00"],
+        "value": ["0x02", "0x00", "0x00", "0x00"],
+    }
 
 
 def test_dry_run_checks_without_writing(maps):
@@ -143,7 +173,9 @@ def test_dry_run_checks_without_writing(maps):
     data = f"map update id {m.id} key 1 0 0 0 value 2 0 0 0\n".encode()
     status, out, err, r = run(data, dry_run=True)
     assert status == 0 and "1 commands parsed" in out and m.contents() == {}
-    status, out, err, r = run(data + b"map update id 4294967295 key 1 0 0 0 value 1 0 0 0\n", dry_run=True)
+    status, out, err, r = run(
+        data + b"map update id 4294967295 key 1 0 0 0 value 1 0 0 0\n", dry_run=True
+    )
     assert status == 255 and "get map by id (4294967295)" in err
 
 
@@ -219,11 +251,53 @@ def test_cli_batch_and_single_commands(maps, tmp_path):
     f = tmp_path / "b.txt"
     f.write_text(f"map update id {m.id} key 3 0 0 0 value 4 0 0 0\n")
     env = dict(os.environ, PYTHONPATH=os.getcwd())
-    r = subprocess.run([sys.executable, "-m", "bpfmaps", "batch", "file", str(f)], capture_output=True, text=True, env=env)
+    r = subprocess.run(
+        [sys.executable, "-m", "bpfmaps", "batch", "file", str(f)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert (r.returncode, r.stdout) == (0, "processed 1 commands\n"), r.stderr
-    r = subprocess.run([sys.executable, "-m", "bpfmaps", "-j", "map", "lookup", "id", str(m.id), "key", "3", "0", "0", "0"], capture_output=True, text=True, env=env)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bpfmaps",
+            "-j",
+            "map",
+            "lookup",
+            "id",
+            str(m.id),
+            "key",
+            "3",
+            "0",
+            "0",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert r.returncode == 0 and json.loads(r.stdout)["value"] == ["0x04", "0x00", "0x00", "0x00"]
-    r = subprocess.run([sys.executable, "-m", "bpfmaps", "map", "lookup", "id", str(m.id), "key", "9", "0", "0", "0"], capture_output=True, text=True, env=env)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bpfmaps",
+            "map",
+            "lookup",
+            "id",
+            str(m.id),
+            "key",
+            "9",
+            "0",
+            "0",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert r.returncode == 254 and "Not found" in r.stdout
 
 
@@ -235,7 +309,11 @@ def _bpftool(bpftool_bin, path):
 
 
 def _random_cmd(rng: random.Random, mid: int, mtype) -> str:
-    key = " ".join(str(rng.randrange(3)) for _ in range(4)) if mtype == MapType.HASH else f"{rng.randrange(5)} 0 0 0"
+    key = (
+        " ".join(str(rng.randrange(3)) for _ in range(4))
+        if mtype == MapType.HASH
+        else f"{rng.randrange(5)} 0 0 0"
+    )
     vb = [rng.randrange(256) for _ in range(4)]
     val = " ".join(str(x) for x in vb)
     op = rng.choice(["update"] * 6 + ["updnx", "updex", "delete", "lookup", "getnext"])
@@ -275,11 +353,31 @@ def test_differential_random_batches(bpftool_bin, kernel_backend, tmp_path_facto
         mb.close()
 
 
-_junk = st.sampled_from(["256", "-1", "08", "0x1ff", "''", "h", "hex", "value", "key", "x", "any", "'1'0", "18446744073709551616"])
+_junk = st.sampled_from(
+    [
+        "256",
+        "-1",
+        "08",
+        "0x1ff",
+        "''",
+        "h",
+        "hex",
+        "value",
+        "key",
+        "x",
+        "any",
+        "'1'0",
+        "18446744073709551616",
+    ]
+)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-@given(st.integers(0, 2**32), st.lists(st.tuples(st.integers(0, 12), _junk), max_size=2), st.integers(2, 12))
+@given(
+    st.integers(0, 2**32),
+    st.lists(st.tuples(st.integers(0, 12), _junk), max_size=2),
+    st.integers(2, 12),
+)
 def test_differential_compat_quirks(bpftool_bin, kernel_backend, tmp_path_factory, seed, edits, n):
     """--bpftool-compat matches bpftool on inputs with quirky tokens (same contents,
     same success/failure), except the stale-errno failure after an ERANGE byte."""
@@ -287,7 +385,10 @@ def test_differential_compat_quirks(bpftool_bin, kernel_backend, tmp_path_factor
     ma = KMap(kernel_backend, MapType.HASH, 4, 4, 64)
     mb = KMap(kernel_backend, MapType.HASH, 4, 4, 64)
     try:
-        lines = [f"map update id 0 key {rng.randrange(4)} 0 0 0 value {rng.randrange(9)} 0 0 0" for _ in range(n)]
+        lines = [
+            f"map update id 0 key {rng.randrange(4)} 0 0 0 value {rng.randrange(9)} 0 0 0"
+            for _ in range(n)
+        ]
         for idx, tok in edits:
             words = lines[idx % n].split()
             words[min(len(words) - 1, 5 + idx % 8)] = tok

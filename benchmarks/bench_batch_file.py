@@ -1,0 +1,156 @@
+"""bpftool batch files: ``python -m bpfmaps batch file F`` versus ``bpftool batch file F``.
+
+Generates a file of N lines in the StackOverflow user's format
+(``map update id ID key 0 0 00 00 ... value 10 0 0 1 10 89 0 4 00 ... 00 ``, distinct
+keys) against a fresh hash map (key 8, value 32, max_entries N) for every run, and
+times whole-process wall time of both tools, interleaved, median of REPEATS.
+Anchors measured in the same run: ``python -c pass`` (interpreter start-up) and the
+kernel work alone (one BPF_MAP_UPDATE_BATCH of the same N elements, in-process).
+Then peak RSS of ``python -m bpfmaps batch file`` on a 1,000,000-line file.
+
+    sudo python benchmarks/bench_batch_file.py [N] [REPEATS]
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from bpfmaps.backend import kernel_backend  # noqa: E402
+
+PLACEHOLDER = b"id 4294967295 "
+
+
+def _lines(start: int, stop: int, mid: int | str) -> str:
+    zeros = "00 " * 24
+    out = []
+    for i in range(start, stop):
+        k = i.to_bytes(8, "big")
+        key = " ".join(str(b) if b else ("0" if j < 2 else "00") for j, b in enumerate(k))
+        out.append(f"map update id {mid} key {key} value 10 0 0 1 10 89 0 4 {zeros}\n")
+    return "".join(out)
+
+
+def template(n: int) -> bytes:
+    return _lines(0, n, "4294967295").encode()
+
+
+def write_file(path: str, n: int, mid: int) -> None:
+    """Write the N-line file in chunks (the parent never holds it all: a forked
+    child's peak RSS would otherwise include the parent's)."""
+    with open(path, "w") as f:
+        for a in range(0, n, 50_000):
+            f.write(_lines(a, min(n, a + 50_000), mid))
+
+
+def peak_rss_kib(cmd: list[str], env) -> tuple[float, int]:
+    """(wall seconds, peak RSS KiB) measured by /usr/bin/time when available."""
+    if os.path.exists("/usr/bin/time"):
+        t0 = time.perf_counter()
+        r = subprocess.run(
+            ["/usr/bin/time", "-f", "%M", *cmd], capture_output=True, text=True, env=env, cwd=ROOT
+        )
+        wall = time.perf_counter() - t0
+        if r.returncode != 0:
+            raise SystemExit(f"{cmd} failed: {r.stderr}")
+        return wall, int(r.stderr.strip().splitlines()[-1])
+    wall, _, rss = run_child(cmd, env)
+    return wall, rss
+
+
+def run_child(cmd: list[str], env=None) -> tuple[float, int, int]:
+    """(wall seconds, exit status, peak RSS in KiB) of one child process."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)
+    err = p.stderr.read().decode()
+    p.stderr.close()
+    if p.returncode != 0:
+        raise SystemExit(f"{cmd[0]} failed ({p.returncode}): {err}")
+    return wall, p.returncode, ru.ru_maxrss
+
+
+def main() -> int:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
+    repeats = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+    kb = kernel_backend()
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    tmpl = template(n)
+    path = os.path.join(tempfile.mkdtemp(prefix="bpfmaps-bench-"), "batch.txt")
+    times: dict[str, list[float]] = {
+        "bpftool": [],
+        "bpfmaps": [],
+        "python -c pass": [],
+        "kernel batch": [],
+    }
+    keys = b"".join(i.to_bytes(8, "big") for i in range(n))
+    values = (bytes([10, 0, 0, 1, 10, 89, 0, 4]) + bytes(24)) * n
+    for _ in range(repeats):
+        for tool in ("bpftool", "bpfmaps"):
+            fd = kb.map_create(1, 8, 32, n, 0, b"bench_file")
+            if fd < 0:
+                raise SystemExit(f"map create: {os.strerror(-fd)} (run as root)")
+            try:
+                mid = kb.map_info(fd)[1].id
+                with open(path, "wb") as f:
+                    f.write(tmpl.replace(PLACEHOLDER, b"id %d " % mid))
+                cmd = (
+                    ["bpftool", "batch", "file", path]
+                    if tool == "bpftool"
+                    else [sys.executable, "-m", "bpfmaps", "batch", "file", path]
+                )
+                times[tool].append(run_child(cmd, env)[0])
+            finally:
+                kb.close(fd)
+        times["python -c pass"].append(run_child([sys.executable, "-c", "pass"], env)[0])
+        fd = kb.map_create(1, 8, 32, n, 0, b"bench_anchor")
+        try:
+            t0 = time.perf_counter()
+            rc, done = kb.map_update_batch(fd, keys, values, n, 0, 0)
+            times["kernel batch"].append(time.perf_counter() - t0)
+            assert rc == 0 and done == n
+        finally:
+            kb.close(fd)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    size = len(tmpl)
+    print(
+        f"file: {n} lines, {size / 1e6:.1f} MB; median of {repeats} runs (wall time, whole process)"
+    )
+    for k, v in med.items():
+        print(f"  {k:16s} {v * 1000:8.1f} ms")
+    print(f"  speed-up bpfmaps vs bpftool: {med['bpftool'] / med['bpfmaps']:.1f}x (target >= 8x)")
+    print(
+        f"  bpfmaps minus floor (start-up + kernel batch): {(med['bpfmaps'] - med['python -c pass'] - med['kernel batch']) * 1000:.1f} ms"
+    )
+
+    # peak RSS on a 1,000,000-line file
+    del tmpl, keys, values
+    big = 1_000_000
+    fd = kb.map_create(1, 8, 32, big, 0, b"bench_rss")
+    try:
+        mid = kb.map_info(fd)[1].id
+        write_file(path, big, mid)
+        fsize = os.path.getsize(path)
+        wall, rss_kib = peak_rss_kib([sys.executable, "-m", "bpfmaps", "batch", "file", path], env)
+    finally:
+        kb.close(fd)
+        os.unlink(path)
+    limit = 2 * fsize + 50 * 2**20
+    print(
+        f"1M lines ({fsize / 2**20:.0f} MiB file): {wall * 1000:.0f} ms, peak RSS {rss_kib / 1024:.0f} MiB "
+        f"(target <= 2 x file + 50 MiB = {limit / 2**20:.0f} MiB): {'OK' if rss_kib * 1024 <= limit else 'OVER'}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
