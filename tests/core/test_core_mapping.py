@@ -218,7 +218,11 @@ class HashModel(RuleBasedStateMachine):
 
     def __init__(self):
         super().__init__()
-        self.m = Map.create("hash", 2, 2, self.MAX, key=C.U16, value=C.U16)
+        # ZERO_SEED: the same keys land in the same buckets on every run, so popitem()
+        # picks the same key when hypothesis replays a sequence (else: FlakyStrategy)
+        self.m = Map.create(
+            "hash", 2, 2, self.MAX, flags=MapFlags.ZERO_SEED, key=C.U16, value=C.U16
+        )
         self.model: dict[int, int] = {}
 
     keys = st.integers(0, 9)
