@@ -56,11 +56,17 @@ def main() -> int:
 
 def run(bpffs: str) -> int:
     backends = Map.create(
-        MapType.HASH, 8, 32, N_SERVICES * BACKENDS_PER_SERVICE, name="lb_backends",
-        key=BACKEND_KEY, value=BACKEND,
+        MapType.HASH,
+        8,
+        32,
+        N_SERVICES * BACKENDS_PER_SERVICE + 64,
+        name="lb_backends",
+        key=BACKEND_KEY,
+        value=BACKEND,
     )
-    services = Map.create(MapType.HASH, 4, 8, N_SERVICES, name="lb_services",
-                          key=codecs.U32, value=SERVICE)
+    services = Map.create(
+        MapType.HASH, 4, 8, N_SERVICES + 64, name="lb_services", key=codecs.U32, value=SERVICE
+    )
     with backends, services:
         print(f"created {backends!r}\ncreated {services!r}")
 
@@ -74,7 +80,9 @@ def run(bpffs: str) -> int:
 
         # 2. Pin, then reopen the way another process would: by pin and by name.
         backends.pin(os.path.join(bpffs, "lb_backends"))
-        with Map.from_pin(os.path.join(bpffs, "lb_backends"), key=BACKEND_KEY, value=BACKEND) as again:
+        with Map.from_pin(
+            os.path.join(bpffs, "lb_backends"), key=BACKEND_KEY, value=BACKEND
+        ) as again:
             b = again[(7, 3)]
             print(f"service 7 slot 3 -> {ipaddress.IPv4Address(b.ip)}:{b.port} weight {b.weight}")
             assert (b.ip, b.port, b.weight) == backend_for(7, 3)
@@ -93,14 +101,19 @@ def run(bpffs: str) -> int:
                 f"map update id {backends.id} key {' '.join(str(x) for x in key)} "
                 f"value hex {' '.join(f'{x:02x}' for x in value)}"
             )
-        lines.append(f"map update pinned {bpffs}/lb_backends key hex 07 00 00 00 00 00 00 00 "
-                     f"value {' '.join(str(x) for x in BACKEND.encode(backend_for(7, 0)))}  # restore slot 0")
+        lines.append(
+            f"map update pinned {bpffs}/lb_backends key hex 07 00 00 00 00 00 00 00 "
+            f"value {' '.join(str(x) for x in BACKEND.encode(backend_for(7, 0)))}  # restore slot 0"
+        )
         fd, path = tempfile.mkstemp(suffix=".batch")
         with os.fdopen(fd, "w") as f:
             f.write("# move service 7 to port 9090\n" + "\n".join(lines) + "\n")
         try:
-            r = subprocess.run([sys.executable, "-m", "bpfmaps", "batch", "file", path],
-                               capture_output=True, text=True)
+            r = subprocess.run(
+                [sys.executable, "-m", "bpfmaps", "batch", "file", path],
+                capture_output=True,
+                text=True,
+            )
         finally:
             os.unlink(path)
         print(f"bpfmaps batch file: {r.stdout.strip()} {r.stderr.strip()}".strip())
@@ -113,8 +126,12 @@ def run(bpffs: str) -> int:
         bpftool = shutil.which("bpftool") or "/usr/sbin/bpftool"
         if os.path.exists(bpftool):
             key = " ".join(str(x) for x in BACKEND_KEY.encode((7, 1)))
-            out = subprocess.run([bpftool, "-j", "map", "lookup", "id", str(backends.id), "key", *key.split()],
-                                 capture_output=True, text=True, check=True).stdout
+            out = subprocess.run(
+                [bpftool, "-j", "map", "lookup", "id", str(backends.id), "key", *key.split()],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
             import json
 
             value = bytes(int(x, 16) for x in json.loads(out)["value"])
@@ -128,8 +145,10 @@ def run(bpffs: str) -> int:
                 b.update((7, 2), backend_for(7, 2), flags=UpdateFlags.NOEXIST)  # exists
                 b.update((2000, 1), backend_for(2000, 1), flags=UpdateFlags.NOEXIST)
         except BatchError as e:
-            print(f"batch failed as expected: applied={e.applied} index={e.index} "
-                  f"cause={type(e.__cause__).__name__}")
+            print(
+                f"batch failed as expected: applied={e.applied} index={e.index} "
+                f"cause={type(e.__cause__).__name__}"
+            )
             assert e.applied == 1 and e.index == 1
             assert (2000, 0) in backends and (2000, 1) not in backends
         else:

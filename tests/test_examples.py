@@ -22,5 +22,7 @@ def test_load_balancer_example_runs():
     assert r.returncode == 0, r.stdout + r.stderr
     lines = r.stdout.splitlines()
     assert lines[-1] == "ok"
-    assert any(line.startswith("bpfmaps batch file: processed 9 commands") for line in lines), r.stdout
+    assert any(line.startswith("bpfmaps batch file: processed 9 commands") for line in lines), (
+        r.stdout
+    )
     assert any("batch failed as expected: applied=1 index=1" in line for line in lines), r.stdout
