@@ -7,6 +7,7 @@
  *   update_batch  one BPF_MAP_UPDATE_BATCH of all N elements (keys 0..N-1)
  *   lookup_batch  BPF_MAP_LOOKUP_BATCH loop over the whole map, CHUNK per call
  *   update_elem   N BPF_MAP_UPDATE_ELEM calls in a loop (fresh map)
+ * with a 0.3 s pause before each timed step (the Python side does the same).
  * Keys are native u64 (key size 8) or u32 (key size 4) counters; values are a
  * pattern.  Prints "<name> <median seconds>" per line; exit status 1 on error.
  */
@@ -20,6 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/bpf.h>
+
+/* pause after closing/creating a big map: freeing it runs in the background */
+#define SETTLE_US 300000
 
 static long sys_bpf(int cmd, union bpf_attr *a) { return syscall(__NR_bpf, cmd, a, sizeof(*a)); }
 
@@ -97,6 +101,7 @@ int main(int argc, char **argv)
     union bpf_attr a;
     for (int r = 0; r < reps; r++) {
         int fd = create(type, ks, vs, n);
+        usleep(SETTLE_US);
         /* UPDATE_BATCH */
         memset(&a, 0, sizeof(a));
         a.batch.map_fd = fd;
@@ -140,6 +145,7 @@ int main(int argc, char **argv)
             return 1;
         }
         close(fd);
+        usleep(SETTLE_US); /* let the kernel free the old map before timing again */
         /* per-element UPDATE loop on a fresh map */
         fd = create(type, ks, vs, n);
         memset(&a, 0, sizeof(a));
@@ -155,6 +161,7 @@ int main(int argc, char **argv)
         }
         t_ue[r] = now() - t0;
         close(fd);
+        usleep(SETTLE_US);
     }
     printf("update_batch %.6f\n", median(t_ub, reps));
     printf("lookup_batch %.6f\n", median(t_lb, reps));
