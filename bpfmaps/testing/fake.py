@@ -160,6 +160,7 @@ class FakeKernel:
         self._dirs: set[str] = set()
         self._pins: dict[str, Any] = {}
         self._faults: list[Fault] = []
+        #: operation name -> number of calls that reached a map (for tests)
         self.calls: dict[str, int] = {}
 
     def __repr__(self) -> str:
@@ -262,6 +263,8 @@ class FakeKernel:
         self, op: str, fd: int, m: Optional[FakeMap], key=None, value=None, flags=0, index=0
     ):
         if not self._faults:
+            if index == 0:
+                self.calls[op] = self.calls.get(op, 0) + 1
             return 0
         return self._fault(
             op,
