@@ -58,7 +58,8 @@ def bench_type(
         old = state.pop("m", None)
         if old is not None:
             old.close()
-        state["m"] = Map.create(mt, ks, vs, n)
+        m = Map.create(mt, ks, vs, n)
+        state["m"] = m.raw if m.is_percpu else m  # per-CPU: packed per-CPU value buffers
 
     def batch_ctx() -> None:
         with state["m"].batch() as b:
