@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from . import codecs
 from .backend import Backend, default_backend, kernel_backend, use_backend
+from .batching import MapBatch, Transaction, batch
 from .codecs import AllCPUs
 from .errors import (
     ENOTSUPP,
@@ -73,17 +74,12 @@ __all__ = [
     "ProgType",
     "Program",
     "UpdateFlags",
+    "MapBatch",
+    "Transaction",
+    "batch",
     "codecs",
     "default_backend",
     "kernel_backend",
     "map_ids",
     "use_backend",
 ]
-
-
-def __getattr__(name: str):  # lazy: bpfmaps.batch(...) lives in bpfmaps/batch.py
-    if name == "batch":
-        from .batch import batch
-
-        return batch
-    raise AttributeError(f"module 'bpfmaps' has no attribute {name!r}")

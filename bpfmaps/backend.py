@@ -33,11 +33,19 @@ import contextvars
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from errno import ENOENT
 from typing import Any, Optional, Protocol, runtime_checkable
 
 from .types import MapInfo
 
-__all__ = ["Backend", "ProgInfo", "default_backend", "use_backend", "kernel_backend"]
+__all__ = [
+    "Backend",
+    "ProgInfo",
+    "default_backend",
+    "generic_dump_elems",
+    "kernel_backend",
+    "use_backend",
+]
 
 
 @dataclass(frozen=True)
@@ -171,6 +179,80 @@ class Backend(Protocol):
         flags: int = 0,
         errs: list[int] | None = None,
     ) -> tuple[int, int]: ...
+
+    # The per-element twin of LOOKUP_BATCH / LOOKUP_AND_DELETE_BATCH (for map types
+    # and kernels without them): walk GET_NEXT_KEY from ``start`` (None = first key),
+    # fill up to ``count`` packed keys/values, keep the last key in ``cursor``.
+    # With ``delete``: collect keys first, then LOOKUP_AND_DELETE each.  Keys that
+    # vanish meanwhile are skipped.  Returns (rc, filled, get_next_key steps); rc is
+    # -ENOENT at the end of the map.
+    def dump_elems(
+        self,
+        fd: int,
+        start: Buffer | None,
+        cursor: Buffer,
+        keys_out: Buffer,
+        ks: int,
+        vals_out: Buffer,
+        vbs: int,
+        count: int,
+        delete: bool,
+    ) -> tuple[int, int, int]: ...
+
+
+def generic_dump_elems(
+    be: Backend,
+    fd: int,
+    start: Buffer | None,
+    cursor: Buffer,
+    keys_out: Buffer,
+    ks: int,
+    vals_out: Buffer,
+    vbs: int,
+    count: int,
+    delete: bool,
+) -> tuple[int, int, int]:
+    """:meth:`Backend.dump_elems` over any backend's element commands (the fake's
+    implementation; the kernel backend runs the same walk in C)."""
+    n = steps = 0
+    kbuf = be.alloc(ks)
+    vbuf = be.alloc(vbs)
+    prev = None if delete or start is None else be.tobytes(start, ks)
+    rc = 0
+    collected = []
+    while len(collected) < count if delete else n < count:
+        rc = be.map_get_next_key(fd, be.NULL if prev is None else prev, kbuf)
+        if rc < 0:
+            break
+        steps += 1
+        k = be.tobytes(kbuf, ks)
+        prev = k
+        if delete:
+            collected.append(k)
+            continue
+        cursor[0:ks] = k
+        r = be.map_lookup_elem(fd, k, vbuf, 0)
+        if r == -ENOENT:
+            continue
+        if r < 0:
+            rc = r
+            break
+        keys_out[n * ks : (n + 1) * ks] = k
+        vals_out[n * vbs : (n + 1) * vbs] = be.tobytes(vbuf, vbs)
+        n += 1
+    if delete:
+        end = rc
+        for k in collected:
+            r = be.map_lookup_and_delete_elem(fd, k, vbuf, 0)
+            if r == -ENOENT:
+                continue
+            if r < 0:
+                return r, n, steps
+            keys_out[n * ks : (n + 1) * ks] = k
+            vals_out[n * vbs : (n + 1) * vbs] = be.tobytes(vbuf, vbs)
+            n += 1
+        return end, n, steps
+    return rc, n, steps
 
 
 _current: contextvars.ContextVar[Backend | None] = contextvars.ContextVar(

@@ -745,73 +745,6 @@ def _default_batch(vbs: int, ks: int) -> int:
     return max(256, min(8192, (512 * 1024) // max(1, vbs + ks)))
 
 
-def _dump_elems(be, fd, start, cursor, keys_out, ks, vals_out, vbs, count, delete):
-    """The per-element walk: (rc, count, steps)."""
-    if be.name == "kernel":
-        from ._ffi import ffi, lib
-
-        c = ffi.new("uint32_t[2]")
-        c[0] = count
-        rc = lib.bpfm_dump_elems(
-            fd,
-            start if start is not None else ffi.NULL,
-            cursor,
-            keys_out,
-            ks,
-            vals_out,
-            vbs,
-            c,
-            0,
-            1 if delete else 0,
-            c + 1,
-        )
-        return rc, c[0], c[1]
-    return _py_dump_elems(be, fd, start, cursor, keys_out, ks, vals_out, vbs, count, delete)
-
-
-def _py_dump_elems(be, fd, start, cursor, keys_out, ks, vals_out, vbs, count, delete):
-    """Same as the C ``bpfm_dump_elems`` over any backend's element commands."""
-    n = steps = 0
-    kbuf = be.alloc(ks)
-    vbuf = be.alloc(vbs)
-    prev = None if delete or start is None else be.tobytes(start, ks)
-    rc = 0
-    collected = []
-    while len(collected) < count if delete else n < count:
-        rc = be.map_get_next_key(fd, be.NULL if prev is None else prev, kbuf)
-        if rc < 0:
-            break
-        steps += 1
-        k = be.tobytes(kbuf, ks)
-        prev = k
-        if delete:
-            collected.append(k)
-            continue
-        cursor[0:ks] = k
-        r = be.map_lookup_elem(fd, k, vbuf, 0)
-        if r == -ENOENT:
-            continue
-        if r < 0:
-            rc = r
-            break
-        keys_out[n * ks : (n + 1) * ks] = k
-        vals_out[n * vbs : (n + 1) * vbs] = be.tobytes(vbuf, vbs)
-        n += 1
-    if delete:
-        end = rc
-        for k in collected:
-            r = be.map_lookup_and_delete_elem(fd, k, vbuf, 0)
-            if r == -ENOENT:
-                continue
-            if r < 0:
-                return r, n, steps
-            keys_out[n * ks : (n + 1) * ks] = k
-            vals_out[n * vbs : (n + 1) * vbs] = be.tobytes(vbuf, vbs)
-            n += 1
-        return end, n, steps
-    return rc, n, steps
-
-
 def _dump_chunks(
     m: Map, batch_size: Optional[int], delete: bool
 ) -> Iterator[tuple[bytes, bytes, int]]:
@@ -874,8 +807,8 @@ def _dump_chunks(
     steps_total = 0
     limit = info.max_entries + 1 if not delete else 2 * info.max_entries + chunk + 1
     while True:
-        rc, cnt, steps = _dump_elems(
-            be, m._fd(), start, cursor, keys_out, ks, vals_out, vbs, chunk, delete
+        rc, cnt, steps = be.dump_elems(
+            m._fd(), start, cursor, keys_out, ks, vals_out, vbs, chunk, delete
         )
         if not fell_back and (rc == 0 or rc == -ENOENT):
             fell_back = True

@@ -308,3 +308,21 @@ class KernelBackend:
         )
         self._collect(errs, ebuf, count)
         return rc, c[0]
+
+    def dump_elems(self, fd, start, cursor, keys_out, ks, vals_out, vbs, count, delete):
+        c = ffi.new("uint32_t[2]")
+        c[0] = count
+        rc = lib.bpfm_dump_elems(
+            fd,
+            _NULL if start is None else _ptr(start),
+            _wptr(cursor),
+            _wptr(keys_out),
+            ks,
+            _wptr(vals_out),
+            vbs,
+            c,
+            0,
+            1 if delete else 0,
+            c + 1,
+        )
+        return rc, c[0], c[1]

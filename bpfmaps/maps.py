@@ -804,8 +804,8 @@ class Map(MutableMapping):
 
     def batch(self, **kwargs: Any) -> Any:
         """A context manager that buffers writes and applies them on exit; see
-        :class:`bpfmaps.batch.MapBatch`."""
-        from .batch import MapBatch
+        :class:`bpfmaps.batching.MapBatch`."""
+        from .batching import MapBatch
 
         return MapBatch(self, **kwargs)
 

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Union
 
-from ..backend import ProgInfo
+from ..backend import ProgInfo, generic_dump_elems
 from ..types import MapInfo, MapType
 from . import _maps as M
 from ._maps import (
@@ -1048,6 +1048,23 @@ class FakeKernel:
             count,
             flags,
             errs,
+        )
+
+    def dump_elems(
+        self,
+        fd: int,
+        start: Optional[Buffer],
+        cursor: Buffer,
+        keys_out: Buffer,
+        ks: int,
+        vals_out: Buffer,
+        vbs: int,
+        count: int,
+        delete: bool,
+    ) -> tuple[int, int, int]:
+        """Per-element LOOKUP(_AND_DELETE)_BATCH twin (see Backend.dump_elems)."""
+        return generic_dump_elems(
+            self, fd, start, cursor, keys_out, ks, vals_out, vbs, count, delete
         )
 
 

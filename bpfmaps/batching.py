@@ -33,8 +33,6 @@ are joined per chunk (about 60 ns per element) and the kernel does the rest.
 
 from __future__ import annotations
 
-import sys
-import types
 from bisect import bisect_left
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -380,14 +378,3 @@ def batch(*, on_error: str = "stop", chunk_size: Optional[int] = None) -> Transa
     batch commands are missing).  Raises CodecError (nothing applied) or BatchError.
     """
     return Transaction(on_error=on_error, chunk_size=chunk_size)
-
-
-class _CallableModule(types.ModuleType):
-    """``bpfmaps.batch`` is both this module and the function :func:`batch`: once the
-    submodule is imported, the package attribute is the module, so calling it must work."""
-
-    def __call__(self, *, on_error: str = "stop", chunk_size: Optional[int] = None) -> Transaction:
-        return batch(on_error=on_error, chunk_size=chunk_size)
-
-
-sys.modules[__name__].__class__ = _CallableModule
