@@ -730,7 +730,9 @@ class Map(MutableMapping):
 
     def values(self, batch_size: Optional[int] = None) -> Iterator[Any]:  # type: ignore[override]
         """Iterate values; see :meth:`items`."""
-        return (v for _, v in self.items(batch_size=batch_size))
+        from . import bulk
+
+        return bulk.iter_values(self, batch_size=batch_size)
 
     def __len__(self) -> int:
         """Number of elements.  Arrays: max_entries (every index exists, O(1)).
