@@ -132,7 +132,9 @@ def bpffs():
 @pytest.fixture
 def bpftool_bin():
     """Path of the real bpftool (the oracle for differential tests)."""
-    path = shutil.which("bpftool") or ("/usr/sbin/bpftool" if os.path.exists("/usr/sbin/bpftool") else None)
+    path = shutil.which("bpftool") or (
+        "/usr/sbin/bpftool" if os.path.exists("/usr/sbin/bpftool") else None
+    )
     if path is None:
         if REQUIRE_KERNEL:
             pytest.fail("bpftool is not installed (apt-get install bpftool)")
