@@ -414,3 +414,85 @@ int bpfm_dump_elems(int fd, const char *start_key, char *cursor, char *keys, uin
     *steps = nsteps;
     return r;
 }
+
+/* ---- helpers for the parallel batch apply (bpfmaps.bulk) ---------------------- */
+#include <stdlib.h>
+
+static inline uint64_t key_hash(const unsigned char *k, uint32_t size)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    uint32_t i;
+
+    for (i = 0; i < size; i++)
+        h = (h ^ k[i]) * 0x100000001b3ULL;
+    return h ^ (h >> 29);
+}
+
+int bpfm_keys_distinct(const char *keys, uint32_t key_size, uint32_t n)
+{
+    const unsigned char *k = (const unsigned char *)keys;
+    uint32_t i, cap = 16, mask;
+    uint32_t *table;
+
+    if (n < 2 || key_size == 0)
+        return n < 2 ? 1 : 0;
+    for (i = 1; i < n; i++)
+        if (memcmp(k + (size_t)(i - 1) * key_size, k + (size_t)i * key_size, key_size) >= 0)
+            break;
+    if (i == n)
+        return 1; /* strictly increasing */
+    while (cap < 2 * (uint64_t)n)
+        cap <<= 1;
+    mask = cap - 1;
+    table = malloc((size_t)cap * sizeof(uint32_t));
+    if (!table)
+        return -ENOMEM;
+    memset(table, 0xff, (size_t)cap * sizeof(uint32_t));
+    for (i = 0; i < n; i++) {
+        const unsigned char *ki = k + (size_t)i * key_size;
+        uint32_t slot = (uint32_t)key_hash(ki, key_size) & mask;
+
+        while (table[slot] != 0xffffffffu) {
+            if (memcmp(k + (size_t)table[slot] * key_size, ki, key_size) == 0) {
+                free(table);
+                return 0;
+            }
+            slot = (slot + 1) & mask;
+        }
+        table[slot] = i;
+    }
+    free(table);
+    return 1;
+}
+
+int bpfm_update_batch_part(int fd, const char *keys, const char *values, uint32_t key_size,
+                           uint32_t value_stride, uint32_t start, uint32_t count,
+                           uint32_t chunk, uint64_t elem_flags, int *stop,
+                           uint32_t *applied)
+{
+    uint32_t done = 0;
+    int rc = 0;
+
+    if (chunk == 0)
+        chunk = count ? count : 1;
+    while (done < count) {
+        uint32_t c = count - done < chunk ? count - done : chunk;
+        uint32_t cnt = c;
+        uint64_t off = (uint64_t)start + done;
+
+        if (__atomic_load_n(stop, __ATOMIC_RELAXED))
+            break;
+        rc = bpfm_map_update_batch(fd, keys + off * key_size, values + off * value_stride, &cnt,
+                                   elem_flags, 0);
+        if (rc < 0) {
+            if (cnt > c)
+                cnt = 0; /* early failure: the kernel left count untouched */
+            done += cnt;
+            __atomic_store_n(stop, 1, __ATOMIC_RELAXED);
+            break;
+        }
+        done += c;
+    }
+    *applied = done;
+    return rc;
+}

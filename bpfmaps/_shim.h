@@ -95,3 +95,17 @@ int bpfm_fd_is_valid(int fd);
 int bpfm_dump_elems(int fd, const char *start_key, char *cursor, char *keys, uint32_t key_size,
                     char *values, uint32_t value_stride, uint32_t *count, uint64_t lookup_flags,
                     int delete, uint32_t *steps);
+
+/* 1 when the n keys (key_size bytes each, packed) are pairwise distinct, 0 when two
+ * are equal, -ENOMEM.  Strictly increasing keys (memcmp order) are detected in one
+ * pass; otherwise an open-addressing hash set of indices.  No syscall. */
+int bpfm_keys_distinct(const char *keys, uint32_t key_size, uint32_t n);
+
+/* UPDATE_BATCH of elements [start, start+count) in chunks of `chunk`, stopping before
+ * a chunk when *stop != 0 and setting *stop = 1 on a failure.  *applied receives the
+ * number applied (a prefix of the range); returns 0 or the failing -errno.  Used by
+ * threads applying disjoint parts of one packed batch (the GIL is released). */
+int bpfm_update_batch_part(int fd, const char *keys, const char *values, uint32_t key_size,
+                           uint32_t value_stride, uint32_t start, uint32_t count,
+                           uint32_t chunk, uint64_t elem_flags, int *stop,
+                           uint32_t *applied);

@@ -180,6 +180,25 @@ class Backend(Protocol):
         errs: list[int] | None = None,
     ) -> tuple[int, int]: ...
 
+    # -- parallel apply of one packed UPDATE_BATCH (bpfmaps.bulk decides when) -
+    # keys_distinct: the ``count`` packed keys are pairwise distinct (no syscall).
+    # map_update_batch_parts: UPDATE_BATCH of the ranges ``parts`` = [(start,
+    # count), ...], each part a prefix of its range in order, ``chunk`` elements per
+    # call, parts stop once one failed; the kernel runs the parts in threads at once,
+    # the fake one after the other.  Returns one (rc, applied) per part.
+    def keys_distinct(self, keys: Buffer, key_size: int, count: int) -> bool: ...
+    def map_update_batch_parts(
+        self,
+        fd: int,
+        keys: Buffer,
+        values: Buffer,
+        key_size: int,
+        value_stride: int,
+        parts: list[tuple[int, int]],
+        elem_flags: int = 0,
+        chunk: int = 8192,
+    ) -> list[tuple[int, int]]: ...
+
     # The per-element twin of LOOKUP_BATCH / LOOKUP_AND_DELETE_BATCH (for map types
     # and kernels without them): walk GET_NEXT_KEY from ``start`` (None = first key),
     # fill up to ``count`` packed keys/values, keep the last key in ``cursor``.

@@ -43,8 +43,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Optional
 
-from . import codecs as _codecs
-from .errors import BatchError, CodecError, IterationAbortedError
+from .errors import BatchError, CodecError, IterationAbortedError, error_from_errno
 from .types import FD_VALUE_TYPES, MapType, UpdateFlags
 
 if TYPE_CHECKING:
@@ -53,6 +52,8 @@ if TYPE_CHECKING:
 __all__ = [
     "BatchResult",
     "DEFAULT_CHUNK",
+    "PARALLEL_MIN",
+    "RawTarget",
     "clear",
     "delete_many",
     "forced_fallback",
@@ -62,6 +63,7 @@ __all__ = [
     "pop_all",
     "pop_many",
     "update_many",
+    "update_packed",
 ]
 
 ENOENT = _errno.ENOENT
@@ -110,13 +112,16 @@ class BatchResult:
 
     ``total``: operations submitted; ``applied``: operations that succeeded;
     ``missing``: deletes of absent keys skipped with ``missing_ok=True``;
-    ``fallback``: True when some of it ran through the per-element loop.
+    ``fallback``: True when some of it ran through the per-element loop;
+    ``parallel``: True when it was applied by several threads at once (see
+    :func:`update_packed`).
     """
 
     total: int = 0
     applied: int = 0
     missing: int = 0
     fallback: bool = False
+    parallel: bool = False
     errors: list = field(default_factory=list)
 
     def __int__(self) -> int:
@@ -124,6 +129,13 @@ class BatchResult:
 
 
 # ----------------------------------------------------------------------------- helpers
+def _is_raw(codec: Any) -> bool:
+    # imported here: the bpftool runner uses this engine without loading codecs
+    from .codecs import Raw
+
+    return type(codec) is Raw
+
+
 def _check_mode(on_error: str) -> None:
     if on_error not in _MODES:
         raise ValueError(f"on_error must be one of {_MODES}, got {on_error!r}")
@@ -177,7 +189,7 @@ def _encode(seq: Any, codec: Any, size: int, what: str, base: int) -> bytes:
     """
     n = len(seq)
     try:
-        if type(codec) is _codecs.Raw:
+        if _is_raw(codec):
             buf = b"".join(seq)
             if len(buf) == n * size and (n == 0 or max(map(len, seq)) == size):
                 return buf
@@ -213,6 +225,35 @@ def _codecs_repr(x: Any) -> str:
     return r if len(r) <= 60 else r[:57] + "..."
 
 
+class RawTarget:
+    """The engine's view of an open map given as ``(backend, fd, info)``: what a
+    :class:`~bpfmaps.maps.Map` provides to the engine, without codecs (keys in
+    reports are raw ``bytes``; errors are the usual :class:`~bpfmaps.errors.BPFError`
+    classes).  For callers that own their fds (the bpftool runner); it does not own
+    or close ``fd``.  ``vbs``: bytes per value in the kernel buffer (per-CPU maps:
+    ``possible_cpus * round_up(value_size, 8)``)."""
+
+    __slots__ = (
+        "backend", "fd", "info", "vbs", "desc", "NULL", "_h", "_kdec", "_key_codec", "_value_codec",
+    )  # fmt: skip
+
+    def __init__(self, backend: Any, fd: int, info: Any, vbs: int) -> None:
+        self.backend = backend
+        self.fd = fd
+        self.info = info
+        self.vbs = vbs
+        self.desc = info.describe()
+        self.NULL = backend.NULL
+        self._h = self
+        self._kdec = self._key_codec = self._value_codec = None
+
+    def _fd(self) -> int:
+        return self.fd
+
+    def _error(self, rc: int, op: str, key: Any = None) -> Exception:
+        return error_from_errno(-rc, op, map=self.desc, key=key, max_entries=self.info.max_entries)
+
+
 class _Chunk:
     """Up to a few thousand operations of one kind on one map, packed for the kernel."""
 
@@ -232,7 +273,9 @@ class _Chunk:
         if self.ukeys is not None:
             return self.ukeys[i]
         ks = self.m._h.info.key_size
-        raw = bytes(self.kbuf[i * ks : (i + 1) * ks])
+        raw = bytes(self.kbuf[i * ks : (i + 1) * ks]) if self.kbuf is not None else b""
+        if self.m._kdec is None:
+            return raw
         try:
             return self.m._kdec(raw)
         except Exception:
@@ -244,7 +287,7 @@ class _Chunk:
 
 
 def _view(buf: Any, pos: int, size: int) -> Any:
-    if pos == 0:
+    if pos == 0 or buf is None:
         return buf
     return memoryview(buf)[pos * size :]
 
@@ -273,7 +316,7 @@ def _apply(c: _Chunk, pos: int) -> tuple[int, int, bool]:
         return rc, cnt, True
     vbs = h.vbs
     vb = _view(c.vbuf, pos, vbs)
-    if c.kind == UPD and _batch_ok(h, "update"):
+    if c.kind == UPD and ks and _batch_ok(h, "update"):
         rc, cnt = be.map_update_batch(fd, kb, vb, n, c.flags)
         if rc < 0 and cnt >= n:
             cnt = 0
@@ -370,22 +413,117 @@ def _rollback(chunks: list[_Chunk], snaps: list, fail: int) -> list[tuple[Any, A
     return problems
 
 
-def _not_attempted(chunks: list[_Chunk], start: int) -> list[tuple[str, Any, Any]]:
+def _not_attempted(
+    chunks: list[_Chunk], start: int, skip: tuple = ()
+) -> list[tuple[str, Any, Any]]:
     out: list[tuple[str, Any, Any]] = []
     for c in chunks:
         if c.base + c.n <= start:
             continue
         name = _OPNAME[c.kind]
         for i in range(max(0, start - c.base), c.n):
+            if skip and any(a <= c.base + i < b for a, b in skip):
+                continue
             out.append((name, c.m, c.key(i)))
     return out
 
 
+# ----------------------------------------------------------------------------- parallel apply
+#: fewest elements for which a parallel apply is attempted
+PARALLEL_MIN = 4096
+#: elements per UPDATE_BATCH call inside each thread (threads stop between calls)
+_PARALLEL_CHUNK = 8192
+#: map types where a parallel apply of distinct keys into an empty map with room for
+#: all of them is provably identical to the serial one (preallocated, no eviction)
+_PAR_TYPES = frozenset({MapType.HASH, MapType.PERCPU_HASH})
+#: BPF_F_NO_PREALLOC (approximate full checks, ENOMEM), BPF_F_ZERO_SEED (iteration
+#: order is deterministic, so bucket order is observable and must stay serial)
+_PAR_BAD_FLAGS = (1 << 0) | (1 << 6)
+
+
+def _threads() -> int:
+    import os
+
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover
+        n = os.cpu_count() or 1
+    return max(1, min(4, n))
+
+
+def _parallel_ok(c: _Chunk) -> bool:
+    """True when applying ``c`` in several threads gives exactly the serial result:
+    plain upserts, a preallocated HASH/PERCPU_HASH map (no LRU eviction, no
+    NO_PREALLOC), pairwise distinct keys (no two threads touch one key), at most
+    max_entries of them and an empty map (every insert has a free element, so no
+    ordering can make one fail).  The empty check is one GET_NEXT_KEY, done last."""
+    h = c.m._h
+    info = h.info
+    be = h.backend
+    ks = info.key_size
+    if (
+        c.n < PARALLEL_MIN
+        or c.flags != 0
+        or info.type not in _PAR_TYPES
+        or info.flags & _PAR_BAD_FLAGS
+        or c.n > info.max_entries
+        or not ks
+        or _threads() < 2
+        or not _batch_ok(h, "update")
+        or getattr(be, "map_update_batch_parts", None) is None
+    ):
+        return False
+    if not be.keys_distinct(c.kbuf, ks, c.n):
+        return False
+    return be.map_get_next_key(c.m._fd(), be.NULL, be.alloc(ks)) == -ENOENT
+
+
+def _apply_parallel(c: _Chunk) -> Optional[tuple[int, int, list[tuple[int, int]]]]:
+    """Apply ``c`` (checked by :func:`_parallel_ok`) as contiguous parts, one thread
+    each.  Returns ``(rc, applied, extra)``: ``applied`` operations form a prefix in
+    program order (parts stopped early because another failed are completed serially,
+    as the serial apply would have done), ``rc`` is the failure of operation
+    ``applied`` (0: all applied), ``extra`` the ``(start, stop)`` ranges after it that
+    later parts had already applied.  None: no batch command here (use the serial path).
+    """
+    h = c.m._h
+    be = h.backend
+    ks, vbs = h.info.key_size, h.vbs
+    k = _threads()
+    bounds = [c.n * i // k for i in range(k + 1)]
+    parts = [(bounds[i], bounds[i + 1] - bounds[i]) for i in range(k)]
+    results = be.map_update_batch_parts(
+        c.m._fd(), c.kbuf, c.vbuf, ks, vbs, parts, 0, _PARALLEL_CHUNK
+    )
+    if all(rc == 0 and a == n for (rc, a), (_, n) in zip(results, parts)):
+        return 0, c.n, []
+    if all(rc in _UNSUPPORTED and a == 0 for rc, a in results):
+        return None
+    for i, ((s, n), (rc, a)) in enumerate(zip(parts, results)):
+        if a == n and rc == 0:
+            continue
+        if rc == 0:  # stopped because another part failed: finish it in order
+            part = _Chunk(c.m, c.kind, c.flags, c.kbuf, c.vbuf, s + n, c.base, c.ukeys)
+            rc, a2, _ = _apply(part, s + a)
+            a += a2
+            if rc == 0:
+                continue
+        extra = [(s2, s2 + a2) for (s2, _), (_, a2) in zip(parts[i + 1 :], results[i + 1 :]) if a2]
+        return rc, s + a, extra
+    return 0, c.n, []  # pragma: no cover - every part completed
+
+
 def _run(
-    chunks: Iterable[_Chunk], on_error: str, total: int, *, missing_ok: bool = False
+    chunks: Iterable[_Chunk],
+    on_error: str,
+    total: int,
+    *,
+    missing_ok: bool = False,
+    parallel: bool = False,
 ) -> BatchResult:
     """Apply ``chunks`` in order under ``on_error``; return a BatchResult or raise
-    BatchError (cause chained) with the exact report."""
+    BatchError (cause chained) with the exact report.  ``parallel``: apply a chunk
+    in several threads where :func:`_parallel_ok` proves it identical (stop mode)."""
     chunks = list(chunks)
     res = BatchResult(total=total)
     errors = res.errors
@@ -399,6 +537,11 @@ def _run(
             snaps.append(_snapshot(c))
         pos = 0
         local_fail = 0
+        extra: list[tuple[int, int]] = []
+        par = None
+        if parallel and on_error == "stop" and c.kind == UPD and _parallel_ok(c):
+            par = _apply_parallel(c)
+            res.parallel |= par is not None
         while pos < c.n:
             if on_error == "continue" and local_fail >= _CONTINUE_SWITCH:
                 errs = _apply_each(c, pos)
@@ -412,7 +555,10 @@ def _run(
                         key = c.key(pos + i)
                         errors.append((c.base + pos + i, key, c.m._error(e, _OPNAME[c.kind], key)))
                 break
-            rc, cnt, fb = _apply(c, pos)
+            if par is not None:
+                (rc, cnt, extra), fb, par = par, False, None
+            else:
+                rc, cnt, fb = _apply(c, pos)
             res.applied += cnt
             res.fallback |= fb
             if rc == 0:
@@ -433,6 +579,11 @@ def _run(
             if snaps is not None:
                 problems = _rollback(chunks, snaps, index)
             msg = f"{_OPNAME[c.kind]} #{index} of {total} failed after {res.applied} applied: {exc}"
+            also = [(c.base + a, c.base + b) for a, b in extra]
+            if also:
+                msg += "; the parallel apply had also applied " + ", ".join(
+                    f"#{a}..#{b - 1}" for a, b in also
+                )
             if snaps is not None:
                 msg += (
                     "; rolled back"
@@ -445,10 +596,13 @@ def _run(
                 index=index,
                 key=key,
                 errors=errors,
-                not_attempted=_not_attempted(chunks, index + 1),
+                not_attempted=_not_attempted(chunks, index + 1, tuple(also)),
                 rolled_back=snaps is not None and not problems,
             )
             err.total = total  # type: ignore[attr-defined]
+            # operations after `index` applied anyway by a parallel apply, as
+            # half-open (start, stop) index ranges; [] for serial applies
+            err.also_applied = also  # type: ignore[attr-defined]
             err.rollback_errors = problems  # type: ignore[attr-defined]
             raise err from exc
     if errors:
@@ -586,6 +740,7 @@ def update_many(
     flags: int = UpdateFlags.ANY,
     on_error: str = "stop",
     chunk_size: Optional[int] = None,
+    parallel: bool = False,
 ) -> BatchResult:
     """Write many elements, in order.
 
@@ -599,12 +754,17 @@ def update_many(
     per-element loop in C (the kernel rejects them in batch).  Cost: the kernel's
     per-element cost plus about 60 ns per element to pack Python bytes.
 
+    ``parallel=True`` (with ``on_error="stop"``): apply a chunk in up to 4 threads
+    when that provably gives the serial result; see :func:`update_packed`.  Useful
+    for packed buffers (one chunk).
+
     Raises CodecError (nothing applied) for bad keys/values, BatchError on failure
     (see the module docstring for ``on_error``).  Kernel floor 5.6, per-element C
     fallback below and for map types without batch support.
     """
     _check_mode(on_error)
     _need_keys(m, "update_many")
+    _check_parallel(parallel, on_error)
     m._fd()
     flags = int(flags)
     kind = UPE if flags & (UpdateFlags.NOEXIST | UpdateFlags.EXIST) else UPD
@@ -612,6 +772,68 @@ def update_many(
         chunks, n = _pairs_chunks(m, pairs_or_keys, kind, flags, chunk_size)
     else:
         chunks, n = _kv_chunks(m, pairs_or_keys, values, kind, flags, chunk_size)
+    return _run(chunks, on_error, n, parallel=parallel)
+
+
+def _check_parallel(parallel: bool, on_error: str) -> None:
+    if parallel and on_error != "stop":
+        raise ValueError('parallel=True needs on_error="stop"')
+
+
+def update_packed(
+    m: Any,
+    keys: Any,
+    values: Any,
+    *,
+    flags: int = 0,
+    on_error: str = "stop",
+    parallel: bool = False,
+    chunk_size: Optional[int] = None,
+) -> BatchResult:
+    """The engine's entry for packed buffers: ``keys`` (``n * key_size`` bytes, or
+    None for keyless maps) and ``values`` (``n * value_buf_size`` bytes) written in
+    order into ``m``, a :class:`~bpfmaps.maps.Map` or a :class:`RawTarget`.  Same
+    results, fallback and reports as :func:`update_many`, which uses it for packed
+    buffers; keyless maps (queue/stack) push each value with the per-element loop.
+
+    ``parallel=True`` (``on_error="stop"`` only): when the result is provably the
+    serial one, the buffer is split into contiguous parts applied by up to 4 threads
+    at once (UPDATE_BATCH, GIL released): plain upserts (``flags`` 0), a
+    preallocated HASH or PERCPU_HASH map without ZERO_SEED, at least
+    :data:`PARALLEL_MIN` pairwise distinct keys (checked in C), no more than
+    max_entries, and an empty map (one GET_NEXT_KEY, just before).  Then no insert
+    can fail whatever the order, and no two threads touch one key; only the order
+    of elements inside a hash bucket (what GET_NEXT_KEY iteration shows, unspecified
+    for seeded maps) may differ.  ``result.parallel`` tells whether it was used.
+
+    If a parallel apply fails anyway (another writer, e.g. a BPF program, filled the
+    map meanwhile), the other threads stop before their next 8192-element call,
+    parts before the failing one are completed in order, and BatchError reports
+    ``applied`` (the operations before ``index``, all applied) plus
+    ``also_applied``: the ``(start, stop)`` index ranges after ``index`` that the
+    parallel apply had already written (never rolled back).
+    """
+    _check_mode(on_error)
+    _check_parallel(parallel, on_error)
+    h = m._h
+    ks, vbs = h.info.key_size, h.vbs
+    m._fd()
+    flags = int(flags)
+    kind = UPE if flags & (UpdateFlags.NOEXIST | UpdateFlags.EXIST) else UPD
+    if ks:
+        return update_many(
+            m, keys, values, flags=flags, on_error=on_error, chunk_size=chunk_size,
+            parallel=parallel,
+        )  # fmt: skip
+    vseq, n, vpacked = _side(values, vbs)
+    if not vpacked:
+        raise TypeError("update_packed needs a buffer of packed values")
+    cs = chunk_size or max(n, 1)
+    chunks = [
+        _Chunk(m, kind, flags, None, vseq[off * vbs : min(n, off + cs) * vbs],
+               min(n, off + cs) - off, off, None)
+        for off in range(0, n, cs)
+    ]  # fmt: skip
     return _run(chunks, on_error, n)
 
 
@@ -676,7 +898,7 @@ def _lookup_loop(m: Map, keys: Any, flags: int, chunk_size: Optional[int], delet
 
 def _finish_lookup(m, chunks, n, raw_vals, errs, default, op):
     vdec = m._vdec
-    vals = raw_vals if type(m._value_codec) is _codecs.Raw else list(map(vdec, raw_vals))
+    vals = raw_vals if _is_raw(m._value_codec) else list(map(vdec, raw_vals))
     if not any(errs):
         return vals
     failures = []
@@ -839,8 +1061,8 @@ def iter_items(m: Map, batch_size: Optional[int] = None) -> Iterator[tuple[Any, 
     lists.  Not a snapshot: concurrent writers may or may not be seen.  Cost: the
     kernel's copy plus about 60 ns per element to build Python objects.
     """
-    raw_k = type(m._key_codec) is _codecs.Raw
-    raw_v = type(m._value_codec) is _codecs.Raw
+    raw_k = _is_raw(m._key_codec)
+    raw_v = _is_raw(m._value_codec)
     kdec, vdec = m._kdec, m._vdec
     h = m._h
     ks, vbs = h.info.key_size, h.vbs
@@ -860,7 +1082,7 @@ def iter_items(m: Map, batch_size: Optional[int] = None) -> Iterator[tuple[Any, 
 
 def iter_values(m: Map, batch_size: Optional[int] = None) -> Iterator[Any]:
     """Values of the whole map; same path and rules as :func:`iter_items`."""
-    raw_v = type(m._value_codec) is _codecs.Raw
+    raw_v = _is_raw(m._value_codec)
     vdec = m._vdec
     vbs = m._h.vbs
 

@@ -326,3 +326,44 @@ class KernelBackend:
             c + 1,
         )
         return rc, c[0], c[1]
+
+    # -- parallel batch apply (bpfmaps.bulk) -------------------------------------
+    def keys_distinct(self, keys, key_size: int, count: int) -> bool:
+        """True when the ``count`` packed keys are pairwise distinct (in C, no syscall)."""
+        rc = lib.bpfm_keys_distinct(_ptr(keys), key_size, count)
+        if rc < 0:
+            raise MemoryError("keys_distinct")
+        return rc == 1
+
+    def map_update_batch_parts(
+        self, fd, keys, values, key_size, value_stride, parts, elem_flags=0, chunk=8192
+    ):
+        """UPDATE_BATCH of the index ranges ``parts`` = [(start, count), ...] of one
+        packed batch, one thread per part, all at once (the C calls release the GIL).
+        Each part applies a prefix of its range in order, ``chunk`` elements per call;
+        once one part fails, the others stop before their next call.  Returns one
+        ``(rc, applied)`` per part."""
+        import threading
+
+        kp, vp = _ptr(keys), _ptr(values)
+        stop = ffi.new("int *")
+        out: list = [None] * len(parts)
+
+        def work(i: int) -> None:
+            start, count = parts[i]
+            applied = ffi.new("uint32_t *")
+            rc = lib.bpfm_update_batch_part(
+                fd, kp, vp, key_size, value_stride, start, count, chunk, elem_flags, stop, applied
+            )
+            out[i] = (rc, applied[0])
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(1, len(parts))]
+        for t in threads:
+            t.start()
+        try:
+            if parts:
+                work(0)
+        finally:
+            for t in threads:
+                t.join()
+        return out

@@ -4,10 +4,11 @@ Default (safe) mode:
 
 1. the WHOLE file is read, split and parsed first, resolving each map handle once
    (each map is opened once); a syntax error anywhere applies nothing;
-2. commands then run in file order; consecutive plain (``any``) upserts to the
-   same map go to the kernel as ``BPF_MAP_UPDATE_BATCH`` chunks (transparent
-   per-element fallback for map types/kernels without it), everything else per
-   element;
+2. commands then run in file order; consecutive updates to the same map with the
+   same flag go through the batch engine of :mod:`bpfmaps.bulk` as one packed
+   buffer (plain upserts: ``BPF_MAP_UPDATE_BATCH``, in parallel threads where
+   that provably gives the serial result; transparent per-element fallback for map
+   types/kernels without it), everything else per element;
 3. execution stops at the first failing command, like bpftool, and the report
    names its file:line, the command text, the kernel error and how many commands
    were applied before it.
@@ -34,7 +35,7 @@ import time
 from typing import IO, Any, Optional
 
 from ..backend import Backend, default_backend
-from ..errors import ENOTSUPP, ParseError, strerror
+from ..errors import ParseError, strerror
 from ..types import FD_VALUE_TYPES, PERCPU_TYPES, MapInfo, MapType, round_up8
 from .batchfile import UpdateRun, parse_batch
 from .bytes import _show, format_bytes, format_entry
@@ -58,8 +59,8 @@ from .lexer import Lexer
 
 __all__ = ["MapRef", "MapResolver", "Runner", "CommandFailed", "run_batch_file"]
 
-#: elements per BPF_MAP_UPDATE_BATCH call
-BATCH_CHUNK = 16384
+#: elements per engine call when a progress line is shown
+PROGRESS_CHUNK = 1 << 18
 #: show a progress line on a terminal for files with at least this many commands
 PROGRESS_MIN = 200_000
 
@@ -92,14 +93,25 @@ MAP_HELP = """Usage: bpfmaps map { show | list }   [MAP]
 class CommandFailed(Exception):
     """A command failed while executing.  ``status`` is the process exit status,
     ``message`` bpftool's wording, ``errno`` the kernel errno (or None), ``index``
-    the 0-based command number and ``line`` its physical line."""
+    the 0-based command number and ``line`` its physical line.  ``also_applied``:
+    commands after it that a parallel apply had already written, as
+    ``(first line, last line, count)`` ranges (empty unless a parallel apply failed)."""
 
-    def __init__(self, message: str, *, errno: Optional[int], line: int, index: int) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        errno: Optional[int],
+        line: int,
+        index: int,
+        also_applied: Optional[list] = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.errno = errno
         self.line = line
         self.index = index
+        self.also_applied = also_applied or []
 
     @property
     def status(self) -> int:
@@ -112,7 +124,7 @@ class MapRef:
     ``type``/``key_size``/``value_size`` are what the grammar needs; ``fd`` is -1
     for a map that a ``map create`` earlier in the file will create."""
 
-    __slots__ = ("backend", "handle", "info", "fd", "path", "no_batch", "value_buf_size")
+    __slots__ = ("backend", "handle", "info", "fd", "path", "value_buf_size", "_target")
 
     def __init__(
         self, backend: Backend, handle: Any, info: MapInfo, fd: int, path: str | None = None
@@ -122,7 +134,7 @@ class MapRef:
         self.info = info
         self.fd = fd
         self.path = path
-        self.no_batch = False
+        self._target = None
         ncpus = backend.possible_cpus() if info.type in PERCPU_TYPES else 1
         self.value_buf_size = (
             round_up8(info.value_size) * ncpus
@@ -146,6 +158,15 @@ class MapRef:
                 raise OSError(-fd, f"bpf obj get ({self.path}): {strerror(-fd)}")
             self.fd = fd
         return self.fd
+
+    def target(self):
+        """The batch engine's view of this map (:class:`bpfmaps.bulk.RawTarget`)."""
+        t = self._target
+        if t is None or t.fd != self.fd or t.info is not self.info:
+            from ..bulk import RawTarget
+
+            t = self._target = RawTarget(self.backend, self.fd, self.info, self.value_buf_size)
+        return t
 
     def __repr__(self) -> str:
         return f"MapRef({self.handle}, fd={self.fd})"
@@ -294,6 +315,7 @@ class Runner:
         stderr: IO[str] | None = None,
         progress: bool | None = None,
         fast: bool = True,
+        parallel: bool = True,
     ) -> None:
         self.backend = backend if backend is not None else default_backend()
         self.compat = compat
@@ -304,6 +326,8 @@ class Runner:
         self.err = stderr if stderr is not None else sys.stderr
         self.progress = progress
         self.fast = fast
+        #: let the batch engine apply runs in threads where provably identical
+        self.parallel = parallel
         self.processed = 0
         self.error: BaseException | None = None
         self.failed_line: int | None = None
@@ -496,10 +520,21 @@ class Runner:
             self.err.write(f"Error: {e.message}\n")
             return e.status
         text = self._line_text(e.line)
+        before = self.processed - sum(r[2] for r in e.also_applied)
+        if e.also_applied:
+            ranges = ", ".join(
+                f"line {a}" if a == b else f"lines {a}-{b}" for a, b, _ in e.also_applied
+            )
+            tail = (
+                f"it was not; {self.processed - before} command(s) after it were applied "
+                f"anyway by the parallel apply ({ranges}), the other commands after it were not"
+            )
+        else:
+            tail = "it and the commands after it were not"
         self.err.write(
             f"Error: {self._file}:{e.line}: {e.message}\n"
             f"  command: {text.strip()}\n"
-            f"  {self.processed} command(s) before it were applied; it and the commands after it were not\n"
+            f"  {before} command(s) before it were applied; {tail}\n"
         )
         return e.status
 
@@ -591,36 +626,46 @@ class Runner:
             raise self._fail(cmd, e.strerror or str(e), None) from None
 
     def _exec_run(self, run: UpdateRun) -> None:
+        """A run of updates through the batch engine (:func:`bpfmaps.bulk.update_packed`):
+        one packed buffer (sliced only to show progress), parallel where provably
+        identical; a BatchError becomes the exact report of the failing command."""
+        from .. import bulk
+        from ..errors import BatchError
+
         m: MapRef = run.map
-        fd = self._fd(m, run.lines[0] if run.count else 0)
-        b = self.backend
+        self._fd(m, run.lines[0] if run.count else 0)
+        target = m.target()
         ks, vs, n = run.key_size, run.value_stride, run.count
-        keys = memoryview(run.keys)
+        keys = memoryview(run.keys) if ks else None
         values = memoryview(run.values)
+        step = PROGRESS_CHUNK if self._show_progress() else max(n, 1)
         off = 0
-        use_batch = run.flags == 0 and ks > 0 and n > 1 and not m.no_batch
         while off < n:
-            cnt = min(BATCH_CHUNK, n - off)
-            kslice = keys[off * ks : (off + cnt) * ks] if ks else None
-            vslice = values[off * vs : (off + cnt) * vs]
-            if use_batch:
-                rc, done = b.map_update_batch(fd, kslice, vslice, cnt, 0, 0)
-                if rc < 0 and done == 0 and -rc in (_errno.EINVAL, ENOTSUPP, _errno.EOPNOTSUPP):
-                    m.no_batch = True
-                    use_batch = False
-                    continue  # redo this chunk element by element
-            else:
-                rc, done = b.update_elems(fd, kslice, ks, vslice, vs, cnt, run.flags)
-            if rc < 0:
-                done = min(done, cnt)
-                self._run_applied(run, off, done)
-                i = off + done
+            cnt = min(step, n - off)
+            try:
+                bulk.update_packed(
+                    target,
+                    keys[off * ks : (off + cnt) * ks] if keys is not None else None,
+                    values[off * vs : (off + cnt) * vs],
+                    flags=run.flags,
+                    parallel=self.parallel,
+                )
+            except BatchError as e:
+                self._run_applied(run, off, e.applied)
+                also = []
+                for a, b in getattr(e, "also_applied", ()):
+                    self._run_applied(run, off + a, b - a)
+                    also.append((run.lines[off + a], run.lines[off + b - 1], b - a))
+                cause = e.__cause__
+                err = getattr(cause, "errno", None) or 0
+                i = off + (e.index or 0)
                 raise CommandFailed(
-                    f"update failed: {strerror(-rc)}",
-                    errno=-rc,
+                    f"update failed: {strerror(err)}",
+                    errno=err or None,
                     line=run.lines[i],
                     index=run.first_index + i,
-                )
+                    also_applied=also,
+                ) from None
             self._run_applied(run, off, cnt)
             off += cnt
             self._tick()

@@ -990,6 +990,51 @@ class FakeKernel:
 
         return self._loop(count, errs, one)
 
+    def keys_distinct(self, keys: Buffer, key_size: int, count: int) -> bool:
+        """True when the ``count`` packed keys are pairwise distinct (no syscall)."""
+        mv = memoryview(keys).cast("B") if not isinstance(keys, bytes) else keys
+        return len({bytes(mv[i * key_size : (i + 1) * key_size]) for i in range(count)}) == count
+
+    def map_update_batch_parts(
+        self,
+        fd: int,
+        keys: Buffer,
+        values: Buffer,
+        key_size: int,
+        value_stride: int,
+        parts: list[tuple[int, int]],
+        elem_flags: int = 0,
+        chunk: int = 8192,
+    ) -> list[tuple[int, int]]:
+        """UPDATE_BATCH of the index ranges ``parts`` of one packed batch; the kernel
+        backend runs one thread per part.  Here the parts run one after the other, a
+        legal schedule of the threaded version: each part applies a prefix of its
+        range, ``chunk`` elements per call, and parts stop once one has failed.
+        One ``(rc, applied)`` per part."""
+        kv = memoryview(keys).cast("B")
+        vv = memoryview(values).cast("B")
+        out: list[tuple[int, int]] = []
+        stop = False
+        for start, count in parts:
+            done, rc = 0, 0
+            while done < count and not stop:
+                c = min(chunk, count - done) if chunk else count - done
+                off = start + done
+                rc, cnt = self.map_update_batch(
+                    fd,
+                    kv[off * key_size : (off + c) * key_size],
+                    vv[off * value_stride : (off + c) * value_stride],
+                    c,
+                    elem_flags,
+                )
+                if rc < 0:
+                    done += cnt if cnt < c else 0
+                    stop = True
+                    break
+                done += c
+            out.append((rc, done))
+        return out
+
     def delete_elems(
         self, fd: int, keys: Buffer, key_size: int, count: int, errs: Optional[list[int]] = None
     ) -> tuple[int, int]:
