@@ -11,35 +11,87 @@ real kernel does.
 
 from __future__ import annotations
 
-from . import codecs
-from .backend import Backend, default_backend, kernel_backend, use_backend
-from .batching import MapBatch, Transaction, batch
-from .codecs import AllCPUs
-from .errors import (
-    ENOTSUPP,
-    AmbiguousMapError,
-    BatchError,
-    BPFError,
-    BpfmapsError,
-    CodecError,
-    InvalidArgumentError,
-    IterationAbortedError,
-    KeyExistsError,
-    KeyNotFoundError,
-    MapClosedError,
-    MapFullError,
-    MapNotFoundError,
-    NoSpaceError,
-    NotBpffsError,
-    NotSupportedError,
-    ParseError,
-    PermissionDeniedError,
-    PinExistsError,
-    PinNotFoundError,
-)
-from .maps import Map, map_ids
-from .progs import Program, ProgType
-from .types import MapFlags, MapInfo, MapType, OpenFlags, UpdateFlags
+from typing import TYPE_CHECKING, Any
+
+# Public names are loaded on first use (PEP 562): ``import bpfmaps`` and the
+# ``bpfmaps batch file`` command stay cheap; ``from bpfmaps import Map`` works as usual.
+_LAZY = {
+    "codecs": ("codecs", None),
+    "Backend": ("backend", "Backend"),
+    "default_backend": ("backend", "default_backend"),
+    "kernel_backend": ("backend", "kernel_backend"),
+    "use_backend": ("backend", "use_backend"),
+    "MapBatch": ("batching", "MapBatch"),
+    "Transaction": ("batching", "Transaction"),
+    "batch": ("batching", "batch"),
+    "AllCPUs": ("codecs", "AllCPUs"),
+    "Map": ("maps", "Map"),
+    "map_ids": ("maps", "map_ids"),
+    "Program": ("progs", "Program"),
+    "ProgType": ("progs", "ProgType"),
+    "MapFlags": ("types", "MapFlags"),
+    "MapInfo": ("types", "MapInfo"),
+    "MapType": ("types", "MapType"),
+    "OpenFlags": ("types", "OpenFlags"),
+    "UpdateFlags": ("types", "UpdateFlags"),
+}
+for _name in (
+    "ENOTSUPP", "AmbiguousMapError", "BatchError", "BPFError", "BpfmapsError", "CodecError",
+    "InvalidArgumentError", "IterationAbortedError", "KeyExistsError", "KeyNotFoundError",
+    "MapClosedError", "MapFullError", "MapNotFoundError", "NoSpaceError", "NotBpffsError",
+    "NotSupportedError", "ParseError", "PermissionDeniedError", "PinExistsError",
+    "PinNotFoundError",
+):  # fmt: skip
+    _LAZY[_name] = ("errors", _name)
+del _name
+
+
+def __getattr__(name: str) -> Any:
+    spec = _LAZY.get(name)
+    if spec is None:
+        raise AttributeError(f"module 'bpfmaps' has no attribute {name!r}")
+    import importlib
+
+    mod = importlib.import_module("." + spec[0], __name__)
+    value = mod if spec[1] is None else getattr(mod, spec[1])
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from . import codecs
+    from .backend import Backend, default_backend, kernel_backend, use_backend
+    from .batching import MapBatch, Transaction, batch
+    from .codecs import AllCPUs
+    from .errors import (
+        ENOTSUPP,
+        AmbiguousMapError,
+        BatchError,
+        BPFError,
+        BpfmapsError,
+        CodecError,
+        InvalidArgumentError,
+        IterationAbortedError,
+        KeyExistsError,
+        KeyNotFoundError,
+        MapClosedError,
+        MapFullError,
+        MapNotFoundError,
+        NoSpaceError,
+        NotBpffsError,
+        NotSupportedError,
+        ParseError,
+        PermissionDeniedError,
+        PinExistsError,
+        PinNotFoundError,
+    )
+    from .maps import Map, map_ids
+    from .progs import Program, ProgType
+    from .types import MapFlags, MapInfo, MapType, OpenFlags, UpdateFlags
 
 __version__ = "0.1.0"
 

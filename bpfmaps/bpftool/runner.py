@@ -28,7 +28,6 @@ Works with any :class:`~bpfmaps.backend.Backend` (the real kernel or the fake).
 from __future__ import annotations
 
 import errno as _errno
-import json as _json
 import os
 import sys
 import time
@@ -478,7 +477,7 @@ class Runner:
     def _fail_plain(self, message: str, bare: bool = False) -> int:
         if self.json:
             if bare:
-                self.out.write(_json.dumps({"error": message}) + "\n")
+                self.out.write(self._dumps({"error": message}) + "\n")
             else:
                 self._json_items.append({"error": message})
         else:
@@ -564,6 +563,8 @@ class Runner:
 
     # -- JSON -----------------------------------------------------------------------
     def _dumps(self, obj) -> str:
+        import json as _json
+
         if self.pretty:
             return _json.dumps(obj, indent=4)
         return _json.dumps(obj, separators=(",", ":"))
