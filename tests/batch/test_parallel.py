@@ -1,0 +1,157 @@
+"""Parallel apply of packed upserts (bulk.update_packed / update_many(parallel=True)):
+used only where provably identical to the serial apply, exact reports when it fails."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from batch_helpers import k8, v32
+
+from bpfmaps import BatchError, Map, MapFlags, MapFullError, UpdateFlags, bulk
+from bpfmaps.bulk import RawTarget
+from bpfmaps.testing import FakeKernel
+
+N = bulk.PARALLEL_MIN + 1000
+
+
+@pytest.fixture(autouse=True)
+def two_threads(monkeypatch):
+    # the decision must not depend on the CPUs of the test machine
+    monkeypatch.setattr(bulk, "_threads", lambda: 2)
+
+
+def contents(m):
+    raw = m.raw
+    return {k: raw[k] for k in raw}
+
+
+def packed(n, seed=1, dup=False):
+    idx = list(range(n))
+    random.Random(seed).shuffle(idx)
+    if dup:
+        idx[-1] = idx[0]
+    return b"".join(k8(i) for i in idx), b"".join(v32(i) for i in idx), idx
+
+
+@pytest.mark.parametrize("mtype", ["hash", "percpu_hash"])
+def test_parallel_equals_serial(mk, mtype):
+    keys, vals, idx = packed(N)
+    a = mk(mtype, 8, 32, N)
+    b = mk(mtype, 8, 32, N)
+    vbs = a.value_buf_size
+    if mtype == "percpu_hash":
+        vals = b"".join(v32(i) * (vbs // 32) for i in idx)
+    ra = a.raw.update_many(keys, vals, parallel=True)
+    rb = b.raw.update_many(keys, vals)
+    assert (ra.parallel, rb.parallel) == (True, False)
+    assert (ra.applied, rb.applied) == (N, N)
+    assert contents(a) == contents(b)
+    assert len(contents(a)) == N
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["lru", "no_prealloc", "zero_seed", "duplicate", "not_empty", "too_many", "noexist", "small"],
+)
+def test_parallel_only_when_provably_identical(mk, case):
+    n = N
+    mtype, flags, dup = "hash", 0, False
+    if case == "lru":
+        mtype = "lru_hash"
+    elif case == "no_prealloc":
+        flags = MapFlags.NO_PREALLOC
+    elif case == "zero_seed":
+        flags = MapFlags.ZERO_SEED
+    elif case == "duplicate":
+        dup = True
+    elif case == "small":
+        n = bulk.PARALLEL_MIN - 1
+    keys, vals, idx = packed(n, dup=dup)
+    m = mk(mtype, 8, 32, n - 1 if case == "too_many" else n + 1, flags=flags)
+    if case == "not_empty":
+        m.raw[k8(10**9)] = v32(1)
+    kw = {"flags": UpdateFlags.NOEXIST} if case == "noexist" else {}
+    if case == "too_many":
+        with pytest.raises(BatchError) as ei:
+            m.raw.update_many(keys, vals, parallel=True, **kw)
+        assert ei.value.applied == n - 1 and ei.value.also_applied == []
+        return
+    r = m.raw.update_many(keys, vals, parallel=True, **kw)
+    assert r.parallel is False and r.applied == n
+    expect = {k8(i): v32(i) for i in idx}
+    if case == "not_empty":
+        expect[k8(10**9)] = v32(1)
+    if case != "lru":  # LRU maps evict before they are full
+        assert contents(m) == expect
+
+
+def test_parallel_needs_stop_mode(mk):
+    m = mk("hash", 8, 32, 10)
+    with pytest.raises(ValueError):
+        m.raw.update_many(b"", b"", parallel=True, on_error="rollback")
+
+
+class ReversedFake(FakeKernel):
+    """Runs the parts last-first: a legal schedule of the kernel's threads (later
+    parts may finish before an earlier one fails)."""
+
+    def map_update_batch_parts(self, fd, keys, values, ks, vs, parts, elem_flags=0, chunk=8192):
+        out = super().map_update_batch_parts(
+            fd, keys, values, ks, vs, parts[::-1], elem_flags, chunk
+        )
+        return out[::-1]
+
+
+def _fail_at(fk, key, err=7):
+    fk.inject(err, "map_update_batch", count=1, when=lambda ctx: ctx.key == key)
+
+
+def test_parallel_failure_in_first_part_reports_later_parts():
+    fk = ReversedFake()
+    keys, vals, idx = packed(N)
+    half = N // 2
+    with Map.create("hash", 8, 32, N, backend=fk) as m:
+        _fail_at(fk, k8(idx[100]))
+        with pytest.raises(BatchError) as ei:
+            m.raw.update_many(keys, vals, parallel=True)
+        e = ei.value
+        assert isinstance(e.__cause__, MapFullError)
+        assert (e.index, e.applied, e.key) == (100, 100, k8(idx[100]))
+        assert e.also_applied == [(half, N)]
+        assert f"also applied #{half}..#{N - 1}" in str(e)
+        assert [k for _, _, k in e.not_attempted] == [k8(i) for i in idx[101:half]]
+        assert set(contents(m)) == {k8(i) for i in idx[:100] + idx[half:]}
+
+
+def test_parallel_failure_in_last_part_completes_earlier_parts():
+    # the failing part ran first and stopped the others: they are completed in order,
+    # so the report is the serial one (a prefix)
+    fk = ReversedFake()
+    keys, vals, idx = packed(N)
+    at = N - 10
+    with Map.create("hash", 8, 32, N, backend=fk) as m:
+        _fail_at(fk, k8(idx[at]))
+        with pytest.raises(BatchError) as ei:
+            m.raw.update_many(keys, vals, parallel=True)
+        e = ei.value
+        assert (e.index, e.applied, e.also_applied) == (at, at, [])
+        assert set(contents(m)) == {k8(i) for i in idx[:at]}
+
+
+def test_raw_target_and_keyless_maps(backend):
+    # the low-level entry used by the bpftool runner: (backend, fd, info), no codecs
+    with Map.create("hash", 8, 32, 100, backend=backend) as m:
+        t = RawTarget(backend, m.fileno(), m.info, m.value_buf_size)
+        r = bulk.update_packed(t, k8(1) + k8(2), v32(1) + v32(2))
+        assert r.applied == 2 and contents(m) == {k8(1): v32(1), k8(2): v32(2)}
+        m.raw[k8(3)] = v32(3)
+        with pytest.raises(BatchError) as ei:
+            bulk.update_packed(t, k8(4) + k8(3), v32(4) + v32(3), flags=UpdateFlags.NOEXIST)
+        assert (ei.value.applied, ei.value.index, ei.value.key) == (1, 1, k8(3))
+    with Map.create("queue", 0, 4, 3, backend=backend) as q:
+        t = RawTarget(backend, q.fileno(), q.info, q.value_buf_size)
+        with pytest.raises(BatchError) as ei:
+            bulk.update_packed(t, None, b"".join(i.to_bytes(4, "little") for i in range(5)))
+        assert (ei.value.applied, ei.value.index) == (3, 3)
+        assert [q.pop() for _ in range(3)] == [i.to_bytes(4, "little") for i in range(3)]
