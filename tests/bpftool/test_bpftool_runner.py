@@ -1,4 +1,6 @@
-"""The batch runner and CLI on real kernel maps, and differential tests against bpftool."""
+"""The batch runner and CLI on the real kernel and on the fake kernel (same
+expectations: contents, exit codes, failure reports), and differential tests
+against bpftool (kernel only)."""
 
 from __future__ import annotations
 
@@ -13,10 +15,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bpfmaps import bulk, cli
 from bpfmaps.bpftool.runner import Runner
+from bpfmaps.testing import FakeKernel, fake_kernel
 from bpfmaps.types import MapFlags, MapType
 
-pytestmark = pytest.mark.kernel
+kernel = pytest.mark.kernel
 
 
 class KMap:
@@ -52,21 +56,29 @@ class KMap:
 
 
 @pytest.fixture
-def maps(kernel_backend):
+def maps(backend):
+    """Maps on the parametrized backend (fake and kernel); ``run`` uses the same one."""
     made = []
 
     def make(mtype=MapType.HASH, ks=4, vs=4, n=64, name=b"t"):
-        m = KMap(kernel_backend, mtype, ks, vs, n, name)
+        m = KMap(backend, mtype, ks, vs, n, name)
         made.append(m)
         return m
 
+    _backend.append(backend)
     yield make
+    _backend.pop()
     for m in made:
         m.close()
 
 
+_backend: list = []
+
+
 def run(data: bytes, **kw):
     out, err = io.StringIO(), io.StringIO()
+    if _backend and "backend" not in kw:
+        kw["backend"] = _backend[-1]
     r = Runner(stdout=out, stderr=err, **kw)
     status = r.run_data(data, "batch.txt")
     return status, out.getvalue(), err.getvalue(), r
@@ -179,7 +191,7 @@ def test_dry_run_checks_without_writing(maps):
     assert status == 255 and "get map by id (4294967295)" in err
 
 
-def test_percpu_and_queue(maps, kernel_backend):
+def test_percpu_and_queue(maps, backend):
     pc = maps(MapType.PERCPU_HASH, 4, 4)
     q = maps(MapType.QUEUE, 0, 4)
     data = (
@@ -191,13 +203,14 @@ def test_percpu_and_queue(maps, kernel_backend):
     status, out, err, r = run(data)
     assert status == 0, err
     assert out == "value: 01 00 00 00\nprocessed 4 commands\n"
-    ncpus = kernel_backend.possible_cpus()
-    buf = kernel_backend.alloc(8 * ncpus)
-    assert kernel_backend.map_lookup_elem(pc.fd, b4(1), buf, 0) == 0
-    raw = kernel_backend.tobytes(buf, 8 * ncpus)
+    ncpus = backend.possible_cpus()
+    buf = backend.alloc(8 * ncpus)
+    assert backend.map_lookup_elem(pc.fd, b4(1), buf, 0) == 0
+    raw = backend.tobytes(buf, 8 * ncpus)
     assert all(raw[i * 8 : i * 8 + 4] == b4(7) for i in range(ncpus))
 
 
+@kernel
 def test_create_and_pin_in_file(bpffs, kernel_backend):
     path = f"{bpffs}/m1"
     data = (
@@ -246,8 +259,16 @@ def test_user_scenario(maps):
     assert b.contents() == {bytes([10, 89, 0, 4, 0, 0, 0, 0]): bytes(8)}
 
 
-def test_cli_batch_and_single_commands(maps, tmp_path):
-    m = maps()
+@kernel
+def test_cli_batch_and_single_commands(kernel_backend, tmp_path):
+    m = KMap(kernel_backend, MapType.HASH, 4, 4, 64)
+    try:
+        _cli_subprocess(m, tmp_path)
+    finally:
+        m.close()
+
+
+def _cli_subprocess(m, tmp_path):
     f = tmp_path / "b.txt"
     f.write_text(f"map update id {m.id} key 3 0 0 0 value 4 0 0 0\n")
     env = dict(os.environ, PYTHONPATH=os.getcwd())
@@ -330,6 +351,7 @@ def _random_cmd(rng: random.Random, mid: int, mtype) -> str:
     return f"map getnext id {mid} key {key}"
 
 
+@kernel
 @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.integers(0, 2**32), st.sampled_from([MapType.HASH, MapType.ARRAY]), st.integers(1, 40))
 def test_differential_random_batches(bpftool_bin, kernel_backend, tmp_path_factory, seed, mtype, n):
@@ -345,7 +367,7 @@ def test_differential_random_batches(bpftool_bin, kernel_backend, tmp_path_facto
         fa.write_text("".join(c.replace("id 0 ", f"id {ma.id} ") + "\n" for c in cmds))
         fb.write_text("".join(c.replace("id 0 ", f"id {mb.id} ") + "\n" for c in cmds))
         ref = _bpftool(bpftool_bin, fa)
-        status, out, err, r = run(fb.read_bytes())
+        status, out, err, r = run(fb.read_bytes(), backend=kernel_backend)
         assert status == ref.returncode, (ref.stderr, err)
         assert ma.contents() == mb.contents()
         if status == 0:
@@ -374,6 +396,7 @@ _junk = st.sampled_from(
 )
 
 
+@kernel
 @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     st.integers(0, 2**32),
@@ -400,7 +423,7 @@ def test_differential_compat_quirks(bpftool_bin, kernel_backend, tmp_path_factor
         fa.write_text("".join(c.replace("id 0 ", f"id {ma.id} ", 1) + "\n" for c in lines))
         fb.write_text("".join(c.replace("id 0 ", f"id {mb.id} ", 1) + "\n" for c in lines))
         ref = _bpftool(bpftool_bin, fa)
-        status, out, err, r = run(fb.read_bytes(), compat=True)
+        status, out, err, r = run(fb.read_bytes(), compat=True, backend=kernel_backend)
         stale = "Numerical result out of range" in ref.stderr
         if stale:
             assert status == 0  # bpfmaps never reproduces the stale-errno false failure
@@ -410,3 +433,97 @@ def test_differential_compat_quirks(bpftool_bin, kernel_backend, tmp_path_factor
     finally:
         ma.close()
         mb.close()
+
+
+# -- long runs: the bulk engine (parallel where provably identical) ------------------
+
+
+def _run_lines(mid: int, idx, ks: int = 4) -> bytes:
+    return "".join(
+        f"map update id {mid} key {bytes_words(i.to_bytes(ks, 'little'))} value {bytes_words(b4(i * 3))}\n"
+        for i in idx
+    ).encode()
+
+
+@pytest.fixture
+def two_threads(monkeypatch):
+    monkeypatch.setattr(bulk, "_threads", lambda: 2)
+
+
+def test_long_run_parallel_same_contents(maps, two_threads):
+    n = bulk.PARALLEL_MIN + 500
+    a, b = maps(n=n), maps(n=n + 10)
+    b.put(b4(10**6), b4(1))  # not empty: serial apply
+    for m in (a, b):
+        status, out, err, r = run(_run_lines(m.id, range(n)))
+        assert (status, out, err) == (0, f"processed {n} commands\n", "")
+    assert a.contents() == {b4(i): b4(i * 3) for i in range(n)}
+    assert b.contents() == {**a.contents(), b4(10**6): b4(1)}
+
+
+def test_long_run_failure_report(backend, two_threads):
+    n = bulk.PARALLEL_MIN + 500
+    m = KMap(backend, MapType.HASH, 4, 4, n - 7)
+    try:
+        data = b"# header\n" + _run_lines(m.id, range(n))
+        status, out, err, r = run(data, backend=backend)
+        assert status == (256 - 7) & 0xFF  # E2BIG at the (n-7)th update, line n-5
+        assert f"batch.txt:{n - 5}: update failed: Argument list too long" in err
+        assert f"{n - 7} command(s) before it were applied; it and the commands" in err
+        assert r.processed == n - 7 and len(m.contents()) == n - 7
+    finally:
+        m.close()
+
+
+class _ReversedFake(FakeKernel):
+    # parts last-first: a legal schedule of the kernel backend's threads
+    def map_update_batch_parts(self, fd, keys, values, ks, vs, parts, elem_flags=0, chunk=8192):
+        out = super().map_update_batch_parts(
+            fd, keys, values, ks, vs, parts[::-1], elem_flags, chunk
+        )
+        return out[::-1]
+
+
+def test_parallel_failure_report_names_what_was_applied(two_threads):
+    fk = _ReversedFake()
+    n = bulk.PARALLEL_MIN + 500
+    half = n // 2
+    m = KMap(fk, MapType.HASH, 4, 4, n)
+    try:
+        # another writer fills the map meanwhile: the 100th update fails
+        fk.inject(7, "map_update_batch", when=lambda ctx: ctx.key == b4(99))
+        status, out, err, r = run(_run_lines(m.id, range(n)), backend=fk)
+        assert status == (256 - 7) & 0xFF
+        assert "batch.txt:100: update failed: Argument list too long" in err
+        assert (
+            f"99 command(s) before it were applied; it was not; {n - half} command(s) after "
+            f"it were applied anyway by the parallel apply (lines {half + 1}-{n})" in err
+        )
+        assert r.processed == 99 + n - half
+        assert set(m.contents()) == {b4(i) for i in [*range(99), *range(half, n)]}
+    finally:
+        m.close()
+
+
+def test_cli_in_process_on_fake_kernel(tmp_path, capsys):
+    with fake_kernel(check_leaks=True) as fk:
+        m = KMap(fk, MapType.HASH, 4, 4, 3)
+        try:
+            f = tmp_path / "b.txt"
+            f.write_bytes(_run_lines(m.id, range(2)))
+            assert cli.main(["batch", "file", str(f)]) == 0
+            assert capsys.readouterr().out == "processed 2 commands\n"
+            assert cli.main(["map", "lookup", "id", str(m.id), "key", "1", "0", "0", "0"]) == 0
+            assert capsys.readouterr().out == "key: 01 00 00 00  value: 03 00 00 00\n"
+            assert (
+                cli.main(["-j", "map", "lookup", "id", str(m.id), "key", "9", "0", "0", "0"]) == 254
+            )
+            capsys.readouterr()
+            f.write_bytes(_run_lines(m.id, range(2, 6)))
+            assert cli.main(["batch", "file", str(f)]) == (256 - 7) & 0xFF
+            err = capsys.readouterr().err
+            assert f"{f}:2: update failed: Argument list too long" in err
+            assert "1 command(s) before it were applied" in err
+            assert set(m.contents()) == {b4(0), b4(1), b4(2)}
+        finally:
+            m.close()
