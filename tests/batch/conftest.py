@@ -7,16 +7,22 @@ import pytest
 from bpfmaps import Map
 
 
-@pytest.fixture
-def mk(backend):
-    """``mk(type, key_size, value_size, max_entries, **codecs)`` on the parametrized backend."""
+def _factory(be):
     made: list[Map] = []
 
     def make(t, ks, vs, n, **kw):
-        m = Map.create(t, ks, vs, n, backend=backend, **kw)
+        m = Map.create(t, ks, vs, n, backend=be, **kw)
         made.append(m)
         return m
 
+    return make, made
+
+
+@pytest.fixture
+def mk(backend):
+    """``mk(type, key_size, value_size, max_entries, **codecs)`` on the parametrized backend;
+    closes every map it made."""
+    make, made = _factory(backend)
     yield make
     for m in made:
         m.close()
@@ -25,13 +31,7 @@ def mk(backend):
 @pytest.fixture
 def kmk(kernel_backend):
     """Same as ``mk`` on the real kernel only."""
-    made: list[Map] = []
-
-    def make(t, ks, vs, n, **kw):
-        m = Map.create(t, ks, vs, n, backend=kernel_backend, **kw)
-        made.append(m)
-        return m
-
+    make, made = _factory(kernel_backend)
     yield make
     for m in made:
         m.close()
