@@ -152,6 +152,17 @@ def parse_bytes(
     """
     base = 0
     i = 0
+    if words and words[0] and "hex".startswith(words[0]):
+        base, i = 16, 1
+    cache = _CACHE[(base, compat)]
+    chunk = words[i : i + size]
+    if len(chunk) == size:
+        try:  # every word seen before and valid: one C-level pass
+            return bytes(map(cache.__getitem__, chunk)), i + size
+        except KeyError:
+            pass
+    base = 0
+    i = 0
     if words and is_prefix(words[0], "hex"):
         if words[0] == "" and not compat:
             raise _byte_error(
@@ -165,8 +176,15 @@ def parse_bytes(
     out = bytearray(size)
     got = 0
     n = len(words)
+    cache = _CACHE[(base, compat)]
     while got < size and i < n:
-        out[got] = parse_byte(words[i], base, compat=compat, index=i)
+        w = words[i]
+        v = cache.get(w)
+        if v is None:
+            v = parse_byte(w, base, compat=compat, index=i)
+            if w and len(cache) < _CACHE_MAX:  # "" is also a prefix of "hex"
+                cache[w] = v
+        out[got] = v
         got += 1
         i += 1
     if got != size:
@@ -174,6 +192,19 @@ def parse_bytes(
         err.word_index = i  # type: ignore[attr-defined]
         raise err
     return bytes(out), i
+
+
+#: parse_byte results of valid words, per (base, compat): the value of a word never
+#: depends on anything else, and files repeat the same few hundred words
+_CACHE: dict[tuple[int, bool], dict[str, int]] = {
+    (base, compat): {} for base in (0, 16) for compat in (False, True)
+}
+_CACHE_MAX = 1 << 16
+for _c in (False, True):
+    _CACHE[(0, _c)].update({str(v): v for v in range(256)})
+    _CACHE[(0, _c)]["00"] = 0
+    _CACHE[(16, _c)].update({f"{v:02x}": v for v in range(256)})
+del _c
 
 
 def format_bytes(data: bytes | bytearray | memoryview) -> str:
