@@ -1123,7 +1123,8 @@ def run_batch_file(
     Safe mode checks the whole file before applying anything; see the module doc.
     Errors are reported on ``stderr``; nothing is raised for bad input or failed
     commands.  Cost: O(file size) parsing (C fast path for plain update lines) plus
-    one BPF_MAP_UPDATE_BATCH per 16384 consecutive plain updates to a map, one
+    each run of consecutive updates to a map through :func:`bpfmaps.bulk.update_packed`
+    (BPF_MAP_UPDATE_BATCH, in parallel threads where provably identical), one
     syscall per other command."""
     return Runner(
         backend, compat=compat, json=json, dry_run=dry_run, stdout=stdout, stderr=stderr
