@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from typing import NamedTuple, Union
 
 __all__ = [
     "MapType",
@@ -147,12 +147,11 @@ def _map_type_or_int(value: int) -> MapType | int:
         return value
 
 
-@dataclass(frozen=True)
-class MapInfo:
-    """What ``BPF_OBJ_GET_INFO_BY_FD`` reports for a map."""
+class MapInfo(NamedTuple):
+    """What ``BPF_OBJ_GET_INFO_BY_FD`` reports for a map (an immutable record)."""
 
     id: int
-    type: MapType | int
+    type: Union[MapType, int]
     key_size: int
     value_size: int
     max_entries: int
@@ -166,7 +165,6 @@ class MapInfo:
     btf_key_type_id: int = 0
     btf_value_type_id: int = 0
     map_extra: int = 0
-    frozen: bool | None = field(default=None, compare=False)
 
     @classmethod
     def make(cls, type: int, **kw) -> MapInfo:
