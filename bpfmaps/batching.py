@@ -265,12 +265,16 @@ class _TxMapBatch(MapBatch):
             tx._switch(self)  # type: ignore[union-attr]
         self._keys.append(key)
         self._vals.append(value)
+        if tx._limit:  # type: ignore[union-attr]
+            tx._count_one()  # type: ignore[union-attr]
 
     def __delitem__(self, key: Any) -> None:
         tx = self._tx
         if tx._cur is not self:  # type: ignore[union-attr]
             tx._switch(self)  # type: ignore[union-attr]
         MapBatch.__delitem__(self, key)
+        if tx._limit:  # type: ignore[union-attr]
+            tx._count_one()  # type: ignore[union-attr]
 
     delete = __delitem__
 
@@ -279,6 +283,8 @@ class _TxMapBatch(MapBatch):
         if tx._cur is not self:  # type: ignore[union-attr]
             tx._switch(self)  # type: ignore[union-attr]
         MapBatch.update(self, key, value, flags)
+        if tx._limit:  # type: ignore[union-attr]
+            tx._count_one()  # type: ignore[union-attr]
 
 
 class Transaction:
@@ -290,10 +296,31 @@ class Transaction:
     map touched.  Not atomic across maps (nothing in the kernel is).
     """
 
-    __slots__ = ("_views", "_runs", "_cur", "_cur_start", "_on_error", "_cs", "_base", "result")
+    __slots__ = (
+        "_views",
+        "_runs",
+        "_cur",
+        "_cur_start",
+        "_on_error",
+        "_cs",
+        "_base",
+        "_limit",
+        "_pending",
+        "result",
+    )
 
-    def __init__(self, *, on_error: str = "stop", chunk_size: Optional[int] = None) -> None:
+    def __init__(
+        self,
+        *,
+        on_error: str = "stop",
+        chunk_size: Optional[int] = None,
+        auto_flush: Optional[int] = None,
+    ) -> None:
         _check_mode(on_error)
+        if auto_flush is not None and auto_flush <= 0:
+            raise ValueError("auto_flush must be a positive number of operations")
+        self._limit = auto_flush or 0
+        self._pending = 0
         self._views: dict[int, _TxMapBatch] = {}
         self._runs: list[tuple[_TxMapBatch, int, int]] = []
         self._cur: Optional[_TxMapBatch] = None
@@ -320,7 +347,14 @@ class Transaction:
     def __len__(self) -> int:
         return sum(len(v._keys) for v in self._views.values())
 
+    def _count_one(self) -> None:
+        """auto_flush: one more buffered operation; flush when the limit is reached."""
+        self._pending += 1
+        if self._pending >= self._limit:
+            self.flush()
+
     def _take(self) -> list[tuple[_TxMapBatch, int, int]]:
+        self._pending = 0
         self._switch(None)
         runs = self._runs
         self._runs = []
@@ -370,11 +404,15 @@ class Transaction:
         self.flush()
 
 
-def batch(*, on_error: str = "stop", chunk_size: Optional[int] = None) -> Transaction:
+def batch(
+    *, on_error: str = "stop", chunk_size: Optional[int] = None, auto_flush: Optional[int] = None
+) -> Transaction:
     """A batch across maps: ``with bpfmaps.batch() as tx: tx[m1][k] = v; tx[m2][k2] = v2``.
 
     Applies all operations in program order across the maps on exit (UPDATE_BATCH /
     DELETE_BATCH per run of one map, per-element C loop for NOEXIST/EXIST and where
-    batch commands are missing).  Raises CodecError (nothing applied) or BatchError.
+    batch commands are missing).  ``auto_flush=N`` applies what is buffered every N
+    operations (across all maps) to bound memory for long streams.  Raises CodecError
+    (nothing applied) or BatchError.
     """
-    return Transaction(on_error=on_error, chunk_size=chunk_size)
+    return Transaction(on_error=on_error, chunk_size=chunk_size, auto_flush=auto_flush)

@@ -137,6 +137,22 @@ def test_indices_count_across_flushes(mk):
     assert ei.value.index == 6 and ei.value.applied == 2  # in its flush: 4, 5 applied
 
 
+def test_cross_map_auto_flush(mk):
+    m1 = mk("hash", 8, 32, 100)
+    m2 = mk("hash", 8, 32, 100)
+    with bpfmaps.batch(auto_flush=4) as tx:
+        for i in range(10):
+            tx[m1 if i % 2 else m2][k8(i)] = v32(i)
+            if i == 8:  # 9 operations so far: two flushes of 4, one pending
+                assert len(tx) == 1 and len(m1) + len(m2) == 8
+        del tx[m1][k8(1)]  # the 11th operation
+    assert contents(m1) == {k8(i): v32(i) for i in (3, 5, 7, 9)}
+    assert contents(m2) == {k8(i): v32(i) for i in (0, 2, 4, 6, 8)}
+    assert tx.result.applied == 11
+    with pytest.raises(ValueError):
+        bpfmaps.batch(auto_flush=0)
+
+
 def test_cross_map_program_order(mk):
     m1 = mk("hash", 8, 32, 100)
     m2 = mk("array", 4, 8, 4, key="I", value="Q")
