@@ -25,13 +25,16 @@ from typing import Any
 
 from ..errors import ParseError
 from ..types import FD_VALUE_TYPES, PERCPU_TYPES, round_up8
-from .grammar import Command, Create, Handle, Pin, Update, parse_command
+from .grammar import Command, Create, Delete, Handle, Pin, Update, parse_command
 from .lexer import Lexer
+from .quick import MAX_LINE, SPECIAL, Recognizer
 
-__all__ = ["UpdateRun", "parse_batch", "flatten", "fastpath_available"]
+__all__ = ["UpdateRun", "DeleteRun", "parse_batch", "flatten", "fastpath_available"]
 
 #: bytes left in the file above which the C scan is split across threads
 PARALLEL_MIN = 1 << 20
+#: lines scanned with small buffers before a run is treated as long
+FIRST_SCAN = 256
 
 
 class UpdateRun:
@@ -97,6 +100,41 @@ class UpdateRun:
             f"UpdateRun({self.handle}, flags={self.flags}, count={self.count}, "
             f"lines {self.lines[0] if self.count else '-'}..{self.lines[-1] if self.count else '-'})"
         )
+
+
+class DeleteRun:
+    """Consecutive ``map delete`` commands on one map with a key (key_size > 0).
+
+    ``keys`` holds ``count * key_size`` bytes, ``lines`` the physical line of each
+    element, ``first_index`` the 0-based command number of the first element."""
+
+    __slots__ = ("map", "handle", "key_size", "keys", "lines", "first_index", "count")
+
+    def __init__(self, map: Any, handle: Handle, key_size: int, first_index: int) -> None:
+        self.map = map
+        self.handle = handle
+        self.key_size = key_size
+        self.keys = bytearray()
+        self.lines = array("I")
+        self.first_index = first_index
+        self.count = 0
+
+    @property
+    def line(self) -> int:
+        return self.lines[0]
+
+    def add(self, key: bytes, line: int) -> None:
+        self.keys += key
+        self.lines.append(line)
+        self.count += 1
+
+    def element(self, i: int) -> tuple[int, bytes]:
+        """(line, key) of element i."""
+        ks = self.key_size
+        return self.lines[i], bytes(self.keys[i * ks : (i + 1) * ks])
+
+    def __repr__(self) -> str:
+        return f"DeleteRun({self.handle}, count={self.count})"
 
 
 _FAST: Any = False
@@ -167,7 +205,8 @@ def parse_batch(
     possible_cpus: int = 1,
     compat: bool = False,
     fast: bool = True,
-) -> Iterator[UpdateRun | Command]:
+    quick_path: bool = True,
+) -> Iterator[UpdateRun | DeleteRun | Command]:
     """Parse a batch file into :class:`UpdateRun` and :class:`Command` objects, in order.
 
     A generator: in incremental (compat) use the caller executes each item before
@@ -184,8 +223,10 @@ def parse_batch(
     lexer = Lexer(data, file)
     fp = _fast() if fast else None
     scanner = _FastScanner(data, *fp) if fp is not None and data else None
+    quick = _Quick(data, resolver, file, possible_cpus, compat) if quick_path and data else None
     declare = getattr(resolver, "declare", None)
-    pending: UpdateRun | None = None
+    pending: Any = None
+    items: list = []
     try:
         while True:
             if scanner is not None:
@@ -193,19 +234,39 @@ def parse_batch(
                 if consumed is not None:
                     yield from consumed
                     continue
+            if quick is not None:
+                pending, status = quick.run(lexer, pending, items)
+                if items:
+                    yield from items
+                    items.clear()
+                if status == _Q_EOF:
+                    break
+                if status != _Q_STOP:
+                    continue
             cmd = lexer.next_command()
             if cmd is None:
                 break
             c = parse_command(cmd, resolver, file=file, possible_cpus=possible_cpus, compat=compat)
-            if type(c) is Update and c.value_handle is None:
+            tc = type(c)
+            if tc is Update and c.value_handle is None:
                 m = c.map
-                if pending is not None and pending.map is m and pending.flags == c.flags:
+                if type(pending) is UpdateRun and pending.map is m and pending.flags == c.flags:
                     pending.add(c.key, c.value, c.line)
                     continue
                 if pending is not None:
                     yield pending
                 pending = UpdateRun(m, c.handle, c.flags, m.key_size, len(c.value), c.index)
                 pending.add(c.key, c.value, c.line)
+                continue
+            if tc is Delete and c.map.key_size:
+                m = c.map
+                if type(pending) is DeleteRun and pending.map is m:
+                    pending.add(c.key, c.line)
+                    continue
+                if pending is not None:
+                    yield pending
+                pending = DeleteRun(m, c.handle, m.key_size, c.index)
+                pending.add(c.key, c.line)
                 continue
             if pending is not None:
                 yield pending
@@ -214,11 +275,112 @@ def parse_batch(
                 declare(c)
             yield c
     except ParseError:
+        if items:
+            yield from items
         if pending is not None:
             yield pending
         raise
     if pending is not None:
         yield pending
+
+
+_Q_STOP, _Q_EOF, _Q_MORE, _Q_TRY_C = range(4)
+
+
+class _Quick:
+    """The pure-Python recognizer (:mod:`.quick`) driven over physical lines."""
+
+    #: consecutive update lines after which the C path is tried again
+    STREAK = 8
+    #: items collected per call (keeps incremental mode streaming)
+    MAX_ITEMS = 4096
+
+    def __init__(self, data, resolver, file, ncpus, compat) -> None:
+        self.data = data
+        self.rec = Recognizer(resolver, file=file, possible_cpus=ncpus, compat=compat)
+        self.special = -1  # position of the next special character (>= pos), or len(data)
+
+    def run(self, lexer: Lexer, pending, items: list):
+        """Consume ordinary lines at the lexer position, appending finished items.
+        Returns (pending, status)."""
+        data = self.data
+        size = len(data)
+        pos, line, count = lexer.pos, lexer.line, lexer.count
+        line_start = lexer.line_start
+        special = self.special
+        rec = self.rec
+        find = data.find
+        search = SPECIAL.search
+        streak = 0
+        status = _Q_EOF
+        max_items = self.MAX_ITEMS
+        while pos < size:
+            nl = find(b"\n", pos, pos + MAX_LINE)
+            if nl < 0:
+                if size - pos >= MAX_LINE:
+                    status = _Q_STOP
+                    break
+                end = size
+            else:
+                end = nl + 1
+            if special < pos:
+                mt = search(data, pos)
+                special = mt.start() if mt is not None else size
+            cut = end
+            if special < end:
+                if data[special] != 35:  # not '#'
+                    status = _Q_STOP
+                    break
+                cut = special
+            w = data[pos:cut].decode("latin-1").split()
+            if w:
+                r = rec.line(w)
+                if r is None:
+                    status = _Q_STOP
+                    break
+                if r[0] == "update":
+                    st = r[1]
+                    m = st.map
+                    if type(pending) is UpdateRun and pending.map is m and pending.flags == r[4]:
+                        pending.add(r[2], r[3], line)
+                    else:
+                        if pending is not None:
+                            items.append(pending)
+                        pending = UpdateRun(m, st.handle, r[4], st.ks, len(r[3]), count)
+                        pending.add(r[2], r[3], line)
+                    streak += 1
+                else:
+                    c = r[1]
+                    c.line, c.index, c.words = line, count, w
+                    streak = 0
+                    if type(c) is Delete and c.map.key_size:
+                        m = c.map
+                        if type(pending) is DeleteRun and pending.map is m:
+                            pending.add(c.key, line)
+                        else:
+                            if pending is not None:
+                                items.append(pending)
+                            pending = DeleteRun(m, c.handle, m.key_size, count)
+                            pending.add(c.key, line)
+                    else:
+                        if pending is not None:
+                            items.append(pending)
+                            pending = None
+                        items.append(c)
+                count += 1
+            pos = end
+            if nl >= 0:
+                line += 1
+                line_start = end
+            if streak >= self.STREAK:
+                status = _Q_TRY_C
+                break
+            if len(items) >= max_items:
+                status = _Q_MORE
+                break
+        self.special = special
+        lexer.pos, lexer.line, lexer.count, lexer.line_start = pos, line, count, line_start
+        return pending, status
 
 
 def _nthreads() -> int:
@@ -256,7 +418,7 @@ def _fast_runs(scanner: _FastScanner, lexer: Lexer, resolver, pending, ncpus):
     stride = slot * ncopies
     ks = m.key_size
     done: list = []
-    if pending is None or pending.map is not m or pending.flags != shape.flags:
+    if type(pending) is not UpdateRun or pending.map is not m or pending.flags != shape.flags:
         if pending is not None:
             done.append(pending)
         pending = UpdateRun(m, scanner.handle(), shape.flags, ks, stride, lexer.count)
@@ -264,6 +426,25 @@ def _fast_runs(scanner: _FastScanner, lexer: Lexer, resolver, pending, ncpus):
     size = len(data)
     # a simple line has >= 2 chars per byte word plus ~20 for the keywords and handle
     min_line = 2 * (shape.key_size + shape.value_size) + 20
+    # First a short scan with small buffers: in files that mix commands most runs
+    # are short, and buffers sized for the whole rest of the file would cost
+    # O(file) per run.  Only a run that fills them goes on to the big (parallel) scan.
+    stop = data.find(b"\n", pos + FIRST_SCAN * min_line)
+    stop = size if stop < 0 else stop + 1
+    count, kbuf, vbuf, lbuf, end, end_line = scanner.segment(
+        pos, stop, line, ks, stride, slot, ncopies, min_line
+    )
+    ffi = scanner.ffi
+    if count:
+        pending.keys += ffi.buffer(kbuf, count * ks)
+        pending.values += ffi.buffer(vbuf, count * stride)
+        pending.lines.frombytes(ffi.buffer(lbuf, count * 4))
+        pending.count += count
+        lexer.count += count
+    _advance(lexer, end, end_line)
+    if end != stop or end >= size:
+        return pending, done
+    pos, line = end, end_line
     nseg = _nthreads() if size - pos >= PARALLEL_MIN else 1
     bounds = [pos]
     for k in range(1, nseg):
@@ -316,7 +497,8 @@ def _advance(lexer: Lexer, pos: int, line: int) -> None:
 
 def flatten(items) -> list[tuple]:
     """Per-command view of parse_batch output (for tests/comparisons): UpdateRun
-    elements become ``("update", handle, line, key, value, flags)`` tuples; other
+    elements become ``("update", handle, line, key, value, flags)`` tuples, DeleteRun
+    elements ``("delete", handle, line, key)``; other
     commands stay as they are."""
     out: list = []
     for it in items:
@@ -324,6 +506,10 @@ def flatten(items) -> list[tuple]:
             for i in range(it.count):
                 line, key, value = it.element(i)
                 out.append(("update", it.handle, line, key, value, it.flags))
+        elif isinstance(it, DeleteRun):
+            for i in range(it.count):
+                line, key = it.element(i)
+                out.append(("delete", it.handle, line, key))
         else:
             out.append(it)
     return out

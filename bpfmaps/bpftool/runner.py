@@ -36,7 +36,7 @@ from typing import IO, Any, Optional
 from ..backend import Backend, default_backend
 from ..errors import ParseError, strerror
 from ..types import FD_VALUE_TYPES, PERCPU_TYPES, MapInfo, MapType, round_up8
-from .batchfile import UpdateRun, parse_batch
+from .batchfile import DeleteRun, UpdateRun, parse_batch
 from .bytes import _show, format_bytes, format_entry
 from .grammar import (
     Command,
@@ -409,6 +409,10 @@ class Runner:
 
     # -- modes --------------------------------------------------------------------
     def _run_checked(self, data: bytes, file: str, resolver: MapResolver) -> int:
+        with _no_gc():
+            return self._run_checked_gc(data, file, resolver)
+
+    def _run_checked_gc(self, data: bytes, file: str, resolver: MapResolver) -> int:
         try:
             items = list(
                 parse_batch(
@@ -422,7 +426,7 @@ class Runner:
             )
         except ParseError as e:
             return self._report_parse_error(e)
-        total = sum(it.count if isinstance(it, UpdateRun) else 1 for it in items)
+        total = sum(it.count if isinstance(it, (UpdateRun, DeleteRun)) else 1 for it in items)
         self._total = total
         if self.dry_run:
             maps = {id(r) for r in resolver.refs}
@@ -439,6 +443,10 @@ class Runner:
         return self._success()
 
     def _run_incremental(self, data: bytes, file: str, resolver: MapResolver) -> int:
+        with _no_gc():
+            return self._run_incremental_gc(data, file, resolver)
+
+    def _run_incremental_gc(self, data: bytes, file: str, resolver: MapResolver) -> int:
         self._total = 0
         gen = parse_batch(
             data, resolver, file=file, possible_cpus=self._ncpus, compat=True, fast=self.fast
@@ -605,8 +613,17 @@ class Runner:
 
     # -- execution ------------------------------------------------------------------
     def _exec_item(self, it) -> None:
-        if isinstance(it, UpdateRun):
-            self._exec_run(it)
+        t = type(it)
+        if t is UpdateRun:
+            if it.count <= SHORT_RUN and it.key_size and it.map.type not in FD_VALUE_TYPES:
+                self._exec_short_run(it)
+            else:
+                self._exec_run(it)
+        elif t is DeleteRun:
+            if it.count <= SHORT_RUN:
+                self._exec_short_deletes(it)
+            else:
+                self._exec_delete_run(it)
         else:
             out = self._exec(it)
             self._json_ok(it.index, None if out is _NOTHING else out)
@@ -671,7 +688,81 @@ class Runner:
             off += cnt
             self._tick()
 
-    def _run_applied(self, run: UpdateRun, off: int, cnt: int) -> None:
+    def _exec_short_run(self, run: UpdateRun) -> None:
+        """A short run, one update syscall per element (what bpftool does; the batch
+        engine's set-up costs more than it saves for a few elements)."""
+        m: MapRef = run.map
+        fd = self._fd(m, run.lines[0])
+        upd = self.backend.map_update_elem
+        ks, vs, flags = run.key_size, run.value_stride, run.flags
+        keys, values = bytes(run.keys), bytes(run.values)
+        for i in range(run.count):
+            rc = upd(fd, keys[i * ks : (i + 1) * ks], values[i * vs : (i + 1) * vs], flags)
+            if rc < 0:
+                self._run_applied(run, 0, i)
+                raise CommandFailed(
+                    f"update failed: {strerror(-rc)}",
+                    errno=-rc,
+                    line=run.lines[i],
+                    index=run.first_index + i,
+                )
+        self._run_applied(run, 0, run.count)
+        self._tick()
+
+    def _exec_short_deletes(self, run: DeleteRun) -> None:
+        m: MapRef = run.map
+        fd = self._fd(m, run.lines[0])
+        delete = self.backend.map_delete_elem
+        ks = run.key_size
+        keys = bytes(run.keys)
+        for i in range(run.count):
+            rc = delete(fd, keys[i * ks : (i + 1) * ks])
+            if rc < 0:
+                self._run_applied(run, 0, i)
+                raise CommandFailed(
+                    f"delete failed: {strerror(-rc)}",
+                    errno=-rc,
+                    line=run.lines[i],
+                    index=run.first_index + i,
+                )
+        self._run_applied(run, 0, run.count)
+        self._tick()
+
+    def _exec_delete_run(self, run: DeleteRun) -> None:
+        """Consecutive deletes on one map through the batch engine
+        (:func:`bpfmaps.bulk.delete_many`: BPF_MAP_DELETE_BATCH, which stops at the first
+        failing key with count = keys deleted before it, or the per-element loop in C
+        where the map type has no batch delete).  Same order, same stop, same report
+        as one ``map delete`` per line."""
+        from .. import bulk
+        from ..errors import BatchError
+
+        m: MapRef = run.map
+        self._fd(m, run.lines[0])
+        target = m.target()
+        ks, n = run.key_size, run.count
+        keys = memoryview(run.keys)
+        step = PROGRESS_CHUNK if self._show_progress() else max(n, 1)
+        off = 0
+        while off < n:
+            cnt = min(step, n - off)
+            try:
+                bulk.delete_many(target, keys[off * ks : (off + cnt) * ks])
+            except BatchError as e:
+                self._run_applied(run, off, e.applied)
+                err = getattr(e.__cause__, "errno", None) or 0
+                i = off + (e.index or 0)
+                raise CommandFailed(
+                    f"delete failed: {strerror(err)}",
+                    errno=err or None,
+                    line=run.lines[i],
+                    index=run.first_index + i,
+                ) from None
+            self._run_applied(run, off, cnt)
+            off += cnt
+            self._tick()
+
+    def _run_applied(self, run, off: int, cnt: int) -> None:
         self.processed += cnt
         if self.json:
             base = run.first_index + off
@@ -1073,6 +1164,27 @@ class Runner:
 
 
 _NOTHING = object()
+
+#: runs of at most this many updates/deletes go one syscall per element
+SHORT_RUN = 16
+
+
+class _no_gc:
+    """Cyclic GC off while a file is parsed and run: parsing allocates many small
+    objects (commands, buffers) and creates no reference cycles, and each
+    collection would walk all of them again."""
+
+    def __enter__(self):
+        import gc
+
+        self.was = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc):
+        if self.was:
+            import gc
+
+            gc.enable()
 
 
 def _map_file(f) -> Any:
