@@ -12,7 +12,11 @@ The package's bytecode is compiled first (``compileall``), as ``pip install`` do
 this sandbox sets PYTHONDONTWRITEBYTECODE=1, so without it every run would compile
 the package from source (about 20 ms).  ``--no-compile`` measures that case.
 
-    sudo python benchmarks/bench_batch_file.py [N] [REPEATS] [--no-compile]
+Second shape (same run): MIXED_N (default 100,000) mixed lines, see :func:`mixed_lines`,
+timed for bpftool, bpfmaps and ``bpfmaps --bpftool-compat``.  ``--mixed-only`` skips
+the first shape's results and the RSS check (the first shape is still timed).
+
+    sudo python benchmarks/bench_batch_file.py [N] [REPEATS] [MIXED_N] [--no-compile] [--mixed-only]
 """
 
 from __future__ import annotations
@@ -40,6 +44,69 @@ def _lines(start: int, stop: int, mid: int | str) -> str:
         key = " ".join(str(b) if b else ("0" if j < 2 else "00") for j, b in enumerate(k))
         out.append(f"map update id {mid} key {key} value 10 0 0 1 10 89 0 4 {zeros}\n")
     return "".join(out)
+
+
+def mixed_lines(n: int, mid: int | str) -> str:
+    """The second shape: N mixed lines in blocks of 10 (short runs): 5 ``noexist``
+    updates of new keys (decimal bytes), 2 upserts of those keys written with
+    ``key hex``/``value hex``, 3 deletes of keys of the block; every 1000th line is a
+    lookup of a key that exists (its output goes to /dev/null)."""
+    zeros = "00 " * 24
+    out = []
+    for i in range(n):
+        b, j = divmod(i, 10)
+        if i % 1000 == 999:
+            k = (5 * b + 4).to_bytes(8, "big")
+            out.append(f"map lookup id {mid} key {' '.join(str(x) for x in k)}\n")
+        elif j < 5:
+            k = (5 * b + j).to_bytes(8, "big")
+            out.append(
+                f"map update id {mid} key {' '.join(str(x) for x in k)} "
+                f"value 10 0 0 1 10 89 0 {j} {zeros}noexist\n"
+            )
+        elif j < 7:
+            k = (5 * b + j - 5).to_bytes(8, "big")
+            out.append(
+                f"map update id {mid} key hex {k.hex(' ')} value hex 0a 00 00 02 0a 59 00 {j:02x} "
+                f"{zeros}\n"
+            )
+        else:
+            k = (5 * b + j - 7).to_bytes(8, "big")
+            out.append(f"map delete id {mid} key {' '.join(str(x) for x in k)}\n")
+    return "".join(out)
+
+
+def time_mixed(kb, env, n: int, repeats: int, path: str) -> None:
+    """bpftool vs bpfmaps (safe and --bpftool-compat) on the mixed file, interleaved."""
+    tmpl = mixed_lines(n, "4294967295").encode()
+    times: dict[str, list[float]] = {"bpftool": [], "bpfmaps": [], "bpfmaps --bpftool-compat": []}
+    for _ in range(repeats):
+        for tool in times:
+            fd = kb.map_create(1, 8, 32, n, 0, b"bench_mixed")
+            if fd < 0:
+                raise SystemExit(f"map create: {os.strerror(-fd)} (run as root)")
+            try:
+                mid = kb.map_info(fd)[1].id
+                with open(path, "wb") as f:
+                    f.write(tmpl.replace(PLACEHOLDER, b"id %d " % mid))
+                if tool == "bpftool":
+                    cmd = ["bpftool", "batch", "file", path]
+                else:
+                    cmd = [sys.executable, "-m", "bpfmaps", "batch", "file", path]
+                    if tool.endswith("compat"):
+                        cmd.insert(3, "--bpftool-compat")
+                times[tool].append(run_child(cmd, env)[0])
+            finally:
+                kb.close(fd)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(
+        f"mixed file: {n} lines, {len(tmpl) / 1e6:.1f} MB (blocks of 5 noexist, 2 key-hex "
+        f"upserts, 3 deletes; a lookup every 1000 lines); median of {repeats} runs"
+    )
+    for k, v in med.items():
+        print(f"  {k:26s} {v * 1000:8.1f} ms  ({v / n * 1e6:.2f} us/line)")
+    for k in ("bpfmaps", "bpfmaps --bpftool-compat"):
+        print(f"  speed-up {k} vs bpftool: {med['bpftool'] / med[k]:.1f}x")
 
 
 def template(n: int) -> bytes:
@@ -87,6 +154,7 @@ def main() -> int:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     n = int(args[0]) if args else 200_000
     repeats = int(args[1]) if len(args) > 1 else 5
+    mixed_n = int(args[2]) if len(args) > 2 else 100_000
     if "--no-compile" not in sys.argv:
         subprocess.run(
             [sys.executable, "-m", "compileall", "-q", os.path.join(ROOT, "bpfmaps")],
@@ -133,6 +201,9 @@ def main() -> int:
             kb.close(fd)
     med = {k: statistics.median(v) for k, v in times.items()}
     size = len(tmpl)
+    if "--mixed-only" in sys.argv:
+        time_mixed(kb, env, mixed_n, repeats, path)
+        return 0
     print(
         f"file: {n} lines, {size / 1e6:.1f} MB; median of {repeats} runs (wall time, whole process)"
     )
@@ -142,6 +213,8 @@ def main() -> int:
     print(
         f"  bpfmaps minus floor (start-up + kernel batch): {(med['bpfmaps'] - med['python -c pass'] - med['kernel batch']) * 1000:.1f} ms"
     )
+
+    time_mixed(kb, env, mixed_n, repeats, path)
 
     # peak RSS on a 1,000,000-line file
     del tmpl, keys, values

@@ -285,6 +285,7 @@ def parse_batch(
 
 
 _Q_STOP, _Q_EOF, _Q_MORE, _Q_TRY_C = range(4)
+_BLANK = ("blank",)
 
 
 class _Quick:
@@ -309,6 +310,7 @@ class _Quick:
         line_start = lexer.line_start
         special = self.special
         rec = self.rec
+        fast_update = rec.fast_update
         find = data.find
         search = SPECIAL.search
         streak = 0
@@ -332,9 +334,12 @@ class _Quick:
                     status = _Q_STOP
                     break
                 cut = special
-            w = data[pos:cut].decode("latin-1").split()
-            if w:
-                r = rec.line(w)
+            text = data[pos:cut].decode("latin-1")
+            r = fast_update(text)
+            if r is None:
+                w = text.split()
+                r = rec.line(w) if w else _BLANK
+            if r is not _BLANK:
                 if r is None:
                     status = _Q_STOP
                     break

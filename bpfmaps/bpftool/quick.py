@@ -73,7 +73,7 @@ _VERBS = {
 class _MapState:
     """What the recognizer needs about one resolved handle."""
 
-    __slots__ = ("handle", "map", "ks", "vs", "fdval", "pad", "ncpus")
+    __slots__ = ("handle", "map", "ks", "vs", "fdval", "pad", "ncpus", "tails")
 
     def __init__(self, handle, m, ncpus) -> None:
         self.handle = handle
@@ -84,6 +84,8 @@ class _MapState:
         # per-CPU: (padding bytes, copies) for the replicated value buffer
         self.pad = (bytes(round_up8(self.vs) - self.vs), ncpus) if m.type in PERCPU_TYPES else None
         self.ncpus = ncpus
+        #: text after the key words of an update (``value ... [flag]``) -> (value, flags)
+        self.tails: dict[str, tuple[bytes, int]] = {}
 
 
 class Recognizer:
@@ -240,6 +242,44 @@ class Recognizer:
             if i + 1 != n:
                 raise ValueError
         return key, value, flags
+
+    def fast_update(self, text: str):
+        """The most common line, ``map update H A key K1..Kks value ... [flag]`` with
+        decimal/octal/0x key words, for an already seen handle: split only up to the
+        key, and take ``value ... [flag]`` from a cache of whole tails (files repeat the
+        same values).  Same result as :meth:`line`, or None (then use :meth:`line`)."""
+        p = text.split(None, 4)
+        if len(p) != 5 or p[1] != "update" or p[0] != "map":
+            return None
+        st = self.handles.get((p[2], p[3]))
+        if st is None or not st.ks or st.pad is not None or st.fdval or not st.vs:
+            return None
+        ks = st.ks
+        q = p[4].split(None, ks + 1)
+        if len(q) != ks + 2 or q[0] != "key":
+            return None
+        try:
+            key = bytes(map(self.c0.__getitem__, q[1 : ks + 1]))
+        except KeyError:
+            return None
+        tail = q[ks + 1]
+        r = st.tails.get(tail)
+        if r is None:
+            w = tail.split()
+            n = len(w)
+            if w[0] != "value" or len(st.tails) >= _SEG_MAX:
+                return None
+            try:
+                value, i = self._value(w, 1, n, st.vs)
+                flags = 0
+                if i < n:
+                    flags = _FLAGS[w[i]]
+                    if i + 1 != n:
+                        return None
+            except (KeyError, IndexError):
+                return None
+            r = st.tails[tail] = (value, flags)
+        return ("update", st, key, r[0], r[1])
 
     def line(self, w: list[str]):
         n = len(w)
