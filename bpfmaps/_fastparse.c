@@ -314,3 +314,230 @@ void bpfm_fp_shift_lines(uint32_t *lines, uint32_t n, uint32_t delta)
     for (i = 0; i < n; i++)
         lines[i] += delta;
 }
+
+/* ---- op streams (see _fastparse.h) ---- */
+
+/* Parse a handle ("id N" / "pinned PATH") into s; 0 or -1 (not simple). */
+static inline int parse_handle(struct cur *c, const unsigned char *buf, struct bpfm_fp_shape *s)
+{
+    const unsigned char *w;
+    int n = next_word(c, &w);
+
+    if (IS(w, n, "id")) {
+        uint64_t v = 0;
+        int i;
+
+        n = next_word(c, &w);
+        if (n < 1 || n > 10 || (w[0] == '0' && n > 1))
+            return -1;
+        for (i = 0; i < n; i++) {
+            int d = w[i] - '0';
+            if (d < 0 || d > 9)
+                return -1;
+            v = v * 10 + (uint64_t)d;
+        }
+        if (v > 0xffffffffULL)
+            return -1;
+        s->handle_kind = 1;
+        s->map_id = (uint32_t)v;
+        s->path_off = 0;
+        s->path_len = 0;
+        return 0;
+    }
+    if (IS(w, n, "pinned")) {
+        n = next_word(c, &w);
+        if (n <= 0)
+            return -1;
+        s->handle_kind = 2;
+        s->map_id = 0;
+        s->path_off = (uint64_t)(w - buf);
+        s->path_len = (uint32_t)n;
+        return 0;
+    }
+    return -1;
+}
+
+static inline int find_map(const unsigned char *buf, const struct bpfm_fp_map *maps,
+                           uint32_t nmaps, const struct bpfm_fp_shape *s, uint32_t *hint)
+{
+    uint32_t i, k;
+
+    for (k = 0; k < nmaps; k++) {
+        const struct bpfm_fp_map *m;
+
+        i = (*hint + k) % nmaps;
+        m = &maps[i];
+        if (m->handle_kind != s->handle_kind)
+            continue;
+        if (s->handle_kind == 1 ? m->map_id == s->map_id
+                                : (m->path_len == s->path_len &&
+                                   memcmp(buf + m->path_off, buf + s->path_off, s->path_len) == 0)) {
+            *hint = i;
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+/* 1 blank, 0 op parsed, -1 not simple, -2 unknown handle (*unknown set), -3 no room. */
+static int parse_op_line(const unsigned char *buf, const unsigned char *p, const unsigned char *e,
+                         const struct bpfm_fp_map *maps, uint32_t nmaps, uint32_t *hint,
+                         struct bpfm_op *op, unsigned char *dst, uint64_t room,
+                         struct bpfm_fp_shape *unknown)
+{
+    struct cur c = {p, e};
+    const unsigned char *w;
+    const struct bpfm_fp_map *m;
+    struct bpfm_fp_shape s;
+    int n, kind, mi;
+    uint64_t need;
+    uint32_t ci;
+
+    n = next_word(&c, &w);
+    if (n <= 0)
+        return n == 0 ? 1 : -1;
+    if (!IS(w, n, "map"))
+        return -1;
+    n = next_word(&c, &w);
+    if (IS(w, n, "update"))
+        kind = 1;
+    else if (IS(w, n, "delete"))
+        kind = 2;
+    else
+        return -1;
+    if (parse_handle(&c, buf, &s) < 0)
+        return -1;
+    mi = find_map(buf, maps, nmaps, &s, hint);
+    if (mi < 0) {
+        *unknown = s;
+        return -2;
+    }
+    m = &maps[mi];
+    if (!m->ok || m->key_size == 0)
+        return -1;
+    need = m->key_size + (kind == 1 ? (uint64_t)m->slot * m->ncopies : 0);
+    if (need > room)
+        return -3;
+    n = next_word(&c, &w);
+    if (!IS(w, n, "key"))
+        return -1;
+    if (byte_list(&c, dst, (int)m->key_size, (int)m->key_size, &w, &n) < 0)
+        return -1;
+    op->kind = (uint32_t)kind;
+    op->flags = 0;
+    op->map = (uint32_t)mi;
+    if (kind == 2)
+        return n == 0 ? 0 : -1;
+    if (!IS(w, n, "value"))
+        return -1;
+    dst += m->key_size;
+    if (byte_list(&c, dst, (int)m->value_size, (int)m->value_size, &w, &n) < 0)
+        return -1;
+    if (n > 0) {
+        if (IS(w, n, "any"))
+            op->flags = 0;
+        else if (IS(w, n, "noexist"))
+            op->flags = 1;
+        else if (IS(w, n, "exist"))
+            op->flags = 2;
+        else
+            return -1;
+        n = next_word(&c, &w);
+        if (n != 0)
+            return -1;
+    }
+    if (m->slot > m->value_size)
+        memset(dst + m->value_size, 0, m->slot - m->value_size);
+    for (ci = 1; ci < m->ncopies; ci++)
+        memcpy(dst + (uint64_t)ci * m->slot, dst, m->slot);
+    return 0;
+}
+
+int bpfm_fp_ops(const char *cbuf, uint64_t len, uint64_t start, uint32_t line,
+                const struct bpfm_fp_map *maps, uint32_t nmaps, struct bpfm_op *ops,
+                uint32_t *nops, uint32_t max_ops, char *data, uint64_t *data_used,
+                uint64_t data_cap, uint32_t streak_min, struct bpfm_fp_shape *unknown,
+                uint64_t *end, uint32_t *end_line, int *status)
+{
+    const unsigned char *buf = (const unsigned char *)cbuf;
+    uint64_t pos = start, used = *data_used;
+    uint32_t count = *nops, first = *nops, hint = 0;
+    /* the current streak of updates to one map with one flag */
+    uint32_t streak = 0, s_count = 0, s_line = line;
+    uint64_t s_pos = start, s_used = used;
+
+    if (!tables_ready)
+        init_tables();
+    *status = 0;
+    while (pos < len) {
+        const unsigned char *p = buf + pos;
+        const unsigned char *nl = memchr(p, '\n', len - pos);
+        const unsigned char *le = nl ? nl : buf + len;
+        uint64_t next = nl ? (uint64_t)(nl - buf) + 1 : len;
+        const unsigned char *hash;
+        struct bpfm_op *op;
+        int r;
+
+        if (le - p > FP_MAX_LINE)
+            break;
+        if (count >= max_ops) {
+            *status = 2;
+            break;
+        }
+        hash = memchr(p, '#', le - p);
+        if (hash)
+            le = hash;
+        op = &ops[count];
+        r = parse_op_line(buf, p, le, maps, nmaps, &hint, op, (unsigned char *)data + used,
+                          data_cap - used, unknown);
+        if (r == -2) {
+            *status = 1;
+            break;
+        }
+        if (r == -3) {
+            *status = 2;
+            break;
+        }
+        if (r < 0)
+            break;
+        if (r == 1) {
+            pos = next;
+            line++;
+            continue;
+        }
+        op->line = line;
+        op->key_off = used;
+        op->value_off = used + maps[op->map].key_size;
+        if (op->kind == 1 && streak && ops[count - 1].kind == 1 &&
+            ops[count - 1].map == op->map && ops[count - 1].flags == op->flags) {
+            streak++;
+        } else if (op->kind == 1) {
+            streak = 1;
+            s_count = count;
+            s_pos = pos;
+            s_line = line;
+            s_used = used;
+        } else {
+            streak = 0;
+        }
+        used += maps[op->map].key_size;
+        if (op->kind == 1)
+            used += (uint64_t)maps[op->map].slot * maps[op->map].ncopies;
+        count++;
+        pos = next;
+        line++;
+        if (streak_min && streak >= streak_min) {
+            count = s_count;
+            pos = s_pos;
+            line = s_line;
+            used = s_used;
+            *status = 3;
+            break;
+        }
+    }
+    *nops = count;
+    *data_used = used;
+    *end = pos;
+    *end_line = line;
+    return (int)(count - first);
+}

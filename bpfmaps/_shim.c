@@ -496,3 +496,34 @@ int bpfm_update_batch_part(int fd, const char *keys, const char *values, uint32_
     *applied = done;
     return rc;
 }
+
+/* Same layout as struct bpfm_op in _fastparse.h (kept private: the headers are
+ * separate cdefs). */
+struct exec_op {
+    uint32_t kind, flags, map, line;
+    uint64_t key_off, value_off;
+};
+
+int bpfm_exec_ops(const char *ops, uint32_t count, const int *fds, const char *data,
+                  uint32_t *done)
+{
+    const struct exec_op *o = (const struct exec_op *)ops;
+    uint32_t i;
+    int rc;
+
+    for (i = 0; i < count; i++, o++) {
+        if (o->kind == 1)
+            rc = elem_cmd(BPF_MAP_UPDATE_ELEM, fds[o->map], data + o->key_off,
+                          (void *)(data + o->value_off), o->flags);
+        else if (o->kind == 2)
+            rc = elem_cmd(BPF_MAP_DELETE_ELEM, fds[o->map], data + o->key_off, NULL, 0);
+        else
+            rc = -EINVAL;
+        if (rc < 0) {
+            *done = i;
+            return rc;
+        }
+    }
+    *done = count;
+    return 0;
+}

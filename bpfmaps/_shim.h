@@ -109,3 +109,10 @@ int bpfm_update_batch_part(int fd, const char *keys, const char *values, uint32_
                            uint32_t value_stride, uint32_t start, uint32_t count,
                            uint32_t chunk, uint64_t elem_flags, int *stop,
                            uint32_t *applied);
+
+/* Execute a stream of element operations in order (struct bpfm_op from _fastparse.h:
+ * kind 1 = UPDATE_ELEM with flags, 2 = DELETE_ELEM), on fds[op.map], key at
+ * data + key_off, value at data + value_off.  Stops at the first failure: *done =
+ * number applied (the index of the failing op), returns its -errno; 0 when all ran. */
+int bpfm_exec_ops(const char *ops, uint32_t count, const int *fds, const char *data,
+                  uint32_t *done);

@@ -43,6 +43,7 @@ __all__ = [
     "ProgInfo",
     "default_backend",
     "generic_dump_elems",
+    "generic_exec_ops",
     "kernel_backend",
     "use_backend",
 ]
@@ -218,6 +219,22 @@ class Backend(Protocol):
         delete: bool,
     ) -> tuple[int, int, int]: ...
 
+    # A stream of element operations executed in order (the bpftool runner's
+    # mixed update/delete lines): ``ops`` holds ``count`` packed records of
+    # OP_FORMAT (kind 1 = UPDATE_ELEM with flags, 2 = DELETE_ELEM; map index into
+    # ``fds``/``key_sizes``/``value_sizes``; physical line; key and value offsets
+    # into ``data``).  Stops at the first failure: (rc, index of the failing op), or
+    # (0, count).  The kernel backend runs the loop in C.
+    def exec_ops(
+        self,
+        ops: Buffer,
+        count: int,
+        fds: list[int],
+        key_sizes: list[int],
+        value_sizes: list[int],
+        data: Buffer,
+    ) -> tuple[int, int]: ...
+
 
 def generic_dump_elems(
     be: Backend,
@@ -304,3 +321,39 @@ def use_backend(backend: Backend) -> Iterator[Backend]:
         yield backend
     finally:
         _current.reset(token)
+
+
+#: one op of :meth:`Backend.exec_ops`: kind, flags, map, line, key_off, value_off
+#: (``struct bpfm_op`` in _fastparse.h)
+OP_FORMAT = "=IIIIQQ"
+OP_SIZE = 32
+OP_UPDATE, OP_DELETE = 1, 2
+
+
+def generic_exec_ops(
+    be: Backend,
+    ops: Buffer,
+    count: int,
+    fds: list[int],
+    key_sizes: list[int],
+    value_sizes: list[int],
+    data: Buffer,
+) -> tuple[int, int]:
+    """:meth:`Backend.exec_ops` over any backend's element commands (the fake's
+    implementation; the kernel backend runs the same loop in C)."""
+    import struct
+    from errno import EINVAL
+
+    mv = memoryview(ops).cast("B")[: count * OP_SIZE]
+    buf = bytes(data)
+    for i, (kind, flags, m, _line, ko, vo) in enumerate(struct.iter_unpack(OP_FORMAT, mv)):
+        key = buf[ko : ko + key_sizes[m]]
+        if kind == OP_UPDATE:
+            rc = be.map_update_elem(fds[m], key, buf[vo : vo + value_sizes[m]], flags)
+        elif kind == OP_DELETE:
+            rc = be.map_delete_elem(fds[m], key)
+        else:
+            rc = -EINVAL
+        if rc < 0:
+            return rc, i
+    return 0, count

@@ -367,3 +367,10 @@ class KernelBackend:
             for t in threads:
                 t.join()
         return out
+
+    def exec_ops(self, ops, count, fds, key_sizes, value_sizes, data):
+        """Element operations in order, in C (:func:`bpfmaps.backend.generic_exec_ops`
+        is the reference); stops at the first failure: (rc, index) or (0, count)."""
+        done = ffi.new("uint32_t *")
+        rc = lib.bpfm_exec_ops(_ptr(ops), count, ffi.new("int[]", fds or [0]), _ptr(data), done)
+        return rc, done[0]

@@ -18,6 +18,7 @@ constant for the fast path; per line it is zero.
 from __future__ import annotations
 
 import os
+import struct
 import threading
 from array import array
 from collections.abc import Iterator
@@ -29,12 +30,17 @@ from .grammar import Command, Create, Delete, Handle, Pin, Update, parse_command
 from .lexer import Lexer
 from .quick import MAX_LINE, SPECIAL, Recognizer
 
-__all__ = ["UpdateRun", "DeleteRun", "parse_batch", "flatten", "fastpath_available"]
+__all__ = ["UpdateRun", "DeleteRun", "OpStream", "parse_batch", "flatten", "fastpath_available"]
 
 #: bytes left in the file above which the C scan is split across threads
 PARALLEL_MIN = 1 << 20
 #: lines scanned with small buffers before a run is treated as long
 FIRST_SCAN = 256
+#: consecutive updates to one map with one flag that end an op stream: such a run
+#: goes to the packed-run path (UPDATE_BATCH, parallel apply) instead
+OP_STREAK = 32
+#: ops per stream: the first stream of a file, and the most
+OP_CAP_FIRST, OP_CAP_MAX = 256, 16384
 
 
 class UpdateRun:
@@ -137,6 +143,112 @@ class DeleteRun:
         return f"DeleteRun({self.handle}, count={self.count})"
 
 
+class OpStream:
+    """Consecutive simple ``map update`` (any flag) and ``map delete`` lines on any maps
+    with keys, parsed by the C scanner: one record per command, executed in order by
+    :meth:`Backend.exec_ops` (stop at the first failure).
+
+    ``ops`` holds ``count`` records of :data:`bpfmaps.backend.OP_FORMAT` (kind, flags,
+    map index, physical line, key and value offsets into ``data``).  ``maps``,
+    ``handles``, ``key_sizes`` and ``value_sizes`` (value buffer sizes: per-CPU values
+    replicated) are the per-file map table (append-only lists shared by every stream
+    of the file).  Element i is command ``first_index + i``."""
+
+    __slots__ = (
+        "maps",
+        "handles",
+        "key_sizes",
+        "value_sizes",
+        "ops",
+        "data",
+        "first_index",
+        "count",
+    )
+
+    def __init__(self, table: _OpTable, ops: bytes, data: bytes, count: int, first_index: int):
+        self.maps = table.refs
+        self.handles = table.handles
+        self.key_sizes = table.key_sizes
+        self.value_sizes = table.value_sizes
+        self.ops = ops
+        self.data = data
+        self.count = count
+        self.first_index = first_index
+
+    def op(self, i: int) -> tuple[int, int, int, int, int, int]:
+        """(kind, flags, map index, line, key_off, value_off) of op i."""
+        return _OP.unpack_from(self.ops, i * _OP.size)
+
+    @property
+    def line(self) -> int:
+        return self.op(0)[3]
+
+    def element(self, i: int) -> tuple:
+        """The :func:`flatten` tuple of op i."""
+        kind, flags, m, line, ko, vo = self.op(i)
+        key = bytes(self.data[ko : ko + self.key_sizes[m]])
+        if kind == 1:
+            value = bytes(self.data[vo : vo + self.value_sizes[m]])
+            return ("update", self.handles[m], line, key, value, flags)
+        return ("delete", self.handles[m], line, key)
+
+    def __repr__(self) -> str:
+        return f"OpStream(count={self.count}, first_index={self.first_index})"
+
+
+class _OpTable:
+    """The per-file map table of the op scanner (struct bpfm_fp_map[]), grown as
+    handles are met; each handle resolved once."""
+
+    def __init__(self, ffi) -> None:
+        self.ffi = ffi
+        self.cap = 8
+        self.arr = ffi.new("struct bpfm_fp_map[]", self.cap)
+        self.n = 0
+        self.refs: list = []
+        self.handles: list = []
+        self.key_sizes: list[int] = []
+        self.value_sizes: list[int] = []
+        self.max_elem = 0
+
+    def add(self, shape, handle: Handle, resolver, ncpus: int) -> None:
+        if self.n == self.cap:
+            arr = self.ffi.new("struct bpfm_fp_map[]", self.cap * 2)
+            self.ffi.memmove(arr, self.arr, self.ffi.sizeof("struct bpfm_fp_map") * self.n)
+            self.arr, self.cap = arr, self.cap * 2
+        e = self.arr[self.n]
+        e.handle_kind, e.map_id = shape.handle_kind, shape.map_id
+        e.path_off, e.path_len = shape.path_off, shape.path_len
+        try:
+            m = resolver(handle)
+        except Exception:
+            m = None  # the Python parser reports the error at this line
+        ok = (
+            m is not None
+            and getattr(m, "fd", 0) >= 0
+            and m.type not in FD_VALUE_TYPES
+            and m.key_size > 0
+            and m.value_size > 0
+        )
+        ks = vs = slot = 0
+        ncopies = 1
+        if ok:
+            percpu = m.type in PERCPU_TYPES
+            ks = m.key_size
+            slot = round_up8(m.value_size) if percpu else m.value_size
+            ncopies = ncpus if percpu else 1
+            vs = slot * ncopies
+            e.key_size, e.value_size, e.slot, e.ncopies = ks, m.value_size, slot, ncopies
+            self.max_elem = max(self.max_elem, ks + vs)
+        e.ok = 1 if ok else 0
+        self.n += 1
+        self.refs.append(m if ok else None)
+        self.handles.append(handle)
+        self.key_sizes.append(ks)
+        self.value_sizes.append(vs)
+
+
+_OP = struct.Struct("=IIIIQQ")  # bpfmaps.backend.OP_FORMAT
 _FAST: Any = False
 
 
@@ -167,6 +279,56 @@ class _FastScanner:
         self.shape = ffi.new("struct bpfm_fp_shape *")
         self.end = ffi.new("uint64_t *")
         self.end_line = ffi.new("uint32_t *")
+        self.table = _OpTable(ffi)
+        self.op_cap = OP_CAP_FIRST
+        self.nops = ffi.new("uint32_t *")
+        self.used = ffi.new("uint64_t *")
+        self.status = ffi.new("int *")
+        self.unknown = ffi.new("struct bpfm_fp_shape *")
+        self.alloc = ffi.new_allocator(should_clear_after_alloc=False)
+
+    def shape_handle(self, s) -> Handle:
+        if s.handle_kind == 1:
+            return Handle("id", s.map_id)
+        return Handle("pinned", self.data[s.path_off : s.path_off + s.path_len].decode("latin-1"))
+
+    def ops(self, pos: int, line: int, resolver, ncpus: int):
+        """Scan an op stream at pos.  Returns (count, ops bytes, data bytes, end,
+        end_line, status); status as bpfm_fp_ops (resolving unknown handles here)."""
+        ffi, lib, t = self.ffi, self.lib, self.table
+        cap = self.op_cap
+        opbuf = self.alloc("struct bpfm_op[]", cap)
+        dcap = cap * max(t.max_elem, 64)
+        data = self.alloc("char[]", dcap)
+        nops, used, status, unknown = self.nops, self.used, self.status, self.unknown
+        nops[0] = 0
+        used[0] = 0
+        size = len(self.data)
+        while True:
+            lib.bpfm_fp_ops(
+                self.cbuf, size, pos, line, t.arr, t.n, opbuf, nops, cap, data, used, dcap,
+                OP_STREAK, unknown, self.end, self.end_line, status,
+            )  # fmt: skip
+            pos, line = self.end[0], self.end_line[0]
+            if status[0] != 1:
+                break
+            t.add(unknown, self.shape_handle(unknown), resolver, ncpus)
+            if t.max_elem > dcap - used[0]:
+                status[0] = 2
+                break
+        n = nops[0]
+        if status[0] == 2 and cap < OP_CAP_MAX:
+            self.op_cap = cap * 2
+        if n == 0:
+            return 0, b"", b"", pos, line, status[0]
+        return (
+            n,
+            ffi.buffer(opbuf, n * _OP.size)[:],
+            ffi.buffer(data, used[0])[:],
+            pos,
+            line,
+            status[0],
+        )
 
     def probe(self, pos: int, line: int) -> int:
         return self.lib.bpfm_fp_scan(
@@ -357,8 +519,8 @@ class _Quick:
                 else:
                     c = r[1]
                     c.line, c.index, c.words = line, count, w
-                    streak = 0
                     if type(c) is Delete and c.map.key_size:
+                        streak += 1  # the C scanner takes deletes too
                         m = c.map
                         if type(pending) is DeleteRun and pending.map is m:
                             pending.add(c.key, line)
@@ -368,6 +530,7 @@ class _Quick:
                             pending = DeleteRun(m, c.handle, m.key_size, count)
                             pending.add(c.key, line)
                     else:
+                        streak = 0
                         if pending is not None:
                             items.append(pending)
                             pending = None
@@ -403,6 +566,18 @@ def _fast_runs(scanner: _FastScanner, lexer: Lexer, resolver, pending, ncpus):
     in parallel threads (the C scan releases the GIL); segments are joined in order
     up to the first one that stopped early (later ones are discarded and rescanned)."""
     pos, line = lexer.pos, lexer.line
+    n, ops, data, end, end_line, _status = scanner.ops(pos, line, resolver, ncpus)
+    if n:
+        done: list = []
+        if pending is not None:
+            done.append(pending)
+        done.append(OpStream(scanner.table, ops, data, n, lexer.count))
+        lexer.count += n
+        _advance(lexer, end, end_line)
+        return None, done
+    if end != pos:  # skipped blank/comment lines
+        _advance(lexer, end, end_line)
+        return pending, []
     n = scanner.probe(pos, line)
     end, end_line = scanner.end[0], scanner.end_line[0]
     if n == 0:
@@ -503,11 +678,13 @@ def _advance(lexer: Lexer, pos: int, line: int) -> None:
 def flatten(items) -> list[tuple]:
     """Per-command view of parse_batch output (for tests/comparisons): UpdateRun
     elements become ``("update", handle, line, key, value, flags)`` tuples, DeleteRun
-    elements ``("delete", handle, line, key)``; other
+    elements ``("delete", handle, line, key)``, OpStream elements either; other
     commands stay as they are."""
     out: list = []
     for it in items:
-        if isinstance(it, UpdateRun):
+        if isinstance(it, OpStream):
+            out.extend(it.element(i) for i in range(it.count))
+        elif isinstance(it, UpdateRun):
             for i in range(it.count):
                 line, key, value = it.element(i)
                 out.append(("update", it.handle, line, key, value, it.flags))

@@ -36,7 +36,7 @@ from typing import IO, Any, Optional
 from ..backend import Backend, default_backend
 from ..errors import ParseError, strerror
 from ..types import FD_VALUE_TYPES, PERCPU_TYPES, MapInfo, MapType, round_up8
-from .batchfile import DeleteRun, UpdateRun, parse_batch
+from .batchfile import DeleteRun, OpStream, UpdateRun, parse_batch
 from .bytes import _show, format_bytes, format_entry
 from .grammar import (
     Command,
@@ -426,7 +426,9 @@ class Runner:
             )
         except ParseError as e:
             return self._report_parse_error(e)
-        total = sum(it.count if isinstance(it, (UpdateRun, DeleteRun)) else 1 for it in items)
+        total = sum(
+            it.count if isinstance(it, (UpdateRun, DeleteRun, OpStream)) else 1 for it in items
+        )
         self._total = total
         if self.dry_run:
             maps = {id(r) for r in resolver.refs}
@@ -614,7 +616,9 @@ class Runner:
     # -- execution ------------------------------------------------------------------
     def _exec_item(self, it) -> None:
         t = type(it)
-        if t is UpdateRun:
+        if t is OpStream:
+            self._exec_ops(it)
+        elif t is UpdateRun:
             if it.count <= SHORT_RUN and it.key_size and it.map.type not in FD_VALUE_TYPES:
                 self._exec_short_run(it)
             else:
@@ -759,6 +763,34 @@ class Runner:
                     index=run.first_index + i,
                 ) from None
             self._run_applied(run, off, cnt)
+            off += cnt
+            self._tick()
+
+    def _exec_ops(self, s: OpStream) -> None:
+        """Mixed update/delete lines in order through :meth:`Backend.exec_ops` (a C
+        loop on the kernel backend: one syscall per element, no Python per element),
+        stopping at the first failure with the exact report of that command."""
+        fds = [m.fd if m is not None else -1 for m in s.maps]
+        n = s.count
+        ops = memoryview(s.ops)
+        size = 32  # bpfmaps.backend.OP_SIZE
+        step = PROGRESS_CHUNK if self._show_progress() else max(n, 1)
+        off = 0
+        while off < n:
+            cnt = min(step, n - off)
+            rc, done = self.backend.exec_ops(
+                ops[off * size : (off + cnt) * size], cnt, fds, s.key_sizes, s.value_sizes, s.data
+            )
+            self._run_applied(s, off, done)
+            if rc < 0:
+                i = off + done
+                kind, _, _, line, _, _ = s.op(i)
+                raise CommandFailed(
+                    f"{'update' if kind == 1 else 'delete'} failed: {strerror(-rc)}",
+                    errno=-rc,
+                    line=line,
+                    index=s.first_index + i,
+                )
             off += cnt
             self._tick()
 

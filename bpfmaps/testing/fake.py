@@ -1112,6 +1112,21 @@ class FakeKernel:
             self, fd, start, cursor, keys_out, ks, vals_out, vbs, count, delete
         )
 
+    def exec_ops(
+        self,
+        ops: Buffer,
+        count: int,
+        fds: list[int],
+        key_sizes: list[int],
+        value_sizes: list[int],
+        data: Buffer,
+    ) -> tuple[int, int]:
+        """Element operations in order, one update/delete "syscall" each, stopping at
+        the first failure (see Backend.exec_ops)."""
+        from ..backend import generic_exec_ops
+
+        return generic_exec_ops(self, ops, count, fds, key_sizes, value_sizes, data)
+
 
 class _MapMeta:
     """The inner-map template of a map-in-map (``bpf_map_meta_alloc``/``map_meta_equal``)."""

@@ -633,3 +633,82 @@ def test_differential_runs_of_deletes_and_mixed(
     finally:
         ma.close()
         mb.close()
+
+
+# -- op streams: mixed update/delete lines on several maps ------------------------------
+
+
+def _mixed_stream(m1, m2, bad: str) -> tuple[list[str], int]:
+    """Interleaved noexist updates / key-hex upserts / deletes on two maps, with one
+    failing line (index returned) in the middle."""
+    lines = []
+    for i in range(12):
+        lines.append(f"map update id {m1.id} key {bytes_words(b4(i))} value 1 0 0 {i} noexist")
+        lines.append(f"map update id {m2.id} key hex {b4(i).hex(' ')} value hex 0a 00 00 {i:02x}")
+        if i % 3 == 2:
+            lines.append(f"map delete id {m1.id} key {bytes_words(b4(i - 1))}")
+    at = 17
+    if bad == "noexist":  # key 3 of m1 is already there
+        lines.insert(at, f"map update id {m1.id} key {bytes_words(b4(3))} value 9 9 9 9 noexist")
+    elif bad == "delete":  # key 1 of m1 was deleted on line 9
+        lines.insert(at, f"map delete id {m1.id} key {bytes_words(b4(1))}")
+    else:  # exist on a key m2 does not have yet
+        lines.insert(at, f"map update id {m2.id} key {bytes_words(b4(50))} value 1 1 1 1 exist")
+    return lines, at
+
+
+@pytest.mark.parametrize("bad", ["noexist", "delete", "exist"])
+def test_mixed_op_stream_failure_report(maps, bad):
+    m1, m2 = maps(n=64), maps(n=64)
+    lines, at = _mixed_stream(m1, m2, bad)
+    data = ("\n".join(lines) + "\n").encode()
+    from bpfmaps.bpftool import batchfile
+
+    if batchfile.fastpath_available():  # the C op stream takes the whole file
+        from bpfmaps.bpftool.runner import MapResolver
+
+        res = MapResolver(_backend[-1])
+        try:
+            items = list(batchfile.parse_batch(data, res))
+        finally:
+            res.close()
+        assert [type(it).__name__ for it in items] == ["OpStream"]
+    want = {
+        "noexist": ("update failed: File exists", 239),
+        "delete": ("delete failed: No such file or directory", 254),
+        "exist": ("update failed: No such file or directory", 254),
+    }[bad]
+    for compat in (False, True):
+        for m in (m1, m2):
+            for k in m.contents():
+                assert m.kb.map_delete_elem(m.fd, k) == 0
+        status, out, err, r = run(data, compat=compat)
+        assert status == want[1]
+        assert f"batch.txt:{at + 1}: {want[0]}\n" in err
+        assert f"  command: {lines[at]}\n" in err
+        assert f"{at} command(s) before it were applied; it and the commands after it" in err
+        assert r.processed == at and r.failed_line == at + 1
+        # exactly the lines before it were applied, in order
+        e1, e2 = {}, {}
+        for line in lines[:at]:
+            w = line.split()
+            tgt = e1 if int(w[3]) == m1.id else e2
+            hexed = w[5] == "hex"
+            kw = w[6:10] if hexed else w[5:9]
+            key = bytes(int(x, 16 if hexed else 10) for x in kw)
+            if w[1] == "delete":
+                del tgt[key]
+            else:
+                vw = w[12:16] if hexed else w[10:14]
+                tgt[key] = bytes(int(x, 16 if hexed else 10) for x in vw)
+        assert m1.contents() == e1 and m2.contents() == e2
+
+
+def test_mixed_op_stream_json(maps):
+    m1, m2 = maps(), maps()
+    lines, at = _mixed_stream(m1, m2, "delete")
+    status, out, err, r = run(("\n".join(lines[:at]) + "\n").encode(), json=True)
+    assert status == 0 and err == ""
+    got = json.loads(out)
+    assert len(got) == at and all(x["output"] is None for x in got)
+    assert got[3]["command"] == lines[3].split()
