@@ -712,3 +712,50 @@ def test_mixed_op_stream_json(maps):
     got = json.loads(out)
     assert len(got) == at and all(x["output"] is None for x in got)
     assert got[3]["command"] == lines[3].split()
+
+
+@kernel
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.integers(0, 2**32), st.integers(1, 120), st.booleans())
+def test_differential_interleaved_maps(
+    bpftool_bin, kernel_backend, tmp_path_factory, seed, n, compat
+):
+    """Short blocks of updates (any/noexist/exist), deletes and the odd lookup on two
+    maps (a hash map and an array), interleaved: the C op stream's territory.  Same
+    contents, exit status and output as bpftool."""
+    rng = random.Random(seed)
+    types = (MapType.HASH, MapType.ARRAY)
+    flags = (int(MapFlags.ZERO_SEED), 0)
+    twins = [
+        [KMap(kernel_backend, t, 4, 4, 16, flags=f) for t, f in zip(types, flags)] for _ in range(2)
+    ]
+    try:
+        for i in range(rng.randrange(8)):
+            k, v = b4(rng.randrange(8)), b4(i)
+            for pair in twins:
+                pair[0].put(k, v)
+        per_map = [_block_cmds(rng, t, n) for t in types]
+        cmds = []
+        pos = [0, 0]
+        while pos[0] < n or pos[1] < n:
+            j = rng.randrange(2) if pos[0] < n and pos[1] < n else int(pos[0] >= n)
+            take = rng.choice([1, 2, 3, 5])
+            for c in per_map[j][pos[j] : pos[j] + take]:
+                cmds.append((j, c))
+            pos[j] += take
+        d = tmp_path_factory.mktemp("interleaved")
+        files = []
+        for pair, name in zip(twins, ("a.txt", "b.txt")):
+            f = d / name
+            f.write_text("".join(c.replace("id 0 ", f"id {pair[j].id} ") + "\n" for j, c in cmds))
+            files.append(f)
+        ref = _bpftool(bpftool_bin, files[0])
+        status, out, err, r = run(files[1].read_bytes(), backend=kernel_backend, compat=compat)
+        assert status == ref.returncode, (ref.stderr, err)
+        assert out == ref.stdout
+        for a, b in zip(*twins):
+            assert a.contents() == b.contents()
+    finally:
+        for pair in twins:
+            for m in pair:
+                m.close()
