@@ -147,6 +147,46 @@ static inline int byte_list(struct cur *c, unsigned char *out, int max, int exac
 }
 
 /* 1: blank line, 0: simple command parsed into s (and kout/vout), -1: not simple. */
+/* Parse a handle ("id N" / "pinned PATH") into s; 0 or -1 (not simple). */
+static inline int parse_handle(struct cur *c, const unsigned char *buf, struct bpfm_fp_shape *s)
+{
+    const unsigned char *w;
+    int n = next_word(c, &w);
+
+    if (IS(w, n, "id")) {
+        uint64_t v = 0;
+        int i;
+
+        n = next_word(c, &w);
+        if (n < 1 || n > 10 || (w[0] == '0' && n > 1))
+            return -1;
+        for (i = 0; i < n; i++) {
+            int d = w[i] - '0';
+            if (d < 0 || d > 9)
+                return -1;
+            v = v * 10 + (uint64_t)d;
+        }
+        if (v > 0xffffffffULL)
+            return -1;
+        s->handle_kind = 1;
+        s->map_id = (uint32_t)v;
+        s->path_off = 0;
+        s->path_len = 0;
+        return 0;
+    }
+    if (IS(w, n, "pinned")) {
+        n = next_word(c, &w);
+        if (n <= 0)
+            return -1;
+        s->handle_kind = 2;
+        s->map_id = 0;
+        s->path_off = (uint64_t)(w - buf);
+        s->path_len = (uint32_t)n;
+        return 0;
+    }
+    return -1;
+}
+
 static int parse_line(const unsigned char *buf, const unsigned char *p, const unsigned char *e,
                       struct bpfm_fp_shape *s, const struct bpfm_fp_shape *want,
                       unsigned char *kout, unsigned char *vout)
@@ -163,42 +203,14 @@ static int parse_line(const unsigned char *buf, const unsigned char *p, const un
     n = next_word(&c, &w);
     if (!IS(w, n, "update"))
         return -1;
-    n = next_word(&c, &w);
-    if (IS(w, n, "id")) {
-        uint64_t v = 0;
-        int i;
-
-        n = next_word(&c, &w);
-        if (n < 1 || n > 10 || (w[0] == '0' && n > 1))
-            return -1;
-        for (i = 0; i < n; i++) {
-            int d = w[i] - '0';
-            if (d < 0 || d > 9)
-                return -1;
-            v = v * 10 + (uint64_t)d;
-        }
-        if (v > 0xffffffffULL)
-            return -1;
-        s->handle_kind = 1;
-        s->map_id = (uint32_t)v;
-        s->path_off = 0;
-        s->path_len = 0;
-        if (want && (want->handle_kind != 1 || want->map_id != s->map_id))
-            return -1;
-    } else if (IS(w, n, "pinned")) {
-        n = next_word(&c, &w);
-        if (n <= 0)
-            return -1;
-        s->handle_kind = 2;
-        s->map_id = 0;
-        s->path_off = (uint64_t)(w - buf);
-        s->path_len = (uint32_t)n;
-        if (want && (want->handle_kind != 2 || want->path_len != (uint32_t)n ||
-                     memcmp(buf + want->path_off, w, n)))
-            return -1;
-    } else {
+    if (parse_handle(&c, buf, s) < 0)
         return -1;
-    }
+    if (want && (want->handle_kind != s->handle_kind ||
+                 (s->handle_kind == 1 ? want->map_id != s->map_id
+                                      : (want->path_len != s->path_len ||
+                                         memcmp(buf + want->path_off, buf + s->path_off,
+                                                s->path_len)))))
+        return -1;
     n = next_word(&c, &w);
     if (n <= 0)
         return -1;
@@ -316,46 +328,6 @@ void bpfm_fp_shift_lines(uint32_t *lines, uint32_t n, uint32_t delta)
 }
 
 /* ---- op streams (see _fastparse.h) ---- */
-
-/* Parse a handle ("id N" / "pinned PATH") into s; 0 or -1 (not simple). */
-static inline int parse_handle(struct cur *c, const unsigned char *buf, struct bpfm_fp_shape *s)
-{
-    const unsigned char *w;
-    int n = next_word(c, &w);
-
-    if (IS(w, n, "id")) {
-        uint64_t v = 0;
-        int i;
-
-        n = next_word(c, &w);
-        if (n < 1 || n > 10 || (w[0] == '0' && n > 1))
-            return -1;
-        for (i = 0; i < n; i++) {
-            int d = w[i] - '0';
-            if (d < 0 || d > 9)
-                return -1;
-            v = v * 10 + (uint64_t)d;
-        }
-        if (v > 0xffffffffULL)
-            return -1;
-        s->handle_kind = 1;
-        s->map_id = (uint32_t)v;
-        s->path_off = 0;
-        s->path_len = 0;
-        return 0;
-    }
-    if (IS(w, n, "pinned")) {
-        n = next_word(c, &w);
-        if (n <= 0)
-            return -1;
-        s->handle_kind = 2;
-        s->map_id = 0;
-        s->path_off = (uint64_t)(w - buf);
-        s->path_len = (uint32_t)n;
-        return 0;
-    }
-    return -1;
-}
 
 static inline int find_map(const unsigned char *buf, const struct bpfm_fp_map *maps,
                            uint32_t nmaps, const struct bpfm_fp_shape *s, uint32_t *hint)
