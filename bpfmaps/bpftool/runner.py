@@ -693,42 +693,36 @@ class Runner:
             self._tick()
 
     def _exec_short_run(self, run: UpdateRun) -> None:
-        """A short run, one update syscall per element (what bpftool does; the batch
-        engine's set-up costs more than it saves for a few elements)."""
+        """A short run: the per-element update loop in C (the batch engine's set-up
+        costs more than it saves for a few elements)."""
         m: MapRef = run.map
         fd = self._fd(m, run.lines[0])
-        upd = self.backend.map_update_elem
-        ks, vs, flags = run.key_size, run.value_stride, run.flags
-        keys, values = bytes(run.keys), bytes(run.values)
-        for i in range(run.count):
-            rc = upd(fd, keys[i * ks : (i + 1) * ks], values[i * vs : (i + 1) * vs], flags)
-            if rc < 0:
-                self._run_applied(run, 0, i)
-                raise CommandFailed(
-                    f"update failed: {strerror(-rc)}",
-                    errno=-rc,
-                    line=run.lines[i],
-                    index=run.first_index + i,
-                )
+        rc, done = self.backend.update_elems(
+            fd, run.keys, run.key_size, run.values, run.value_stride, run.count, run.flags
+        )
+        if rc < 0:
+            self._run_applied(run, 0, done)
+            raise CommandFailed(
+                f"update failed: {strerror(-rc)}",
+                errno=-rc,
+                line=run.lines[done],
+                index=run.first_index + done,
+            )
         self._run_applied(run, 0, run.count)
         self._tick()
 
     def _exec_short_deletes(self, run: DeleteRun) -> None:
         m: MapRef = run.map
         fd = self._fd(m, run.lines[0])
-        delete = self.backend.map_delete_elem
-        ks = run.key_size
-        keys = bytes(run.keys)
-        for i in range(run.count):
-            rc = delete(fd, keys[i * ks : (i + 1) * ks])
-            if rc < 0:
-                self._run_applied(run, 0, i)
-                raise CommandFailed(
-                    f"delete failed: {strerror(-rc)}",
-                    errno=-rc,
-                    line=run.lines[i],
-                    index=run.first_index + i,
-                )
+        rc, done = self.backend.delete_elems(fd, run.keys, run.key_size, run.count)
+        if rc < 0:
+            self._run_applied(run, 0, done)
+            raise CommandFailed(
+                f"delete failed: {strerror(-rc)}",
+                errno=-rc,
+                line=run.lines[done],
+                index=run.first_index + done,
+            )
         self._run_applied(run, 0, run.count)
         self._tick()
 

@@ -532,14 +532,25 @@ def test_cli_in_process_on_fake_kernel(tmp_path, capsys):
 # -- runs of deletes / mixed commands ---------------------------------------------------
 
 
+# "id" handles go through the C op stream; "name" handles through the Python parse
+# path, whose short runs use the per-element C loop and long ones the batch engine.
+HANDLES = ["id", "name"]
+
+
+def _handle(m, how: str) -> str:
+    return f"id {m.id}" if how == "id" else "name runfail"
+
+
+@pytest.mark.parametrize("how", HANDLES)
 @pytest.mark.parametrize("n", [3, 40])  # short run (per element) and engine run
-def test_delete_run_failure_report(maps, n):
-    m = maps(n=64)
+def test_delete_run_failure_report(maps, n, how):
+    m = maps(n=64, name=b"runfail")
     for i in range(n):
         m.put(b4(i), b4(i))
     missing = n // 2
-    lines = [f"map delete id {m.id} key {bytes_words(b4(i))}" for i in range(n) if i != missing]
-    lines.insert(missing, f"map delete id {m.id} key {bytes_words(b4(1000))}")
+    h = _handle(m, how)
+    lines = [f"map delete {h} key {bytes_words(b4(i))}" for i in range(n) if i != missing]
+    lines.insert(missing, f"map delete {h} key {bytes_words(b4(1000))}")
     status, out, err, r = run(("\n".join(lines) + "\n").encode())
     assert status == 254  # ENOENT, like bpftool
     assert f"batch.txt:{missing + 1}: delete failed: No such file or directory" in err
@@ -548,13 +559,13 @@ def test_delete_run_failure_report(maps, n):
     assert set(m.contents()) == {b4(i) for i in range(missing, n)}
 
 
+@pytest.mark.parametrize("how", HANDLES)
 @pytest.mark.parametrize("n", [3, 40])
-def test_noexist_run_failure_report(maps, n):
-    m = maps(n=64)
+def test_noexist_run_failure_report(maps, n, how):
+    m = maps(n=64, name=b"runfail")
     m.put(b4(n // 2), b4(0))
-    lines = [
-        f"map update id {m.id} key {bytes_words(b4(i))} value 1 0 0 0 noexist" for i in range(n)
-    ]
+    h = _handle(m, how)
+    lines = [f"map update {h} key {bytes_words(b4(i))} value 1 0 0 0 noexist" for i in range(n)]
     status, out, err, r = run(("\n".join(lines) + "\n").encode())
     assert status == 239  # EEXIST
     assert f"batch.txt:{n // 2 + 1}: update failed: File exists" in err
