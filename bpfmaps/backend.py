@@ -32,9 +32,8 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from errno import ENOENT
-from typing import Any, Optional, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Optional, Protocol, runtime_checkable
 
 from .types import MapInfo
 
@@ -49,8 +48,9 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class ProgInfo:
+class ProgInfo(NamedTuple):
+    """What OBJ_GET_INFO_BY_FD reports for a program (the fields bpfmaps uses)."""
+
     id: int
     type: int
     name: str = ""

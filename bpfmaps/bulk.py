@@ -39,7 +39,6 @@ import struct
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -106,7 +105,6 @@ def forced_fallback(enabled: bool = True) -> Iterator[None]:
         _force.reset(token)
 
 
-@dataclass
 class BatchResult:
     """What a bulk write did.
 
@@ -114,15 +112,39 @@ class BatchResult:
     ``missing``: deletes of absent keys skipped with ``missing_ok=True``;
     ``fallback``: True when some of it ran through the per-element loop;
     ``parallel``: True when it was applied by several threads at once (see
-    :func:`update_packed`).
+    :func:`update_packed`); ``errors``: per-operation errors (``on_error="continue"``).
     """
 
-    total: int = 0
-    applied: int = 0
-    missing: int = 0
-    fallback: bool = False
-    parallel: bool = False
-    errors: list = field(default_factory=list)
+    __slots__ = ("total", "applied", "missing", "fallback", "parallel", "errors")
+
+    def __init__(
+        self,
+        total: int = 0,
+        applied: int = 0,
+        missing: int = 0,
+        fallback: bool = False,
+        parallel: bool = False,
+        errors: Optional[list] = None,
+    ) -> None:
+        self.total = total
+        self.applied = applied
+        self.missing = missing
+        self.fallback = fallback
+        self.parallel = parallel
+        self.errors = [] if errors is None else errors
+
+    def _astuple(self) -> tuple:
+        return tuple(getattr(self, n) for n in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, BatchResult):
+            return NotImplemented
+        return self._astuple() == other._astuple()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return "BatchResult(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__) + ")"
 
     def __int__(self) -> int:
         return self.applied
