@@ -147,6 +147,24 @@ static inline int byte_list(struct cur *c, unsigned char *out, int max, int exac
 }
 
 /* 1: blank line, 0: simple command parsed into s (and kout/vout), -1: not simple. */
+/* The optional last word of an update line: any/noexist/exist (exact), then end of
+ * line.  w/n is the word already read (n == 0: none); 0, or -1 (not simple).  *flags
+ * is left unchanged when there is no flag word. */
+static int parse_tail_flag(struct cur *c, const unsigned char *w, int n, uint32_t *flags)
+{
+    if (n <= 0)
+        return 0;
+    if (IS(w, n, "any"))
+        *flags = 0;
+    else if (IS(w, n, "noexist"))
+        *flags = 1;
+    else if (IS(w, n, "exist"))
+        *flags = 2;
+    else
+        return -1;
+    return next_word(c, &w) == 0 ? 0 : -1;
+}
+
 /* Parse a handle ("id N" / "pinned PATH") into s; 0 or -1 (not simple). */
 static inline int parse_handle(struct cur *c, const unsigned char *buf, struct bpfm_fp_shape *s)
 {
@@ -232,19 +250,8 @@ static int parse_line(const unsigned char *buf, const unsigned char *p, const un
     s->key_size = (uint32_t)k;
     s->value_size = (uint32_t)m;
     s->flags = 0;
-    if (n > 0) {
-        if (IS(w, n, "any"))
-            s->flags = 0;
-        else if (IS(w, n, "noexist"))
-            s->flags = 1;
-        else if (IS(w, n, "exist"))
-            s->flags = 2;
-        else
-            return -1;
-        n = next_word(&c, &w);
-        if (n != 0)
-            return -1;
-    }
+    if (parse_tail_flag(&c, w, n, &s->flags) < 0)
+        return -1;
     if (want && want->flags != s->flags)
         return -1;
     return 0;
@@ -405,19 +412,8 @@ static int parse_op_line(const unsigned char *buf, const unsigned char *p, const
     dst += m->key_size;
     if (byte_list(&c, dst, (int)m->value_size, (int)m->value_size, &w, &n) < 0)
         return -1;
-    if (n > 0) {
-        if (IS(w, n, "any"))
-            op->flags = 0;
-        else if (IS(w, n, "noexist"))
-            op->flags = 1;
-        else if (IS(w, n, "exist"))
-            op->flags = 2;
-        else
-            return -1;
-        n = next_word(&c, &w);
-        if (n != 0)
-            return -1;
-    }
+    if (parse_tail_flag(&c, w, n, &op->flags) < 0)
+        return -1;
     if (m->slot > m->value_size)
         memset(dst + m->value_size, 0, m->slot - m->value_size);
     for (ci = 1; ci < m->ncopies; ci++)
