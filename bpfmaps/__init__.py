@@ -29,6 +29,8 @@ _LAZY = {
     "map_ids": ("maps", "map_ids"),
     "Program": ("progs", "Program"),
     "ProgType": ("progs", "ProgType"),
+    "TestRunResult": ("progs", "TestRunResult"),
+    "XdpAction": ("progs", "XdpAction"),
     "MapFlags": ("types", "MapFlags"),
     "MapInfo": ("types", "MapInfo"),
     "MapType": ("types", "MapType"),
@@ -90,7 +92,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
         PinNotFoundError,
     )
     from .maps import Map, map_ids
-    from .progs import Program, ProgType
+    from .progs import Program, ProgType, TestRunResult, XdpAction
     from .types import MapFlags, MapInfo, MapType, OpenFlags, UpdateFlags
 
 __version__ = "0.1.0"
@@ -125,7 +127,9 @@ __all__ = [
     "PinNotFoundError",
     "ProgType",
     "Program",
+    "TestRunResult",
     "UpdateFlags",
+    "XdpAction",
     "MapBatch",
     "Transaction",
     "batch",

@@ -154,11 +154,26 @@ int bpfm_map_get_info(int fd, struct bpfm_map_info *out)
     return 0;
 }
 
+/* 1 when fd is a program (anon inode "bpf-prog"), 0 for another object, -1 unknown. */
+static int fd_is_prog(int fd)
+{
+    static const char want[] = "anon_inode:bpf-prog";
+    char path[48], target[64];
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(path, target, sizeof(target) - 1);
+    if (n < 0)
+        return -1;
+    target[n] = 0;
+    return strcmp(target, want) == 0;
+}
+
 int bpfm_prog_get_info(int fd, struct bpfm_prog_info *out)
 {
     struct bpf_prog_info info;
     memset(&info, 0, sizeof(info));
     int r = obj_info(fd, &info, sizeof(info));
+    if (r == 0 && fd_is_prog(fd) == 0)
+        return -EINVAL; /* a map, link or BTF object: not a program */
     if (r < 0)
         return r;
     out->type = info.type;
@@ -316,6 +331,33 @@ int bpfm_lookup_and_delete_elems(int fd, const char *keys, uint32_t key_size, ch
 {
     return elems_loop(BPF_MAP_LOOKUP_AND_DELETE_ELEM, fd, keys, key_size, values, value_stride,
                       count, flags, errs);
+}
+
+int bpfm_prog_test_run(int prog_fd, const char *data_in, uint32_t data_size_in, char *data_out,
+                       uint32_t *data_size_out, const char *ctx_in, uint32_t ctx_size_in,
+                       char *ctx_out, uint32_t *ctx_size_out, uint32_t repeat, uint32_t flags,
+                       uint32_t cpu, uint32_t *retval, uint32_t *duration)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.test.prog_fd = (uint32_t)prog_fd;
+    attr.test.data_in = PTR(data_in);
+    attr.test.data_size_in = data_size_in;
+    attr.test.data_out = PTR(data_out);
+    attr.test.data_size_out = data_out ? *data_size_out : 0;
+    attr.test.ctx_in = PTR(ctx_in);
+    attr.test.ctx_size_in = ctx_size_in;
+    attr.test.ctx_out = PTR(ctx_out);
+    attr.test.ctx_size_out = ctx_out ? *ctx_size_out : 0;
+    attr.test.repeat = repeat;
+    attr.test.flags = flags;
+    attr.test.cpu = cpu;
+    int r = sys_bpf(BPF_PROG_TEST_RUN, &attr, sizeof(attr));
+    *data_size_out = attr.test.data_size_out;
+    *ctx_size_out = attr.test.ctx_size_out;
+    *retval = attr.test.retval;
+    *duration = attr.test.duration;
+    return r;
 }
 
 int bpfm_prog_load(uint32_t prog_type, const char *insns, uint32_t insn_cnt, const char *license,

@@ -77,6 +77,15 @@ int bpfm_lookup_and_delete_elems(int fd, const char *keys, uint32_t key_size, ch
 int bpfm_prog_load(uint32_t prog_type, const char *insns, uint32_t insn_cnt, const char *license,
                    const char *name, char *log_buf, uint32_t log_size);
 
+/* BPF_PROG_TEST_RUN (kernel >= 4.12; ctx_in/ctx_out 5.2).  data_out/ctx_out may be NULL;
+ * *data_size_out / *ctx_size_out give their capacity in and the kernel's size out (ENOSPC
+ * when the output did not fit: the size is still written back).  *retval and *duration
+ * (average ns per run) are written on success. */
+int bpfm_prog_test_run(int prog_fd, const char *data_in, uint32_t data_size_in, char *data_out,
+                       uint32_t *data_size_out, const char *ctx_in, uint32_t ctx_size_in,
+                       char *ctx_out, uint32_t *ctx_size_out, uint32_t repeat, uint32_t flags,
+                       uint32_t cpu, uint32_t *retval, uint32_t *duration);
+
 int bpfm_close(int fd);
 int bpfm_dup(int fd);
 int bpfm_fd_is_valid(int fd);

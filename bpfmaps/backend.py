@@ -99,6 +99,21 @@ class Backend(Protocol):
     def prog_info(self, fd: int) -> tuple[int, Optional[ProgInfo]]: ...
     def map_freeze(self, fd: int) -> int: ...
     def prog_load(self, prog_type: int, insns: bytes, license: bytes, name: bytes = b"") -> int: ...
+    # BPF_PROG_TEST_RUN: run a program once or ``repeat`` times on ``data`` (and
+    # ``ctx``); output buffers of ``data_out_size``/``ctx_out_size`` bytes.  Returns
+    # (rc, retval, data_out, ctx_out, duration_ns per run); rc -ENOSPC when the output
+    # did not fit (data_out then holds what fit).
+    def prog_test_run(
+        self,
+        fd: int,
+        data: bytes,
+        data_out_size: int,
+        ctx: Optional[bytes] = None,
+        ctx_out_size: int = 0,
+        repeat: int = 1,
+        flags: int = 0,
+        cpu: int = 0,
+    ) -> tuple[int, int, bytes, bytes, int]: ...
 
     # -- elements --------------------------------------------------------------
     def map_lookup_elem(

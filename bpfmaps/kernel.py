@@ -212,6 +212,40 @@ class KernelBackend:
             prog_type, insns, len(insns) // 8, license, name or _NULL, _NULL, 0
         )
 
+    def prog_test_run(
+        self, fd, data, data_out_size, ctx=None, ctx_out_size=0, repeat=1, flags=0, cpu=0
+    ):
+        dout = ffi.new("char[]", max(data_out_size, 1))
+        cout = ffi.new("char[]", max(ctx_out_size, 1)) if ctx_out_size else _NULL
+        sizes = ffi.new("uint32_t[4]")  # data_size_out, ctx_size_out, retval, duration
+        sizes[0] = data_out_size
+        sizes[1] = ctx_out_size
+        rc = lib.bpfm_prog_test_run(
+            fd,
+            _ptr(data) if data else _NULL,
+            len(data),
+            dout,
+            sizes,
+            _ptr(ctx) if ctx else _NULL,
+            len(ctx) if ctx else 0,
+            cout,
+            sizes + 1,
+            repeat,
+            flags,
+            cpu,
+            sizes + 2,
+            sizes + 3,
+        )
+        n = min(sizes[0], data_out_size)
+        cn = min(sizes[1], ctx_out_size)
+        return (
+            rc,
+            sizes[2],
+            ffi.unpack(dout, n) if rc in (0, -28) else b"",
+            ffi.unpack(cout, cn) if ctx_out_size and rc == 0 else b"",
+            sizes[3],
+        )
+
     # -- batch commands --------------------------------------------------------
     def map_update_batch(self, fd, keys, values, count, elem_flags=0, flags=0):
         c = ffi.new("uint32_t *")

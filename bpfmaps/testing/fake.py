@@ -214,10 +214,53 @@ class FakeKernel:
         self._put(obj)
         return 0
 
-    def load_prog(self, prog_type: int = 1, name: str = "") -> int:
-        """Load a trivial program (``r0 = 0; exit``) and return its fd."""
+    def load_prog(
+        self,
+        prog_type: int = 1,
+        name: str = "",
+        run: Optional[Callable[[bytes], Any]] = None,
+    ) -> int:
+        """Load a trivial program (``r0 = 0; exit``) and return its fd.
+
+        ``run``: what :meth:`prog_test_run` (``Program.test_run``) executes instead
+        of BPF instructions: ``run(data)`` returns the return value, or a
+        ``(retval, data_out)`` pair.  It may read and write fake maps, as the
+        modelled program would.  Without it test runs fail with ENOTSUPP."""
         insns = b"\xb7" + bytes(7) + b"\x95" + bytes(7)
-        return self.prog_load(prog_type, insns, b"GPL", name.encode())
+        fd = self.prog_load(prog_type, insns, b"GPL", name.encode())
+        if fd >= 0:
+            self._fds[fd].obj.run = run
+        return fd
+
+    def prog_test_run(
+        self,
+        fd: int,
+        data: bytes,
+        data_out_size: int,
+        ctx: Optional[bytes] = None,
+        ctx_out_size: int = 0,
+        repeat: int = 1,
+        flags: int = 0,
+        cpu: int = 0,
+    ) -> tuple[int, int, bytes, bytes, int]:
+        """BPF_PROG_TEST_RUN through the program's ``run`` model (see :meth:`load_prog`):
+        (rc, retval, data_out, ctx_out, duration_ns)."""
+        rc = self._fault("prog_test_run", fd=fd)
+        if rc:
+            return rc, 0, b"", b"", 0
+        rc, f = self._file(fd)
+        if rc or f.obj.kind != "prog":
+            return (-EBADF if rc else -EINVAL), 0, b"", b"", 0
+        run = getattr(f.obj, "run", None)
+        if run is None:
+            return -524, 0, b"", b"", 0  # ENOTSUPP: no model to run
+        out: Any = None
+        for _ in range(max(1, repeat)):
+            out = run(bytes(data))
+        retval, dout = out if isinstance(out, tuple) else (out, bytes(data))
+        if len(dout) > data_out_size:
+            return -errno.ENOSPC, int(retval), bytes(dout[:data_out_size]), b"", 0
+        return 0, int(retval) & 0xFFFFFFFF, bytes(dout), bytes(ctx or b""), 0
 
     def inject(
         self,
