@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -151,6 +152,11 @@ int bpfm_map_get_info(int fd, struct bpfm_map_info *out)
     out->btf_key_type_id = info.btf_key_type_id;
     out->btf_value_type_id = info.btf_value_type_id;
     out->map_extra = info.map_extra;
+    /* btf_vmlinux_id sits in what older uapi headers call the alignment pad just
+     * before map_extra; read it by offset so this builds against those headers */
+    memcpy(&out->btf_vmlinux_id,
+           (const char *)&info + offsetof(struct bpf_map_info, map_extra) - sizeof(uint32_t),
+           sizeof(uint32_t));
     return 0;
 }
 

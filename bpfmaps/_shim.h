@@ -22,6 +22,7 @@ struct bpfm_map_info {
     uint32_t btf_key_type_id;
     uint32_t btf_value_type_id;
     uint64_t map_extra;
+    uint32_t btf_vmlinux_id; /* Linux 6.7+; 0 before (the old padding) */
 };
 
 struct bpfm_prog_info {

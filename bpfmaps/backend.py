@@ -115,6 +115,16 @@ class Backend(Protocol):
         cpu: int = 0,
     ) -> tuple[int, int, bytes, bytes, int]: ...
 
+    # -- outside bpf(2): /proc/self/fdinfo and the bpffs ---------------------------
+    # map_fdinfo: the ``key: value`` lines of /proc/self/fdinfo/FD as a dict of
+    # strings (``frozen``, ``memlock``, ``map_id``, ...); -EINVAL when fd is no map.
+    # obj_unpin: unlink(2) of a pin (the caller checks it is on a bpffs first).
+    # map_pin_paths: every path on a mounted bpffs where map ``map_id`` is pinned
+    # (walks every bpffs mount, one OBJ_GET per pinned object, like bpftool's -f).
+    def map_fdinfo(self, fd: int) -> tuple[int, Optional[dict[str, str]]]: ...
+    def obj_unpin(self, path: str) -> int: ...
+    def map_pin_paths(self, map_id: int) -> list[str]: ...
+
     # -- elements --------------------------------------------------------------
     def map_lookup_elem(
         self, fd: int, key: bytes | None, value_out: Buffer, flags: int = 0

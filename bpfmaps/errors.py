@@ -261,10 +261,10 @@ ELEMENT_OPS = frozenset(
 
 _HINTS: dict[int, str] = {
     _errno.ENOENT: "key does not exist",
-    _errno.EEXIST: "NOEXIST update on an existing key; every array index exists",
+    _errno.EEXIST: "the element already exists (NOEXIST update)",
     _errno.E2BIG: "map full (max_entries={max_entries}) or array index out of range",
     _errno.ENOSPC: "batch lookup chunk smaller than a hash bucket",
-    _errno.EPERM: "needs CAP_BPF/CAP_SYS_ADMIN; or the map is frozen or opened read-only",
+    _errno.EPERM: "needs CAP_BPF/CAP_SYS_ADMIN, or the map is frozen or the handle read-only",
     _errno.EACCES: "needs CAP_BPF/CAP_SYS_ADMIN; or the handle is read-only/write-only",
     _errno.EINVAL: "bad flags for this map type, delete on an array, or unsupported command",
     ENOTSUPP: "operation not supported for this map type or kernel",

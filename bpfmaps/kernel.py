@@ -86,6 +86,41 @@ def is_bpffs(path: str) -> bool:
     return _mountinfo_fstype(p) == "bpf"
 
 
+def bpffs_mounts() -> list[str]:
+    """Mount points of every bpffs visible to this process (/proc/self/mountinfo)."""
+    out: list[str] = []
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                fields = line.split()
+                try:
+                    sep = fields.index("-")
+                except ValueError:
+                    continue
+                if fields[sep + 1] == "bpf":
+                    mnt = fields[4].replace("\\040", " ")
+                    if mnt not in out:
+                        out.append(mnt)
+    except OSError:
+        pass
+    return out
+
+
+def read_fdinfo(fd: int) -> tuple[int, dict[str, str] | None]:
+    """The ``key: value`` lines of /proc/self/fdinfo/FD (one open+read, ~10 us)."""
+    try:
+        with open(f"/proc/self/fdinfo/{int(fd)}") as f:
+            text = f.read()
+    except OSError as e:
+        return -(e.errno or 9), None
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        k, sep, v = line.partition(":")
+        if sep:
+            out[k.strip()] = v.strip()
+    return 0, out
+
+
 class KernelBackend:
     """The real kernel.  Stateless apart from cached constants; safe to share."""
 
@@ -194,7 +229,38 @@ class KernelBackend:
             btf_key_type_id=info.btf_key_type_id,
             btf_value_type_id=info.btf_value_type_id,
             map_extra=info.map_extra,
+            btf_vmlinux_id=info.btf_vmlinux_id,
         )
+
+    def map_fdinfo(self, fd: int):
+        rc, d = read_fdinfo(fd)
+        if rc == 0 and "map_id" not in d:
+            return -22, None
+        return rc, d
+
+    def obj_unpin(self, path: str) -> int:
+        try:
+            os.unlink(path)
+        except OSError as e:
+            return -(e.errno or 1)
+        return 0
+
+    def map_pin_paths(self, map_id: int) -> list[str]:
+        found: list[str] = []
+        info = ffi.new("struct bpfm_map_info *")
+        for mnt in bpffs_mounts():
+            for root, _dirs, files in os.walk(mnt):
+                for name in sorted(files):
+                    path = os.path.join(root, name)
+                    fd = lib.bpfm_obj_get(os.fsencode(path), 1 << 3)  # read-only is enough
+                    if fd < 0:
+                        continue
+                    try:
+                        if lib.bpfm_map_get_info(fd, info) == 0 and info.id == map_id:
+                            found.append(path)
+                    finally:
+                        lib.bpfm_close(fd)
+        return found
 
     def prog_info(self, fd: int):
         info = ffi.new("struct bpfm_prog_info *")

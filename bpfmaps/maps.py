@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno as _errno
 import re
+import sys as _sys
 from collections.abc import Iterator, MutableMapping
 from typing import Any, Optional
 
@@ -22,18 +23,22 @@ from . import codecs as _codecs
 from ._fd import OwnedFd
 from .backend import Backend, default_backend
 from .errors import (
+    ENOTSUPP,
     AmbiguousMapError,
+    BatchError,
     CodecError,
     InvalidArgumentError,
     IterationAbortedError,
     MapClosedError,
     MapNotFoundError,
+    NotBpffsError,
+    PermissionDeniedError,
+    PinNotFoundError,
     error_from_errno,
 )
 from .types import (
     ARRAY_TYPES,
     FD_VALUE_TYPES,
-    KEYLESS_TYPES,
     MAP_IN_MAP_TYPES,
     PERCPU_TYPES,
     MapFlags,
@@ -47,6 +52,7 @@ from .types import (
 __all__ = ["Map", "map_ids"]
 
 _MISSING: Any = object()
+_sys_byteorder = _sys.byteorder
 #: fd arrays: BPF_ANY only (NOEXIST/EXIST -> EINVAL)
 _FD_ARRAY_TYPES = frozenset({MapType.PROG_ARRAY, MapType.ARRAY_OF_MAPS})
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.]{0,15}$")
@@ -290,7 +296,7 @@ class Map(MutableMapping):
         flags: int = 0,
         inner_map: Any = None,
         *,
-        numa_node: int = 0,
+        numa_node: Optional[int] = None,
         map_extra: int = 0,
         backend: Optional[Backend] = None,
         key: Any = None,
@@ -299,8 +305,12 @@ class Map(MutableMapping):
         """Create a map (BPF_MAP_CREATE).  ``inner_map`` (a Map or fd) is the template
         for array_of_maps/hash_of_maps.  The map lives while an fd or pin refers to it.
 
-        Raises ValueError for a bad name (at most 15 of ``[A-Za-z0-9_.]``),
-        InvalidArgumentError for sizes/flags the kernel rejects for this type.
+        ``numa_node=N`` places the map's memory on NUMA node N: it sets
+        ``MapFlags.NUMA_NODE`` itself (an offline or out-of-range node is EINVAL).
+
+        Raises ValueError for a bad name (at most 15 of ``[A-Za-z0-9_.]``) or a negative
+        numa_node, InvalidArgumentError for sizes/flags the kernel rejects for this
+        type, PermissionDeniedError without CAP_BPF/CAP_SYS_ADMIN.
         """
         mt = MapType.parse(type)
         if name is None:
@@ -312,36 +322,60 @@ class Map(MutableMapping):
             inner_fd = inner_map.fileno() if hasattr(inner_map, "fileno") else int(inner_map)
         elif mt in (MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS):
             raise ValueError(f"{mt.name.lower()} needs inner_map=<a Map used as the template>")
+        flags = int(flags)
+        if numa_node is not None:
+            if int(numa_node) < 0:
+                raise ValueError(f"numa_node must be a node number >= 0, got {numa_node}")
+            flags |= MapFlags.NUMA_NODE
         be = backend or default_backend()
         fd = be.map_create(
             int(mt),
             key_size,
             value_size,
             max_entries,
-            int(flags),
+            flags,
             name.encode(),
             inner_fd,
-            numa_node,
+            int(numa_node or 0),
             map_extra,
         )
         if fd < 0:
+            hint = None
+            if fd == -_errno.EINVAL:
+                hint = "the kernel rejected these sizes/flags for this map type"
+                if numa_node is not None:
+                    hint += f" (or NUMA node {numa_node} is not online)"
+            elif fd in (-_errno.EPERM, -_errno.EACCES):
+                hint = "creating maps needs CAP_BPF (or CAP_SYS_ADMIN)"
             raise error_from_errno(
                 -fd,
                 "create",
                 map=f"{mt.name.lower()} {name!r}",
-                detail=f"(key {key_size}, value {value_size}, max_entries {max_entries}, flags {MapFlags(int(flags))!r})",
-                hint=(
-                    "the kernel rejected these sizes/flags for this map type"
-                    if fd == -_errno.EINVAL
-                    else None
-                ),
+                detail=f"(key {key_size}, value {value_size}, max_entries {max_entries}, flags {MapFlags(flags)!r})",
+                hint=hint,
             )
         return cls._open(be, fd, "create", key=key, value=value)
 
     # ------------------------------------------------------------------ views
-    def typed(self, key: Any = None, value: Any = None) -> Map:
-        """Another view of the same open map with other codecs (shares the fd)."""
-        return Map(self._h, key=key, value=value)
+    def typed(self, key: Any = _MISSING, value: Any = _MISSING) -> Map:
+        """Another view of the same open map with other codecs (shares the fd).
+
+        A codec not given is kept from this view (``m.typed(value="<Q")`` keeps the
+        key codec); pass ``None`` to get raw bytes for that side.  No syscall.
+        """
+        v = Map(
+            self._h,
+            key=None if key is _MISSING else key,
+            value=None if value is _MISSING else value,
+        )
+        if key is _MISSING and self._key_codec is not None:
+            v._key_codec = self._key_codec
+            v._kenc, v._kdec = self._kenc, self._kdec
+        if value is _MISSING:
+            v._value_codec = self._value_codec
+            v._venc, v._vdec = self._venc, self._vdec
+        v._set_raw_sizes()
+        return v
 
     @property
     def raw(self) -> Map:
@@ -383,6 +417,39 @@ class Map(MutableMapping):
             raise self._error(rc, "info")
         h.info = info
         return info
+
+    def fdinfo(self) -> dict[str, str]:
+        """The kernel's /proc/self/fdinfo lines for this map's fd (``frozen``,
+        ``memlock``, ``map_id``, ...) as strings.  Cost: one open+read of a proc file
+        (about 10 us).  Raises MapClosedError after close()."""
+        rc, d = self._h.backend.map_fdinfo(self._fd())
+        if rc < 0 or d is None:
+            raise self._error(rc or -_errno.EINVAL, "fdinfo")
+        return d
+
+    @property
+    def frozen(self) -> bool:
+        """True once BPF_MAP_FREEZE was applied (by anyone): the live state, read from
+        /proc/self/fdinfo on every access (about 10 us; Linux 5.2)."""
+        return self.fdinfo().get("frozen", "0") == "1"
+
+    @property
+    def bytes_memlock(self) -> int:
+        """Bytes of memory the kernel charges to this map (fdinfo ``memlock``): read
+        on every access (about 10 us).  For most types it is fixed at create time."""
+        return int(self.fdinfo().get("memlock", "0"))
+
+    def pinned_paths(self) -> list[str]:
+        """Every path on a mounted bpffs where this map is pinned (the kernel keeps no
+        list: this walks every bpffs mount and opens each pinned object, like bpftool's
+        ``map show -f``; cost O(objects pinned on the system)).  Pins in bpffs mounts
+        this process cannot see are not found."""
+        return self._h.backend.map_pin_paths(self._h.info.id)
+
+    @property
+    def is_pinned(self) -> bool:
+        """True when :meth:`pinned_paths` finds at least one pin (same cost)."""
+        return bool(self.pinned_paths())
 
     id = property(lambda self: self._h.info.id, doc="kernel map id")
     name = property(lambda self: self._h.info.name, doc="kernel map name (<= 15 chars)")
@@ -441,37 +508,99 @@ class Map(MutableMapping):
         if h.fd < 0:
             return MapClosedError(f"map {h.desc} is closed")
         err = -rc
-        hint = None
-        info = h.info
-        if err == _errno.E2BIG and info.type in ARRAY_TYPES:
-            hint = f"array index out of range (max_entries={info.max_entries})"
-        elif err == _errno.E2BIG:
-            hint = f"map full (max_entries={info.max_entries})"
-        elif err == _errno.EINVAL and op == "delete" and info.type in ARRAY_TYPES:
-            hint = "array elements cannot be deleted; write a zero value instead"
-        elif err == _errno.EINVAL and op == "update" and info.type in _FD_ARRAY_TYPES:
-            hint = (
-                f"{self._type_name()} accepts only flags=ANY, and only an fd of a compatible object"
-            )
-        elif err == _errno.EINVAL and op == "update" and info.type in MAP_IN_MAP_TYPES:
-            hint = "the inner map must match inner_map's type, key/value sizes and flags"
-        elif err == _errno.EPERM and op in ("update", "delete", "push"):
-            if h.open_flags & OpenFlags.RDONLY:
-                hint = "the map was opened read-only"
-            else:
-                hint = "the map is frozen, or CAP_BPF/CAP_SYS_ADMIN is missing"
-        elif (
-            err == _errno.EPERM and op in ("lookup", "next_key") and h.open_flags & OpenFlags.WRONLY
-        ):
-            hint = "the map was opened write-only"
-        elif err == _errno.ENOENT and info.type in KEYLESS_TYPES:
-            hint = "the queue/stack is empty"
         return error_from_errno(
-            err, op, map=h.desc, key=key, max_entries=info.max_entries, hint=hint
+            err,
+            op,
+            map=h.desc,
+            key=key,
+            max_entries=h.info.max_entries,
+            hint=self._hint(err, op, key),
         )
 
+    def _hint(self, err: int, op: str, key: Any) -> Optional[str]:
+        """What causes ``err`` for ``op`` on this map type and handle (None: the generic
+        hint of :func:`~bpfmaps.errors.error_from_errno`).  Only called on failure."""
+        h = self._h
+        info = h.info
+        t = info.type
+        tn = self._type_name()
+        base = op.replace("_batch", "").replace("_elems", "")
+        reads = base in ("lookup", "next_key", "peek", "lookup_and_delete", "pop", "fdinfo")
+        writes = base in ("update", "delete", "push", "lookup_and_delete", "pop", "freeze")
+        if t in (MapType.RINGBUF, MapType.USER_RINGBUF) and err in (
+            ENOTSUPP,
+            _errno.EOPNOTSUPP,
+            _errno.EINVAL,
+        ):
+            return (
+                f"{tn} maps have no element operations; user space reads records "
+                "through the mmap'ed ring"
+            )
+        if err == _errno.E2BIG:
+            if t in ARRAY_TYPES:
+                return f"array index out of range (max_entries={info.max_entries})"
+            return f"map full (max_entries={info.max_entries})"
+        if err == _errno.EEXIST:
+            if t in ARRAY_TYPES:
+                return "NOEXIST update on an array: every array index exists"
+            if t in (MapType.QUEUE, MapType.STACK):
+                return None
+            return "NOEXIST update of a key that already exists"
+        if err == _errno.ENOENT:
+            if t == MapType.BLOOM_FILTER:
+                return "the value is not in the bloom filter"
+            if t in (MapType.QUEUE, MapType.STACK):
+                return f"the {tn} is empty"
+            if base == "next_key":
+                return "the map is empty" if key is None else "no key after this one (last key)"
+            if t in _FD_ARRAY_TYPES and base == "lookup":
+                return "this slot is empty (or the index is out of range)"
+            if t in (MapType.ARRAY, MapType.PERCPU_ARRAY):
+                return f"array index out of range (max_entries={info.max_entries})"
+            return "key does not exist"
+        if err in (_errno.EPERM, _errno.EACCES):
+            ro = h.open_flags & OpenFlags.RDONLY
+            wo = h.open_flags & OpenFlags.WRONLY
+            if writes and ro:
+                return "the map was opened read-only"
+            if reads and wo:
+                return "the map was opened write-only"
+            if writes and base != "freeze" and self._is_frozen():
+                return "the map is frozen (read-only for user space)"
+            return "this process lacks CAP_BPF/CAP_SYS_ADMIN (unprivileged bpf(2) is disabled)"
+        if err == _errno.EINVAL:
+            if base == "delete" and t in (MapType.ARRAY, MapType.PERCPU_ARRAY):
+                return "array elements cannot be deleted; write a zero value instead"
+            if base == "update" and t in _FD_ARRAY_TYPES:
+                return f"{tn} accepts only flags=ANY, and only an fd of a compatible object"
+            if base == "update" and t in MAP_IN_MAP_TYPES:
+                return "the inner map must match inner_map's type, key/value sizes and flags"
+            if base in ("update", "push") and t in (MapType.QUEUE, MapType.STACK):
+                return f"{tn} push accepts flags ANY or EXIST (overwrite the oldest when full)"
+            return None
+        if err in (ENOTSUPP, _errno.EOPNOTSUPP):
+            if t == MapType.BLOOM_FILTER:
+                return "bloom filters support only adding values and membership tests"
+            return f"{op} is not supported for {tn} maps on this kernel"
+        return None
+
+    def _is_frozen(self) -> bool:
+        try:
+            rc, d = self._h.backend.map_fdinfo(self._h.fd)
+        except Exception:
+            return False
+        return rc == 0 and d is not None and d.get("frozen") == "1"
+
     def _keyless(self, key: Any) -> Any:
-        raise TypeError(f"{self._type_name()} maps have no keys; use push(), pop() and peek()")
+        raise TypeError(f"{self._type_name()} maps have no keys; {self._keyless_use()}")
+
+    def _keyless_use(self) -> str:
+        t = self._h.info.type
+        if t in (MapType.RINGBUF, MapType.USER_RINGBUF):
+            return "they have no element operations (read the ring through its mmap)"
+        if t == MapType.BLOOM_FILTER:
+            return "use push() to add and peek() to test membership"
+        return "use push(), pop() and peek()"
 
     def _type_name(self) -> str:
         t = self._h.info.type
@@ -633,7 +762,7 @@ class Map(MutableMapping):
         Arrays: InvalidArgumentError (elements cannot be deleted).  Queue/stack: TypeError
         (no keys; use pop())."""
         if self._kdec is None:
-            raise TypeError(f"{self._type_name()} maps have no keys; use pop()")
+            raise TypeError(f"{self._type_name()} maps have no keys; {self._keyless_use()}")
         while True:
             try:
                 kraw = self._next_raw(None)
@@ -663,6 +792,83 @@ class Map(MutableMapping):
             raise self._error(rc, "peek")
         return self._vdec(h.backend.tobytes(buf, h.vbs))
 
+    # ------------------------------------------------------------------ per-CPU
+    def _cpu_numbers(self, key: Any, what: str) -> list:
+        h = self._h
+        if h.info.type not in PERCPU_TYPES:
+            raise TypeError(
+                f"{what}() aggregates the per-CPU values of per-CPU maps; "
+                f"this is a {self._type_name()} map (read m[key] directly)"
+            )
+        vals = self[key]
+        if vals and isinstance(vals[0], (bytes, bytearray)):
+            size = h.info.value_size
+            if size not in (1, 2, 4, 8):
+                raise TypeError(
+                    f"{what}() needs numeric values: give the map a numeric value codec, "
+                    f"e.g. m.typed(value='<Q') (values here are {size} raw bytes)"
+                )
+            vals = [int.from_bytes(v, _sys_byteorder) for v in vals]
+        for v in vals:
+            if not isinstance(v, (int, float)):
+                raise TypeError(
+                    f"{what}() needs numeric per-CPU values, got {type(v).__name__}: "
+                    "use a scalar value codec (e.g. m.typed(value='<Q'))"
+                )
+        return vals
+
+    def sum(self, key: Any) -> Any:
+        """Sum of ``key``'s per-CPU values (BCC's ``table.sum(k)``): one lookup.
+        Raw values of 1, 2, 4 or 8 bytes count as native unsigned integers.  Raises
+        TypeError on maps that are not per-CPU or values that are not numbers,
+        KeyNotFoundError when the key is missing."""
+        return sum(self._cpu_numbers(key, "sum"))
+
+    def max(self, key: Any) -> Any:
+        """Largest of ``key``'s per-CPU values (one lookup); rules as :meth:`sum`."""
+        return max(self._cpu_numbers(key, "max"))
+
+    def min(self, key: Any) -> Any:
+        """Smallest of ``key``'s per-CPU values (one lookup); rules as :meth:`sum`."""
+        return min(self._cpu_numbers(key, "min"))
+
+    def average(self, key: Any) -> float:
+        """:meth:`sum` divided by the number of possible CPUs (BCC's ``average``), as a
+        float; one lookup."""
+        vals = self._cpu_numbers(key, "average")
+        return sum(vals) / len(vals)
+
+    def zero(self, key: Any = _MISSING) -> None:
+        """Write an all-zero value: to ``key`` (one update, which also creates it on a
+        hash map), or, with no key, to every existing key (BCC's ``table.zero()``: keys
+        stay, values become 0; one walk plus one batched update).  For every CPU on
+        per-CPU maps.  Not for queue/stack/ringbuf (TypeError) or map-in-map/prog-array
+        maps (TypeError: an empty slot is a delete).  Errors as :meth:`update`."""
+        h = self._h
+        t = h.info.type
+        if h.info.key_size == 0:
+            raise TypeError(f"{self._type_name()} maps have no keys to zero; {self._keyless_use()}")
+        if t in FD_VALUE_TYPES:
+            raise TypeError(
+                f"{self._type_name()} values are object references; delete the slot instead"
+            )
+        raw = self.raw
+        z = bytes(h.vbs)
+        if key is not _MISSING:
+            k = self._kenc(key)
+            rc = h.update_elem(h.fd, k, z, 0)
+            if rc:
+                raise self._error(rc, "update", key)
+            return
+        if t in (MapType.ARRAY, MapType.PERCPU_ARRAY):
+            from . import bulk
+
+            bulk.clear(self)  # arrays: zero every index
+            return
+        keys = list(raw._iter_raw_keys())
+        if keys:  # packed buffers: one UPDATE_BATCH per chunk, no object per element
+            raw.update_many(b"".join(keys), z * len(keys))
+
     # ------------------------------------------------------------------ iteration
     def _next_raw(self, kraw: Optional[bytes]) -> bytes:
         h = self._h
@@ -678,14 +884,19 @@ class Map(MutableMapping):
         Raises KeyNotFoundError after the last key (GET_NEXT_KEY; one syscall)."""
         if self._kdec is None:
             raise InvalidArgumentError(
-                _errno.EINVAL, "next_key", map=self._h.desc, hint="queue/stack maps have no keys"
+                _errno.EINVAL,
+                "next_key",
+                map=self._h.desc,
+                hint=f"{self._type_name()} maps have no keys",
             )
         return self._kdec(self._next_raw(None if key is None else self._kenc(key)))
 
     def _iter_raw_keys(self) -> Iterator[bytes]:
         h = self._h
         if h.info.key_size == 0:
-            raise TypeError(f"{self._type_name()} maps cannot be iterated; use pop()")
+            raise TypeError(
+                f"{self._type_name()} maps have no keys to iterate; {self._keyless_use()}"
+            )
         be = h.backend
         ks = h.info.key_size
         limit = h.info.max_entries + 1
@@ -736,9 +947,14 @@ class Map(MutableMapping):
 
     def __len__(self) -> int:
         """Number of elements.  Arrays: max_entries (every index exists, O(1)).
-        Hash-like maps: walks every key, one syscall per key (O(n)).  Queue/stack:
-        TypeError (they cannot be counted without popping)."""
+        Hash-like maps: walks every key, one syscall per key (O(n)).  Queue/stack (and
+        other keyless maps): TypeError (the kernel cannot count them without popping)."""
         t = self._h.info.type
+        if self._h.info.key_size == 0:
+            raise TypeError(
+                f"len() of a {self._type_name()} map: the kernel has no way to count its "
+                "elements without removing them"
+            )
         if t in (MapType.ARRAY, MapType.PERCPU_ARRAY):
             return self._h.info.max_entries
         if t in FD_VALUE_TYPES:  # fd arrays iterate every slot; count the filled ones
@@ -768,10 +984,29 @@ class Map(MutableMapping):
 
     def clear(self) -> None:
         """Remove everything.  Hash-like: delete every key (batched where possible).
-        Arrays: write zero values to every index.  Queue/stack: pop until empty."""
+        Arrays: write zero values to every index.  Queue/stack: pop until empty.
+        Raises PermissionDeniedError on a read-only/write-only handle or a frozen map."""
         from . import bulk
 
-        bulk.clear(self)
+        h = self._h
+        arrays = (MapType.ARRAY, MapType.PERCPU_ARRAY)
+        if h.open_flags & OpenFlags.RDONLY or (
+            h.open_flags & OpenFlags.WRONLY and h.info.type not in arrays
+        ):
+            # the kernel refuses every write on a read-only fd, and finding the keys
+            # needs reads: fail even when the map is empty, without a syscall
+            op = "delete" if h.open_flags & OpenFlags.RDONLY else "next_key"
+            raise PermissionDeniedError(
+                _errno.EPERM, "clear", map=h.desc, hint=self._hint(_errno.EPERM, op, None)
+            )
+        try:
+            bulk.clear(self)
+        except BatchError as e:
+            # read-only/write-only handle or frozen map: nothing can be removed, so
+            # raise the element error itself (PermissionDeniedError, with its hint)
+            if isinstance(e.__cause__, PermissionDeniedError):
+                raise e.__cause__ from None
+            raise
 
     # ------------------------------------------------------------------ bulk (bpfmaps.bulk)
     def update_many(self, *args: Any, **kwargs: Any) -> Any:
@@ -818,6 +1053,54 @@ class Map(MutableMapping):
         rc = self._h.backend.map_freeze(self._fd())
         if rc:
             raise self._error(rc, "freeze")
+
+    def unpin(self, path: str) -> None:
+        """Remove the pin of this map at ``path`` (unlink on the bpffs).  The map
+        lives on while fds or other pins refer to it.  Cost: one OBJ_GET, one
+        OBJ_GET_INFO_BY_FD and one unlink.
+
+        Raises NotBpffsError when ``path`` is not on a bpffs, PinNotFoundError when
+        nothing is pinned there, InvalidArgumentError when another object (another map,
+        a program) is pinned there (nothing is removed then).
+        """
+        h = self._h
+        self._fd()
+        path = str(path)
+        be = h.backend
+        where = f"{h.desc} at {path!r}"
+        if not be.is_bpffs(path):
+            raise NotBpffsError(
+                _errno.EPERM,
+                "unpin",
+                map=where,
+                hint="path is not on a bpf file system (mount -t bpf bpf DIR)",
+            )
+        fd = be.obj_get(path, int(OpenFlags.RDONLY))
+        if fd == -_errno.ENOENT:
+            raise PinNotFoundError(
+                _errno.ENOENT, "unpin", map=where, hint="nothing is pinned at this path"
+            )
+        other = None
+        if fd == -_errno.EINVAL:
+            other = "a program (or other non-map object)"  # OBJ_GET of a prog with RDONLY
+        elif fd < 0:
+            raise error_from_errno(-fd, "unpin", map=where)
+        else:
+            try:
+                rc, info = be.map_info(fd)
+            finally:
+                be.close(fd)
+            if rc < 0 or info is None:
+                other = "an object that is not a BPF map"
+            elif info.id != h.info.id:
+                other = f"another map ({info.describe()})"
+        if other is not None:
+            raise InvalidArgumentError(
+                _errno.EINVAL, "unpin", map=where, hint=f"the pin is {other}; not removed"
+            )
+        rc = be.obj_unpin(path)
+        if rc:
+            raise error_from_errno(-rc, "unpin", map=where)
 
     def pin(self, path: str) -> None:
         """Pin at ``path`` on a bpffs (BPF_OBJ_PIN): the map outlives this process.

@@ -165,6 +165,8 @@ class MapInfo(NamedTuple):
     btf_key_type_id: int = 0
     btf_value_type_id: int = 0
     map_extra: int = 0
+    #: id of the kernel (vmlinux/module) BTF a struct_ops value type lives in (Linux 6.7+)
+    btf_vmlinux_id: int = 0
 
     @classmethod
     def make(cls, type: int, **kw) -> MapInfo:

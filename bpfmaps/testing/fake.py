@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional, Union
 
 from ..backend import ProgInfo, generic_dump_elems
-from ..types import MapInfo, MapType
+from ..types import MapInfo, MapType, round_up8
 from . import _maps as M
 from ._maps import (
     BPF_F_LOCK,
@@ -603,6 +603,49 @@ class FakeKernel:
             name=m.name,
             map_extra=m.map_extra,
         )
+
+    def map_fdinfo(self, fd: int) -> tuple[int, Optional[dict[str, str]]]:
+        """/proc/self/fdinfo of a map fd, with the kernel's keys.  ``memlock`` is an
+        estimate (the real figure depends on the map type's allocator): the element
+        storage, ``max_entries * (round_up8(key_size) + value_buf_size + 32)``, plus
+        one page."""
+        rc = self._fault("map_fdinfo", fd=fd)
+        if rc:
+            return rc, None
+        rc, f = self._file(fd)
+        if rc:
+            return rc, None
+        m = f.obj
+        if m.kind != "map":
+            return -EINVAL, None
+        flags = (0o2 if f.can_write and f.can_read else 0o1 if f.can_write else 0) | 0o2000000
+        memlock = 4096 + m.max_entries * (round_up8(m.key_size) + m.value_buf_size + 32)
+        return 0, {
+            "pos": "0",
+            "flags": f"{flags:08o}",
+            "map_type": str(m.type),
+            "key_size": str(m.key_size),
+            "value_size": str(m.value_size),
+            "max_entries": str(m.max_entries),
+            "map_flags": hex(m.flags),
+            "map_extra": hex(m.map_extra),
+            "memlock": str(memlock),
+            "map_id": str(m.id),
+            "frozen": "1" if m.frozen else "0",
+        }
+
+    def obj_unpin(self, path: str) -> int:
+        """unlink(2) of a pin on the virtual bpffs: 0, -ENOENT, -EPERM off bpffs."""
+        rc = self._fault("obj_unpin")
+        if rc:
+            return rc
+        if not self.is_bpffs(path):
+            return -EPERM
+        return self.unlink(path)
+
+    def map_pin_paths(self, map_id: int) -> list[str]:
+        """Pinned paths of map ``map_id``, sorted."""
+        return sorted(p for p, o in self._pins.items() if o.kind == "map" and o.id == map_id)
 
     def prog_info(self, fd: int) -> tuple[int, Optional[ProgInfo]]:
         rc, f = self._file(fd)
