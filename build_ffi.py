@@ -17,7 +17,7 @@ from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PKG = os.path.join(HERE, "bpfmaps")
-SOURCES = ["_shim.c", "_fastparse.c"]
+SOURCES = ["_shim.c", "_fastparse.c", "_sync.c"]
 
 
 def _cdef_text(header: str) -> str:

@@ -30,6 +30,8 @@ _LAZY = {
     "Program": ("progs", "Program"),
     "ProgType": ("progs", "ProgType"),
     "TestRunResult": ("progs", "TestRunResult"),
+    "SyncError": ("sync", "SyncError"),
+    "SyncResult": ("sync", "SyncResult"),
     "XdpAction": ("progs", "XdpAction"),
     "MapFlags": ("types", "MapFlags"),
     "MapInfo": ("types", "MapInfo"),
@@ -93,6 +95,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     )
     from .maps import Map, map_ids
     from .progs import Program, ProgType, TestRunResult, XdpAction
+    from .sync import SyncError, SyncResult
     from .types import MapFlags, MapInfo, MapType, OpenFlags, UpdateFlags
 
 __version__ = "0.1.0"
@@ -127,6 +130,8 @@ __all__ = [
     "PinNotFoundError",
     "ProgType",
     "Program",
+    "SyncError",
+    "SyncResult",
     "TestRunResult",
     "UpdateFlags",
     "XdpAction",

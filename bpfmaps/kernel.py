@@ -427,6 +427,43 @@ class KernelBackend:
         )
         return rc, c[0], c[1]
 
+    # -- Map.sync helpers (bpfmaps.sync; no syscalls) -----------------------------
+    def sync_index(self, want_keys, n_want: int, ks: int):
+        """Index the wanted keys (C, GIL released: bpfmaps.sync builds it in a thread
+        while it reads the map).  Keeps ``want_keys`` alive."""
+        kp = _ptr(want_keys)
+        ix = lib.bpfm_sync_index_build(kp, n_want, ks)
+        if ix == _NULL:
+            raise MemoryError("sync_index")
+        return (ffi.gc(ix, lib.bpfm_sync_index_free), kp)
+
+    def sync_plan(self, index, cur_keys, cur_vals, n_cur, want_vals, n_want, vs, zero):
+        """The diff against an index from :meth:`sync_index`, in C
+        (:func:`bpfmaps.sync.plan_py` is the reference): (update indices into want,
+        added flags, delete indices into cur, number unchanged), the first three as
+        buffers of uint32/uint8."""
+        upd = ffi.new("uint32_t[]", max(n_want, 1))
+        added = ffi.new("uint8_t[]", max(n_want, 1))
+        dels = ffi.new("uint32_t[]", max(n_cur, 1))
+        outs = ffi.new("uint32_t[3]")
+        lib.bpfm_sync_plan_probe(
+            index[0], _ptr(cur_keys), _ptr(cur_vals), n_cur, _ptr(want_vals), vs,
+            1 if zero else 0, upd, added, outs, dels, outs + 1, outs + 2,
+        )  # fmt: skip
+        nu, nd = outs[0], outs[1]
+        return (
+            ffi.buffer(upd, 4 * nu),
+            ffi.buffer(added, nu),
+            ffi.buffer(dels, 4 * nd),
+            outs[2],
+        )
+
+    def gather(self, src, size: int, idx, n: int) -> bytes:
+        """``src[idx[i]]`` for i < n (elements of ``size`` bytes), packed, in C."""
+        out = ffi.new("char[]", max(n * size, 1))
+        lib.bpfm_gather(_ptr(src), size, ffi.from_buffer("uint32_t[]", idx), n, out)
+        return ffi.buffer(out, n * size)[:]
+
     # -- parallel batch apply (bpfmaps.bulk) -------------------------------------
     def keys_distinct(self, keys, key_size: int, count: int) -> bool:
         """True when the ``count`` packed keys are pairwise distinct (in C, no syscall)."""

@@ -1039,6 +1039,27 @@ class Map(MutableMapping):
 
         return bulk.pop_all(self, **kwargs)
 
+    def sync(
+        self,
+        desired: Any,
+        values: Any = None,
+        *,
+        delete_extra: bool = True,
+        on_error: str = "stop",
+        dry_run: bool = False,
+        batch_size: Optional[int] = None,
+    ) -> Any:
+        """Make the map hold exactly ``desired`` (a mapping, pairs, or keys + values),
+        writing only the delta; returns SyncResult(added, changed, removed, unchanged).
+        One LOOKUP_BATCH read + the delta's batch writes; SyncError (a BatchError) on
+        failure.  See :func:`bpfmaps.sync.sync`."""
+        from .sync import sync
+
+        return sync(
+            self, desired, values, delete_extra=delete_extra, on_error=on_error,
+            dry_run=dry_run, batch_size=batch_size,
+        )  # fmt: skip
+
     def batch(self, **kwargs: Any) -> Any:
         """A context manager that buffers writes and applies them on exit; see
         :class:`bpfmaps.batching.MapBatch`."""
