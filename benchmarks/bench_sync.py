@@ -72,22 +72,24 @@ def main() -> int:
                 want[i] = want[i] + 1 + r
             wdict = dict(zip(map(bytes, (memoryview(keys).cast("B")[i * 4 : i * 4 + 4] for i in range(n))),
                              (want[i].to_bytes(8, sys.byteorder) for i in range(n))))  # fmt: skip
-            res = {}
-            order = ["read", "sync packed", "sync dict", "rewrite"]
+            res: dict[str, object] = {}
+            runs = {
+                "read": lambda: read_packed(m),
+                "sync packed": lambda w=want, res=res: res.__setitem__(
+                    "sync packed", m.sync(keys, w)
+                ),
+                "sync dict": lambda d=wdict, res=res: res.__setitem__("sync dict", m.sync(d)),
+                "rewrite": lambda w=want: m.update_many(keys, w),
+            }
+            order = list(runs)
             rng.shuffle(order)
             for name in order:
                 m.update_many(keys, base)  # reset: the map holds the base state
-                if name == "read":
-                    times[name].append(timed(lambda: read_packed(m)))
-                elif name == "sync packed":
-                    times[name].append(timed(lambda: res.setdefault(name, m.sync(keys, want))))
-                elif name == "sync dict":
-                    times[name].append(timed(lambda: res.setdefault(name, m.sync(wdict))))
-                else:
-                    times[name].append(timed(lambda: m.update_many(keys, want)))
+                times[name].append(timed(runs[name]))
             for name in ("sync packed", "sync dict"):
-                assert res[name].changed == nchg and res[name].unchanged == n - nchg, res[name]
-            del wdict
+                r = res[name]
+                assert r.changed == nchg and r.unchanged == n - nchg, r  # type: ignore[attr-defined]
+            del runs
         med = {k: statistics.median(v) for k, v in times.items()}
         print(f"n={n}, changed={nchg} ({a.changed:.1%}), rounds={a.rounds} (medians)")
         for k, v in med.items():

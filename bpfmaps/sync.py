@@ -94,7 +94,7 @@ class SyncError(BatchError):
 
 # ----------------------------------------------------------------------------- inputs
 def _packed(obj: Any) -> Optional[memoryview]:
-    if isinstance(obj, (list, tuple, str, range, dict)) or isinstance(obj, Mapping):
+    if isinstance(obj, (list, tuple, str, range, dict, Mapping)):
         return None
     try:
         mv = memoryview(obj)
