@@ -533,8 +533,13 @@ int bpfm_update_batch_part(int fd, const char *keys, const char *values, uint32_
         rc = bpfm_map_update_batch(fd, keys + off * key_size, values + off * value_stride, &cnt,
                                    elem_flags, 0);
         if (rc < 0) {
-            if (cnt > c)
-                cnt = 0; /* early failure: the kernel left count untouched */
+            /* The kernel's rule (generic_map_update_batch): a failure inside the
+             * element loop writes back cp < c, the number applied before it; a
+             * failure before the loop (EPERM on a frozen map or read-only fd,
+             * EINVAL flags, ENOMEM) leaves count untouched, i.e. == c.  So a
+             * failing call never applied all c: count >= c means none. */
+            if (cnt >= c)
+                cnt = 0;
             done += cnt;
             __atomic_store_n(stop, 1, __ATOMIC_RELAXED);
             break;

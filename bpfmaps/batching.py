@@ -34,6 +34,7 @@ are joined per chunk (about 60 ns per element) and the kernel does the rest.
 from __future__ import annotations
 
 from bisect import bisect_left
+from threading import get_ident
 from typing import TYPE_CHECKING, Any, Optional
 
 from .bulk import (
@@ -54,6 +55,30 @@ if TYPE_CHECKING:
     from .maps import Map
 
 __all__ = ["MapBatch", "Transaction", "batch"]
+
+#: (id of the map's fd handle, thread id) -> the batch whose ``with`` block is open on it.
+#: One open batch per map and thread: a second one would buffer its own writes and
+#: apply them before the outer ones, out of program order, so it is refused.
+_open: dict[tuple[int, int], Any] = {}
+
+
+def _claim(m: Map, owner: Any) -> tuple[int, int]:
+    key = (id(m._h), get_ident())
+    other = _open.get(key)
+    if other is not None and other is not owner:
+        raise RuntimeError(
+            f"nested batch on {m!r}: a batch of this map is already open in this thread "
+            "(its writes would apply after the inner batch's, out of program order); "
+            "write through the open batch, or flush and exit it first"
+        )
+    _open[key] = owner
+    return key
+
+
+def _release(keys: Any, owner: Any) -> None:
+    for key in keys:
+        if _open.get(key) is owner:
+            del _open[key]
 
 
 def _segments(marks: list, start: int, end: int) -> list[tuple[int, int, int, int]]:
@@ -229,16 +254,43 @@ class MapBatch:
         r.fallback |= fallback
 
     def __enter__(self) -> MapBatch:
+        """Open the block.  RuntimeError if a batch of the same map is already open in
+        this thread (nested blocks would break program order); the check is one dict
+        lookup, nothing is added per write."""
+        if self._tx is None:
+            _claim(self._m, self)
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if exc_type is not None:
-            self.discard()
-            return
-        self.flush()
+        try:
+            if exc_type is not None:
+                self.discard()
+                return
+            self.flush()
+        finally:
+            _release(((id(self._m._h), get_ident()),), self)
+            # later writes raise instead of being buffered and never applied
+            object.__setattr__(self, "__class__", _ClosedMapBatch)
 
     def __repr__(self) -> str:
         return f"<MapBatch {self._m!r} pending={len(self._keys)}>"
+
+
+class _ClosedMapBatch(MapBatch):
+    """A MapBatch whose ``with`` block has exited: every write or flush raises."""
+
+    __slots__ = ()
+
+    def _closed(self, *args: Any, **kw: Any) -> Any:
+        raise RuntimeError(
+            f"batch of {self._m!r} is closed: its with block has exited, so this write "
+            "would never be applied; open a new m.batch() or write to the map directly"
+        )
+
+    __setitem__ = __delitem__ = delete = update = flush = _closed  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<MapBatch {self._m!r} closed>"
 
 
 class _AutoFlushMapBatch(MapBatch):
@@ -306,6 +358,8 @@ class Transaction:
         "_base",
         "_limit",
         "_pending",
+        "_state",
+        "_claimed",
         "result",
     )
 
@@ -328,12 +382,21 @@ class Transaction:
         self._on_error = on_error
         self._cs = chunk_size or DEFAULT_CHUNK
         self._base = 0
+        self._state = 0  # 0: not entered, 1: inside the with block, 2: exited
+        self._claimed: list[tuple[int, int]] = []
         self.result = BatchResult()
 
     def __getitem__(self, m: Map) -> MapBatch:
         v = self._views.get(id(m))
         if v is None:
+            if self._state == 2:
+                raise RuntimeError(
+                    "cross-map batch is closed: its with block has exited; open a new "
+                    "bpfmaps.batch()"
+                )
             v = _TxMapBatch(m, on_error=self._on_error, chunk_size=self._cs, _tx=self)
+            if self._state == 1:
+                self._claimed.append(_claim(m, self))
             self._views[id(m)] = v
         return v
 
@@ -395,13 +458,24 @@ class Transaction:
         return res
 
     def __enter__(self) -> Transaction:
+        """Open the block; maps used through it cannot get a nested batch meanwhile."""
+        for v in self._views.values():
+            self._claimed.append(_claim(v._m, self))
+        self._state = 1
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if exc_type is not None:
-            self.discard()
-            return
-        self.flush()
+        try:
+            if exc_type is not None:
+                self.discard()
+                return
+            self.flush()
+        finally:
+            _release(self._claimed, self)
+            self._claimed = []
+            self._state = 2
+            for v in self._views.values():
+                object.__setattr__(v, "__class__", _ClosedMapBatch)
 
 
 def batch(

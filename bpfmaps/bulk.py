@@ -1021,7 +1021,11 @@ def _dump_chunks(
             if rc in _UNSUPPORTED and total == 0 and in_b is None:
                 break  # no batch command: per-element walk below
             if rc == -ENOSPC and cnt == 0:
-                chunk *= 2  # a hash bucket larger than the chunk: grow and retry
+                # a hash bucket larger than the chunk: grow and retry (bounded: no
+                # bucket holds more than max_entries elements)
+                if chunk > info.max_entries:
+                    raise m._error(rc, op)
+                chunk *= 2
                 keys_out = be.alloc(chunk * ks)
                 vals_out = be.alloc(chunk * vbs)
                 continue
@@ -1145,16 +1149,19 @@ def clear(m: Map) -> None:
     """Remove every element.  Hash maps: LOOKUP_AND_DELETE_BATCH chunks.  Arrays:
     write zero values to every index (UPDATE_BATCH).  Other keyed maps: walk the keys
     and delete them (DELETE_BATCH or the C loop; keys already gone are ignored).
-    Queue/stack: pop until empty."""
+    Queue/stack: pop until empty (at most max_entries pops)."""
     h = m._h
     info = h.info
     raw = m.raw
     if info.key_size == 0:
-        while True:
+        # bounded: at most max_entries pops (what a concurrent producer pushes
+        # meanwhile may remain)
+        for _ in range(info.max_entries):
             try:
                 raw.pop()
             except KeyError:
                 return
+        return
     if info.type in (MapType.ARRAY, MapType.PERCPU_ARRAY):
         import array as _array
 

@@ -93,6 +93,8 @@ def map_ids(backend: Optional[Backend] = None) -> Iterator[int]:
         if rc == -_errno.ENOENT:
             return
         _check(rc, "map_get_next_id")
+        if nxt <= start:  # ids only grow; anything else would loop forever
+            return
         yield nxt
         start = nxt
 
@@ -760,19 +762,35 @@ class Map(MutableMapping):
     def popitem(self) -> tuple[Any, Any]:
         """Remove and return some (key, value) pair; KeyError when the map is empty.
         Arrays: InvalidArgumentError (elements cannot be deleted).  Queue/stack: TypeError
-        (no keys; use pop())."""
+        (no keys; use pop()).  Fd arrays (prog_array, array_of_maps, ...): the first
+        filled slot, KeyError when none is (every index exists there, filled or not).
+
+        Bounded: at most max_entries + 1 GET_NEXT_KEY steps (keys removed concurrently
+        are skipped), then IterationAbortedError.  Cost: one GET_NEXT_KEY plus one
+        LOOKUP_AND_DELETE (or lookup + delete) per attempt."""
         if self._kdec is None:
             raise TypeError(f"{self._type_name()} maps have no keys; {self._keyless_use()}")
-        while True:
+        h = self._h
+        fd_array = h.info.type in FD_VALUE_TYPES and h.info.type != MapType.HASH_OF_MAPS
+        limit = h.info.max_entries + 1
+        prev: Optional[bytes] = None
+        for _ in range(limit):
             try:
-                kraw = self._next_raw(None)
+                kraw = self._next_raw(prev)
             except KeyError:
                 raise KeyError("popitem(): map is empty") from None
             key = self._kdec(kraw)
             try:
                 return key, self.pop(key)
             except KeyError:
-                continue  # removed concurrently: try the next one
+                # an empty fd-array slot: go on from it; a hash key removed
+                # concurrently: GET_NEXT_KEY from it restarts at the first key
+                prev = kraw
+        if fd_array:
+            raise KeyError("popitem(): map is empty")
+        raise IterationAbortedError(
+            f"popitem(): map {h.desc} changed under it for more than {limit} steps"
+        )
 
     # queue / stack
     def push(self, value: Any, flags: int = UpdateFlags.ANY) -> None:

@@ -192,7 +192,11 @@ class MapResolver:
         self.refs: list[MapRef] = []
 
     def _ref(self, handle, fd: int, path: str | None = None) -> MapRef:
-        rc, info = self.backend.map_info(fd)
+        try:
+            rc, info = self.backend.map_info(fd)
+        except BaseException:  # never leak the fd, whatever happens
+            self.backend.close(fd)
+            raise
         if rc < 0 or info is None:
             self.backend.close(fd)
             if path is not None and rc == -_errno.EINVAL:
@@ -209,13 +213,17 @@ class MapResolver:
         want = name.encode("latin-1")
         while True:
             rc, nxt = b.map_get_next_id(cur)
-            if rc < 0:
+            if rc < 0 or nxt <= cur:  # ids only grow: bounded
                 break
             cur = nxt
             fd = b.map_get_fd_by_id(nxt, 0)
             if fd < 0:
                 continue
-            rc, info = b.map_info(fd)
+            try:
+                rc, info = b.map_info(fd)
+            except BaseException:
+                b.close(fd)
+                raise
             if rc < 0 or info is None or info.name.encode("utf-8", "surrogateescape") != want:
                 b.close(fd)
                 continue
@@ -401,6 +409,8 @@ class Runner:
                 out = self._exec(cmd)
             except CommandFailed as e:
                 return self._report_failure(e, argv=True)
+            except Exception as e:
+                return self._report_internal(e, cmd, 0, argv=True)
             if self.json and out is not _NOTHING:
                 self._write_json(out)
             return 0
@@ -426,6 +436,8 @@ class Runner:
             )
         except ParseError as e:
             return self._report_parse_error(e)
+        except Exception as e:  # a bug while parsing: nothing was applied yet
+            return self._report_internal(e, None, 0)
         total = sum(
             it.count if isinstance(it, (UpdateRun, DeleteRun, OpStream)) else 1 for it in items
         )
@@ -438,10 +450,13 @@ class Runner:
             )
             return 0
         for it in items:
+            before = self.processed
             try:
                 self._exec_item(it)
             except CommandFailed as e:
                 return self._report_failure(e)
+            except Exception as e:
+                return self._report_internal(e, it, before)
         return self._success()
 
     def _run_incremental(self, data: bytes, file: str, resolver: MapResolver) -> int:
@@ -460,10 +475,15 @@ class Runner:
                 break
             except ParseError as e:
                 return self._report_parse_error(e)
+            except Exception as e:
+                return self._report_internal(e, None, self.processed)
+            before = self.processed
             try:
                 self._exec_item(it)
             except CommandFailed as e:
                 return self._report_failure(e)
+            except Exception as e:
+                return self._report_internal(e, it, before)
         return self._success()
 
     def _success(self) -> int:
@@ -517,6 +537,48 @@ class Runner:
                 if e.column:
                     msg += "\n  " + " " * len(str(e.line)) + " | " + " " * (e.column - 1) + "^"
         return self._fail_plain(msg)
+
+    def _report_internal(self, e: Exception, it: Any, before: int, argv: bool = False) -> int:
+        """Report an exception the runner did not expect (a bug) without a traceback,
+        and still truthfully: the ``before`` commands of earlier items and the ones
+        this item counted were applied; the rest of this item may or may not have
+        been; nothing after it was attempted.  ``it`` None: while parsing.  Status
+        255.  ``BPFMAPS_DEBUG=1`` adds the traceback."""
+        from ._safety import internal_error_message, item_count, item_line, item_lines
+
+        self._clear_progress()
+        self.error = e
+        msg = internal_error_message(e)
+        if os.environ.get("BPFMAPS_DEBUG"):
+            import traceback
+
+            self.err.write("".join(traceback.format_exception(e)))
+        e.__traceback__ = None
+        if argv or it is None:
+            if it is None:
+                if self.compat and self.processed:
+                    msg += f" while parsing; {self.processed} earlier command(s) were applied"
+                else:
+                    msg += " while parsing; nothing was applied"
+            return self._fail_plain(msg)
+        k = self.processed - before
+        line = item_line(it, k)
+        self.failed_line = line
+        if self.json:
+            return self._fail_plain(f"{self._file}:{line}: {msg}")
+        first, last = item_lines(it, k)
+        rest = item_count(it) - k
+        if rest > 1:
+            unsure = f"it and the {rest - 1} command(s) after it up to line {last} may or may not have been applied"
+        else:
+            unsure = "it may or may not have been applied"
+        self.err.write(
+            f"Error: {self._file}:{line}: {msg}\n"
+            f"  command: {self._line_text(line).strip()}\n"
+            f"  {self.processed} command(s) before it were applied; {unsure}; "
+            "the commands after those were not\n"
+        )
+        return 255
 
     def _report_failure(self, e: CommandFailed, argv: bool = False) -> int:
         self._clear_progress()
@@ -853,7 +915,7 @@ class Runner:
         cur = 0
         while True:
             rc, nxt = b.prog_get_next_id(cur)
-            if rc < 0:
+            if rc < 0 or nxt <= cur:  # ids only grow: bounded
                 break
             cur = nxt
             fd = b.prog_get_fd_by_id(nxt)
@@ -1096,7 +1158,7 @@ class Runner:
         cur = 0
         while True:
             rc, nxt = b.map_get_next_id(cur)
-            if rc < 0:
+            if rc < 0 or nxt <= cur:  # ids only grow: bounded
                 break
             cur = nxt
             fd = b.map_get_fd_by_id(nxt, 0)

@@ -53,11 +53,18 @@ QUEUE_STACK_CREATE_FLAG_MASK = F_NUMA_NODE | F_ACCESS_MASK
 
 KMALLOC_MAX_SIZE = 1 << 22  # 4 MiB with 4 KiB pages and MAX_PAGE_ORDER 10
 PCPU_MIN_UNIT_SIZE = 32 << 10
-HTAB_ELEM_SIZE = 48  # sizeof(struct htab_elem) on x86-64 (approximate bound only)
+#: sizeof(struct htab_elem) on x86-64: key_size + value_size >= KMALLOC_MAX_SIZE - 48 is E2BIG
+HTAB_ELEM_SIZE = 48
+#: array_map_alloc_check: value_size above INT_MAX is E2BIG (arrays are vmalloc'ed, so
+#: values far above KMALLOC_MAX_SIZE are fine; per-CPU arrays are bound by the unit size)
+ARRAY_VALUE_SIZE_MAX = (1 << 31) - 1
+#: sizeof(struct lpm_trie_node) as measured on Linux 6.18 (kernels whose node still has an
+#: rcu_head allow 24 bytes less)
+LPM_NODE_SIZE = 24
 LPM_DATA_SIZE_MAX = 256
 LPM_KEY_SIZE_MIN = 4 + 1
 LPM_KEY_SIZE_MAX = 4 + LPM_DATA_SIZE_MAX
-LPM_VAL_SIZE_MAX = KMALLOC_MAX_SIZE - LPM_DATA_SIZE_MAX - 48
+LPM_VAL_SIZE_MAX = KMALLOC_MAX_SIZE - LPM_DATA_SIZE_MAX - LPM_NODE_SIZE
 LRU_LOCAL_FREE_TARGET = 128
 LRU_PERCPU_FREE_TARGET = 4
 
@@ -807,7 +814,7 @@ def create_check(
             return -EINVAL
         if flags & F_PRESERVE_ELEMS:
             return -EINVAL
-        if value_size > KMALLOC_MAX_SIZE:
+        if value_size > ARRAY_VALUE_SIZE_MAX:
             return -E2BIG
         if percpu and round_up8(value_size) > PCPU_MIN_UNIT_SIZE:
             return -E2BIG

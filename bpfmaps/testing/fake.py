@@ -1114,7 +1114,7 @@ class FakeKernel:
                     elem_flags,
                 )
                 if rc < 0:
-                    done += cnt if cnt < c else 0
+                    done += cnt if cnt < c else 0  # the shim's count rule
                     stop = True
                     break
                 done += c
