@@ -20,6 +20,7 @@ from collections.abc import Iterator, MutableMapping
 from typing import Any, Optional
 
 from . import codecs as _codecs
+from . import memory as _memory
 from ._fd import OwnedFd
 from .backend import Backend, default_backend
 from .errors import (
@@ -76,6 +77,16 @@ class _Handle(OwnedFd):
         self.NULL = backend.NULL
         self.open_flags = open_flags
         self.update_elem = backend.map_update_elem
+
+    def close(self) -> None:
+        if self.fd >= 0 and MapFlags.MMAPABLE & self.info.flags:
+            _memory.release(self)  # BufferError (nothing closed) while memory() views live
+        OwnedFd.close(self)
+
+    def __del__(self) -> None:
+        if getattr(self, "fd", -1) >= 0 and MapFlags.MMAPABLE & self.info.flags:
+            _memory.release(self, collecting=True)
+        OwnedFd.__del__(self)
 
 
 def _check(rc: int, op: str, **kw: Any) -> int:
@@ -1056,6 +1067,14 @@ class Map(MutableMapping):
         from . import bulk
 
         return bulk.pop_all(self, **kwargs)
+
+    def memory(self) -> memoryview:
+        """The values of a BPF_F_MMAPABLE array as one memoryview (element i at
+        ``i * round_up(value_size, 8)``): plain memory access, no syscall, shared with
+        BPF programs; read-only for frozen maps; ``numpy.frombuffer`` works.  No
+        atomicity; close() refuses while views live.  One mmap on the first call.
+        InvalidArgumentError for other maps.  Kernel 5.5.  See bpfmaps.memory."""
+        return _memory.map_memory(self)
 
     def sync(
         self,

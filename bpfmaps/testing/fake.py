@@ -656,6 +656,23 @@ class FakeKernel:
         p = f.obj
         return 0, ProgInfo(id=p.id, type=p.type, name=p.name)
 
+    def map_mmap(self, fd: int, size: int) -> tuple[int, Any, bool]:
+        """mmap of a BPF_F_MMAPABLE array: (rc, the map's pages, read-only?).  The
+        first call moves the array's values into one shared anonymous mapping (every
+        fd of the map sees the same bytes, as in the kernel); frozen maps and
+        read-only fds map read-only.  Not modelled: EBUSY on freeze while mapped."""
+        rc = self._fault("map_mmap", fd=fd)
+        if rc:
+            return rc, None, False
+        rc, f, m = self._map_file(fd)
+        if rc:
+            return rc, None, False
+        if not f.can_write:
+            return -EINVAL, None, False  # the kernel refuses to map read-only fds
+        from ._mmap import dense_pages
+
+        return dense_pages(m, size, m.frozen)
+
     def map_freeze(self, fd: int) -> int:
         rc = self._fault("map_freeze", fd=fd)
         if rc:
