@@ -1068,6 +1068,24 @@ class Map(MutableMapping):
 
         return bulk.pop_all(self, **kwargs)
 
+    def replace(
+        self,
+        key: Any,
+        template: Any = None,
+        *,
+        name: Optional[str] = None,
+        key_codec: Any = None,
+        value_codec: Any = None,
+    ) -> Any:
+        """``with outer.replace(key) as new:`` a new inner map with the current one's
+        spec (or ``template``'s); fill it; on a clean exit it is swapped into
+        ``outer[key]`` with one UPDATE_ELEM (atomic for BPF programs), on an exception
+        nothing is swapped and it is freed.  One MAP_CREATE + one UPDATE_ELEM.  See
+        :func:`bpfmaps.replace.replace`."""
+        from .replace import replace
+
+        return replace(self, key, template, name=name, key_codec=key_codec, value_codec=value_codec)
+
     def memory(self) -> memoryview:
         """The values of a BPF_F_MMAPABLE array as one memoryview (element i at
         ``i * round_up(value_size, 8)``): plain memory access, no syscall, shared with
