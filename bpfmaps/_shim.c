@@ -384,6 +384,72 @@ int bpfm_prog_load(uint32_t prog_type, const char *insns, uint32_t insn_cnt, con
     return sys_bpf(BPF_PROG_LOAD, &attr, sizeof(attr));
 }
 
+/* ---- BTF objects (kernel >= 5.4 for GET_FD_BY_ID/GET_NEXT_ID/info on BTF fds) ---- */
+
+int bpfm_btf_get_fd_by_id(uint32_t id)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.btf_id = id;
+    return sys_bpf(BPF_BTF_GET_FD_BY_ID, &attr, sizeof(attr));
+}
+
+int bpfm_btf_get_next_id(uint32_t start_id, uint32_t *next_id)
+{
+    return get_next_id(BPF_BTF_GET_NEXT_ID, start_id, next_id);
+}
+
+static int fd_is_btf(int fd)
+{
+    static const char want[] = "anon_inode:btf";
+    char path[48], target[64];
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(path, target, sizeof(target) - 1);
+    if (n < 0)
+        return -1;
+    target[n] = 0;
+    return strcmp(target, want) == 0;
+}
+
+int bpfm_btf_get_info(int fd, char *buf, uint32_t buf_size, struct bpfm_btf_info *out)
+{
+    struct bpf_btf_info info;
+    char name[sizeof(out->name)];
+    memset(&info, 0, sizeof(info));
+    memset(name, 0, sizeof(name));
+    info.btf = PTR(buf);
+    info.btf_size = buf ? buf_size : 0;
+    info.name = PTR(name);
+    info.name_len = sizeof(name);
+    int r = obj_info(fd, &info, sizeof(info));
+    if (r == 0 && fd_is_btf(fd) == 0)
+        return -EINVAL;
+    if (r < 0)
+        return r;
+    out->id = info.id;
+    out->btf_size = info.btf_size;
+    out->kernel_btf = info.kernel_btf;
+    memcpy(out->name, name, sizeof(out->name));
+    out->name[sizeof(out->name) - 1] = 0;
+    return 0;
+}
+
+int bpfm_btf_load(const char *data, uint32_t size, char *log_buf, uint32_t log_size,
+                  uint32_t log_level)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.btf = PTR(data);
+    attr.btf_size = size;
+    if (log_buf && log_size) {
+        attr.btf_log_buf = PTR(log_buf);
+        attr.btf_log_size = log_size;
+        attr.btf_log_level = log_level ? log_level : 1;
+        log_buf[0] = 0;
+    }
+    return sys_bpf(BPF_BTF_LOAD, &attr, sizeof(attr));
+}
+
 int bpfm_close(int fd)
 {
     return close(fd) < 0 ? -errno : 0;

@@ -87,6 +87,23 @@ int bpfm_prog_test_run(int prog_fd, const char *data_in, uint32_t data_size_in, 
                        char *ctx_out, uint32_t *ctx_size_out, uint32_t repeat, uint32_t flags,
                        uint32_t cpu, uint32_t *retval, uint32_t *duration);
 
+/* BTF objects.  bpfm_btf_get_info fills *out (id, full blob size, kernel_btf, name)
+ * and copies min(buf_size, size) bytes of the raw blob into buf (NULL: size only).
+ * bpfm_btf_load returns a new BTF fd or -errno; with log_buf the verifier log is
+ * written there (log_level 1 when 0 is given). */
+struct bpfm_btf_info {
+    uint32_t id;
+    uint32_t btf_size;
+    uint32_t kernel_btf;
+    char name[64];
+};
+
+int bpfm_btf_get_fd_by_id(uint32_t id);
+int bpfm_btf_get_next_id(uint32_t start_id, uint32_t *next_id);
+int bpfm_btf_get_info(int fd, char *buf, uint32_t buf_size, struct bpfm_btf_info *out);
+int bpfm_btf_load(const char *data, uint32_t size, char *log_buf, uint32_t log_size,
+                  uint32_t log_level);
+
 int bpfm_close(int fd);
 int bpfm_dup(int fd);
 int bpfm_fd_is_valid(int fd);

@@ -38,6 +38,7 @@ from typing import Any, NamedTuple, Optional, Protocol, runtime_checkable
 from .types import MapInfo
 
 __all__ = [
+    "BTFInfo",
     "Backend",
     "ProgInfo",
     "default_backend",
@@ -54,6 +55,15 @@ class ProgInfo(NamedTuple):
     id: int
     type: int
     name: str = ""
+
+
+class BTFInfo(NamedTuple):
+    """What OBJ_GET_INFO_BY_FD reports for a BTF object, with its raw blob."""
+
+    id: int
+    data: bytes
+    name: str = ""
+    kernel_btf: bool = False
 
 
 Buffer = Any  # bytes-like input, or a buffer from Backend.alloc for outputs
@@ -124,6 +134,13 @@ class Backend(Protocol):
     def map_fdinfo(self, fd: int) -> tuple[int, Optional[dict[str, str]]]: ...
     def obj_unpin(self, path: str) -> int: ...
     def map_pin_paths(self, map_id: int) -> list[str]: ...
+
+    # -- BTF objects (kernel >= 5.4; btf_info carries the raw blob) -------------
+    # btf_load: (fd or -errno, log text); log_size 0 = no log buffer.
+    def btf_get_fd_by_id(self, btf_id: int) -> int: ...
+    def btf_get_next_id(self, start_id: int) -> tuple[int, int]: ...
+    def btf_info(self, fd: int) -> tuple[int, Optional[BTFInfo]]: ...
+    def btf_load(self, data: bytes, log_size: int = 0, log_level: int = 1) -> tuple[int, str]: ...
 
     # -- elements --------------------------------------------------------------
     def map_lookup_elem(

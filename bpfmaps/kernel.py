@@ -4,7 +4,7 @@ This is the only module that imports the compiled extension ``bpfmaps._ffi``.
 Each method is one C call (plus, for buffers that are not cffi cdata, one
 ``ffi.from_buffer``).  Errors come back as ``-errno`` from the C function itself.
 Kernel floor: 4.4 for element commands, 4.13 for ids/GET_FD_BY_ID, 5.2 for
-FREEZE, 5.6 for the batch commands (older kernels answer EINVAL, which the batch
+FREEZE, 5.4 for the BTF commands, 5.6 for the batch commands (older kernels answer EINVAL, which the batch
 layer turns into the per-element fallback).
 """
 
@@ -14,7 +14,7 @@ import functools
 import os
 
 from ._ffi import ffi, lib
-from .backend import ProgInfo
+from .backend import BTFInfo, ProgInfo
 from .types import MapInfo
 
 __all__ = ["KernelBackend", "possible_cpus", "is_bpffs"]
@@ -311,6 +311,41 @@ class KernelBackend:
             ffi.unpack(cout, cn) if ctx_out_size and rc == 0 else b"",
             sizes[3],
         )
+
+    # -- BTF objects -------------------------------------------------------------
+    def btf_get_fd_by_id(self, btf_id: int) -> int:
+        return lib.bpfm_btf_get_fd_by_id(btf_id)
+
+    def btf_get_next_id(self, start_id: int) -> tuple[int, int]:
+        out = ffi.new("uint32_t *")
+        rc = lib.bpfm_btf_get_next_id(start_id, out)
+        return rc, out[0]
+
+    def btf_info(self, fd: int):
+        info = ffi.new("struct bpfm_btf_info *")
+        rc = lib.bpfm_btf_get_info(fd, _NULL, 0, info)
+        for _ in range(4):  # the blob of a live object does not change; be safe anyway
+            if rc < 0:
+                return rc, None
+            size = info.btf_size
+            buf = ffi.new("char[]", max(size, 1))
+            rc = lib.bpfm_btf_get_info(fd, buf, size, info)
+            if rc == 0 and info.btf_size == size:
+                return 0, BTFInfo(
+                    id=info.id,
+                    data=ffi.buffer(buf, size)[:],
+                    name=ffi.string(info.name).decode("utf-8", "replace"),
+                    kernel_btf=bool(info.kernel_btf),
+                )
+        return -11, None
+
+    def btf_load(self, data: bytes, log_size: int = 0, log_level: int = 1):
+        data = bytes(data)
+        if log_size:
+            log = ffi.new("char[]", log_size)
+            fd = lib.bpfm_btf_load(data, len(data), log, log_size, log_level)
+            return fd, ffi.string(log).decode("utf-8", "replace")
+        return lib.bpfm_btf_load(data, len(data), _NULL, 0, 0), ""
 
     # -- batch commands --------------------------------------------------------
     def map_update_batch(self, fd, keys, values, count, elem_flags=0, flags=0):
