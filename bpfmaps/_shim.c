@@ -646,3 +646,26 @@ int bpfm_exec_ops(const char *ops, uint32_t count, const int *fds, const char *d
     *done = count;
     return 0;
 }
+
+/* MAP_CREATE with BTF for the key and value (btf_fd >= 0; type id 0 = none). */
+int bpfm_map_create_btf(uint32_t map_type, uint32_t key_size, uint32_t value_size,
+                        uint32_t max_entries, uint32_t map_flags, const char *name,
+                        int inner_map_fd, uint32_t numa_node, uint64_t map_extra, int btf_fd,
+                        uint32_t btf_key_type_id, uint32_t btf_value_type_id)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.map_type = map_type;
+    attr.key_size = key_size;
+    attr.value_size = value_size;
+    attr.max_entries = max_entries;
+    attr.map_flags = map_flags;
+    attr.inner_map_fd = inner_map_fd > 0 ? (uint32_t)inner_map_fd : 0;
+    attr.numa_node = numa_node;
+    attr.map_extra = map_extra;
+    attr.btf_fd = btf_fd >= 0 ? (uint32_t)btf_fd : 0;
+    attr.btf_key_type_id = btf_key_type_id;
+    attr.btf_value_type_id = btf_value_type_id;
+    copy_name(attr.map_name, name);
+    return sys_bpf(BPF_MAP_CREATE, &attr, sizeof(attr));
+}

@@ -143,3 +143,10 @@ int bpfm_update_batch_part(int fd, const char *keys, const char *values, uint32_
  * number applied (the index of the failing op), returns its -errno; 0 when all ran. */
 int bpfm_exec_ops(const char *ops, uint32_t count, const int *fds, const char *data,
                   uint32_t *done);
+
+/* MAP_CREATE with BTF describing the key and value: btf_fd from BTF_LOAD, the type
+ * ids in that BTF (0 = none); the other parameters as bpfm_map_create. */
+int bpfm_map_create_btf(uint32_t map_type, uint32_t key_size, uint32_t value_size,
+                        uint32_t max_entries, uint32_t map_flags, const char *name,
+                        int inner_map_fd, uint32_t numa_node, uint64_t map_extra, int btf_fd,
+                        uint32_t btf_key_type_id, uint32_t btf_value_type_id);

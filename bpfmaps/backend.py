@@ -98,6 +98,9 @@ class Backend(Protocol):
         inner_map_fd: int = -1,
         numa_node: int = 0,
         map_extra: int = 0,
+        btf_fd: int = -1,
+        btf_key_type_id: int = 0,
+        btf_value_type_id: int = 0,
     ) -> int: ...
     def map_get_fd_by_id(self, map_id: int, open_flags: int = 0) -> int: ...
     def map_get_next_id(self, start_id: int) -> tuple[int, int]: ...

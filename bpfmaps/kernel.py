@@ -169,7 +169,25 @@ class KernelBackend:
         inner_map_fd=-1,
         numa_node=0,
         map_extra=0,
+        btf_fd=-1,
+        btf_key_type_id=0,
+        btf_value_type_id=0,
     ) -> int:
+        if btf_fd >= 0:
+            return lib.bpfm_map_create_btf(
+                int(map_type),
+                key_size,
+                value_size,
+                max_entries,
+                int(map_flags),
+                name or _NULL,
+                inner_map_fd,
+                numa_node,
+                map_extra,
+                btf_fd,
+                btf_key_type_id,
+                btf_value_type_id,
+            )
         return lib.bpfm_map_create(
             int(map_type),
             key_size,

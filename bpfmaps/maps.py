@@ -89,6 +89,40 @@ class _Handle(OwnedFd):
         OwnedFd.__del__(self)
 
 
+def _btf_codecs(h: _Handle, key: Any = None, value: Any = None) -> dict[str, Any]:
+    """Codecs from the map's BTF; explicit ``key``/``value`` win for their side."""
+    from .btf.typed import map_codecs
+
+    kc, vc = map_codecs(h.backend, h.info, h.desc)
+    return {"key": key if key is not None else kc, "value": value if value is not None else vc}
+
+
+def _btf_create_args(
+    be: Backend, mt: MapType, key_size: int, value_size: int, key: Any, value: Any, name: str
+) -> dict[str, int]:
+    """BTF_LOAD the key/value description; the MAP_CREATE arguments (caller closes btf_fd)."""
+    from .btf.fromcodec import btf_for_map
+
+    if key is None and key_size == 4 and mt in ARRAY_TYPES:
+        key = _codecs.U32  # array maps want a 4-byte int key type
+    if key is None and key_size:
+        key = _codecs.Raw(key_size, "key")
+    if value is None:
+        value = _codecs.Raw(value_size, "value")
+    blob, kid, vid = btf_for_map(key if key_size else None, value, key_size, value_size)
+    fd, log = be.btf_load(blob, log_size=1 << 16)
+    if fd < 0:
+        last = [ln for ln in log.splitlines() if ln.strip()][-1:] if log else []
+        raise error_from_errno(
+            -fd,
+            "btf_load",
+            map=f"{mt.name.lower()} {name!r}",
+            hint="the kernel rejected the BTF made from the codecs"
+            + (f": {last[0]}" if last else ""),
+        )
+    return {"btf_fd": fd, "btf_key_type_id": kid, "btf_value_type_id": vid}
+
+
 def _check(rc: int, op: str, **kw: Any) -> int:
     if rc < 0:
         raise error_from_errno(-rc, op, **kw)
@@ -168,7 +202,15 @@ class Map(MutableMapping):
         self._rv = vc.size if type(vc) is _codecs.Raw else -1
 
     @classmethod
-    def _open(cls, backend: Backend, fd: int, op: str, open_flags: int = 0, **codecs: Any) -> Map:
+    def _open(
+        cls,
+        backend: Backend,
+        fd: int,
+        op: str,
+        open_flags: int = 0,
+        btf: bool = False,
+        **codecs: Any,
+    ) -> Map:
         rc, info = backend.map_info(fd)
         if rc < 0:
             backend.close(fd)
@@ -181,6 +223,8 @@ class Map(MutableMapping):
             backend.close(fd)
             raise
         try:
+            if btf:
+                codecs = _btf_codecs(h, **codecs)
             return cls(h, **codecs)
         except BaseException:
             # close through the handle: it must not keep (and later close again) an fd
@@ -204,18 +248,20 @@ class Map(MutableMapping):
         writeonly: bool = False,
         key: Any = None,
         value: Any = None,
+        btf: bool = False,
     ) -> Map:
         """Open the map with this id (BPF_MAP_GET_FD_BY_ID + OBJ_GET_INFO_BY_FD).
 
         Raises MapNotFoundError (a LookupError) when no such map exists,
-        PermissionDeniedError without CAP_SYS_ADMIN.
+        PermissionDeniedError without CAP_SYS_ADMIN.  ``btf=True``: key and value codecs
+        from the map's BTF (see :meth:`typed`).
         """
         be = backend or default_backend()
         flags = cls._open_flags(readonly, writeonly)
         fd = be.map_get_fd_by_id(int(map_id), flags)
         if fd < 0:
             raise error_from_errno(-fd, "open_by_id", map=f"id {map_id}")
-        return cls._open(be, fd, "open_by_id", flags, key=key, value=value)
+        return cls._open(be, fd, "open_by_id", flags, btf, key=key, value=value)
 
     @classmethod
     def from_pin(
@@ -227,6 +273,7 @@ class Map(MutableMapping):
         writeonly: bool = False,
         key: Any = None,
         value: Any = None,
+        btf: bool = False,
     ) -> Map:
         """Open the map pinned at ``path`` on a bpffs (BPF_OBJ_GET).
 
@@ -241,7 +288,7 @@ class Map(MutableMapping):
         if fd < 0:
             detail = "not-bpffs" if fd != -_errno.ENOENT and not be.is_bpffs(path) else None
             raise error_from_errno(-fd, "open_pin", map=path, detail=detail)
-        return cls._open(be, fd, "open_pin", flags, key=key, value=value)
+        return cls._open(be, fd, "open_pin", flags, btf, key=key, value=value)
 
     @classmethod
     def from_name(
@@ -253,6 +300,7 @@ class Map(MutableMapping):
         writeonly: bool = False,
         key: Any = None,
         value: Any = None,
+        btf: bool = False,
     ) -> Map:
         """Open the one map whose kernel name is exactly ``name`` (15 characters at most).
 
@@ -283,20 +331,32 @@ class Map(MutableMapping):
         if len(matches) > 1:
             raise AmbiguousMapError(name, matches)
         return cls.from_id(
-            matches[0], backend=be, readonly=readonly, writeonly=writeonly, key=key, value=value
+            matches[0],
+            backend=be,
+            readonly=readonly,
+            writeonly=writeonly,
+            key=key,
+            value=value,
+            btf=btf,
         )
 
     @classmethod
     def from_fd(
-        cls, fd: int, *, backend: Optional[Backend] = None, key: Any = None, value: Any = None
+        cls,
+        fd: int,
+        *,
+        backend: Optional[Backend] = None,
+        key: Any = None,
+        value: Any = None,
+        btf: bool = False,
     ) -> Map:
         """Open a map from an fd you own; the Map works on a duplicate (F_DUPFD_CLOEXEC),
-        so closing the Map leaves your fd open."""
+        so closing the Map leaves your fd open.  ``btf=True``: codecs from the map's BTF."""
         be = backend or default_backend()
         dup = be.dup(int(fd))
         if dup < 0:
             raise error_from_errno(-dup, "dup", map=f"fd {fd}")
-        return cls._open(be, dup, "from_fd", key=key, value=value)
+        return cls._open(be, dup, "from_fd", 0, btf, key=key, value=value)
 
     @classmethod
     def create(
@@ -314,6 +374,7 @@ class Map(MutableMapping):
         backend: Optional[Backend] = None,
         key: Any = None,
         value: Any = None,
+        btf: bool = False,
     ) -> Map:
         """Create a map (BPF_MAP_CREATE).  ``inner_map`` (a Map or fd) is the template
         for array_of_maps/hash_of_maps.  The map lives while an fd or pin refers to it.
@@ -324,6 +385,13 @@ class Map(MutableMapping):
         Raises ValueError for a bad name (at most 15 of ``[A-Za-z0-9_.]``) or a negative
         numa_node, InvalidArgumentError for sizes/flags the kernel rejects for this
         type, PermissionDeniedError without CAP_BPF/CAP_SYS_ADMIN.
+
+        ``btf=True`` describes the key and value codecs in BTF (BTF_LOAD, then
+        MAP_CREATE with btf_fd and the key/value type ids), so ``bpftool map dump``
+        prints members and a value with a ``struct bpf_spin_lock`` allows
+        ``UpdateFlags.LOCK``; see :func:`bpfmaps.btf.fromcodec.layout_of` for the codecs
+        it accepts (CodecError otherwise).  Costs one more syscall; kernel >= 5.2 for
+        spin locks, 4.18 for map BTF.
         """
         mt = MapType.parse(type)
         if name is None:
@@ -341,17 +409,25 @@ class Map(MutableMapping):
                 raise ValueError(f"numa_node must be a node number >= 0, got {numa_node}")
             flags |= MapFlags.NUMA_NODE
         be = backend or default_backend()
-        fd = be.map_create(
-            int(mt),
-            key_size,
-            value_size,
-            max_entries,
-            flags,
-            name.encode(),
-            inner_fd,
-            int(numa_node or 0),
-            map_extra,
-        )
+        btf_args: dict[str, int] = {}
+        if btf:
+            btf_args = _btf_create_args(be, mt, key_size, value_size, key, value, name)
+        try:
+            fd = be.map_create(
+                int(mt),
+                key_size,
+                value_size,
+                max_entries,
+                flags,
+                name.encode(),
+                inner_fd,
+                int(numa_node or 0),
+                map_extra,
+                **btf_args,
+            )
+        finally:
+            if btf_args:
+                be.close(btf_args["btf_fd"])
         if fd < 0:
             hint = None
             if fd == -_errno.EINVAL:
@@ -370,12 +446,25 @@ class Map(MutableMapping):
         return cls._open(be, fd, "create", key=key, value=value)
 
     # ------------------------------------------------------------------ views
-    def typed(self, key: Any = _MISSING, value: Any = _MISSING) -> Map:
+    def typed(self, key: Any = _MISSING, value: Any = _MISSING, *, btf: bool = False) -> Map:
         """Another view of the same open map with other codecs (shares the fd).
 
         A codec not given is kept from this view (``m.typed(value="<Q")`` keeps the
         key codec); pass ``None`` to get raw bytes for that side.  No syscall.
+
+        ``btf=True`` builds the codecs not given from the map's BTF: structs and unions
+        decode to generated dataclasses, enums to IntEnum members, char arrays to bytes
+        ... (docs/btf.md has the rules).  Cost: 3 syscalls; each distinct BTF is parsed
+        and compiled once per process.  Raises NoBTFError (a CodecError) naming the map
+        when it has no BTF.
         """
+        if btf:
+            codecs = _btf_codecs(
+                self._h,
+                key=None if key is _MISSING else key,
+                value=None if value is _MISSING else value,
+            )
+            return Map(self._h, **codecs)
         v = Map(
             self._h,
             key=None if key is _MISSING else key,

@@ -25,6 +25,7 @@ from typing import Any, Callable, Optional, Union
 from ..backend import ProgInfo, generic_dump_elems
 from ..types import MapInfo, MapType, round_up8
 from . import _maps as M
+from ._btf import BTFMixin
 from ._maps import (
     BPF_F_LOCK,
     E2BIG,
@@ -117,7 +118,7 @@ def _file_mode(flags: int) -> Optional[tuple[bool, bool]]:
 Buffer = Any
 
 
-class FakeKernel:
+class FakeKernel(BTFMixin):
     """An in-memory kernel implementing the :class:`~bpfmaps.backend.Backend` protocol.
 
     ``FakeKernel(possible_cpus=2, batch_ops=True, bpffs=("/sys/fs/bpf",), fd_base=10000,
@@ -370,6 +371,12 @@ class FakeKernel:
             obj.release()
             if obj.inner_meta is not None:
                 obj.inner_meta = None
+            btf_obj = getattr(obj, "btf_obj", None)
+            if btf_obj is not None:
+                obj.btf_obj = None
+                self._put(btf_obj)
+        elif obj.kind == "btf":
+            self._btf_put(obj)
         else:
             self._progs.pop(obj.id, None)
 
@@ -440,8 +447,12 @@ class FakeKernel:
         inner_map_fd: int = -1,
         numa_node: int = 0,
         map_extra: int = 0,
+        btf_fd: int = -1,
+        btf_key_type_id: int = 0,
+        btf_value_type_id: int = 0,
     ) -> int:
-        """``BPF_MAP_CREATE``: a new fd, or -EINVAL/-E2BIG/-ENOTSUPP/-EBADF as the kernel."""
+        """``BPF_MAP_CREATE``: a new fd, or -EINVAL/-E2BIG/-ENOTSUPP/-EBADF as the kernel.
+        With ``btf_fd``: the key/value types are checked as ``map_check_btf`` does."""
         rc = self._fault("map_create", map_type=int(map_type), flags=int(map_flags))
         if rc:
             return rc
@@ -478,6 +489,11 @@ class FakeKernel:
                 return -EINVAL
             if inner.type == MapType.PROG_ARRAY:
                 return -ENOTSUPP
+        rc, btf_obj, lock_off = self._btf_for_create(
+            map_type, key_size, value_size, max_entries, btf_fd, btf_key_type_id, btf_value_type_id
+        )
+        if rc:
+            return rc
         max_e = max_entries
         if (
             map_type in (MapType.LRU_HASH, MapType.LRU_PERCPU_HASH)
@@ -491,6 +507,12 @@ class FakeKernel:
         m = cls(self, map_type, key_size, value_size, max_e, permanent, sname, map_extra)
         if inner is not None:
             m.inner_meta = _MapMeta(inner)
+        if btf_obj is not None:  # the map holds a reference to its BTF
+            btf_obj.refs += 1
+            m.btf_obj = btf_obj
+            m.btf_key_type_id = btf_key_type_id
+            m.btf_value_type_id = btf_value_type_id
+            m.spin_lock_off = lock_off
         m.id = next(self._map_ids)
         self._maps[m.id] = m
         return self._install(m, *mode)
@@ -602,6 +624,9 @@ class FakeKernel:
             flags=m.flags,
             name=m.name,
             map_extra=m.map_extra,
+            btf_id=m.btf_obj.id if getattr(m, "btf_obj", None) is not None else 0,
+            btf_key_type_id=getattr(m, "btf_key_type_id", 0),
+            btf_value_type_id=getattr(m, "btf_value_type_id", 0),
         )
 
     def map_fdinfo(self, fd: int) -> tuple[int, Optional[dict[str, str]]]:
@@ -744,7 +769,7 @@ class FakeKernel:
             return rc
         if not self._readable(f):
             return -EPERM
-        if flags & BPF_F_LOCK:
+        if flags & BPF_F_LOCK and getattr(m, "spin_lock_off", -1) < 0:
             return -EINVAL
         rc, k = self._key(m, key)
         if rc:
@@ -764,14 +789,14 @@ class FakeKernel:
             return rc
         if not self._writable(f, m):
             return -EPERM
-        if flags & BPF_F_LOCK:
+        if flags & BPF_F_LOCK and getattr(m, "spin_lock_off", -1) < 0:
             return -EINVAL
         rc, k = self._key(m, key)
         if rc:
             return rc
         if value is None:
             return -EFAULT
-        v = self._copy_in(value, m.value_buf_size, "value")
+        v = self._btf_mask_lock(m, self._copy_in(value, m.value_buf_size, "value"))
         rc = self._efault("map_update_elem", fd, m, k, v, flags)
         if rc:
             return rc
@@ -825,7 +850,7 @@ class FakeKernel:
             return -EPERM
         if flags and m.type in (MapType.QUEUE, MapType.STACK):
             return -EINVAL
-        if flags & BPF_F_LOCK:
+        if flags & BPF_F_LOCK and getattr(m, "spin_lock_off", -1) < 0:
             return -EINVAL
         rc, k = self._key(m, key)
         if rc:
@@ -870,14 +895,16 @@ class FakeKernel:
         rc, m = self._batch_prologue("map_update_batch", fd, False, True, "has_update_batch")
         if rc:
             return rc, count
-        if elem_flags & ~BPF_F_LOCK or elem_flags & BPF_F_LOCK:
+        if elem_flags & ~BPF_F_LOCK or (
+            elem_flags & BPF_F_LOCK and getattr(m, "spin_lock_off", -1) < 0
+        ):
             return -EINVAL, count
         if count == 0:
             return 0, 0
         ks, vs = m.key_size, m.value_buf_size
         for i in range(count):
             k = self._copy_in(keys, ks, "keys", i * ks) if ks else None
-            v = self._copy_in(values, vs, "values", i * vs)
+            v = self._btf_mask_lock(m, self._copy_in(values, vs, "values", i * vs))
             rc = self._efault("map_update_batch", fd, m, k, v, elem_flags, i)
             if not rc:
                 rc = m.update(k, v, elem_flags)
