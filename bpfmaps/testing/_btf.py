@@ -44,6 +44,8 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: types whose values may hold a bpf_spin_lock (of those the fake implements)
 _SPIN_LOCK_TYPES = frozenset({MapType.HASH, MapType.ARRAY})
 #: map types that reject a BTF key type id (keyless maps: map_check_no_btf / void key)
+#: structs the kernel looks for in values (btf_parse_fields at BTF_LOAD and MAP_CREATE)
+_SPECIAL_STRUCTS = frozenset({"bpf_spin_lock", "bpf_timer", "bpf_wq", "bpf_refcount"})
 _KEYLESS = frozenset({MapType.QUEUE, MapType.STACK, MapType.BLOOM_FILTER})
 
 
@@ -88,6 +90,11 @@ def _check_blob(data: bytes) -> tuple[int, str, Any]:
         elif k in (Kind.STRUCT, Kind.UNION):
             if t.name and not _IDENT.match(t.name):
                 return -EINVAL, f"[{t.id}] {k.name} {t.name}: Invalid name", None
+            if _has_special(btf, t.id) and _unaligned_member(btf, t.id):
+                # btf_find_struct_field walks nested structs of a struct holding a
+                # bpf_spin_lock/bpf_timer/... and refuses bit offsets ("valid C code
+                # cannot generate such BTF"); seen on 6.x kernels
+                return -EINVAL, f"[{t.id}] {k.name}: special field with bitfields", None
             for m in t.members:
                 if m.name and not _IDENT.match(m.name):
                     return -EINVAL, f"[{t.id}] {k.name}: Invalid member name", None
@@ -105,6 +112,28 @@ def _check_blob(data: bytes) -> tuple[int, str, Any]:
         elif k == Kind.TYPEDEF and not (t.name and _IDENT.match(t.name)):
             return -EINVAL, f"[{t.id}] TYPEDEF: Invalid name", None
     return 0, "", btf
+
+
+def _walk_structs(btf: Any, type_id: int, depth: int = 0) -> Any:
+    """Every struct/union reachable by value from ``type_id`` (itself included)."""
+    from ..btf import Kind
+
+    t = btf.resolve(type_id)
+    while t.kind == Kind.ARRAY:
+        t = btf.resolve(t.type_id)
+    if t.kind not in (Kind.STRUCT, Kind.UNION) or depth > 32:
+        return
+    yield t
+    for m in t.members:
+        yield from _walk_structs(btf, m.type_id, depth + 1)
+
+
+def _has_special(btf: Any, type_id: int) -> bool:
+    return any(s.name in _SPECIAL_STRUCTS for s in _walk_structs(btf, type_id) if s.id != type_id)
+
+
+def _unaligned_member(btf: Any, type_id: int) -> bool:
+    return any(m.bit_offset % 8 for s in _walk_structs(btf, type_id) for m in s.members)
 
 
 def _spin_lock_offsets(btf: Any, type_id: int, base: int = 0, depth: int = 0) -> list[int]:
