@@ -394,7 +394,9 @@ def as_codec(spec: Any, size: int, what: str) -> Any:
     ):  # any ctypes type
         codec = CType(spec)
     elif hasattr(spec, "encode") and hasattr(spec, "decode") and hasattr(spec, "size"):
-        codec = spec if type(spec) in _TRUSTED else _Checked(spec, what)
+        # ``exact_size = True``: a codec class of ours outside this module (BTF codecs)
+        trusted = type(spec) in _TRUSTED or getattr(type(spec), "exact_size", False) is True
+        codec = spec if trusted else _Checked(spec, what)
     else:
         raise CodecError(f"cannot use {spec!r} as a {what} codec")
     if codec.size != size:

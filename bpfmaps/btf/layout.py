@@ -123,17 +123,21 @@ def is_byte_int(layout: Any) -> bool:
 
 
 # ---------------------------------------------------------------------- from BTF
-def from_btf(btf: Any, type_id: int, *, what: str = "value") -> Any:
+def from_btf(
+    btf: Any, type_id: int, *, what: str = "value", memo: Optional[dict[int, Any]] = None
+) -> Any:
     """The layout of BTF type ``type_id`` of a parsed :class:`bpfmaps.btf.BTF`.
 
     Const/volatile/restrict/type_tag are dropped, typedefs kept (as :class:`Typedef`).
     The same BTF type always gives the same layout object (so each struct compiles
-    once).  Raises CodecError for types that have no value layout (void, functions,
-    forward declarations) naming ``what`` and the type.  O(types reachable).
+    once; pass one ``memo`` dict to share that between calls).  Raises CodecError for
+    types that have no value layout (void, functions, forward declarations) naming
+    ``what`` and the type.  O(types reachable).
     """
     from .model import Kind
 
-    memo: dict[int, Any] = {}
+    if memo is None:
+        memo = {}
 
     def conv(tid: int, depth: int, path: str) -> Any:
         got = memo.get(tid)

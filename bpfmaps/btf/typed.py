@@ -823,19 +823,16 @@ def _enc_record(
                 f"{path}: unknown member {extra[0]!r} for {cname} (members: {', '.join(names)})"
             )
         if rec.union:
-            if len(obj) != 1:
-                raise CodecError(
-                    f"{path}: a dict for {cname} names exactly one member, got "
-                    f"{len(obj)} ({', '.join(map(str, obj)) or 'none'})"
-                )
-            active = next(iter(obj))
-            values = {active: obj[active]}
+            if not obj:
+                raise CodecError(f"{path}: a dict for {cname} must name a member")
+            values = dict(obj)
+            given = [n for n in names if n in obj]
         else:
             missing = [n for n in names if n not in obj]
             if missing:
                 raise CodecError(f"{path}: missing member {missing[0]!r} for {cname}")
             values = dict(obj)
-            active = None
+            given = []
     elif isinstance(obj, cls):
         values = {n: getattr(obj, n) for n in names}
         if rec.union or _overlapping(rec):
@@ -852,13 +849,13 @@ def _enc_record(
                     "a union holds one (set exactly one member)"
                 )
             buf[off : off + rec.size] = raw
-            active = changed[0] if changed else None
+            given = changed
         else:
-            active = None
+            given = []
     else:
         raise CodecError(f"{path}: expected {cls.__name__} or a dict, got {type(obj).__name__}")
     if rec.union or _overlapping(rec):
-        todo = [(n, pairs[names.index(n)][1]) for n in ([active] if active else [])]
+        todo = [(n, pairs[names.index(n)][1]) for n in given]
     else:
         todo = [(n, m) for n, m in pairs]
     for n, m in todo:
@@ -876,6 +873,33 @@ def _enc_record(
             _put_bits(buf, off * 8 + m.bit_offset, m.bits, iv & ((1 << m.bits) - 1))
         else:
             _enc_into(comp, m.type, v, sub, buf, off + m.bit_offset // 8)
+    if len(todo) > 1 and rec.union:
+        # several members of a union in a dict (what dataclasses.asdict gives): written
+        # in declaration order, they must describe the same bytes
+        data = bytes(buf[off : off + rec.size])
+        bad = [
+            n
+            for n, _m in todo
+            if _plain(comp.member_decoder(rec, names.index(n))(data)) != _plain(values[n])
+        ]
+        if bad:
+            raise CodecError(
+                f"{path}: {cname} members {', '.join(n for n, _ in todo)} disagree "
+                f"({bad[0]} does not survive the others); give one member"
+            )
+
+
+def _plain(v: Any) -> Any:
+    """Records -> dicts, sequences -> lists, enum members -> ints (for comparisons)."""
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        return {f.name: _plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
+    if isinstance(v, Mapping):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, enum.IntEnum):
+        return int(v)
+    return v
 
 
 # ---------------------------------------------------------------------- the codec
@@ -888,6 +912,8 @@ class BTFCodec:
     exact record one ``pack``; dicts and errors go through a checking walk."""
 
     __slots__ = ("size", "layout", "cls", "what", "encode", "decode", "compiler", "c_name")
+    #: encode always returns exactly ``size`` bytes (Map skips its per-call size check)
+    exact_size = True
 
     def __init__(
         self, layout: Any, what: str = "value", compiler: Optional[Compiler] = None
@@ -1037,8 +1063,9 @@ def btf_codecs(btf: Any, key_type_id: int, value_type_id: int) -> tuple[Any, Any
     """(key codec or None for id 0, value codec) of a parsed BTF; one Compiler, so a type
     used by both is one class.  Cost: O(types reachable) to compile."""
     comp = Compiler()
+    memo: dict[int, Any] = {}
     kc = None
     if key_type_id:
-        kc = BTFCodec(L.from_btf(btf, key_type_id, what="key"), "key", comp)
-    vc = BTFCodec(L.from_btf(btf, value_type_id, what="value"), "value", comp)
+        kc = BTFCodec(L.from_btf(btf, key_type_id, what="key", memo=memo), "key", comp)
+    vc = BTFCodec(L.from_btf(btf, value_type_id, what="value", memo=memo), "value", comp)
     return kc, vc
