@@ -81,6 +81,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         sys.stderr.write(USAGE)
         return 255 if top is None else 0
 
+    if top == "btf" and len(args) > 1 and args[1] == "gen":
+        # bpfmaps btf gen: Python source for BTF types (bpfmaps.btf.gen)
+        from .btf.gen import cli_main
+
+        return cli_main(args[2:], json_mode)
+
     from .bpftool.runner import Runner
 
     def runner() -> Runner:

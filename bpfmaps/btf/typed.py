@@ -232,13 +232,27 @@ class Compiler:
         if got is not None:
             return got
         hint = self._names.get(id(rec)) or rec.name or ("anon_union" if rec.union else "anon")
-        user = self.user_classes.get(hint) or (
-            self.user_classes.get(rec.name) if rec.name else None
-        )
+        user = self._user_record(py_name(hint), rec)
         cls = user if user is not None else self._make_class(self._class_name(hint), rec)
         self._records[id(rec)] = cls
         self._keep.append(rec)
         return cls
+
+    def _user_record(self, base: str, rec: L.Record) -> Optional[type]:
+        """The given class for ``rec``: ``base``, ``base_2`` ... whose layout matches."""
+        if not self.user_classes:
+            return None
+        i = 1
+        while True:
+            name = base if i == 1 else f"{base}_{i}"
+            cls = self.user_classes.get(name)
+            if cls is None:
+                return None
+            lay = getattr(cls, "_bpfmaps_layout", None)
+            if lay is None or lay == rec:
+                self._used.add(name)
+                return cls
+            i += 1
 
     def _make_class(self, name: str, rec: L.Record) -> type:
         fields: list[tuple[str, Any, Any]] = []

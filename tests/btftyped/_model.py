@@ -66,8 +66,7 @@ BYTES = {"name", "mac", "data"}
 BOOLS = {"up"}
 #: enum members (enum color values -> names), unsigned as clang wrote them
 COLOR = {0: "RED", 1: "GREEN", 2: "BLUE", 4294967291: "NEG"}
-BIG64 = {1: "SMALL", 0x1000000000: "HUGE"}
-ENUMS = {"color": COLOR, "tint": COLOR, "big": BIG64}
+ENUMS = {"color": COLOR, "tint": COLOR}
 
 
 def _val(name: str, v):

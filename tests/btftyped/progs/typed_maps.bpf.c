@@ -5,7 +5,6 @@
 #include <bpf/bpf_helpers.h>
 
 enum color { RED = 0, GREEN = 1, BLUE = 2, NEG = -5 };
-enum big64 { SMALL = 1, HUGE = 0x1000000000ULL };
 typedef __u16 port_t;
 
 struct addr {
@@ -44,7 +43,7 @@ struct backend {
 	} stats;
 	void *ptr;
 	long long counters[20];
-	enum big64 big;
+	__u64 big;
 	__s8 tiny;
 	signed char sc;
 };
