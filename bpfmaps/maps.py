@@ -390,7 +390,7 @@ class Map(MutableMapping):
         MAP_CREATE with btf_fd and the key/value type ids), so ``bpftool map dump``
         prints members and a value with a ``struct bpf_spin_lock`` allows
         ``UpdateFlags.LOCK``; see :func:`bpfmaps.btf.fromcodec.layout_of` for the codecs
-        it accepts (CodecError otherwise).  Costs one more syscall; kernel >= 5.2 for
+        it accepts (CodecError otherwise).  Costs one more syscall; kernel >= 5.1 for
         spin locks, 4.18 for map BTF.
         """
         mt = MapType.parse(type)
@@ -452,19 +452,22 @@ class Map(MutableMapping):
         A codec not given is kept from this view (``m.typed(value="<Q")`` keeps the
         key codec); pass ``None`` to get raw bytes for that side.  No syscall.
 
-        ``btf=True`` builds the codecs not given from the map's BTF: structs and unions
+        ``btf=True`` builds the codecs not given (``None`` given: raw bytes) from the
+        map's BTF: structs and unions
         decode to generated dataclasses, enums to IntEnum members, char arrays to bytes
         ... (docs/btf.md has the rules).  Cost: 3 syscalls; each distinct BTF is parsed
         and compiled once per process.  Raises NoBTFError (a CodecError) naming the map
         when it has no BTF.
         """
         if btf:
-            codecs = _btf_codecs(
+            from .btf.typed import map_codecs
+
+            kc, vc = map_codecs(self._h.backend, self._h.info, self._h.desc)
+            return Map(
                 self._h,
-                key=None if key is _MISSING else key,
-                value=None if value is _MISSING else value,
+                key=kc if key is _MISSING else key,
+                value=vc if value is _MISSING else value,
             )
-            return Map(self._h, **codecs)
         v = Map(
             self._h,
             key=None if key is _MISSING else key,
