@@ -432,6 +432,8 @@ class Map(MutableMapping):
             hint = None
             if fd == -_errno.EINVAL:
                 hint = "the kernel rejected these sizes/flags for this map type"
+                if btf_args:
+                    hint += " (or the key/value BTF: queue/stack maps take none)"
                 if numa_node is not None:
                     hint += f" (or NUMA node {numa_node} is not online)"
             elif fd in (-_errno.EPERM, -_errno.EACCES):

@@ -10,8 +10,8 @@ real kernel by ``tests/contract/test_btf_contract.py``:
   struct, array index types that are ints); EINVAL with a log line otherwise.
 * ``btf_get_fd_by_id`` / ``btf_get_next_id`` / ``btf_info`` (the raw blob back).
 * ``map_create(..., btf_fd=, btf_key_type_id=, btf_value_type_id=)``: the sizes must
-  match (EINVAL), array keys must be 32-bit ints, queue/stack/bloom maps take no
-  key type; a ``struct bpf_spin_lock`` in the value is allowed in hash and array
+  match (EINVAL), array keys must be 32-bit ints, a key type is required except for
+  bloom filters and single-entry DATASEC arrays (so queue/stack maps get EINVAL); a ``struct bpf_spin_lock`` in the value is allowed in hash and array
   maps only (EOPNOTSUPP elsewhere) and enables ``BPF_F_LOCK``.  The map holds a
   reference to its BTF and reports ``btf_id``/type ids in its info.
 
@@ -247,12 +247,18 @@ class BTFMixin:
         mt = int(map_type)
         if key_type_id and mt in _KEYLESS:
             return -EINVAL, None, -1
+        if not key_type_id:
+            # map_check_btf: no key type only where the map type checks BTF itself
+            # (bloom filters; single-entry arrays of a DATASEC, like .bss)
+            datasec = btf.resolve(value_type_id).kind == Kind.DATASEC
+            if not (
+                mt == MapType.BLOOM_FILTER or (mt == MapType.ARRAY and max_entries == 1 and datasec)
+            ):
+                return -EINVAL, None, -1
         if mt in (MapType.ARRAY, MapType.PERCPU_ARRAY) and key_type_id:
             kt = btf.resolve(key_type_id)
             if kt.kind != Kind.INT or kt.bits != 32 or kt.offset:
                 return -EINVAL, None, -1
-        if mt in (MapType.ARRAY, MapType.PERCPU_ARRAY) and not key_type_id:
-            return -EINVAL, None, -1
         if mt == MapType.LPM_TRIE and key_type_id and btf.resolve(key_type_id).kind != Kind.STRUCT:
             return -EINVAL, None, -1
         locks = _spin_lock_offsets(btf, value_type_id)

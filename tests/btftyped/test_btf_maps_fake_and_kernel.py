@@ -125,6 +125,10 @@ def _blob_cases():
     cases.append(("value id out of range", good, kid, 99, 1, 4, 8))
     cases.append(("no value id", good, kid, 0, 1, 4, 8))
     cases.append(("queue with key type", good, kid, vid, 22, 0, 8))
+    cases.append(("queue value only", good, 0, vid, 22, 0, 8))
+    cases.append(("hash value only", good, 0, vid, 1, 4, 8))
+    cases.append(("percpu hash", good, kid, vid, 5, 4, 8))
+    cases.append(("lpm key not struct", good, kid, vid, 11, 4, 8))
     lk, lkid, lvid = btf_for_map(C.U32, Locked, 4, ctypes.sizeof(Locked))
     cases.append(("spin lock hash", lk, lkid, lvid, 1, 4, ctypes.sizeof(Locked)))
     cases.append(("spin lock percpu", lk, lkid, lvid, 5, 4, ctypes.sizeof(Locked)))
@@ -204,3 +208,35 @@ def test_contract_btf_object_lifetime(kernel_backend):
         be.close(fd)
         if be.name == "fake":
             assert be.btf_get_fd_by_id(info.btf_id) == -errno.ENOENT
+
+
+def test_percpu_and_keyless_maps_with_btf(made, backend):
+    m = made("percpu_array", 4, ctypes.sizeof(Backend_), 2, "btfty_pc", key=C.U32, value=Backend_,
+             btf=True)  # fmt: skip
+    t = m.typed(btf=True)
+    t[1] = [t.value_codec.inner.cls(ip=i, port=i + 1, weight=0) for i in range(m.ncpus)]
+    assert [v.port for v in t[1]] == [i + 1 for i in range(m.ncpus)]
+    # queue: no key type; the outcome (fd or errno) is the same on both backends (contract)
+    try:
+        q = made("queue", 0, 4, 4, "btfty_q", value=C.U32, btf=True)
+    except BPFError as e:
+        assert e.errno in (errno.EINVAL, 524)
+    else:
+        q.push(5)
+        assert q.typed(btf=True).pop() == 5
+
+
+@pytest.mark.kernel
+def test_bpftool_dump_shows_member_names(kernel_backend, bpftool_bin):
+    import json
+    import subprocess
+
+    with Map.create("hash", 4, ctypes.sizeof(Backend_), 4, "btfty_dump", key=C.U32,
+                    value=Backend_, btf=True) as m:  # fmt: skip
+        m[3] = Backend_(ip=7, port=80, weight=2)
+        r = subprocess.run(
+            [bpftool_bin, "-j", "map", "dump", "id", str(m.id)], capture_output=True, text=True
+        )
+        assert r.returncode == 0, r.stderr
+        (elem,) = json.loads(r.stdout)
+        assert elem["formatted"] == {"key": 3, "value": {"ip": 7, "port": 80, "weight": 2}}
