@@ -133,16 +133,46 @@ def _members(rec: L.Record) -> list[tuple[str, L.Member]]:
 
 
 def _overlapping(rec: L.Record) -> bool:
-    """A struct whose non-bitfield members overlap (or run backwards): decoded like a union."""
-    end = 0
-    for m in rec.members:
+    """A struct whose members overlap (beyond bitfields sharing bytes), are not byte
+    aligned, or run past its end: decoded member by member, like a union."""
+    end = 0  # first byte not yet used
+    prev_bits = False
+    for m in sorted(rec.members, key=lambda m: m.bit_offset):
         if m.bits:
+            start = m.bit_offset // 8
+            stop = (m.bit_offset + m.bits + 7) // 8
+            if start < end and not prev_bits:
+                return True
+            end = max(end, stop)
+            prev_bits = True
             continue
         start = m.bit_offset
-        if start % 8 or start < end:
+        if start % 8 or start // 8 < end:
             return True
-        end = start + L.size_of(m.type) * 8
-    return end > rec.size * 8
+        end = start // 8 + L.size_of(m.type)
+        prev_bits = False
+    return end > rec.size
+
+
+def _check_layout(lay: Any, path: str, seen: set[int]) -> None:
+    """Members must lie inside their record (the kernel's BTF checks say the same)."""
+    t = L.strip(lay)
+    if id(t) in seen:
+        return
+    seen.add(id(t))
+    if type(t) is L.Array:
+        _check_layout(t.elem, path + "[]", seen)
+    elif type(t) is L.Record:
+        for pname, m in _members(t):
+            bits = m.bits or L.size_of(m.type) * 8
+            if m.bit_offset < 0 or m.bit_offset + bits > t.size * 8:
+                raise CodecError(
+                    f"{path}.{pname}: member at bit {m.bit_offset} ({bits} bits) lies outside "
+                    f"its {t.size}-byte {'union' if t.union else 'struct'}"
+                )
+            if m.bits and type(L.strip(m.type)) not in (L.Int, L.Enum):
+                raise CodecError(f"{path}.{pname}: a bitfield of a non-integer type")
+            _check_layout(m.type, f"{path}.{pname}", seen)
 
 
 class Compiler:
@@ -933,6 +963,7 @@ class BTFCodec:
         self, layout: Any, what: str = "value", compiler: Optional[Compiler] = None
     ) -> None:
         comp = compiler if compiler is not None else Compiler()
+        _check_layout(layout, what, set())
         comp.name_hints(layout)
         self.compiler = comp
         self.layout = layout
