@@ -584,14 +584,19 @@ def _compile_member_decoder(comp: Compiler, rec: L.Record, idx: int) -> Callable
 class _FlatEnc:
     """The fast encoder: type checks as statements, one pack call."""
 
-    def __init__(self, comp: Compiler, g: dict) -> None:
+    def __init__(self, comp: Compiler, g: dict, dicts: bool = False) -> None:
         self.comp = comp
         self.g = g
+        #: records come as dicts with exactly the member names (else: as the class)
+        self.dicts = dicts
         self.fmt: list[str] = []
         self.pos = 0
         self.args: list[str] = []
         self.stmts: list[str] = []
         self._tmp = 0
+
+    def get(self, v: str, name: str) -> str:
+        return f"{v}[{name!r}]" if self.dicts else f"{v}.{name}"
 
     def tmp(self) -> str:
         self._tmp += 1
@@ -667,10 +672,15 @@ class _FlatEnc:
                 enc = self.comp.sym(self.g, self.comp.encoder(t), "_en")
                 self.arg(f"{size}s", off, size, f"{enc}({expr})")
                 return
-            cls = self.comp.sym(self.g, self.comp.record_class(t), "_C")
             v = self.tmp()
             self.stmts.append(f"{v} = {expr}")
-            self.stmts.append(f"if type({v}) is not {cls}: raise _Bad")
+            if self.dicts:
+                # exactly the member names: the count plus a KeyError for any missing one
+                n = len(t.members)
+                self.stmts.append(f"if type({v}) is not dict or len({v}) != {n}: raise _Bad")
+            else:
+                cls = self.comp.sym(self.g, self.comp.record_class(t), "_C")
+                self.stmts.append(f"if type({v}) is not {cls}: raise _Bad")
             self.members(t, off, v)
             return
         raise CodecError(f"cannot encode {t!r}")
@@ -682,7 +692,7 @@ class _FlatEnc:
         while i < len(order):
             pname, m = pairs[order[i]]
             if not m.bits:
-                self.value(m.type, off + m.bit_offset // 8, f"{v}.{pname}")
+                self.value(m.type, off + m.bit_offset // 8, self.get(v, pname))
                 i += 1
                 continue
             start = m.bit_offset // 8
@@ -699,7 +709,7 @@ class _FlatEnc:
                 bp, b = pairs[order[x]]
                 lo, hi = _bit_range(b)
                 tv = self.tmp()
-                self.stmts.append(f"{tv} = {v}.{bp}")
+                self.stmts.append(f"{tv} = {self.get(v, bp)}")
                 self.stmts.append(
                     f"if type({tv}) is not int and type({tv}) is not bool and not isinstance({tv}, _IE): raise _Bad"
                 )
@@ -726,21 +736,33 @@ def _bit_range(m: L.Member) -> tuple[int, int]:
 
 def _compile_encoder(comp: Compiler, lay: Any) -> Callable[[Any], bytes]:
     t = L.strip(lay)
-    g: dict[str, Any] = {"_Bad": _Bad, "_IE": enum.IntEnum}
     if type(t) is L.Record and (t.union or _overlapping(t)):
         return _union_encoder(comp, t)
-    fe = _FlatEnc(comp, g)
-    fe.value(t, 0, "o")
+    g: dict[str, Any] = {"_Bad": _Bad, "_IE": enum.IntEnum}
     size = L.size_of(t)
-    fe._pad(size)
-    st = struct.Struct("=" + "".join(fe.fmt))
-    if st.size != size:
-        raise CodecError(f"internal: encoder for {t!r} is {st.size} bytes, expected {size}")
-    p = comp.sym(g, st.pack, "_p")
-    lines = ["def encode(o):"]
-    lines += ["    " + s for s in fe.stmts]
-    lines.append(f"    return {p}({', '.join(fe.args)})")
-    src = "\n".join(lines) + "\n"
+    srcs = []
+    for name, dicts in (("enc_obj", False), ("enc_dict", True)):
+        fe = _FlatEnc(comp, g, dicts)
+        fe.value(t, 0, "o")
+        fe._pad(size)
+        st = struct.Struct("=" + "".join(fe.fmt))
+        if st.size != size:
+            raise CodecError(f"internal: encoder for {t!r} is {st.size} bytes, expected {size}")
+        p = comp.sym(g, st.pack, "_p")
+        lines = [f"def {name}(o):"]
+        lines += ["    " + s for s in fe.stmts]
+        lines.append(f"    return {p}({', '.join(fe.args)})")
+        srcs.append("\n".join(lines))
+    if type(t) is L.Record:
+        srcs.append(
+            "def encode(o):\n"
+            "    if type(o) is dict:\n"
+            "        return enc_dict(o)\n"
+            "    return enc_obj(o)"
+        )
+    else:
+        srcs.append("encode = enc_obj")
+    src = "\n\n".join(srcs) + "\n"
     exec(src, g)
     fn = g["encode"]
     fn.__source__ = src  # type: ignore[attr-defined]
