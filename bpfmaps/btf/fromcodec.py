@@ -26,6 +26,7 @@ from typing import Any
 from .. import codecs as C
 from ..errors import CodecError
 from . import layout as L
+from .typed import BTFCodec
 from .writer import BTFWriter
 
 __all__ = ["layout_of", "btf_for_map", "bpf_spin_lock", "bpf_timer"]
@@ -220,8 +221,6 @@ def _from_struct_fmt(fmt: str, names: Any, path: str, name: str = "") -> Any:
 
 def layout_of(spec: Any, what: str = "value") -> Any:
     """The layout of a codec (see the module docstring for what is accepted)."""
-    from .typed import BTFCodec
-
     lay = getattr(spec, "_bpfmaps_layout", None)
     if lay is not None:  # generated record classes (runtime or ``btf gen``)
         return lay

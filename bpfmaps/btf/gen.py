@@ -15,13 +15,18 @@ so the types can be checked in and seen by mypy and IDEs.  The generated code pa
 
 from __future__ import annotations
 
+import json
 import keyword
+import re
+import sys
 from collections.abc import Sequence
 from typing import Any, Optional
 
 from ..errors import CodecError
 from . import layout as L
-from .typed import BTFCodec, Compiler, _members, _zero, py_name, type_hint
+from .loader import load_file, load_id, load_map
+from .model import Kind
+from .typed import BTFCodec, Compiler, _members, _zero, map_codecs, py_name, type_hint
 
 __all__ = ["generate", "generate_for_btf", "generate_for_map", "map_types_of_object"]
 
@@ -242,8 +247,6 @@ def generate(
 
 
 def _replace_word(text: str, word: str, new: str) -> str:
-    import re
-
     return re.sub(rf"\b{re.escape(word)}\b", new, text)
 
 
@@ -293,8 +296,6 @@ def _list_lit(t: Any, comp: Compiler, aliases: set[str]) -> str:
 def map_types_of_object(btf: Any) -> list[tuple[str, int, int]]:
     """(map name, key type id, value type id) of every map in a ``.maps`` section
     (libbpf's ``__type(key, T)`` / ``__type(value, T)`` definitions)."""
-    from .model import Kind
-
     out = []
     for t in btf:
         if t.kind != Kind.DATASEC or t.name != ".maps":
@@ -352,8 +353,6 @@ def generate_for_btf(btf: Any, names: Sequence[str] = (), *, source: str = "") -
 def generate_for_map(m: Any) -> str:
     """Source for the key and value types of an open Map with BTF (``<name>_key`` and
     ``<name>_value`` codecs).  Errors: NoBTFError, BPFError."""
-    from .typed import map_codecs
-
     kc, vc = map_codecs(m.backend, m.info)
     base = _ident(m.name or f"map{m.id}")
     pairs = []
@@ -375,12 +374,9 @@ value, the maps of an object file (its .maps section), or the named types.
 
 def cli_main(args: list[str], json_mode: bool = False) -> int:
     """``bpfmaps btf gen ...``: 0, or 255 with ``Error: ...`` on stderr."""
-    import sys
 
     def err(msg: str) -> int:
         if json_mode:
-            import json
-
             sys.stdout.write(json.dumps({"error": msg}) + "\n")
         else:
             sys.stderr.write(f"Error: {msg}\n")
@@ -419,8 +415,6 @@ def cli_main(args: list[str], json_mode: bool = False) -> int:
 
 
 def _gen_from(src: list[str], names: list[str]) -> str:
-    from .loader import load_file, load_id
-
     if len(src) < 2:
         raise ValueError(f"expected a source\n{GEN_USAGE}")
     kind = src[0]
@@ -446,8 +440,6 @@ def _gen_from(src: list[str], names: list[str]) -> str:
             raise ValueError(f"expected 'id', 'pinned' or 'name', got {how!r}")
         with m:
             if names:
-                from .loader import load_map
-
                 return generate_for_btf(load_map(m), names, source=f"map {m.info.describe()}")
             return generate_for_map(m)
     raise ValueError(f"expected 'map', 'file' or 'id', got {kind!r}\n{GEN_USAGE}")

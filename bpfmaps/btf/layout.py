@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple, Optional, Union
 
 from ..errors import CodecError
+from .model import Kind
 
 __all__ = [
     "Int",
@@ -134,8 +135,6 @@ def from_btf(
     types that have no value layout (void, functions, forward declarations) naming
     ``what`` and the type.  O(types reachable).
     """
-    from .model import Kind
-
     if memo is None:
         memo = {}
 

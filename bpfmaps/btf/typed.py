@@ -42,8 +42,9 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, Callable, Optional
 
-from ..errors import CodecError
+from ..errors import CodecError, error_from_errno
 from . import layout as L
+from .parse import parse
 
 __all__ = [
     "BTFCodec",
@@ -1094,8 +1095,6 @@ def map_codecs(backend: Any, info: Any, desc: str = "") -> tuple[Any, Any]:
             map=desc,
             side="key",
         )
-    from ..errors import error_from_errno
-
     fd = backend.btf_get_fd_by_id(info.btf_id)
     if fd < 0:
         raise error_from_errno(-fd, "btf_get_fd_by_id", map=desc)
@@ -1110,8 +1109,6 @@ def map_codecs(backend: Any, info: Any, desc: str = "") -> tuple[Any, Any]:
     got = _CACHE.get(key)
     if got is not None:
         return got
-    from .parse import parse
-
     btf = parse(data, source=f"map {desc}")
     got = btf_codecs(btf, key[1], key[2])
     for side, c, size in (("key", got[0], info.key_size), ("value", got[1], info.value_size)):

@@ -25,6 +25,9 @@ import itertools
 import re
 from typing import Any, Optional
 
+from ..backend import BTFInfo
+from ..btf.model import BTFError, Kind
+from ..btf.parse import parse
 from ..types import MapType
 
 __all__ = ["BTFMixin", "FakeBTF"]
@@ -37,7 +40,6 @@ EINVAL, EBADF, ENOENT, E2BIG, EPERM = (
     errno.EPERM,
 )
 EOPNOTSUPP = errno.EOPNOTSUPP
-ENOTSUPP = 524
 #: BTF_MAX_SIZE in kernel/bpf/btf.c
 BTF_MAX_SIZE = 16 * 1024 * 1024
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -67,9 +69,6 @@ class FakeBTF:
 
 def _check_blob(data: bytes) -> tuple[int, str, Any]:
     """(0, "", parsed) or (-EINVAL, log line, None): what the kernel's btf_parse checks."""
-    from ..btf import Kind, parse
-    from ..btf.model import BTFError
-
     if len(data) < 24:
         return -EINVAL, "btf_header not found", None
     if len(data) > BTF_MAX_SIZE:
@@ -116,8 +115,6 @@ def _check_blob(data: bytes) -> tuple[int, str, Any]:
 
 def _walk_structs(btf: Any, type_id: int, depth: int = 0) -> Any:
     """Every struct/union reachable by value from ``type_id`` (itself included)."""
-    from ..btf import Kind
-
     t = btf.resolve(type_id)
     while t.kind == Kind.ARRAY:
         t = btf.resolve(t.type_id)
@@ -138,8 +135,6 @@ def _unaligned_member(btf: Any, type_id: int) -> bool:
 
 def _spin_lock_offsets(btf: Any, type_id: int, base: int = 0, depth: int = 0) -> list[int]:
     """Byte offsets of every ``struct bpf_spin_lock`` in a type (nested structs included)."""
-    from ..btf import Kind
-
     t = btf.resolve(type_id)
     if t.kind == Kind.STRUCT and t.name == "bpf_spin_lock":
         return [base]
@@ -193,8 +188,6 @@ class BTFMixin:
         return 0, ids[0]
 
     def btf_info(self, fd: int) -> tuple[int, Optional[Any]]:
-        from ..backend import BTFInfo
-
         f = self._fds.get(fd) if isinstance(fd, int) else None  # type: ignore[attr-defined]
         if f is None:
             return -EBADF, None
@@ -221,9 +214,6 @@ class BTFMixin:
         """``map_check_btf``: (0 or -errno, the BTF object to hold, spin lock offset or -1).
 
         Called by map_create before the map exists; btf_fd < 0 means no BTF."""
-        from ..btf import Kind
-        from ..btf.model import BTFError
-
         if btf_fd is None or btf_fd < 0 or (not key_type_id and not value_type_id):
             # no BTF: a value type is what MAP_CREATE looks at (btf_value_type_id 0 -> none)
             return 0, None, -1
