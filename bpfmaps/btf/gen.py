@@ -358,8 +358,12 @@ def generate_for_map(m: Any) -> str:
     pairs = []
     if kc is not None:
         pairs.append((base + "_key", kc.layout))
-    pairs.append((base + "_value", vc.layout))
-    note = f"map {m.info.describe()}: key {kc.c_name if kc else '(none)'}, value {vc.c_name}"
+    if vc is not None:
+        pairs.append((base + "_value", vc.layout))
+    note = (
+        f"map {m.info.describe()}: key {kc.c_name if kc else '(no BTF type)'}, "
+        f"value {vc.c_name if vc else '(no BTF type)'}"
+    )
     return generate(pairs, source=f"map {m.info.describe()}", note=note)
 
 

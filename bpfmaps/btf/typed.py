@@ -1072,8 +1072,10 @@ def map_codecs(backend: Any, info: Any, desc: str = "") -> tuple[Any, Any]:
     """(key codec, value codec) from the BTF of a map (``info`` is its MapInfo).
 
     Cost: BTF_GET_FD_BY_ID + two OBJ_GET_INFO_BY_FD calls; the parse and compile run
-    once per distinct BTF blob and type ids (cached).  The key codec is None for maps
-    without keys.  Errors: NoBTFError naming the map (no BTF, or no key/value type id),
+    once per distinct BTF blob and type ids (cached).  A side without a BTF type id
+    (no key, map-in-map and prog-array values, libbpf's ``key_size`` definitions) is
+    None: the Map keeps its default codec there (raw bytes, object ids).
+    Errors: NoBTFError naming the map (no BTF, or neither type id),
     BPFError from the kernel, BTFError for a bad blob, CodecError for types with no value
     form.  Kernel >= 5.4 (BTF ids)."""
     desc = desc or info.describe()
@@ -1083,17 +1085,11 @@ def map_codecs(backend: Any, info: Any, desc: str = "") -> tuple[Any, Any]:
             "pass key=/value= codecs instead",
             map=desc,
         )
-    if not info.btf_value_type_id:
+    if not info.btf_value_type_id and not info.btf_key_type_id:
         raise NoBTFError(
-            f"map {desc} has BTF (btf_id {info.btf_id}) but no value type in it",
+            f"map {desc} has BTF (btf_id {info.btf_id}) but no key or value type in it",
             map=desc,
             side="value",
-        )
-    if info.key_size and not info.btf_key_type_id:
-        raise NoBTFError(
-            f"map {desc} has BTF (btf_id {info.btf_id}) but no key type in it",
-            map=desc,
-            side="key",
         )
     fd = backend.btf_get_fd_by_id(info.btf_id)
     if fd < 0:
@@ -1124,12 +1120,14 @@ def map_codecs(backend: Any, info: Any, desc: str = "") -> tuple[Any, Any]:
 
 
 def btf_codecs(btf: Any, key_type_id: int, value_type_id: int) -> tuple[Any, Any]:
-    """(key codec or None for id 0, value codec) of a parsed BTF; one Compiler, so a type
-    used by both is one class.  Cost: O(types reachable) to compile."""
+    """(key codec, value codec) of a parsed BTF, None for a type id 0; one Compiler, so a
+    type used by both is one class.  Cost: O(types reachable) to compile."""
     comp = Compiler()
     memo: dict[int, Any] = {}
     kc = None
     if key_type_id:
         kc = BTFCodec(L.from_btf(btf, key_type_id, what="key", memo=memo), "key", comp)
-    vc = BTFCodec(L.from_btf(btf, value_type_id, what="value", memo=memo), "value", comp)
+    vc = None
+    if value_type_id:
+        vc = BTFCodec(L.from_btf(btf, value_type_id, what="value", memo=memo), "value", comp)
     return kc, vc

@@ -203,3 +203,14 @@ def test_object_btf_without_kernel():
         data = _rand(rng, vc.size)
         assert M.normalize(vc.decode(data)) == M.expected(M.backend, data)
         assert vc.encode(vc.decode(data)) == M.canonical(M.backend, data)
+
+
+def test_loader_maps_without_btf_give_the_clear_error(pins):
+    from bpfmaps.btf.typed import NoBTFError
+
+    # libbpf creates map-in-map maps, and maps defined with key_size instead of a key
+    # type, without BTF at all
+    for name in ("outer", "sized_key"):
+        with pytest.raises(NoBTFError, match=f"'{name}' has no BTF") as ei:
+            Map.from_pin(os.path.join(pins, name), btf=True)
+        assert ei.value.map.endswith(f"'{name}'") and ei.value.side == "map"

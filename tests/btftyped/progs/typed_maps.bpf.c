@@ -82,6 +82,29 @@ struct {
 	__type(value, __u64);
 } prefixes SEC(".maps");
 
+struct inner_map {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, __u64);
+} inner SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct inner_map);
+} outer SEC(".maps") = {
+	.values = { &inner },
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4);
+	__uint(key_size, 4);
+	__type(value, struct addr);
+} sized_key SEC(".maps");
+
 SEC("xdp")
 int typed_prog(struct xdp_md *ctx)
 {
@@ -92,6 +115,13 @@ int typed_prog(struct xdp_md *ctx)
 	struct backend *b = bpf_map_lookup_elem(&backends, &fk);
 	struct lpm_key lk = {};
 	__u64 *p = bpf_map_lookup_elem(&prefixes, &lk);
+	void *in = bpf_map_lookup_elem(&outer, &k);
+	struct addr *sa = bpf_map_lookup_elem(&sized_key, &k);
+
+	if (in)
+		return XDP_ABORTED;
+	if (sa)
+		return XDP_TX;
 
 	if (a && c && b && p)
 		return XDP_PASS;
