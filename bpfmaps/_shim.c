@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <linux/bpf.h>
 
+#include "_native/ops.h"
 #include "_shim.h"
 
 #define PTR(p) ((uint64_t)(uintptr_t)(p))
@@ -616,29 +617,24 @@ int bpfm_update_batch_part(int fd, const char *keys, const char *values, uint32_
     return rc;
 }
 
-/* Same layout as struct bpfm_op in _fastparse.h (kept private: the headers are
- * separate cdefs). */
-struct exec_op {
-    uint32_t kind, flags, map, line;
-    uint64_t key_off, value_off;
-};
-
-int bpfm_exec_ops(const char *ops, uint32_t count, const int *fds, const char *data,
-                  uint32_t *done)
+int bpfm_exec_ops(const struct bpfm_op *ops, uint32_t count, const int *fds, const char *keys,
+                  const char *values, uint32_t *done)
 {
-    const struct exec_op *o = (const struct exec_op *)ops;
+    const struct bpfm_op *o = ops;
     uint32_t i;
     int rc;
 
     for (i = 0; i < count; i++, o++) {
-        if (o->kind == 1)
-            rc = elem_cmd(BPF_MAP_UPDATE_ELEM, fds[o->map], data + o->key_off,
-                          (void *)(data + o->value_off), o->flags);
-        else if (o->kind == 2)
-            rc = elem_cmd(BPF_MAP_DELETE_ELEM, fds[o->map], data + o->key_off, NULL, 0);
+        if (o->kind == BPFM_OP_UPDATE)
+            rc = elem_cmd(BPF_MAP_UPDATE_ELEM, fds[o->map],
+                          o->key_off == BPFM_NO_KEY ? NULL : keys + o->key_off,
+                          (void *)(values + o->value_off), o->flags);
+        else if (o->kind == BPFM_OP_DELETE)
+            rc = elem_cmd(BPF_MAP_DELETE_ELEM, fds[o->map],
+                          o->key_off == BPFM_NO_KEY ? NULL : keys + o->key_off, NULL, 0);
         else
-            rc = -EINVAL;
-        if (rc < 0) {
+            rc = 1;
+        if (rc != 0) {
             *done = i;
             return rc;
         }

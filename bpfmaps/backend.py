@@ -267,9 +267,10 @@ class Backend(Protocol):
     # A stream of element operations executed in order (the bpftool runner's
     # mixed update/delete lines): ``ops`` holds ``count`` packed records of
     # OP_FORMAT (kind 1 = UPDATE_ELEM with flags, 2 = DELETE_ELEM; map index into
-    # ``fds``/``key_sizes``/``value_sizes``; physical line; key and value offsets
-    # into ``data``).  Stops at the first failure: (rc, index of the failing op), or
-    # (0, count).  The kernel backend runs the loop in C.
+    # ``fds``/``key_sizes``/``value_sizes``; physical line; key offset into ``keys``
+    # (OP_NO_KEY: a NULL key), value offset into ``values``).  Stops at the first
+    # failure: (rc, index of the failing op); before an op of another kind: (1, its
+    # index); else (0, count).  The kernel backend runs the loop in C.
     def exec_ops(
         self,
         ops: Buffer,
@@ -277,7 +278,8 @@ class Backend(Protocol):
         fds: list[int],
         key_sizes: list[int],
         value_sizes: list[int],
-        data: Buffer,
+        keys: Buffer,
+        values: Buffer,
     ) -> tuple[int, int]: ...
 
 
@@ -368,11 +370,14 @@ def use_backend(backend: Backend) -> Iterator[Backend]:
         _current.reset(token)
 
 
-#: one op of :meth:`Backend.exec_ops`: kind, flags, map, line, key_off, value_off
-#: (``struct bpfm_op`` in _fastparse.h)
-OP_FORMAT = "=IIIIQQ"
+#: one op of :meth:`Backend.exec_ops`: ``struct bpfm_op`` of bpfmaps/_native/ops.h
+#: (kind, flags, map, line, key_off, value_off, pos); its Python view is
+#: :data:`bpfmaps.bpftool.plan.OP`
+OP_FORMAT = "=IIIIIIQ"
 OP_SIZE = 32
 OP_UPDATE, OP_DELETE = 1, 2
+#: key_off of an op without a key (a NULL key)
+OP_NO_KEY = 0xFFFFFFFF
 
 
 def generic_exec_ops(
@@ -382,23 +387,25 @@ def generic_exec_ops(
     fds: list[int],
     key_sizes: list[int],
     value_sizes: list[int],
-    data: Buffer,
+    keys: Buffer,
+    values: Buffer,
 ) -> tuple[int, int]:
     """:meth:`Backend.exec_ops` over any backend's element commands (the fake's
-    implementation; the kernel backend runs the same loop in C)."""
+    implementation; the kernel backend runs the same loop in C).  Cost: one element
+    command per op."""
     import struct
-    from errno import EINVAL
 
     mv = memoryview(ops).cast("B")[: count * OP_SIZE]
-    buf = bytes(data)
-    for i, (kind, flags, m, _line, ko, vo) in enumerate(struct.iter_unpack(OP_FORMAT, mv)):
-        key = buf[ko : ko + key_sizes[m]]
+    kb = bytes(keys)
+    vb = bytes(values)
+    for i, (kind, flags, m, _line, ko, vo, _pos) in enumerate(struct.iter_unpack(OP_FORMAT, mv)):
+        key = be.NULL if ko == OP_NO_KEY else kb[ko : ko + key_sizes[m]]
         if kind == OP_UPDATE:
-            rc = be.map_update_elem(fds[m], key, buf[vo : vo + value_sizes[m]], flags)
+            rc = be.map_update_elem(fds[m], key, vb[vo : vo + value_sizes[m]], flags)
         elif kind == OP_DELETE:
             rc = be.map_delete_elem(fds[m], key)
         else:
-            rc = -EINVAL
+            return 1, i
         if rc < 0:
             return rc, i
     return 0, count

@@ -558,9 +558,17 @@ class KernelBackend:
                 t.join()
         return out
 
-    def exec_ops(self, ops, count, fds, key_sizes, value_sizes, data):
+    def exec_ops(self, ops, count, fds, key_sizes, value_sizes, keys, values):
         """Element operations in order, in C (:func:`bpfmaps.backend.generic_exec_ops`
-        is the reference); stops at the first failure: (rc, index) or (0, count)."""
+        is the reference); stops at the first failure: (rc, index), before an op of
+        another kind: (1, index), else (0, count).  Cost: one syscall per op."""
         done = ffi.new("uint32_t *")
-        rc = lib.bpfm_exec_ops(_ptr(ops), count, ffi.new("int[]", fds or [0]), _ptr(data), done)
+        rc = lib.bpfm_exec_ops(
+            ffi.from_buffer("struct bpfm_op[]", ops),
+            count,
+            ffi.new("int[]", fds or [0]),
+            _ptr(keys),
+            _ptr(values),
+            done,
+        )
         return rc, done[0]

@@ -1,7 +1,8 @@
-"""bpftool compatibility: batch-file lexer, byte syntax, ``map`` command grammar, runner.
+"""bpftool compatibility: batch-file lexer, byte syntax, ``map`` command grammar,
+plan, scanner, runner.
 
-Everything here imports without the compiled extension; only the C fast path
-(:mod:`bpfmaps.bpftool.batchfile`) and the kernel backend use it, when present.
+Everything here imports without the compiled extension; only the scanner driver
+(:mod:`bpfmaps.bpftool.scan`) and the kernel backend use it, when present.
 See docs/bpftool-syntax.md.
 """
 

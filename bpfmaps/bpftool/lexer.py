@@ -170,6 +170,14 @@ class Lexer:
         self.line_start = 0
         self.count = 0
 
+    def seek(self, pos: int, line: int, count: int) -> None:
+        """Continue at ``pos``, the start of physical line ``line``, as command number
+        ``count`` (after a scanner consumed the lines before it)."""
+        self.pos = pos
+        self.line = line
+        self.line_start = pos
+        self.count = count
+
     def _fgets(self):
         """Next fgets chunk as (text, line, column) or None at EOF; text is cut at NUL."""
         data = self.data

@@ -36,7 +36,6 @@ from typing import IO, Any, Optional
 from ..backend import Backend, default_backend
 from ..errors import ParseError, strerror
 from ..types import FD_VALUE_TYPES, PERCPU_TYPES, MapInfo, MapType, round_up8
-from .batchfile import DeleteRun, OpStream, UpdateRun, parse_batch
 from .bytes import _show, format_bytes, format_entry
 from .grammar import (
     Command,
@@ -49,17 +48,18 @@ from .grammar import (
     Help,
     Lookup,
     Pin,
+    Pop,
     Show,
     Update,
     Version,
     parse_command,
 )
 from .lexer import Lexer
+from .parse import parse_batch
+from .plan import GETNEXT, LOOKUP, OP, POP, RUN_MIN, UPDATE, OpBlock, find_runs
 
 __all__ = ["MapRef", "MapResolver", "Runner", "CommandFailed", "run_batch_file"]
 
-#: elements per engine call when a progress line is shown
-PROGRESS_CHUNK = 1 << 18
 #: show a progress line on a terminal for files with at least this many commands
 PROGRESS_MIN = 200_000
 
@@ -339,6 +339,8 @@ class Runner:
         self.error: BaseException | None = None
         self.failed_line: int | None = None
         self._json_items: list = []
+        #: command index -> words shown in JSON (kept as commands run)
+        self._index_words: dict[int, list[str]] = {}
         self._file = "-"
         self._data = b""
         self._ncpus = self.backend.possible_cpus()
@@ -438,9 +440,7 @@ class Runner:
             return self._report_parse_error(e)
         except Exception as e:  # a bug while parsing: nothing was applied yet
             return self._report_internal(e, None, 0)
-        total = sum(
-            it.count if isinstance(it, (UpdateRun, DeleteRun, OpStream)) else 1 for it in items
-        )
+        total = sum(it.count if type(it) is OpBlock else 1 for it in items)
         self._total = total
         if self.dry_run:
             maps = {id(r) for r in resolver.refs}
@@ -650,26 +650,38 @@ class Runner:
         if not items:
             self.out.write(self._dumps([]) + "\n")
             return
+        words = self._index_words
         need = 0
         for it in items:
-            if isinstance(it, tuple):
+            if type(it) is tuple and len(it) == 2 and it[0] not in words:
                 need = max(need, it[0] + 1)
-        words_by_index: dict[int, list[str]] = {}
-        if need:
+        if need:  # commands whose words were not kept (argv, reports): lex up to them
             lexer = Lexer(self._data, self._file)
             for _ in range(need):
                 c = lexer.next_command()
                 if c is None:
                     break
-                words_by_index[c.index] = [_show(w) for w in c.words]
-        out = []
+                words.setdefault(c.index, [_show(w) for w in c.words])
+        pretty = self.pretty
+        parts: list[str] = []
         for it in items:
-            if isinstance(it, tuple):
+            if type(it) is not tuple:
+                parts.append(self._dumps(it))
+            elif len(it) == 2:
                 idx, output = it
-                out.append({"command": words_by_index.get(idx, []), "output": output})
+                parts.append(self._dumps({"command": words.get(idx, []), "output": output}))
             else:
-                out.append(it)
-        self.out.write(self._dumps(out) + "\n")
+                blk, a, cnt = it
+                parts.extend(_null_outputs(blk, a, cnt, self._data, pretty))
+        if pretty:
+            body = ",\n".join("    " + p.replace("\n", "\n    ") for p in parts)
+            self.out.write("[\n" + body + "\n]\n")
+        else:
+            self.out.write("[" + ",".join(parts) + "]\n")
+
+    def _op_words(self, blk: OpBlock, i: int) -> list[str]:
+        """The words of op i as bpftool's JSON shows them."""
+        return _op_words(blk, i, self._data)
 
     def _json_ok(self, index: int, output) -> None:
         if self.json:
@@ -677,20 +689,11 @@ class Runner:
 
     # -- execution ------------------------------------------------------------------
     def _exec_item(self, it) -> None:
-        t = type(it)
-        if t is OpStream:
-            self._exec_ops(it)
-        elif t is UpdateRun:
-            if it.count <= SHORT_RUN and it.key_size and it.map.type not in FD_VALUE_TYPES:
-                self._exec_short_run(it)
-            else:
-                self._exec_run(it)
-        elif t is DeleteRun:
-            if it.count <= SHORT_RUN:
-                self._exec_short_deletes(it)
-            else:
-                self._exec_delete_run(it)
+        if type(it) is OpBlock:
+            self._exec_block(it)
         else:
+            if self.json:
+                self._index_words[it.index] = [_show(w) for w in it.words]
             out = self._exec(it)
             self._json_ok(it.index, None if out is _NOTHING else out)
             self.processed += 1
@@ -709,152 +712,141 @@ class Runner:
         except OSError as e:
             raise self._fail(cmd, e.strerror or str(e), None) from None
 
-    def _exec_run(self, run: UpdateRun) -> None:
-        """A run of updates through the batch engine (:func:`bpfmaps.bulk.update_packed`):
-        one packed buffer (sliced only to show progress), parallel where provably
-        identical; a BatchError becomes the exact report of the failing command."""
-        from .. import bulk
-        from ..errors import BatchError
+    # -- op blocks ----------------------------------------------------------------
+    def _exec_block(self, blk: OpBlock) -> None:
+        """One plan block in order: each run (:func:`~bpfmaps.bpftool.plan.find_runs`)
+        whole through the batch engine, the ops between runs through the backend's
+        exec loop (C on the kernel), which stops before lookups/getnext/pop: those
+        run here and print.  Stops at the first failure with its exact report.
+        Progress is shown after each engine or loop call; it never changes what runs."""
+        n = blk.count
+        at = 0
+        for start, end in find_runs(blk, RUN_MIN):
+            if at < start:
+                self._exec_ops(blk, at, start)
+            self._exec_run(blk, start, end)
+            at = end
+        if at < n:
+            self._exec_ops(blk, at, n)
 
-        m: MapRef = run.map
-        self._fd(m, run.lines[0] if run.count else 0)
-        target = m.target()
-        ks, vs, n = run.key_size, run.value_stride, run.count
-        keys = memoryview(run.keys) if ks else None
-        values = memoryview(run.values)
-        step = PROGRESS_CHUNK if self._show_progress() else max(n, 1)
-        off = 0
-        while off < n:
-            cnt = min(step, n - off)
-            try:
-                bulk.update_packed(
-                    target,
-                    keys[off * ks : (off + cnt) * ks] if keys is not None else None,
-                    values[off * vs : (off + cnt) * vs],
-                    flags=run.flags,
-                    parallel=self.parallel,
-                )
-            except BatchError as e:
-                self._run_applied(run, off, e.applied)
-                also = []
-                for a, b in getattr(e, "also_applied", ()):
-                    self._run_applied(run, off + a, b - a)
-                    also.append((run.lines[off + a], run.lines[off + b - 1], b - a))
-                cause = e.__cause__
-                err = getattr(cause, "errno", None) or 0
-                i = off + (e.index or 0)
-                raise CommandFailed(
-                    f"update failed: {strerror(err)}",
-                    errno=err or None,
-                    line=run.lines[i],
-                    index=run.first_index + i,
-                    also_applied=also,
-                ) from None
-            self._run_applied(run, off, cnt)
-            off += cnt
-            self._tick()
+    def _block_fds(self, blk: OpBlock, line: int) -> list[int]:
+        fds = []
+        for m in blk.table.refs:
+            if m is None:
+                fds.append(-1)
+            elif m.fd < 0:
+                try:
+                    fds.append(m.ensure_fd())
+                except OSError:
+                    fds.append(-1)
+            else:
+                fds.append(m.fd)
+        return fds
 
-    def _exec_short_run(self, run: UpdateRun) -> None:
-        """A short run: the per-element update loop in C (the batch engine's set-up
-        costs more than it saves for a few elements)."""
-        m: MapRef = run.map
-        fd = self._fd(m, run.lines[0])
-        rc, done = self.backend.update_elems(
-            fd, run.keys, run.key_size, run.values, run.value_stride, run.count, run.flags
-        )
-        if rc < 0:
-            self._run_applied(run, 0, done)
-            raise CommandFailed(
-                f"update failed: {strerror(-rc)}",
-                errno=-rc,
-                line=run.lines[done],
-                index=run.first_index + done,
+    def _exec_ops(self, blk: OpBlock, a: int, b: int) -> None:
+        """Ops ``[a, b)`` of ``blk``, one by one (updates and deletes in C)."""
+        fds = self._block_fds(blk, blk.line(a))
+        t = blk.table
+        ops = memoryview(blk.ops)
+        size = OP.size
+        be = self.backend
+        while a < b:
+            rc, done = be.exec_ops(
+                ops[a * size : b * size],
+                b - a,
+                fds,
+                t.key_sizes,
+                t.value_sizes,
+                blk.keys,
+                blk.values,
             )
-        self._run_applied(run, 0, run.count)
-        self._tick()
-
-    def _exec_short_deletes(self, run: DeleteRun) -> None:
-        m: MapRef = run.map
-        fd = self._fd(m, run.lines[0])
-        rc, done = self.backend.delete_elems(fd, run.keys, run.key_size, run.count)
-        if rc < 0:
-            self._run_applied(run, 0, done)
-            raise CommandFailed(
-                f"delete failed: {strerror(-rc)}",
-                errno=-rc,
-                line=run.lines[done],
-                index=run.first_index + done,
-            )
-        self._run_applied(run, 0, run.count)
-        self._tick()
-
-    def _exec_delete_run(self, run: DeleteRun) -> None:
-        """Consecutive deletes on one map through the batch engine
-        (:func:`bpfmaps.bulk.delete_many`: BPF_MAP_DELETE_BATCH, which stops at the first
-        failing key with count = keys deleted before it, or the per-element loop in C
-        where the map type has no batch delete).  Same order, same stop, same report
-        as one ``map delete`` per line."""
-        from .. import bulk
-        from ..errors import BatchError
-
-        m: MapRef = run.map
-        self._fd(m, run.lines[0])
-        target = m.target()
-        ks, n = run.key_size, run.count
-        keys = memoryview(run.keys)
-        step = PROGRESS_CHUNK if self._show_progress() else max(n, 1)
-        off = 0
-        while off < n:
-            cnt = min(step, n - off)
-            try:
-                bulk.delete_many(target, keys[off * ks : (off + cnt) * ks])
-            except BatchError as e:
-                self._run_applied(run, off, e.applied)
-                err = getattr(e.__cause__, "errno", None) or 0
-                i = off + (e.index or 0)
-                raise CommandFailed(
-                    f"delete failed: {strerror(err)}",
-                    errno=err or None,
-                    line=run.lines[i],
-                    index=run.first_index + i,
-                ) from None
-            self._run_applied(run, off, cnt)
-            off += cnt
-            self._tick()
-
-    def _exec_ops(self, s: OpStream) -> None:
-        """Mixed update/delete lines in order through :meth:`Backend.exec_ops` (a C
-        loop on the kernel backend: one syscall per element, no Python per element),
-        stopping at the first failure with the exact report of that command."""
-        fds = [m.fd if m is not None else -1 for m in s.maps]
-        n = s.count
-        ops = memoryview(s.ops)
-        size = 32  # bpfmaps.backend.OP_SIZE
-        step = PROGRESS_CHUNK if self._show_progress() else max(n, 1)
-        off = 0
-        while off < n:
-            cnt = min(step, n - off)
-            rc, done = self.backend.exec_ops(
-                ops[off * size : (off + cnt) * size], cnt, fds, s.key_sizes, s.value_sizes, s.data
-            )
-            self._run_applied(s, off, done)
+            self._block_applied(blk, a, done)
+            i = a + done
             if rc < 0:
-                i = off + done
-                kind, _, _, line, _, _ = s.op(i)
-                raise CommandFailed(
-                    f"{'update' if kind == 1 else 'delete'} failed: {strerror(-rc)}",
-                    errno=-rc,
-                    line=line,
-                    index=s.first_index + i,
+                kind, _, m, line, _, _, _ = blk.op(i)
+                if fds[m] < 0:
+                    self._fd(t.refs[m], line)
+                raise self._op_failed(
+                    blk,
+                    i,
+                    f"{'update' if kind == UPDATE else 'delete'} failed: {strerror(-rc)}",
+                    -rc,
                 )
-            off += cnt
+            if rc == 1:  # a lookup, getnext or pop: here, with its output
+                self._exec_query(blk, i)
+                i += 1
+            a = i
             self._tick()
 
-    def _run_applied(self, run, off: int, cnt: int) -> None:
-        self.processed += cnt
+    def _exec_query(self, blk: OpBlock, i: int) -> None:
+        kind, flags, m, line, _, _, _ = blk.op(i)
+        t = blk.table
+        ref, h, key = t.refs[m], t.handles[m], blk.key(i)
+        if kind == LOOKUP:
+            c: Command = Lookup("peek" if flags else "lookup", ref, h, key)
+        elif kind == GETNEXT:
+            c = GetNext(ref, h, key)
+        elif kind == POP:
+            c = Pop("dequeue" if flags else "pop", ref, h)
+        else:  # pragma: no cover - the exec loop runs updates and deletes
+            raise AssertionError(kind)
+        c.line, c.index, c.words = line, blk.first_index + i, None
         if self.json:
-            base = run.first_index + off
-            self._json_items.extend((base + i, None) for i in range(cnt))
+            self._index_words[c.index] = self._op_words(blk, i)
+        out = self._exec(c)
+        self._json_ok(c.index, None if out is _NOTHING else out)
+        self.processed += 1
+
+    def _exec_run(self, blk: OpBlock, a: int, b: int) -> None:
+        """Ops ``[a, b)``: a run of updates to one map with one flag (or deletes on one
+        map), whole through the batch engine (:func:`bpfmaps.bulk.update_packed`,
+        :func:`bpfmaps.bulk.delete_many`: UPDATE_BATCH / DELETE_BATCH, parallel where
+        provably identical); a BatchError becomes the exact report of the failing
+        command."""
+        from .. import bulk
+        from ..errors import BatchError
+
+        kind, flags, mi, line, ko, vo, _ = blk.op(a)
+        t = blk.table
+        m = t.refs[mi]
+        self._fd(m, line)
+        target = m.target()
+        n = b - a
+        ks, vs = t.key_sizes[mi], t.value_sizes[mi]
+        keys = memoryview(blk.keys)[ko : ko + n * ks] if ko != 0xFFFFFFFF else None
+        try:
+            if kind == UPDATE:
+                values = memoryview(blk.values)[vo : vo + n * vs]
+                bulk.update_packed(target, keys, values, flags=flags, parallel=self.parallel)
+            else:
+                bulk.delete_many(target, keys)
+        except BatchError as e:
+            self._block_applied(blk, a, e.applied)
+            also = []
+            for x, y in getattr(e, "also_applied", ()):
+                self._block_applied(blk, a + x, y - x)
+                also.append((blk.line(a + x), blk.line(a + y - 1), y - x))
+            err = getattr(e.__cause__, "errno", None) or 0
+            i = a + (e.index or 0)
+            raise self._op_failed(
+                blk, i, f"{'update' if kind == UPDATE else 'delete'} failed: {strerror(err)}",
+                err or None, also,
+            ) from None  # fmt: skip
+        self._block_applied(blk, a, n)
+        self._tick()
+
+    def _block_applied(self, blk: OpBlock, off: int, cnt: int) -> None:
+        self.processed += cnt
+        if self.json and cnt:
+            self._json_items.append((blk, off, cnt))
+
+    def _op_failed(self, blk: OpBlock, i: int, message: str, err, also=None) -> CommandFailed:
+        """The CommandFailed of op i of ``blk``."""
+        if self.json:
+            self._index_words[blk.first_index + i] = self._op_words(blk, i)
+        return CommandFailed(
+            message, errno=err, line=blk.line(i), index=blk.first_index + i, also_applied=also
+        )
 
     def _exec(self, c: Command):
         return getattr(self, "_do_" + type(c).__name__.lower())(c)
@@ -1253,9 +1245,6 @@ class Runner:
 
 _NOTHING = object()
 
-#: runs of at most this many updates/deletes go one syscall per element
-SHORT_RUN = 16
-
 
 class _no_gc:
     """Cyclic GC off while a file is parsed and run: parsing allocates many small
@@ -1273,6 +1262,43 @@ class _no_gc:
             import gc
 
             gc.enable()
+
+
+def _op_words(blk: OpBlock, i: int, data) -> list[str]:
+    """The words of op i: kept by the reference, else cut from its line in the file
+    (scanned lines are printable ASCII without quotes: split and shown as is)."""
+    w = blk.words.get(i) if blk.words else None
+    if w is not None:
+        return [_show(x) for x in w]
+    pos = blk.op(i)[6]
+    end = data.find(b"\n", pos)
+    text = bytes(data[pos : end if end >= 0 else len(data)])
+    h = text.find(b"#")
+    return (text[:h] if h >= 0 else text).decode("ascii").split()
+
+
+def _null_outputs(blk: OpBlock, a: int, cnt: int, data, pretty: bool) -> list[str]:
+    """The JSON items ``{"command": [...], "output": null}`` of ops [a, a + cnt)."""
+    out = []
+    for i in range(a, a + cnt):
+        w = _op_words(blk, i, data)
+        if blk.words and i in blk.words:
+            import json
+
+            obj = {"command": w, "output": None}
+            out.append(
+                json.dumps(obj, indent=4) if pretty else json.dumps(obj, separators=(",", ":"))
+            )
+            continue
+        if pretty:
+            cmd = "[\n" + ",\n".join(f'        "{x}"' for x in w) + "\n    ]" if w else "[]"
+        else:
+            cmd = '["' + '","'.join(w) + '"]'
+        if pretty:
+            out.append('{\n    "command": ' + cmd + ',\n    "output": null\n}')
+        else:
+            out.append('{"command":' + cmd + ',"output":null}')
+    return out
 
 
 def _map_file(f) -> Any:

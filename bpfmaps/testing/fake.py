@@ -1249,13 +1249,14 @@ class FakeKernel(BTFMixin):
         fds: list[int],
         key_sizes: list[int],
         value_sizes: list[int],
-        data: Buffer,
+        keys: Buffer,
+        values: Buffer,
     ) -> tuple[int, int]:
         """Element operations in order, one update/delete "syscall" each, stopping at
         the first failure (see Backend.exec_ops)."""
         from ..backend import generic_exec_ops
 
-        return generic_exec_ops(self, ops, count, fds, key_sizes, value_sizes, data)
+        return generic_exec_ops(self, ops, count, fds, key_sizes, value_sizes, keys, values)
 
 
 class _MapMeta:

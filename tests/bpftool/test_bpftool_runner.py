@@ -673,17 +673,18 @@ def test_mixed_op_stream_failure_report(maps, bad):
     m1, m2 = maps(n=64), maps(n=64)
     lines, at = _mixed_stream(m1, m2, bad)
     data = ("\n".join(lines) + "\n").encode()
-    from bpfmaps.bpftool import batchfile
+    from bpfmaps.bpftool import parse, scan
 
-    if batchfile.fastpath_available():  # the C op stream takes the whole file
+    if scan.available():  # the C scanner takes the whole file
         from bpfmaps.bpftool.runner import MapResolver
 
         res = MapResolver(_backend[-1])
         try:
-            items = list(batchfile.parse_batch(data, res))
+            items = list(parse.parse_batch(data, res))
         finally:
             res.close()
-        assert [type(it).__name__ for it in items] == ["OpStream"]
+        assert [type(it).__name__ for it in items] == ["OpBlock"]
+        assert items[0].taken == items[0].count
     want = {
         "noexist": ("update failed: File exists", 239),
         "delete": ("delete failed: No such file or directory", 254),
@@ -770,3 +771,43 @@ def test_differential_interleaved_maps(
         for pair in twins:
             for m in pair:
                 m.close()
+
+
+@pytest.mark.parametrize("pretty", [False, True])
+@pytest.mark.parametrize("fast", [False, True])
+def test_json_batch_layout_is_json_dumps(maps, pretty, fast):
+    """The -j/-p batch output (words cut from the line spans of scanned lines, kept
+    words of the reference's) is byte for byte json.dumps of the items bpftool writes,
+    on both parse paths, including a failure at the end."""
+    import json
+
+    m = maps(n=64)
+    lines = [f"map update id {m.id} key {i} 0 0 0 value {i} 1 1 1" for i in range(40)]
+    lines += [
+        f"map lookup id {m.id} key 3 0 0 0  # comment",
+        f"map update id {m.id} key '4' 0 0 0 value 9 9 9 9",
+        f"map getnext id {m.id}",
+        f"map delete id {m.id} key 5 0 0 0",
+        f"map update id {m.id} key 1 0 0 0 value 1 1 1 1 noexist",
+    ]
+    status, out, err, r = run(
+        ("\n".join(lines) + "\n").encode(), json=True, pretty=pretty, fast=fast
+    )
+    assert status == 239 and err == ""
+    items = json.loads(out)
+    assert len(items) == 45
+    assert items[0] == {"command": lines[0].split(), "output": None}
+    assert items[40]["command"] == ["map", "lookup", "id", str(m.id), "key", "3", "0", "0", "0"]
+    assert items[40]["output"] == {
+        "key": ["0x03", "0x00", "0x00", "0x00"],
+        "value": ["0x03", "0x01", "0x01", "0x01"],
+    }
+    assert items[41] == {"command": lines[41].replace("'", "").split(), "output": None}
+    assert items[44] == {
+        "command": lines[44].split(),
+        "output": {"error": "update failed: File exists"},
+    }
+    if pretty:
+        assert out == json.dumps(items, indent=4) + "\n"
+    else:
+        assert out == json.dumps(items, separators=(",", ":")) + "\n"

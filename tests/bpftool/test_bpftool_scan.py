@@ -1,4 +1,6 @@
-"""The C fast path gives exactly the same commands and bytes as the pure-Python parser."""
+"""The C scanner gives exactly the same plan as the Python reference (through
+flatten()), with every hand-over between them forced; the record layout matches its
+Python view; the benchmark shapes are taken 100% by the scanner."""
 
 from __future__ import annotations
 
@@ -6,14 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bpfmaps.bpftool import batchfile
-from bpfmaps.bpftool.batchfile import flatten, parse_batch
+from bpfmaps.bpftool import plan, scan
 from bpfmaps.bpftool.grammar import Handle
+from bpfmaps.bpftool.parse import parse_batch
+from bpfmaps.bpftool.plan import OpBlock, flatten
 from bpfmaps.errors import ParseError
 from bpfmaps.types import MapInfo, MapType
 
 pytestmark = pytest.mark.skipif(
-    not batchfile.fastpath_available(), reason="compiled extension (fast path) not built"
+    not scan.available(), reason="compiled extension (scanner) not built"
 )
 
 MAPS = {
@@ -29,6 +32,10 @@ MAPS = {
     Handle("id", 12): MapInfo.make(
         MapType.PROG_ARRAY, id=12, key_size=4, value_size=4, max_entries=8
     ),
+    Handle("name", "m7"): MapInfo.make(
+        MapType.HASH, id=13, key_size=2, value_size=3, max_entries=8
+    ),
+    Handle("id", 14): MapInfo.make(MapType.ARRAY, id=14, key_size=4, value_size=0, max_entries=8),
 }
 
 
@@ -49,7 +56,11 @@ def _byte_token(draw, hexmode, hi=300):
 
 @st.composite
 def update_line(draw):
-    handle = draw(st.sampled_from(["id 7", "id 8", "id 9", "pinned /sys/fs/bpf/a", "id 07", "i 7"]))
+    handle = draw(
+        st.sampled_from(
+            ["id 7", "id 8", "id 9", "pinned /sys/fs/bpf/a", "id 07", "i 7", "name m7", "name m8"]
+        )
+    )
     nk = draw(st.sampled_from([0, 2, 2, 2, 3]))
     nv = draw(st.sampled_from([2, 3, 3, 3, 4]))
     parts = ["map", draw(st.sampled_from(["update", "update", "update", "push", "u"])), handle]
@@ -82,16 +93,31 @@ def op_line(draw):
     """Update (any flag) or delete lines on several maps, mostly simple (the op stream)."""
     mid, ks, vs = draw(
         st.sampled_from(
-            [("id 7", 2, 3), ("id 8", 2, 3), ("id 11", 4, 1), ("pinned /sys/fs/bpf/a", 2, 3)]
+            [
+                ("id 7", 2, 3),
+                ("id 8", 2, 3),
+                ("id 11", 4, 1),
+                ("pinned /sys/fs/bpf/a", 2, 3),
+                ("name m7", 2, 3),
+            ]
         )
     )
-    mid, ks, vs = _rare(draw, (mid, ks, vs), ("id 12", 4, 4), ("id 9", 0, 2), ("id 99", 2, 3))
+    mid, ks, vs = _rare(
+        draw, (mid, ks, vs), ("id 12", 4, 4), ("id 9", 0, 2), ("id 99", 2, 3), ("id 14", 4, 0)
+    )
     nk = ks + _rare(draw, 0, 1, -1)
     kh = draw(st.booleans())
     key = ["key"] + (["hex"] if kh else []) + [_op_byte(draw, kh) for _ in range(max(nk, 0))]
-    if draw(st.integers(0, 2)) == 0:
+    what = draw(st.integers(0, 5))
+    if what == 0:
         parts = ["map", _rare(draw, "delete", "d", "del"), mid] + key
         parts += _rare(draw, [], ["value", "1"], ["any"])
+    elif what == 1:
+        parts = ["map", draw(st.sampled_from(["lookup", "peek", "getnext"])), mid]
+        parts += key if ks or draw(st.booleans()) else []
+    elif what == 2:
+        parts = ["map", draw(st.sampled_from(["pop", "dequeue"])), mid]
+        parts += _rare(draw, [], ["key", "1"], ["x"])
     else:
         nv = vs + _rare(draw, 0, 1, -1)
         vh = draw(st.booleans())
@@ -144,26 +170,21 @@ def op_batch(draw):
 
 
 @settings(max_examples=400)
-@given(
-    op_batch(),
-    st.booleans(),
-    st.integers(1, 3),
-    st.sampled_from([0, 3, 32]),
-    st.sampled_from([1, 2, 256]),
-)
-def test_op_streams_equal_python_parser(data, compat, ncpus, streak, cap):
-    """Mixed update/delete lines through the C op stream (small streak limits and
-    stream capacities force every hand-over) give the Python parser's commands."""
-    old = batchfile.OP_STREAK, batchfile.OP_CAP_FIRST
-    batchfile.OP_STREAK, batchfile.OP_CAP_FIRST = streak, cap
+@given(op_batch(), st.booleans(), st.integers(1, 3), st.sampled_from([1, 2, 256]))
+def test_op_blocks_equal_python_parser(data, compat, ncpus, first):
+    """Mixed lines on several maps through the scanner (small first blocks force
+    every hand-over: full buffers, declined lines, unknown handles) give the
+    reference's plan."""
+    old = scan.BLOCK_FIRST
+    scan.BLOCK_FIRST = first
     try:
         fast = _outcome(data, True, compat=compat, possible_cpus=ncpus)
     finally:
-        batchfile.OP_STREAK, batchfile.OP_CAP_FIRST = old
+        scan.BLOCK_FIRST = old
     assert fast == _outcome(data, False, compat=compat, possible_cpus=ncpus)
 
 
-def test_op_stream_takes_mixed_lines():
+def test_scanner_takes_mixed_lines():
     lines = [
         "map update id 7 key 1 2 value 1 2 3 noexist",
         "map update pinned /sys/fs/bpf/a key hex 0a 0b value hex 1 2 3",
@@ -171,23 +192,38 @@ def test_op_stream_takes_mixed_lines():
         "",
         "map update id 8 key 3 4 value 5 6 7 exist  # per-CPU",
         "map delete id 11 key 1 0 0 0",
+        "map lookup name m7 key 1 2",
+        "map push id 9 value 1 2",
+        "map dequeue id 9",
+        "map getnext id 7",
     ]
     items = list(parse_batch(("\n".join(lines) + "\n").encode(), Resolver(), possible_cpus=2))
-    assert len(items) == 1 and isinstance(items[0], batchfile.OpStream)
-    assert items[0].count == 5 and items[0].first_index == 0
+    assert len(items) == 1 and isinstance(items[0], OpBlock)
+    assert items[0].count == 9 and items[0].first_index == 0 and items[0].taken == 9
     flat = flatten(items)
     assert flat[0] == ("update", Handle("id", 7), 1, b"\x01\x02", b"\x01\x02\x03", 1)
     assert flat[2] == ("delete", Handle("id", 7), 3, b"\x01\x02")
     assert flat[3] == (
         "update", Handle("id", 8), 5, b"\x03\x04", (b"\x05\x06\x07" + bytes(5)) * 2, 2
     )  # fmt: skip
-    # a long same-shape run leaves the stream for the packed-run path
+    assert flat[5] == ("lookup", "lookup", Handle("name", "m7"), 7, b"\x01\x02")
+    assert flat[6] == ("update", Handle("id", 9), 8, None, b"\x01\x02", 0)
+    assert flat[7] == ("pop", "dequeue", Handle("id", 9), 9)
+    assert flat[8] == ("getnext", Handle("id", 7), 10, None)
+    # the line spans: each op's pos is the start of its line
+    data = ("\n".join(lines) + "\n").encode()
+    blk = items[0]
+    for i in range(blk.count):
+        pos = blk.op(i)[6]
+        assert pos == 0 or data[pos - 1 : pos] == b"\n"
+        assert data[pos:].split(b"\n", 1)[0].decode() == lines[blk.line(i) - 1]
+    # a long run stays in one block
     lines = ["map delete id 7 key 9 9"] + [
-        f"map update id 7 key {i} 0 value 1 2 3" for i in range(40)
+        f"map update id 7 key {i % 256} {i // 256} value 1 2 3" for i in range(400)
     ]
     items = list(parse_batch(("\n".join(lines) + "\n").encode(), Resolver()))
-    assert [type(it).__name__ for it in items] == ["OpStream", "UpdateRun"]
-    assert items[1].count == 40 and items[1].first_index == 1
+    assert [type(it).__name__ for it in items] == ["OpBlock"]
+    assert plan.find_runs(items[0]) == [(1, 401)]
 
 
 def _outcome(data, fast, **kw):
@@ -199,29 +235,52 @@ def _outcome(data, fast, **kw):
 
 @settings(max_examples=300)
 @given(batch(), st.booleans(), st.integers(1, 3))
-def test_fast_path_equals_python_parser(data, compat, ncpus):
+def test_scanner_equals_python_parser(data, compat, ncpus):
     slow = _outcome(data, False, compat=compat, possible_cpus=ncpus)
     fast = _outcome(data, True, compat=compat, possible_cpus=ncpus)
     assert fast == slow
 
 
-@given(st.lists(update_line(), min_size=1, max_size=40))
-def test_fast_path_parallel_segments(lines):
-    # force the threaded segment split on small inputs
-    data = ("\n".join(lines) + "\n").encode()
-    old = batchfile.PARALLEL_MIN
-    batchfile.PARALLEL_MIN = 1
-    try:
-        fast = _outcome(data, True)
-    finally:
-        batchfile.PARALLEL_MIN = old
-    assert fast == _outcome(data, False)
+def test_scanner_coverage_of_benchmark_shapes():
+    """The shapes of benchmarks/bench_batch_file.py are taken 100% by the scanner (a
+    scanner that silently declines more lines stays correct, only slower)."""
+    import importlib.util
+    import os
+
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "bench_batch_file.py")
+    spec = importlib.util.spec_from_file_location("bench_batch_file", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    infos = {
+        Handle("id", 1): MapInfo.make(MapType.HASH, id=1, key_size=8, value_size=32, max_entries=1),
+        Handle("id", 2): MapInfo.make(MapType.HASH, id=2, key_size=8, value_size=32, max_entries=1),
+    }
+    for shape in bench.SHAPES:
+        data = bench.make_file(shape, 2000, 1, 2).encode()
+        items = list(parse_batch(data, infos.__getitem__))
+        blocks = [it for it in items if isinstance(it, OpBlock)]
+        assert len(blocks) == len(items), shape
+        assert sum(b.taken for b in blocks) == sum(b.count for b in blocks) > 0, shape
 
 
-def test_fast_path_consumes_runs():
-    lines = [f"map update id 7 key {i} 0 value 1 2 3 " for i in range(50)]
-    data = ("\n".join(lines) + "\n").encode()
-    items = list(parse_batch(data, Resolver(), fast=True))
-    assert len(items) == 1 and items[0].count == 50
-    assert list(items[0].lines) == list(range(1, 51))
-    assert bytes(items[0].keys[:4]) == b"\x00\x00\x01\x00"
+def test_record_layout_matches_header():
+    from bpfmaps._ffi import ffi
+
+    from bpfmaps import backend
+
+    assert ffi.sizeof("struct bpfm_op") == plan.OP.size == backend.OP_SIZE == 32
+    assert plan.OP.format == backend.OP_FORMAT
+    fields = ["kind", "flags", "map", "line", "key_off", "value_off", "pos"]
+    offs = [ffi.offsetof("struct bpfm_op", f) for f in fields]
+    sizes = [ffi.sizeof(ffi.typeof("struct bpfm_op").fields[i][1].type) for i in range(7)]
+    import struct
+
+    view = [struct.calcsize("=" + plan.OP.format[1 : 1 + i]) for i in range(7)]
+    assert offs == view
+    assert sizes == [struct.calcsize("=" + c) for c in plan.OP.format[1:]]
+    assert [f for f, _ in ffi.typeof("struct bpfm_op").fields] == fields
+    from bpfmaps._ffi import lib
+
+    assert (lib.BPFM_OP_UPDATE, lib.BPFM_OP_DELETE, lib.BPFM_OP_LOOKUP) == (1, 2, 3)
+    assert (lib.BPFM_OP_GETNEXT, lib.BPFM_OP_POP) == (plan.GETNEXT, plan.POP)
+    assert lib.BPFM_NO_KEY == plan.NO_KEY == backend.OP_NO_KEY

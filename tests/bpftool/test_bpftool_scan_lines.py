@@ -1,16 +1,20 @@
-"""The pure-Python recognizer (bpftool/quick.py) gives exactly what the full
-lexer + grammar give: same commands, runs, bytes, lines, and the same errors
-(file:line:column, token, wording), in safe and compat modes, with and without the
-C fast path."""
+"""The C scanner (bpftool/scan.py + _native/scan.c) gives exactly what the Python
+reference (lexer + grammar) gives on perturbed ordinary lines: same commands, bytes,
+lines, and the same errors (file:line:column, token, wording), in safe and compat
+modes, for id/pinned/name handles, every verb, per-CPU and keyless maps.  (These
+were the tests of the former pure-Python recognizer, quick.py.)"""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bpfmaps.bpftool.batchfile import DeleteRun, UpdateRun, flatten, parse_batch
+from bpfmaps.bpftool import scan
 from bpfmaps.bpftool.bytes import _CACHE
 from bpfmaps.bpftool.grammar import Handle
+from bpfmaps.bpftool.parse import parse_batch
+from bpfmaps.bpftool.plan import OpBlock, find_runs, find_runs_py, flatten
 from bpfmaps.errors import ParseError
 from bpfmaps.types import MapInfo, MapType
 
@@ -195,24 +199,24 @@ def _outcome(data, **kw):
     return flatten(items), "ok"
 
 
+needs_scanner = pytest.mark.skipif(not scan.available(), reason="extension not built")
+
+
+@needs_scanner
 @settings(max_examples=600)
 @given(batch(), st.booleans(), st.integers(1, 3))
-def test_quick_path_equals_full_parser(data, compat, ncpus):
+def test_scanner_equals_reference(data, compat, ncpus):
     kw = dict(compat=compat, possible_cpus=ncpus)
-    quick = _outcome(data, fast=False, quick_path=True, **kw)
-    both = _outcome(data, fast=True, quick_path=True, **kw)
-    full = _outcome(data, fast=False, quick_path=False, **kw)
-    assert quick == full
-    assert both == full
+    assert _outcome(data, fast=True, **kw) == _outcome(data, fast=False, **kw)
 
 
+@needs_scanner
 @settings(max_examples=200)
 @given(st.lists(line(), min_size=1, max_size=30), st.booleans())
-def test_quick_path_single_lines(lines, compat):
+def test_scanner_single_lines(lines, compat):
     for text in lines:
         data = (text + "\n").encode("latin-1")
-        quick = _outcome(data, fast=False, quick_path=True, compat=compat)
-        assert quick == _outcome(data, fast=False, quick_path=False, compat=compat)
+        assert _outcome(data, fast=True, compat=compat) == _outcome(data, fast=False, compat=compat)
 
 
 def test_runs_of_deletes_and_updates_are_grouped():
@@ -223,25 +227,18 @@ def test_runs_of_deletes_and_updates_are_grouped():
         lines.append(f"map delete id 7 key {i} 0")
     lines.append("map lookup id 7 key 1 0 # c")
     lines.append("map delete id 7 key hex 0a 00")
+    lines.append("map show")
     data = ("\n".join(lines) + "\n").encode()
-    for quick in (False, True):
-        items = list(parse_batch(data, Resolver(), fast=False, quick_path=quick))
-        assert [type(i).__name__ for i in items] == [
-            "UpdateRun",
-            "DeleteRun",
-            "Lookup",
-            "DeleteRun",
-        ]
-        assert isinstance(items[0], UpdateRun) and items[0].count == 20 and items[0].flags == 1
-        assert isinstance(items[1], DeleteRun) and items[1].count == 10
-        assert list(items[1].lines) == list(range(21, 31))
-        assert items[1].first_index == 20 and items[3].first_index == 31
-        assert bytes(items[3].keys) == b"\x0a\x00"
-        assert items[2].line == 31 and items[2].index == 30
-
-
-def test_handles_resolved_once():
-    data = b"".join(b"map delete id 7 key %d 0\n" % i for i in range(50))
-    r = Resolver()
-    list(parse_batch(data, r, fast=False))
-    assert r.calls == 1
+    for fast in (False, True):
+        items = list(parse_batch(data, Resolver(), fast=fast))
+        assert [type(i).__name__ for i in items] == ["OpBlock", "Show"]
+        blk = items[0]
+        assert isinstance(blk, OpBlock) and blk.count == 32 and blk.first_index == 0
+        assert blk.taken == (32 if fast and scan.available() else 0)
+        assert find_runs(blk, 10) == find_runs_py(blk, 10) == [(0, 20), (20, 30)]
+        assert find_runs(blk, 21) == find_runs_py(blk, 21) == []
+        flat = flatten(items)
+        assert [f[2] for f in flat[20:30]] == list(range(21, 31))
+        assert flat[30] == ("lookup", "lookup", Handle("id", 7), 31, b"\x01\x00")
+        assert flat[31] == ("delete", Handle("id", 7), 32, b"\x0a\x00")
+        assert items[1].line == 33 and items[1].index == 32

@@ -1,0 +1,414 @@
+/* See scan.h.  Written for bpfmaps from the bpftool batch-file rules in
+ * docs/bpftool-syntax.md; no bpftool code.
+ *
+ * One pass per line: words are read and checked as they are split, byte words
+ * converted on the fly, straight into the arenas.  Any surprise declines. */
+#include <stdint.h>
+#include <string.h>
+#include "scan.h"
+
+#define SCAN_MAX_LINE 4000
+
+/* character classes: 0 word character, 1 separator (space, tab, CR), 2 not ordinary
+ * (control characters, quotes, backslash, DEL and bytes >= 0x80) */
+static const unsigned char cls[256] = {
+    [0 ... 255] = 2,
+    [0x21 ... 0x7e] = 0,
+    [' '] = 1, ['\t'] = 1, ['\r'] = 1,
+    ['"'] = 2, ['\''] = 2, ['\\'] = 2,
+};
+
+static const signed char hexd[256] = {
+    [0 ... 255] = -1,
+    ['0'] = 0, ['1'] = 1, ['2'] = 2, ['3'] = 3, ['4'] = 4,
+    ['5'] = 5, ['6'] = 6, ['7'] = 7, ['8'] = 8, ['9'] = 9,
+    ['a'] = 10, ['b'] = 11, ['c'] = 12, ['d'] = 13, ['e'] = 14, ['f'] = 15,
+    ['A'] = 10, ['B'] = 11, ['C'] = 12, ['D'] = 13, ['E'] = 14, ['F'] = 15,
+};
+
+struct cur {
+    const unsigned char *p, *e;
+};
+
+/* Next word: its length (0 at the end of the line). */
+static inline int next_word(struct cur *c, const unsigned char **w)
+{
+    const unsigned char *p = c->p, *e = c->e;
+
+    while (p < e && cls[*p] == 1)
+        p++;
+    *w = p;
+    while (p < e && cls[*p] == 0)
+        p++;
+    c->p = p;
+    return (int)(p - *w);
+}
+
+#define IS(w, n, s) ((n) == (int)sizeof(s) - 1 && memcmp((w), (s), sizeof(s) - 1) == 0)
+
+/* A plain byte word (0..255): decimal without leading zero, 0-leading octal, 0x hex;
+ * in hex mode 1-2 hex digits (optionally 0x-prefixed).  -1 otherwise. */
+static inline int byte_word(const unsigned char *p, int n, int hex)
+{
+    int v, d, i;
+
+    if (hex) {
+        if (n >= 3 && p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+            p += 2;
+            n -= 2;
+        }
+        if (n == 1)
+            return hexd[p[0]];
+        if (n == 2) {
+            int a = hexd[p[0]], b = hexd[p[1]];
+            return (a < 0 || b < 0) ? -1 : a * 16 + b;
+        }
+        return -1;
+    }
+    if (p[0] == '0') {
+        if (n == 1)
+            return 0;
+        if (p[1] == 'x' || p[1] == 'X') {
+            if (n == 3)
+                return hexd[p[2]];
+            if (n == 4) {
+                int a = hexd[p[2]], b = hexd[p[3]];
+                return (a < 0 || b < 0) ? -1 : a * 16 + b;
+            }
+            return -1;
+        }
+        if (n > 4)
+            return -1;
+        v = 0;
+        for (i = 1; i < n; i++) {
+            d = p[i] - '0';
+            if (d < 0 || d > 7)
+                return -1;
+            v = v * 8 + d;
+        }
+        return v <= 255 ? v : -1;
+    }
+    if (n > 3)
+        return -1;
+    v = 0;
+    for (i = 0; i < n; i++) {
+        d = p[i] - '0';
+        if (d < 0 || d > 9)
+            return -1;
+        v = v * 10 + d;
+    }
+    return v <= 255 ? v : -1;
+}
+
+/* DATA := [hex] B1..Bsize, exactly size bytes into out; then *w and *n hold the next
+ * word (n == 0: end of line).  0, or -1 (decline). */
+static inline int data_words(struct cur *c, unsigned char *out, uint32_t size,
+                             const unsigned char **w, int *n)
+{
+    uint32_t count = 0;
+    int hex = 0, b;
+
+    *n = next_word(c, w);
+    if (IS(*w, *n, "hex")) {
+        hex = 1;
+        *n = next_word(c, w);
+    }
+    while (count < size) {
+        if (*n <= 0)
+            return -1;
+        b = byte_word(*w, *n, hex);
+        if (b < 0)
+            return -1;
+        out[count++] = (unsigned char)b;
+        *n = next_word(c, w);
+    }
+    /* one more byte word would be an error in the reference ("expected key or
+     * value"): it is not a keyword, so the callers decline it */
+    return 0;
+}
+
+/* MAP := id N | pinned WORD | name WORD into h; 0 or -1. */
+static inline int parse_handle(struct cur *c, const unsigned char *buf, struct bpfm_scan_map *h)
+{
+    const unsigned char *w;
+    int n = next_word(c, &w);
+
+    if (IS(w, n, "id")) {
+        uint64_t v = 0;
+        int i;
+
+        n = next_word(c, &w);
+        if (n < 1 || n > 10 || (w[0] == '0' && n > 1))
+            return -1;
+        for (i = 0; i < n; i++) {
+            int d = w[i] - '0';
+            if (d < 0 || d > 9)
+                return -1;
+            v = v * 10 + (uint64_t)d;
+        }
+        if (v > 0xffffffffULL)
+            return -1;
+        memset(h, 0, sizeof(*h));
+        h->handle_kind = 1;
+        h->map_id = (uint32_t)v;
+        h->text_off = 0;
+        h->text_len = 0;
+        return 0;
+    }
+    if (IS(w, n, "pinned"))
+        h->handle_kind = 2;
+    else if (IS(w, n, "name"))
+        h->handle_kind = 3;
+    else
+        return -1;
+    n = next_word(c, &w);
+    if (n <= 0 || (h->handle_kind == 3 && n > 15))
+        return -1;
+    h->map_id = 0;
+    h->text_off = (uint64_t)(w - buf);
+    h->text_len = (uint32_t)n;
+    return 0;
+}
+
+static inline int find_map(const unsigned char *buf, const struct bpfm_scan_map *maps,
+                           uint32_t nmaps, const struct bpfm_scan_map *h, uint32_t *hint)
+{
+    uint32_t i, k;
+
+    for (k = 0; k < nmaps; k++) {
+        const struct bpfm_scan_map *m;
+
+        i = *hint + k;
+        if (i >= nmaps)
+            i -= nmaps;
+        m = &maps[i];
+        if (m->handle_kind != h->handle_kind)
+            continue;
+        if (h->handle_kind == 1 ? m->map_id == h->map_id
+                                : (m->text_len == h->text_len &&
+                                   memcmp(buf + m->text_off, buf + h->text_off, h->text_len) == 0)) {
+            *hint = i;
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+/* The optional update flag, then the end of the line.  0 or -1. */
+static inline int tail_flag(struct cur *c, const unsigned char *w, int n, uint32_t *flags)
+{
+    *flags = 0;
+    if (n == 0)
+        return 0;
+    if (IS(w, n, "any"))
+        *flags = 0;
+    else if (IS(w, n, "noexist"))
+        *flags = 1;
+    else if (IS(w, n, "exist"))
+        *flags = 2;
+    else
+        return -1;
+    return next_word(c, &w) == 0 ? 0 : -1;
+}
+
+enum { L_OP = 0, L_BLANK = 1, L_DECLINE = -1, L_UNKNOWN = -2, L_FULL = -3 };
+
+/* One '#'-cut line [p, e) into s->ops[s->nops] and the arenas. */
+static int scan_line(struct bpfm_scan *s, const unsigned char *p, const unsigned char *e,
+                     uint32_t *hint)
+{
+    const unsigned char *buf = (const unsigned char *)s->buf;
+    struct cur c = {p, e};
+    const unsigned char *w;
+    const struct bpfm_scan_map *m;
+    struct bpfm_scan_map h;
+    struct bpfm_op *op;
+    unsigned char *kout, *vout;
+    uint32_t kind, flags = 0, ci;
+    uint64_t vneed;
+    int n, mi, withkey;
+
+    n = next_word(&c, &w);
+    if (n == 0)
+        return L_BLANK;
+    if (!IS(w, n, "map"))
+        return L_DECLINE;
+    n = next_word(&c, &w);
+    switch (n) {
+    case 3:
+        if (memcmp(w, "pop", 3))
+            return L_DECLINE;
+        kind = BPFM_OP_POP;
+        break;
+    case 4:
+        if (!memcmp(w, "push", 4))
+            kind = BPFM_OP_UPDATE;
+        else if (!memcmp(w, "peek", 4)) {
+            kind = BPFM_OP_LOOKUP;
+            flags = 1;
+        } else
+            return L_DECLINE;
+        break;
+    case 6:
+        if (!memcmp(w, "update", 6))
+            kind = BPFM_OP_UPDATE;
+        else if (!memcmp(w, "delete", 6))
+            kind = BPFM_OP_DELETE;
+        else if (!memcmp(w, "lookup", 6))
+            kind = BPFM_OP_LOOKUP;
+        else
+            return L_DECLINE;
+        break;
+    case 7:
+        if (!memcmp(w, "enqueue", 7))
+            kind = BPFM_OP_UPDATE;
+        else if (!memcmp(w, "getnext", 7))
+            kind = BPFM_OP_GETNEXT;
+        else if (!memcmp(w, "dequeue", 7)) {
+            kind = BPFM_OP_POP;
+            flags = 1;
+        } else
+            return L_DECLINE;
+        break;
+    default:
+        return L_DECLINE;
+    }
+    if (parse_handle(&c, buf, &h) < 0)
+        return L_DECLINE;
+    mi = find_map(buf, s->maps, s->nmaps, &h, hint);
+    if (mi < 0) {
+        s->unknown = h;
+        return L_UNKNOWN;
+    }
+    m = &s->maps[mi];
+    if (!(m->caps & (1u << kind)))
+        return L_DECLINE;
+    if (s->nops >= s->max_ops)
+        return L_FULL;
+    vneed = kind == BPFM_OP_UPDATE ? (uint64_t)m->slot * m->ncopies : 0;
+    if (s->keys_used + m->key_size > s->keys_cap || s->values_used + vneed > s->values_cap)
+        return L_FULL;
+    kout = (unsigned char *)s->keys + s->keys_used;
+    vout = (unsigned char *)s->values + s->values_used;
+    n = next_word(&c, &w);
+    withkey = 0;
+    if (IS(w, n, "key")) {
+        if (!m->key_size || kind == BPFM_OP_POP)
+            return L_DECLINE;
+        if (data_words(&c, kout, m->key_size, &w, &n) < 0)
+            return L_DECLINE;
+        withkey = 1;
+    } else if (m->key_size && kind != BPFM_OP_GETNEXT && kind != BPFM_OP_POP) {
+        return L_DECLINE;
+    }
+    switch (kind) {
+    case BPFM_OP_UPDATE:
+        if (!IS(w, n, "value"))
+            return L_DECLINE;
+        if (data_words(&c, vout, m->value_size, &w, &n) < 0)
+            return L_DECLINE;
+        if (tail_flag(&c, w, n, &flags) < 0)
+            return L_DECLINE;
+        if (m->slot > m->value_size)
+            memset(vout + m->value_size, 0, m->slot - m->value_size);
+        for (ci = 1; ci < m->ncopies; ci++)
+            memcpy(vout + (uint64_t)ci * m->slot, vout, m->slot);
+        break;
+    case BPFM_OP_GETNEXT:
+        flags = (uint32_t)withkey;
+        /* fall through */
+    default:
+        if (n != 0)
+            return L_DECLINE;
+    }
+    op = &s->ops[s->nops];
+    op->kind = kind;
+    op->flags = flags;
+    op->map = m->index;
+    op->line = s->line;
+    op->key_off = withkey ? (uint32_t)s->keys_used : BPFM_NO_KEY;
+    op->value_off = (uint32_t)s->values_used;
+    op->pos = (uint64_t)(p - buf);
+    s->nops++;
+    if (withkey)
+        s->keys_used += m->key_size;
+    s->values_used += vneed;
+    return L_OP;
+}
+
+int bpfm_scan(struct bpfm_scan *s)
+{
+    const unsigned char *buf = (const unsigned char *)s->buf;
+    uint64_t pos = s->pos, len = s->len;
+    uint32_t first = s->nops, hint = 0;
+    int status = BPFM_SCAN_END;
+
+    while (pos < len) {
+        const unsigned char *p = buf + pos;
+        uint64_t room = len - pos;
+        const unsigned char *nl = memchr(p, '\n', room > SCAN_MAX_LINE ? SCAN_MAX_LINE : room);
+        const unsigned char *le, *q;
+        uint64_t next;
+        int r;
+
+        if (nl) {
+            le = nl;
+            next = (uint64_t)(nl - buf) + 1;
+        } else if (room < SCAN_MAX_LINE) {
+            le = buf + len;
+            next = len;
+        } else {
+            status = BPFM_SCAN_DECLINE; /* a long line: the reference reads it */
+            break;
+        }
+        /* the '#' cut and the character check in one pass */
+        for (q = p; q < le; q++) {
+            if (cls[*q] == 2)
+                break;
+            if (*q == '#') {
+                le = q;
+                break;
+            }
+        }
+        if (q < le) {
+            status = BPFM_SCAN_DECLINE;
+            break;
+        }
+        s->pos = pos;
+        r = scan_line(s, p, le, &hint);
+        if (r < 0) {
+            status = r == L_UNKNOWN ? BPFM_SCAN_UNKNOWN
+                     : r == L_FULL  ? BPFM_SCAN_FULL
+                                    : BPFM_SCAN_DECLINE;
+            break;
+        }
+        pos = next;
+        s->line++;
+    }
+    s->pos = pos;
+    s->status = status;
+    return (int)(s->nops - first);
+}
+
+int bpfm_find_runs(const struct bpfm_op *ops, uint32_t n, uint32_t run_min, uint32_t *out,
+                   uint32_t max_out)
+{
+    uint32_t i, start = 0, found = 0;
+
+    for (i = 1; i <= n; i++) {
+        const struct bpfm_op *a = &ops[start], *b = &ops[i];
+
+        if (i < n && (a->kind == BPFM_OP_UPDATE || a->kind == BPFM_OP_DELETE) &&
+            b->kind == a->kind && b->map == a->map && b->flags == a->flags)
+            continue;
+        if ((a->kind == BPFM_OP_UPDATE || a->kind == BPFM_OP_DELETE) && i - start >= run_min) {
+            if (found == max_out)
+                return -1;
+            out[2 * found] = start;
+            out[2 * found + 1] = i;
+            found++;
+        }
+        start = i;
+    }
+    return (int)found;
+}

@@ -1,0 +1,84 @@
+/* bpfmaps batch-file scanner: the ONE C implementation of bpftool's ordinary lines.
+ *
+ * It takes a line only when it is sure of the reference's result (lexer.py,
+ * bytes.py, grammar.py), and otherwise stops *before* the line ("declines") so
+ * the Python reference parses it and produces the command or the error message.
+ * So it never reports an error.  An ordinary line is (words separated by spaces,
+ * tabs or CRs; a '#' cuts the line; at most 4000 bytes; only printable ASCII, no
+ * quote or backslash; blank and comment-only lines are consumed):
+ *
+ *   map update|push|enqueue MAP [key DATA] value DATA [any|noexist|exist]
+ *   map delete MAP key DATA
+ *   map lookup|peek MAP [key DATA]
+ *   map getnext MAP [key DATA]
+ *   map pop|dequeue MAP
+ *   MAP  := id N | pinned PATH | name NAME     (N decimal without leading zero)
+ *   DATA := [hex] B1 .. Bk   with k the map's size, plain byte words 0..255
+ *
+ * key, value and flag in this order; the key clause exactly when the map has a
+ * key (for getnext: optional).  Exact keywords mean what bpftool's prefix matching
+ * means: bpftool tries is_prefix(word, name) in table order, and no earlier table
+ * entry starts with any of these words ("map": help/batch/prog come first;
+ * "delete": dump/update/lookup/getnext; "push"/"pop": pin/peek; "peek": pin;
+ * flags: key/value; "name": id; "pinned": id/name).  Whether a map may take a verb
+ * at all (fd-valued maps, zero sizes, unresolvable handles) is decided in Python
+ * and given as `caps`.
+ *
+ * This header is part of the cffi cdef: plain prototypes and structs only.
+ */
+#include "ops.h"
+
+/* One resolved handle (the file's map table, filled from Python). */
+struct bpfm_scan_map {
+    uint32_t handle_kind;   /* 1 id, 2 pinned, 3 name */
+    uint32_t map_id;        /* id handles */
+    uint64_t text_off;      /* pinned/name: the word at buf[text_off : text_off + text_len] */
+    uint32_t text_len;
+    uint32_t key_size;
+    uint32_t value_size;    /* value bytes written in the file */
+    uint32_t slot;          /* bytes per value copy (round_up8 for per-CPU maps) */
+    uint32_t ncopies;       /* copies (possible CPUs for per-CPU maps, else 1) */
+    uint32_t caps;          /* bit (1 << BPFM_OP_*) per verb the scanner may take */
+    uint32_t index;         /* the plan's map number (written to op.map) */
+};
+
+/* The scanner's state: inputs, output arrays and the cursor (in/out). */
+struct bpfm_scan {
+    const char *buf;
+    uint64_t len;                       /* scan buf[pos:len); len may be a line boundary */
+    const struct bpfm_scan_map *maps;
+    uint32_t nmaps;
+    uint32_t max_ops;
+    struct bpfm_op *ops;
+    char *keys;
+    char *values;
+    uint64_t keys_cap;
+    uint64_t values_cap;
+    /* cursor */
+    uint64_t pos;
+    uint32_t line;
+    uint32_t nops;
+    uint64_t keys_used;
+    uint64_t values_used;
+    /* result */
+    int status;                         /* BPFM_SCAN_* */
+    struct bpfm_scan_map unknown;       /* status UNKNOWN: the handle (kind, id, text) */
+};
+
+enum {
+    BPFM_SCAN_END = 0,       /* pos == len */
+    BPFM_SCAN_DECLINE = 1,   /* the line at pos is for the Python reference */
+    BPFM_SCAN_UNKNOWN = 2,   /* the line at pos names a handle not in the table */
+    BPFM_SCAN_FULL = 3       /* ops, keys or values full; the line at pos not taken */
+};
+
+/* Scan from s->pos (physical line s->line), appending ops at s->ops[s->nops] and
+ * their bytes to the arenas, until the end, a declined line, an unknown handle or
+ * full buffers (s->status).  Thread-safe (no shared state).  Returns ops added. */
+int bpfm_scan(struct bpfm_scan *s);
+
+/* The runs among ops[0:n): maximal stretches of at least run_min consecutive updates
+ * to one map with one flag, or deletes on one map, as (start, end) pairs into out
+ * (at most max_out pairs).  Returns the number of runs, or -1 if out is too small. */
+int bpfm_find_runs(const struct bpfm_op *ops, uint32_t n, uint32_t run_min, uint32_t *out,
+                   uint32_t max_out);

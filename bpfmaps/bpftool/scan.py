@@ -1,0 +1,175 @@
+"""The driver of the C scanner (``bpfmaps/_native/scan.c``): buffers, the handle
+table, and the hand-over to the Python reference.
+
+:class:`Scanner` scans ordinary lines (see ``_native/scan.h``) of one file into
+:class:`~bpfmaps.bpftool.plan.OpBlock` objects whose records and arenas are the
+scanner's own buffers (no copy).  Buffers are sized adaptively: the first block of a
+file is small (most files that mix commands have short stretches of ordinary lines,
+and buffers sized for the whole rest of the file would cost O(file) per stretch);
+each full block doubles the next one, up to :data:`BLOCK_MAX` ops (which bounds the
+memory of one block), and never beyond what the remaining bytes can hold.
+
+This module and the kernel backend are the only importers of the compiled
+extension; without it :func:`available` is False and the reference parses alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .grammar import Handle
+from .plan import OP, MapTable, OpBlock
+
+__all__ = ["Scanner", "available", "find_runs", "BLOCK_FIRST", "BLOCK_MAX"]
+
+#: ops in the first block of a file, and the most in one block
+BLOCK_FIRST, BLOCK_MAX = 256, 1 << 19
+#: the shortest ordinary line ("map pop id 1\n")
+MIN_LINE = 13
+
+_EXT: Any = False
+END, DECLINE, UNKNOWN, FULL = 0, 1, 2, 3
+
+
+def _ext():
+    global _EXT
+    if _EXT is False:
+        try:
+            from .._ffi import ffi, lib
+
+            lib.bpfm_scan  # noqa: B018 - the symbol exists (a stale build has not)
+            _EXT = (ffi, lib)
+        except (ImportError, AttributeError):
+            _EXT = None
+    return _EXT
+
+
+def available() -> bool:
+    """True when the compiled scanner can be used.  Cost: one import, once."""
+    return _ext() is not None
+
+
+class Scanner:
+    """Scans one file's bytes.  ``resolve(handle)`` returns the map for a handle met
+    for the first time, or None when it does not resolve (the reference then
+    reports that line's error)."""
+
+    def __init__(self, data, table: MapTable, resolve) -> None:
+        ffi, lib = _ext()
+        self.ffi, self.lib = ffi, lib
+        self.data = data
+        self.table = table
+        self.resolve = resolve
+        self.cbuf = ffi.from_buffer("char[]", data)
+        s = self.s = ffi.new("struct bpfm_scan *")
+        s.buf = self.cbuf
+        s.len = len(data)
+        self.cap = 8
+        self.maps = ffi.new("struct bpfm_scan_map[]", self.cap)
+        self.nentries = 0
+        s.maps = self.maps
+        self.max_key = 8
+        self.max_value = 8
+        self.alloc = ffi.new_allocator(should_clear_after_alloc=False)
+
+    def _entry(self, u) -> None:
+        """Add the handle the scanner met (``u``, a struct bpfm_scan_map) to the table."""
+        ffi = self.ffi
+        if u.handle_kind == 1:
+            h = Handle("id", u.map_id)
+        else:
+            text = self.data[u.text_off : u.text_off + u.text_len].decode("latin-1")
+            h = Handle("pinned" if u.handle_kind == 2 else "name", text)
+        t = self.table
+        i = t.index.get(h)
+        if i is None:
+            i = t.add(h, self.resolve(h))
+        ref = t.refs[i]
+        if self.nentries == self.cap:
+            arr = ffi.new("struct bpfm_scan_map[]", self.cap * 2)
+            ffi.memmove(arr, self.maps, ffi.sizeof("struct bpfm_scan_map") * self.nentries)
+            self.maps, self.cap = arr, self.cap * 2
+            self.s.maps = arr
+        e = self.maps[self.nentries]
+        e.handle_kind, e.map_id = u.handle_kind, u.map_id
+        e.text_off, e.text_len = u.text_off, u.text_len
+        e.index = i
+        if ref is not None:
+            slot, ncopies = t.slot(ref)
+            e.key_size, e.value_size, e.slot, e.ncopies = (
+                ref.key_size,
+                ref.value_size,
+                slot,
+                ncopies,
+            )
+            e.caps = t.caps[i]
+            self.max_key = max(self.max_key, ref.key_size)
+            self.max_value = max(self.max_value, slot * ncopies)
+        else:
+            e.caps = 0
+        self.nentries += 1
+        self.s.nmaps = self.nentries
+
+    def scan(self, pos: int, line: int, first_index: int):
+        """Scan from ``pos`` (physical line ``line``).  Returns (block or None, status,
+        pos, line): status END (the end of the data), DECLINE (the reference parses
+        the line at pos) or FULL (call again at pos).  A first, small scan that fills
+        its buffers is redone at once with buffers sized for the rest of the data (up
+        to BLOCK_MAX ops), so a long run stays in one block.  Releases the GIL while
+        scanning.  Cost: O(bytes scanned)."""
+        left = len(self.data) - pos
+        cap = min(BLOCK_FIRST, left // MIN_LINE + 1)
+        r = self._scan(pos, line, first_index, cap)
+        if r[1] == FULL and cap == BLOCK_FIRST:
+            r = self._scan(pos, line, first_index, min(BLOCK_MAX, left // MIN_LINE + 1))
+        return r
+
+    def _scan(self, pos: int, line: int, first_index: int, cap: int):
+        ffi, lib, s = self.ffi, self.lib, self.s
+        kcap = cap * self.max_key
+        vcap = cap * self.max_value
+        ops = self.alloc("struct bpfm_op[]", cap)
+        keys = self.alloc("char[]", max(kcap, 1))
+        values = self.alloc("char[]", max(vcap, 1))
+        s.ops, s.max_ops, s.keys, s.keys_cap = ops, cap, keys, kcap
+        s.values, s.values_cap = values, vcap
+        s.pos, s.line, s.nops, s.keys_used, s.values_used = pos, line, 0, 0, 0
+        status = END
+        while True:
+            lib.bpfm_scan(s)
+            status = s.status
+            if status != UNKNOWN:
+                break
+            self._entry(s.unknown)
+            if s.keys_used + self.max_key > kcap or s.values_used + self.max_value > vcap:
+                status = FULL  # a bigger map than the buffers were sized for
+                break
+        n = s.nops
+        block = None
+        if n:
+            block = OpBlock(
+                self.table,
+                ffi.buffer(ops, n * OP.size),
+                ffi.buffer(keys, s.keys_used),
+                ffi.buffer(values, s.values_used),
+                n,
+                first_index,
+            )
+        return block, status, s.pos, s.line
+
+
+def find_runs(block: OpBlock, run_min: int):
+    """:func:`bpfmaps.bpftool.plan.find_runs` in C, or None without the extension."""
+    ext = _ext()
+    if ext is None:
+        return None
+    ffi, lib = ext
+    n = block.count
+    if n < run_min:
+        return []
+    max_out = n // max(run_min, 1) + 1
+    out = ffi.new("uint32_t[]", 2 * max_out)
+    found = lib.bpfm_find_runs(
+        ffi.from_buffer("struct bpfm_op[]", block.ops), n, run_min, out, max_out
+    )
+    return [(out[2 * k], out[2 * k + 1]) for k in range(found)]
