@@ -1,7 +1,7 @@
 """cffi builder for the bpfmaps C shim (out-of-line API mode).
 
 Builds ``bpfmaps._ffi`` from ``bpfmaps/_shim.c`` (the bpf(2) commands) and
-``bpfmaps/_native/scan.c`` (the batch-file scanner).  Each source has a header of the
+``bpfmaps/_native/scan.c`` (the batch-file scanner), ``bpfmaps/_sync.c``.  Each source has a header of the
 same name that holds only plain prototypes and structs; those headers are the cdef,
 after ``_native/ops.h`` (the op record both use), which is fed once, first.
 

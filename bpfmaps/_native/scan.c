@@ -10,12 +10,14 @@
 #define SCAN_MAX_LINE 4000
 
 /* character classes: 0 word character, 1 separator (space, tab, CR), 2 not ordinary
- * (control characters, quotes, backslash, DEL and bytes >= 0x80) */
+ * (control characters, quotes, backslash, DEL and bytes >= 0x80), 3 '#' (the rest of
+ * the line is a comment) */
 static const unsigned char cls[256] = {
     [0 ... 255] = 2,
     [0x21 ... 0x7e] = 0,
     [' '] = 1, ['\t'] = 1, ['\r'] = 1,
     ['"'] = 2, ['\''] = 2, ['\\'] = 2,
+    ['#'] = 3,
 };
 
 static const signed char hexd[256] = {
@@ -30,7 +32,8 @@ struct cur {
     const unsigned char *p, *e;
 };
 
-/* Next word: its length (0 at the end of the line). */
+/* Next word: its length, 0 at the end of the line or at a '#', -1 at a character
+ * that is not ordinary (before any '#'). */
 static inline int next_word(struct cur *c, const unsigned char **w)
 {
     const unsigned char *p = c->p, *e = c->e;
@@ -41,6 +44,14 @@ static inline int next_word(struct cur *c, const unsigned char **w)
     while (p < e && cls[*p] == 0)
         p++;
     c->p = p;
+    if (p < e) {
+        unsigned char k = cls[*p];
+        if (k == 2)
+            return -1;
+        if (k == 3) {
+            c->e = p; /* a comment: the line ends here */
+        }
+    }
     return (int)(p - *w);
 }
 
@@ -347,7 +358,7 @@ int bpfm_scan(struct bpfm_scan *s)
         const unsigned char *p = buf + pos;
         uint64_t room = len - pos;
         const unsigned char *nl = memchr(p, '\n', room > SCAN_MAX_LINE ? SCAN_MAX_LINE : room);
-        const unsigned char *le, *q;
+        const unsigned char *le;
         uint64_t next;
         int r;
 
@@ -359,19 +370,6 @@ int bpfm_scan(struct bpfm_scan *s)
             next = len;
         } else {
             status = BPFM_SCAN_DECLINE; /* a long line: the reference reads it */
-            break;
-        }
-        /* the '#' cut and the character check in one pass */
-        for (q = p; q < le; q++) {
-            if (cls[*q] == 2)
-                break;
-            if (*q == '#') {
-                le = q;
-                break;
-            }
-        }
-        if (q < le) {
-            status = BPFM_SCAN_DECLINE;
             break;
         }
         s->pos = pos;
