@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 #include "scan.h"
+#include "../_shim.h"
 
 #define SCAN_MAX_LINE 4000
 
@@ -409,4 +410,148 @@ int bpfm_find_runs(const struct bpfm_op *ops, uint32_t n, uint32_t run_min, uint
         start = i;
     }
     return (int)found;
+}
+
+static inline char *put(char *o, const char *s, size_t n)
+{
+    memcpy(o, s, n);
+    return o + n;
+}
+
+#define PUT(o, s) put((o), (s), sizeof(s) - 1)
+
+int bpfm_json_nulls(const char *cbuf, uint64_t len, const struct bpfm_op *ops, uint32_t n,
+                    int pretty, char *out, uint64_t cap, uint64_t *used)
+{
+    const unsigned char *buf = (const unsigned char *)cbuf;
+    uint64_t u = 0;
+    uint32_t i;
+
+    for (i = 0; i < n; i++) {
+        const unsigned char *p = buf + ops[i].pos, *e, *h, *w;
+        const unsigned char *nl = memchr(p, '\n', len - ops[i].pos);
+        char *o;
+        int first = 1;
+
+        e = nl ? nl : buf + len;
+        h = memchr(p, '#', (size_t)(e - p));
+        if (h)
+            e = h;
+        if (u + (uint64_t)(e - p) * (pretty ? 9 : 3) + 128 > cap)
+            break;
+        o = out + u;
+        if (i)
+            o = pretty ? PUT(o, ",\n") : PUT(o, ",");
+        o = pretty ? PUT(o, "    {\n        \"command\": [") : PUT(o, "{\"command\":[");
+        while (p < e) {
+            while (p < e && cls[*p] == 1)
+                p++;
+            if (p == e)
+                break;
+            w = p;
+            while (p < e && cls[*p] != 1)
+                p++;
+            if (!first)
+                *o++ = ',';
+            if (pretty)
+                o = PUT(o, "\n            ");
+            *o++ = '"';
+            o = put(o, (const char *)w, (size_t)(p - w));
+            *o++ = '"';
+            first = 0;
+        }
+        if (pretty)
+            o = first ? PUT(o, "],\n        \"output\": null\n    }")
+                      : PUT(o, "\n        ],\n        \"output\": null\n    }");
+        else
+            o = PUT(o, "],\"output\":null}");
+        u = (uint64_t)(o - out);
+    }
+    *used = u;
+    return (int)i;
+}
+
+static const char hexc[] = "0123456789abcdef";
+
+/* bytes.format_bytes: rows of 16 "%02x" bytes separated by one space, two spaces
+ * after the 8th; rows separated by a newline. */
+static char *fmt_bytes(char *o, const unsigned char *d, uint32_t n)
+{
+    uint32_t i;
+
+    for (i = 0; i < n; i++) {
+        if (i) {
+            if (i % 16 == 0)
+                *o++ = '\n';
+            else if (i % 16 == 8) {
+                *o++ = ' ';
+                *o++ = ' ';
+            } else
+                *o++ = ' ';
+        }
+        *o++ = hexc[d[i] >> 4];
+        *o++ = hexc[d[i] & 15];
+    }
+    return o;
+}
+
+/* bytes.format_entry for a map that is not per-CPU. */
+static char *fmt_entry(char *o, const unsigned char *key, uint32_t ks, const unsigned char *val,
+                       uint32_t vs)
+{
+    int brk = ks > 16 || vs > 16;
+    int single = ks + vs <= 24 && !brk;
+
+    if (ks) {
+        o = PUT(o, "key:");
+        *o++ = brk ? '\n' : ' ';
+        o = fmt_bytes(o, key, ks);
+        o = single ? PUT(o, "  ") : PUT(o, "\n");
+    }
+    if (vs) {
+        o = PUT(o, "value:");
+        *o++ = brk ? '\n' : ' ';
+        o = fmt_bytes(o, val, vs);
+    }
+    *o++ = '\n';
+    return o;
+}
+
+int bpfm_exec_print(const struct bpfm_op *ops, uint32_t count, const int *fds, const char *keys,
+                    const char *values, const struct bpfm_print_map *maps, char *vbuf, char *out,
+                    uint64_t out_cap, uint64_t *out_used, uint32_t *done)
+{
+    const struct bpfm_op *o = ops;
+    uint64_t u = *out_used;
+    uint32_t i;
+    int rc;
+
+    for (i = 0; i < count; i++, o++) {
+        const char *key = o->key_off == BPFM_NO_KEY ? NULL : keys + o->key_off;
+        const struct bpfm_print_map *m = &maps[o->map];
+
+        if (o->kind == BPFM_OP_UPDATE)
+            rc = bpfm_map_update_elem(fds[o->map], key, values + o->value_off, o->flags);
+        else if (o->kind == BPFM_OP_DELETE)
+            rc = bpfm_map_delete_elem(fds[o->map], key);
+        else if (o->kind == BPFM_OP_LOOKUP && m->plain &&
+                 u + 4 * ((uint64_t)m->key_size + m->value_size) + 64 <= out_cap) {
+            rc = bpfm_map_lookup_elem(fds[o->map], key, vbuf, 0);
+            if (rc < 0)
+                rc = 1; /* the caller runs it again and reports it */
+            else
+                u = (uint64_t)(fmt_entry(out + u, (const unsigned char *)key, m->key_size,
+                                         (const unsigned char *)vbuf, m->value_size) -
+                               out);
+        } else
+            rc = 1;
+        if (rc != 0) {
+            *done = i;
+            *out_used = u;
+            return rc;
+        }
+    }
+    *done = count;
+    *out_used = u;
+    return 0;
 }

@@ -82,3 +82,29 @@ int bpfm_scan(struct bpfm_scan *s);
  * (at most max_out pairs).  Returns the number of runs, or -1 if out is too small. */
 int bpfm_find_runs(const struct bpfm_op *ops, uint32_t n, uint32_t run_min, uint32_t *out,
                    uint32_t max_out);
+
+/* bpftool's JSON items {"command": [words], "output": null} of the scanned ops[0:n)
+ * (their lines are printable ASCII without quotes or backslashes: words are shown as
+ * they are), separated by ",": compact (pretty == 0, json.dumps separators ",", ":")
+ * or as json.dumps(indent=4) lays them out inside the top-level list (separated by
+ * ",\n").  Writes at most cap bytes to out (*used); returns the ops written. */
+int bpfm_json_nulls(const char *buf, uint64_t len, const struct bpfm_op *ops, uint32_t n,
+                    int pretty, char *out, uint64_t cap, uint64_t *used);
+
+/* How bpfm_exec_print prints a lookup on one map: plain != 0 formats it as bpftool's
+ * plain layout (not per-CPU maps); 0 hands it to the caller. */
+struct bpfm_print_map {
+    uint32_t key_size;
+    uint32_t value_size;
+    uint32_t plain;
+};
+
+/* The batch-file exec loop: ops in order on fds[op.map] (keys/values as for
+ * bpfm_exec_ops), lookups too where maps[op.map].plain: the value is read into vbuf
+ * (the largest value buffer) and the entry appended to out[*out_used:out_cap] in
+ * bpftool's plain layout.  Stops at the first failing update/delete (*done = its
+ * index, returns -errno) and before any op it does not run itself (getnext, pop,
+ * lookups that fail or are not plain, a full out buffer: returns 1); 0 when all ran. */
+int bpfm_exec_print(const struct bpfm_op *ops, uint32_t count, const int *fds, const char *keys,
+                    const char *values, const struct bpfm_print_map *maps, char *vbuf, char *out,
+                    uint64_t out_cap, uint64_t *out_used, uint32_t *done);

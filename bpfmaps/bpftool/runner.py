@@ -339,6 +339,8 @@ class Runner:
         self.error: BaseException | None = None
         self.failed_line: int | None = None
         self._json_items: list = []
+        self._mm: Any = None
+        self._released = 0
         #: command index -> words shown in JSON (kept as commands run)
         self._index_words: dict[int, list[str]] = {}
         self._file = "-"
@@ -357,7 +359,7 @@ class Runner:
                 data = sys.stdin.buffer.read()
             else:
                 with open(path, "rb") as f:
-                    mm = _map_file(f)
+                    mm = self._mm = _map_file(f)
                     data = mm if mm is not None else f.read()
         except OSError as e:
             if e.errno == _errno.EISDIR:
@@ -369,6 +371,7 @@ class Runner:
             return self.run_data(data, path)
         finally:
             self._data = b""
+            self._mm = None
             del data
             if mm is not None:
                 _close_map(mm)
@@ -425,6 +428,8 @@ class Runner:
             return self._run_checked_gc(data, file, resolver)
 
     def _run_checked_gc(self, data: bytes, file: str, resolver: MapResolver) -> int:
+        if len(data) >= CHUNKED_MIN:
+            return self._run_two_pass(data, file, resolver)
         try:
             items = list(
                 parse_batch(
@@ -459,6 +464,60 @@ class Runner:
                 return self._report_internal(e, it, before)
         return self._success()
 
+    def _run_two_pass(self, data, file: str, resolver: MapResolver) -> int:
+        """Big files in bounded memory, the whole-file check kept: pass 1 parses and
+        checks everything, keeping nothing but the resolved maps; pass 2 parses again
+        and applies block by block (at most scan.BLOCK_MAX ops at a time).  File pages
+        behind the cursor are dropped from the mapping as it goes."""
+        kw = dict(file=file, possible_cpus=self._ncpus, compat=self.compat, fast=self.fast)
+        total = 0
+        try:
+            for it in parse_batch(data, resolver, **kw):
+                total += it.count if type(it) is OpBlock else 1
+                self._release(it)
+        except ParseError as e:
+            return self._report_parse_error(e)
+        except Exception as e:  # a bug while parsing: nothing was applied yet
+            return self._report_internal(e, None, 0)
+        self._total = total
+        if self.dry_run:
+            maps = {id(r) for r in resolver.refs}
+            print(
+                f"dry run: {total} commands parsed and checked against {len(maps)} map(s); nothing applied",
+                file=self.out if not self.json else self.err,
+            )
+            return 0
+        try:
+            for it in parse_batch(data, _Undeclared(resolver), **kw):
+                before = self.processed
+                try:
+                    self._exec_item(it)
+                except CommandFailed as e:
+                    return self._report_failure(e)
+                except Exception as e:
+                    return self._report_internal(e, it, before)
+                self._release(it)
+        except ParseError as e:  # pragma: no cover - pass 1 checked the same file
+            return self._report_parse_error(e)
+        except Exception as e:
+            return self._report_internal(e, None, self.processed)
+        return self._success()
+
+    def _release(self, it) -> None:
+        """Drop the file's pages before the last op of ``it`` from our mapping."""
+        mm = self._mm
+        if mm is None or type(it) is not OpBlock or not it.count:
+            return
+        pos = it.op(it.count - 1)[6] & ~0xFFFFF  # whole MiBs
+        if pos > self._released:
+            import mmap
+
+            try:
+                mm.madvise(mmap.MADV_DONTNEED, 0, pos)
+                self._released = pos
+            except (OSError, ValueError, AttributeError):  # pragma: no cover
+                self._mm = None
+
     def _run_incremental(self, data: bytes, file: str, resolver: MapResolver) -> int:
         with _no_gc():
             return self._run_incremental_gc(data, file, resolver)
@@ -484,6 +543,7 @@ class Runner:
                 return self._report_failure(e)
             except Exception as e:
                 return self._report_internal(e, it, before)
+            self._release(it)
         return self._success()
 
     def _success(self) -> int:
@@ -663,21 +723,32 @@ class Runner:
                     break
                 words.setdefault(c.index, [_show(w) for w in c.words])
         pretty = self.pretty
-        parts: list[str] = []
+        parts: list[bytes] = []
+        add = parts.append
         for it in items:
             if type(it) is not tuple:
-                parts.append(self._dumps(it))
+                text = self._dumps(it)
             elif len(it) == 2:
                 idx, output = it
-                parts.append(self._dumps({"command": words.get(idx, []), "output": output}))
+                text = self._dumps({"command": words.get(idx, []), "output": output})
             else:
-                blk, a, cnt = it
-                parts.extend(_null_outputs(blk, a, cnt, self._data, pretty))
-        if pretty:
-            body = ",\n".join("    " + p.replace("\n", "\n    ") for p in parts)
-            self.out.write("[\n" + body + "\n]\n")
-        else:
-            self.out.write("[" + ",".join(parts) + "]\n")
+                parts.extend(_null_outputs(it[0], it[1], it[2], self._data, pretty))
+                continue
+            add(("    " + text.replace("\n", "\n    ") if pretty else text).encode("ascii"))
+        head, sep, tail = (b"[\n", b",\n", b"\n]\n") if pretty else (b"[", b",", b"]\n")
+        out = self.out
+        binary = getattr(out, "buffer", None)
+        if binary is None:
+            out.write((head + sep.join(parts) + tail).decode("ascii"))
+            return
+        out.flush()  # JSON is ASCII: the chunks go straight to the byte stream
+        binary.write(head)
+        for k, p in enumerate(parts):
+            if k:
+                binary.write(sep)
+            binary.write(p)
+        binary.write(tail)
+        binary.flush()
 
     def _op_words(self, blk: OpBlock, i: int) -> list[str]:
         """The words of op i as bpftool's JSON shows them."""
@@ -744,22 +815,32 @@ class Runner:
         return fds
 
     def _exec_ops(self, blk: OpBlock, a: int, b: int) -> None:
-        """Ops ``[a, b)`` of ``blk``, one by one (updates and deletes in C)."""
+        """Ops ``[a, b)`` of ``blk``, one by one: on the kernel through the batch-file C
+        loop (``scan.Printer``: updates, deletes and plain-output lookups, formatted in
+        C), else through ``Backend.exec_ops``; whatever the loop hands back (getnext,
+        pop, JSON or per-CPU lookups, failed lookups) runs here."""
         fds = self._block_fds(blk, blk.line(a))
         t = blk.table
         ops = memoryview(blk.ops)
         size = OP.size
         be = self.backend
+        printer = None
+        if type(be).__module__ == "bpfmaps.kernel" and self.fast:
+            from . import scan
+
+            if scan.available():
+                plain = [
+                    not self.json and m is not None and m.type not in PERCPU_TYPES for m in t.refs
+                ]
+                printer = scan.Printer(blk, fds, plain)
         while a < b:
-            rc, done = be.exec_ops(
-                ops[a * size : b * size],
-                b - a,
-                fds,
-                t.key_sizes,
-                t.value_sizes,
-                blk.keys,
-                blk.values,
-            )
+            if printer is not None:
+                rc, done = printer.run(a, b, self.out.write)
+            else:
+                rc, done = be.exec_ops(
+                    ops[a * size : b * size], b - a, fds, t.key_sizes, t.value_sizes,
+                    blk.keys, blk.values,
+                )  # fmt: skip
             self._block_applied(blk, a, done)
             i = a + done
             if rc < 0:
@@ -1246,6 +1327,22 @@ class Runner:
 _NOTHING = object()
 
 
+#: files of at least this many bytes run in two passes with bounded memory (see
+#: Runner._run_two_pass); smaller ones are parsed once and kept whole
+CHUNKED_MIN = 64 << 20
+
+
+class _Undeclared:
+    """A resolver without ``declare`` (the second pass must not declare again)."""
+
+    def __init__(self, resolver) -> None:
+        self.resolver = resolver
+        self.resolve_all = resolver.resolve_all
+
+    def __call__(self, handle):
+        return self.resolver(handle)
+
+
 class _no_gc:
     """Cyclic GC off while a file is parsed and run: parsing allocates many small
     objects (commands, buffers) and creates no reference cycles, and each
@@ -1277,27 +1374,35 @@ def _op_words(blk: OpBlock, i: int, data) -> list[str]:
     return (text[:h] if h >= 0 else text).decode("ascii").split()
 
 
-def _null_outputs(blk: OpBlock, a: int, cnt: int, data, pretty: bool) -> list[str]:
-    """The JSON items ``{"command": [...], "output": null}`` of ops [a, a + cnt)."""
-    out = []
-    for i in range(a, a + cnt):
-        w = _op_words(blk, i, data)
-        if blk.words and i in blk.words:
-            import json
+def _null_outputs(blk: OpBlock, a: int, cnt: int, data, pretty: bool) -> list[bytes]:
+    """The JSON items ``{"command": [...], "output": null}`` of ops [a, a + cnt), laid
+    out for the top-level list (pretty: indented by 4).  Scanned ops are formatted in C
+    (:func:`.scan.json_nulls`) when the extension is built."""
+    from . import scan
 
-            obj = {"command": w, "output": None}
-            out.append(
-                json.dumps(obj, indent=4) if pretty else json.dumps(obj, separators=(",", ":"))
-            )
-            continue
+    out: list[bytes] = []
+    kept = blk.words or {}
+    i, end = a, a + cnt
+    while i < end:
+        j = i
+        while j < end and j not in kept:
+            j += 1
+        if j > i:
+            fast = scan.json_nulls(data, blk, i, j, pretty)
+            if fast is not None:
+                out.extend(fast)
+                i = j
+                continue
+        import json
+
+        w = _op_words(blk, i, data)
+        obj = {"command": w, "output": None}
         if pretty:
-            cmd = "[\n" + ",\n".join(f'        "{x}"' for x in w) + "\n    ]" if w else "[]"
+            text = "    " + json.dumps(obj, indent=4).replace("\n", "\n    ")
         else:
-            cmd = '["' + '","'.join(w) + '"]'
-        if pretty:
-            out.append('{\n    "command": ' + cmd + ',\n    "output": null\n}')
-        else:
-            out.append('{"command":' + cmd + ',"output":null}')
+            text = json.dumps(obj, separators=(",", ":"))
+        out.append(text.encode("ascii"))
+        i += 1
     return out
 
 
@@ -1314,7 +1419,9 @@ def _map_file(f) -> Any:
 
     if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
         return None
-    flags = mmap.MAP_PRIVATE | getattr(mmap, "MAP_POPULATE", 0)
+    flags = mmap.MAP_PRIVATE
+    if st.st_size < CHUNKED_MIN:  # big files are read page by page, and dropped behind
+        flags |= getattr(mmap, "MAP_POPULATE", 0)
     try:
         return mmap.mmap(f.fileno(), 0, flags=flags, prot=mmap.PROT_READ)
     except (OSError, ValueError):

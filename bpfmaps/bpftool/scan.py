@@ -173,3 +173,65 @@ def find_runs(block: OpBlock, run_min: int):
         ffi.from_buffer("struct bpfm_op[]", block.ops), n, run_min, out, max_out
     )
     return [(out[2 * k], out[2 * k + 1]) for k in range(found)]
+
+
+def json_nulls(data, block: OpBlock, a: int, b: int, pretty: bool):
+    """The JSON items of scanned ops [a, b) of ``block`` (see ``bpfm_json_nulls``) as a
+    list of ASCII byte chunks, or None without the extension.  Cost: O(bytes of their lines)
+    in C."""
+    ext = _ext()
+    if ext is None:
+        return None
+    ffi, lib = ext
+    cbuf = ffi.from_buffer("char[]", data)
+    ops = ffi.from_buffer("struct bpfm_op[]", block.ops)
+    cap = 4 << 20
+    used = ffi.new("uint64_t *")
+    chunks = []
+    alloc = ffi.new_allocator(should_clear_after_alloc=False)
+    while a < b:
+        out = alloc("char[]", cap)
+        k = lib.bpfm_json_nulls(cbuf, len(data), ops + a, b - a, 1 if pretty else 0, out, cap, used)
+        chunks.append(ffi.buffer(out, used[0]))  # no copy: written as it is
+        a += k
+    return chunks
+
+
+class Printer:
+    """``bpfm_exec_print`` over one block on the kernel: updates, deletes and plain
+    lookups in one C loop, the lookups' output collected in a buffer."""
+
+    OUT_CAP = 1 << 20
+
+    def __init__(self, block: OpBlock, fds: list[int], plain: list[bool]) -> None:
+        ffi, lib = _ext()
+        self.ffi, self.lib = ffi, lib
+        t = block.table
+        n = len(t.refs)
+        self.maps = ffi.new("struct bpfm_print_map[]", max(n, 1))
+        for i, ref in enumerate(t.refs):
+            if ref is not None:
+                m = self.maps[i]
+                m.key_size, m.value_size, m.plain = ref.key_size, ref.value_size, plain[i]
+        self.fds = ffi.new("int[]", fds or [0])
+        self.ops = ffi.from_buffer("struct bpfm_op[]", block.ops)
+        self.keys = ffi.from_buffer("char[]", block.keys)
+        self.values = ffi.from_buffer("char[]", block.values)
+        self.vbuf = ffi.new("char[]", max(t.value_sizes + [8]))
+        self.out = ffi.new("char[]", self.OUT_CAP)
+        self.used = ffi.new("uint64_t *")
+        self.done = ffi.new("uint32_t *")
+
+    def run(self, a: int, b: int, write) -> tuple[int, int]:
+        """Ops [a, b): (rc, done) as Backend.exec_ops (rc 1: op ``a + done`` is for the
+        caller); the lookups' output is passed to ``write`` first.  Cost: one syscall
+        per op."""
+        used = self.used
+        used[0] = 0
+        rc = self.lib.bpfm_exec_print(
+            self.ops + a, b - a, self.fds, self.keys, self.values, self.maps, self.vbuf,
+            self.out, self.OUT_CAP, used, self.done,
+        )  # fmt: skip
+        if used[0]:
+            write(self.ffi.buffer(self.out, used[0])[:].decode("ascii"))
+        return rc, self.done[0]

@@ -811,3 +811,66 @@ def test_json_batch_layout_is_json_dumps(maps, pretty, fast):
         assert out == json.dumps(items, indent=4) + "\n"
     else:
         assert out == json.dumps(items, separators=(",", ":")) + "\n"
+
+
+@pytest.mark.parametrize("bad", [None, "parse", "kernel"])
+def test_two_pass_bounded_memory_mode(maps, monkeypatch, tmp_path, bad):
+    """Files over CHUNKED_MIN are checked whole in a first pass, then parsed again and
+    applied block by block: same results and reports as the one-pass mode."""
+    from bpfmaps.bpftool import runner as runner_mod
+    from bpfmaps.bpftool import scan as scan_mod
+
+    m = maps(n=4096)
+    lines = [
+        f"map update id {m.id} key {i % 256} {i // 256} 0 0 value 1 2 3 4" for i in range(3000)
+    ]
+    lines.insert(1500, "map show")  # a command between blocks
+    if bad == "parse":
+        lines.append(f"map update id {m.id} key 1 2 3 value 1 2 3 4")
+    elif bad == "kernel":
+        lines.append(f"map update id {m.id} key 1 0 0 0 value 1 2 3 4 noexist")
+    data = ("\n".join(lines) + "\n").encode()
+    path = tmp_path / "big.txt"
+    path.write_bytes(data)
+    results = []
+    for chunked in (False, True):
+        for k in m.contents():
+            assert m.kb.map_delete_elem(m.fd, k) == 0
+        monkeypatch.setattr(runner_mod, "CHUNKED_MIN", 1 if chunked else 1 << 40)
+        monkeypatch.setattr(scan_mod, "BLOCK_MAX", 512 if chunked else scan_mod.BLOCK_MAX)
+        out, err = io.StringIO(), io.StringIO()
+        r = Runner(_backend[-1], stdout=out, stderr=err)
+        status = r.run_file(str(path))
+        show = [x for x in out.getvalue().splitlines() if "processed" in x]
+        results.append((status, show, err.getvalue(), m.contents()))
+    assert results[0] == results[1]
+    status, _, err, contents = results[1]
+    if bad is None:
+        assert status == 0 and len(contents) == 3000
+    elif bad == "parse":
+        assert status == 255 and "nothing was applied" in err and contents == {}
+    else:
+        assert status == 239 and "3001 command(s) before it were applied" in err
+
+
+@pytest.mark.parametrize("ks,vs", [(4, 4), (1, 3), (8, 16), (8, 17), (17, 4), (3, 40), (16, 8)])
+def test_lookup_output_fast_equals_python(maps, ks, vs):
+    """Lookups printed by the C exec loop (kernel, scanned lines) are byte for byte
+    what the Python path prints (bytes.format_entry), including a missing key."""
+    m = maps(ks=ks, vs=vs, n=64)
+    lines = []
+    for i in range(20):
+        key = " ".join(str((i * 7 + j) % 256) for j in range(ks))
+        val = " ".join(str((i * 13 + j) % 256) for j in range(vs))
+        lines.append(f"map update id {m.id} key {key} value {val}")
+        lines.append(f"map lookup id {m.id} key {key}")
+    missing = " ".join("255" for _ in range(ks))
+    lines.append(f"map lookup id {m.id} key {missing}")
+    data = ("\n".join(lines) + "\n").encode()
+    results = []
+    for fast in (True, False):
+        for k in m.contents():
+            assert m.kb.map_delete_elem(m.fd, k) == 0
+        results.append(run(data, fast=fast)[:3])
+    assert results[0] == results[1]
+    assert results[0][0] == 254 and "Not found" in results[0][1]
