@@ -27,7 +27,7 @@ def item_count(it: Any) -> int:
 def item_line(it: Any, k: int) -> int:
     """Physical line of command ``k`` (0-based) of item ``it``; 0 when unknown."""
     try:
-        if hasattr(it, "ops"):  # OpStream
+        if hasattr(it, "ops"):  # OpBlock
             return int(it.op(k)[3])
         lines = getattr(it, "lines", None)
         if lines is not None:
