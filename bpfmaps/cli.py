@@ -106,6 +106,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         status = r.run_file(rest[1])
         sys.stdout.flush()
         return status
+    if top == "btf":
+        from .btf.cli import main_btf
+
+        status = main_btf(args[1:], json_mode, pretty)
+        sys.stdout.flush()
+        return status
     if top in ("map", "version"):
         r = runner()
         status = r.run_words(args)

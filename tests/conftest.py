@@ -8,6 +8,9 @@
 * Every kernel test runs inside an fd-leak check: the set of open fds of this
   process must be the same before and after the test.
 * ``bpffs``: a private bpffs mount in a temporary directory, unmounted afterwards.
+* ``bpf_objects`` (session): compiles BPF C programs with clang and loads them with
+  ``bpftool prog load ... pinmaps`` on a private bpffs; ``bpf_objects.load(src)``
+  returns {map name: pin path} (maps with real BTF; see the fixture's docstring).
 """
 
 from __future__ import annotations
@@ -141,3 +144,98 @@ def bpftool_bin():
         pytest.skip("bpftool is not installed")
     require_kernel()
     return path
+
+
+class BpfObjects:
+    """Session helper behind the ``bpf_objects`` fixture (see its docstring)."""
+
+    def __init__(self, root: str, bpftool: str) -> None:
+        self.root = root
+        self.bpftool = bpftool
+        self._n = 0
+        self._cache: dict = {}
+        #: (abs src, key) -> the compiled object file
+        self.objects: dict = {}
+
+    def compile(self, src: str, sfx: str, out_dir: str) -> str:
+        """clang -g -O2 -target bpf ... -DSFX=sfx -c src -> out_dir/o<sfx>.o"""
+        clang = shutil.which("clang")
+        if clang is None:
+            msg = "clang is not installed (apt-get install clang llvm libbpf-dev)"
+            if REQUIRE_KERNEL:
+                pytest.fail(msg)
+            pytest.skip(msg)
+        machine = (
+            subprocess.run(["gcc", "-dumpmachine"], capture_output=True, text=True).stdout.strip()
+            or "x86_64-linux-gnu"
+        )
+        obj = os.path.join(out_dir, f"o{sfx}.o")
+        r = subprocess.run(
+            [clang, "-g", "-O2", "-target", "bpf", f"-I/usr/include/{machine}", f"-DSFX={sfx}",
+             "-c", src, "-o", obj],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        if r.returncode != 0:
+            pytest.fail(f"clang failed on {src}:\n{r.stderr}")
+        return obj
+
+    def load(self, src: str, key: str = "") -> dict[str, str]:
+        """Compile ``src`` and load it once per (src, key) for the session; returns
+        {map name without the suffix: pin path} (``.data``/``.bss`` maps as o_data/o_bss)
+        plus ``"prog"`` (the pinned program)."""
+        ck = (os.path.abspath(src), key)
+        if ck in self._cache:
+            return self._cache[ck]
+        self._n += 1
+        sfx = f"_{os.getpid() & 0xFFFF:04x}"  # same per session: copies share names
+        d = os.path.join(self.root, f"obj{self._n}")
+        os.mkdir(d)
+        obj = self.compile(src, sfx, tempfile.mkdtemp(prefix="bpfmaps-obj-"))
+        self.objects[ck] = obj
+        r = subprocess.run(
+            [self.bpftool, "prog", "load", obj, f"{d}/prog", "pinmaps", d],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        if r.returncode != 0:
+            pytest.fail(f"bpftool prog load {obj} failed:\n{r.stderr}{r.stdout}")
+        pins = {}
+        for name in sorted(os.listdir(d)):
+            pins[name.replace(sfx, "")] = os.path.join(d, name)
+        self._cache[ck] = pins
+        return pins
+
+
+@pytest.fixture(scope="session")
+def bpf_objects():
+    """Real BPF objects with real BTF, shared by the session.
+
+    ``bpf_objects.load("tests/btf/progs/btf_maps.bpf.c")`` compiles the program with
+    ``clang -g -O2 -target bpf -I/usr/include/$(gcc -dumpmachine) -DSFX=_NNNNN`` (map
+    names carry ``SFX`` so concurrent sessions never clash: write them as ``N(name)``,
+    see tests/btf/progs/btf_maps.bpf.c), loads it with ``bpftool prog load OBJ DIR/prog
+    pinmaps DIR`` on a private bpffs mounted for the session, and returns {map name:
+    pin path} (the suffix removed; ``.data``/``.bss`` maps are ``o_data``/``o_bss``).
+    The program needs one program section (bpftool loads programs, not bare maps).
+    A second ``key`` loads another copy (maps with the same names, for ``name``
+    handles matching several maps).  Everything is unpinned and unmounted at the end.
+    Fails (never skips) without clang/bpftool when BPFMAPS_REQUIRE_KERNEL=1."""
+    require_kernel()
+    bpftool = shutil.which("bpftool") or "/usr/sbin/bpftool"
+    if not os.path.exists(bpftool):
+        msg = "bpftool is not installed"
+        if REQUIRE_KERNEL:
+            pytest.fail(msg)
+        pytest.skip(msg)
+    d = tempfile.mkdtemp(prefix="bpfmaps-objs-")
+    r = subprocess.run(["mount", "-t", "bpf", "bpf", d], capture_output=True, text=True)
+    if r.returncode != 0:
+        os.rmdir(d)
+        msg = f"cannot mount bpffs: {r.stderr.strip()}"
+        if REQUIRE_KERNEL:
+            pytest.fail(msg)
+        pytest.skip(msg)
+    try:
+        yield BpfObjects(d, bpftool)
+    finally:
+        subprocess.run(["umount", "-l", d], check=False)
+        shutil.rmtree(d, ignore_errors=True)

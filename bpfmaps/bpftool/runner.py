@@ -349,6 +349,7 @@ class Runner:
         self._total = 0
         self._last_progress = 0.0
         self._resolver: MapResolver | None = None
+        self._btf: Any = None  # bpfmaps.btf.output.BTFCache, made on first use
 
     # -- entry points -------------------------------------------------------------
     def run_file(self, path: str) -> int:
@@ -697,6 +698,10 @@ class Runner:
     def _dumps(self, obj) -> str:
         import json as _json
 
+        if _has_formatted(obj):  # BTF output: bpftool's own writer
+            from ..btf.dumper import render
+
+            return render(obj, self.pretty)
         if self.pretty:
             return _json.dumps(obj, indent=4)
         return _json.dumps(obj, separators=(",", ":"))
@@ -1011,9 +1016,23 @@ class Runner:
             )
         return found[0]
 
+    def _btf_of(self, info: MapInfo):
+        if not (info.btf_value_type_id or info.btf_vmlinux_value_type_id):
+            return None
+        if self._btf is None:
+            from ..btf.output import BTFCache
+
+            self._btf = BTFCache(self.backend)
+        return self._btf.get(info)
+
     def _entry(self, m: MapRef, key, value) -> tuple[str, Any]:
         info = m.info
         percpu = info.type in PERCPU_TYPES
+        btf = self._btf_of(info)
+        if btf is not None and not self.json:
+            from ..btf.dumper import format_entry_plain
+
+            return format_entry_plain(btf, info, key, value, self._ncpus), None
         if self.json:
             obj: dict = {}
             if info.key_size:
@@ -1026,6 +1045,10 @@ class Runner:
                 ]
             elif info.value_size:
                 obj["value"] = _hex_json(value[: info.value_size])
+            if btf is not None:
+                from ..btf.dumper import Formatted
+
+                obj["formatted"] = Formatted(btf, info, key, value, self._ncpus)
             return "", obj
         return (
             format_entry(
@@ -1125,6 +1148,17 @@ class Runner:
     def _do_dump(self, c: Dump):
         b = self.backend
         multi = len(c.maps) > 1
+        if not self.json and all(m.info.btf_id for m in c.maps):
+            from ..btf.output import BTFCache, dump_plain
+
+            if self._btf is None:
+                self._btf = BTFCache(b)
+            maps = [(m.info, self._fd(m, c), m.value_buf_size) for m in c.maps]
+            text, err = dump_plain(b, maps, self._btf, self._ncpus)
+            self.out.write(text)
+            if err:
+                raise self._fail(c, f"can't get next key: {strerror(err)}", err)
+            return None
         out_json: list = []
         for n, m in enumerate(c.maps):
             fd = self._fd(m, c)
@@ -1341,6 +1375,21 @@ class _Undeclared:
 
     def __call__(self, handle):
         return self.resolver(handle)
+
+
+def _has_formatted(obj) -> bool:
+    """True when a JSON result holds a BTF ``Formatted`` member (depth-limited walk)."""
+    stack = [(obj, 0)]
+    while stack:
+        o, d = stack.pop()
+        if isinstance(o, dict):
+            if "formatted" in o:
+                return True
+            if d < 4:
+                stack.extend((v, d + 1) for v in o.values() if isinstance(v, (dict, list)))
+        elif isinstance(o, list) and d < 4:
+            stack.extend((v, d + 1) for v in o if isinstance(v, (dict, list)))
+    return False
 
 
 class _no_gc:

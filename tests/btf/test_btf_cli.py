@@ -1,0 +1,296 @@
+"""Differential tests: bpfmaps' BTF-formatted CLI output vs the real bpftool, byte for byte.
+
+The maps come from tests/btf/progs/btf_maps.bpf.c (compiled with clang, loaded with
+``bpftool prog load ... pinmaps``: real BTF with structs, unions, bitfields, enums,
+nested and char arrays, typedefs, per-CPU, LPM keys, floats, map-in-map, .data/.bss).
+They are filled with random bytes, shaped so that char arrays are sometimes printable
+strings (with quotes and backslashes), chars printable, bools 0/1 and enums named
+values -- every branch of bpftool's btf_dumper.  Then plain, -j and -p output of every
+command that prints keys/values must equal bpftool's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import random
+import struct
+import subprocess
+
+import pytest
+
+from bpfmaps import Map
+from bpfmaps import btf as B
+from bpfmaps.btf import Kind
+from bpfmaps.cli import main
+from bpfmaps.types import MapType
+
+pytestmark = [pytest.mark.kernel, pytest.mark.bpftool]
+
+SRC = os.path.join(os.path.dirname(__file__), "progs", "btf_maps.bpf.c")
+PRINTABLE = bytes(range(0x20, 0x7F))
+TRICKY = b"\"\\'ab c"
+
+# every map of the fixture with BTF formatting (bt_floats has its own test)
+BTF_MAPS = ["bt_values", "bt_bitmap", "bt_percpu", "bt_pcarray", "bt_lpm", "bt_strs", "o_data"]
+PLAIN_MAPS = ["bt_outer", "bt_houter", "bt_inner1"]
+
+
+def _charlike(btf, tid) -> bool:
+    t = btf.strip_cv(tid)
+    return t.kind == Kind.INT and t.size == 1 and (t.is_char or t.name == "char")
+
+
+def craft(btf, tid, buf: bytearray, off: int, rnd: random.Random, depth=0) -> None:
+    """Shape random bytes at ``off`` so every dumper branch is hit."""
+    if depth > 20:
+        return
+    t = btf.resolve(tid)
+    k = t.kind
+    if k == Kind.INT:
+        if t.is_bool and rnd.random() < 0.7:
+            buf[off] = rnd.randrange(2)
+        elif t.size == 1 and (t.is_char or t.name == "char") and rnd.random() < 0.6:
+            buf[off] = rnd.choice(PRINTABLE + TRICKY)
+    elif k in (Kind.ENUM, Kind.ENUM64) and t.values and rnd.random() < 0.6:
+        v = rnd.choice(t.values).value & ((1 << (8 * t.size)) - 1)
+        buf[off : off + t.size] = v.to_bytes(t.size, "little")
+    elif k == Kind.ARRAY:
+        esz = btf.size_of(t.type_id)
+        if _charlike(btf, t.type_id) and t.nelems and rnd.random() < 0.7:
+            n = rnd.randrange(t.nelems)
+            s = bytes(rnd.choice(PRINTABLE + TRICKY * 3) for _ in range(n))
+            buf[off : off + n + 1] = s + b"\0"
+        else:
+            for i in range(t.nelems):
+                craft(btf, t.type_id, buf, off + i * esz, rnd, depth + 1)
+    elif k in (Kind.STRUCT, Kind.UNION):
+        for m in t.members:
+            if not m.bitfield_size and m.bit_offset % 8 == 0:
+                craft(btf, m.type_id, buf, off + m.bit_offset // 8, rnd, depth + 1)
+    elif k == Kind.DATASEC:
+        for v in t.vars:
+            craft(btf, v.type_id, buf, off + v.offset, rnd, depth + 1)
+    elif k == Kind.VAR:
+        craft(btf, t.type_id, buf, off, rnd, depth + 1)
+
+
+def fill(path: str, rnd: random.Random, n: int = 6) -> list[bytes]:
+    """Random entries into the map pinned at ``path``; returns the keys written."""
+    with Map.from_pin(path) as m:
+        info = m.info
+        btf = B.load(m) if info.btf_id else None
+        keys = []
+        for i in range(min(n, info.max_entries)):
+            if info.type in (MapType.ARRAY, MapType.PERCPU_ARRAY):  # arrays: key i
+                k = bytearray(i.to_bytes(4, "little"))
+            else:
+                k = bytearray(os.urandom(info.key_size))
+                if btf is not None and info.btf_key_type_id:
+                    craft(btf, info.btf_key_type_id, k, 0, rnd)
+            if info.type == MapType.LPM_TRIE:  # prefixlen <= 32
+                k[0:4] = rnd.randrange(33).to_bytes(4, "little")
+            v = bytearray(os.urandom(m.value_buf_size))
+            if btf is not None and info.btf_value_type_id:
+                step = (info.value_size + 7) & ~7 if m.ncpus > 1 else info.value_size
+                for c in range(m.ncpus):
+                    craft(btf, info.btf_value_type_id, v, c * step, rnd)
+            rc = m.backend.map_update_elem(m._fd(), bytes(k), bytes(v), 0)
+            assert rc == 0, (path, rc)
+            keys.append(bytes(k))
+        return keys
+
+
+def raw_keys(path: str) -> list[bytes]:
+    with Map.from_pin(path) as m:
+        be, fd, ks = m.backend, m._fd(), m.key_size
+        kb = be.alloc(max(ks, 1))
+        out: list[bytes] = []
+        prev = be.NULL
+        while be.map_get_next_key(fd, prev, kb) == 0 and len(out) < 1000:
+            prev = be.tobytes(kb, ks)
+            out.append(prev)
+        return out
+
+
+def fill_fd_maps(pins: dict) -> None:
+    with Map.from_pin(pins["bt_inner2"]) as inner, Map.from_pin(pins["bt_houter"]) as h:
+        h.backend.map_update_elem(h._fd(), struct.pack("<I", 7), struct.pack("<I", inner._fd()), 0)
+    with Map.from_pin(pins["bt_queue"]) as q:
+        for i in range(3):
+            q.backend.map_update_elem(q._fd(), q.backend.NULL, bytes([i, 1, 2, 3]), 0)
+
+
+def ours(args: list[str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(args)
+    return rc, out.getvalue(), err.getvalue()
+
+
+def theirs(bpftool: str, args: list[str]) -> tuple[int, str, str]:
+    r = subprocess.run([bpftool, *args], capture_output=True, text=True)
+    return r.returncode, r.stdout, r.stderr
+
+
+def same(bpftool: str, args: list[str]) -> None:
+    a = theirs(bpftool, args)
+    b = ours(args)
+    assert b[0] == a[0], (args, a, b)
+    assert b[1] == a[1], f"stdout differs for {args}"
+    assert b[2] == a[2], f"stderr differs for {args}"
+
+
+@pytest.fixture(scope="module")
+def pins(bpf_objects):
+    p = bpf_objects.load(SRC)
+    rnd = random.Random(12)
+    for name in BTF_MAPS + ["bt_floats"]:
+        fill(p[name], rnd)
+    fill_fd_maps(p)
+    return p
+
+
+MODES = [[], ["-j"], ["-p"]]
+
+
+@pytest.mark.parametrize("mode", MODES, ids=["plain", "j", "p"])
+@pytest.mark.parametrize("name", BTF_MAPS)
+def test_dump_show(pins, bpftool_bin, name, mode):
+    same(bpftool_bin, [*mode, "map", "dump", "pinned", pins[name]])
+    same(bpftool_bin, [*mode, "map", "show", "pinned", pins[name]])
+
+
+@pytest.mark.parametrize("mode", MODES[:2], ids=["plain", "j"])
+@pytest.mark.parametrize("name", PLAIN_MAPS)
+def test_dump_maps_without_btf(pins, bpftool_bin, name, mode):
+    """Queue and map-in-map maps carry no BTF (libbpf 1.1): hex output, as bpftool."""
+    same(bpftool_bin, [*mode, "map", "dump", "pinned", pins[name]])
+
+
+@pytest.mark.parametrize("mode", MODES, ids=["plain", "j", "p"])
+@pytest.mark.parametrize("name", BTF_MAPS)
+def test_lookup(pins, bpftool_bin, name, mode):
+    keys = raw_keys(pins[name])[:3]
+    assert keys
+    for k in keys:
+        hexkey = ["key", "hex", *[f"{b:02x}" for b in k]]
+        same(bpftool_bin, [*mode, "map", "lookup", "pinned", pins[name], *hexkey])
+
+
+@pytest.mark.parametrize("mode", MODES[:2], ids=["plain", "j"])
+@pytest.mark.parametrize("name", BTF_MAPS)
+def test_getnext(pins, bpftool_bin, name, mode):
+    """getnext prints keys in hex even with BTF (bpftool 7.1)."""
+    for k in raw_keys(pins[name])[:1] if len(raw_keys(pins[name])) > 1 else []:
+        hexkey = ["key", "hex", *[f"{b:02x}" for b in k]]
+        same(bpftool_bin, [*mode, "map", "getnext", "pinned", pins[name], *hexkey])
+    same(bpftool_bin, [*mode, "map", "getnext", "pinned", pins[name]])
+
+
+@pytest.mark.parametrize("mode", MODES[:1], ids=["plain"])
+def test_queue_peek_pop(pins, bpftool_bin, mode):
+    q = pins["bt_queue"]
+    with Map.from_pin(q) as m:
+        while (
+            m.backend.map_lookup_and_delete_elem(m._fd(), m.backend.NULL, m.backend.alloc(4), 0)
+            == 0
+        ):
+            pass
+        for _ in range(2):
+            m.backend.map_update_elem(m._fd(), m.backend.NULL, b"\x01\x02\x03\x04", 0)
+    same(bpftool_bin, [*mode, "map", "peek", "pinned", q])
+    same(bpftool_bin, [*mode, "map", "pop", "pinned", q])
+
+
+@pytest.mark.parametrize("mode", MODES, ids=["plain", "j", "p"])
+def test_dump_several_maps_by_name(bpf_objects, pins, bpftool_bin, mode):
+    """A ``name`` handle matching two maps with BTF: bpftool's multi-map layout."""
+    second = bpf_objects.load(SRC, key="copy")
+    fill(second["bt_values"], random.Random(5), n=2)
+    with Map.from_pin(pins["bt_values"]) as a, Map.from_pin(second["bt_values"]) as b:
+        assert a.name == b.name
+        name = a.name
+    same(bpftool_bin, [*mode, "map", "dump", "name", name])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_random_contents(bpf_objects, bpftool_bin, seed):
+    """More random fills of the struct-heavy map, each compared in all modes."""
+    p = bpf_objects.load(SRC, key=f"seed{seed}")
+    rnd = random.Random(100 + seed)
+    for name in ("bt_values", "bt_bitmap", "bt_strs", "bt_lpm"):
+        fill(p[name], rnd, n=8)
+        for mode in MODES:
+            same(bpftool_bin, [*mode, "map", "dump", "pinned", p[name]])
+
+
+@pytest.mark.parametrize("mode", MODES, ids=["plain", "j", "p"])
+@pytest.mark.parametrize("what", [[], ["key"], ["value"], ["kv"], ["all"]])
+def test_btf_dump_map(pins, bpftool_bin, mode, what):
+    same(bpftool_bin, [*mode, "btf", "dump", "map", "pinned", pins["bt_values"], *what])
+    same(bpftool_bin, [*mode, "btf", "dump", "map", "pinned", pins["bt_percpu"], *what])
+
+
+@pytest.mark.parametrize("mode", MODES, ids=["plain", "j", "p"])
+def test_btf_dump_id_and_file(bpf_objects, pins, bpftool_bin, mode, tmp_path):
+    with Map.from_pin(pins["bt_values"]) as m:
+        bid = m.info.btf_id
+    same(bpftool_bin, [*mode, "btf", "dump", "id", str(bid)])
+    same(bpftool_bin, [*mode, "btf", "dump", "id", str(bid), "format", "raw"])
+    obj = bpf_objects.compile(SRC, "_ffff", str(tmp_path))
+    same(bpftool_bin, [*mode, "btf", "dump", "file", obj])
+
+
+def test_float_is_valid_json(pins, bpftool_bin):
+    """bpftool 7.1 prints ``(unsupported-kind`` for FLOAT (invalid JSON, and stops the
+    struct); bpfmaps prints the value and the members after it."""
+    p = pins["bt_floats"]
+    with Map.from_pin(p) as m:
+        be = m.backend
+        kb, vb = be.alloc(4), be.alloc(m.value_buf_size)
+        raw = {}
+        prev = be.NULL
+        while be.map_get_next_key(m._fd(), prev, kb) == 0:
+            k = be.tobytes(kb, 4)
+            be.map_lookup_elem(m._fd(), k, vb, 0)
+            raw[struct.unpack("<I", k)[0]] = be.tobytes(vb, m.value_buf_size)
+            prev = k
+    rc, out, _ = theirs(bpftool_bin, ["-j", "map", "dump", "pinned", p])
+    assert "(unsupported-kind" in out
+    rc, out, _ = ours(["-j", "map", "dump", "pinned", p])
+    assert rc == 0
+    doc = json.loads(out)
+    assert len(doc) == len(raw) > 0
+    for el in doc:
+        k = el["formatted"]["key"]
+        f, d, after = struct.unpack("<fxxxxdi4x", raw[k])
+        val = el["formatted"]["value"]
+        for got, want in ((val["f"], f), (val["d"], d)):
+            if want != want:
+                assert got == "nan"
+            elif want in (float("inf"), float("-inf")):
+                assert got == ("inf" if want > 0 else "-inf")
+            else:
+                assert got == want
+        assert val["after"] == after
+
+
+def test_vmlinux_json_identical(bpftool_bin):
+    """``bpfmaps -j btf dump file /sys/kernel/btf/vmlinux`` == bpftool's (every type,
+    every member), compared parsed and as bytes."""
+    rc_a, a, _ = theirs(bpftool_bin, ["-j", "btf", "dump", "file", B.VMLINUX_PATH])
+    rc_b, b, _ = ours(["-j", "btf", "dump", "file", B.VMLINUX_PATH])
+    assert rc_a == rc_b == 0
+    assert b == a
+    ja = json.loads(a)
+    assert len(ja["types"]) == len(B.vmlinux()) - 1 > 10000
+
+
+def test_vmlinux_plain_identical(bpftool_bin):
+    rc_a, a, _ = theirs(bpftool_bin, ["btf", "dump", "file", B.VMLINUX_PATH])
+    rc_b, b, _ = ours(["btf", "dump", "file", B.VMLINUX_PATH])
+    assert rc_a == rc_b == 0
+    assert b == a
