@@ -198,15 +198,21 @@ def _float(data: bytes, off: int, size: int) -> str:
 
 
 class _Dumper:
-    __slots__ = ("btf", "w", "plain")
+    __slots__ = ("btf", "w", "plain", "budget")
 
-    def __init__(self, btf: BTF, w: Writer, plain: bool) -> None:
+    def __init__(self, btf: BTF, w: Writer, plain: bool, size: int = 0) -> None:
         self.btf = btf
         self.w = w
         self.plain = plain
+        #: bound on values printed: malformed BTF (huge arrays of empty structs, ...)
+        #: must not print forever; a kernel-checked type never comes close
+        self.budget = 16 * size + 4096
 
     def do_type(self, tid: int, bit_offset: int, data: bytes, off: int, depth: int = 0) -> int:
         if depth > _MAX_DEPTH or not 0 <= tid < len(self.btf.types):
+            return -EINVAL
+        self.budget -= 1
+        if self.budget < 0:
             return -EINVAL
         t = self.btf.types[tid]
         k = t.kind
@@ -400,8 +406,9 @@ def dump_value(
 ) -> int:
     """Write ``data`` as type ``type_id`` into ``w`` (bpftool btf_dumper_type rules);
     returns 0 or -EINVAL where bpftool's dumper stops.  O(size of the value)."""
-    d = _Dumper(btf, w if w is not None else Writer(), plain)
-    return d.do_type(type_id, 0, bytes(data), 0)
+    data = bytes(data)
+    d = _Dumper(btf, w if w is not None else Writer(), plain, len(data))
+    return d.do_type(type_id, 0, data, 0)
 
 
 def dump_entry(
@@ -420,7 +427,7 @@ def dump_entry(
     btf_vmlinux_value_type_id, value_size, type).  O(size of the entry)."""
     from ..types import PERCPU_TYPES
 
-    d = _Dumper(btf, w, plain)
+    d = _Dumper(btf, w, plain, len(value) + len(key or b""))
     w.begin("{")
     ret = 0
     if info.btf_key_type_id:

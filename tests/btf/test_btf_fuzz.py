@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from bpfmaps import btf as B
 from bpfmaps.btf import BTFError
+from bpfmaps.btf.dumper import Writer, dump_types_json, dump_types_raw, dump_value
 
 from ._btfbuild import every_kind
 
@@ -36,6 +37,33 @@ def _exercise(data: bytes) -> None:
         getattr(x, "values", None)
         getattr(x, "params", None)
         getattr(x, "vars", None)
+        # the bpftool-style dumpers never raise on a parsed BTF, whatever the data
+        for plain in (False, True):
+            dump_value(t, x.id, bytes(range(40)), Writer(plain), plain=plain)
+    dump_types_raw(t, None)
+    dump_types_raw(t, Writer(True))
+    assert dump_types_json(t, None, False) == _raw_json(t)
+
+
+def test_huge_arrays_do_not_print_forever():
+    from ._btfbuild import Builder
+
+    b = Builder()
+    i = b.int("int", 4)
+    e = b.struct("empty", 0, [])
+    a = b.array(e, i, 0xFFFFFFFF)
+    aa = b.array(a, i, 0xFFFFFFFF)
+    t = B.parse(b.blob())
+    for tid in (a, aa):
+        w = Writer(False)
+        assert dump_value(t, tid, bytes(8), w) == -22
+        assert len(w.getvalue()) < 100_000
+
+
+def _raw_json(t) -> str:
+    w = Writer(False)
+    dump_types_raw(t, w)
+    return w.getvalue()
 
 
 @given(st.lists(st.tuples(st.integers(0, len(_GOOD) - 1), st.integers(0, 255)), max_size=8))
