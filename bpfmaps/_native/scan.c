@@ -225,9 +225,20 @@ static inline int tail_flag(struct cur *c, const unsigned char *w, int n, uint32
 
 enum { L_OP = 0, L_BLANK = 1, L_DECLINE = -1, L_UNKNOWN = -2, L_FULL = -3 };
 
+/* The text of the last update's value clause (from the word "value" to the end of
+ * its line) and where its parsed value went: files repeat values, and the same
+ * bytes parse to the same value and flag, so a repeated tail is copied, not parsed. */
+struct tail {
+    const struct bpfm_scan_map *map;
+    const unsigned char *text;
+    uint64_t len;
+    uint64_t value_off;
+    uint32_t flags;
+};
+
 /* One '#'-cut line [p, e) into s->ops[s->nops] and the arenas. */
 static int scan_line(struct bpfm_scan *s, const unsigned char *p, const unsigned char *e,
-                     uint32_t *hint)
+                     uint32_t *hint, struct tail *last)
 {
     const unsigned char *buf = (const unsigned char *)s->buf;
     struct cur c = {p, e};
@@ -317,6 +328,14 @@ static int scan_line(struct bpfm_scan *s, const unsigned char *p, const unsigned
     case BPFM_OP_UPDATE:
         if (!IS(w, n, "value"))
             return L_DECLINE;
+        if (last->map == m && last->len == (uint64_t)(e - w) && !memcmp(last->text, w, last->len)) {
+            memcpy(vout, s->values + last->value_off, vneed);
+            flags = last->flags;
+            break;
+        }
+        last->map = NULL;
+        last->text = w;
+        last->len = (uint64_t)(e - w);
         if (data_words(&c, vout, m->value_size, &w, &n) < 0)
             return L_DECLINE;
         if (tail_flag(&c, w, n, &flags) < 0)
@@ -325,6 +344,9 @@ static int scan_line(struct bpfm_scan *s, const unsigned char *p, const unsigned
             memset(vout + m->value_size, 0, m->slot - m->value_size);
         for (ci = 1; ci < m->ncopies; ci++)
             memcpy(vout + (uint64_t)ci * m->slot, vout, m->slot);
+        last->map = m;
+        last->value_off = s->values_used;
+        last->flags = flags;
         break;
     case BPFM_OP_GETNEXT:
         flags = (uint32_t)withkey;
@@ -354,6 +376,7 @@ int bpfm_scan(struct bpfm_scan *s)
     uint64_t pos = s->pos, len = s->len;
     uint32_t first = s->nops, hint = 0;
     int status = BPFM_SCAN_END;
+    struct tail last = {NULL, NULL, 0, 0, 0};
 
     while (pos < len) {
         const unsigned char *p = buf + pos;
@@ -374,7 +397,7 @@ int bpfm_scan(struct bpfm_scan *s)
             break;
         }
         s->pos = pos;
-        r = scan_line(s, p, le, &hint);
+        r = scan_line(s, p, le, &hint, &last);
         if (r < 0) {
             status = r == L_UNKNOWN ? BPFM_SCAN_UNKNOWN
                      : r == L_FULL  ? BPFM_SCAN_FULL

@@ -727,33 +727,70 @@ class Runner:
                 if c is None:
                     break
                 words.setdefault(c.index, [_show(w) for w in c.words])
-        pretty = self.pretty
-        parts: list[bytes] = []
+        if self.pretty:  # the layout is the JSON writer's: one call over every item
+            objs: list = []
+            for it in items:
+                if type(it) is not tuple:
+                    objs.append(it)
+                elif len(it) == 2:
+                    objs.append({"command": words.get(it[0], []), "output": it[1]})
+                else:
+                    blk, a, cnt = it
+                    objs.extend(
+                        {"command": _op_words(blk, i, self._data), "output": None}
+                        for i in range(a, a + cnt)
+                    )
+            self.out.write(self._dumps(objs) + "\n")
+            return
+        # compact: items joined by ","; runs of scanned ops formatted in C
+        parts: list = []
         add = parts.append
         for it in items:
             if type(it) is not tuple:
-                text = self._dumps(it)
+                add(self._dumps(it))
             elif len(it) == 2:
-                idx, output = it
-                text = self._dumps({"command": words.get(idx, []), "output": output})
+                add(self._dumps({"command": words.get(it[0], []), "output": it[1]}))
             else:
-                parts.extend(_null_outputs(it[0], it[1], it[2], self._data, pretty))
-                continue
-            add(("    " + text.replace("\n", "\n    ") if pretty else text).encode("ascii"))
-        head, sep, tail = (b"[\n", b",\n", b"\n]\n") if pretty else (b"[", b",", b"]\n")
+                parts.extend(self._null_items(it[0], it[1], it[2]))
         out = self.out
         binary = getattr(out, "buffer", None)
-        if binary is None:
-            out.write((head + sep.join(parts) + tail).decode("ascii"))
-            return
-        out.flush()  # JSON is ASCII: the chunks go straight to the byte stream
-        binary.write(head)
+        out.write("[")
         for k, p in enumerate(parts):
             if k:
-                binary.write(sep)
-            binary.write(p)
-        binary.write(tail)
-        binary.flush()
+                out.write(",")
+            if type(p) is str:
+                out.write(p)
+            elif binary is not None:  # C output (ASCII): straight to the byte stream
+                out.flush()
+                binary.write(p)
+            else:
+                out.write(bytes(p).decode("ascii"))
+        out.write("]\n")
+        out.flush()
+
+    def _null_items(self, blk: OpBlock, a: int, cnt: int) -> list:
+        """Compact ``{"command": [...], "output": null}`` items of ops [a, a + cnt):
+        scanned ops in C (:func:`.scan.json_nulls`) when built, the others through
+        the JSON writer."""
+        from . import scan
+
+        out: list = []
+        kept = blk.words or {}
+        data = self._data
+        i, end = a, a + cnt
+        while i < end:
+            j = i
+            while j < end and j not in kept:
+                j += 1
+            if j > i:
+                fast = scan.json_nulls(data, blk, i, j, False)
+                if fast is not None:
+                    out.extend(fast)
+                    i = j
+                    continue
+            out.append(self._dumps({"command": _op_words(blk, i, data), "output": None}))
+            i += 1
+        return out
 
     def _op_words(self, blk: OpBlock, i: int) -> list[str]:
         """The words of op i as bpftool's JSON shows them."""
@@ -1421,38 +1458,6 @@ def _op_words(blk: OpBlock, i: int, data) -> list[str]:
     text = bytes(data[pos : end if end >= 0 else len(data)])
     h = text.find(b"#")
     return (text[:h] if h >= 0 else text).decode("ascii").split()
-
-
-def _null_outputs(blk: OpBlock, a: int, cnt: int, data, pretty: bool) -> list[bytes]:
-    """The JSON items ``{"command": [...], "output": null}`` of ops [a, a + cnt), laid
-    out for the top-level list (pretty: indented by 4).  Scanned ops are formatted in C
-    (:func:`.scan.json_nulls`) when the extension is built."""
-    from . import scan
-
-    out: list[bytes] = []
-    kept = blk.words or {}
-    i, end = a, a + cnt
-    while i < end:
-        j = i
-        while j < end and j not in kept:
-            j += 1
-        if j > i:
-            fast = scan.json_nulls(data, blk, i, j, pretty)
-            if fast is not None:
-                out.extend(fast)
-                i = j
-                continue
-        import json
-
-        w = _op_words(blk, i, data)
-        obj = {"command": w, "output": None}
-        if pretty:
-            text = "    " + json.dumps(obj, indent=4).replace("\n", "\n    ")
-        else:
-            text = json.dumps(obj, separators=(",", ":"))
-        out.append(text.encode("ascii"))
-        i += 1
-    return out
 
 
 def _map_file(f) -> Any:
