@@ -871,8 +871,14 @@ class Runner:
             from . import scan
 
             if scan.available():
+                # C prints the hex layout: not for per-CPU maps or maps with BTF
+                # (bpftool formats their values), not in JSON mode
                 plain = [
-                    not self.json and m is not None and m.type not in PERCPU_TYPES for m in t.refs
+                    not self.json
+                    and m is not None
+                    and m.type not in PERCPU_TYPES
+                    and not getattr(getattr(m, "info", None), "btf_id", 0)
+                    for m in t.refs
                 ]
                 printer = scan.Printer(blk, fds, plain)
         while a < b:
