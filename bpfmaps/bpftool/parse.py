@@ -40,6 +40,7 @@ def parse_batch(
     possible_cpus: int = 1,
     compat: bool = False,
     fast: bool = True,
+    block_max: int | None = None,
 ) -> Iterator[OpBlock | Any]:
     """Parse a batch file into :class:`~bpfmaps.bpftool.plan.OpBlock` and
     :class:`~bpfmaps.bpftool.grammar.Command` items, in file order.
@@ -49,7 +50,8 @@ def parse_batch(
     yielded before its ParseError is raised.  ``resolver(handle)`` resolves map
     handles (each once per file); if it has ``declare(cmd)`` it is told about ``map
     create``/``map pin`` so later ``pinned FILE`` handles resolve to them.  ``fast``
-    enables the C scanner when built.  Raises ParseError (LexError).  Cost:
+    enables the C scanner when built; ``block_max`` bounds the ops of one scanned block
+    (default :data:`.scan.BLOCK_MAX`).  Raises ParseError (LexError).  Cost:
     O(len(data)); Python work per block for scanned lines, about 10 us per line the
     reference parses.
     """
@@ -57,7 +59,7 @@ def parse_batch(
 
     table = MapTable(possible_cpus)
     scanner = (
-        scan.Scanner(data, table, _resolver_soft(resolver))
+        scan.Scanner(data, table, _resolver_soft(resolver), block_max)
         if fast and data and scan.available()
         else None
     )

@@ -468,9 +468,15 @@ class Runner:
     def _run_two_pass(self, data, file: str, resolver: MapResolver) -> int:
         """Big files in bounded memory, the whole-file check kept: pass 1 parses and
         checks everything, keeping nothing but the resolved maps; pass 2 parses again
-        and applies block by block (at most scan.BLOCK_MAX ops at a time).  File pages
+        and applies block by block (at most CHUNKED_BLOCK ops at a time).  File pages
         behind the cursor are dropped from the mapping as it goes."""
-        kw = dict(file=file, possible_cpus=self._ncpus, compat=self.compat, fast=self.fast)
+        kw = dict(
+            file=file,
+            possible_cpus=self._ncpus,
+            compat=self.compat,
+            fast=self.fast,
+            block_max=CHUNKED_BLOCK,
+        )
         total = 0
         try:
             for it in parse_batch(data, resolver, **kw):
@@ -488,6 +494,7 @@ class Runner:
                 file=self.out if not self.json else self.err,
             )
             return 0
+        self._released = 0  # pass 2 reads the pages again
         try:
             for it in parse_batch(data, _Undeclared(resolver), **kw):
                 before = self.processed
@@ -1407,6 +1414,8 @@ _NOTHING = object()
 #: files of at least this many bytes run in two passes with bounded memory (see
 #: Runner._run_two_pass); smaller ones are parsed once and kept whole
 CHUNKED_MIN = 64 << 20
+#: ops per block in that mode (about 9 MiB of records and arenas, 20 MiB of file)
+CHUNKED_BLOCK = 1 << 17
 
 
 class _Undeclared:

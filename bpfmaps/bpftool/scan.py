@@ -54,7 +54,7 @@ class Scanner:
     for the first time, or None when it does not resolve (the reference then
     reports that line's error)."""
 
-    def __init__(self, data, table: MapTable, resolve) -> None:
+    def __init__(self, data, table: MapTable, resolve, block_max: int | None = None) -> None:
         ffi, lib = _ext()
         self.ffi, self.lib = ffi, lib
         self.data = data
@@ -71,6 +71,7 @@ class Scanner:
         self.max_key = 8
         self.max_value = 8
         self.alloc = ffi.new_allocator(should_clear_after_alloc=False)
+        self.block_max = block_max
 
     def _entry(self, u) -> None:
         """Add the handle the scanner met (``u``, a struct bpfm_scan_map) to the table."""
@@ -121,7 +122,8 @@ class Scanner:
         cap = min(BLOCK_FIRST, left // MIN_LINE + 1)
         r = self._scan(pos, line, first_index, cap)
         if r[1] == FULL and cap == BLOCK_FIRST:
-            r = self._scan(pos, line, first_index, min(BLOCK_MAX, left // MIN_LINE + 1))
+            big = self.block_max or BLOCK_MAX
+            r = self._scan(pos, line, first_index, min(big, left // MIN_LINE + 1))
         return r
 
     def _scan(self, pos: int, line: int, first_index: int, cap: int):

@@ -818,7 +818,6 @@ def test_two_pass_bounded_memory_mode(maps, monkeypatch, tmp_path, bad):
     """Files over CHUNKED_MIN are checked whole in a first pass, then parsed again and
     applied block by block: same results and reports as the one-pass mode."""
     from bpfmaps.bpftool import runner as runner_mod
-    from bpfmaps.bpftool import scan as scan_mod
 
     m = maps(n=4096)
     lines = [
@@ -837,7 +836,7 @@ def test_two_pass_bounded_memory_mode(maps, monkeypatch, tmp_path, bad):
         for k in m.contents():
             assert m.kb.map_delete_elem(m.fd, k) == 0
         monkeypatch.setattr(runner_mod, "CHUNKED_MIN", 1 if chunked else 1 << 40)
-        monkeypatch.setattr(scan_mod, "BLOCK_MAX", 512 if chunked else scan_mod.BLOCK_MAX)
+        monkeypatch.setattr(runner_mod, "CHUNKED_BLOCK", 512)
         out, err = io.StringIO(), io.StringIO()
         r = Runner(_backend[-1], stdout=out, stderr=err)
         status = r.run_file(str(path))
