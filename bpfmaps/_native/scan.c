@@ -566,6 +566,26 @@ int bpfm_exec_print(const struct bpfm_op *ops, uint32_t count, const int *fds, c
                 u = (uint64_t)(fmt_entry(out + u, (const unsigned char *)key, m->key_size,
                                          (const unsigned char *)vbuf, m->value_size) -
                                out);
+        } else if (o->kind == BPFM_OP_GETNEXT && m->plain && m->key_size &&
+                   u + 6 * (uint64_t)m->key_size + 64 <= out_cap) {
+            /* the next key goes to vbuf (at least key_size bytes) */
+            rc = bpfm_map_get_next_key(fds[o->map], key, vbuf);
+            if (rc < 0) {
+                rc = 1; /* the caller runs it again and reports it */
+            } else {
+                char *t = out + u;
+
+                if (key) {
+                    t = PUT(t, "key:\n");
+                    t = fmt_bytes(t, (const unsigned char *)key, m->key_size);
+                    t = PUT(t, "\nnext key:\n");
+                } else {
+                    t = PUT(t, "key: None\nnext key:\n");
+                }
+                t = fmt_bytes(t, (const unsigned char *)vbuf, m->key_size);
+                *t++ = '\n';
+                u = (uint64_t)(t - out);
+            }
         } else
             rc = 1;
         if (rc != 0) {

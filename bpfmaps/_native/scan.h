@@ -100,9 +100,9 @@ struct bpfm_print_map {
 };
 
 /* The batch-file exec loop: ops in order on fds[op.map] (keys/values as for
- * bpfm_exec_ops), lookups too where maps[op.map].plain: the value is read into vbuf
- * (the largest value buffer) and the entry appended to out[*out_used:out_cap] in
- * bpftool's plain layout.  Stops at the first failing update/delete (*done = its
+ * bpfm_exec_ops), lookups and getnext too where maps[op.map].plain: the value (next
+ * key) is read into vbuf (the largest value or key buffer) and appended to
+ * out[*out_used:out_cap] in bpftool's plain layout.  Stops at the first failing update/delete (*done = its
  * index, returns -errno) and before any op it does not run itself (getnext, pop,
  * lookups that fail or are not plain, a full out buffer: returns 1); 0 when all ran. */
 int bpfm_exec_print(const struct bpfm_op *ops, uint32_t count, const int *fds, const char *keys,

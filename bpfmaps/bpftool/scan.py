@@ -219,7 +219,7 @@ class Printer:
         self.ops = ffi.from_buffer("struct bpfm_op[]", block.ops)
         self.keys = ffi.from_buffer("char[]", block.keys)
         self.values = ffi.from_buffer("char[]", block.values)
-        self.vbuf = ffi.new("char[]", max(t.value_sizes + [8]))
+        self.vbuf = ffi.new("char[]", max(t.value_sizes + t.key_sizes + [8]))
         self.out = ffi.new("char[]", self.OUT_CAP)
         self.used = ffi.new("uint64_t *")
         self.done = ffi.new("uint32_t *")
