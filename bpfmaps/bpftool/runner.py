@@ -31,12 +31,13 @@ import errno as _errno
 import os
 import sys
 import time
-from typing import IO, Any, Optional
+from typing import IO, Any
 
 from ..backend import Backend, default_backend
 from ..errors import ParseError, strerror
 from ..types import FD_VALUE_TYPES, PERCPU_TYPES, MapInfo, MapType, round_up8
 from .bytes import _show, format_bytes, format_entry
+from .execute import _NOTHING, BlockExecutor, CommandFailed
 from .grammar import (
     Command,
     Create,
@@ -48,7 +49,6 @@ from .grammar import (
     Help,
     Lookup,
     Pin,
-    Pop,
     Show,
     Update,
     Version,
@@ -56,7 +56,7 @@ from .grammar import (
 )
 from .lexer import Lexer
 from .parse import parse_batch
-from .plan import GETNEXT, LOOKUP, OP, POP, RUN_MIN, UPDATE, OpBlock, find_runs
+from .plan import OpBlock
 
 __all__ = ["MapRef", "MapResolver", "Runner", "CommandFailed", "run_batch_file"]
 
@@ -87,34 +87,6 @@ MAP_HELP = """Usage: bpfmaps map { show | list }   [MAP]
        UPDATE_FLAGS := { any | exist | noexist }
        OPTIONS := { {-j|--json} [{-p|--pretty}] | --bpftool-compat | --dry-run }
 """
-
-
-class CommandFailed(Exception):
-    """A command failed while executing.  ``status`` is the process exit status,
-    ``message`` bpftool's wording, ``errno`` the kernel errno (or None), ``index``
-    the 0-based command number and ``line`` its physical line.  ``also_applied``:
-    commands after it that a parallel apply had already written, as
-    ``(first line, last line, count)`` ranges (empty unless a parallel apply failed)."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        errno: Optional[int],
-        line: int,
-        index: int,
-        also_applied: Optional[list] = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.errno = errno
-        self.line = line
-        self.index = index
-        self.also_applied = also_applied or []
-
-    @property
-    def status(self) -> int:
-        return (256 - self.errno) & 0xFF if self.errno else 255
 
 
 class MapRef:
@@ -303,7 +275,7 @@ def _hex_json(data: bytes) -> list[str]:
     return [f"0x{b:02x}" for b in data]
 
 
-class Runner:
+class Runner(BlockExecutor):
     """Executes parsed commands; holds output streams, options and counters.
 
     ``processed`` counts commands applied successfully.  Use :meth:`run_file`,
@@ -807,192 +779,6 @@ class Runner:
         if self.json:
             self._json_items.append((index, output))
 
-    # -- execution ------------------------------------------------------------------
-    def _exec_item(self, it) -> None:
-        if type(it) is OpBlock:
-            self._exec_block(it)
-        else:
-            if self.json:
-                self._index_words[it.index] = [_show(w) for w in it.words]
-            out = self._exec(it)
-            self._json_ok(it.index, None if out is _NOTHING else out)
-            self.processed += 1
-            self._tick()
-
-    def _fail(self, cmd_or_line, message: str, err: Optional[int], index: Optional[int] = None):
-        if isinstance(cmd_or_line, Command):
-            line, index = cmd_or_line.line or 0, cmd_or_line.index
-        else:
-            line = cmd_or_line
-        return CommandFailed(message, errno=err, line=line, index=index or 0)
-
-    def _fd(self, m: MapRef, cmd) -> int:
-        try:
-            return m.ensure_fd()
-        except OSError as e:
-            raise self._fail(cmd, e.strerror or str(e), None) from None
-
-    # -- op blocks ----------------------------------------------------------------
-    def _exec_block(self, blk: OpBlock) -> None:
-        """One plan block in order: each run (:func:`~bpfmaps.bpftool.plan.find_runs`)
-        whole through the batch engine, the ops between runs through the backend's
-        exec loop (C on the kernel), which stops before lookups/getnext/pop: those
-        run here and print.  Stops at the first failure with its exact report.
-        Progress is shown after each engine or loop call; it never changes what runs."""
-        n = blk.count
-        at = 0
-        for start, end in find_runs(blk, RUN_MIN):
-            if at < start:
-                self._exec_ops(blk, at, start)
-            self._exec_run(blk, start, end)
-            at = end
-        if at < n:
-            self._exec_ops(blk, at, n)
-
-    def _block_fds(self, blk: OpBlock, line: int) -> list[int]:
-        fds = []
-        for m in blk.table.refs:
-            if m is None:
-                fds.append(-1)
-            elif m.fd < 0:
-                try:
-                    fds.append(m.ensure_fd())
-                except OSError:
-                    fds.append(-1)
-            else:
-                fds.append(m.fd)
-        return fds
-
-    def _exec_ops(self, blk: OpBlock, a: int, b: int) -> None:
-        """Ops ``[a, b)`` of ``blk``, one by one: on the kernel through the batch-file C
-        loop (``scan.Printer``: updates, deletes and plain-output lookups, formatted in
-        C), else through ``Backend.exec_ops``; whatever the loop hands back (getnext,
-        pop, JSON or per-CPU lookups, failed lookups) runs here."""
-        fds = self._block_fds(blk, blk.line(a))
-        t = blk.table
-        ops = memoryview(blk.ops)
-        size = OP.size
-        be = self.backend
-        printer = None
-        if type(be).__module__ == "bpfmaps.kernel" and self.fast:
-            from . import scan
-
-            if scan.available():
-                # C prints the hex layout: not for per-CPU maps or maps with BTF
-                # (bpftool formats their values), not in JSON mode
-                plain = [
-                    not self.json
-                    and m is not None
-                    and m.type not in PERCPU_TYPES
-                    and not getattr(getattr(m, "info", None), "btf_id", 0)
-                    for m in t.refs
-                ]
-                printer = scan.Printer(blk, fds, plain)
-        while a < b:
-            if printer is not None:
-                rc, done = printer.run(a, b, self.out.write)
-            else:
-                rc, done = be.exec_ops(
-                    ops[a * size : b * size], b - a, fds, t.key_sizes, t.value_sizes,
-                    blk.keys, blk.values,
-                )  # fmt: skip
-            self._block_applied(blk, a, done)
-            i = a + done
-            if rc < 0:
-                kind, _, m, line, _, _, _ = blk.op(i)
-                if fds[m] < 0:
-                    self._fd(t.refs[m], line)
-                raise self._op_failed(
-                    blk,
-                    i,
-                    f"{'update' if kind == UPDATE else 'delete'} failed: {strerror(-rc)}",
-                    -rc,
-                )
-            if rc == 1:  # a lookup, getnext or pop: here, with its output
-                self._exec_query(blk, i)
-                i += 1
-            a = i
-            self._tick()
-
-    def _exec_query(self, blk: OpBlock, i: int) -> None:
-        kind, flags, m, line, _, _, _ = blk.op(i)
-        t = blk.table
-        ref, h, key = t.refs[m], t.handles[m], blk.key(i)
-        if kind == LOOKUP:
-            c: Command = Lookup("peek" if flags else "lookup", ref, h, key)
-        elif kind == GETNEXT:
-            c = GetNext(ref, h, key)
-        elif kind == POP:
-            c = Pop("dequeue" if flags else "pop", ref, h)
-        else:  # pragma: no cover - the exec loop runs updates and deletes
-            raise AssertionError(kind)
-        c.line, c.index, c.words = line, blk.first_index + i, None
-        if self.json:
-            self._index_words[c.index] = self._op_words(blk, i)
-        out = self._exec(c)
-        self._json_ok(c.index, None if out is _NOTHING else out)
-        self.processed += 1
-
-    def _exec_run(self, blk: OpBlock, a: int, b: int) -> None:
-        """Ops ``[a, b)``: a run of updates to one map with one flag (or deletes on one
-        map), whole through the batch engine (:func:`bpfmaps.bulk.update_packed`,
-        :func:`bpfmaps.bulk.delete_many`: UPDATE_BATCH / DELETE_BATCH, parallel where
-        provably identical); a BatchError becomes the exact report of the failing
-        command."""
-        from .. import bulk
-        from ..errors import BatchError
-
-        kind, flags, mi, line, ko, vo, _ = blk.op(a)
-        t = blk.table
-        m = t.refs[mi]
-        self._fd(m, line)
-        target = m.target()
-        n = b - a
-        ks, vs = t.key_sizes[mi], t.value_sizes[mi]
-        keys = memoryview(blk.keys)[ko : ko + n * ks] if ko != 0xFFFFFFFF else None
-        try:
-            if kind == UPDATE:
-                values = memoryview(blk.values)[vo : vo + n * vs]
-                bulk.update_packed(target, keys, values, flags=flags, parallel=self.parallel)
-            else:
-                bulk.delete_many(target, keys)
-        except BatchError as e:
-            self._block_applied(blk, a, e.applied)
-            also = []
-            for x, y in getattr(e, "also_applied", ()):
-                self._block_applied(blk, a + x, y - x)
-                also.append((blk.line(a + x), blk.line(a + y - 1), y - x))
-            err = getattr(e.__cause__, "errno", None) or 0
-            i = a + (e.index or 0)
-            raise self._op_failed(
-                blk, i, f"{'update' if kind == UPDATE else 'delete'} failed: {strerror(err)}",
-                err or None, also,
-            ) from None  # fmt: skip
-        self._block_applied(blk, a, n)
-        self._tick()
-
-    def _block_applied(self, blk: OpBlock, off: int, cnt: int) -> None:
-        self.processed += cnt
-        if self.json and cnt:
-            self._json_items.append((blk, off, cnt))
-
-    def _op_failed(self, blk: OpBlock, i: int, message: str, err, also=None) -> CommandFailed:
-        """The CommandFailed of op i of ``blk``."""
-        if self.json:
-            self._index_words[blk.first_index + i] = self._op_words(blk, i)
-        return CommandFailed(
-            message, errno=err, line=blk.line(i), index=blk.first_index + i, also_applied=also
-        )
-
-    def _exec(self, c: Command):
-        return getattr(self, "_do_" + type(c).__name__.lower())(c)
-
-    def _buf(self, size: int):
-        return self.backend.alloc(max(size, 1))
-
-    def _key(self, key):
-        return self.backend.NULL if key is None else key
-
     def _do_update(self, c: Update):
         m: MapRef = c.map
         fd = self._fd(m, c)
@@ -1406,9 +1192,6 @@ class Runner:
             return {"version": str(v), "bpftool_compatible": "7.1"}
         self.out.write(f"bpfmaps v{v} (bpftool 7.1 compatible map commands)\n")
         return None
-
-
-_NOTHING = object()
 
 
 #: files of at least this many bytes run in two passes with bounded memory (see
