@@ -69,6 +69,12 @@ def main_btf(
         return 255
     try:
         btf, roots, argv = _source(argv)
+        if btf.base is not None and btf.source.startswith("btf id") and not json_mode:
+            # module BTF by id: bpftool's p_info about the implicit vmlinux base
+            err.write(
+                "Warning: valid base BTF was not specified with -B option, falling back"
+                " to standard base BTF (/sys/kernel/btf/vmlinux)\n"
+            )
     except _Fail as e:
         return fail(str(e))
     except BTFError as e:

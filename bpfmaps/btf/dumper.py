@@ -245,7 +245,7 @@ class _Dumper:
                 if ev >= 1 << 31:
                     ev -= 1 << 32
                 if v == ev:
-                    w.string(e.name)
+                    w.token(quote(e.name))
                     return 0
             w.token(str(v))
             return 0
@@ -253,7 +253,7 @@ class _Dumper:
             u = _uint(data, off, 8)
             for e in t.values:  # type: ignore[attr-defined]
                 if u == e.value & 0xFFFFFFFFFFFFFFFF:
-                    w.string(e.name)
+                    w.token(quote(e.name))
                     return 0
             w.token(str(u - (1 << 64) if u >= 1 << 63 else u))
             return 0
@@ -360,7 +360,7 @@ class _Dumper:
         n = t.nelems
         if n and self.is_str_array(t, data, off):
             s = _read(data, off, n)
-            w.string(s[: s.index(0)].decode("ascii"))
+            w.token(quote(s[: s.index(0)].decode("ascii")))
             return 0
         try:
             esize = btf.size_of(t.type_id)
@@ -469,7 +469,8 @@ def format_entry_plain(btf: BTF, info: Any, key: Optional[bytes], value: bytes, 
 
 class Formatted:
     """The ``"formatted"`` member of a ``-j`` element, written lazily into the caller's
-    :class:`Writer`-compatible JSON writer (``write_json(w)``), at whatever depth."""
+    JSON writer (``write_json(w)``), at whatever depth.  ``w`` needs only bpftool's
+    four primitives: ``begin(c)``, ``end(c)``, ``name(s)`` and ``token(text)``."""
 
     __slots__ = ("btf", "info", "key", "value", "ncpus")
 
