@@ -31,6 +31,8 @@ _LAZY = {
     "ProgType": ("progs", "ProgType"),
     "TestRunResult": ("progs", "TestRunResult"),
     "SyncError": ("sync", "SyncError"),
+    "PerfBuffer": ("ringbuf", "PerfBuffer"),
+    "RingBuffer": ("ringbuf", "RingBuffer"),
     "SyncResult": ("sync", "SyncResult"),
     "XdpAction": ("progs", "XdpAction"),
     "MapFlags": ("types", "MapFlags"),
@@ -95,6 +97,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     )
     from .maps import Map, map_ids
     from .progs import Program, ProgType, TestRunResult, XdpAction
+    from .ringbuf import PerfBuffer, RingBuffer
     from .sync import SyncError, SyncResult
     from .types import MapFlags, MapInfo, MapType, OpenFlags, UpdateFlags
 
@@ -128,8 +131,10 @@ __all__ = [
     "PermissionDeniedError",
     "PinExistsError",
     "PinNotFoundError",
+    "PerfBuffer",
     "ProgType",
     "Program",
+    "RingBuffer",
     "SyncError",
     "SyncResult",
     "TestRunResult",

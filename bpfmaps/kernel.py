@@ -480,6 +480,15 @@ class KernelBackend:
         )
         return rc, c[0], c[1]
 
+    # -- ring buffers and perf buffers (bpfmaps.ringbuf) ---------------------------
+    def ringbuf_open(self, fd: int, size: int):
+        """Map the ring buffer behind map fd ``fd`` (``size`` = max_entries bytes)."""
+        return KernelRing(fd, size)
+
+    def perf_open(self, cpu: int, pages: int, wakeup: int = 1):
+        """Open and map a BPF-output perf event on ``cpu`` (its fd goes into the map)."""
+        return KernelPerfRing(cpu, pages, wakeup=wakeup)
+
     # -- Map.sync helpers (bpfmaps.sync; no syscalls) -----------------------------
     def sync_index(self, want_keys, n_want: int, ks: int):
         """Index the wanted keys (C, GIL released: bpfmaps.sync builds it in a thread
@@ -572,3 +581,160 @@ class KernelBackend:
             done,
         )
         return rc, done[0]
+
+
+# -- ring buffers and perf buffers (bpfmaps.ringbuf) ------------------------------------
+class KernelRing:
+    """One BPF_MAP_TYPE_RINGBUF mapped in this process (consumer page read-write,
+    producer page + data area read-only, the data mapped twice by the kernel), read by
+    the C consumer ``bpfm_ringbuf_consume``.  ``fileno()`` is the map fd (epoll-able:
+    readable when records were submitted with a wake-up)."""
+
+    def __init__(self, fd: int, size: int, max_records: int = 8192) -> None:
+        import mmap
+
+        page = mmap.PAGESIZE
+        self.fd = fd
+        self.size = size
+        self._cons = mmap.mmap(fd, page, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        try:
+            self._prod = mmap.mmap(
+                fd, page + 2 * size, mmap.MAP_SHARED, mmap.PROT_READ, offset=page
+            )
+        except BaseException:
+            self._cons.close()
+            raise
+        self._cp = ffi.from_buffer(self._cons)
+        self._pp = ffi.from_buffer(self._prod)
+        self._data = self._pp + page
+        self._mask = size - 1
+        self.max_records = max_records
+        self._cap = min(max(size, 4096), 1 << 22)
+        self._out = ffi.new("char[]", self._cap)
+        self._offs = ffi.new("uint64_t[]", max_records)
+        self._lens = ffi.new("uint32_t[]", max_records)
+        self._disc = ffi.new("uint64_t *")
+        self._busy = ffi.new("int *")
+
+    @property
+    def discarded(self) -> int:
+        return self._disc[0]
+
+    @property
+    def busy(self) -> bool:
+        """True when the last read stopped at a reserved, not yet submitted record."""
+        return bool(self._busy[0])
+
+    def pending(self) -> bool:
+        return bool(lib.bpfm_ringbuf_pending(self._cp, self._pp))
+
+    def read(self, max_records: int):
+        """(n, payload bytes, offsets, lengths) of up to ``max_records`` records."""
+        while True:
+            m = min(max_records, self.max_records)
+            n = lib.bpfm_ringbuf_consume(
+                self._cp, self._pp, self._data, self._mask, self._out, self._cap,
+                self._offs, self._lens, m, self._disc, self._busy,
+            )  # fmt: skip
+            if n == 0 and not self._busy[0] and self.pending() and self._cap < 2 * self.size:
+                # the next record is larger than the copy buffer: grow it
+                self._cap = min(2 * self._cap, 2 * self.size)
+                self._out = ffi.new("char[]", self._cap)
+                continue
+            break
+        if n == 0:
+            return 0, b"", [], []
+        offs = ffi.unpack(self._offs, n)
+        lens = ffi.unpack(self._lens, n)
+        end = offs[-1] + lens[-1]
+        return n, ffi.buffer(self._out, end)[:], offs, lens
+
+    def close(self) -> None:
+        self._cp = self._pp = self._data = None
+        for mm in (self._cons, self._prod):
+            try:
+                mm.close()
+            except BufferError:  # pragma: no cover - only our cdata referenced them
+                pass
+
+    def fileno(self) -> int:
+        return self.fd
+
+
+class KernelPerfRing:
+    """The perf ring of one CPU of a BPF_MAP_TYPE_PERF_EVENT_ARRAY: a
+    PERF_COUNT_SW_BPF_OUTPUT event opened on that CPU (the fd the map's slot holds),
+    its mmap (1 + 2**k pages), read by the C consumer ``bpfm_perf_consume``."""
+
+    def __init__(self, cpu: int, pages: int, max_records: int = 8192, wakeup: int = 1) -> None:
+        import mmap
+
+        if pages <= 0 or pages & (pages - 1):
+            raise ValueError(f"pages must be a power of two, not {pages}")
+        fd = lib.bpfm_perf_open_bpf_output(cpu, wakeup)
+        if fd < 0:
+            from .errors import error_from_errno
+
+            raise error_from_errno(-fd, "perf_event_open", map=f"perf buffer of CPU {cpu}")
+        self.fd = fd
+        self.cpu = cpu
+        page = mmap.PAGESIZE
+        self.size = pages * page
+        try:
+            self._mm = mmap.mmap(
+                fd, page + self.size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE
+            )
+        except BaseException:
+            os.close(fd)
+            raise
+        self._base = ffi.from_buffer(self._mm)
+        self.max_records = max_records
+        self._cap = max(self.size, 4096)
+        self._out = ffi.new("char[]", self._cap)
+        self._offs = ffi.new("uint64_t[]", max_records)
+        self._lens = ffi.new("uint32_t[]", max_records)
+        self._lost = ffi.new("uint64_t *")
+        rc = lib.bpfm_perf_enable(fd, 1)
+        if rc < 0:
+            self.close()
+            from .errors import error_from_errno
+
+            raise error_from_errno(-rc, "perf_event_enable")
+
+    @property
+    def lost(self) -> int:
+        return self._lost[0]
+
+    busy = False
+    discarded = 0
+
+    def pending(self) -> bool:
+        import struct
+
+        head, tail = struct.unpack_from("=QQ", self._mm, 1024)
+        return head != tail
+
+    def read(self, max_records: int):
+        n = lib.bpfm_perf_consume(
+            self._base, self.size, self._out, self._cap, self._offs, self._lens,
+            min(max_records, self.max_records), self._lost,
+        )  # fmt: skip
+        if n == 0:
+            return 0, b"", [], []
+        offs = ffi.unpack(self._offs, n)
+        lens = ffi.unpack(self._lens, n)
+        return n, ffi.buffer(self._out, offs[-1] + lens[-1])[:], offs, lens
+
+    def close(self) -> None:
+        if self.fd < 0:
+            return
+        self._base = None
+        try:
+            self._mm.close()
+        except BufferError:  # pragma: no cover
+            pass
+        os.close(self.fd)
+        self.fd = -1
+
+    def fileno(self) -> int:
+        return self.fd

@@ -844,4 +844,8 @@ def create_check(
         if value_size > KMALLOC_MAX_SIZE:
             return -E2BIG
         return 0
+    if map_type == MapType.RINGBUF:
+        from ._ringbuf import create_check as ringbuf_check
+
+        return ringbuf_check(key_size, value_size, max_entries, flags)
     return -EINVAL

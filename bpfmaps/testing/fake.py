@@ -681,6 +681,36 @@ class FakeKernel(BTFMixin):
         p = f.obj
         return 0, ProgInfo(id=p.id, type=p.type, name=p.name)
 
+    # -- ring buffers (bpfmaps.RingBuffer) ----------------------------------------
+    def _ring(self, map_or_fd: Any) -> Any:
+        fd = map_or_fd.fileno() if hasattr(map_or_fd, "fileno") else int(map_or_fd)
+        rc, _f, m = self._map_file(fd)
+        if rc or m.type != MapType.RINGBUF:
+            raise ValueError(f"{map_or_fd!r} is not a ringbuf map of this FakeKernel")
+        return m
+
+    def ringbuf_output(self, ring: Any, data: bytes, flags: int = 0) -> int:
+        """What ``bpf_ringbuf_output(&ring, data, len, flags)`` does in a BPF program:
+        0, or -EAGAIN when the record does not fit.  ``ring``: a Map or fd."""
+        return self._ring(ring).output(bytes(data), flags)
+
+    def ringbuf_reserve(self, ring: Any, size: int) -> Any:
+        """``bpf_ringbuf_reserve``: a record to fill (``rec.data``) and then
+        ``submit()`` or ``discard()``, or None when it does not fit.  Until then it is
+        busy: readers stop before it."""
+        return self._ring(ring).reserve(int(size))
+
+    def ringbuf_open(self, fd: int, size: int) -> Any:
+        """The reader of a ring (the kernel backend maps the ring's pages instead)."""
+        from ._ringbuf import FakeRing
+
+        rc, _f, m = self._map_file(fd)
+        if rc:
+            raise OSError(-rc, os.strerror(-rc))
+        if m.type != MapType.RINGBUF:
+            raise OSError(errno.EINVAL, "not a ringbuf map")
+        return FakeRing(m)
+
     def map_mmap(self, fd: int, size: int) -> tuple[int, Any, bool]:
         """mmap of a BPF_F_MMAPABLE array: (rc, the map's pages, read-only?).  The
         first call moves the array's values into one shared anonymous mapping (every
