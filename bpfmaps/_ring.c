@@ -30,7 +30,7 @@ static inline void store_rel64(void *p, uint64_t v)
 }
 
 int bpfm_ringbuf_consume(void *consumer, const void *producer, const char *data,
-                         uint64_t mask, char *out, uint64_t out_cap, uint64_t *offs,
+                         uint64_t mask, char *out, uint64_t out_cap, uint32_t *offs,
                          uint32_t *lens, uint32_t max_records, uint64_t *discarded, int *busy)
 {
     uint64_t cons = load_acq64(consumer);
@@ -52,7 +52,7 @@ int bpfm_ringbuf_consume(void *consumer, const void *producer, const char *data,
             if (used + room > out_cap)
                 break;
             memcpy(out + used, rec + RB_HDR, len);
-            offs[n] = used;
+            offs[n] = (uint32_t)used;
             lens[n] = len;
             used += room;
             n++;
@@ -70,6 +70,11 @@ int bpfm_ringbuf_consume(void *consumer, const void *producer, const char *data,
 int bpfm_ringbuf_pending(const void *consumer, const void *producer)
 {
     return load_acq64(consumer) != load_acq64(producer);
+}
+
+uint64_t bpfm_ringbuf_avail(const void *consumer, const void *producer)
+{
+    return load_acq64(producer) - load_acq64(consumer);
 }
 
 int bpfm_perf_open_bpf_output(int cpu, uint32_t wakeup_events)

@@ -10,11 +10,13 @@
  * are copied or `out` is full, and publishes the new consumer position after the
  * copies (release order).  Returns the number of records copied. */
 int bpfm_ringbuf_consume(void *consumer, const void *producer, const char *data,
-                         uint64_t mask, char *out, uint64_t out_cap, uint64_t *offs,
+                         uint64_t mask, char *out, uint64_t out_cap, uint32_t *offs,
                          uint32_t *lens, uint32_t max_records, uint64_t *discarded, int *busy);
 
 /* 1 when records (or discarded ones) are waiting: consumer_pos != producer_pos. */
 int bpfm_ringbuf_pending(const void *consumer, const void *producer);
+/* producer_pos - consumer_pos: an upper bound of the payload bytes waiting. */
+uint64_t bpfm_ringbuf_avail(const void *consumer, const void *producer);
 
 /* perf_event_open of a PERF_COUNT_SW_BPF_OUTPUT event on `cpu` (pid -1) with
  * PERF_SAMPLE_RAW and a wakeup every `wakeup_events` samples: the fd, or -errno. */

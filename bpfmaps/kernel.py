@@ -590,7 +590,7 @@ class KernelRing:
     the C consumer ``bpfm_ringbuf_consume``.  ``fileno()`` is the map fd (epoll-able:
     readable when records were submitted with a wake-up)."""
 
-    def __init__(self, fd: int, size: int, max_records: int = 8192) -> None:
+    def __init__(self, fd: int, size: int, max_records: int = 65536) -> None:
         import mmap
 
         page = mmap.PAGESIZE
@@ -609,10 +609,10 @@ class KernelRing:
         self._data = self._pp + page
         self._mask = size - 1
         self.max_records = max_records
-        self._cap = min(max(size, 4096), 1 << 22)
-        self._out = ffi.new("char[]", self._cap)
-        self._offs = ffi.new("uint64_t[]", max_records)
-        self._lens = ffi.new("uint32_t[]", max_records)
+        # where records are copied to: allocated (and its pages touched) once, refilled
+        # from the start by reset(); 512 KiB, so the copies stay in the CPU's cache
+        # (grown when one record is larger)
+        self._alloc(1 << 19)
         self._disc = ffi.new("uint64_t *")
         self._busy = ffi.new("int *")
 
@@ -628,29 +628,56 @@ class KernelRing:
     def pending(self) -> bool:
         return bool(lib.bpfm_ringbuf_pending(self._cp, self._pp))
 
+    def reset(self) -> None:
+        """Start filling the arena from the beginning again: the views returned by
+        earlier reads are overwritten by the next ones."""
+        self._pos = 0
+        self._rec = 0
+
     def read(self, max_records: int):
-        """(n, payload bytes, offsets, lengths) of up to ``max_records`` records."""
+        """(n, payloads, offsets, lengths) of up to ``max_records`` records: the
+        payloads copied straight from the ring into this reader's arena, offsets
+        (relative to the payload view) and lengths into its uint32 arrays; views of
+        them are returned, valid until :meth:`reset` (no copy, no Python object per
+        record).  0 records when the ring is empty or the arena is full."""
         while True:
-            m = min(max_records, self.max_records)
+            m = min(max_records, self._arena_recs - self._rec)
+            cap = min(lib.bpfm_ringbuf_avail(self._cp, self._pp), self._arena_size - self._pos)
+            if cap <= 0 or m <= 0:
+                return 0, b"", [], []
+            r = self._rec
             n = lib.bpfm_ringbuf_consume(
-                self._cp, self._pp, self._data, self._mask, self._out, self._cap,
-                self._offs, self._lens, m, self._disc, self._busy,
+                self._cp, self._pp, self._data, self._mask, self._arena + self._pos, cap,
+                self._offs + r, self._lens + r, m, self._disc, self._busy,
             )  # fmt: skip
-            if n == 0 and not self._busy[0] and self.pending() and self._cap < 2 * self.size:
-                # the next record is larger than the copy buffer: grow it
-                self._cap = min(2 * self._cap, 2 * self.size)
-                self._out = ffi.new("char[]", self._cap)
+            if n == 0 and not self._busy[0] and self.pending() and self._pos == 0:
+                # the next record is larger than the arena: grow it
+                self._alloc(self._arena_size * 2)
                 continue
             break
         if n == 0:
             return 0, b"", [], []
-        offs = ffi.unpack(self._offs, n)
-        lens = ffi.unpack(self._lens, n)
-        end = offs[-1] + lens[-1]
-        return n, ffi.buffer(self._out, end)[:], offs, lens
+        end = self._offs[r + n - 1] + self._lens[r + n - 1]
+        data = self._view[self._pos : self._pos + end]
+        self._pos += (end + 7) & ~7
+        self._rec += n
+        return n, data, self._offv[r : r + n], self._lenv[r : r + n]
+
+    def _alloc(self, size: int) -> None:
+        self._arena_size = size
+        self._arena_recs = size // 8  # a record takes at least 8 bytes of the ring
+        self._arena = ffi.new("char[]", size)
+        self._view = memoryview(ffi.buffer(self._arena))
+        self._offs = ffi.new("uint32_t[]", self._arena_recs)
+        self._lens = ffi.new("uint32_t[]", self._arena_recs)
+        self._offv = memoryview(ffi.buffer(self._offs)).cast("I")
+        self._lenv = memoryview(ffi.buffer(self._lens)).cast("I")
+        self._pos = self._rec = 0
 
     def close(self) -> None:
         self._cp = self._pp = self._data = None
+        for v in (self._view, self._offv, self._lenv):
+            v.release()
         for mm in (self._cons, self._prod):
             try:
                 mm.close()
@@ -721,9 +748,10 @@ class KernelPerfRing:
         )  # fmt: skip
         if n == 0:
             return 0, b"", [], []
-        offs = ffi.unpack(self._offs, n)
-        lens = ffi.unpack(self._lens, n)
-        return n, ffi.buffer(self._out, offs[-1] + lens[-1])[:], offs, lens
+        end = self._offs[n - 1] + self._lens[n - 1]
+        offs = memoryview(ffi.buffer(self._offs, 8 * n)[:]).cast("Q")
+        lens = memoryview(ffi.buffer(self._lens, 4 * n)[:]).cast("I")
+        return n, bytearray(ffi.buffer(self._out, end)), offs, lens
 
     def close(self) -> None:
         if self.fd < 0:

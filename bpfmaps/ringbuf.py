@@ -38,14 +38,15 @@ Callback = Callable[[Any], Any]
 
 
 class RecordBatch:
-    """The records of one read from one ring: payloads packed in ``data`` (each at an
-    8-byte aligned ``offsets[i]``, ``lengths[i]`` bytes).  Indexing and iteration give
+    """The records of one read from one ring: payloads packed in ``data`` (each record
+    at an 8-byte aligned ``offsets[i]``, ``lengths[i]`` bytes; on the kernel ``data``
+    is a view valid until the next read, see :meth:`RingBuffer.consume_batches`).  Indexing and iteration give
     ``bytes``; :meth:`packed` a zero-copy view when every record has one size that is
     a multiple of 8 (e.g. for ``numpy.frombuffer``)."""
 
     __slots__ = ("data", "offsets", "lengths", "source")
 
-    def __init__(self, data: bytes, offsets: list[int], lengths: list[int], source: Any) -> None:
+    def __init__(self, data: Any, offsets: Any, lengths: Any, source: Any) -> None:
         self.data = data
         self.offsets = offsets
         self.lengths = lengths
@@ -56,11 +57,15 @@ class RecordBatch:
 
     def __getitem__(self, i: int) -> bytes:
         o = self.offsets[i]
-        return self.data[o : o + self.lengths[i]]
+        return bytes(self.data[o : o + self.lengths[i]])
 
     def __iter__(self) -> Iterator[bytes]:
-        d = self.data
-        return (d[o : o + n] for o, n in zip(self.offsets, self.lengths))
+        return iter(self.records())
+
+    def records(self) -> list[bytes]:
+        """Every record as bytes (one copy of the buffer, then one slice each)."""
+        d = bytes(self.data)
+        return [d[o : o + n] for o, n in zip(self.offsets, self.lengths)]
 
     def packed(self, size: int) -> memoryview:
         """The payloads as one buffer of ``len(self) * size`` bytes; ValueError unless
@@ -147,14 +152,23 @@ class _Poller:
             raise ValueError(f"{type(self).__name__} is closed")
 
     def consume_batches(self, max_records: Optional[int] = None) -> list[RecordBatch]:
-        """Every record available now, without waiting, as RecordBatch objects (one or
+        """The records available now, without waiting, as RecordBatch objects (one or
         more per ring, in ring order).  Callbacks are not called.  Cost: one C call per
-        ``batch`` records (a memcpy each), no Python object per record."""
+        ``batch`` records (a memcpy each), no Python object per record.
+
+        On the kernel a batch's ``data`` is a view of the ring reader's arena (512 KiB,
+        reused so the copies stay in cache): valid until the next ``consume*``/``poll``
+        call on this object; copy what you keep (``bytes(b.data)``, ``b.records()``).
+        A call returns at most one arena of records per ring: call again until it
+        returns an empty list to drain more."""
         self._check()
         out = []
         left = max_records if max_records is not None else -1
         for src in self._sources:
             r = src.reader
+            reset = getattr(r, "reset", None)
+            if reset is not None:
+                reset()
             while left:
                 n, data, offs, lens = r.read(self.batch if left < 0 else min(left, self.batch))
                 if not n:
@@ -170,18 +184,26 @@ class _Poller:
         in ring order.  Cost: see :meth:`consume_batches`, plus one ``bytes`` (and one
         decode) per record."""
         out: list[Any] = []
-        for b in self.consume_batches(max_records):
-            src = b.source
-            d = b.data
-            recs: Any = [d[o : o + n] for o, n in zip(b.offsets, b.lengths)]
-            if src.decode is not None:
-                recs = list(map(src.decode, recs))
-            if src.callback is not None:
-                cb = src.callback
-                for rec in recs:
-                    cb(rec)
-            else:
-                out.extend(recs)
+        left = max_records
+        for _round in range(256):  # more than one arena may be waiting; bounded
+            batches = self.consume_batches(left)
+            if not batches:
+                break
+            for b in batches:
+                src = b.source
+                recs: Any = b.records()
+                if left is not None:
+                    left -= len(recs)
+                if src.decode is not None:
+                    recs = list(map(src.decode, recs))
+                if src.callback is not None:
+                    cb = src.callback
+                    for rec in recs:
+                        cb(rec)
+                else:
+                    out.extend(recs)
+            if left is not None and left <= 0:
+                break
         return out
 
     def _pending(self) -> bool:

@@ -25,6 +25,7 @@ from typing import Any, Callable, Optional, Union
 from ..backend import ProgInfo, generic_dump_elems
 from ..types import MapInfo, MapType, round_up8
 from . import _maps as M
+from . import _ringbuf  # noqa: F401  (registers the fake ringbuf map type)
 from ._btf import BTFMixin
 from ._maps import (
     BPF_F_LOCK,
