@@ -2,7 +2,7 @@
 
 Usage::
 
-    bpfmaps [OPTIONS] batch file FILE|-
+    bpfmaps [OPTIONS] batch file FILE|- [--sync]
     bpfmaps [OPTIONS] map { show | list | dump | update | lookup | getnext | delete |
                             pin | create | freeze | push | pop | peek | enqueue |
                             dequeue | help } ...
@@ -22,7 +22,7 @@ from typing import Optional
 __all__ = ["main"]
 
 USAGE = """Usage: bpfmaps [OPTIONS] OBJECT { COMMAND | help }
-       bpfmaps batch file FILE
+       bpfmaps batch file FILE [--sync]
        bpfmaps version
 
        OBJECT := { map }
@@ -100,6 +100,15 @@ def main(argv: Optional[list[str]] = None) -> int:
             return _err("too few parameters for batch", json_mode)
         if not "file".startswith(rest[0]):
             return _err(f"expected 'file', got: {rest[0]}", json_mode)
+        if len(rest) == 3 and rest[2] == "--sync":
+            # the file as the desired state of the maps it updates (bpfmaps.bpftool.syncfile)
+            from .bpftool.syncfile import run_sync_file
+
+            status = run_sync_file(
+                rest[1], json=json_mode, pretty=pretty, dry_run=dry_run, compat=compat
+            )
+            sys.stdout.flush()
+            return status
         if len(rest) > 2:
             return _err("too many parameters for batch", json_mode)
         r = runner()
