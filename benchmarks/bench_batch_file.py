@@ -149,7 +149,8 @@ def time_shapes(kb, env, n: int, repeats: int, shapes, path: str) -> dict:
         what = "python -c pass / bpfmaps" if shape == "user" else "bpftool / bpfmaps"
         ratio = f"bpfmaps = {b / a:.2f}x python -c pass" if shape == "user" else f"{a / b:.1f}x"
         print(
-            f"  {shape:10s} {_size(shape, n):7d} lines  {tools[0]} {a * 1000:7.1f} ms  "
+            f"  {shape:10s} {513 if shape == 'user' else _size(shape, n):7d} lines  "
+            f"{tools[0]} {a * 1000:7.1f} ms  "
             f"bpfmaps {b * 1000:7.1f} ms  ({what}: {ratio})"
         )
     return results
