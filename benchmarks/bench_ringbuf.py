@@ -12,7 +12,7 @@ refills and drains once per consumer:
 * ``libbpf C``: ring_buffer__consume, the callback copies each record out (memcpy) and
   counts it (timed inside the C program);
 * ``consume_batches``: ``rb.consume_batches()`` until it returns nothing, the records
-  as RecordBatch buffers (one 512 KiB arena per call, reused);
+  as RecordBatch buffers (one 128 KiB arena per call, reused);
 * ``consume``: ``rb.consume()``, a list with one bytes object per record;
 * ``callback``: a RingBuffer with a Python callback that counts records.
 After one warm-up round (not counted).  Goal: consume_batches >= half the libbpf rate.  Needs root, clang, bpftool, gcc and
@@ -106,7 +106,7 @@ def main() -> int:
                     t0 = time.perf_counter()
                     if name == "consume_batches":
                         got = 0
-                        while True:  # one arena (512 KiB) of records per call
+                        while True:  # one arena (128 KiB) of records per call
                             bs = rb_plain.consume_batches()
                             if not bs:
                                 break

@@ -610,9 +610,9 @@ class KernelRing:
         self._mask = size - 1
         self.max_records = max_records
         # where records are copied to: allocated (and its pages touched) once, refilled
-        # from the start by reset(); 512 KiB, so the copies stay in the CPU's cache
+        # from the start by reset(); 128 KiB, so the copies stay in the CPU's cache
         # (grown when one record is larger)
-        self._alloc(1 << 19)
+        self._alloc(1 << 17)
         self._disc = ffi.new("uint64_t *")
         self._busy = ffi.new("int *")
 

@@ -156,7 +156,7 @@ class _Poller:
         more per ring, in ring order).  Callbacks are not called.  Cost: one C call per
         ``batch`` records (a memcpy each), no Python object per record.
 
-        On the kernel a batch's ``data`` is a view of the ring reader's arena (512 KiB,
+        On the kernel a batch's ``data`` is a view of the ring reader's arena (128 KiB,
         reused so the copies stay in cache): valid until the next ``consume*``/``poll``
         call on this object; copy what you keep (``bytes(b.data)``, ``b.records()``).
         A call returns at most one arena of records per ring: call again until it
@@ -185,7 +185,9 @@ class _Poller:
         decode) per record."""
         out: list[Any] = []
         left = max_records
-        for _round in range(256):  # more than one arena may be waiting; bounded
+        # more than one arena may be waiting: read until the rings are empty (bounded,
+        # against producers that outrun us forever: 2**16 arenas, 8 GiB of records)
+        for _round in range(1 << 16):
             batches = self.consume_batches(left)
             if not batches:
                 break
