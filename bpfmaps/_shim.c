@@ -187,6 +187,7 @@ int bpfm_prog_get_info(int fd, struct bpfm_prog_info *out)
     out->id = info.id;
     memcpy(out->name, info.name, sizeof(out->name));
     out->name[sizeof(out->name) - 1] = 0;
+    memcpy(out->tag, info.tag, sizeof(out->tag));
     return 0;
 }
 

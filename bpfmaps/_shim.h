@@ -29,6 +29,7 @@ struct bpfm_prog_info {
     uint32_t type;
     uint32_t id;
     char name[16];
+    uint8_t tag[8];
 };
 
 int bpfm_map_create(uint32_t map_type, uint32_t key_size, uint32_t value_size,

@@ -55,6 +55,8 @@ class ProgInfo(NamedTuple):
     id: int
     type: int
     name: str = ""
+    #: the 8-byte program tag (a hash of the instructions; bpftool's ``tag``)
+    tag: bytes = b""
 
 
 class BTFInfo(NamedTuple):

@@ -36,9 +36,9 @@ _TOP = ("help", "batch", "prog", "map", "link", "cgroup", "perf", "net", "featur
 
 def _err(msg: str, json_mode: bool) -> int:
     if json_mode:
-        import json
+        from .bpftool.output import error_json, render_json
 
-        sys.stdout.write(json.dumps({"error": msg}) + "\n")
+        sys.stdout.write(render_json(error_json(msg)) + "\n")
     else:
         sys.stderr.write(f"Error: {msg}\n")
     return 255

@@ -305,11 +305,9 @@ def error_from_errno(
         cls, hint = MapNotFoundError, "no map with this id"
     elif op in _PIN_OPS and err == _errno.ENOENT:
         cls, hint = PinNotFoundError, "nothing is pinned at this path"
-    elif (
-        op in _PIN_OPS | {"pin"}
-        and err in (_errno.EPERM, _errno.EACCES, _errno.EINVAL)
-        and detail == "not-bpffs"
-    ):
+    elif (op in _PIN_OPS and err != _errno.ENOENT or op == "pin") and detail == "not-bpffs":
+        # pinning off a bpffs fails with EPERM, or ENOENT when the directory does not
+        # exist either (e.g. /sys/fs/bpf with no bpffs mounted): the cause is the same
         cls, hint, detail = (
             NotBpffsError,
             "path is not on a bpf file system (mount -t bpf bpf DIR)",
@@ -317,6 +315,8 @@ def error_from_errno(
         )
     elif op == "pin" and err == _errno.EEXIST:
         cls, hint = PinExistsError, "the pin path already exists"
+    elif op == "pin" and err == _errno.ENOENT:
+        cls, hint = BPFError, "the directory of the pin path does not exist"
     elif err == _errno.ENOENT:
         cls = (
             KeyNotFoundError

@@ -286,7 +286,10 @@ class KernelBackend:
         if rc < 0:
             return rc, None
         return 0, ProgInfo(
-            id=info.id, type=info.type, name=ffi.string(info.name).decode("utf-8", "replace")
+            id=info.id,
+            type=info.type,
+            name=ffi.string(info.name).decode("utf-8", "replace"),
+            tag=bytes(ffi.buffer(info.tag, 8)),
         )
 
     def prog_load(self, prog_type: int, insns: bytes, license: bytes, name: bytes = b"") -> int:

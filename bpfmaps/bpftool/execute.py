@@ -21,6 +21,7 @@ from ..errors import strerror
 from ..types import PERCPU_TYPES
 from .bytes import _show
 from .grammar import Command, GetNext, Lookup, Pop
+from .output import JsonOutput
 from .plan import GETNEXT, LOOKUP, OP, POP, RUN_MIN, UPDATE, OpBlock, find_runs
 
 __all__ = ["BlockExecutor", "CommandFailed"]
@@ -44,6 +45,9 @@ class CommandFailed(Exception):
         line: int,
         index: int,
         also_applied: Optional[list] = None,
+        shown: bool = False,
+        silent: bool = False,
+        hint: Optional[str] = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -51,6 +55,13 @@ class CommandFailed(Exception):
         self.line = line
         self.index = index
         self.also_applied = also_applied or []
+        #: the command's own output already said it (``Not found``, ``Error: empty
+        #: map``, ``null``): a single command prints nothing more, like bpftool
+        self.shown = shown
+        #: bpftool fails silently here: the message is a stderr-only diagnostic
+        self.silent = silent
+        #: an extra stderr line (``Hint: ...``) on top of bpftool's message
+        self.hint = hint
 
     @property
     def status(self) -> int:
@@ -67,8 +78,7 @@ class BlockExecutor:
         else:
             if self.json:
                 self._index_words[it.index] = [_show(w) for w in it.words]
-            out = self._exec(it)
-            self._json_ok(it.index, None if out is _NOTHING else out)
+            self._exec_captured(it)
             self.processed += 1
             self._tick()
 
@@ -182,9 +192,20 @@ class BlockExecutor:
         c.line, c.index, c.words = line, blk.first_index + i, None
         if self.json:
             self._index_words[c.index] = self._op_words(blk, i)
-        out = self._exec(c)
-        self._json_ok(c.index, None if out is _NOTHING else out)
+        self._exec_captured(c)
         self.processed += 1
+
+    def _exec_captured(self, c: Command) -> None:
+        """Run one command; in batch JSON mode its output values (the runner's
+        :class:`~bpfmaps.bpftool.output.JsonOutput`) become the item's ``output``."""
+        o = self.o
+        capture = isinstance(o, JsonOutput)
+        if capture:
+            o.values = []
+        self._exec(c)
+        if capture:
+            self._json_ok(c.index, o.values[0] if o.values else None)
+            o.values = []
 
     def _exec_run(self, blk: OpBlock, a: int, b: int) -> None:
         """Ops ``[a, b)``: a run of updates to one map with one flag (or deletes on one

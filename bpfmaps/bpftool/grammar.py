@@ -85,6 +85,33 @@ MAP_COMMANDS = (
 MAP_TYPE_NAMES = {t.name.lower(): int(t) for t in MapType}
 
 
+def _parse_tag(word: str) -> Optional[bytes]:
+    """bpftool's ``sscanf(word, BPF_TAG_FMT, ...)``: eight ``%02hhx`` fields, each one
+    or two characters of [sign] hex digits after optional white space (trailing text
+    ignored).  None when fewer than eight fields parse."""
+    out = bytearray()
+    i, n = 0, len(word)
+    for _ in range(8):
+        while i < n and word[i] in " \t\n\v\f\r":
+            i += 1
+        j = i
+        neg = False
+        if j < n and word[j] in "+-":
+            neg = word[j] == "-"
+            j += 1
+        digits = ""
+        width = 1 if j > i else 2  # the sign counts toward the field width
+        while j < n and len(digits) < width and word[j] in "0123456789abcdefABCDEF":
+            digits += word[j]
+            j += 1
+        if not digits:
+            return None
+        v = int(digits, 16)
+        out.append((-v if neg else v) & 0xFF)
+        i = j
+    return bytes(out)
+
+
 class Handle(NamedTuple):
     """A MAP or PROG handle: kind is ``id``, ``pinned``, ``name`` (or ``tag`` for progs);
     value is an int for ``id``, else the text (latin-1 str of the file's bytes)."""
@@ -330,7 +357,12 @@ class _Parser:
             v = self.parse_u32(i + 1, "program id", f"can't parse {_show(self.w[i + 1])} as ID")
             return Handle("id", v), i + 2
         if is_prefix(w, "tag"):
-            raise self.err("program handles by 'tag' are not supported by bpfmaps", i)
+            if i + 1 >= self.n:
+                raise self.usage(f"'{_show(w)}' needs an argument", i)
+            tag = _parse_tag(self.w[i + 1])
+            if tag is None:
+                raise self.err("can't parse tag", i + 1)
+            return Handle("tag", tag), i + 2
         if is_prefix(w, "name"):
             return Handle("name", self.w[i + 1]), i + 2
         if is_prefix(w, "pinned"):
@@ -430,7 +462,7 @@ class _Parser:
             return self.finish(Show(None, None))
         sub = self.select(1, MAP_COMMANDS)
         if sub is None:
-            raise self.err(f"unknown map command '{_show(self.w[1])}'", 1)
+            raise self.err(f"unknown map command '{_show(self.w[1])}'", 1, usage=True)
         return self.finish(getattr(self, "do_" + sub)(sub, 2))
 
     def finish(self, c: Command) -> Command:

@@ -31,13 +31,13 @@ import errno as _errno
 import os
 import sys
 import time
-from typing import IO, Any
+from typing import IO, Any, Optional
 
 from ..backend import Backend, default_backend
 from ..errors import ParseError, strerror
-from ..types import FD_VALUE_TYPES, PERCPU_TYPES, MapInfo, MapType, round_up8
-from .bytes import _show, format_bytes, format_entry
-from .execute import _NOTHING, BlockExecutor, CommandFailed
+from ..types import PERCPU_TYPES, MapInfo, round_up8
+from .bytes import _show
+from .execute import BlockExecutor, CommandFailed
 from .grammar import (
     Command,
     Create,
@@ -55,6 +55,7 @@ from .grammar import (
     parse_command,
 )
 from .lexer import Lexer
+from .output import JsonOutput, Output, make_output, render_json
 from .parse import parse_batch
 from .plan import OpBlock
 
@@ -143,6 +144,40 @@ class MapRef:
         return f"MapRef({self.handle}, fd={self.fd})"
 
 
+def _priv_hint(err: int) -> Optional[str]:
+    if err == _errno.EPERM:
+        return "bpf(2) needs CAP_BPF (or CAP_SYS_ADMIN) here: run as root or grant the capability"
+    return None
+
+
+def _c_dirname(path: str) -> str:
+    """glibc ``dirname(3)``."""
+    p = path.rstrip("/")
+    if not p:
+        return "/" if path else "."
+    i = p.rfind("/")
+    if i < 0:
+        return "."
+    d = p[:i].rstrip("/")
+    return d or "/"
+
+
+def obj_get_message(backend: Backend, word: str, err: int) -> str:
+    """bpftool's ``open_obj_pinned`` message for a failed OBJ_GET of ``word``.  On
+    EACCES bpftool prints the directory (its ``dirname()`` rewrote the buffer), and
+    says when that directory is not on a bpffs."""
+    shown = _show(word)
+    if err == _errno.EACCES:
+        d = _c_dirname(shown)
+        text = (
+            strerror(err)
+            if backend.is_bpffs(_fs(_c_dirname(word)))
+            else "directory not in bpf file system (bpffs)"
+        )
+        return f"bpf obj get ({d}): {text}"
+    return f"bpf obj get ({shown}): {strerror(err)}"
+
+
 def _fs(text: str) -> str:
     """A latin-1 word (file bytes) as a filesystem path str."""
     return os.fsdecode(text.encode("latin-1"))
@@ -211,7 +246,9 @@ class MapResolver:
             return self.multi[handle]
         refs = self._by_name(handle.value)
         if not refs:
-            raise ParseError(f"no map named '{_show(handle.value)}' (bpftool fails silently)")
+            e = ParseError(f"no map named '{_show(handle.value)}' (bpftool fails silently)")
+            e.bpftool_silent = True  # type: ignore[attr-defined]
+            raise e
         self.multi[handle] = refs
         return refs
 
@@ -223,7 +260,9 @@ class MapResolver:
         if handle.kind == "id":
             fd = b.map_get_fd_by_id(handle.value, 0)
             if fd < 0:
-                raise ParseError(f"get map by id ({handle.value}): {strerror(-fd)}")
+                e = ParseError(f"get map by id ({handle.value}): {strerror(-fd)}")
+                e.bpftool_hint = _priv_hint(-fd)  # type: ignore[attr-defined]
+                raise e
             ref = self._ref(handle, fd)
         elif handle.kind == "pinned":
             path = _fs(handle.value)
@@ -232,7 +271,7 @@ class MapResolver:
             else:
                 fd = b.obj_get(path, 0)
                 if fd < 0:
-                    raise ParseError(f"bpf obj get ({_show(handle.value)}): {strerror(-fd)}")
+                    raise ParseError(obj_get_message(b, handle.value, -fd))
                 ref = self._ref(handle, fd, path)
         else:
             refs = self.resolve_all(handle)
@@ -269,10 +308,6 @@ class MapResolver:
         self.cache.clear()
         self.multi.clear()
         self.declared.clear()
-
-
-def _hex_json(data: bytes) -> list[str]:
-    return [f"0x{b:02x}" for b in data]
 
 
 class Runner(BlockExecutor):
@@ -322,6 +357,10 @@ class Runner(BlockExecutor):
         self._last_progress = 0.0
         self._resolver: MapResolver | None = None
         self._btf: Any = None  # bpfmaps.btf.output.BTFCache, made on first use
+        #: list each map's pin paths in ``map show`` (bpftool's ``-f``)
+        self.show_pinned = False
+        #: where commands report what they print (bpfmaps.bpftool.output)
+        self.o: Output = make_output(self.json, pretty, self.out, self.err, self._ncpus)
 
     # -- entry points -------------------------------------------------------------
     def run_file(self, path: str) -> int:
@@ -380,17 +419,22 @@ class Runner(BlockExecutor):
                     compat=self.compat,
                 )
             except ParseError as e:
-                return self._report_parse_error(e, argv=True)
+                status = self._report_parse_error(e, argv=True)
+                self.o.finish()
+                return status
             if self.dry_run:
                 return 0
             try:
-                out = self._exec(cmd)
+                self._exec(cmd)
             except CommandFailed as e:
-                return self._report_failure(e, argv=True)
+                status = self._report_failure(e, argv=True)
+                self.o.finish()
+                return status
             except Exception as e:
-                return self._report_internal(e, cmd, 0, argv=True)
-            if self.json and out is not _NOTHING:
-                self._write_json(out)
+                status = self._report_internal(e, cmd, 0, argv=True)
+                self.o.finish()
+                return status
+            self.o.finish()
             return 0
         finally:
             resolver.close()
@@ -560,10 +604,25 @@ class Runner(BlockExecutor):
         self.error = e
         self.failed_line = e.line
         if argv:
-            msg = e.message
-            if e.token is not None and repr(e.token)[1:-1] not in e.message:
-                msg += f" (token {e.token!r})"
-            return self._fail_plain(msg)
+            msg = e.message  # bpftool's words exactly (the token is on the command line)
+            silent = hint = None
+            for x in (e, e.__cause__):
+                silent = silent or getattr(x, "bpftool_silent", None)
+                hint = hint or getattr(x, "bpftool_hint", None)
+            if getattr(e, "usage", False):
+                # bpftool prints its usage text (JSON mode: null) and exits 255
+                self.o.diagnostic(msg)
+                if self.json:
+                    self.o.done()
+                else:
+                    self.err.write(MAP_HELP)
+            elif silent:
+                self.o.diagnostic(msg)
+            else:
+                self.o.error(msg)
+            if hint:
+                self.err.write(f"Hint: {hint}\n")
+            return 255
         msg = str(e)
         applied = self.processed
         if not self.compat:
@@ -600,6 +659,9 @@ class Runner(BlockExecutor):
                     msg += f" while parsing; {self.processed} earlier command(s) were applied"
                 else:
                     msg += " while parsing; nothing was applied"
+            if argv:
+                self.o.error(msg)  # the command's Output writes it (JSON: {"error": ...})
+                return 255
             return self._fail_plain(msg)
         k = self.processed - before
         line = item_line(it, k)
@@ -624,11 +686,21 @@ class Runner(BlockExecutor):
         self._clear_progress()
         self.error = e
         self.failed_line = e.line
-        if self.json:
-            self._json_items.append((e.index, {"error": e.message}))
-            return e.status
         if argv:
-            self.err.write(f"Error: {e.message}\n")
+            if e.silent:
+                self.o.diagnostic(e.message)
+            elif not e.shown:
+                self.o.error(e.message)
+            if e.hint:
+                self.err.write(f"Hint: {e.hint}\n")
+            return e.status
+        if self.json:
+            o = self.o
+            if isinstance(o, JsonOutput) and o.values:  # e.g. the null of a lookup miss
+                self._json_items.append((e.index, o.values[0]))
+                o.values = []
+            if not e.shown:  # bpftool adds nothing when the output already said it
+                self._json_items.append((e.index, {"error": e.message}))
             return e.status
         text = self._line_text(e.line)
         before = self.processed - sum(r[2] for r in e.also_applied)
@@ -675,18 +747,7 @@ class Runner(BlockExecutor):
 
     # -- JSON -----------------------------------------------------------------------
     def _dumps(self, obj) -> str:
-        import json as _json
-
-        if _has_formatted(obj):  # BTF output: bpftool's own writer
-            from ..btf.dumper import render
-
-            return render(obj, self.pretty)
-        if self.pretty:
-            return _json.dumps(obj, indent=4)
-        return _json.dumps(obj, separators=(",", ":"))
-
-    def _write_json(self, obj) -> None:
-        self.out.write(self._dumps(obj) + "\n")
+        return render_json(obj, self.pretty)
 
     def _emit_json_batch(self) -> None:
         # bpftool: [{"command": [words], "output": ...}, ..., {"error": ...}]
@@ -790,7 +851,8 @@ class Runner(BlockExecutor):
                 vfd = self._fd(c.value_map, c)
             else:
                 vfd = opened = self._open_prog(c)
-                if c.value_handle.kind == "id":
+                if c.value_handle.kind == "id" and not self.json:
+                    # bpftool's p_info: stderr, plain mode only
                     self.err.write(
                         "Warning: updating program array via MAP_ID, make sure this map is kept open\n"
                         "         by some process or pinned otherwise update will be lost\n"
@@ -805,7 +867,7 @@ class Runner(BlockExecutor):
                 b.close(opened)
         if rc < 0:
             raise self._fail(c, f"update failed: {strerror(-rc)}", -rc)
-        return None
+        self.o.done()
 
     def _open_prog(self, c: Update) -> int:
         b = self.backend
@@ -818,38 +880,50 @@ class Runner(BlockExecutor):
         if h.kind == "pinned":
             fd = b.obj_get(_fs(h.value), 0)
             if fd < 0:
-                raise self._fail(c, f"bpf obj get ({_show(h.value)}): {strerror(-fd)}", None)
+                raise self._fail(c, obj_get_message(b, h.value, -fd), None)
             rc, _ = b.prog_info(fd)
             if rc < 0:
                 b.close(fd)
                 raise self._fail(c, "incorrect object type: map", None)
             return fd
-        # name: every program with that exact name
+        # name or tag: every program that matches (bpftool's prog_fd_by_nametag)
         found = []
         cur = 0
         while True:
             rc, nxt = b.prog_get_next_id(cur)
             if rc < 0 or nxt <= cur:  # ids only grow: bounded
+                if rc < 0 and rc != -_errno.ENOENT:
+                    for fd in found:
+                        b.close(fd)
+                    raise self._fail(c, strerror(-rc), None)
                 break
             cur = nxt
             fd = b.prog_get_fd_by_id(nxt)
             if fd < 0:
-                continue
+                if fd == -_errno.ENOENT:
+                    continue  # unloaded meanwhile
+                for f in found:
+                    b.close(f)
+                raise self._fail(c, f"can't get prog by id ({nxt}): {strerror(-fd)}", None)
             rc, info = b.prog_info(fd)
-            if rc == 0 and info is not None and info.name == _show(h.value):
-                found.append(fd)
-            else:
-                b.close(fd)
+            if rc == 0 and info is not None:
+                if h.kind == "tag":
+                    ok = getattr(info, "tag", b"") == h.value
+                else:
+                    ok = info.name == _show(h.value)
+                if ok:
+                    found.append(fd)
+                    continue
+            b.close(fd)
         if len(found) != 1:
             for fd in found:
                 b.close(fd)
-            raise self._fail(
-                c,
-                "several programs match this handle"
-                if found
-                else f"no program named '{_show(h.value)}'",
-                None,
-            )
+            if found:
+                raise self._fail(c, "several programs match this handle", None)
+            what = f"tag {h.value.hex()}" if h.kind == "tag" else f"named '{_show(h.value)}'"
+            f = self._fail(c, f"no program {what}", None)
+            f.silent = True  # bpftool fails without a message
+            raise f
         return found[0]
 
     def _btf_of(self, info: MapInfo):
@@ -861,37 +935,21 @@ class Runner(BlockExecutor):
             self._btf = BTFCache(self.backend)
         return self._btf.get(info)
 
-    def _entry(self, m: MapRef, key, value) -> tuple[str, Any]:
+    def _formatted(self, m: MapRef, key, value):
+        """The BTF form of an element, for maps bpftool formats with BTF: in JSON mode
+        the ``"formatted"`` member (a :class:`~bpfmaps.btf.dumper.Formatted`, written
+        by the JSON writer), in plain mode the whole entry text; None otherwise."""
         info = m.info
-        percpu = info.type in PERCPU_TYPES
         btf = self._btf_of(info)
-        if btf is not None and not self.json:
-            from ..btf.dumper import format_entry_plain
-
-            return format_entry_plain(btf, info, key, value, self._ncpus), None
+        if btf is None:
+            return None
         if self.json:
-            obj: dict = {}
-            if info.key_size:
-                obj["key"] = _hex_json(key or b"")
-            if percpu:
-                step = round_up8(info.value_size)
-                obj["values"] = [
-                    {"cpu": i, "value": _hex_json(value[i * step : i * step + info.value_size])}
-                    for i in range(self._ncpus)
-                ]
-            elif info.value_size:
-                obj["value"] = _hex_json(value[: info.value_size])
-            if btf is not None:
-                from ..btf.dumper import Formatted
+            from ..btf.dumper import Formatted
 
-                obj["formatted"] = Formatted(btf, info, key, value, self._ncpus)
-            return "", obj
-        return (
-            format_entry(
-                key, value, info.key_size, info.value_size, percpu=percpu, ncpus=self._ncpus
-            ),
-            None,
-        )
+            return Formatted(btf, info, key, value, self._ncpus)
+        from ..btf.dumper import format_entry_plain
+
+        return format_entry_plain(btf, info, key, value, self._ncpus)
 
     def _do_lookup(self, c: Lookup):
         m: MapRef = c.map
@@ -901,19 +959,15 @@ class Runner(BlockExecutor):
         rc = b.map_lookup_elem(fd, self._key(c.key), buf, 0)
         if rc < 0:
             if rc == -_errno.ENOENT:
-                if self.json:
-                    self._json_ok(c.index, None)
-                else:
-                    self.out.write("key:\n" + format_bytes(c.key or b"") + "\n\nNot found\n")
-                raise self._fail(
+                self.o.lookup_miss(m.info, c.key)
+                f = self._fail(
                     c, "lookup failed: No such file or directory (key not found)", _errno.ENOENT
                 )
+                f.shown = True
+                raise f
             raise self._fail(c, f"lookup failed: {strerror(-rc)}", -rc)
-        text, obj = self._entry(m, c.key, b.tobytes(buf, m.value_buf_size))
-        if self.json:
-            return obj
-        self.out.write(text)
-        return None
+        value = b.tobytes(buf, m.value_buf_size)
+        self.o.element(m.info, c.key, value, self._formatted(m, c.key, value))
 
     def _do_getnext(self, c: GetNext):
         m: MapRef = c.map
@@ -923,18 +977,7 @@ class Runner(BlockExecutor):
         rc = b.map_get_next_key(fd, self._key(c.key), buf)
         if rc < 0:
             raise self._fail(c, f"can't get next key: {strerror(-rc)}", -rc)
-        nk = b.tobytes(buf, m.key_size)
-        if self.json:
-            return {
-                "key": _hex_json(c.key) if c.key is not None else None,
-                "next_key": _hex_json(nk),
-            }
-        if c.key is not None:
-            self.out.write("key:\n" + format_bytes(c.key) + "\n")
-        else:
-            self.out.write("key: None\n")
-        self.out.write("next key:\n" + format_bytes(nk) + "\n")
-        return None
+        self.o.getnext(m.info, c.key, b.tobytes(buf, m.key_size))
 
     def _do_delete(self, c: Delete):
         m: MapRef = c.map
@@ -942,7 +985,7 @@ class Runner(BlockExecutor):
         rc = self.backend.map_delete_elem(fd, c.key if c.key is not None else b"")
         if rc < 0:
             raise self._fail(c, f"delete failed: {strerror(-rc)}", -rc)
-        return None
+        self.o.done()
 
     def _do_pop(self, c):
         m: MapRef = c.map
@@ -953,167 +996,140 @@ class Runner(BlockExecutor):
         rc = b.map_lookup_and_delete_elem(fd, kbuf, vbuf, 0)
         if rc < 0:
             if rc == -_errno.ENOENT:
-                if self.json:
-                    self._json_ok(c.index, None)
-                else:
-                    self.out.write("Error: empty map\n")
-                raise self._fail(c, f"{c.verb} failed: empty map", _errno.ENOENT)
+                self.o.empty_map()
+                f = self._fail(c, f"{c.verb} failed: empty map", _errno.ENOENT)
+                f.shown = True
+                raise f
             raise self._fail(c, f"pop failed: {strerror(-rc)}", -rc)
         key = b.tobytes(kbuf, m.key_size) if m.key_size else None
-        text, obj = self._entry(m, key, b.tobytes(vbuf, m.value_buf_size))
-        if self.json:
-            return obj
-        self.out.write(text)
-        return None
-
-    def _header_plain(self, info: MapInfo) -> str:
-        t = info.type.name.lower() if isinstance(info.type, MapType) else f"type {info.type}"
-        s = f"{info.id}: {t}  "
-        if info.name:
-            s += f"name {info.name}  "
-        return s + f"flags 0x{info.flags:x}\n"
-
-    def _header_json(self, info: MapInfo) -> dict:
-        t = info.type.name.lower() if isinstance(info.type, MapType) else info.type
-        d: dict = {"id": info.id, "type": t}
-        if info.name:
-            d["name"] = info.name
-        d["flags"] = info.flags
-        return d
+        value = b.tobytes(vbuf, m.value_buf_size)
+        self.o.element(m.info, key, value, self._formatted(m, key, value))
 
     def _do_dump(self, c: Dump):
         b = self.backend
+        o = self.o
         multi = len(c.maps) > 1
         if not self.json and all(m.info.btf_id for m in c.maps):
+            # bpftool's plain dump of maps with BTF: one BTF writer document
             from ..btf.output import BTFCache, dump_plain
 
             if self._btf is None:
                 self._btf = BTFCache(b)
             maps = [(m.info, self._fd(m, c), m.value_buf_size) for m in c.maps]
             text, err = dump_plain(b, maps, self._btf, self._ncpus)
-            self.out.write(text)
-            if err:
-                raise self._fail(c, f"can't get next key: {strerror(err)}", err)
-            return None
-        out_json: list = []
-        for n, m in enumerate(c.maps):
-            fd = self._fd(m, c)
-            info = m.info
-            kbuf = self._buf(info.key_size)
-            vbuf = self._buf(m.value_buf_size)
-            prev = b.NULL
-            count = 0
-            elems: list = []
-            text: list[str] = []
-            if multi and not self.json:
-                if n:
-                    text.append("\n")
-                text.append(self._header_plain(info))
-            err = 0
-            for _ in range(info.max_entries + 2):
-                rc = b.map_get_next_key(fd, prev, kbuf)
-                if rc < 0:
-                    if rc != -_errno.ENOENT:
-                        err = -rc
-                    break
-                key = b.tobytes(kbuf, info.key_size)
-                rc = b.map_lookup_elem(fd, key, vbuf, 0)
-                if rc < 0:
-                    if rc == -_errno.ENOENT and info.type in FD_VALUE_TYPES:
-                        prev = key
-                        continue
-                    msg = "<no entry>" if rc == -_errno.ENOENT else strerror(-rc)
-                    if self.json:
-                        elems.append({"key": _hex_json(key), "value": msg})
-                    else:
-                        text.append(f"key:\n{format_bytes(key)}\n\nvalue:\n{msg}\n")
-                    count += 0
-                else:
-                    t, obj = self._entry(m, key, b.tobytes(vbuf, m.value_buf_size))
-                    if self.json:
-                        elems.append(obj)
-                    else:
-                        text.append(t)
-                    count += 1
-                prev = key
-            if self.json:
-                if multi:
-                    h = self._header_json(info)
-                    h["elements"] = elems
-                    out_json.append(h)
-                else:
-                    out_json.extend(elems)
-            else:
-                text.append(f"Found {count} element{'s' if count != 1 else ''}\n")
-                self.out.write("".join(text))
-            if err:
-                raise self._fail(c, f"can't get next key: {strerror(err)}", err)
-        return out_json if self.json else None
-
-    def _memlock(self, fd: int) -> tuple[str | None, int]:
-        memlock, frozen = None, 0
-        if getattr(self.backend, "name", "") != "kernel":
-            return None, 0
+            o.text(text)
+            if err:  # bpftool stops with the errno as exit status and no message
+                f = self._fail(c, f"can't get next key: {strerror(err)}", err)
+                f.shown = True
+                raise f
+            return
+        if multi:
+            o.begin_list()
         try:
-            with open(f"/proc/self/fdinfo/{fd}") as f:
-                for line in f:
-                    k, _, v = line.partition(":")
-                    if k == "memlock":
-                        memlock = v.strip()
-                    elif k == "frozen":
-                        frozen = int(v.strip() or 0)
-        except OSError:
-            pass
-        return memlock, frozen
+            for n, m in enumerate(c.maps):
+                fd = self._fd(m, c)
+                info = m.info
+                kbuf = self._buf(info.key_size)
+                vbuf = self._buf(m.value_buf_size)
+                prev = b.NULL
+                count = 0
+                o.dump_begin(info, multi, n == 0)
+                err = 0
+                for _ in range(info.max_entries + 2):
+                    rc = b.map_get_next_key(fd, prev, kbuf)
+                    if rc < 0:
+                        if rc != -_errno.ENOENT:
+                            err = -rc
+                        break
+                    key = b.tobytes(kbuf, info.key_size)
+                    rc = b.map_lookup_elem(fd, key, vbuf, 0)
+                    if rc < 0:
+                        o.dump_entry_error(info, key, -rc)
+                    else:
+                        value = b.tobytes(vbuf, m.value_buf_size)
+                        o.dump_element(info, key, value, self._formatted(m, key, value))
+                        count += 1
+                    prev = key
+                o.dump_end(info, multi, count)
+                if n != len(c.maps) - 1:
+                    o.text("\n")
+                if err:
+                    # bpftool stops here with the errno as exit status and no message
+                    f = self._fail(c, f"can't get next key: {strerror(err)}", err)
+                    f.shown = True
+                    raise f
+        finally:
+            if multi:
+                o.end_list()
 
-    def _show_one(self, info: MapInfo, fd: int):
-        memlock, frozen = self._memlock(fd)
-        if self.json:
-            d = self._header_json(info)
-            d.update(
-                bytes_key=info.key_size, bytes_value=info.value_size, max_entries=info.max_entries
-            )
-            if memlock is not None:
-                d["bytes_memlock"] = int(memlock)
-            d["frozen"] = frozen
-            if info.btf_id:
-                d["btf_id"] = info.btf_id
-            return d
-        s = self._header_plain(info)
-        s += f"\tkey {info.key_size}B  value {info.value_size}B  max_entries {info.max_entries}"
-        if memlock is not None:
-            s += f"  memlock {memlock}B"
-        if frozen:
-            s += "\n\tfrozen"
-        if info.btf_id:
-            s += f"\n\tbtf_id {info.btf_id}"
-        self.out.write(s + "\n")
-        return None
+    def _fdinfo(self, fd: int) -> dict:
+        rc, d = self.backend.map_fdinfo(fd)
+        return d if rc == 0 and d is not None else {}
+
+    def _pins_of(self, info: MapInfo):
+        return self.backend.map_pin_paths(info.id) if self.show_pinned else None
 
     def _do_show(self, c: Show):
         b = self.backend
+        o = self.o
         if c.maps is not None:
-            outs = [self._show_one(m.info, self._fd(m, c)) for m in c.maps]
-            if self.json:
-                return outs[0] if len(outs) == 1 else outs
-            return None
-        outs = []
+            multi = len(c.maps) > 1
+            if multi:
+                o.begin_list()
+            for m in c.maps:
+                o.show(m.info, self._fdinfo(self._fd(m, c)), self._pins_of(m.info))
+            if multi:
+                o.end_list()
+            return
+        o.begin_list()
         cur = 0
+        failure = None
         while True:
             rc, nxt = b.map_get_next_id(cur)
             if rc < 0 or nxt <= cur:  # ids only grow: bounded
+                if rc < 0 and rc != -_errno.ENOENT:
+                    tail = " -- kernel too old?" if rc == -_errno.EINVAL else ""
+                    failure = (f"can't get next map: {strerror(-rc)}{tail}", -rc)
                 break
             cur = nxt
             fd = b.map_get_fd_by_id(nxt, 0)
             if fd < 0:
-                continue
+                if fd == -_errno.ENOENT:
+                    continue
+                failure = (f"can't get map by id ({nxt}): {strerror(-fd)}", -fd)
+                break
             try:
                 rc, info = b.map_info(fd)
-                if rc == 0 and info is not None:
-                    outs.append(self._show_one(info, fd))
+                if rc < 0 or info is None:
+                    failure = (f"can't get map info: {strerror(-rc)}", -rc)
+                    break
+                o.show(info, self._fdinfo(fd), self._pins_of(info))
             finally:
                 b.close(fd)
-        return outs if self.json else None
+        if failure is not None:
+            o.error(failure[0])  # inside the JSON root array, like bpftool
+        o.end_list()
+        if failure is not None:
+            f = self._fail(c, failure[0], None)  # bpftool exits 255 here
+            f.shown = True
+            f.hint = _priv_hint(failure[1])
+            raise f
+
+    def _not_bpffs(self, c, word: str, d: str):
+        from ..errors import NotBpffsError
+
+        e = NotBpffsError(
+            _errno.EPERM,
+            "pin",
+            map=_show(word),
+            hint="path is not on a bpf file system (mount -t bpf bpf DIR)",
+        )
+        return self._fail(
+            c,
+            f"can't pin the object ({_show(word)}): {d} is not on a bpf file system "
+            f"(bpftool would try to mount one there; bpfmaps does not: {e.hint})",
+            None,
+        )
 
     def _do_create(self, c: Create):
         b = self.backend
@@ -1123,18 +1139,15 @@ class Runner(BlockExecutor):
             inner_fd = self._fd(c.inner, c)
         d = os.path.dirname(os.path.abspath(path)) or "."
         if not b.is_bpffs(d):
-            raise self._fail(
-                c,
-                f"can't pin the object ({_show(c.path)}): {d} is not on a bpf file system "
-                "(bpftool would try to mount one there; bpfmaps does not)",
-                None,
-            )
+            raise self._not_bpffs(c, c.path, d)
         fd = b.map_create(
             c.type, c.key_size, c.value_size, c.max_entries, c.flags,
             c.name.encode("latin-1")[:15], inner_fd,
         )  # fmt: skip
         if fd < 0:
-            raise self._fail(c, f"map create failed: {strerror(-fd)}", None)
+            f = self._fail(c, f"map create failed: {strerror(-fd)}", None)
+            f.hint = _priv_hint(-fd)
+            raise f
         rc = b.obj_pin(fd, path)
         if rc < 0:
             b.close(fd)
@@ -1142,7 +1155,7 @@ class Runner(BlockExecutor):
         # a later `pinned FILE` handle that was declared by this create uses this fd
         rc, info = b.map_info(fd)
         self._adopt_created(c, fd, info)
-        return None
+        self.o.done()
 
     def _adopt_created(self, c: Create, fd: int, info) -> None:
         # parse_batch declared this path to the resolver: later `pinned FILE` handles
@@ -1162,36 +1175,32 @@ class Runner(BlockExecutor):
         path = _fs(c.path)
         d = os.path.dirname(os.path.abspath(path)) or "."
         if not b.is_bpffs(d):
-            raise self._fail(
-                c,
-                f"can't pin the object ({_show(c.path)}): {d} is not on a bpf file system "
-                "(bpftool would try to mount one there; bpfmaps does not)",
-                None,
-            )
+            raise self._not_bpffs(c, c.path, d)
         rc = b.obj_pin(fd, path)
         if rc < 0:
             raise self._fail(c, f"can't pin the object ({_show(c.path)}): {strerror(-rc)}", -rc)
-        return None
+        self.o.done()
 
     def _do_freeze(self, c: Freeze):
         m: MapRef = c.map
         rc = self.backend.map_freeze(self._fd(m, c))
         if rc < 0:
             raise self._fail(c, f"failed to freeze map: {strerror(-rc)}", -rc)
-        return None
+        self.o.done()
 
     def _do_help(self, c: Help):
-        if not self.json:
+        if self.json:
+            self.o.done()  # bpftool's do_help: null
+        else:
             self.err.write(MAP_HELP)
-        return None
 
     def _do_version(self, c: Version):
         from .. import __version__ as v  # type: ignore[attr-defined]
 
         if self.json:
-            return {"version": str(v), "bpftool_compatible": "7.1"}
-        self.out.write(f"bpfmaps v{v} (bpftool 7.1 compatible map commands)\n")
-        return None
+            self.o.value({"version": str(v), "bpftool_compatible": "7.1"})
+        else:
+            self.o.text(f"bpfmaps v{v} (bpftool 7.1 compatible map commands)\n")
 
 
 #: files of at least this many bytes run in two passes with bounded memory (see
@@ -1210,21 +1219,6 @@ class _Undeclared:
 
     def __call__(self, handle):
         return self.resolver(handle)
-
-
-def _has_formatted(obj) -> bool:
-    """True when a JSON result holds a BTF ``Formatted`` member (depth-limited walk)."""
-    stack = [(obj, 0)]
-    while stack:
-        o, d = stack.pop()
-        if isinstance(o, dict):
-            if "formatted" in o:
-                return True
-            if d < 4:
-                stack.extend((v, d + 1) for v in o.values() if isinstance(v, (dict, list)))
-        elif isinstance(o, list) and d < 4:
-            stack.extend((v, d + 1) for v in o if isinstance(v, (dict, list)))
-    return False
 
 
 class _no_gc:

@@ -15,6 +15,7 @@ prefixes: O(n log n); hash ``GET_NEXT_KEY`` scans one bucket).  Not thread-safe.
 from __future__ import annotations
 
 import errno
+import hashlib
 import itertools
 import os
 import random
@@ -680,7 +681,7 @@ class FakeKernel(BTFMixin):
         if f.obj.kind != "prog":
             return -EINVAL, None
         p = f.obj
-        return 0, ProgInfo(id=p.id, type=p.type, name=p.name)
+        return 0, ProgInfo(id=p.id, type=p.type, name=p.name, tag=getattr(p, "tag", b""))
 
     # -- ring buffers (bpfmaps.RingBuffer) ----------------------------------------
     def _ring(self, map_or_fd: Any) -> Any:
@@ -756,6 +757,8 @@ class FakeKernel(BTFMixin):
         if rc:
             return rc
         p = FakeProg(next(self._prog_ids), int(prog_type), sname)
+        # a stand-in for the kernel's tag (a hash of the instructions; not the same bytes)
+        p.tag = hashlib.sha1(bytes(insns)).digest()[:8]
         self._progs[p.id] = p
         return self._install(p)
 

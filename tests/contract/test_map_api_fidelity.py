@@ -366,3 +366,23 @@ def test_zero(backend):
         assert list(a.values()) == [0, 0, 0]
     with make(backend, "queue", 0, 4, 2) as q, pytest.raises(TypeError):
         q.zero()
+
+
+def test_pin_off_bpffs_is_not_bpffs_error(backend, tmp_path):
+    """No bpffs where the pin goes (e.g. /sys/fs/bpf not mounted: the directory may not
+    exist either, and the kernel answers ENOENT): NotBpffsError with a clean text."""
+    with make(backend, "hash", 4, 4, 4) as m:
+        for path in (str(tmp_path / "x"), str(tmp_path / "no" / "dir" / "x")):
+            with pytest.raises(NotBpffsError) as ei:
+                m.pin(path)
+            text = str(ei.value)
+            assert "not-bpffs" not in text and "key does not exist" not in text
+            assert "path is not on a bpf file system" in text
+
+
+def test_pin_missing_directory_on_bpffs(backend, pin_dir):
+    with make(backend, "hash", 4, 4, 4) as m:
+        with pytest.raises(BPFError) as ei:
+            m.pin(os.path.join(pin_dir, "no_such_dir", "x"))
+        assert ei.value.errno == errno.ENOENT
+        assert ei.value.hint == "the directory of the pin path does not exist"

@@ -1,0 +1,571 @@
+"""What single ``map`` commands print, in bpftool's plain and JSON layouts.
+
+The runner reports each event of a command (an element read, a lookup miss, a
+``show`` record, an error...) to one :class:`Output`; :class:`PlainOutput` and
+:class:`JsonOutput` turn events into bytes exactly as bpftool 7.1 does:
+
+* plain: ``print_entry_plain``/``show_map_close_plain`` text on stdout, ``Error: ...``
+  on stderr (and a few messages bpftool prints on stdout, such as ``Error: empty
+  map`` and ``Not found``);
+* JSON: one document per command, written by :class:`JsonWriter`, a model of
+  bpftool's streaming JSON writer (``-p`` adds its peculiar whitespace: only a
+  member name starts a new line, so arrays of bytes stay on one line and a closing
+  bracket gets a line of its own), then a newline, even when nothing else was
+  written; errors are ``{"error":"..."}`` objects at the point they happen (inside
+  an open ``dump``/``show`` array, like bpftool).
+
+Element records are built by :func:`element_json` (``key``, ``value`` or per-CPU
+``values``); BTF-formatted output plugs in through the ``formatted`` argument of the
+element events: in JSON mode a value written under ``"formatted"`` (the runner passes
+a :class:`bpfmaps.btf.dumper.Formatted`, which writes itself), in plain mode the
+entry's whole text.  Pure Python, no compiled extension.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import IO, Any, Optional
+
+from ..types import PERCPU_TYPES, MapInfo, MapType, round_up8
+from .bytes import format_bytes, format_entry
+
+__all__ = [
+    "Raw",
+    "JsonWriter",
+    "render_json",
+    "Output",
+    "PlainOutput",
+    "JsonOutput",
+    "element_json",
+    "show_json",
+    "show_plain",
+    "map_type_str",
+    "prog_type_str",
+]
+
+
+class Raw(str):
+    """JSON text written as is (a number bpftool prints with printf, a pre-rendered
+    member)."""
+
+
+#: libbpf 1.1 (bpftool 7.1) map type names; newer types print as ``type N``
+_LIBBPF_MAP_TYPE_MAX = int(MapType.USER_RINGBUF)
+
+#: libbpf 1.1 ``libbpf_bpf_prog_type_str`` names, by number
+_PROG_TYPES = (
+    "unspec", "socket_filter", "kprobe", "sched_cls", "sched_act", "tracepoint", "xdp",
+    "perf_event", "cgroup_skb", "cgroup_sock", "lwt_in", "lwt_out", "lwt_xmit", "sock_ops",
+    "sk_skb", "cgroup_device", "sk_msg", "raw_tracepoint", "cgroup_sock_addr",
+    "lwt_seg6local", "lirc_mode2", "sk_reuseport", "flow_dissector", "cgroup_sysctl",
+    "raw_tracepoint_writable", "cgroup_sockopt", "tracing", "struct_ops", "ext", "lsm",
+    "sk_lookup", "syscall",
+)  # fmt: skip
+
+
+def map_type_str(t: Any) -> Optional[str]:
+    """bpftool 7.1's name of map type ``t``, or None where it prints ``type N``."""
+    if isinstance(t, MapType) and 0 <= int(t) <= _LIBBPF_MAP_TYPE_MAX:
+        return t.name.lower()
+    return None
+
+
+def prog_type_str(t: int) -> Optional[str]:
+    """bpftool 7.1's name of program type ``t``, or None (printed as a number)."""
+    return _PROG_TYPES[t] if 0 <= t < len(_PROG_TYPES) else None
+
+
+# ----------------------------------------------------------------------------- JSON
+
+
+def _quote(s: str) -> str:
+    # bpftool 7.1's jsonw_puts (Linux 6.1 tree): escapes only these seven characters,
+    # and writes a backslash as "\\n" (a bug of that json_writer; the binary is the
+    # oracle, see bpfmaps.btf.dumper.quote)
+    out = ['"']
+    for ch in s:
+        if ch == "\t":
+            out.append("\\t")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\f":
+            out.append("\\f")
+        elif ch == "\b":
+            out.append("\\b")
+        elif ch == "\\":
+            out.append("\\n")
+        elif ch == '"':
+            out.append('\\"')
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+class JsonWriter:
+    """A streaming JSON writer with bpftool's separators and pretty layout.
+
+    State is the nesting depth and the pending separator, as in bpftool: a value
+    (or an opening bracket) first writes the pending comma; a member name also
+    starts a new, indented line in pretty mode; a closing bracket starts a new line
+    only when its container is not empty.  Several top-level values are written
+    comma-separated (bpftool does the same)."""
+
+    __slots__ = ("pretty", "depth", "sep", "parts")
+
+    def __init__(self, pretty: bool = False) -> None:
+        self.pretty = pretty
+        self.depth = 0
+        self.sep = ""
+        self.parts: list[str] = []
+
+    def _eol(self) -> None:
+        if self.pretty:
+            self.parts.append("\n" + "    " * self.depth)
+
+    def _eor(self) -> None:
+        if self.sep:
+            self.parts.append(self.sep)
+        self.sep = ","
+
+    def begin(self, c: str) -> None:
+        self._eor()
+        self.parts.append(c)
+        self.depth += 1
+        self.sep = ""
+
+    def end(self, c: str) -> None:
+        self.depth -= 1
+        if self.sep:
+            self._eol()
+        self.parts.append(c)
+        self.sep = ","
+
+    def name(self, name: str) -> None:
+        self._eor()
+        self._eol()
+        self.sep = ""
+        self.parts.append(_quote(name) + (": " if self.pretty else ":"))
+
+    def token(self, text: str) -> None:
+        """A scalar already in JSON syntax (bpftool's ``jsonw_printf``)."""
+        self._eor()
+        self.parts.append(text)
+
+    def string(self, s: str) -> None:
+        """A string value (bpftool's ``jsonw_string``)."""
+        self.token(_quote(s))
+
+    def value(self, v: Any) -> None:
+        """Write a Python value: dict (object, in order), list/tuple (array), str,
+        :class:`Raw`, int, bool, None, or an object with ``write_json(writer)`` (BTF
+        ``formatted`` members write themselves)."""
+        if isinstance(v, Raw):
+            self.token(str(v))
+        elif isinstance(v, str):
+            self.token(_quote(v))
+        elif v is None:
+            self.token("null")
+        elif v is True or v is False:
+            self.token("true" if v else "false")
+        elif isinstance(v, int):
+            self.token(str(v))
+        elif isinstance(v, dict):
+            self.begin("{")
+            for k, x in v.items():
+                self.name(k)
+                self.value(x)
+            self.end("}")
+        elif isinstance(v, (list, tuple)):
+            self.begin("[")
+            for x in v:
+                self.value(x)
+            self.end("]")
+        elif isinstance(v, float):
+            self.token(repr(v))
+        elif hasattr(v, "write_json"):
+            v.write_json(self)
+        else:
+            raise TypeError(f"cannot write {type(v).__name__} as JSON")
+
+    def getvalue(self) -> str:
+        return "".join(self.parts)
+
+
+def render_json(obj: Any, pretty: bool = False) -> str:
+    """``obj`` as bpftool would write it (no trailing newline)."""
+    w = JsonWriter(pretty)
+    w.value(obj)
+    return w.getvalue()
+
+
+def error_json(message: str) -> dict:
+    """bpftool's ``p_err`` object: the message is written between quotes unescaped
+    (``jsonw_vprintf_enquote``), exactly as bpftool does."""
+    return {"error": Raw('"' + message + '"')}
+
+
+def hex_json(data: bytes) -> list:
+    """``print_hex_data_json``: one ``"0x%02hhx"`` string per byte."""
+    return [Raw(f'"0x{b:02x}"') for b in data]
+
+
+def element_json(
+    info: MapInfo, key: Optional[bytes], value: bytes, ncpus: int, formatted: Any = None
+) -> dict:
+    """``print_entry_json``: ``key`` (``[]`` for keyless maps), then ``value``, or
+    per-CPU ``values`` (``[{"cpu": i, "value": [...]}, ...]``), then ``formatted``
+    when given (BTF output: any value :class:`JsonWriter` accepts)."""
+    ks, vs = info.key_size, info.value_size
+    d: dict = {"key": hex_json((key or b"")[:ks])}
+    if info.type in PERCPU_TYPES:
+        step = round_up8(vs)
+        d["values"] = [
+            {"cpu": i, "value": hex_json(value[i * step : i * step + vs])} for i in range(ncpus)
+        ]
+    else:
+        d["value"] = hex_json(value[:vs])
+    if formatted is not None:
+        d["formatted"] = formatted
+    return d
+
+
+def _header_json(info: MapInfo) -> dict:
+    t = map_type_str(info.type)
+    d: dict = {"id": info.id, "type": t if t is not None else int(info.type)}
+    if info.name:
+        d["name"] = info.name
+    d["flags"] = Raw(str(_c_int(info.flags)))
+    return d
+
+
+def _c_int(u32: int) -> int:
+    u32 &= 0xFFFFFFFF
+    return u32 - (1 << 32) if u32 & 0x80000000 else u32
+
+
+def _atoi(s: Optional[str]) -> int:
+    if not s:
+        return 0
+    s = s.strip()
+    n = 0
+    sign = 1
+    i = 0
+    if i < len(s) and s[i] in "+-":
+        sign = -1 if s[i] == "-" else 1
+        i += 1
+    while i < len(s) and s[i].isdigit():
+        n = n * 10 + int(s[i])
+        i += 1
+    return sign * n
+
+
+def show_json(info: MapInfo, fdinfo: dict, pinned: Optional[list[str]] = None) -> dict:
+    """``show_map_close_json``: one ``map show`` record.  ``fdinfo`` holds the fd's
+    /proc/self/fdinfo fields (``memlock``, ``frozen``, ``owner_prog_type``,
+    ``owner_jited``); ``pinned`` is the list of pin paths when pins are listed."""
+    d = _header_json(info)
+    d["bytes_key"] = info.key_size
+    d["bytes_value"] = info.value_size
+    d["max_entries"] = info.max_entries
+    if "memlock" in fdinfo:
+        d["bytes_memlock"] = _atoi(fdinfo["memlock"])
+    if info.type == MapType.PROG_ARRAY:
+        opt = fdinfo.get("owner_prog_type")
+        if opt is not None:
+            n = _atoi(opt) & 0xFFFFFFFF
+            name = prog_type_str(n)
+            d["owner_prog_type"] = name if name is not None else n
+        oj = fdinfo.get("owner_jited")
+        if oj is not None:
+            d["owner_jited"] = bool(_atoi(oj))
+    d["frozen"] = _atoi(fdinfo.get("frozen"))
+    if info.btf_id:
+        d["btf_id"] = info.btf_id
+    if pinned is not None:
+        d["pinned"] = list(pinned)
+    return d
+
+
+def _header_plain(info: MapInfo) -> str:
+    t = map_type_str(info.type)
+    s = f"{info.id}: " + (f"{t}  " if t is not None else f"type {int(info.type)}  ")
+    if info.name:
+        s += f"name {info.name}  "
+    return s + f"flags 0x{info.flags:x}\n"
+
+
+def show_plain(info: MapInfo, fdinfo: dict, pinned: Optional[list[str]] = None) -> str:
+    """``show_map_close_plain``: one ``map show`` record, newline included."""
+    s = _header_plain(info)
+    s += f"\tkey {info.key_size}B  value {info.value_size}B  max_entries {info.max_entries}"
+    if "memlock" in fdinfo:
+        s += f"  memlock {fdinfo['memlock']}B"
+    if info.type == MapType.PROG_ARRAY:
+        opt = fdinfo.get("owner_prog_type")
+        oj = fdinfo.get("owner_jited")
+        if opt is not None or oj is not None:
+            s += "\n\t"
+        if opt is not None:
+            n = _atoi(opt) & 0xFFFFFFFF
+            name = prog_type_str(n)
+            s += (
+                f"owner_prog_type {name}  "
+                if name is not None
+                else f"owner_prog_type {_c_int(n)}  "
+            )
+        if oj is not None:
+            s += "owner jited" if _atoi(oj) else "owner not jited"
+    for p in pinned or ():
+        s += f"\n\tpinned {p}"
+    frozen = _atoi(fdinfo.get("frozen"))
+    if info.btf_id or frozen:
+        s += "\n\t"
+    if info.btf_id:
+        s += f"btf_id {info.btf_id}"
+    if frozen:
+        s += "  frozen" if info.btf_id else "frozen"
+    return s + "\n"
+
+
+# ----------------------------------------------------------------------------- outputs
+
+
+class Output:
+    """The events of one command.  Subclasses write bpftool's bytes; the runner never
+    formats output itself."""
+
+    def element(self, info: MapInfo, key: Optional[bytes], value: bytes, formatted=None) -> None:
+        """A lookup hit, a pop/peek/dequeue result."""
+        raise NotImplementedError
+
+    def lookup_miss(self, info: MapInfo, key: Optional[bytes]) -> None:
+        raise NotImplementedError
+
+    def empty_map(self) -> None:
+        """pop/peek/dequeue on an empty queue/stack."""
+        raise NotImplementedError
+
+    def getnext(self, info: MapInfo, key: Optional[bytes], next_key: bytes) -> None:
+        raise NotImplementedError
+
+    def done(self) -> None:
+        """A command that prints nothing in plain mode succeeded (update, delete,
+        push, pin, freeze, create): JSON ``null``."""
+
+    def begin_list(self) -> None:
+        """A JSON root array opens (``map show`` of all maps or several maps, a dump
+        of several maps); plain mode writes nothing."""
+
+    def end_list(self) -> None:
+        pass
+
+    def show(self, info: MapInfo, fdinfo: dict, pinned: Optional[list[str]] = None) -> None:
+        raise NotImplementedError
+
+    def dump_begin(self, info: MapInfo, header: bool, first: bool) -> None:
+        raise NotImplementedError
+
+    def dump_element(self, info: MapInfo, key: bytes, value: bytes, formatted=None) -> None:
+        raise NotImplementedError
+
+    def dump_entry_error(self, info: MapInfo, key: bytes, err: int) -> None:
+        raise NotImplementedError
+
+    def dump_end(self, info: MapInfo, header: bool, count: int) -> None:
+        raise NotImplementedError
+
+    def error(self, message: str) -> None:
+        """bpftool's ``p_err``."""
+        raise NotImplementedError
+
+    def diagnostic(self, message: str) -> None:
+        """Something bpftool does not print (it fails silently there, or this is a
+        hint on top of its message): stderr only, in both modes."""
+        raise NotImplementedError
+
+    def text(self, s: str) -> None:
+        """Free text on stdout in plain mode (help, version); ignored in JSON mode."""
+
+    def value(self, obj: Any) -> None:
+        """A JSON value (version); ignored in plain mode."""
+
+    def finish(self) -> None:
+        """End of the command: JSON mode writes its document and a newline."""
+
+
+class PlainOutput(Output):
+    def __init__(self, out: IO[str], err: IO[str], ncpus: int) -> None:
+        self.out, self.err, self.ncpus = out, err, ncpus
+
+    def element(self, info, key, value, formatted=None):
+        if formatted is not None:  # the BTF layout of the entry, text ready
+            self.out.write(formatted)
+            return
+        self.out.write(
+            format_entry(
+                key,
+                value,
+                info.key_size,
+                info.value_size,
+                percpu=info.type in PERCPU_TYPES,
+                ncpus=self.ncpus,
+            )
+        )
+
+    def lookup_miss(self, info, key):
+        self.out.write("key:\n" + format_bytes((key or b"")[: info.key_size]) + "\n\nNot found\n")
+
+    def empty_map(self):
+        self.out.write("Error: empty map\n")
+
+    def getnext(self, info, key, next_key):
+        if key is not None:
+            self.out.write("key:\n" + format_bytes(key) + "\n")
+        else:
+            self.out.write("key: None\n")
+        self.out.write("next key:\n" + format_bytes(next_key) + "\n")
+
+    def show(self, info, fdinfo, pinned=None):
+        self.out.write(show_plain(info, fdinfo, pinned))
+
+    def dump_begin(self, info, header, first):
+        if header:
+            if not first:
+                self.out.write("\n")
+            self.out.write(_header_plain(info))
+
+    def dump_element(self, info, key, value, formatted=None):
+        self.element(info, key, value, formatted)
+
+    def dump_entry_error(self, info, key, err):
+        import errno as _e
+
+        from ..errors import strerror
+
+        if info.type in (MapType.PROG_ARRAY, MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS) and (
+            err == _e.ENOENT
+        ):
+            return
+        msg = "<no entry>" if err == _e.ENOENT else strerror(err)
+        brk = info.key_size > 16 or len(msg) > 16
+        single = info.key_size + len(msg) <= 24 and not brk
+        sep = "\n" if brk else " "
+        self.out.write(
+            f"key:{sep}{format_bytes(key[: info.key_size])}"
+            + ("  " if single else "\n")
+            + f"value:{sep}{msg}\n"
+        )
+
+    def dump_end(self, info, header, count):
+        self.out.write(f"Found {count} element{'s' if count != 1 else ''}\n")
+
+    def error(self, message):
+        self.err.write(f"Error: {message}\n")
+
+    def diagnostic(self, message):
+        self.err.write(f"Error: {message}\n")
+
+    def text(self, s):
+        self.out.write(s)
+
+
+class JsonOutput(Output):
+    """Collects the command's JSON values; :meth:`finish` writes them.  ``values``
+    holds the top-level values (normally one); errors raised inside an open list
+    land in that list, like bpftool's."""
+
+    def __init__(self, out: IO[str], err: IO[str], ncpus: int, pretty: bool = False) -> None:
+        self.out, self.err, self.ncpus, self.pretty = out, err, ncpus, pretty
+        self.values: list = []
+        self._stack: list[list] = []
+
+    def _put(self, v: Any) -> None:
+        (self._stack[-1] if self._stack else self.values).append(v)
+
+    def element(self, info, key, value, formatted=None):
+        self._put(element_json(info, key, value, self.ncpus, formatted))
+
+    def lookup_miss(self, info, key):
+        self._put(None)
+
+    def empty_map(self):
+        self._put(None)
+
+    def getnext(self, info, key, next_key):
+        self._put(
+            {"key": hex_json(key) if key is not None else None, "next_key": hex_json(next_key)}
+        )
+
+    def done(self):
+        self._put(None)
+
+    def begin_list(self):
+        lst: list = []
+        self._put(lst)
+        self._stack.append(lst)
+
+    def end_list(self):
+        self._stack.pop()
+
+    def show(self, info, fdinfo, pinned=None):
+        self._put(show_json(info, fdinfo, pinned))
+
+    def dump_begin(self, info, header, first):
+        elems: list = []
+        if header:
+            h = _header_json(info)
+            h["elements"] = elems
+            self._put(h)
+        else:
+            self._put(elems)
+        self._stack.append(elems)
+
+    def dump_element(self, info, key, value, formatted=None):
+        self.element(info, key, value, formatted)
+
+    def dump_entry_error(self, info, key, err):
+        import errno as _e
+
+        from ..errors import strerror
+
+        if info.type in (MapType.PROG_ARRAY, MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS) and (
+            err == _e.ENOENT
+        ):
+            return
+        self._put({"key": hex_json(key[: info.key_size]), "value": {"error": strerror(err)}})
+
+    def dump_end(self, info, header, count):
+        self._stack.pop()
+
+    def error(self, message):
+        self._put(error_json(message))
+
+    def diagnostic(self, message):
+        self.err.write(f"Error: {message}\n")
+
+    def value(self, obj):
+        self._put(obj)
+
+    def close_lists(self) -> None:
+        self._stack.clear()
+
+    def finish(self):
+        self._stack.clear()
+        w = JsonWriter(self.pretty)
+        for v in self.values:
+            w.value(v)
+        self.out.write(w.getvalue() + "\n")
+
+
+def make_output(
+    json: bool, pretty: bool, out: IO[str] | None, err: IO[str] | None, ncpus: int
+) -> Output:
+    """The Output for a runner's options."""
+    out = out if out is not None else sys.stdout
+    err = err if err is not None else sys.stderr
+    if json:
+        return JsonOutput(out, err, ncpus, pretty)
+    return PlainOutput(out, err, ncpus)
