@@ -188,3 +188,24 @@ def test_fake_async_and_two_rings():
         assert asyncio.run(asyncio.wait_for(main(rb, a, b), 5)) == [b"A" * 8, b"B" * 8]
     with pytest.raises(ValueError):
         rb.consume()
+
+
+@pytest.mark.kernel
+def test_ringbuf_records_decoded_with_a_btf_codec(producer):
+    # the compiled object's BTF (its .BTF section) describes struct rec; a ringbuf map
+    # itself carries no BTF types
+    from bpfmaps import btf
+    from bpfmaps.btf import layout
+    from bpfmaps.btf.typed import codec_for
+
+    from .bpfobj import compile_prog
+
+    prog, rbm, cfg, _ = producer
+    types = btf.load(compile_prog("ring_producer"))
+    rec = codec_for(layout.from_btf(types, types.find("rec").id))
+    cfg[1] = 3
+    with RingBuffer(rbm, codec=rec) as rb:
+        prog.test_run(PKT)
+        recs = rb.consume()
+    assert [r.seq for r in recs] == [0, 1, 2]
+    assert type(recs[0]).__name__ == "rec" and recs[0].pad == bytes(48)

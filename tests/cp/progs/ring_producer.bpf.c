@@ -12,6 +12,9 @@ struct rec {
     __u8 pad[48];
 };
 
+/* puts struct rec into the object's BTF (user space builds its codec from it) */
+const struct rec *rec_type __attribute__((unused));
+
 struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
     __uint(max_entries, 16384);
