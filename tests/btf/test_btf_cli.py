@@ -35,7 +35,7 @@ TRICKY = b"\"\\'ab c"
 
 # every map of the fixture with BTF formatting (bt_floats has its own test)
 BTF_MAPS = ["bt_values", "bt_bitmap", "bt_percpu", "bt_pcarray", "bt_lpm", "bt_strs", "o_data"]
-PLAIN_MAPS = ["bt_outer", "bt_houter", "bt_inner1"]
+PLAIN_MAPS = ["bt_queue", "bt_outer", "bt_houter", "bt_inner1"]
 
 
 def _charlike(btf, tid) -> bool:
@@ -163,7 +163,7 @@ def test_dump_show(pins, bpftool_bin, name, mode):
     same(bpftool_bin, [*mode, "map", "show", "pinned", pins[name]])
 
 
-@pytest.mark.parametrize("mode", MODES[:2], ids=["plain", "j"])
+@pytest.mark.parametrize("mode", MODES, ids=["plain", "j", "p"])
 @pytest.mark.parametrize("name", PLAIN_MAPS)
 def test_dump_maps_without_btf(pins, bpftool_bin, name, mode):
     """Queue and map-in-map maps carry no BTF (libbpf 1.1): hex output, as bpftool."""
@@ -175,22 +175,24 @@ def test_dump_maps_without_btf(pins, bpftool_bin, name, mode):
 def test_lookup(pins, bpftool_bin, name, mode):
     keys = raw_keys(pins[name])[:3]
     assert keys
-    for k in keys:
+    with Map.from_pin(pins[name]) as m:
+        missing = b"\xee" * m.key_size
+    for k in [*keys, missing]:
         hexkey = ["key", "hex", *[f"{b:02x}" for b in k]]
         same(bpftool_bin, [*mode, "map", "lookup", "pinned", pins[name], *hexkey])
 
 
-@pytest.mark.parametrize("mode", MODES[:2], ids=["plain", "j"])
+@pytest.mark.parametrize("mode", MODES, ids=["plain", "j", "p"])
 @pytest.mark.parametrize("name", BTF_MAPS)
 def test_getnext(pins, bpftool_bin, name, mode):
     """getnext prints keys in hex even with BTF (bpftool 7.1)."""
-    for k in raw_keys(pins[name])[:1] if len(raw_keys(pins[name])) > 1 else []:
+    for k in raw_keys(pins[name])[:2]:
         hexkey = ["key", "hex", *[f"{b:02x}" for b in k]]
         same(bpftool_bin, [*mode, "map", "getnext", "pinned", pins[name], *hexkey])
     same(bpftool_bin, [*mode, "map", "getnext", "pinned", pins[name]])
 
 
-@pytest.mark.parametrize("mode", MODES[:1], ids=["plain"])
+@pytest.mark.parametrize("mode", MODES, ids=["plain", "j", "p"])
 def test_queue_peek_pop(pins, bpftool_bin, mode):
     q = pins["bt_queue"]
     with Map.from_pin(q) as m:
