@@ -35,8 +35,9 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from threading import get_ident
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Generic, Optional, Union
 
+from ._typing import K, V
 from .bulk import (
     DEFAULT_CHUNK,
     DEL,
@@ -52,6 +53,9 @@ from .bulk import (
 from .types import UpdateFlags
 
 if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from .codecs import AllCPUs
     from .maps import Map
 
 __all__ = ["MapBatch", "Transaction", "batch"]
@@ -81,7 +85,7 @@ def _release(keys: Any, owner: Any) -> None:
             del _open[key]
 
 
-def _segments(marks: list, start: int, end: int) -> list[tuple[int, int, int, int]]:
+def _segments(marks: list[Any], start: int, end: int) -> list[tuple[int, int, int, int]]:
     """Runs ``(kind, flags, s, e)`` of operations ``start..end``: every index not in
     ``marks`` (sorted ``(index, kind, flags)``) is a plain upsert."""
     segs: list[list[int]] = []
@@ -106,7 +110,14 @@ def _segments(marks: list, start: int, end: int) -> list[tuple[int, int, int, in
 
 
 def _chunks_for(
-    m: Map, keys: list, vals: list, marks: list, start: int, end: int, base: int, cs: int
+    m: Map[Any, Any],
+    keys: list[Any],
+    vals: list[Any],
+    marks: list[Any],
+    start: int,
+    end: int,
+    base: int,
+    cs: int,
 ) -> list[_Chunk]:
     """Encode operations ``start..end`` of one map's buffer; ``base`` = global index of
     ``start``.  Raises CodecError before anything is applied."""
@@ -125,7 +136,7 @@ def _chunks_for(
     return out
 
 
-class MapBatch:
+class MapBatch(Generic[K, V]):
     """Buffered writes to one map, applied in program order on exit or :meth:`flush`.
 
     Use through ``m.batch(auto_flush=None, on_error="stop", chunk_size=8192)``.
@@ -146,14 +157,16 @@ class MapBatch:
         "result",
     )
 
-    def __new__(cls, m: Map, *args: Any, auto_flush: Optional[int] = None, **kw: Any) -> MapBatch:
+    def __new__(
+        cls, m: Map[K, V], *args: Any, auto_flush: Optional[int] = None, **kw: Any
+    ) -> MapBatch[K, V]:
         if cls is MapBatch and auto_flush:
             cls = _AutoFlushMapBatch
         return object.__new__(cls)
 
     def __init__(
         self,
-        m: Map,
+        m: Map[K, V],
         *,
         auto_flush: Optional[int] = None,
         on_error: str = "stop",
@@ -166,9 +179,9 @@ class MapBatch:
         if auto_flush is not None and auto_flush <= 0:
             raise ValueError("auto_flush must be a positive number of operations")
         self._m = m
-        self._keys: list = []
-        self._vals: list = []
-        self._marks: list = []
+        self._keys: list[Any] = []
+        self._vals: list[Any] = []
+        self._marks: list[Any] = []
         self._on_error = on_error
         self._cs = chunk_size or DEFAULT_CHUNK
         self._limit = auto_flush or 0
@@ -177,12 +190,12 @@ class MapBatch:
         self.result = BatchResult()
 
     # ------------------------------------------------------------------ buffering
-    def __setitem__(self, key: Any, value: Any) -> None:
+    def __setitem__(self, key: K, value: Union[V, AllCPUs[Any]]) -> None:
         """Buffer an upsert (BPF_ANY)."""
         self._keys.append(key)
         self._vals.append(value)
 
-    def __delitem__(self, key: Any) -> None:
+    def __delitem__(self, key: K) -> None:
         """Buffer a delete (a missing key fails with KeyNotFoundError at apply time)."""
         keys = self._keys
         self._marks.append((len(keys), DEL, 0))
@@ -193,7 +206,7 @@ class MapBatch:
 
     delete = __delitem__
 
-    def update(self, key: Any, value: Any, flags: int = UpdateFlags.ANY) -> None:
+    def update(self, key: K, value: Union[V, AllCPUs[Any]], flags: int = UpdateFlags.ANY) -> None:
         """Buffer an update with flags: ANY (same as ``b[k] = v``), LOCK (still
         batched), NOEXIST/EXIST (applied by the per-element C loop, in order)."""
         flags = int(flags)
@@ -214,7 +227,7 @@ class MapBatch:
         return self._m
 
     # ------------------------------------------------------------------ applying
-    def _take(self) -> tuple[list, list, list]:
+    def _take(self) -> tuple[list[Any], list[Any], list[Any]]:
         k, v, mk = self._keys, self._vals, self._marks
         self._keys, self._vals, self._marks = [], [], []
         return k, v, mk
@@ -253,7 +266,7 @@ class MapBatch:
         r.total += total
         r.fallback |= fallback
 
-    def __enter__(self) -> MapBatch:
+    def __enter__(self) -> Self:
         """Open the block.  RuntimeError if a batch of the same map is already open in
         this thread (nested blocks would break program order); the check is one dict
         lookup, nothing is added per write."""
@@ -276,7 +289,7 @@ class MapBatch:
         return f"<MapBatch {self._m!r} pending={len(self._keys)}>"
 
 
-class _ClosedMapBatch(MapBatch):
+class _ClosedMapBatch(MapBatch[Any, Any]):
     """A MapBatch whose ``with`` block has exited: every write or flush raises."""
 
     __slots__ = ()
@@ -287,13 +300,13 @@ class _ClosedMapBatch(MapBatch):
             "would never be applied; open a new m.batch() or write to the map directly"
         )
 
-    __setitem__ = __delitem__ = delete = update = flush = _closed  # type: ignore[assignment]
+    __setitem__ = __delitem__ = delete = update = flush = _closed
 
     def __repr__(self) -> str:
         return f"<MapBatch {self._m!r} closed>"
 
 
-class _AutoFlushMapBatch(MapBatch):
+class _AutoFlushMapBatch(MapBatch[K, V]):
     """MapBatch that flushes every ``auto_flush`` buffered operations."""
 
     __slots__ = ()
@@ -306,7 +319,7 @@ class _AutoFlushMapBatch(MapBatch):
             self.flush()
 
 
-class _TxMapBatch(MapBatch):
+class _TxMapBatch(MapBatch[K, V]):
     """One map's part of a :class:`Transaction`: records where program order switches maps."""
 
     __slots__ = ()
@@ -386,7 +399,7 @@ class Transaction:
         self._claimed: list[tuple[int, int]] = []
         self.result = BatchResult()
 
-    def __getitem__(self, m: Map) -> MapBatch:
+    def __getitem__(self, m: Map[K, V]) -> MapBatch[K, V]:
         v = self._views.get(id(m))
         if v is None:
             if self._state == 2:

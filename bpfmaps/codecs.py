@@ -28,11 +28,26 @@ import operator
 import struct
 import sys
 from collections import namedtuple
-from collections.abc import Sequence
-from typing import Any, Callable, Protocol, runtime_checkable
+from collections.abc import Mapping, Sequence
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Generic,
+    Literal,
+    Protocol,
+    SupportsIndex,
+    TypeVar,
+    Union,
+    overload,
+    runtime_checkable,
+)
 
 from .errors import CodecError
 from .types import round_up8
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
 
 __all__ = [
     "Codec",
@@ -63,16 +78,27 @@ __all__ = [
 
 _BYTESLIKE = (bytes, bytearray, memoryview)
 
+#: the Python type a codec decodes to (and encodes from)
+T = TypeVar("T")
+#: a ctypes type's instances
+CT = TypeVar("CT")
+
 
 @runtime_checkable
-class Codec(Protocol):
-    """The codec protocol: ``size`` bytes, ``encode(obj) -> bytes``, ``decode(bytes) -> obj``."""
+class Codec(Protocol[T]):
+    """The codec protocol: ``size`` bytes, ``encode(obj) -> bytes``, ``decode(bytes) -> obj``.
+
+    Generic in the Python type ``T`` it decodes to: ``U32`` is a ``Codec[int]``,
+    ``Struct("<IH")`` a ``Codec[tuple[Any, ...]]``, ``CType(MyStruct)`` a
+    ``Codec[MyStruct]``; a :class:`~bpfmaps.maps.Map` made with a key codec of
+    ``Codec[K]`` and a value codec of ``Codec[V]`` is a ``Map[K, V]``.
+    """
 
     size: int
 
-    def encode(self, obj: Any) -> bytes: ...
+    def encode(self, obj: T) -> bytes: ...
 
-    def decode(self, data: bytes) -> Any: ...
+    def decode(self, data: bytes) -> T: ...
 
 
 def _as_bytes(obj: Any, size: int, what: str) -> bytes:
@@ -101,7 +127,7 @@ class Raw:
         self.size = size
         self.what = what
 
-    def encode(self, obj: Any) -> bytes:
+    def encode(self, obj: Buffer) -> bytes:
         if type(obj) is bytes and len(obj) == self.size:
             return obj
         return _as_bytes(obj, self.size, self.what)
@@ -134,6 +160,7 @@ class Int:
         self.size = size
         self.signed = signed
         self.byteorder = sys.byteorder if byteorder == "native" else byteorder
+        self._order: Literal["little", "big"] = "little" if self.byteorder == "little" else "big"
         self._label = byteorder
         fmt = self._FMT.get(size)
         if fmt is not None:
@@ -149,12 +176,12 @@ class Int:
         self.min = -(1 << (bits - 1)) if signed else 0
         self.max = (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
 
-    def encode(self, obj: Any) -> bytes:
+    def encode(self, obj: SupportsIndex) -> bytes:
         try:
             if self._st is not None:
                 return self._pack(obj)
             # operator.index, not int(): "5" or 1.7 must not be accepted (struct refuses too)
-            return operator.index(obj).to_bytes(self.size, self.byteorder, signed=self.signed)
+            return operator.index(obj).to_bytes(self.size, self._order, signed=self.signed)
         except (struct.error, OverflowError, TypeError, ValueError):
             pass
         if isinstance(obj, bool) or not isinstance(obj, int):
@@ -167,8 +194,8 @@ class Int:
 
     def decode(self, data: bytes) -> int:
         if self._st is not None:
-            return self._unpack(data)[0]
-        return int.from_bytes(data, self.byteorder, signed=self.signed)
+            return self._unpack(data)[0]  # type: ignore[no-any-return]
+        return int.from_bytes(data, self._order, signed=self.signed)
 
     def __repr__(self) -> str:
         name = ("I" if self.signed else "U") + str(self.size * 8)
@@ -191,7 +218,7 @@ U16BE, U32BE, U64BE = (Int(n, byteorder="big") for n in (2, 4, 8))
 I16BE, I32BE, I64BE = (Int(n, signed=True, byteorder="big") for n in (2, 4, 8))
 
 
-class Struct:
+class Struct(Generic[T]):
     """A :mod:`struct` format (e.g. ``"<IHH"``); encodes a tuple, decodes to a tuple.
 
     With ``names=("ip", "port")`` decoding returns a namedtuple and encoding also
@@ -200,6 +227,20 @@ class Struct:
     alignment; BPF structs usually want ``"="``/``"<"`` plus explicit padding ``x``.
     """
 
+    @overload
+    def __init__(
+        self: Struct[tuple[Any, ...]],
+        fmt: str,
+        names: None = None,
+        *,
+        scalar: Literal[False] = False,
+    ) -> None: ...
+
+    @overload  # named fields (a namedtuple) or a scalar: not a plain tuple
+    def __init__(
+        self: Struct[Any], fmt: str, names: Sequence[str] | None = None, *, scalar: bool = False
+    ) -> None: ...
+
     def __init__(
         self, fmt: str, names: Sequence[str] | None = None, *, scalar: bool = False
     ) -> None:
@@ -207,63 +248,64 @@ class Struct:
         self.fmt = fmt
         self.size = self._st.size
         self.scalar = scalar
-        self._tuple = namedtuple("Record", names) if names else None  # type: ignore[misc]
+        self._tuple = namedtuple("Record", names) if names else None
         self.names = tuple(names) if names else None
 
-    def encode(self, obj: Any) -> bytes:
+    def encode(self, obj: Union[T, Mapping[str, Any]]) -> bytes:
+        o: Any = obj
         try:
             if self.scalar:
-                return self._st.pack(obj)
-            if self.names and isinstance(obj, dict):
-                obj = tuple(obj[n] for n in self.names)
-            return self._st.pack(*obj)
+                return self._st.pack(o)
+            if self.names and isinstance(o, dict):
+                o = tuple(o[n] for n in self.names)
+            return self._st.pack(*o)
         except (struct.error, TypeError, KeyError) as e:
             raise CodecError(
                 f"cannot encode {obj!r} with struct format {self.fmt!r}: {e}"
             ) from None
 
-    def decode(self, data: bytes) -> Any:
+    def decode(self, data: bytes) -> T:
         t = self._st.unpack(data)
         if self.scalar:
-            return t[0]
-        return self._tuple(*t) if self._tuple else t
+            return t[0]  # type: ignore[no-any-return]
+        return self._tuple(*t) if self._tuple else t  # type: ignore[return-value]
 
     def __repr__(self) -> str:
         return f"Struct({self.fmt!r})"
 
 
-class CType:
+class CType(Generic[CT]):
     """A :mod:`ctypes` type (Structure, Union, array or scalar); decodes to an instance."""
 
-    def __init__(self, ctype: type) -> None:
+    def __init__(self, ctype: type[CT]) -> None:
         self.ctype = ctype
-        self.size = ctypes.sizeof(ctype)
+        self.size = ctypes.sizeof(ctype)  # type: ignore[arg-type]
 
-    def encode(self, obj: Any) -> bytes:
+    def encode(self, obj: Union[CT, Buffer]) -> bytes:
         if isinstance(obj, self.ctype):
-            return bytes(memoryview(obj).cast("B")) if self.size else b""
+            return bytes(memoryview(obj).cast("B")) if self.size else b""  # type: ignore[arg-type]
         if isinstance(obj, _BYTESLIKE):
             return _as_bytes(obj, self.size, self.ctype.__name__)
         raise CodecError(f"expected {self.ctype.__name__}, got {type(obj).__name__}")
 
-    def decode(self, data: bytes) -> Any:
-        return self.ctype.from_buffer_copy(data)
+    def decode(self, data: bytes) -> CT:
+        return self.ctype.from_buffer_copy(data)  # type: ignore[attr-defined,no-any-return]
 
     def __repr__(self) -> str:
         return f"CType({self.ctype.__name__})"
 
 
-class FuncCodec:
+class FuncCodec(Generic[T]):
     """A codec from two functions: ``FuncCodec(16, encode=..., decode=...)``."""
 
     def __init__(
-        self, size: int, encode: Callable[[Any], bytes], decode: Callable[[bytes], Any]
+        self, size: int, encode: Callable[[T], bytes], decode: Callable[[bytes], T]
     ) -> None:
         self.size = size
         self._enc = encode
         self._dec = decode
 
-    def encode(self, obj: Any) -> bytes:
+    def encode(self, obj: T) -> bytes:
         try:
             b = self._enc(obj)
         except CodecError:
@@ -272,23 +314,23 @@ class FuncCodec:
             raise CodecError(f"encoder failed for {obj!r}: {e}") from e
         return _as_bytes(b, self.size, "encoded value")
 
-    def decode(self, data: bytes) -> Any:
+    def decode(self, data: bytes) -> T:
         return self._dec(data)
 
 
-class AllCPUs:
+class AllCPUs(Generic[T]):
     """Wrap a value to write it to every possible CPU of a per-CPU map."""
 
     __slots__ = ("value",)
 
-    def __init__(self, value: Any) -> None:
+    def __init__(self, value: T) -> None:
         self.value = value
 
     def __repr__(self) -> str:
         return f"AllCPUs({self.value!r})"
 
 
-class PerCPU:
+class PerCPU(Generic[T]):
     """Per-CPU values: a list with one decoded value per possible CPU.
 
     The kernel buffer is ``ncpus * round_up(inner.size, 8)`` bytes; each CPU's slot
@@ -296,14 +338,14 @@ class PerCPU:
     exactly ``ncpus`` values or :class:`AllCPUs`.
     """
 
-    def __init__(self, inner: Any, ncpus: int) -> None:
+    def __init__(self, inner: Codec[T], ncpus: int) -> None:
         self.inner = inner
         self.ncpus = ncpus
         self.stride = round_up8(inner.size)
         self.size = self.stride * ncpus
         self._pad = b"\0" * (self.stride - inner.size)
 
-    def encode(self, obj: Any) -> bytes:
+    def encode(self, obj: Union[Sequence[T], AllCPUs[T]]) -> bytes:
         if isinstance(obj, AllCPUs):
             return (self.inner.encode(obj.value) + self._pad) * self.ncpus
         if isinstance(obj, _BYTESLIKE) or not isinstance(obj, Sequence):
@@ -318,7 +360,7 @@ class PerCPU:
         enc, pad = self.inner.encode, self._pad
         return b"".join(enc(v) + pad for v in obj)
 
-    def decode(self, data: bytes) -> list:
+    def decode(self, data: bytes) -> list[T]:
         dec, n, st = self.inner.decode, self.inner.size, self.stride
         return [dec(data[i * st : i * st + n]) for i in range(self.ncpus)]
 
@@ -345,7 +387,7 @@ class ObjectId:
         return self._st.pack(fd)
 
     def decode(self, data: bytes) -> int:
-        return self._st.unpack(data)[0]
+        return self._st.unpack(data)[0]  # type: ignore[no-any-return]
 
     def __repr__(self) -> str:
         return "ObjectId()"

@@ -16,12 +16,13 @@ from __future__ import annotations
 import errno as _errno
 import re
 import sys as _sys
-from collections.abc import Iterator, MutableMapping
-from typing import Any, Optional
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any, Generic, Optional, TypeVar, Union, overload
 
 from . import codecs as _codecs
 from . import memory as _memory
 from ._fd import OwnedFd
+from ._typing import K, V
 from .backend import Backend, default_backend
 from .errors import (
     ENOTSUPP,
@@ -50,7 +51,24 @@ from .types import (
     round_up8,
 )
 
-__all__ = ["Map", "map_ids"]
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    from typing_extensions import Buffer, Self
+
+    from .batching import MapBatch
+    from .bulk import BatchResult
+    from .codecs import AllCPUs, Codec
+    from .sync import SyncResult
+
+__all__ = ["Map", "map_ids", "CodecSpec"]
+
+_T = TypeVar("_T")
+_K2 = TypeVar("_K2")
+_V2 = TypeVar("_V2")
+#: what ``key=``/``value=`` accept: a codec (``Codec[T]`` gives ``T``), a ctypes type (its
+#: instances), ``bytes`` or None (raw bytes), or a struct format string (untyped: Any)
+CodecSpec = Union["Codec[_T]", "type[_T]", str, None]
 
 _MISSING: Any = object()
 _sys_byteorder = _sys.byteorder
@@ -144,8 +162,12 @@ def map_ids(backend: Optional[Backend] = None) -> Iterator[int]:
         start = nxt
 
 
-class Map(MutableMapping):
-    """One open BPF map.
+class Map(MutableMapping[K, V], Generic[K, V]):
+    """One open BPF map: a ``Map[K, V]`` with keys of type ``K`` and values of type ``V``.
+
+    The types come from the codecs: ``Map.create(..., key=codecs.U32, value=MyStruct)``
+    is a ``Map[int, MyStruct]``; a map opened without codecs (raw bytes) or with a format
+    string is a ``Map[Any, Any]`` for type checkers (:attr:`raw` is a ``Map[bytes, bytes]``).
 
     Open with :meth:`from_id`, :meth:`from_pin`, :meth:`from_name`, :meth:`from_fd`
     or :meth:`create`.  Keys and values go through codecs (raw ``bytes`` by default;
@@ -170,6 +192,15 @@ class Map(MutableMapping):
         "_rk",
         "_rv",
     )
+    _h: _Handle
+    _key_codec: Optional[Codec[K]]
+    _value_codec: Codec[V]
+    _kenc: Callable[[Any], bytes]
+    _kdec: Optional[Callable[[bytes], K]]
+    _venc: Callable[[Any], bytes]
+    _vdec: Callable[[bytes], V]
+    _rk: int
+    _rv: int
 
     # ------------------------------------------------------------------ opening
     def __init__(self, _handle: _Handle, key: Any = None, value: Any = None) -> None:
@@ -197,7 +228,8 @@ class Map(MutableMapping):
 
     def _set_raw_sizes(self) -> None:
         # sizes for the raw-bytes fast path of __setitem__ (-1: codec must run)
-        kc, vc = self._key_codec, self._value_codec
+        kc: Any = self._key_codec
+        vc: Any = self._value_codec
         self._rk = kc.size if type(kc) is _codecs.Raw else -1
         self._rv = vc.size if type(vc) is _codecs.Raw else -1
 
@@ -210,13 +242,14 @@ class Map(MutableMapping):
         open_flags: int = 0,
         btf: bool = False,
         **codecs: Any,
-    ) -> Map:
+    ) -> Map[Any, Any]:
         rc, info = backend.map_info(fd)
         if rc < 0:
             backend.close(fd)
             raise error_from_errno(
                 -rc, op, hint="the object is not a BPF map" if rc == -_errno.EINVAL else None
             )
+        assert info is not None  # rc == 0
         try:
             h = _Handle(backend, fd, info, open_flags)
         except BaseException:
@@ -246,10 +279,10 @@ class Map(MutableMapping):
         backend: Optional[Backend] = None,
         readonly: bool = False,
         writeonly: bool = False,
-        key: Any = None,
-        value: Any = None,
+        key: CodecSpec[K] = None,
+        value: CodecSpec[V] = None,
         btf: bool = False,
-    ) -> Map:
+    ) -> Map[K, V]:
         """Open the map with this id (BPF_MAP_GET_FD_BY_ID + OBJ_GET_INFO_BY_FD).
 
         Raises MapNotFoundError (a LookupError) when no such map exists,
@@ -271,10 +304,10 @@ class Map(MutableMapping):
         backend: Optional[Backend] = None,
         readonly: bool = False,
         writeonly: bool = False,
-        key: Any = None,
-        value: Any = None,
+        key: CodecSpec[K] = None,
+        value: CodecSpec[V] = None,
         btf: bool = False,
-    ) -> Map:
+    ) -> Map[K, V]:
         """Open the map pinned at ``path`` on a bpffs (BPF_OBJ_GET).
 
         Raises PinNotFoundError (a FileNotFoundError) when nothing is pinned there,
@@ -298,10 +331,10 @@ class Map(MutableMapping):
         backend: Optional[Backend] = None,
         readonly: bool = False,
         writeonly: bool = False,
-        key: Any = None,
-        value: Any = None,
+        key: CodecSpec[K] = None,
+        value: CodecSpec[V] = None,
         btf: bool = False,
-    ) -> Map:
+    ) -> Map[K, V]:
         """Open the one map whose kernel name is exactly ``name`` (15 characters at most).
 
         Walks every map id (cost: O(number of maps) syscalls).  Raises
@@ -322,7 +355,7 @@ class Map(MutableMapping):
                 rc, info = be.map_info(fd)
             finally:
                 be.close(fd)
-            if rc == 0 and info.name == name:
+            if rc == 0 and info is not None and info.name == name:
                 matches.append(mid)
         if not matches:
             raise MapNotFoundError(
@@ -346,10 +379,10 @@ class Map(MutableMapping):
         fd: int,
         *,
         backend: Optional[Backend] = None,
-        key: Any = None,
-        value: Any = None,
+        key: CodecSpec[K] = None,
+        value: CodecSpec[V] = None,
         btf: bool = False,
-    ) -> Map:
+    ) -> Map[K, V]:
         """Open a map from an fd you own; the Map works on a duplicate (F_DUPFD_CLOEXEC),
         so closing the Map leaves your fd open.  ``btf=True``: codecs from the map's BTF."""
         be = backend or default_backend()
@@ -372,10 +405,10 @@ class Map(MutableMapping):
         numa_node: Optional[int] = None,
         map_extra: int = 0,
         backend: Optional[Backend] = None,
-        key: Any = None,
-        value: Any = None,
+        key: CodecSpec[K] = None,
+        value: CodecSpec[V] = None,
         btf: bool = False,
-    ) -> Map:
+    ) -> Map[K, V]:
         """Create a map (BPF_MAP_CREATE).  ``inner_map`` (a Map or fd) is the template
         for array_of_maps/hash_of_maps.  The map lives while an fd or pin refers to it.
 
@@ -448,7 +481,22 @@ class Map(MutableMapping):
         return cls._open(be, fd, "create", key=key, value=value)
 
     # ------------------------------------------------------------------ views
-    def typed(self, key: Any = _MISSING, value: Any = _MISSING, *, btf: bool = False) -> Map:
+    @overload
+    def typed(self, key: CodecSpec[_K2], value: CodecSpec[_V2]) -> Map[_K2, _V2]: ...
+    @overload
+    def typed(self, key: CodecSpec[_K2]) -> Map[_K2, V]: ...
+    @overload
+    def typed(self, *, value: CodecSpec[_V2]) -> Map[K, _V2]: ...
+    @overload
+    def typed(self) -> Map[K, V]: ...
+    @overload
+    def typed(
+        self, key: Any = ..., value: Any = ..., *, btf: bool
+    ) -> Map[Any, Any]: ...  # codecs from the map's BTF: types known at run time only
+
+    def typed(
+        self, key: Any = _MISSING, value: Any = _MISSING, *, btf: bool = False
+    ) -> Map[Any, Any]:
         """Another view of the same open map with other codecs (shares the fd).
 
         A codec not given is kept from this view (``m.typed(value="<Q")`` keeps the
@@ -470,7 +518,7 @@ class Map(MutableMapping):
                 key=kc if key is _MISSING else key,
                 value=vc if value is _MISSING else value,
             )
-        v = Map(
+        v: Map[Any, Any] = Map(
             self._h,
             key=None if key is _MISSING else key,
             value=None if value is _MISSING else value,
@@ -485,11 +533,11 @@ class Map(MutableMapping):
         return v
 
     @property
-    def raw(self) -> Map:
+    def raw(self) -> Map[bytes, bytes]:
         """A view with raw codecs: keys are ``bytes`` of key_size, values ``bytes`` of
         exactly :attr:`value_buf_size` (for per-CPU maps the packed kernel buffer; for
         map-in-map/prog-array maps 4-byte fds on write and ids on read)."""
-        v = Map.__new__(Map)
+        v: Map[bytes, bytes] = Map.__new__(Map)
         h = self._h
         v._h = h
         info = h.info
@@ -503,11 +551,13 @@ class Map(MutableMapping):
         return v
 
     @property
-    def key_codec(self) -> Any:
+    def key_codec(self) -> Optional[Codec[K]]:
+        """The key codec in use (None for maps without keys: queue, stack, ...)."""
         return self._key_codec
 
     @property
-    def value_codec(self) -> Any:
+    def value_codec(self) -> Codec[V]:
+        """The value codec in use (for per-CPU maps a :class:`~bpfmaps.codecs.PerCPU`)."""
         return self._value_codec
 
     # ------------------------------------------------------------------ properties
@@ -523,7 +573,8 @@ class Map(MutableMapping):
         if rc < 0:
             raise self._error(rc, "info")
         h.info = info
-        return info
+        out: MapInfo = info
+        return out
 
     def fdinfo(self) -> dict[str, str]:
         """The kernel's /proc/self/fdinfo lines for this map's fd (``frozen``,
@@ -532,7 +583,8 @@ class Map(MutableMapping):
         rc, d = self._h.backend.map_fdinfo(self._fd())
         if rc < 0 or d is None:
             raise self._error(rc or -_errno.EINVAL, "fdinfo")
-        return d
+        out: dict[str, str] = d
+        return out
 
     @property
     def frozen(self) -> bool:
@@ -551,7 +603,8 @@ class Map(MutableMapping):
         list: this walks every bpffs mount and opens each pinned object, like bpftool's
         ``map show -f``; cost O(objects pinned on the system)).  Pins in bpffs mounts
         this process cannot see are not found."""
-        return self._h.backend.map_pin_paths(self._h.info.id)
+        paths: list[str] = self._h.backend.map_pin_paths(self._h.info.id)
+        return paths
 
     @property
     def is_pinned(self) -> bool:
@@ -592,7 +645,7 @@ class Map(MutableMapping):
         """Close the fd (idempotent).  Shared views are closed too."""
         self._h.close()
 
-    def __enter__(self) -> Map:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -714,7 +767,7 @@ class Map(MutableMapping):
         return t.name.lower() if isinstance(t, MapType) else str(t)
 
     # ------------------------------------------------------------------ elements
-    def __getitem__(self, key: Any) -> Any:
+    def __getitem__(self, key: K) -> V:
         """Lookup (one syscall).  Raises KeyNotFoundError (a KeyError) when missing."""
         h = self._h
         k = self._kenc(key)
@@ -724,29 +777,30 @@ class Map(MutableMapping):
             raise self._error(rc, "lookup", key)
         return self._vdec(h.backend.tobytes(buf, h.vbs))
 
-    def __setitem__(self, key: Any, value: Any) -> None:
+    def __setitem__(self, key: K, value: Union[V, AllCPUs[Any]]) -> None:
         """Upsert (BPF_ANY; one syscall).  Raises MapFullError, PermissionDeniedError..."""
         h = self._h
+        k: Any = key  # the raw-bytes fast path checks the runtime type
         if (
-            type(key) is bytes
+            type(k) is bytes
             and type(value) is bytes
-            and len(key) == self._rk
+            and len(k) == self._rk
             and len(value) == self._rv
         ):
-            rc = h.update_elem(h.fd, key, value, 0)
+            rc = h.update_elem(h.fd, k, value, 0)
         else:
             rc = h.update_elem(h.fd, self._kenc(key), self._venc(value), 0)
         if rc:
             raise self._error(rc, "update", key)
 
-    def __delitem__(self, key: Any) -> None:
+    def __delitem__(self, key: K) -> None:
         """Delete (one syscall).  KeyNotFoundError when missing; InvalidArgumentError on arrays."""
         h = self._h
         rc = h.backend.map_delete_elem(h.fd, self._kenc(key))
         if rc:
             raise self._error(rc, "delete", key)
 
-    def __contains__(self, key: Any) -> bool:
+    def __contains__(self, key: object) -> bool:
         h = self._h
         try:
             k = self._kenc(key)
@@ -760,7 +814,7 @@ class Map(MutableMapping):
             return False
         raise self._error(rc, "lookup", key)
 
-    def lookup(self, key: Any, flags: int = 0) -> Any:
+    def lookup(self, key: K, flags: int = 0) -> V:
         """Lookup with flags (e.g. ``UpdateFlags.LOCK`` for maps with a bpf_spin_lock)."""
         h = self._h
         k = self._kenc(key)
@@ -770,7 +824,13 @@ class Map(MutableMapping):
             raise self._error(rc, "lookup", key)
         return self._vdec(h.backend.tobytes(buf, h.vbs))
 
-    def get(self, key: Any, default: Any = None) -> Any:
+    @overload
+    def get(self, key: K) -> Optional[V]: ...
+    @overload
+    def get(self, key: K, default: Union[V, _T]) -> Union[V, _T]: ...
+
+    def get(self, key: K, default: Any = None) -> Any:
+        """``m[key]``, or ``default`` when the key is missing (one LOOKUP_ELEM)."""
         h = self._h
         k = self._kenc(key)
         buf = h.backend.alloc(h.vbs)
@@ -780,6 +840,19 @@ class Map(MutableMapping):
         if rc == -_errno.ENOENT:
             return default
         raise self._error(rc, "lookup", key)
+
+    @overload  # type: ignore[override]
+    def update(
+        self, key: K, value: Union[V, AllCPUs[Any]], /, *, flags: int = UpdateFlags.ANY
+    ) -> None: ...
+    @overload
+    def update(
+        self,
+        pairs: Union[Mapping[K, V], Iterable[tuple[K, V]]],
+        /,
+        *,
+        flags: int = UpdateFlags.ANY,
+    ) -> BatchResult: ...
 
     def update(self, *args: Any, flags: int = UpdateFlags.ANY, **kwargs: Any) -> Any:
         """``m.update(key, value, flags=UpdateFlags.NOEXIST)`` writes one element with
@@ -802,7 +875,7 @@ class Map(MutableMapping):
         pairs.extend(kwargs.items())
         return self.update_many(pairs, flags=flags)
 
-    def setdefault(self, key: Any, default: Any = None) -> Any:
+    def setdefault(self, key: K, default: Union[V, AllCPUs[Any], None] = None) -> V:
         """Insert ``default`` if ``key`` is absent (NOEXIST update), else return its value.
         Either way the result is what ``m[key]`` would return (decoded; an id for
         map-in-map/prog-array maps).  The insert is atomic against other writers: the
@@ -828,6 +901,13 @@ class Map(MutableMapping):
         if rc == -_errno.EEXIST:
             return self[key]
         raise self._error(rc, "update", key)
+
+    @overload
+    def pop(self) -> V: ...
+    @overload
+    def pop(self, key: K, /) -> V: ...
+    @overload
+    def pop(self, key: K, default: Union[V, _T], /) -> Union[V, _T]: ...
 
     def pop(self, *args: Any) -> Any:
         """``m.pop(key[, default])``: remove and return (LOOKUP_AND_DELETE_ELEM; on kernels
@@ -864,7 +944,7 @@ class Map(MutableMapping):
             return args[1]
         raise self._error(rc, op, key)
 
-    def popitem(self) -> tuple[Any, Any]:
+    def popitem(self) -> tuple[K, V]:
         """Remove and return some (key, value) pair; KeyError when the map is empty.
         Arrays: InvalidArgumentError (elements cannot be deleted).  Queue/stack: TypeError
         (no keys; use pop()).  Fd arrays (prog_array, array_of_maps, ...): the first
@@ -898,7 +978,7 @@ class Map(MutableMapping):
         )
 
     # queue / stack
-    def push(self, value: Any, flags: int = UpdateFlags.ANY) -> None:
+    def push(self, value: Union[V, AllCPUs[Any]], flags: int = UpdateFlags.ANY) -> None:
         """Queue/stack push (UPDATE_ELEM with a NULL key).  ``flags=UpdateFlags.EXIST``
         overwrites the oldest element when full; otherwise a full map raises MapFullError."""
         h = self._h
@@ -906,7 +986,7 @@ class Map(MutableMapping):
         if rc:
             raise self._error(rc, "push")
 
-    def peek(self) -> Any:
+    def peek(self) -> V:
         """Queue/stack: the next element without removing it; KeyNotFoundError when empty."""
         h = self._h
         buf = h.backend.alloc(h.vbs)
@@ -916,14 +996,14 @@ class Map(MutableMapping):
         return self._vdec(h.backend.tobytes(buf, h.vbs))
 
     # ------------------------------------------------------------------ per-CPU
-    def _cpu_numbers(self, key: Any, what: str) -> list:
+    def _cpu_numbers(self, key: K, what: str) -> list[Any]:
         h = self._h
         if h.info.type not in PERCPU_TYPES:
             raise TypeError(
                 f"{what}() aggregates the per-CPU values of per-CPU maps; "
                 f"this is a {self._type_name()} map (read m[key] directly)"
             )
-        vals = self[key]
+        vals: Any = self[key]
         if vals and isinstance(vals[0], (bytes, bytearray)):
             size = h.info.value_size
             if size not in (1, 2, 4, 8):
@@ -938,28 +1018,33 @@ class Map(MutableMapping):
                     f"{what}() needs numeric per-CPU values, got {type(v).__name__}: "
                     "use a scalar value codec (e.g. m.typed(value='<Q'))"
                 )
-        return vals
+        out: list[Any] = vals
+        return out
 
-    def sum(self, key: Any) -> Any:
+    def sum(self, key: K) -> Union[int, float]:
         """Sum of ``key``'s per-CPU values (BCC's ``table.sum(k)``): one lookup.
         Raw values of 1, 2, 4 or 8 bytes count as native unsigned integers.  Raises
         TypeError on maps that are not per-CPU or values that are not numbers,
         KeyNotFoundError when the key is missing."""
-        return sum(self._cpu_numbers(key, "sum"))
+        total: Union[int, float] = sum(self._cpu_numbers(key, "sum"))
+        return total
 
-    def max(self, key: Any) -> Any:
+    def max(self, key: K) -> Union[int, float]:
         """Largest of ``key``'s per-CPU values (one lookup); rules as :meth:`sum`."""
-        return max(self._cpu_numbers(key, "max"))
+        top: Union[int, float] = max(self._cpu_numbers(key, "max"))
+        return top
 
-    def min(self, key: Any) -> Any:
+    def min(self, key: K) -> Union[int, float]:
         """Smallest of ``key``'s per-CPU values (one lookup); rules as :meth:`sum`."""
-        return min(self._cpu_numbers(key, "min"))
+        low: Union[int, float] = min(self._cpu_numbers(key, "min"))
+        return low
 
-    def average(self, key: Any) -> float:
+    def average(self, key: K) -> float:
         """:meth:`sum` divided by the number of possible CPUs (BCC's ``average``), as a
         float; one lookup."""
         vals = self._cpu_numbers(key, "average")
-        return sum(vals) / len(vals)
+        avg: float = sum(vals) / len(vals)
+        return avg
 
     def zero(self, key: Any = _MISSING) -> None:
         """Write an all-zero value: to ``key`` (one update, which also creates it on a
@@ -1000,9 +1085,10 @@ class Map(MutableMapping):
         rc = h.backend.map_get_next_key(h.fd, h.NULL if kraw is None else kraw, buf)
         if rc:
             raise self._error(rc, "next_key", kraw)
-        return h.backend.tobytes(buf, ks)
+        out: bytes = h.backend.tobytes(buf, ks)
+        return out
 
-    def next_key(self, key: Any = None) -> Any:
+    def next_key(self, key: Optional[K] = None) -> K:
         """The key after ``key`` (the first key when ``key`` is None or was deleted).
         Raises KeyNotFoundError after the last key (GET_NEXT_KEY; one syscall)."""
         if self._kdec is None:
@@ -1039,7 +1125,7 @@ class Map(MutableMapping):
         if rc != -_errno.ENOENT:
             raise self._error(rc, "next_key")
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Iterator[K]:
         """Iterate keys with GET_NEXT_KEY (one syscall per key).
 
         Bounded: at most max_entries+1 steps, then IterationAbortedError.  When other
@@ -1047,14 +1133,14 @@ class Map(MutableMapping):
         key may be seen twice; inserts during iteration may or may not be seen.
         """
         dec = self._kdec
-        for k in self._iter_raw_keys():
-            yield dec(k)
+        for k in self._iter_raw_keys():  # keyless maps (dec is None): TypeError here
+            yield dec(k)  # type: ignore[misc]
 
-    def keys(self) -> Iterator[Any]:  # type: ignore[override]
+    def keys(self) -> Iterator[K]:  # type: ignore[override]
         """An iterator over keys; see :meth:`__iter__`."""
         return iter(self)
 
-    def items(self, batch_size: Optional[int] = None) -> Iterator[tuple[Any, Any]]:  # type: ignore[override]
+    def items(self, batch_size: Optional[int] = None) -> Iterator[tuple[K, V]]:  # type: ignore[override]
         """Iterate (key, value) pairs, through BPF_MAP_LOOKUP_BATCH where the kernel and
         map type support it (``batch_size`` elements per syscall), else one GET_NEXT_KEY
         and one LOOKUP per key.  Same consistency rules as :meth:`__iter__`."""
@@ -1062,7 +1148,7 @@ class Map(MutableMapping):
 
         return bulk.iter_items(self, batch_size=batch_size)
 
-    def values(self, batch_size: Optional[int] = None) -> Iterator[Any]:  # type: ignore[override]
+    def values(self, batch_size: Optional[int] = None) -> Iterator[V]:  # type: ignore[override]
         """Iterate values; see :meth:`items`."""
         from . import bulk
 
@@ -1132,35 +1218,100 @@ class Map(MutableMapping):
             raise
 
     # ------------------------------------------------------------------ bulk (bpfmaps.bulk)
-    def update_many(self, *args: Any, **kwargs: Any) -> Any:
-        """Write many elements (BPF_MAP_UPDATE_BATCH); see :func:`bpfmaps.bulk.update_many`."""
+    def update_many(
+        self,
+        pairs_or_keys: Union[Mapping[K, V], Iterable[tuple[K, V]], Iterable[K], Buffer],
+        values: Union[Iterable[Union[V, AllCPUs[Any]]], Buffer, None] = None,
+        *,
+        flags: int = UpdateFlags.ANY,
+        on_error: str = "stop",
+        chunk_size: Optional[int] = None,
+        parallel: bool = False,
+    ) -> BatchResult:
+        """Write many elements (BPF_MAP_UPDATE_BATCH, in chunks; kernel 5.6, per-element C
+        fallback below): pairs, a mapping, two sequences or two packed buffers.  Raises
+        CodecError (nothing applied) or BatchError; see :func:`bpfmaps.bulk.update_many`."""
         from . import bulk
 
-        return bulk.update_many(self, *args, **kwargs)
+        return bulk.update_many(
+            self, pairs_or_keys, values, flags=flags, on_error=on_error,
+            chunk_size=chunk_size, parallel=parallel,
+        )  # fmt: skip
 
-    def lookup_many(self, keys: Any, **kwargs: Any) -> Any:
-        """Look up many keys; see :func:`bpfmaps.bulk.lookup_many`."""
+    @overload
+    def lookup_many(
+        self, keys: Union[Iterable[K], Buffer], *, flags: int = 0, chunk_size: Optional[int] = None
+    ) -> list[V]: ...
+    @overload
+    def lookup_many(
+        self,
+        keys: Union[Iterable[K], Buffer],
+        *,
+        default: _T,
+        flags: int = 0,
+        chunk_size: Optional[int] = None,
+    ) -> list[Union[V, _T]]: ...
+
+    def lookup_many(
+        self,
+        keys: Union[Iterable[K], Buffer],
+        *,
+        default: Any = _MISSING,
+        flags: int = 0,
+        chunk_size: Optional[int] = None,
+    ) -> list[Any]:
+        """Look up many keys, in order (one LOOKUP_ELEM per key, looped in C): a list of
+        values, ``default`` for missing keys when given, else BatchError (with the values
+        found in ``err.results``); see :func:`bpfmaps.bulk.lookup_many`."""
         from . import bulk
 
-        return bulk.lookup_many(self, keys, **kwargs)
+        return bulk.lookup_many(self, keys, default=default, flags=flags, chunk_size=chunk_size)
 
-    def delete_many(self, keys: Any, **kwargs: Any) -> Any:
-        """Delete many keys (BPF_MAP_DELETE_BATCH); see :func:`bpfmaps.bulk.delete_many`."""
+    def delete_many(
+        self,
+        keys: Union[Iterable[K], Buffer],
+        *,
+        on_error: str = "stop",
+        missing_ok: bool = False,
+        chunk_size: Optional[int] = None,
+    ) -> BatchResult:
+        """Delete many keys in order (BPF_MAP_DELETE_BATCH, kernel 5.6; C loop below).
+        Raises CodecError or BatchError; see :func:`bpfmaps.bulk.delete_many`."""
         from . import bulk
 
-        return bulk.delete_many(self, keys, **kwargs)
+        return bulk.delete_many(
+            self, keys, on_error=on_error, missing_ok=missing_ok, chunk_size=chunk_size
+        )
 
-    def pop_many(self, keys: Any, **kwargs: Any) -> Any:
-        """Remove and return many keys; see :func:`bpfmaps.bulk.pop_many`."""
+    @overload
+    def pop_many(
+        self, keys: Union[Iterable[K], Buffer], *, chunk_size: Optional[int] = None
+    ) -> list[V]: ...
+    @overload
+    def pop_many(
+        self, keys: Union[Iterable[K], Buffer], *, default: _T, chunk_size: Optional[int] = None
+    ) -> list[Union[V, _T]]: ...
+
+    def pop_many(
+        self,
+        keys: Union[Iterable[K], Buffer],
+        *,
+        default: Any = _MISSING,
+        chunk_size: Optional[int] = None,
+    ) -> list[Any]:
+        """Remove and return many keys, in order (one LOOKUP_AND_DELETE per key, in C);
+        BatchError keeps what was popped in ``err.results``; see
+        :func:`bpfmaps.bulk.pop_many`."""
         from . import bulk
 
-        return bulk.pop_many(self, keys, **kwargs)
+        return bulk.pop_many(self, keys, default=default, chunk_size=chunk_size)
 
-    def pop_all(self, **kwargs: Any) -> Any:
-        """Drain the map (LOOKUP_AND_DELETE_BATCH); see :func:`bpfmaps.bulk.pop_all`."""
+    def pop_all(self, *, batch_size: Optional[int] = None) -> list[tuple[K, V]]:
+        """Drain the map: every (key, value) pair, removed (LOOKUP_AND_DELETE_BATCH on
+        hash maps, kernel 5.6; else a C loop); see :func:`bpfmaps.bulk.pop_all`."""
         from . import bulk
 
-        return bulk.pop_all(self, **kwargs)
+        return bulk.pop_all(self, batch_size=batch_size)
 
     def replace(
         self,
@@ -1170,7 +1321,7 @@ class Map(MutableMapping):
         name: Optional[str] = None,
         key_codec: Any = None,
         value_codec: Any = None,
-    ) -> Any:
+    ) -> AbstractContextManager[Map[Any, Any]]:
         """``with outer.replace(key) as new:`` a new inner map with the current one's
         spec (or ``template``'s); fill it; on a clean exit it is swapped into
         ``outer[key]`` with one UPDATE_ELEM (atomic for BPF programs), on an exception
@@ -1197,7 +1348,7 @@ class Map(MutableMapping):
         on_error: str = "stop",
         dry_run: bool = False,
         batch_size: Optional[int] = None,
-    ) -> Any:
+    ) -> SyncResult:
         """Make the map hold exactly ``desired`` (a mapping, pairs, or keys + values),
         writing only the delta; returns SyncResult(added, changed, removed, unchanged).
         One LOOKUP_BATCH read + the delta's batch writes; SyncError (a BatchError) on
@@ -1209,12 +1360,19 @@ class Map(MutableMapping):
             dry_run=dry_run, batch_size=batch_size,
         )  # fmt: skip
 
-    def batch(self, **kwargs: Any) -> Any:
-        """A context manager that buffers writes and applies them on exit; see
+    def batch(
+        self,
+        *,
+        auto_flush: Optional[int] = None,
+        on_error: str = "stop",
+        chunk_size: Optional[int] = None,
+    ) -> MapBatch[K, V]:
+        """A context manager that buffers writes and applies them on exit (UPDATE_BATCH /
+        DELETE_BATCH in program order; no syscall before); BatchError on failure; see
         :class:`bpfmaps.batching.MapBatch`."""
         from .batching import MapBatch
 
-        return MapBatch(self, **kwargs)
+        return MapBatch(self, auto_flush=auto_flush, on_error=on_error, chunk_size=chunk_size)
 
     # ------------------------------------------------------------------ object ops
     def freeze(self) -> None:

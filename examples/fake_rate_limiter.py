@@ -18,7 +18,9 @@ from __future__ import annotations
 import ipaddress
 import struct
 import sys
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from typing import Any
 
 from bpfmaps import Map, errors
 from bpfmaps.codecs import U8, U32BE, U64
@@ -63,7 +65,7 @@ class RateLimiter:
     def __enter__(self) -> RateLimiter:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def apply(self, limits: dict[str, int], blocks: list[str]) -> Report:
@@ -105,6 +107,7 @@ class RateLimiter:
 
 
 def main(argv: list[str]) -> int:
+    ctx: AbstractContextManager[Any]
     if "--fake" in argv:
         from bpfmaps.testing import fake_kernel
 

@@ -125,9 +125,9 @@ def run(bpffs: str) -> int:
         # 4. Cross-check with the real bpftool, the reference implementation.
         bpftool = shutil.which("bpftool") or "/usr/sbin/bpftool"
         if os.path.exists(bpftool):
-            key = " ".join(str(x) for x in BACKEND_KEY.encode((7, 1)))
+            key_words = " ".join(str(x) for x in BACKEND_KEY.encode((7, 1)))
             out = subprocess.run(
-                [bpftool, "-j", "map", "lookup", "id", str(backends.id), "key", *key.split()],
+                [bpftool, "-j", "map", "lookup", "id", str(backends.id), "key", *key_words.split()],
                 capture_output=True,
                 text=True,
                 check=True,

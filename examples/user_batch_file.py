@@ -47,7 +47,9 @@ def main() -> int:
         return 1
     path = None
     try:
-        id1, id2 = kb.map_info(fd1)[1].id, kb.map_info(fd2)[1].id
+        info1, info2 = kb.map_info(fd1)[1], kb.map_info(fd2)[1]
+        assert info1 is not None and info2 is not None
+        id1, id2 = info1.id, info2.id
         with tempfile.NamedTemporaryFile("w", suffix=".batch", delete=False) as f:
             f.write(batch_text(id1, id2))
             path = f.name

@@ -103,7 +103,7 @@ def main() -> int:
             bad, good = "192.0.2.66", "198.51.100.1"
 
             def verdict(dst: str) -> XdpAction:
-                return prog.test_run(packet(dst)).retval
+                return XdpAction(prog.test_run(packet(dst)).retval)
 
             assert verdict(bad) == XdpAction.PASS
             print(f"{bad}: {verdict(bad).name} (empty drop list)")
@@ -113,7 +113,9 @@ def main() -> int:
             assert r.retval == XdpAction.DROP and verdict(good) == XdpAction.PASS
             hits = drop_list[socket.inet_aton(bad)]
             assert hits == 1000, hits
-            print(f"{bad}: {r.retval.name} after drop_list update ({hits} drops counted by")
+            print(
+                f"{bad}: {XdpAction(r.retval).name} after drop_list update ({hits} drops counted by"
+            )
             print(f"  the program, {r.duration_ns} ns per run); {good}: {verdict(good).name}")
 
             del drop_list[socket.inet_aton(bad)]  # ... and unblocks it
