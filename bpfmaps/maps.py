@@ -1265,6 +1265,8 @@ class Map(MutableMapping[K, V], Generic[K, V]):
         found in ``err.results``); see :func:`bpfmaps.bulk.lookup_many`."""
         from . import bulk
 
+        if default is _MISSING:  # bulk has its own sentinel: pass a default only if given
+            return bulk.lookup_many(self, keys, flags=flags, chunk_size=chunk_size)
         return bulk.lookup_many(self, keys, default=default, flags=flags, chunk_size=chunk_size)
 
     def delete_many(
@@ -1304,6 +1306,8 @@ class Map(MutableMapping[K, V], Generic[K, V]):
         :func:`bpfmaps.bulk.pop_many`."""
         from . import bulk
 
+        if default is _MISSING:
+            return bulk.pop_many(self, keys, chunk_size=chunk_size)
         return bulk.pop_many(self, keys, default=default, chunk_size=chunk_size)
 
     def pop_all(self, *, batch_size: Optional[int] = None) -> list[tuple[K, V]]:
