@@ -124,14 +124,15 @@ class BatchResult:
         missing: int = 0,
         fallback: bool = False,
         parallel: bool = False,
-        errors: Optional[list] = None,
+        errors: Optional[list[tuple[int, Any, BaseException]]] = None,
     ) -> None:
-        self.total = total
-        self.applied = applied
-        self.missing = missing
-        self.fallback = fallback
-        self.parallel = parallel
-        self.errors = [] if errors is None else errors
+        self.total: int = total
+        self.applied: int = applied
+        self.missing: int = missing
+        self.fallback: bool = fallback
+        self.parallel: bool = parallel
+        #: (index, key, exception) of every failed operation (on_error="continue")
+        self.errors: list[tuple[int, Any, BaseException]] = [] if errors is None else errors
 
     def _astuple(self) -> tuple:
         return tuple(getattr(self, n) for n in self.__slots__)

@@ -124,8 +124,8 @@ class Raw:
     __slots__ = ("size", "what")
 
     def __init__(self, size: int, what: str = "value") -> None:
-        self.size = size
-        self.what = what
+        self.size: int = size
+        self.what: str = what
 
     def encode(self, obj: Buffer) -> bytes:
         if type(obj) is bytes and len(obj) == self.size:
@@ -157,9 +157,9 @@ class Int:
     def __init__(self, size: int, *, signed: bool = False, byteorder: str = "native") -> None:
         if byteorder not in ("native", "little", "big"):
             raise ValueError("byteorder must be 'native', 'little' or 'big'")
-        self.size = size
-        self.signed = signed
-        self.byteorder = sys.byteorder if byteorder == "native" else byteorder
+        self.size: int = size
+        self.signed: bool = signed
+        self.byteorder: str = sys.byteorder if byteorder == "native" else byteorder
         self._order: Literal["little", "big"] = "little" if self.byteorder == "little" else "big"
         self._label = byteorder
         fmt = self._FMT.get(size)
@@ -173,8 +173,8 @@ class Int:
         else:
             self._st = None
         bits = size * 8
-        self.min = -(1 << (bits - 1)) if signed else 0
-        self.max = (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
+        self.min: int = -(1 << (bits - 1)) if signed else 0
+        self.max: int = (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
 
     def encode(self, obj: SupportsIndex) -> bytes:
         try:
@@ -212,6 +212,20 @@ class Int:
         return hash(("Int", self.size, self.signed, self.byteorder))
 
 
+U8: Int
+U16: Int
+U32: Int
+U64: Int
+I8: Int
+I16: Int
+I32: Int
+I64: Int
+U16BE: Int
+U32BE: Int
+U64BE: Int
+I16BE: Int
+I32BE: Int
+I64BE: Int
 U8, U16, U32, U64 = (Int(n) for n in (1, 2, 4, 8))
 I8, I16, I32, I64 = (Int(n, signed=True) for n in (1, 2, 4, 8))
 U16BE, U32BE, U64BE = (Int(n, byteorder="big") for n in (2, 4, 8))
@@ -245,11 +259,11 @@ class Struct(Generic[T]):
         self, fmt: str, names: Sequence[str] | None = None, *, scalar: bool = False
     ) -> None:
         self._st = struct.Struct(fmt)
-        self.fmt = fmt
-        self.size = self._st.size
-        self.scalar = scalar
+        self.fmt: str = fmt
+        self.size: int = self._st.size
+        self.scalar: bool = scalar
         self._tuple = namedtuple("Record", names) if names else None
-        self.names = tuple(names) if names else None
+        self.names: tuple[str, ...] | None = tuple(names) if names else None
 
     def encode(self, obj: Union[T, Mapping[str, Any]]) -> bytes:
         o: Any = obj
@@ -278,8 +292,8 @@ class CType(Generic[CT]):
     """A :mod:`ctypes` type (Structure, Union, array or scalar); decodes to an instance."""
 
     def __init__(self, ctype: type[CT]) -> None:
-        self.ctype = ctype
-        self.size = ctypes.sizeof(ctype)  # type: ignore[arg-type]
+        self.ctype: type[CT] = ctype
+        self.size: int = ctypes.sizeof(ctype)  # type: ignore[arg-type]
 
     def encode(self, obj: Union[CT, Buffer]) -> bytes:
         if isinstance(obj, self.ctype):
@@ -301,7 +315,7 @@ class FuncCodec(Generic[T]):
     def __init__(
         self, size: int, encode: Callable[[T], bytes], decode: Callable[[bytes], T]
     ) -> None:
-        self.size = size
+        self.size: int = size
         self._enc = encode
         self._dec = decode
 
@@ -324,7 +338,7 @@ class AllCPUs(Generic[T]):
     __slots__ = ("value",)
 
     def __init__(self, value: T) -> None:
-        self.value = value
+        self.value: T = value
 
     def __repr__(self) -> str:
         return f"AllCPUs({self.value!r})"
@@ -339,10 +353,10 @@ class PerCPU(Generic[T]):
     """
 
     def __init__(self, inner: Codec[T], ncpus: int) -> None:
-        self.inner = inner
-        self.ncpus = ncpus
-        self.stride = round_up8(inner.size)
-        self.size = self.stride * ncpus
+        self.inner: Codec[T] = inner
+        self.ncpus: int = ncpus
+        self.stride: int = round_up8(inner.size)
+        self.size: int = self.stride * ncpus
         self._pad = b"\0" * (self.stride - inner.size)
 
     def encode(self, obj: Union[Sequence[T], AllCPUs[T]]) -> bytes:
@@ -361,6 +375,7 @@ class PerCPU(Generic[T]):
         return b"".join(enc(v) + pad for v in obj)
 
     def decode(self, data: bytes) -> list[T]:
+        """One decoded value per possible CPU."""
         dec, n, st = self.inner.decode, self.inner.size, self.stride
         return [dec(data[i * st : i * st + n]) for i in range(self.ncpus)]
 

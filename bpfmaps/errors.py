@@ -75,11 +75,11 @@ class BPFError(BpfmapsError, OSError):
         detail: str | None = None,
     ) -> None:
         OSError.__init__(self, err, strerror(err))
-        self.op = op
-        self.map = map
-        self.hint = hint
-        self.key = key
-        self.detail = detail
+        self.op: str = op
+        self.map: str | None = map
+        self.hint: str | None = hint
+        self.key: Any = key
+        self.detail: str | None = detail
 
     def __str__(self) -> str:
         parts = [f"{self.op}"]
@@ -94,7 +94,7 @@ class BPFError(BpfmapsError, OSError):
             parts.append(f" ({self.hint})")
         return "".join(parts)
 
-    def __reduce__(self):  # keep pickling sane despite the custom __init__
+    def __reduce__(self) -> tuple[Any, ...]:  # keep pickling sane despite the custom __init__
         return (
             _rebuild,
             (type(self), self.errno, self.op, self.map, self.hint, self.key, self.detail),
@@ -154,8 +154,8 @@ class AmbiguousMapError(BpfmapsError, LookupError):
 
     def __init__(self, name: str, ids: list[int]) -> None:
         super().__init__(name, ids)
-        self.name = name
-        self.ids = list(ids)
+        self.name: str = name
+        self.ids: list[int] = list(ids)
 
     def __str__(self) -> str:
         ids = ", ".join(str(i) for i in self.ids)
@@ -235,17 +235,17 @@ class BatchError(BpfmapsError):
         applied: int,
         index: int | None,
         key: Any = None,
-        errors: list | None = None,
-        not_attempted: list | None = None,
+        errors: list[tuple[int, Any, BaseException]] | None = None,
+        not_attempted: list[tuple[Any, ...]] | None = None,
         rolled_back: bool = False,
     ) -> None:
         super().__init__(message)
-        self.applied = applied
-        self.index = index
-        self.key = key
-        self.errors = list(errors or [])
-        self.not_attempted = list(not_attempted or [])
-        self.rolled_back = rolled_back
+        self.applied: int = applied
+        self.index: int | None = index
+        self.key: Any = key
+        self.errors: list[tuple[int, Any, BaseException]] = list(errors or [])
+        self.not_attempted: list[tuple[Any, ...]] = list(not_attempted or [])
+        self.rolled_back: bool = rolled_back
 
     @property
     def cause(self) -> BaseException | None:

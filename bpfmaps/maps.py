@@ -68,7 +68,7 @@ _K2 = TypeVar("_K2")
 _V2 = TypeVar("_V2")
 #: what ``key=``/``value=`` accept: a codec (``Codec[T]`` gives ``T``), a ctypes type (its
 #: instances), ``bytes`` or None (raw bytes), or a struct format string (untyped: Any)
-CodecSpec = Union["Codec[_T]", "type[_T]", str, None]
+CodecSpec = Union[_codecs.Codec[_T], type[_T], str, None]
 
 _MISSING: Any = object()
 _sys_byteorder = _sys.byteorder
@@ -81,6 +81,14 @@ class _Handle(OwnedFd):
     """The open map shared by a Map and its views (``m.raw``, typed views); owns the fd."""
 
     __slots__ = ("info", "ncpus", "vbs", "desc", "NULL", "open_flags", "update_elem")
+    backend: Backend
+    info: MapInfo
+    ncpus: int
+    vbs: int
+    desc: str
+    NULL: Any
+    open_flags: int
+    update_elem: Callable[[int, Any, Any, int], int]
 
     def __init__(self, backend: Backend, fd: int, info: MapInfo, open_flags: int = 0) -> None:
         OwnedFd.__init__(self, backend, fd, f"BPF map {info.describe()}")
@@ -570,11 +578,10 @@ class Map(MutableMapping[K, V], Generic[K, V]):
         """Ask the kernel again (one syscall)."""
         h = self._h
         rc, info = h.backend.map_info(self._fd())
-        if rc < 0:
-            raise self._error(rc, "info")
+        if rc < 0 or info is None:
+            raise self._error(rc or -_errno.EINVAL, "info")
         h.info = info
-        out: MapInfo = info
-        return out
+        return info
 
     def fdinfo(self) -> dict[str, str]:
         """The kernel's /proc/self/fdinfo lines for this map's fd (``frozen``,
@@ -611,21 +618,61 @@ class Map(MutableMapping[K, V], Generic[K, V]):
         """True when :meth:`pinned_paths` finds at least one pin (same cost)."""
         return bool(self.pinned_paths())
 
-    id = property(lambda self: self._h.info.id, doc="kernel map id")
-    name = property(lambda self: self._h.info.name, doc="kernel map name (<= 15 chars)")
-    type = property(lambda self: self._h.info.type, doc="MapType")
-    key_size = property(lambda self: self._h.info.key_size)
-    value_size = property(lambda self: self._h.info.value_size)
-    max_entries = property(lambda self: self._h.info.max_entries)
-    flags = property(lambda self: self._h.info.flags)
-    backend = property(lambda self: self._h.backend, doc="the Backend this map lives in")
-    ncpus = property(lambda self: self._h.ncpus, doc="possible CPUs (1 unless per-CPU)")
-    value_buf_size = property(
-        lambda self: self._h.vbs,
-        doc="bytes of one value in the kernel's buffer: value_size, or "
-        "possible_cpus * round_up(value_size, 8) for per-CPU maps",
-    )
-    is_percpu = property(lambda self: self._h.info.type in PERCPU_TYPES)
+    @property
+    def id(self) -> int:
+        """Kernel map id."""
+        return self._h.info.id
+
+    @property
+    def name(self) -> str:
+        """Kernel map name (<= 15 chars)."""
+        return self._h.info.name
+
+    @property
+    def type(self) -> Union[MapType, int]:
+        """The MapType (a plain int for types this version does not know)."""
+        return self._h.info.type
+
+    @property
+    def key_size(self) -> int:
+        """Bytes of a key (0 for queue/stack and other keyless maps)."""
+        return self._h.info.key_size
+
+    @property
+    def value_size(self) -> int:
+        """Bytes of a value (for per-CPU maps: of one CPU's value)."""
+        return self._h.info.value_size
+
+    @property
+    def max_entries(self) -> int:
+        """The map's capacity."""
+        return self._h.info.max_entries
+
+    @property
+    def flags(self) -> int:
+        """The map's creation flags (BPF_F_*)."""
+        return self._h.info.flags
+
+    @property
+    def backend(self) -> Backend:
+        """The Backend this map lives in."""
+        return self._h.backend
+
+    @property
+    def ncpus(self) -> int:
+        """Possible CPUs (1 unless per-CPU)."""
+        return self._h.ncpus
+
+    @property
+    def value_buf_size(self) -> int:
+        """Bytes of one value in the kernel's buffer: value_size, or
+        possible_cpus * round_up(value_size, 8) for per-CPU maps."""
+        return self._h.vbs
+
+    @property
+    def is_percpu(self) -> bool:
+        """True for per-CPU map types (values are lists, one entry per possible CPU)."""
+        return self._h.info.type in PERCPU_TYPES
 
     @property
     def closed(self) -> bool:

@@ -1,5 +1,10 @@
-"""Static types: mypy must reveal the types and report the errors that
-tests/typing/map_types.py announces in its comments, and nothing else."""
+"""Static types.
+
+* ``mypy`` with the project's configuration (``[tool.mypy]`` in pyproject.toml: --strict
+  on the typed API and on examples/) reports nothing;
+* mypy reveals the types and reports the errors that tests/typing/map_types.py announces
+  in its comments, and nothing else (a wrong key or value type is caught).
+"""
 
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ def test_map_types_are_inferred_and_misuse_is_reported():
     out, err, _status = api.run(
         [
             "--strict",
+            "--follow-imports=silent",
             "--no-incremental",
             "--cache-dir=/dev/null",
             "--show-error-codes",
@@ -64,3 +70,11 @@ def test_map_types_are_inferred_and_misuse_is_reported():
                 f"expected {sorted(errors.get(n, set()))}"
             )
     assert not problems, "\n".join(problems) + "\n--- mypy output:\n" + out
+
+
+def test_mypy_strict_passes_on_the_configured_files(monkeypatch):
+    monkeypatch.chdir(ROOT)  # [tool.mypy] files are relative to the checkout
+    out, err, status = api.run(
+        ["--config-file", str(ROOT / "pyproject.toml"), "--no-incremental", "--cache-dir=/dev/null"]
+    )
+    assert status == 0, out + err
