@@ -240,3 +240,16 @@ def test_bpftool_dump_shows_member_names(kernel_backend, bpftool_bin):
         assert r.returncode == 0, r.stderr
         (elem,) = json.loads(r.stdout)
         assert elem["formatted"] == {"key": 3, "value": {"ip": 7, "port": 80, "weight": 2}}
+
+
+def test_record_classes_are_codecs(made):
+    """A generated record class works as key=/value= (and describes BTF for create)."""
+    m = made("hash", 4, ctypes.sizeof(Backend_), 4, "btfty_rc", key=C.U32, value=Backend_,
+             btf=True)  # fmt: skip
+    cls = m.typed(btf=True).value_codec.cls
+    again = made("hash", 4, ctypes.sizeof(Backend_), 4, "btfty_rc2", key=C.U32, value=cls,
+                 btf=True)  # fmt: skip
+    again[1] = cls(ip=1, port=2, weight=3)
+    got = again[1]
+    assert type(got) is cls and got == cls(ip=1, port=2, weight=3)
+    assert again.typed(btf=True)[1].port == 2
