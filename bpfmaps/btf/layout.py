@@ -179,6 +179,16 @@ def from_btf(
                     Member(m.name, conv(m.type_id, depth + 1, f"{path}.{m.name}"), bit_off, bits)
                 )
             out = Record(t.name, t.size, tuple(members), k == Kind.UNION)
+        elif k == Kind.DATASEC:
+            # a global-data map's value (.bss, .data, .rodata): one member per variable
+            members = []
+            for vs in t.vars:
+                var = btf[vs.type_id]
+                if var.kind != Kind.VAR:
+                    continue  # functions in .ksyms and the like carry no bytes here
+                sub = f"{path}.{var.name}"
+                members.append(Member(var.name, conv(var.type_id, depth + 1, sub), vs.offset * 8))
+            out = Record(t.name, t.size, tuple(members))
         else:
             raise CodecError(f"{path}: BTF type {btf.name_of(t.id)} ({k.name}) has no value layout")
         memo[tid] = out

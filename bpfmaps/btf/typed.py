@@ -198,6 +198,9 @@ class Compiler:
 
     # ------------------------------------------------------------------ naming
     def _class_name(self, base: str) -> str:
+        base = "".join(c if c.isalnum() or c == "_" else "_" for c in base)
+        if base[:1].isdigit():
+            base = "_" + base
         name = py_name(base) if base else "anon"
         if name in self._used:
             i = 2
@@ -1107,6 +1110,9 @@ def map_codecs(backend: Any, info: Any, desc: str = "") -> tuple[Any, Any]:
         return got
     btf = parse(data, source=f"map {desc}")
     got = btf_codecs(btf, key[1], key[2])
+    if got[0] is None and info.key_size == 4 and int(info.type) in (2, 6):
+        # arrays index with a u32 even when BTF gives no key (global-data maps)
+        got = (BTFCodec(L.Int(4, False, "int", "__u32"), "key"), got[1])
     for side, c, size in (("key", got[0], info.key_size), ("value", got[1], info.value_size)):
         if c is not None and c.size != size:
             raise CodecError(

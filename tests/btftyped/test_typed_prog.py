@@ -214,3 +214,22 @@ def test_loader_maps_without_btf_give_the_clear_error(pins):
         with pytest.raises(NoBTFError, match=f"'{name}' has no BTF") as ei:
             Map.from_pin(os.path.join(pins, name), btf=True)
         assert ei.value.map.endswith(f"'{name}'") and ei.value.side == "map"
+
+
+def test_global_data_maps_decode_their_variables(pins):
+    """libbpf's .bss/.data maps: a DATASEC value (one member per variable), no key type."""
+    names = os.listdir(pins)
+    bss = next(n for n in names if n.endswith("_bss"))
+    data = next(n for n in names if n.endswith("_data"))
+    with Map.from_pin(os.path.join(pins, bss), btf=True) as m:
+        assert m.info.btf_key_type_id == 0 and m.key_codec.c_name == "__u32"
+        v = m[0]
+        assert type(v).__name__ == "_bss" and v.packets_seen == 0
+        assert type(v.last_addr).__name__ == "addr"
+        v.packets_seen = 41
+        v.last_addr.port = 9
+        m[0] = v
+        assert m[0].packets_seen == 41 and m[0].last_addr.port == 9
+    with Map.from_pin(os.path.join(pins, data), btf=True) as m:
+        v = m[0]
+        assert v.verbose == 3 and v.banner == b"hello\0\0\0"

@@ -105,6 +105,12 @@ struct {
 	__type(value, struct addr);
 } sized_key SEC(".maps");
 
+/* global data: libbpf makes .bss and .data maps whose value type is a DATASEC */
+__u64 packets_seen = 0;
+struct addr last_addr = {};
+int verbose = 3;
+char banner[8] = "hello";
+
 SEC("xdp")
 int typed_prog(struct xdp_md *ctx)
 {
@@ -118,6 +124,8 @@ int typed_prog(struct xdp_md *ctx)
 	void *in = bpf_map_lookup_elem(&outer, &k);
 	struct addr *sa = bpf_map_lookup_elem(&sized_key, &k);
 
+	packets_seen++;
+	last_addr.port = (port_t)verbose + banner[0];
 	if (in)
 		return XDP_ABORTED;
 	if (sa)
