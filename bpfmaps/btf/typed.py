@@ -911,7 +911,9 @@ def _enc_record(
             if raw is None or len(raw) != rec.size:
                 raw = bytes(rec.size)
             changed = [
-                n for i, n in enumerate(names) if values[n] != comp.member_decoder(rec, i)(raw)
+                n
+                for i, n in enumerate(names)
+                if _plain(values[n]) != _plain(comp.member_decoder(rec, i)(raw))
             ]
             if len(changed) > 1:
                 raise CodecError(
@@ -960,7 +962,8 @@ def _enc_record(
 
 
 def _plain(v: Any) -> Any:
-    """Records -> dicts, sequences -> lists, enum members -> ints (for comparisons)."""
+    """Records -> dicts, sequences -> lists, enum members -> ints, floats -> their bits
+    (for comparisons)."""
     if dataclasses.is_dataclass(v) and not isinstance(v, type):
         return {f.name: _plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
     if isinstance(v, Mapping):
@@ -969,6 +972,8 @@ def _plain(v: Any) -> Any:
         return [_plain(x) for x in v]
     if isinstance(v, enum.IntEnum):
         return int(v)
+    if isinstance(v, float):  # NaN != NaN: compare the bits
+        return struct.pack("=d", v)
     return v
 
 
