@@ -14,6 +14,12 @@
 #include "_native/ops.h"
 #include "_shim.h"
 
+/* set by the stop handler of _stop.c: the loops below return -EINTR before their
+ * next syscall once it is non-zero */
+#include <signal.h>
+extern volatile sig_atomic_t bpfm_stop_sig;
+#define STOPPED() (bpfm_stop_sig != 0)
+
 #define PTR(p) ((uint64_t)(uintptr_t)(p))
 
 static inline int sys_bpf(int cmd, union bpf_attr *attr, unsigned int size)
@@ -298,6 +304,17 @@ static int elems_loop(int cmd, int fd, const char *keys, uint32_t key_size, cons
     attr.map_fd = (uint32_t)fd;
     attr.flags = flags;
     for (i = 0; i < n; i++) {
+        if (STOPPED()) {
+            if (!errs) {
+                *count = i;
+                return -EINTR;
+            }
+            failures += (int)(n - i);
+            for (; i < n; i++)
+                errs[i] = -EINTR;
+            *count = n;
+            return failures;
+        }
         attr.key = keys ? PTR(keys + (size_t)i * key_size) : 0;
         attr.value = values ? PTR(values + (size_t)i * value_stride) : 0;
         long r = syscall(__NR_bpf, cmd, &attr, sizeof(attr));
@@ -598,6 +615,11 @@ int bpfm_update_batch_part(int fd, const char *keys, const char *values, uint32_
 
         if (__atomic_load_n(stop, __ATOMIC_RELAXED))
             break;
+        if (STOPPED()) {
+            rc = -EINTR; /* a stop signal: report the prefix done */
+            __atomic_store_n(stop, 1, __ATOMIC_RELAXED);
+            break;
+        }
         rc = bpfm_map_update_batch(fd, keys + off * key_size, values + off * value_stride, &cnt,
                                    elem_flags, 0);
         if (rc < 0) {
@@ -626,6 +648,10 @@ int bpfm_exec_ops(const struct bpfm_op *ops, uint32_t count, const int *fds, con
     int rc;
 
     for (i = 0; i < count; i++, o++) {
+        if (STOPPED()) {
+            *done = i;
+            return -EINTR;
+        }
         if (o->kind == BPFM_OP_UPDATE)
             rc = elem_cmd(BPF_MAP_UPDATE_ELEM, fds[o->map],
                           o->key_off == BPFM_NO_KEY ? NULL : keys + o->key_off,

@@ -64,7 +64,8 @@ int bpfm_map_lookup_and_delete_batch(int fd, const char *in_batch, char *out_bat
  * the path for NOEXIST/EXIST updates).  Element i uses keys + i*key_size and
  * values + i*value_stride.  With errs == NULL: stop at the first failure, *count =
  * number applied, return its -errno.  With errs != NULL: attempt every element,
- * errs[i] = 0 or -errno, return the number of failures. */
+ * errs[i] = 0 or -errno, return the number of failures.  A stop signal (_stop.h)
+ * ends them before the next element: -EINTR (errs: -EINTR for every element left). */
 int bpfm_update_elems(int fd, const char *keys, uint32_t key_size, const char *values,
                       uint32_t value_stride, uint32_t *count, uint64_t flags, int32_t *errs);
 int bpfm_delete_elems(int fd, const char *keys, uint32_t key_size, uint32_t *count,
@@ -132,7 +133,8 @@ int bpfm_keys_distinct(const char *keys, uint32_t key_size, uint32_t n);
 /* UPDATE_BATCH of elements [start, start+count) in chunks of `chunk`, stopping before
  * a chunk when *stop != 0 and setting *stop = 1 on a failure.  *applied receives the
  * number applied (a prefix of the range); returns 0 or the failing -errno.  Used by
- * threads applying disjoint parts of one packed batch (the GIL is released). */
+ * threads applying disjoint parts of one packed batch (the GIL is released).
+ * A stop signal (_stop.h) ends it before the next chunk with -EINTR. */
 int bpfm_update_batch_part(int fd, const char *keys, const char *values, uint32_t key_size,
                            uint32_t value_stride, uint32_t start, uint32_t count,
                            uint32_t chunk, uint64_t elem_flags, int *stop,
@@ -143,7 +145,8 @@ int bpfm_update_batch_part(int fd, const char *keys, const char *values, uint32_
  * the value at values + value_off.  Stops at the first failure: *done = number
  * applied (the index of the failing op), returns its -errno; stops before the first
  * op of another kind (lookup, getnext, pop: run by the caller) with *done = its
- * index and returns 1; 0 when all ran. */
+ * index and returns 1; 0 when all ran.  A stop signal (_stop.h) ends it before the
+ * next op with -EINTR. */
 int bpfm_exec_ops(const struct bpfm_op *ops, uint32_t count, const int *fds, const char *keys,
                   const char *values, uint32_t *done);
 

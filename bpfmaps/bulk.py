@@ -340,7 +340,14 @@ def _apply(c: _Chunk, pos: int) -> tuple[int, int, bool]:
     vbs = h.vbs
     vb = _view(c.vbuf, pos, vbs)
     if c.kind == UPD and ks and _batch_ok(h, "update"):
-        rc, cnt = be.map_update_batch(fd, kb, vb, n, c.flags)
+        parts = getattr(be, "map_update_batch_parts", None) if n > _PARALLEL_CHUNK else None
+        if parts is not None:
+            # one part, in this thread: UPDATE_BATCH calls of _PARALLEL_CHUNK elements
+            # in order (same result and count as one call), and a stop signal ends it
+            # between two calls (bpfmaps.kernel.stop_install)
+            rc, cnt = parts(fd, kb, vb, ks, vbs, [(0, n)], c.flags, _PARALLEL_CHUNK)[0]
+        else:
+            rc, cnt = be.map_update_batch(fd, kb, vb, n, c.flags)
         if rc < 0 and cnt >= n:
             cnt = 0
         if not (rc in _UNSUPPORTED and cnt == 0):

@@ -6,7 +6,8 @@ Usage::
     bpfmaps [OPTIONS] map { show | list | dump | update | lookup | getnext | delete |
                             pin | create | freeze | push | pop | peek | enqueue |
                             dequeue | help } ...
-    OPTIONS := { -j|--json [-p|--pretty] | --bpftool-compat | --dry-run | --no-progress }
+    OPTIONS := { -j|--json [-p|--pretty] | --bpftool-compat | --dry-run | --no-progress |
+                 --max-size BYTES }
 
 Same syntax, output and exit statuses as bpftool 7.1 (see docs/bpftool-syntax.md),
 except that by default a batch file is checked completely before anything is
@@ -27,7 +28,7 @@ USAGE = """Usage: bpfmaps [OPTIONS] OBJECT { COMMAND | help }
 
        OBJECT := { map }
        OPTIONS := { {-j|--json} [{-p|--pretty}] | --bpftool-compat | --dry-run |
-                    --no-progress }
+                    --no-progress | --max-size BYTES }
 """
 
 _TOP = ("help", "batch", "prog", "map", "link", "cgroup", "perf", "net", "feature", "btf",
@@ -46,10 +47,33 @@ def _err(msg: str, json_mode: bool) -> int:
 
 def main(argv: Optional[list[str]] = None) -> int:
     """Entry point of ``bpfmaps`` / ``python -m bpfmaps``; returns the exit status
-    (0, 255, or ``(256 - errno) & 0xff`` when a kernel call failed)."""
+    (0, 255, ``(256 - errno) & 0xff`` when a kernel call failed, 130/143 when SIGINT/
+    SIGTERM stopped a batch, 141 when stdout was closed).  Never a traceback: an
+    unexpected exception is reported as an internal error (``BPFMAPS_DEBUG=1`` shows
+    the traceback)."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # a SIGINT outside a batch run (start-up, single commands)
+        sys.stderr.write("Error: interrupted by SIGINT\n")
+        return 130
+    except Exception as e:
+        import os
+
+        from .bpftool._safety import clean, internal_error_message
+
+        if os.environ.get("BPFMAPS_DEBUG"):
+            import traceback
+
+            traceback.print_exc()
+        sys.stderr.write(f"Error: {clean(internal_error_message(e))}\n")
+        return 255
+
+
+def _main(argv: Optional[list[str]]) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     json_mode = pretty = compat = dry_run = False
     progress: Optional[bool] = None
+    max_size: Optional[int] = None
     while args and args[0].startswith("-") and len(args[0]) > 1:
         a = args.pop(0)
         if a in ("-j", "--json"):
@@ -62,6 +86,17 @@ def main(argv: Optional[list[str]] = None) -> int:
             dry_run = True
         elif a == "--no-progress":
             progress = False
+        elif a == "--max-size" or a.startswith("--max-size="):
+            from .bpftool._safety import parse_size
+
+            val = a.partition("=")[2] if "=" in a else (args.pop(0) if args else "")
+            try:
+                max_size = parse_size(val)
+            except ValueError:
+                sys.stderr.write(
+                    f"Error: --max-size needs a size in bytes (k/M/G suffixes), got {val!r}\n"
+                )
+                return 255
         elif a in ("-h", "--help"):
             sys.stdout.write(USAGE)
             return 0
@@ -91,8 +126,9 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     def runner() -> Runner:
         return Runner(
-            compat=compat, json=json_mode, pretty=pretty, dry_run=dry_run, progress=progress
-        )
+            compat=compat, json=json_mode, pretty=pretty, dry_run=dry_run, progress=progress,
+            signals=True, max_size=max_size,
+        )  # fmt: skip
 
     if top == "batch":
         rest = args[1:]

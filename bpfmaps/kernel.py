@@ -17,7 +17,8 @@ from ._ffi import ffi, lib
 from .backend import BTFInfo, ProgInfo
 from .types import MapInfo
 
-__all__ = ["KernelBackend", "possible_cpus", "is_bpffs"]
+__all__ = ["KernelBackend", "possible_cpus", "is_bpffs", "stop_install", "stop_uninstall",
+           "stop_pending", "stop_set"]  # fmt: skip
 
 _NULL = ffi.NULL
 _from_buffer = ffi.from_buffer
@@ -39,6 +40,28 @@ def _wptr(buf):
     if isinstance(buf, _CData):
         return buf
     return _from_buffer("char[]", buf, require_writable=True)
+
+
+def stop_install(sig: int) -> int:
+    """Let signal ``sig`` stop the shim's C loops (per-element loops, op streams,
+    chunked UPDATE_BATCH) before their next syscall with -EINTR; the handler in place
+    (Python's) still runs.  0 or -errno.  Main thread, around a run only."""
+    return lib.bpfm_stop_install(sig)
+
+
+def stop_uninstall(sig: int) -> int:
+    """Put back the handler that :func:`stop_install` replaced.  0 or -errno."""
+    return lib.bpfm_stop_uninstall(sig)
+
+
+def stop_pending() -> int:
+    """The signal that stopped the C loops since the last :func:`stop_set` (0: none)."""
+    return lib.bpfm_stop_pending()
+
+
+def stop_set(sig: int) -> None:
+    """Set (``sig`` > 0) or clear (0) the C loops' stop flag."""
+    lib.bpfm_stop_set(sig)
 
 
 @functools.lru_cache(maxsize=1)

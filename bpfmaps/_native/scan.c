@@ -3,10 +3,15 @@
  *
  * One pass per line: words are read and checked as they are split, byte words
  * converted on the fly, straight into the arenas.  Any surprise declines. */
+#include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include "scan.h"
 #include "../_shim.h"
+
+/* the C loops' stop flag (bpfmaps/_stop.c): set by SIGINT/SIGTERM during a run */
+extern volatile sig_atomic_t bpfm_stop_sig;
 
 #define SCAN_MAX_LINE 4000
 
@@ -552,6 +557,12 @@ int bpfm_exec_print(const struct bpfm_op *ops, uint32_t count, const int *fds, c
     for (i = 0; i < count; i++, o++) {
         const char *key = o->key_off == BPFM_NO_KEY ? NULL : keys + o->key_off;
         const struct bpfm_print_map *m = &maps[o->map];
+
+        if (bpfm_stop_sig) { /* a stop signal: -EINTR before the next syscall */
+            *done = i;
+            *out_used = u;
+            return -EINTR;
+        }
 
         if (o->kind == BPFM_OP_UPDATE)
             rc = bpfm_map_update_elem(fds[o->map], key, values + o->value_off, o->flags);

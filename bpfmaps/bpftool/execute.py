@@ -48,6 +48,7 @@ class CommandFailed(Exception):
         shown: bool = False,
         silent: bool = False,
         hint: Optional[str] = None,
+        exit_status: Optional[int] = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -62,9 +63,13 @@ class CommandFailed(Exception):
         self.silent = silent
         #: an extra stderr line (``Hint: ...``) on top of bpftool's message
         self.hint = hint
+        #: overrides the errno-derived status (128 + signal for an interrupted run)
+        self.exit_status = exit_status
 
     @property
     def status(self) -> int:
+        if self.exit_status is not None:
+            return self.exit_status
         return (256 - self.errno) & 0xFF if self.errno else 255
 
 
@@ -107,6 +112,8 @@ class BlockExecutor:
         for start, end in find_runs(blk, RUN_MIN):
             if at < start:
                 self._exec_ops(blk, at, start)
+            if (self._stop is not None and self._stop.signum) or self.out.broken:
+                raise self._halt(blk, start)  # a stop signal or a closed stdout
             self._exec_run(blk, start, end)
             at = end
         if at < n:
@@ -152,6 +159,8 @@ class BlockExecutor:
                 ]
                 printer = scan.Printer(blk, fds, plain)
         while a < b:
+            if (self._stop is not None and self._stop.signum) or self.out.broken:
+                raise self._halt(blk, a)  # a stop signal or a closed stdout
             if printer is not None:
                 rc, done = printer.run(a, b, self.out.write)
             else:

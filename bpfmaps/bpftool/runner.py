@@ -36,6 +36,7 @@ from typing import IO, Any, Optional
 from ..backend import Backend, default_backend
 from ..errors import ParseError, strerror
 from ..types import PERCPU_TYPES, MapInfo, round_up8
+from ._safety import Interrupted, SafeOut
 from .bytes import _show
 from .execute import BlockExecutor, CommandFailed
 from .grammar import (
@@ -330,19 +331,28 @@ class Runner(BlockExecutor):
         progress: bool | None = None,
         fast: bool = True,
         parallel: bool = True,
+        signals: bool = False,
+        max_size: Optional[int] = None,
     ) -> None:
         self.backend = backend if backend is not None else default_backend()
         self.compat = compat
         self.json = json or pretty
         self.pretty = pretty
         self.dry_run = dry_run
-        self.out = stdout if stdout is not None else sys.stdout
-        self.err = stderr if stderr is not None else sys.stderr
+        #: a closed stdout (EPIPE) stops the run with a report instead of a traceback
+        self.out = SafeOut(stdout if stdout is not None else sys.stdout)
+        self.err = SafeOut(stderr if stderr is not None else sys.stderr)
         self.progress = progress
         self.fast = fast
         #: let the batch engine apply runs in threads where provably identical
         self.parallel = parallel
         self.processed = 0
+        #: SIGINT/SIGTERM stop the run between commands (and the C loops) with a report
+        self.signals = signals
+        #: cap on input read from pipes/devices/stdin (None: DEFAULT_MAX_SIZE; also
+        #: applied to regular files when given)
+        self.max_size = max_size
+        self._stop: Any = None
         self.error: BaseException | None = None
         self.failed_line: int | None = None
         self._json_items: list = []
@@ -364,15 +374,37 @@ class Runner(BlockExecutor):
 
     # -- entry points -------------------------------------------------------------
     def run_file(self, path: str) -> int:
-        """Run the batch file at ``path`` (``-`` = stdin).  Returns the exit status."""
+        """Run the batch file at ``path`` (``-`` = stdin).  Returns the exit status.
+
+        Regular files are mapped (bounded by their size at open); pipes, devices and
+        stdin are read up to ``max_size`` bytes (default 1 GiB), beyond which nothing
+        is applied and the error names the limit."""
+        from ._safety import DEFAULT_MAX_SIZE, InputTooLarge, read_capped
+
         mm = None
+        limit = self.max_size or DEFAULT_MAX_SIZE
         try:
             if path == "-":
-                data = sys.stdin.buffer.read()
+                stdin = getattr(sys.stdin, "buffer", None)
+                if stdin is None:
+                    return self._fail_plain("cannot read stdin")
+                try:
+                    data = read_capped(stdin, limit)
+                except OSError as e:
+                    return self._fail_plain(f"cannot read stdin: {os.strerror(e.errno or 0)}")
             else:
                 with open(path, "rb") as f:
                     mm = self._mm = _map_file(f)
-                    data = mm if mm is not None else f.read()
+                    if mm is not None and self.max_size and len(mm) > self.max_size:
+                        raise InputTooLarge(self.max_size)
+                    data = mm if mm is not None else read_capped(f, limit)
+        except InputTooLarge as e:
+            if mm is not None:
+                _close_map(mm)
+            return self._fail_plain(
+                f"{'stdin' if path == '-' else path}: input is larger than --max-size "
+                f"({e.limit} bytes); nothing was applied (raise the limit with --max-size BYTES)"
+            )
         except OSError as e:
             if e.errno == _errno.EISDIR:
                 return self._fail_plain("reading batch file failed: Is a directory")
@@ -389,7 +421,18 @@ class Runner(BlockExecutor):
                 _close_map(mm)
 
     def run_data(self, data: bytes, file: str = "-") -> int:
-        """Run a batch file's contents.  Returns the exit status."""
+        """Run a batch file's contents.  Returns the exit status.  With
+        ``signals=True`` (the CLI), SIGINT/SIGTERM stop it between commands with the
+        usual report and status 130/143 (see :class:`._safety.SignalStop`)."""
+        if self.signals and self._stop is None:
+            from ._safety import SignalStop
+
+            self._stop = SignalStop(self.backend)
+            try:
+                with self._stop:
+                    return self.run_data(data, file)
+            finally:
+                self._stop = None
         self._file, self._data = file, data
         resolver = self._resolver = MapResolver(self.backend)
         try:
@@ -401,6 +444,9 @@ class Runner(BlockExecutor):
             resolver.close()
         if self.json:
             self._emit_json_batch()
+            self.out.flush()
+            if status == 0:
+                status = self._broken_at_end()
         return status
 
     def run_words(self, words: list[str]) -> int:
@@ -447,7 +493,10 @@ class Runner(BlockExecutor):
     def _run_checked_gc(self, data: bytes, file: str, resolver: MapResolver) -> int:
         if len(data) >= CHUNKED_MIN:
             return self._run_two_pass(data, file, resolver)
+        stop = self._stop
         try:
+            if stop is not None:
+                stop.parsing = True  # a stop signal now raises Interrupted
             items = list(
                 parse_batch(
                     data,
@@ -460,8 +509,13 @@ class Runner(BlockExecutor):
             )
         except ParseError as e:
             return self._report_parse_error(e)
+        except Interrupted as e:
+            return self._report_interrupted_parse(e.signum)
         except Exception as e:  # a bug while parsing: nothing was applied yet
             return self._report_internal(e, None, 0)
+        finally:
+            if stop is not None:
+                stop.parsing = False
         total = sum(it.count if type(it) is OpBlock else 1 for it in items)
         self._total = total
         if self.dry_run:
@@ -471,9 +525,12 @@ class Runner(BlockExecutor):
                 file=self.out if not self.json else self.err,
             )
             return 0
+        out = self.out
         for it in items:
             before = self.processed
             try:
+                if (stop is not None and stop.signum) or out.broken:
+                    raise self._halt(it)
                 self._exec_item(it)
             except CommandFailed as e:
                 return self._report_failure(e)
@@ -494,14 +551,22 @@ class Runner(BlockExecutor):
             block_max=CHUNKED_BLOCK,
         )
         total = 0
+        stop = self._stop
         try:
+            if stop is not None:
+                stop.parsing = True  # pass 1 applies nothing: a stop signal raises
             for it in parse_batch(data, resolver, **kw):
                 total += it.count if type(it) is OpBlock else 1
                 self._release(it)
         except ParseError as e:
             return self._report_parse_error(e)
+        except Interrupted as e:
+            return self._report_interrupted_parse(e.signum)
         except Exception as e:  # a bug while parsing: nothing was applied yet
             return self._report_internal(e, None, 0)
+        finally:
+            if stop is not None:
+                stop.parsing = False
         self._total = total
         if self.dry_run:
             maps = {id(r) for r in resolver.refs}
@@ -512,9 +577,12 @@ class Runner(BlockExecutor):
             return 0
         self._released = 0  # pass 2 reads the pages again
         try:
+            out = self.out
             for it in parse_batch(data, _Undeclared(resolver), **kw):
                 before = self.processed
                 try:
+                    if (stop is not None and stop.signum) or out.broken:
+                        raise self._halt(it)
                     self._exec_item(it)
                 except CommandFailed as e:
                     return self._report_failure(e)
@@ -562,6 +630,8 @@ class Runner(BlockExecutor):
                 return self._report_internal(e, None, self.processed)
             before = self.processed
             try:
+                if (self._stop is not None and self._stop.signum) or self.out.broken:
+                    raise self._halt(it)
                 self._exec_item(it)
             except CommandFailed as e:
                 return self._report_failure(e)
@@ -574,7 +644,55 @@ class Runner(BlockExecutor):
         self._clear_progress()
         if not self.json:
             self.out.write(f"processed {self.processed} commands\n")
+            self.out.flush()
+            return self._broken_at_end()
         return 0
+
+    def _broken_at_end(self) -> int:
+        """Status after the last command: 141 (128 + SIGPIPE, what a shell shows for
+        bpftool killed by SIGPIPE) with a report on stderr when stdout was closed."""
+        if not self.out.broken:
+            return 0
+        self.err.write(
+            f"Error: standard output closed (broken pipe); all {self.processed} commands "
+            "were applied, some of their output was lost\n"
+        )
+        return 141
+
+    # -- stops ----------------------------------------------------------------------
+    def _stop_cause(self) -> tuple[str, int] | None:
+        """(message, exit status) when a signal or a closed stdout asks to stop."""
+        st = self._stop
+        sig = st.pending() if st is not None else 0
+        if sig:
+            from ._safety import signal_name
+
+            return f"interrupted by {signal_name(sig)}", 128 + sig
+        if self.out.broken:
+            return "standard output closed (broken pipe)", 141
+        return None
+
+    def _halt(self, it, k: int = 0) -> CommandFailed:
+        """The report for stopping before command ``k`` of item ``it``."""
+        from ._safety import item_line
+
+        msg, status = self._stop_cause() or ("stopped", 255)
+        first = getattr(it, "first_index", None)
+        index = (first + k) if first is not None else getattr(it, "index", 0)
+        return CommandFailed(
+            msg, errno=None, line=item_line(it, k), index=index, exit_status=status
+        )
+
+    def _report_interrupted_parse(self, sig: int) -> int:
+        from ._safety import signal_name
+
+        self._clear_progress()
+        if self.compat and self.processed:
+            what = f"{self.processed} earlier command(s) were applied"
+        else:
+            what = "nothing was applied"
+        self._fail_plain(f"interrupted by {signal_name(sig)} while parsing {self._file}; {what}")
+        return 128 + sig
 
     # -- reporting ----------------------------------------------------------------
     def _line_text(self, line: int) -> str:
@@ -589,6 +707,9 @@ class Runner(BlockExecutor):
         return text.decode("utf-8", "backslashreplace").rstrip("\r")
 
     def _fail_plain(self, message: str, bare: bool = False) -> int:
+        from ._safety import decorate
+
+        message = decorate(message)  # control characters escaped, long quotes cut, hint
         if self.json:
             if bare:
                 self.out.write(self._dumps({"error": message}) + "\n")
@@ -597,6 +718,15 @@ class Runner(BlockExecutor):
         else:
             self.err.write(f"Error: {message}\n")
         return 255
+
+    def _quote_line(self, line: int, column: int = 0) -> tuple[str, int]:
+        """Line ``line`` of the file as shown in a report: about 200 characters around
+        ``column`` (1-based) with "..." where cut, control characters escaped.
+        Returns (text, 0-based offset of ``column`` in it)."""
+        from ._safety import QUOTE_MAX, escape_controls, shorten
+
+        text, off = shorten(self._line_text(line), QUOTE_MAX, column - 1 if column else 0)
+        return escape_controls(text), len(escape_controls(text[:off]))
 
     def _report_parse_error(self, e: ParseError, argv: bool = False) -> int:
         self._clear_progress()
@@ -630,11 +760,11 @@ class Runner(BlockExecutor):
         elif applied:
             msg += f"; {applied} earlier command(s) were applied"
         if not self.json and e.line:
-            text = self._line_text(e.line)
+            text, col = self._quote_line(e.line, e.column or 0)
             if text:
                 msg += f"\n  {e.line} | {text}"
                 if e.column:
-                    msg += "\n  " + " " * len(str(e.line)) + " | " + " " * (e.column - 1) + "^"
+                    msg += "\n  " + " " * len(str(e.line)) + " | " + " " * col + "^"
         return self._fail_plain(msg)
 
     def _report_internal(self, e: Exception, it: Any, before: int, argv: bool = False) -> int:
@@ -643,7 +773,7 @@ class Runner(BlockExecutor):
         this item counted were applied; the rest of this item may or may not have
         been; nothing after it was attempted.  ``it`` None: while parsing.  Status
         255.  ``BPFMAPS_DEBUG=1`` adds the traceback."""
-        from ._safety import internal_error_message, item_count, item_line, item_lines
+        from ._safety import decorate, internal_error_message, item_count, item_line, item_lines
 
         self._clear_progress()
         self.error = e
@@ -675,17 +805,27 @@ class Runner(BlockExecutor):
         else:
             unsure = "it may or may not have been applied"
         self.err.write(
-            f"Error: {self._file}:{line}: {msg}\n"
-            f"  command: {self._line_text(line).strip()}\n"
+            decorate(f"Error: {self._file}:{line}: {msg}")
+            + f"\n  command: {self._quote_line(line)[0].strip()}\n"
             f"  {self.processed} command(s) before it were applied; {unsure}; "
             "the commands after those were not\n"
         )
         return 255
 
     def _report_failure(self, e: CommandFailed, argv: bool = False) -> int:
+        if e.errno == _errno.EINTR and e.exit_status is None:
+            cause = self._stop_cause()
+            if cause is not None:  # a C loop stopped for a signal: not a kernel error
+                e.message, e.exit_status = cause
+                e.errno = None
         self._clear_progress()
         self.error = e
         self.failed_line = e.line
+        from ._safety import clean, decorate
+
+        # control characters escaped, long quotes cut; the privilege hint unless the
+        # failure carries its own
+        e.message = clean(e.message) if e.hint else decorate(e.message)
         if argv:
             if e.silent:
                 self.o.diagnostic(e.message)
@@ -702,7 +842,7 @@ class Runner(BlockExecutor):
             if not e.shown:  # bpftool adds nothing when the output already said it
                 self._json_items.append((e.index, {"error": e.message}))
             return e.status
-        text = self._line_text(e.line)
+        text = self._quote_line(e.line)[0]
         before = self.processed - sum(r[2] for r in e.also_applied)
         if e.also_applied:
             ranges = ", ".join(
@@ -715,7 +855,7 @@ class Runner(BlockExecutor):
         else:
             tail = "it and the commands after it were not"
         self.err.write(
-            f"Error: {self._file}:{e.line}: {e.message}\n"
+            decorate(f"Error: {self._file}:{e.line}: {e.message}") + "\n"
             f"  command: {text.strip()}\n"
             f"  {before} command(s) before it were applied; {tail}\n"
         )

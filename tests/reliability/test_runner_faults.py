@@ -109,3 +109,36 @@ def test_every_injected_fault_gets_a_true_report(kernel_backend):
         kinds[kind] = kinds.get(kind, 0) + 1
     # each kind of report was produced (and checked) at least once
     assert {"exact", "unsure", "success"} <= set(kinds), kinds
+
+
+def test_signal_at_every_call_gets_a_true_report(kernel_backend):
+    """A real SIGINT/SIGTERM delivered to this process at chosen backend calls (the
+    runner with signals=True, as the CLI runs it): exit 130/143, the report true of
+    the maps, handlers restored afterwards."""
+    import signal
+
+    before = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+    kinds: dict[str, int] = {}
+    seen = set()
+    for method, nth, action in _plans(kernel_backend):
+        if action != "fail" or (method, nth) in seen:
+            continue
+        seen.add((method, nth))
+        sig = signal.SIGINT if len(seen) % 2 else signal.SIGTERM
+        maps = Maps(kernel_backend)
+        try:
+            ff = FaultFile(maps.ids)
+            be = FaultyBackend(kernel_backend).at(method, nth, "signal", sig)
+            out, err = io.StringIO(), io.StringIO()
+            r = Runner(be, stdout=out, stderr=err, progress=False, signals=True)
+            status = r.run_data(ff.data, "f")
+            kind = check_report(ff, status, err.getvalue(), maps.contents())
+        finally:
+            maps.close()
+        assert be.fired
+        if status:
+            assert status == 128 + sig, (method, nth, err.getvalue())
+            assert f"interrupted by {signal.Signals(sig).name}" in err.getvalue()
+        kinds[kind] = kinds.get(kind, 0) + 1
+    assert {"exact", "nothing"} <= set(kinds), kinds
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
