@@ -176,3 +176,50 @@ def test_signal_while_parsing_applies_nothing(kernel_backend, tmp_path):
         assert maps.contents() == set()
     finally:
         maps.close()
+
+
+def test_big_file_two_passes(kernel_backend, tmp_path):
+    """Files over runner.CHUNKED_MIN are checked in a first pass, then parsed and
+    applied block by block: a signal in pass 1 applies nothing, one in pass 2 stops
+    with a true report."""
+    from bpfmaps.bpftool import runner
+
+    n = 1_000_000
+    maps = Maps(kernel_backend)
+    try:
+        path = tmp_path / "big"
+        ida = maps.ids[0]
+        with open(path, "w") as f:
+            for i in range(n):
+                f.write(f"map update id {ida} key hex {_hx(i, 4)} value hex {_hx(i, 8)}\n")
+        assert path.stat().st_size >= runner.CHUNKED_MIN
+        # pass 1
+        p = start(path)
+        deadline = time.monotonic() + 60
+        while not caught(p.pid, signal.SIGTERM) and p.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.0005)
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 143, err
+        assert "interrupted by SIGTERM while parsing" in err and "nothing was applied" in err
+        assert maps.contents() == set()
+        # pass 2
+        p = start(path)
+        deadline = time.monotonic() + 120
+        while not maps.has(0, 0) and p.poll() is None:
+            assert time.monotonic() < deadline
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 130, err
+        m = re.search(r"  (\d+) command\(s\) before it were applied; (.*)\n", err)
+        assert m and "interrupted by SIGINT" in err, err
+        k, tail = int(m.group(1)), m.group(2)
+        applied = set(range(k))
+        if "parallel apply" in tail:
+            for a, b in re.findall(r"lines? (\d+)(?:-(\d+))?", tail.split("(", 1)[-1]):
+                applied.update(range(int(a) - 1, int(b or a)))
+        assert {key for _m, key, _v in maps.contents()} == applied
+        assert 0 < k < n
+    finally:
+        maps.close()
