@@ -202,7 +202,11 @@ def test_big_file_two_passes(kernel_backend, tmp_path):
         p.send_signal(signal.SIGTERM)
         _, err = p.communicate(timeout=120)
         assert p.returncode == 143, err
-        assert "interrupted by SIGTERM while parsing" in err and "nothing was applied" in err
+        # in pass 1, or (a fast machine) between pass 1 and the first command
+        assert ("interrupted by SIGTERM while parsing" in err and "nothing was applied" in err) or (
+            f"{path}:1: interrupted by SIGTERM" in err
+            and "  0 command(s) before it were applied" in err
+        ), err
         assert maps.contents() == set()
         # pass 2
         p = start(path)
