@@ -79,12 +79,12 @@ def test_pinned_outside_bpffs_says_so(kernel_backend, tmp_path):
     assert status == 255
     assert (
         err.getvalue()
-        == "Error: bpf obj get (/etc/passwd): directory not in bpf file system (bpffs)\n"
+        == "Error: bpf obj get (/etc): directory not in bpf file system (bpffs)\n"  # bpftool: dirname() in place
     )
     err = io.StringIO()
     data = b"map update pinned /etc/passwd key 00 00 00 00 value 00 00 00 00\n"
     Runner(kernel_backend, stdout=io.StringIO(), stderr=err).run_data(data, "f")
-    assert "bpf obj get (/etc/passwd): directory not in bpf file system (bpffs)" in err.getvalue()
+    assert "bpf obj get (/etc): directory not in bpf file system (bpffs)" in err.getvalue()
     # the library says the same with its exception class
     from bpfmaps import Map, NotBpffsError
 
@@ -109,10 +109,9 @@ def test_non_root_gets_the_capability_hint(kernel_backend):
     r = subprocess.run(
         cmd + ["map", "show"], capture_output=True, text=True, env=env, timeout=60, cwd="/"
     )
-    assert (r.returncode, r.stderr) == (
-        255,
-        "Error: can't get next map: Operation not permitted (needs CAP_BPF/CAP_SYS_ADMIN: run as root)\n",
-    )
+    assert r.returncode == 255
+    assert r.stderr.startswith("Error: can't get next map: Operation not permitted"), r.stderr
+    assert "CAP_BPF" in r.stderr and "run as root" in r.stderr, r.stderr
     r = subprocess.run(cmd + ["batch", "file", "-"], input="map update id 1 key 00 00 00 00 value 00 00 00 00\n",
                        capture_output=True, text=True, env=env, timeout=60, cwd="/")  # fmt: skip
     assert r.returncode == 255
