@@ -1,0 +1,220 @@
+"""Import layers of bpfmaps are one-way (docs/REDESIGN §2), checked with ``ast``.
+
+Each module has a rank (``RANK``); a module may import, at import time, only modules
+of a LOWER rank, plus the extra restrictions in ``ONLY`` (what a module may import at
+all).  Imports inside ``if TYPE_CHECKING:`` are not edges.  An import inside a
+function (a lazy import) of a bpfmaps module is an edge too and must also be listed
+in ``LAZY`` with its reason.  Today's known violations are listed in ``KNOWN`` with
+the step of the redesign that removes them: the list may only shrink (a listed edge
+that no longer exists fails too, so the list stays exact).
+
+A new module must be given a rank here: the test names it.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+
+import pytest
+
+ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bpfmaps")
+
+# fmt: off
+#: lower rank = lower layer.  Equal ranks may not import each other.
+RANK: dict[str, float] = {
+    # L0: pure (errors does not import types)
+    "errors": 0, "types": 1,
+    # L1: the syscall layer: the compiled module, its one wrapper, the protocol, loops
+    "_ffi": 2, "kernel": 2.5, "backend": 3, "loops": 4,
+    # L2: the raw batch engine
+    "engine": 5,
+    # L3: typed API
+    "codecs": 6, "_fd": 6, "bulk": 7, "batching": 8, "maps": 9, "progs": 9,
+    # L4: bpftool: pure parsing first, then execution
+    "bpftool.bytes": 10, "bpftool.lexer": 11, "bpftool.grammar": 12, "bpftool.quick": 13,
+    "bpftool.plan": 13, "bpftool.scan": 14, "bpftool.batchfile": 14, "bpftool.parse": 15,
+    "bpftool.resolve": 16, "bpftool.execute": 17, "bpftool.commands": 18,
+    "bpftool.output": 19, "bpftool.runner": 20, "bpftool": 21,
+    # L5: entry points and the package's lazy re-exports
+    "cli": 30, "__main__": 31, "__init__": 32,
+    # testing: over L0/L1 only (see ONLY)
+    "testing._jhash": 40, "testing.faults": 40, "testing.maps": 41, "testing._maps": 41,
+    "testing.kernel": 42, "testing.fake": 43, "testing": 44, "testing.pytest_plugin": 45,
+}
+# fmt: on
+
+_PARSING = {"errors", "types", "_ffi"}
+#: modules that may import only these (besides their own package's lower modules)
+ONLY: dict[str, set[str]] = {
+    **{
+        f"bpftool.{m}": _PARSING
+        for m in ("bytes", "lexer", "grammar", "quick", "plan", "scan", "batchfile", "parse")
+    },
+    **{m: {"errors", "types", "backend"} for m in ("testing._jhash", "testing.faults")},
+    "testing._maps": {"errors", "types"},
+    "testing.maps": {"errors", "types"},
+    "testing.kernel": {"errors", "types", "backend"},
+    "testing.fake": {"errors", "types", "backend"},
+    "testing": {"errors", "types", "backend", "maps"},
+    "testing.pytest_plugin": {"errors", "types", "backend"},
+}
+#: the only importers of the compiled module (REDESIGN: kernel backend and scanner driver)
+FFI_USERS = {"kernel", "bpftool.scan", "bpftool.batchfile", "loops"}
+
+#: lazy imports of bpfmaps modules that are allowed, with the reason
+LAZY: dict[tuple[str, str], str] = {
+    ("backend", "kernel"): "start-up: the fake and the parser run without the extension",
+    ("loops", "kernel"): "optional extension: C loops only for the kernel backend",
+    ("bpftool.batchfile", "_ffi"): "optional extension: the C scanner (files parse without it)",
+    ("bpftool.scan", "_ffi"): "optional extension: the C scanner (files parse without it)",
+    ("cli", "bpftool.runner"): "start-up: `bpfmaps -h` does not import the runner",
+    ("testing", "maps"): "fake_map() returns a Map; the fake itself never needs it",
+}
+for _m in ("codecs", "backend", "batching", "errors", "maps", "progs", "types"):
+    LAZY[("__init__", _m)] = "lazy public names (module __getattr__): start-up"
+
+#: today's violations (edge -> the redesign step that removes it); may only shrink
+KNOWN: dict[tuple[str, str], str] = {
+    ("kernel", "backend"): "step 2: ProgInfo moves to types (removes backend <-> kernel)",
+    ("maps", "bulk"): "lazy (vestigial cycle): import at top level once bulk is over the engine",
+    ("maps", "batching"): "lazy (vestigial cycle): as above",
+    ("bulk", "codecs"): "lazy: codecs.Raw; top level when bulk is the typed API only",
+    ("bulk", "errors"): "lazy import of a module already imported (dead)",
+    ("bpftool.runner", "bulk"): "step 4/6: the executor calls engine.update_packed",
+    ("bpftool.runner", "errors"): "lazy import of a module already imported (dead)",
+    ("bpftool.runner", "__init__"): "`version` reads __version__: move it to a leaf module",
+    ("testing.fake", "backend"): "step 3: generic_exec_ops moves to loops",
+}
+
+
+def _modules() -> dict[str, str]:
+    mods = {}
+    for root, _, files in os.walk(ROOT):
+        for f in files:
+            if not f.endswith(".py"):
+                continue
+            rel = os.path.relpath(os.path.join(root, f), ROOT)[:-3].replace(os.sep, ".")
+            if rel.endswith(".__init__"):
+                rel = rel[: -len(".__init__")]
+            mods[rel] = os.path.join(root, f)
+    return mods
+
+
+MODULES = _modules()
+
+
+def _group(mod: str) -> str:
+    """The RANK key of a module: itself, or its package (testing.maps.hashtab -> testing.maps)."""
+    while mod not in RANK and "." in mod:
+        mod = mod.rsplit(".", 1)[0]
+    return mod
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def edges(mod: str, path: str) -> list[tuple[str, bool, int]]:
+    """(imported bpfmaps module, lazy?, line) for every runtime import in ``mod``."""
+    with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read(), path)
+    pkg = mod.split(".")[:-1] if not path.endswith("__init__.py") else mod.split(".")
+    if mod == "__init__":
+        pkg = []
+    out: list[tuple[str, bool, int]] = []
+
+    def target(name: str) -> str | None:
+        return name if (name in MODULES or name == "_ffi") else None
+
+    def visit(node: ast.AST, lazy: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _is_type_checking(child.test):
+                for c in child.orelse:
+                    visit_one(c, lazy)
+                continue
+            visit_one(child, lazy)
+
+    def visit_one(child: ast.AST, lazy: bool) -> None:
+        if isinstance(child, ast.ImportFrom):
+            if child.level:
+                base = pkg[: len(pkg) - (child.level - 1)] if child.level > 1 else pkg
+                parts = base + (child.module.split(".") if child.module else [])
+            elif child.module and child.module.split(".")[0] == "bpfmaps":
+                parts = child.module.split(".")[1:]
+            else:
+                return
+            m = ".".join(parts)
+            for a in child.names:
+                sub = f"{m}.{a.name}" if m else a.name
+                t = target(sub) or target(m or "__init__")
+                if t and t != mod:
+                    out.append((t, lazy, child.lineno))
+        elif isinstance(child, ast.Import):
+            for a in child.names:
+                if a.name.split(".")[0] == "bpfmaps":
+                    t = target(".".join(a.name.split(".")[1:]) or "__init__")
+                    if t and t != mod:
+                        out.append((t, lazy, child.lineno))
+        elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            visit(child, True)
+        else:
+            visit(child, lazy)
+
+    visit(tree, False)
+    return out
+
+
+def _violations() -> dict[tuple[str, str], list[str]]:
+    found: dict[tuple[str, str], list[str]] = {}
+    for mod, path in sorted(MODULES.items()):
+        src = _group(mod)
+        for tgt, lazy, line in edges(mod, path):
+            dst = _group(tgt)
+            if dst == src or (dst.startswith(src + ".") and src in ("bpftool", "testing")):
+                continue  # within one module group / a package importing its own modules
+            why = []
+            if src not in RANK or dst not in RANK:
+                continue  # reported by test_every_module_has_a_rank
+            if RANK[dst] >= RANK[src] and not (src == "__init__" or src == "bpftool"):
+                why.append(f"upward edge (rank {RANK[src]} -> {RANK[dst]})")
+            only = ONLY.get(src)
+            if (
+                only is not None
+                and dst not in only
+                and _group(dst).split(".")[0] != src.split(".")[0]
+            ):
+                why.append(f"{src} may only import {sorted(only)}")
+            if dst == "_ffi" and src not in FFI_USERS:
+                why.append("only the kernel backend and the scanner import the compiled module")
+            if lazy and (src, dst) not in LAZY:
+                why.append("lazy import not in LAZY")
+            if why:
+                found.setdefault((src, dst), []).append(f"{path}:{line}: {'; '.join(why)}")
+    return found
+
+
+def test_every_module_has_a_rank():
+    missing = sorted(m for m in MODULES if _group(m) not in RANK)
+    assert not missing, f"give these modules a rank in tests/test_layers.py RANK: {missing}"
+
+
+def test_no_new_layer_violations():
+    found = _violations()
+    new = {k: v for k, v in found.items() if k not in KNOWN}
+    assert not new, "new import-layer violations:\n" + "\n".join(
+        line for v in new.values() for line in v
+    )
+
+
+def test_known_violations_still_exist():
+    """KNOWN only shrinks: remove an entry when its edge is gone."""
+    gone = sorted(k for k in KNOWN if k not in _violations())
+    assert not gone, f"remove these fixed edges from KNOWN in tests/test_layers.py: {gone}"
+
+
+@pytest.mark.parametrize("edge", sorted(LAZY))
+def test_lazy_allowlist_has_reasons(edge):
+    assert LAZY[edge].strip()
