@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from errno import ENOENT
 from typing import Any, NamedTuple, Optional, Protocol, runtime_checkable
 
-from .types import MapInfo
+from .types import BTFInfo, MapInfo, ProgInfo  # re-exported (they lived here)
 
 __all__ = [
     "BTFInfo",
@@ -47,16 +47,6 @@ __all__ = [
     "kernel_backend",
     "use_backend",
 ]
-
-
-class ProgInfo(NamedTuple):
-    """What OBJ_GET_INFO_BY_FD reports for a program (the fields bpfmaps uses)."""
-
-    id: int
-    type: int
-    name: str = ""
-    #: the 8-byte program tag (a hash of the instructions; bpftool's ``tag``)
-    tag: bytes = b""
 
 
 class BTFInfo(NamedTuple):

@@ -14,8 +14,7 @@ import functools
 import os
 
 from ._ffi import ffi, lib
-from .backend import BTFInfo, ProgInfo
-from .types import MapInfo
+from .types import BTFInfo, MapInfo, ProgInfo
 
 __all__ = ["KernelBackend", "possible_cpus", "is_bpffs", "stop_install", "stop_uninstall",
            "stop_pending", "stop_set"]  # fmt: skip

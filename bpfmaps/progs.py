@@ -14,8 +14,9 @@ import errno as _errno
 from typing import Any, NamedTuple, Optional
 
 from ._fd import OwnedFd
-from .backend import Backend, ProgInfo, default_backend
+from .backend import Backend, default_backend
 from .errors import error_from_errno
+from .types import ProgInfo
 
 __all__ = ["Program", "ProgType", "TestRunResult", "XdpAction"]
 

@@ -11,6 +11,8 @@ __all__ = [
     "MapFlags",
     "OpenFlags",
     "MapInfo",
+    "ProgInfo",
+    "BTFInfo",
     "PERCPU_TYPES",
     "KEYLESS_TYPES",
     "ARRAY_TYPES",
@@ -183,3 +185,24 @@ class MapInfo(NamedTuple):
     def describe(self) -> str:
         """Short description for error messages: ``id 12 'name'``."""
         return f"id {self.id} {self.name!r}" if self.name else f"id {self.id}"
+
+
+class ProgInfo(NamedTuple):
+    """What OBJ_GET_INFO_BY_FD reports for a program (the fields bpfmaps uses).
+
+    Defined here (L0) so that both backends build it without importing each other."""
+
+    id: int
+    type: int
+    name: str = ""
+    #: the 8-byte program tag (a hash of the instructions; bpftool's ``tag``)
+    tag: bytes = b""
+
+
+class BTFInfo(NamedTuple):
+    """What OBJ_GET_INFO_BY_FD reports for a BTF object, with its raw blob."""
+
+    id: int
+    data: bytes
+    name: str = ""
+    kernel_btf: bool = False

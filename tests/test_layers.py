@@ -76,7 +76,6 @@ for _m in ("codecs", "backend", "batching", "errors", "maps", "progs", "types"):
 
 #: today's violations (edge -> the redesign step that removes it); may only shrink
 KNOWN: dict[tuple[str, str], str] = {
-    ("kernel", "backend"): "step 2: ProgInfo moves to types (removes backend <-> kernel)",
     ("maps", "bulk"): "lazy (vestigial cycle): import at top level once bulk is over the engine",
     ("maps", "batching"): "lazy (vestigial cycle): as above",
     ("bulk", "codecs"): "lazy: codecs.Raw; top level when bulk is the typed API only",

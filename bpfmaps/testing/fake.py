@@ -23,8 +23,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Union
 
-from ..backend import ProgInfo, generic_dump_elems
-from ..types import MapInfo, MapType, round_up8
+from ..backend import generic_dump_elems
+from ..types import MapInfo, MapType, ProgInfo, round_up8
 from . import _maps as M
 from . import _ringbuf  # noqa: F401  (registers the fake ringbuf map type)
 from ._btf import BTFMixin
