@@ -42,7 +42,7 @@ from contextvars import ContextVar
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Optional
 
-from .errors import BatchError, CodecError, IterationAbortedError, error_from_errno
+from .errors import ENOTSUPP, BatchError, CodecError, IterationAbortedError, error_from_errno
 from .types import FD_VALUE_TYPES, MapType, UpdateFlags
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ ENOENT = _errno.ENOENT
 EINTR = _errno.EINTR
 ENOSPC = _errno.ENOSPC
 #: rc values that mean "no batch command here": EINVAL (kernel < 5.6), ENOTSUPP, EOPNOTSUPP
-_UNSUPPORTED = frozenset({-_errno.EINVAL, -524, -_errno.EOPNOTSUPP})
+_UNSUPPORTED = frozenset({-_errno.EINVAL, -ENOTSUPP, -_errno.EOPNOTSUPP})
 _MODES = ("stop", "continue", "rollback")
 _MISSING: Any = object()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+from errno import EINVAL
 
 from ._ffi import ffi, lib
 from .types import BTFInfo, MapInfo, ProgInfo
@@ -224,7 +225,7 @@ class KernelBackend:
 
     def map_get_fd_by_id(self, map_id: int, open_flags: int = 0) -> int:
         if not 0 <= map_id < 2**32:
-            return -22
+            return -EINVAL
         return lib.bpfm_map_get_fd_by_id(map_id, int(open_flags))
 
     def map_get_next_id(self, start_id: int) -> tuple[int, int]:
@@ -234,7 +235,7 @@ class KernelBackend:
 
     def prog_get_fd_by_id(self, prog_id: int) -> int:
         if not 0 <= prog_id < 2**32:
-            return -22
+            return -EINVAL
         return lib.bpfm_prog_get_fd_by_id(prog_id)
 
     def prog_get_next_id(self, start_id: int) -> tuple[int, int]:
@@ -316,7 +317,7 @@ class KernelBackend:
 
     def prog_load(self, prog_type: int, insns: bytes, license: bytes, name: bytes = b"") -> int:
         if len(insns) % 8:
-            return -22
+            return -EINVAL
         return lib.bpfm_prog_load(
             prog_type, insns, len(insns) // 8, license, name or _NULL, _NULL, 0
         )

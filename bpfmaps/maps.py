@@ -987,7 +987,7 @@ class Map(MutableMapping[K, V], Generic[K, V]):
         buf = h.backend.alloc(h.vbs)
         rc = h.backend.map_lookup_and_delete_elem(h.fd, k, buf, 0)
         op = "lookup_and_delete"
-        if rc in (-_errno.EINVAL, -524, -_errno.EOPNOTSUPP):
+        if rc in (-_errno.EINVAL, -ENOTSUPP, -_errno.EOPNOTSUPP):
             # Only hash maps have LOOKUP_AND_DELETE (5.14+); elsewhere (map-in-map,
             # prog arrays, LPM tries, older kernels) a lookup then a delete.  Plain
             # arrays fail the delete with EINVAL, like ``del m[k]``.

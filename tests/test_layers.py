@@ -217,3 +217,35 @@ def test_known_violations_still_exist():
 @pytest.mark.parametrize("edge", sorted(LAZY))
 def test_lazy_allowlist_has_reasons(edge):
     assert LAZY[edge].strip()
+
+
+def test_errno_values_are_named():
+    """No ``524``/``-22``-style literals: errnos come from ``errno`` or ``errors.ENOTSUPP``."""
+    import errno
+
+    bad = []
+    for mod, path in sorted(MODULES.items()):
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read(), path)
+        subscripts = {
+            id(m) for n in ast.walk(tree) if isinstance(n, ast.Subscript) for m in ast.walk(n.slice)
+        }
+        for n in ast.walk(tree):
+            if (
+                isinstance(n, ast.Constant)
+                and n.value == 524
+                and type(n.value) is int
+                and mod != "errors"
+            ):
+                bad.append(f"{path}:{n.lineno}: 524 (use errors.ENOTSUPP)")
+            if (
+                isinstance(n, ast.UnaryOp)
+                and isinstance(n.op, ast.USub)
+                and isinstance(n.operand, ast.Constant)
+                and type(n.operand.value) is int
+                and n.operand.value >= 2
+                and n.operand.value in errno.errorcode
+                and id(n) not in subscripts
+            ):
+                bad.append(f"{path}:{n.lineno}: -{n.operand.value} (use -errno.NAME)")
+    assert not bad, "\n".join(bad)

@@ -14,13 +14,13 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING, Any, Optional
 
+from ..errors import ENOTSUPP
 from ..types import MapType, round_up8
 from ._jhash import jhash
 
 if TYPE_CHECKING:  # pragma: no cover
     from .fake import FakeKernel
 
-ENOTSUPP = 524
 EPERM, ENOENT, E2BIG, EBADF, ENOMEM = (
     errno.EPERM,
     errno.ENOENT,
