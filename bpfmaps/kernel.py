@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
-from errno import EINVAL
+from errno import EINVAL, ENOSPC
 
 from ._ffi import ffi, lib
 from .types import BTFInfo, MapInfo, ProgInfo
@@ -351,7 +351,7 @@ class KernelBackend:
         return (
             rc,
             sizes[2],
-            ffi.unpack(dout, n) if rc in (0, -28) else b"",
+            ffi.unpack(dout, n) if rc in (0, -ENOSPC) else b"",
             ffi.unpack(cout, cn) if ctx_out_size and rc == 0 else b"",
             sizes[3],
         )

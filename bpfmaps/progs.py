@@ -15,7 +15,7 @@ from typing import Any, NamedTuple, Optional
 
 from ._fd import OwnedFd
 from .backend import Backend, default_backend
-from .errors import error_from_errno
+from .errors import ENOTSUPP, error_from_errno
 from .types import ProgInfo
 
 __all__ = ["Program", "ProgType", "TestRunResult", "XdpAction"]
@@ -195,7 +195,7 @@ class Program:
                 hint=(
                     "this program type has no test runs on this kernel (or the fake "
                     "program has no run model: FakeKernel.load_prog(run=...))"
-                    if rc == -524
+                    if rc == -ENOTSUPP
                     else "the kernel refused this input for the program type "
                     "(XDP and tc need at least a 14-byte Ethernet header)"
                     if rc == -_errno.EINVAL

@@ -256,7 +256,7 @@ class FakeKernel(BTFMixin):
             return (-EBADF if rc else -EINVAL), 0, b"", b"", 0
         run = getattr(f.obj, "run", None)
         if run is None:
-            return -524, 0, b"", b"", 0  # ENOTSUPP: no model to run
+            return -ENOTSUPP, 0, b"", b"", 0  # no model to run
         out: Any = None
         for _ in range(max(1, repeat)):
             out = run(bytes(data))

@@ -29,6 +29,10 @@ make that unambiguous, maps are only created once the next map id is >= 1000
 size in an output can equal an id.  Maps pinned under ``{fs}`` by the file
 itself (``map create`` / ``map pin``) are recorded too, named ``pin:PATH``.
 
+Ids vary in width between runs, so an error reported with a column (a caret under
+the line) would move: the line it points into must name its map by
+``name {a.name}`` (fixed width) instead; the recorder refuses the case otherwise.
+
 Recorded per case and per backend: exit status, stdout and stderr (as lists of
 lines, byte-exact) and the final contents of every map (sorted ``key value`` hex
 pairs; queue/stack: values in pop order).  When the fake and the kernel agree,
@@ -274,12 +278,23 @@ def run_case(case: Case, kind: str, ncpus: int = FAKE_NCPUS) -> dict:
                     text = re.sub(rf"(?<![\w.]){re.escape(value)}(?![\w])", "{" + name + "}", text)
             return text
 
-        return {
+        result = {
             "status": status,
             "stdout": put_back(out.getvalue()).splitlines(keepends=True),
             "stderr": put_back(err.getvalue()).splitlines(keepends=True),
             "maps": final,
         }
+        lines = case.data.decode("latin-1").splitlines()
+        for text in result["stdout"] + result["stderr"]:
+            for m in re.finditer(r"\.batch:(\d+):\d+", text):
+                n = int(m.group(1))
+                if n <= len(lines) and re.search(r"\{\w+\}", lines[n - 1]):
+                    raise ValueError(
+                        f"{case.name}: an error column is reported on line {n}, which "
+                        "names a map by id; ids vary in width between runs: use "
+                        "'name {x.name}' on that line (see the module doc)"
+                    )
+        return result
     finally:
         for fd in fds.values():
             b.close(fd)
