@@ -43,6 +43,7 @@ _LAZY = {
 }
 for _name in (
     "ENOTSUPP", "AmbiguousMapError", "BatchError", "BPFError", "BpfmapsError", "CodecError",
+    "CommandFailed",
     "InvalidArgumentError", "IterationAbortedError", "KeyExistsError", "KeyNotFoundError",
     "MapClosedError", "MapFullError", "MapNotFoundError", "NoSpaceError", "NotBpffsError",
     "NotSupportedError", "ParseError", "PermissionDeniedError", "PinExistsError",
@@ -80,6 +81,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
         BPFError,
         BpfmapsError,
         CodecError,
+        CommandFailed,
         InvalidArgumentError,
         IterationAbortedError,
         KeyExistsError,
@@ -112,6 +114,7 @@ __all__ = [
     "BatchError",
     "BpfmapsError",
     "CodecError",
+    "CommandFailed",
     "InvalidArgumentError",
     "IterationAbortedError",
     "KeyExistsError",

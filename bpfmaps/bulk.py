@@ -628,12 +628,10 @@ def _run(
                 errors=errors,
                 not_attempted=_not_attempted(chunks, index + 1, tuple(also)),
                 rolled_back=snaps is not None and not problems,
+                total=total,
+                also_applied=also,
+                rollback_errors=problems,
             )
-            err.total = total  # type: ignore[attr-defined]
-            # operations after `index` applied anyway by a parallel apply, as
-            # half-open (start, stop) index ranges; [] for serial applies
-            err.also_applied = also  # type: ignore[attr-defined]
-            err.rollback_errors = problems  # type: ignore[attr-defined]
             raise err from exc
     if errors:
         first = errors[0]
@@ -645,8 +643,8 @@ def _run(
             key=first[1],
             errors=errors,
             not_attempted=[],
+            total=total,
         )
-        err.total = total  # type: ignore[attr-defined]
         raise err from first[2]
     return res
 
@@ -952,9 +950,9 @@ def _finish_lookup(m, chunks, n, raw_vals, errs, default, op):
         index=first[0],
         key=first[1],
         errors=failures,
+        results=vals,
+        total=n,
     )
-    err.results = vals  # type: ignore[attr-defined]
-    err.total = n  # type: ignore[attr-defined]
     raise err from first[2]
 
 
@@ -1147,8 +1145,8 @@ def pop_all(m: Map, *, batch_size: Optional[int] = None) -> list[tuple[Any, Any]
             f"pop_all stopped after removing {len(out)} elements: {e}",
             applied=len(out),
             index=len(out),
+            results=out,
         )
-        err.results = out  # type: ignore[attr-defined]
         raise err from e
     return out
 

@@ -22,6 +22,7 @@ __all__ = [
     "BatchError",
     "BpfmapsError",
     "CodecError",
+    "CommandFailed",
     "IterationAbortedError",
     "KeyExistsError",
     "KeyNotFoundError",
@@ -179,7 +180,9 @@ class ParseError(BpfmapsError, ValueError):
 
     Attributes: ``file``, ``line`` (1-based physical line), ``column`` (1-based or None),
     ``token`` (the offending word or None) and ``message`` (bpftool's wording where it
-    has one).
+    has one); ``word_index``: the 0-based index of the offending word in the words
+    given to a byte parser (None when not known); ``usage``: True when bpftool would
+    print its usage text for this error (missing arguments).
     """
 
     def __init__(
@@ -190,6 +193,8 @@ class ParseError(BpfmapsError, ValueError):
         line: int | None = None,
         column: int | None = None,
         token: str | None = None,
+        word_index: int | None = None,
+        usage: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -197,6 +202,8 @@ class ParseError(BpfmapsError, ValueError):
         self.line = line
         self.column = column
         self.token = token
+        self.word_index = word_index
+        self.usage = usage
 
     @property
     def location(self) -> str:
@@ -224,7 +231,14 @@ class BatchError(BpfmapsError):
       ``errors``: list of ``(index, key, exception)`` for every failed operation;
       ``not_attempted``: the operations after the failure that were not tried
       (a list of ``(op, map, key)`` tuples);
-      ``rolled_back``: True when ``on_error="rollback"`` restored the map.
+      ``rolled_back``: True when ``on_error="rollback"`` restored the map;
+      ``total``: the number of operations the batch had (None when not counted);
+      ``also_applied``: operations after ``index`` that a parallel apply had written
+      anyway, as half-open ``(start, stop)`` index ranges ([] for serial applies);
+      ``rollback_errors``: ``(index, key, exception)`` for each restore that failed
+      during a rollback ([] when the rollback was complete);
+      ``results``: what the operation had produced before it stopped (lookups: the
+      values found, None where failed; pops: the pairs already removed), else None.
     The errno-specific cause (e.g. :class:`MapFullError`) is ``__cause__``.
     """
 
@@ -238,6 +252,10 @@ class BatchError(BpfmapsError):
         errors: list[tuple[int, Any, BaseException]] | None = None,
         not_attempted: list[tuple[Any, ...]] | None = None,
         rolled_back: bool = False,
+        total: int | None = None,
+        also_applied: list | None = None,
+        rollback_errors: list | None = None,
+        results: Any = None,
     ) -> None:
         super().__init__(message)
         self.applied: int = applied
@@ -246,10 +264,42 @@ class BatchError(BpfmapsError):
         self.errors: list[tuple[int, Any, BaseException]] = list(errors or [])
         self.not_attempted: list[tuple[Any, ...]] = list(not_attempted or [])
         self.rolled_back: bool = rolled_back
+        self.total: int | None = total
+        self.also_applied: list[tuple[int, int]] = list(also_applied or [])
+        self.rollback_errors: list[tuple[Any, Any, BaseException]] = list(rollback_errors or [])
+        self.results: Any = results
 
     @property
     def cause(self) -> BaseException | None:
         return self.__cause__
+
+
+class CommandFailed(BpfmapsError):
+    """A bpftool command (batch-file line or argv command) failed while executing.  ``status`` is the process exit status,
+    ``message`` bpftool's wording, ``errno`` the kernel errno (or None), ``index``
+    the 0-based command number and ``line`` its physical line.  ``also_applied``:
+    commands after it that a parallel apply had already written, as
+    ``(first line, last line, count)`` ranges (empty unless a parallel apply failed)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        errno: int | None,
+        line: int,
+        index: int,
+        also_applied: list | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.errno = errno
+        self.line = line
+        self.index = index
+        self.also_applied = also_applied or []
+
+    @property
+    def status(self) -> int:
+        return (256 - self.errno) & 0xFF if self.errno else 255
 
 
 # ---------------------------------------------------------------------------

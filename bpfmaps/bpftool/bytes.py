@@ -91,8 +91,7 @@ def _show(word: str) -> str:
 
 
 def _byte_error(message: str, word: str, index: int) -> ParseError:
-    err = ParseError(message, token=_show(word))
-    err.word_index = index  # type: ignore[attr-defined]
+    err = ParseError(message, token=_show(word), word_index=index)
     return err
 
 
@@ -188,9 +187,7 @@ def parse_bytes(
         got += 1
         i += 1
     if got != size:
-        err = ParseError(f"{name} expected {size} bytes got {got}")
-        err.word_index = i  # type: ignore[attr-defined]
-        raise err
+        raise ParseError(f"{name} expected {size} bytes got {got}", word_index=i)
     return bytes(out), i
 
 

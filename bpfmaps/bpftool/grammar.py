@@ -306,9 +306,7 @@ class _Parser:
             except Exception:  # pragma: no cover - positions are best effort
                 line, col = self.line, None
         token = _show(self.w[wi]) if wi is not None and wi < self.n else None
-        e = ParseError(message, file=self.file, line=line, column=col, token=token)
-        e.usage = usage  # type: ignore[attr-defined]
-        return e
+        return ParseError(message, file=self.file, line=line, column=col, token=token, usage=usage)
 
     def usage(self, what: str, wi: int | None = None) -> ParseError:
         return self.err(
@@ -440,7 +438,7 @@ class _Parser:
         try:
             data, used = parse_bytes(self.w[i:], size, name, compat=self.compat)
         except ParseError as e:
-            raise self.err(e.message, i + getattr(e, "word_index", 0)) from None
+            raise self.err(e.message, i + (e.word_index or 0)) from None
         return data, used
 
     # -- commands ----------------------------------------------------------------

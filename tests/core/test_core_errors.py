@@ -235,3 +235,38 @@ def test_all_public_error_classes_exported():
         if isinstance(obj, type) and issubclass(obj, BaseException):
             assert getattr(bpfmaps, name) is obj
             assert issubclass(obj, BpfmapsError)
+
+
+def test_exception_fields_are_formal():
+    """BatchError, ParseError and CommandFailed carry their documented fields."""
+    e = E.BatchError("x", applied=1, index=2)
+    assert (e.total, e.also_applied, e.rollback_errors, e.results) == (None, [], [], None)
+    e = E.BatchError("x", applied=1, index=2, total=5, also_applied=[(3, 4)], results=[1])
+    assert (e.total, e.also_applied, e.results) == (5, [(3, 4)], [1])
+    p = E.ParseError("m")
+    assert (p.word_index, p.usage) == (None, False)
+    from bpfmaps.bpftool.bytes import parse_bytes
+
+    with pytest.raises(E.ParseError) as ei:
+        parse_bytes(["1", "2", "zz"], 4)
+    assert ei.value.word_index == 2
+    with pytest.raises(E.ParseError) as ei:
+        parse_bytes(["1", "2"], 4)
+    assert ei.value.word_index == 2
+    c = E.CommandFailed("update failed: File exists", errno=errno.EEXIST, line=3, index=2)
+    assert isinstance(c, BpfmapsError) and c.status == (256 - errno.EEXIST) & 0xFF
+    assert bpfmaps.CommandFailed is E.CommandFailed
+    from bpfmaps.bpftool.runner import CommandFailed
+
+    assert CommandFailed is E.CommandFailed
+
+
+def test_bulk_failure_counts_total(backend):
+    from bpfmaps import bulk
+
+    with Map.create("hash", 4, 4, 2, backend=backend) as m:
+        keys = [i.to_bytes(4, "little") for i in range(4)]
+        with pytest.raises(E.BatchError) as ei:
+            bulk.update_many(m, keys, keys)
+        assert ei.value.total == 4 and ei.value.applied == 2
+        assert ei.value.also_applied == [] and ei.value.rollback_errors == []
