@@ -4,7 +4,7 @@ Everything above this layer (``Map``, batches, the bpftool runner) talks to a
 Backend, never to the syscall directly.  Two implementations exist:
 
 * :class:`bpfmaps.kernel.KernelBackend`: the real ``bpf(2)`` through the cffi shim
-  (the only module that imports the compiled extension);
+  (it and the bpftool C scanner are the only importers of the compiled extension);
 * :class:`bpfmaps.testing.FakeKernel`: an in-memory kernel with the same
   semantics, errnos and counts, for tests without root.
 
@@ -25,6 +25,11 @@ Conventions (identical for both, so upper layers need no special cases):
   supports the buffer protocol) and are read back with :meth:`Backend.tobytes`.
 * Batch inputs are any buffer-protocol objects (bytes, bytearray, memoryview,
   array, numpy arrays) holding ``count`` packed elements.
+
+The protocol is bpf(2) commands only (plus ``exec_ops``, which moves to
+:mod:`bpfmaps.loops` with the new bpftool executor).  The loops bpfmaps builds
+from them (per-element loops, GET_NEXT_KEY walks, parallel UPDATE_BATCH) live in
+:mod:`bpfmaps.loops`: C for the kernel backend, generic Python for any other.
 """
 
 from __future__ import annotations
@@ -32,7 +37,6 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Iterator
 from contextlib import contextmanager
-from errno import ENOENT
 from typing import Any, NamedTuple, Optional, Protocol, runtime_checkable
 
 from .types import BTFInfo, MapInfo, ProgInfo  # re-exported (they lived here)
@@ -42,7 +46,6 @@ __all__ = [
     "Backend",
     "ProgInfo",
     "default_backend",
-    "generic_dump_elems",
     "generic_exec_ops",
     "kernel_backend",
     "use_backend",
@@ -178,84 +181,6 @@ class Backend(Protocol):
         flags: int = 0,
     ) -> tuple[int, int]: ...
 
-    # -- per-element loops (the fallback path; C loops on the kernel backend) ---
-    # errs=None: stop at first failure -> (rc, applied).  errs = a list to fill:
-    # attempt all, errs receives one rc per element -> (number_failed, count).
-    def update_elems(
-        self,
-        fd: int,
-        keys: Buffer | None,
-        key_size: int,
-        values: Buffer,
-        value_stride: int,
-        count: int,
-        flags: int = 0,
-        errs: list[int] | None = None,
-    ) -> tuple[int, int]: ...
-    def delete_elems(
-        self, fd: int, keys: Buffer, key_size: int, count: int, errs: list[int] | None = None
-    ) -> tuple[int, int]: ...
-    def lookup_elems(
-        self,
-        fd: int,
-        keys: Buffer,
-        key_size: int,
-        values_out: Buffer,
-        value_stride: int,
-        count: int,
-        flags: int = 0,
-        errs: list[int] | None = None,
-    ) -> tuple[int, int]: ...
-    def lookup_and_delete_elems(
-        self,
-        fd: int,
-        keys: Buffer,
-        key_size: int,
-        values_out: Buffer,
-        value_stride: int,
-        count: int,
-        flags: int = 0,
-        errs: list[int] | None = None,
-    ) -> tuple[int, int]: ...
-
-    # -- parallel apply of one packed UPDATE_BATCH (bpfmaps.bulk decides when) -
-    # keys_distinct: the ``count`` packed keys are pairwise distinct (no syscall).
-    # map_update_batch_parts: UPDATE_BATCH of the ranges ``parts`` = [(start,
-    # count), ...], each part a prefix of its range in order, ``chunk`` elements per
-    # call, parts stop once one failed; the kernel runs the parts in threads at once,
-    # the fake one after the other.  Returns one (rc, applied) per part.
-    def keys_distinct(self, keys: Buffer, key_size: int, count: int) -> bool: ...
-    def map_update_batch_parts(
-        self,
-        fd: int,
-        keys: Buffer,
-        values: Buffer,
-        key_size: int,
-        value_stride: int,
-        parts: list[tuple[int, int]],
-        elem_flags: int = 0,
-        chunk: int = 8192,
-    ) -> list[tuple[int, int]]: ...
-
-    # The per-element twin of LOOKUP_BATCH / LOOKUP_AND_DELETE_BATCH (for map types
-    # and kernels without them): walk GET_NEXT_KEY from ``start`` (None = first key),
-    # fill up to ``count`` packed keys/values, keep the last key in ``cursor``.
-    # With ``delete``: collect keys first, then LOOKUP_AND_DELETE each.  Keys that
-    # vanish meanwhile are skipped.  Returns (rc, filled, get_next_key steps); rc is
-    # -ENOENT at the end of the map.
-    def dump_elems(
-        self,
-        fd: int,
-        start: Buffer | None,
-        cursor: Buffer,
-        keys_out: Buffer,
-        ks: int,
-        vals_out: Buffer,
-        vbs: int,
-        count: int,
-        delete: bool,
-    ) -> tuple[int, int, int]: ...
-
     # A stream of element operations executed in order (the bpftool runner's
     # mixed update/delete lines): ``ops`` holds ``count`` packed records of
     # OP_FORMAT (kind 1 = UPDATE_ELEM with flags, 2 = DELETE_ELEM; map index into
@@ -273,61 +198,6 @@ class Backend(Protocol):
         keys: Buffer,
         values: Buffer,
     ) -> tuple[int, int]: ...
-
-
-def generic_dump_elems(
-    be: Backend,
-    fd: int,
-    start: Buffer | None,
-    cursor: Buffer,
-    keys_out: Buffer,
-    ks: int,
-    vals_out: Buffer,
-    vbs: int,
-    count: int,
-    delete: bool,
-) -> tuple[int, int, int]:
-    """:meth:`Backend.dump_elems` over any backend's element commands (the fake's
-    implementation; the kernel backend runs the same walk in C)."""
-    n = steps = 0
-    kbuf = be.alloc(ks)
-    vbuf = be.alloc(vbs)
-    prev = None if delete or start is None else be.tobytes(start, ks)
-    rc = 0
-    collected = []
-    while len(collected) < count if delete else n < count:
-        rc = be.map_get_next_key(fd, be.NULL if prev is None else prev, kbuf)
-        if rc < 0:
-            break
-        steps += 1
-        k = be.tobytes(kbuf, ks)
-        prev = k
-        if delete:
-            collected.append(k)
-            continue
-        cursor[0:ks] = k
-        r = be.map_lookup_elem(fd, k, vbuf, 0)
-        if r == -ENOENT:
-            continue
-        if r < 0:
-            rc = r
-            break
-        keys_out[n * ks : (n + 1) * ks] = k
-        vals_out[n * vbs : (n + 1) * vbs] = be.tobytes(vbuf, vbs)
-        n += 1
-    if delete:
-        end = rc
-        for k in collected:
-            r = be.map_lookup_and_delete_elem(fd, k, vbuf, 0)
-            if r == -ENOENT:
-                continue
-            if r < 0:
-                return r, n, steps
-            keys_out[n * ks : (n + 1) * ks] = k
-            vals_out[n * vbs : (n + 1) * vbs] = be.tobytes(vbuf, vbs)
-            n += 1
-        return end, n, steps
-    return rc, n, steps
 
 
 _current: contextvars.ContextVar[Backend | None] = contextvars.ContextVar(

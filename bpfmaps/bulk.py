@@ -43,6 +43,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Optional
 
 from .errors import ENOTSUPP, BatchError, CodecError, IterationAbortedError, error_from_errno
+from .loops import of as _loops
 from .types import FD_VALUE_TYPES, MapType, UpdateFlags
 
 if TYPE_CHECKING:
@@ -331,11 +332,11 @@ def _apply(c: _Chunk, pos: int) -> tuple[int, int, bool]:
                 cnt = 0  # early failure: the kernel left count untouched
             if not (rc in _UNSUPPORTED and cnt == 0):
                 return rc, cnt, False
-            rc, cnt = be.delete_elems(fd, kb, ks, n)
+            rc, cnt = _loops(be).delete_elems(fd, kb, ks, n)
             if rc == 0 or cnt > 0:
                 _mark_no_batch(h, "delete")
             return rc, cnt, True
-        rc, cnt = be.delete_elems(fd, kb, ks, n)
+        rc, cnt = _loops(be).delete_elems(fd, kb, ks, n)
         return rc, cnt, True
     vbs = h.vbs
     vb = _view(c.vbuf, pos, vbs)
@@ -352,11 +353,11 @@ def _apply(c: _Chunk, pos: int) -> tuple[int, int, bool]:
             cnt = 0
         if not (rc in _UNSUPPORTED and cnt == 0):
             return rc, cnt, False
-        rc, cnt = be.update_elems(fd, kb, ks, vb, vbs, n, c.flags)
+        rc, cnt = _loops(be).update_elems(fd, kb, ks, vb, vbs, n, c.flags)
         if rc == 0 or cnt > 0:
             _mark_no_batch(h, "update")
         return rc, cnt, True
-    rc, cnt = be.update_elems(fd, kb, ks, vb, vbs, n, c.flags)
+    rc, cnt = _loops(be).update_elems(fd, kb, ks, vb, vbs, n, c.flags)
     return rc, cnt, c.kind == UPD
 
 
@@ -371,9 +372,9 @@ def _apply_each(c: _Chunk, pos: int) -> list[int]:
     errs: list[int] = []
     kb = _view(c.kbuf, pos, ks)
     if c.kind == DEL:
-        be.delete_elems(fd, kb, ks, n, errs)
+        _loops(be).delete_elems(fd, kb, ks, n, errs)
     else:
-        be.update_elems(fd, kb, ks, _view(c.vbuf, pos, h.vbs), h.vbs, n, c.flags, errs)
+        _loops(be).update_elems(fd, kb, ks, _view(c.vbuf, pos, h.vbs), h.vbs, n, c.flags, errs)
     return errs
 
 
@@ -384,7 +385,7 @@ def _snapshot(c: _Chunk) -> tuple[bytes, list[int]]:
     vbs = h.vbs
     out = be.alloc(c.n * vbs)
     errs: list[int] = []
-    be.lookup_elems(c.m._fd(), c.kbuf, h.info.key_size, out, vbs, c.n, 0, errs)
+    _loops(be).lookup_elems(c.m._fd(), c.kbuf, h.info.key_size, out, vbs, c.n, 0, errs)
     for i, e in enumerate(errs):
         if e and e != -ENOENT:
             raise c.m._error(e, "lookup", c.key(i))
@@ -500,10 +501,9 @@ def _parallel_ok(c: _Chunk) -> bool:
         or not ks
         or _threads() < 2
         or not _batch_ok(h, "update")
-        or getattr(be, "map_update_batch_parts", None) is None
     ):
         return False
-    if not be.keys_distinct(c.kbuf, ks, c.n):
+    if not _loops(be).keys_distinct(c.kbuf, ks, c.n):
         return False
     return be.map_get_next_key(c.m._fd(), be.NULL, be.alloc(ks)) == -ENOENT
 
@@ -522,7 +522,7 @@ def _apply_parallel(c: _Chunk) -> Optional[tuple[int, int, list[tuple[int, int]]
     k = _threads()
     bounds = [c.n * i // k for i in range(k + 1)]
     parts = [(bounds[i], bounds[i + 1] - bounds[i]) for i in range(k)]
-    results = be.map_update_batch_parts(
+    results = _loops(be).update_batch_parts(
         c.m._fd(), c.kbuf, c.vbuf, ks, vbs, parts, 0, _PARALLEL_CHUNK
     )
     if all(rc == 0 and a == n for (rc, a), (_, n) in zip(results, parts)):
@@ -901,7 +901,7 @@ def _lookup_loop(m: Map, keys: Any, flags: int, chunk_size: Optional[int], delet
         errs: list[int] = []
         fd = m._fd()
         if delete:
-            be.lookup_and_delete_elems(fd, c.kbuf, ks, out, vbs, c.n, flags, errs)
+            _loops(be).lookup_and_delete_elems(fd, c.kbuf, ks, out, vbs, c.n, flags, errs)
             if (
                 errs
                 and errs[0] in _UNSUPPORTED
@@ -909,16 +909,16 @@ def _lookup_loop(m: Map, keys: Any, flags: int, chunk_size: Optional[int], delet
                 and all(e == errs[0] for e in errs)
             ):
                 # kernels before 5.14: lookup, then delete what was found
-                be.lookup_elems(fd, c.kbuf, ks, out, vbs, c.n, flags, errs)
+                _loops(be).lookup_elems(fd, c.kbuf, ks, out, vbs, c.n, flags, errs)
                 found = [i for i, e in enumerate(errs) if e == 0]
                 if found:
                     kb = b"".join(c.rawkey(i) for i in found)
                     derrs: list[int] = []
-                    be.delete_elems(fd, kb, ks, len(found), derrs)
+                    _loops(be).delete_elems(fd, kb, ks, len(found), derrs)
                     for i, e in zip(found, derrs):
                         errs[i] = e
         else:
-            be.lookup_elems(fd, c.kbuf, ks, out, vbs, c.n, flags, errs)
+            _loops(be).lookup_elems(fd, c.kbuf, ks, out, vbs, c.n, flags, errs)
         raw_vals.extend(_split(be.tobytes(out, c.n * vbs), vbs, c.n))
         all_errs.extend(errs)
     return chunks, n, raw_vals, all_errs
@@ -1061,7 +1061,7 @@ def _dump_chunks(
     steps_total = 0
     limit = info.max_entries + 1 if not delete else 2 * info.max_entries + chunk + 1
     while True:
-        rc, cnt, steps = be.dump_elems(
+        rc, cnt, steps = _loops(be).dump_elems(
             m._fd(), start, cursor, keys_out, ks, vals_out, vbs, chunk, delete
         )
         if not fell_back and (rc == 0 or rc == -ENOENT):

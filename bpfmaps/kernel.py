@@ -17,8 +17,8 @@ from errno import EINVAL, ENOSPC
 from ._ffi import ffi, lib
 from .types import BTFInfo, MapInfo, ProgInfo
 
-__all__ = ["KernelBackend", "possible_cpus", "is_bpffs", "stop_install", "stop_uninstall",
-           "stop_pending", "stop_set"]  # fmt: skip
+__all__ = ["KernelBackend", "KernelLoops", "possible_cpus", "is_bpffs", "stop_install",
+           "stop_uninstall", "stop_pending", "stop_set"]  # fmt: skip
 
 _NULL = ffi.NULL
 _from_buffer = ffi.from_buffer
@@ -161,6 +161,8 @@ class KernelBackend:
         self.map_freeze = lib.bpfm_map_freeze
         self.close = lib.bpfm_close
         self.dup = lib.bpfm_dup
+        #: the C loops (:func:`bpfmaps.loops.of` returns them for this backend)
+        self.loops = KernelLoops()
 
     def __repr__(self) -> str:
         return "<KernelBackend>"
@@ -438,83 +440,6 @@ class KernelBackend:
         )
         return rc, c[0]
 
-    # -- per-element loops in C ------------------------------------------------
-    @staticmethod
-    def _errs_buf(errs, count):
-        return ffi.new("int32_t[]", max(count, 1)) if errs is not None else _NULL
-
-    @staticmethod
-    def _collect(errs, ebuf, count):
-        if errs is not None:
-            errs[:] = ffi.unpack(ebuf, count) if count else []
-
-    def update_elems(self, fd, keys, key_size, values, value_stride, count, flags=0, errs=None):
-        c = ffi.new("uint32_t *")
-        c[0] = count
-        ebuf = self._errs_buf(errs, count)
-        rc = lib.bpfm_update_elems(
-            fd, _ptr(keys), key_size, _ptr(values), value_stride, c, flags, ebuf
-        )
-        self._collect(errs, ebuf, count)
-        return rc, c[0]
-
-    def delete_elems(self, fd, keys, key_size, count, errs=None):
-        c = ffi.new("uint32_t *")
-        c[0] = count
-        ebuf = self._errs_buf(errs, count)
-        rc = lib.bpfm_delete_elems(fd, _ptr(keys), key_size, c, ebuf)
-        self._collect(errs, ebuf, count)
-        return rc, c[0]
-
-    def lookup_elems(self, fd, keys, key_size, values_out, value_stride, count, flags=0, errs=None):
-        c = ffi.new("uint32_t *")
-        c[0] = count
-        ebuf = self._errs_buf(errs, count)
-        rc = lib.bpfm_lookup_elems(
-            fd, _ptr(keys), key_size, _wptr(values_out), value_stride, c, flags, ebuf
-        )
-        self._collect(errs, ebuf, count)
-        return rc, c[0]
-
-    def lookup_and_delete_elems(
-        self, fd, keys, key_size, values_out, value_stride, count, flags=0, errs=None
-    ):
-        c = ffi.new("uint32_t *")
-        c[0] = count
-        ebuf = self._errs_buf(errs, count)
-        rc = lib.bpfm_lookup_and_delete_elems(
-            fd, _ptr(keys), key_size, _wptr(values_out), value_stride, c, flags, ebuf
-        )
-        self._collect(errs, ebuf, count)
-        return rc, c[0]
-
-    def dump_elems(self, fd, start, cursor, keys_out, ks, vals_out, vbs, count, delete):
-        c = ffi.new("uint32_t[2]")
-        c[0] = count
-        rc = lib.bpfm_dump_elems(
-            fd,
-            _NULL if start is None else _ptr(start),
-            _wptr(cursor),
-            _wptr(keys_out),
-            ks,
-            _wptr(vals_out),
-            vbs,
-            c,
-            0,
-            1 if delete else 0,
-            c + 1,
-        )
-        return rc, c[0], c[1]
-
-    # -- ring buffers and perf buffers (bpfmaps.ringbuf) ---------------------------
-    def ringbuf_open(self, fd: int, size: int):
-        """Map the ring buffer behind map fd ``fd`` (``size`` = max_entries bytes)."""
-        return KernelRing(fd, size)
-
-    def perf_open(self, cpu: int, pages: int, wakeup: int = 1):
-        """Open and map a BPF-output perf event on ``cpu`` (its fd goes into the map)."""
-        return KernelPerfRing(cpu, pages, wakeup=wakeup)
-
     # -- Map.sync helpers (bpfmaps.sync; no syscalls) -----------------------------
     def sync_index(self, want_keys, n_want: int, ks: int):
         """Index the wanted keys (C, GIL released: bpfmaps.sync builds it in a thread
@@ -552,7 +477,111 @@ class KernelBackend:
         lib.bpfm_gather(_ptr(src), size, ffi.from_buffer("uint32_t[]", idx), n, out)
         return ffi.buffer(out, n * size)[:]
 
-    # -- parallel batch apply (bpfmaps.bulk) -------------------------------------
+    # -- ring buffers and perf buffers (bpfmaps.ringbuf) ---------------------------
+    def ringbuf_open(self, fd: int, size: int):
+        """Map the ring buffer behind map fd ``fd`` (``size`` = max_entries bytes)."""
+        return KernelRing(fd, size)
+
+    def perf_open(self, cpu: int, pages: int, wakeup: int = 1):
+        """Open and map a BPF-output perf event on ``cpu`` (its fd goes into the map)."""
+        return KernelPerfRing(cpu, pages, wakeup=wakeup)
+
+    def exec_ops(self, ops, count, fds, key_sizes, value_sizes, keys, values):
+        """Element operations in order, in C (:func:`bpfmaps.backend.generic_exec_ops`
+        is the reference); stops at the first failure: (rc, index), before an op of
+        another kind: (1, index), else (0, count).  Cost: one syscall per op."""
+        done = ffi.new("uint32_t *")
+        rc = lib.bpfm_exec_ops(
+            ffi.from_buffer("struct bpfm_op[]", ops),
+            count,
+            ffi.new("int[]", fds or [0]),
+            _ptr(keys),
+            _ptr(values),
+            done,
+        )
+        return rc, done[0]
+
+
+class KernelLoops:
+    """The loops of :mod:`bpfmaps.loops` in C (``_shim.c``): one C call per loop, the
+    GIL released inside, no Python per element.  :class:`bpfmaps.loops.GenericLoops`
+    is the reference they are compared with (tests/core/test_loops.py).  Reached as
+    ``KernelBackend.loops`` through :func:`bpfmaps.loops.of`."""
+
+    @staticmethod
+    def _errs_buf(errs, count):
+        return ffi.new("int32_t[]", max(count, 1)) if errs is not None else _NULL
+
+    @staticmethod
+    def _collect(errs, ebuf, count):
+        if errs is not None:
+            errs[:] = ffi.unpack(ebuf, count) if count else []
+
+    def update_elems(self, fd, keys, key_size, values, value_stride, count, flags=0, errs=None):
+        """UPDATE_ELEM per packed element (``bpfm_update_elems``).  Cost: one syscall each, no Python per element."""
+        c = ffi.new("uint32_t *")
+        c[0] = count
+        ebuf = self._errs_buf(errs, count)
+        rc = lib.bpfm_update_elems(
+            fd, _ptr(keys), key_size, _ptr(values), value_stride, c, flags, ebuf
+        )
+        self._collect(errs, ebuf, count)
+        return rc, c[0]
+
+    def delete_elems(self, fd, keys, key_size, count, errs=None):
+        """DELETE_ELEM per packed key (``bpfm_delete_elems``).  Cost: one syscall each."""
+        c = ffi.new("uint32_t *")
+        c[0] = count
+        ebuf = self._errs_buf(errs, count)
+        rc = lib.bpfm_delete_elems(fd, _ptr(keys), key_size, c, ebuf)
+        self._collect(errs, ebuf, count)
+        return rc, c[0]
+
+    def lookup_elems(self, fd, keys, key_size, values_out, value_stride, count, flags=0, errs=None):
+        """LOOKUP_ELEM per packed key (``bpfm_lookup_elems``).  Cost: one syscall each."""
+        c = ffi.new("uint32_t *")
+        c[0] = count
+        ebuf = self._errs_buf(errs, count)
+        rc = lib.bpfm_lookup_elems(
+            fd, _ptr(keys), key_size, _wptr(values_out), value_stride, c, flags, ebuf
+        )
+        self._collect(errs, ebuf, count)
+        return rc, c[0]
+
+    def lookup_and_delete_elems(
+        self, fd, keys, key_size, values_out, value_stride, count, flags=0, errs=None
+    ):
+        """LOOKUP_AND_DELETE_ELEM per packed key (``bpfm_lookup_and_delete_elems``).  Cost: one syscall each."""
+        c = ffi.new("uint32_t *")
+        c[0] = count
+        ebuf = self._errs_buf(errs, count)
+        rc = lib.bpfm_lookup_and_delete_elems(
+            fd, _ptr(keys), key_size, _wptr(values_out), value_stride, c, flags, ebuf
+        )
+        self._collect(errs, ebuf, count)
+        return rc, c[0]
+
+    def dump_elems(
+        self, fd, start, cursor, keys_out, key_size, values_out, value_stride, count, delete
+    ):
+        """GET_NEXT_KEY walk with lookups (``bpfm_dump_elems``).  Cost: two syscalls per element."""
+        c = ffi.new("uint32_t[2]")
+        c[0] = count
+        rc = lib.bpfm_dump_elems(
+            fd,
+            _NULL if start is None else _ptr(start),
+            _wptr(cursor),
+            _wptr(keys_out),
+            key_size,
+            _wptr(values_out),
+            value_stride,
+            c,
+            0,
+            1 if delete else 0,
+            c + 1,
+        )
+        return rc, c[0], c[1]
+
     def keys_distinct(self, keys, key_size: int, count: int) -> bool:
         """True when the ``count`` packed keys are pairwise distinct (in C, no syscall)."""
         rc = lib.bpfm_keys_distinct(_ptr(keys), key_size, count)
@@ -560,7 +589,7 @@ class KernelBackend:
             raise MemoryError("keys_distinct")
         return rc == 1
 
-    def map_update_batch_parts(
+    def update_batch_parts(
         self, fd, keys, values, key_size, value_stride, parts, elem_flags=0, chunk=8192
     ):
         """UPDATE_BATCH of the index ranges ``parts`` = [(start, count), ...] of one
@@ -592,21 +621,6 @@ class KernelBackend:
             for t in threads:
                 t.join()
         return out
-
-    def exec_ops(self, ops, count, fds, key_sizes, value_sizes, keys, values):
-        """Element operations in order, in C (:func:`bpfmaps.backend.generic_exec_ops`
-        is the reference); stops at the first failure: (rc, index), before an op of
-        another kind: (1, index), else (0, count).  Cost: one syscall per op."""
-        done = ffi.new("uint32_t *")
-        rc = lib.bpfm_exec_ops(
-            ffi.from_buffer("struct bpfm_op[]", ops),
-            count,
-            ffi.new("int[]", fds or [0]),
-            _ptr(keys),
-            _ptr(values),
-            done,
-        )
-        return rc, done[0]
 
 
 # -- ring buffers and perf buffers (bpfmaps.ringbuf) ------------------------------------

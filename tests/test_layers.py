@@ -83,7 +83,7 @@ KNOWN: dict[tuple[str, str], str] = {
     ("bpftool.runner", "bulk"): "step 4/6: the executor calls engine.update_packed",
     ("bpftool.runner", "errors"): "lazy import of a module already imported (dead)",
     ("bpftool.runner", "__init__"): "`version` reads __version__: move it to a leaf module",
-    ("testing.fake", "backend"): "step 3: generic_exec_ops moves to loops",
+    ("testing.fake", "backend"): "generic_exec_ops moves to loops with the new executor (engp)",
 }
 
 

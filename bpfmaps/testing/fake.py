@@ -23,7 +23,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Union
 
-from ..backend import generic_dump_elems
 from ..types import MapInfo, MapType, ProgInfo, round_up8
 from . import _maps as M
 from . import _ringbuf  # noqa: F401  (registers the fake ringbuf map type)
@@ -280,8 +279,8 @@ class FakeKernel(BTFMixin):
         ``when(ctx: FaultContext) -> bool`` narrows the match (e.g. on ``ctx.key``).
         Batch commands check each element (``ctx.index``): a fault at element i stops the
         batch there, with ``count = i`` written back, exactly like a kernel error at i.
-        The per-element loops (``update_elems``, ...) issue ``map_*_elem`` operations, as
-        the C loops issue syscalls.  Returns the :class:`Fault` (``hits`` counts matches).
+        The per-element loops of :mod:`bpfmaps.loops` (``update_elems``, ...) issue
+        ``map_*_elem`` operations here, as the C loops issue syscalls.  Returns the :class:`Fault` (``hits`` counts matches).
         """
         if isinstance(ops, str):
             ops = (ops,)
@@ -1114,167 +1113,8 @@ class FakeKernel(BTFMixin):
         return rc, total
 
     # ==================================================================================
-    # per-element loops (what the C shim's loops do, one "syscall" per element)
-
-    def _loop(self, count, errs, one):
-        failures = 0
-        if errs is not None:
-            errs[:] = [0] * count
-        for i in range(count):
-            rc = one(i)
-            if errs is not None:
-                errs[i] = rc
-                failures += rc != 0
-            elif rc:
-                return rc, i
-        return (failures if errs is not None else 0), count
-
-    def update_elems(
-        self,
-        fd: int,
-        keys: Optional[Buffer],
-        key_size: int,
-        values: Buffer,
-        value_stride: int,
-        count: int,
-        flags: int = 0,
-        errs: Optional[list[int]] = None,
-    ) -> tuple[int, int]:
-        """Per-element MAP_UPDATE_ELEM loop.  errs=None: (rc, applied) stopping at the
-        first failure; errs=list: every element attempted, (failures, count)."""
-
-        def one(i):
-            k = self._copy_in(keys, key_size, "keys", i * key_size) if keys is not None else None
-            v = (
-                self._copy_in(values, value_stride, "values", i * value_stride)
-                if values is not None
-                else None
-            )
-            return self.map_update_elem(fd, k, v, flags)
-
-        return self._loop(count, errs, one)
-
-    def keys_distinct(self, keys: Buffer, key_size: int, count: int) -> bool:
-        """True when the ``count`` packed keys are pairwise distinct (no syscall)."""
-        mv = memoryview(keys).cast("B") if not isinstance(keys, bytes) else keys
-        return len({bytes(mv[i * key_size : (i + 1) * key_size]) for i in range(count)}) == count
-
-    def map_update_batch_parts(
-        self,
-        fd: int,
-        keys: Buffer,
-        values: Buffer,
-        key_size: int,
-        value_stride: int,
-        parts: list[tuple[int, int]],
-        elem_flags: int = 0,
-        chunk: int = 8192,
-    ) -> list[tuple[int, int]]:
-        """UPDATE_BATCH of the index ranges ``parts`` of one packed batch; the kernel
-        backend runs one thread per part.  Here the parts run one after the other, a
-        legal schedule of the threaded version: each part applies a prefix of its
-        range, ``chunk`` elements per call, and parts stop once one has failed.
-        One ``(rc, applied)`` per part."""
-        kv = memoryview(keys).cast("B")
-        vv = memoryview(values).cast("B")
-        out: list[tuple[int, int]] = []
-        stop = False
-        for start, count in parts:
-            done, rc = 0, 0
-            while done < count and not stop:
-                c = min(chunk, count - done) if chunk else count - done
-                off = start + done
-                rc, cnt = self.map_update_batch(
-                    fd,
-                    kv[off * key_size : (off + c) * key_size],
-                    vv[off * value_stride : (off + c) * value_stride],
-                    c,
-                    elem_flags,
-                )
-                if rc < 0:
-                    done += cnt if cnt < c else 0  # the shim's count rule
-                    stop = True
-                    break
-                done += c
-            out.append((rc, done))
-        return out
-
-    def delete_elems(
-        self, fd: int, keys: Buffer, key_size: int, count: int, errs: Optional[list[int]] = None
-    ) -> tuple[int, int]:
-        """Per-element MAP_DELETE_ELEM loop (see :meth:`update_elems`)."""
-
-        def one(i):
-            k = self._copy_in(keys, key_size, "keys", i * key_size) if keys is not None else None
-            return self.map_delete_elem(fd, k)
-
-        return self._loop(count, errs, one)
-
-    def _out_loop(self, method, fd, keys, key_size, values_out, value_stride, count, flags, errs):
-        mv = memoryview(values_out).cast("B")
-
-        def one(i):
-            k = self._copy_in(keys, key_size, "keys", i * key_size) if keys is not None else None
-            return method(fd, k, mv[i * value_stride : (i + 1) * value_stride], flags)
-
-        return self._loop(count, errs, one)
-
-    def lookup_elems(
-        self,
-        fd: int,
-        keys: Buffer,
-        key_size: int,
-        values_out: Buffer,
-        value_stride: int,
-        count: int,
-        flags: int = 0,
-        errs: Optional[list[int]] = None,
-    ) -> tuple[int, int]:
-        """Per-element MAP_LOOKUP_ELEM loop (see :meth:`update_elems`)."""
-        return self._out_loop(
-            self.map_lookup_elem, fd, keys, key_size, values_out, value_stride, count, flags, errs
-        )
-
-    def lookup_and_delete_elems(
-        self,
-        fd: int,
-        keys: Buffer,
-        key_size: int,
-        values_out: Buffer,
-        value_stride: int,
-        count: int,
-        flags: int = 0,
-        errs: Optional[list[int]] = None,
-    ) -> tuple[int, int]:
-        """Per-element MAP_LOOKUP_AND_DELETE_ELEM loop (see :meth:`update_elems`)."""
-        return self._out_loop(
-            self.map_lookup_and_delete_elem,
-            fd,
-            keys,
-            key_size,
-            values_out,
-            value_stride,
-            count,
-            flags,
-            errs,
-        )
-
-    def dump_elems(
-        self,
-        fd: int,
-        start: Optional[Buffer],
-        cursor: Buffer,
-        keys_out: Buffer,
-        ks: int,
-        vals_out: Buffer,
-        vbs: int,
-        count: int,
-        delete: bool,
-    ) -> tuple[int, int, int]:
-        """Per-element LOOKUP(_AND_DELETE)_BATCH twin (see Backend.dump_elems)."""
-        return generic_dump_elems(
-            self, fd, start, cursor, keys_out, ks, vals_out, vbs, count, delete
-        )
+    # the bpftool runner's op streams (moves to bpfmaps.loops with the new executor;
+    # every other loop is bpfmaps.loops.GenericLoops over the commands above)
 
     def exec_ops(
         self,

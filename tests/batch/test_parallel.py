@@ -10,6 +10,7 @@ from batch_helpers import k8, v32
 
 from bpfmaps import BatchError, Map, MapFlags, MapFullError, UpdateFlags, bulk
 from bpfmaps.bulk import RawTarget
+from bpfmaps.loops import GenericLoops
 from bpfmaps.testing import FakeKernel
 
 N = bulk.PARALLEL_MIN + 1000
@@ -92,15 +93,19 @@ def test_parallel_needs_stop_mode(mk):
         m.raw.update_many(b"", b"", parallel=True, on_error="rollback")
 
 
+class _ReversedLoops(GenericLoops):
+    def update_batch_parts(self, fd, keys, values, ks, vs, parts, elem_flags=0, chunk=8192):
+        out = super().update_batch_parts(fd, keys, values, ks, vs, parts[::-1], elem_flags, chunk)
+        return out[::-1]
+
+
 class ReversedFake(FakeKernel):
     """Runs the parts last-first: a legal schedule of the kernel's threads (later
     parts may finish before an earlier one fails)."""
 
-    def map_update_batch_parts(self, fd, keys, values, ks, vs, parts, elem_flags=0, chunk=8192):
-        out = super().map_update_batch_parts(
-            fd, keys, values, ks, vs, parts[::-1], elem_flags, chunk
-        )
-        return out[::-1]
+    @property
+    def loops(self):
+        return _ReversedLoops(self)
 
 
 def _fail_at(fk, key, err=7):

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from bpfmaps import bulk, cli
 from bpfmaps.bpftool.runner import Runner
+from bpfmaps.loops import GenericLoops
 from bpfmaps.testing import FakeKernel, fake_kernel
 from bpfmaps.types import MapFlags, MapType
 
@@ -475,13 +476,18 @@ def test_long_run_failure_report(backend, two_threads):
         m.close()
 
 
+class _ReversedLoops(GenericLoops):
+    def update_batch_parts(self, fd, keys, values, ks, vs, parts, elem_flags=0, chunk=8192):
+        out = super().update_batch_parts(fd, keys, values, ks, vs, parts[::-1], elem_flags, chunk)
+        return out[::-1]
+
+
 class _ReversedFake(FakeKernel):
     # parts last-first: a legal schedule of the kernel backend's threads
-    def map_update_batch_parts(self, fd, keys, values, ks, vs, parts, elem_flags=0, chunk=8192):
-        out = super().map_update_batch_parts(
-            fd, keys, values, ks, vs, parts[::-1], elem_flags, chunk
-        )
-        return out[::-1]
+
+    @property
+    def loops(self):
+        return _ReversedLoops(self)
 
 
 def test_parallel_failure_report_names_what_was_applied(two_threads):

@@ -189,7 +189,9 @@ class Recorder:
         return rc, n, token, keys, vals
 
     def elems(self, method, fd, *args, errs=None):
-        fn = getattr(self.b, method)
+        from bpfmaps import loops
+
+        fn = getattr(loops.of(self.b), method)
         rc, n = fn(fd, *args, errs=errs)
         self.rec(
             method,

@@ -1,0 +1,383 @@
+"""Loops over bpf(2) element commands: the layer between the Backend and the engine.
+
+The :class:`~bpfmaps.backend.Backend` protocol is bpf(2) commands only.  What bpfmaps
+builds from them (one element command per packed element, a GET_NEXT_KEY walk, a
+parallel UPDATE_BATCH) lives here, twice:
+
+* in C for the :class:`~bpfmaps.kernel.KernelBackend` (``kernel.KernelLoops``: one C call
+  per loop, the GIL released, no Python per element);
+* as :class:`GenericLoops`, plain Python over ANY backend's element commands (the
+  fake kernel, or a test double).  It is the reference: ``tests/core/test_loops.py``
+  runs both on the kernel and compares results and map contents.
+
+Use :func:`of` to get the loops for a backend.  (``Backend.exec_ops``, the stream of
+mixed element operations of the bpftool runner, moves here with the new executor.)  Conventions shared by every loop:
+
+* ``keys``/``values`` are packed buffers (bytes-like, or buffers from
+  :meth:`Backend.alloc`); ``keys=None`` means NULL keys (queue/stack maps);
+  ``value_stride`` is the size of one value slot (per-CPU: ``ncpus * round_up8``).
+* ``errs=None``: stop at the first failure and return ``(rc, applied)``;
+  ``errs=[]``: attempt every element, ``errs`` receives one rc per element, and the
+  result is ``(number_failed, count)``.
+
+Kernel floor: that of the element commands used (4.4; 4.20 for LOOKUP_AND_DELETE on
+queues/stacks, 5.14 on hash maps); ``update_batch_parts`` needs UPDATE_BATCH (5.6).
+"""
+
+from __future__ import annotations
+
+from errno import ENOENT
+from typing import TYPE_CHECKING, Any, Optional, Protocol
+from weakref import WeakKeyDictionary
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .backend import Backend
+
+__all__ = [
+    "GenericLoops",
+    "Loops",
+    "find_runs",
+    "of",
+]
+
+Buffer = Any
+
+
+class Loops(Protocol):
+    """The loops of one backend (see the module docstring for the conventions)."""
+
+    def update_elems(
+        self,
+        fd: int,
+        keys: Buffer | None,
+        key_size: int,
+        values: Buffer,
+        value_stride: int,
+        count: int,
+        flags: int = 0,
+        errs: list[int] | None = None,
+    ) -> tuple[int, int]: ...
+    def delete_elems(
+        self, fd: int, keys: Buffer, key_size: int, count: int, errs: list[int] | None = None
+    ) -> tuple[int, int]: ...
+    def lookup_elems(
+        self,
+        fd: int,
+        keys: Buffer,
+        key_size: int,
+        values_out: Buffer,
+        value_stride: int,
+        count: int,
+        flags: int = 0,
+        errs: list[int] | None = None,
+    ) -> tuple[int, int]: ...
+    def lookup_and_delete_elems(
+        self,
+        fd: int,
+        keys: Buffer,
+        key_size: int,
+        values_out: Buffer,
+        value_stride: int,
+        count: int,
+        flags: int = 0,
+        errs: list[int] | None = None,
+    ) -> tuple[int, int]: ...
+    def keys_distinct(self, keys: Buffer, key_size: int, count: int) -> bool: ...
+    def update_batch_parts(
+        self,
+        fd: int,
+        keys: Buffer,
+        values: Buffer,
+        key_size: int,
+        value_stride: int,
+        parts: list[tuple[int, int]],
+        elem_flags: int = 0,
+        chunk: int = 8192,
+    ) -> list[tuple[int, int]]: ...
+    def dump_elems(
+        self,
+        fd: int,
+        start: Buffer | None,
+        cursor: Buffer,
+        keys_out: Buffer,
+        key_size: int,
+        values_out: Buffer,
+        value_stride: int,
+        count: int,
+        delete: bool,
+    ) -> tuple[int, int, int]: ...
+
+
+_generic: WeakKeyDictionary[Any, GenericLoops] = WeakKeyDictionary()
+
+
+def of(be: Backend) -> Loops:
+    """The loops for ``be``: its own (``be.loops``: the kernel backend's C loops) when
+    it has them, else :class:`GenericLoops` over its element commands (one per backend,
+    cached).  Cost: an attribute lookup (plus a dict lookup for generic loops)."""
+    lp = getattr(be, "loops", None)
+    if lp is not None:
+        return lp
+    try:
+        return _generic[be]
+    except (KeyError, TypeError):
+        pass
+    lp = GenericLoops(be)
+    try:
+        _generic[be] = lp
+    except TypeError:  # pragma: no cover - a backend that cannot be weakly referenced
+        pass
+    return lp
+
+
+class GenericLoops:
+    """The loops in Python over any backend's bpf(2) element commands (the reference
+    for the kernel backend's C loops).  Cost: one element command per element plus
+    one small copy; no other allocation per element."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.be = backend
+
+    def __repr__(self) -> str:
+        return f"<GenericLoops over {self.be!r}>"
+
+    @staticmethod
+    def _loop(count: int, errs: Optional[list[int]], one) -> tuple[int, int]:
+        if errs is None:
+            for i in range(count):
+                rc = one(i)
+                if rc:
+                    return rc, i
+            return 0, count
+        errs[:] = [0] * count
+        failures = 0
+        for i in range(count):
+            rc = errs[i] = one(i)
+            failures += rc != 0
+        return failures, count
+
+    def _key(self, keys: Buffer | None, key_size: int, i: int):
+        if keys is None:
+            return self.be.NULL
+        return self.be.tobytes(keys, key_size, i * key_size)
+
+    def update_elems(
+        self,
+        fd: int,
+        keys: Buffer | None,
+        key_size: int,
+        values: Buffer,
+        value_stride: int,
+        count: int,
+        flags: int = 0,
+        errs: list[int] | None = None,
+    ) -> tuple[int, int]:
+        """MAP_UPDATE_ELEM of each packed element in order.  Cost: one command each."""
+        be = self.be
+        update = be.map_update_elem
+
+        def one(i: int) -> int:
+            v = be.tobytes(values, value_stride, i * value_stride)
+            return update(fd, self._key(keys, key_size, i), v, flags)
+
+        return self._loop(count, errs, one)
+
+    def delete_elems(
+        self, fd: int, keys: Buffer, key_size: int, count: int, errs: list[int] | None = None
+    ) -> tuple[int, int]:
+        """MAP_DELETE_ELEM of each packed key in order.  Cost: one command each."""
+        delete = self.be.map_delete_elem
+        return self._loop(count, errs, lambda i: delete(fd, self._key(keys, key_size, i)))
+
+    def _out_loop(self, command, fd, keys, key_size, values_out, value_stride, count, flags, errs):
+        be = self.be
+        vbuf = be.alloc(value_stride)
+
+        def one(i: int) -> int:
+            rc = command(fd, self._key(keys, key_size, i), vbuf, flags)
+            if rc == 0:
+                values_out[i * value_stride : (i + 1) * value_stride] = be.tobytes(
+                    vbuf, value_stride
+                )
+            return rc
+
+        return self._loop(count, errs, one)
+
+    def lookup_elems(
+        self,
+        fd: int,
+        keys: Buffer,
+        key_size: int,
+        values_out: Buffer,
+        value_stride: int,
+        count: int,
+        flags: int = 0,
+        errs: list[int] | None = None,
+    ) -> tuple[int, int]:
+        """MAP_LOOKUP_ELEM of each packed key into slot i of ``values_out`` (slots of
+        failed lookups are left as they were).  Cost: one command and one copy each."""
+        return self._out_loop(
+            self.be.map_lookup_elem,
+            fd,
+            keys,
+            key_size,
+            values_out,
+            value_stride,
+            count,
+            flags,
+            errs,
+        )
+
+    def lookup_and_delete_elems(
+        self,
+        fd: int,
+        keys: Buffer,
+        key_size: int,
+        values_out: Buffer,
+        value_stride: int,
+        count: int,
+        flags: int = 0,
+        errs: list[int] | None = None,
+    ) -> tuple[int, int]:
+        """MAP_LOOKUP_AND_DELETE_ELEM of each packed key (``keys=None``: pops) into
+        slot i of ``values_out``.  Cost: one command and one copy each."""
+        return self._out_loop(
+            self.be.map_lookup_and_delete_elem,
+            fd,
+            keys,
+            key_size,
+            values_out,
+            value_stride,
+            count,
+            flags,
+            errs,
+        )
+
+    def keys_distinct(self, keys: Buffer, key_size: int, count: int) -> bool:
+        """True when the ``count`` packed keys are pairwise distinct.  Cost: O(count)
+        hashing, no command."""
+        t = self.be.tobytes(keys, key_size * count)
+        return len({t[i * key_size : (i + 1) * key_size] for i in range(count)}) == count
+
+    def update_batch_parts(
+        self,
+        fd: int,
+        keys: Buffer,
+        values: Buffer,
+        key_size: int,
+        value_stride: int,
+        parts: list[tuple[int, int]],
+        elem_flags: int = 0,
+        chunk: int = 8192,
+    ) -> list[tuple[int, int]]:
+        """UPDATE_BATCH of the index ranges ``parts`` = [(start, count), ...] of one
+        packed batch.  The C version runs one thread per part; here the parts run one
+        after the other, a legal schedule of the threaded one: each part applies a
+        prefix of its range, ``chunk`` elements per call, and no part starts another
+        call once one has failed.  Returns one ``(rc, applied)`` per part.  A failing
+        call counts what the kernel wrote back when it is below the call's size (the
+        element loop failed there), else nothing (it failed before the loop).  Cost:
+        one UPDATE_BATCH per ``chunk`` elements plus a copy of the whole batch."""
+        be = self.be
+        end = max((s + c for s, c in parts), default=0)
+        kb = be.tobytes(keys, end * key_size)
+        vb = be.tobytes(values, end * value_stride)
+        out: list[tuple[int, int]] = []
+        stop = False
+        for start, count in parts:
+            done, rc = 0, 0
+            while done < count and not stop:
+                c = min(chunk, count - done) if chunk else count - done
+                off = start + done
+                rc, cnt = be.map_update_batch(
+                    fd,
+                    kb[off * key_size : (off + c) * key_size],
+                    vb[off * value_stride : (off + c) * value_stride],
+                    c,
+                    elem_flags,
+                )
+                if rc < 0:
+                    done += cnt if cnt < c else 0
+                    stop = True
+                    break
+                done += c
+            out.append((rc, done))
+        return out
+
+    def dump_elems(
+        self,
+        fd: int,
+        start: Buffer | None,
+        cursor: Buffer,
+        keys_out: Buffer,
+        key_size: int,
+        values_out: Buffer,
+        value_stride: int,
+        count: int,
+        delete: bool,
+    ) -> tuple[int, int, int]:
+        """The per-element twin of LOOKUP_BATCH / LOOKUP_AND_DELETE_BATCH (map types and
+        kernels without them): walk GET_NEXT_KEY from ``start`` (None = the first key),
+        fill up to ``count`` packed keys/values, keep the last key in ``cursor``.  With
+        ``delete``: collect keys first, then LOOKUP_AND_DELETE each.  Keys that vanish
+        meanwhile are skipped.  Returns ``(rc, filled, get_next_key steps)``; rc is
+        -ENOENT at the end of the map.  Cost: two commands per element."""
+        be = self.be
+        ks, vbs = key_size, value_stride
+        n = steps = 0
+        kbuf = be.alloc(ks)
+        vbuf = be.alloc(vbs)
+        prev = None if delete or start is None else be.tobytes(start, ks)
+        rc = 0
+        collected = []
+        while len(collected) < count if delete else n < count:
+            rc = be.map_get_next_key(fd, be.NULL if prev is None else prev, kbuf)
+            if rc < 0:
+                break
+            steps += 1
+            k = be.tobytes(kbuf, ks)
+            prev = k
+            if delete:
+                collected.append(k)
+                continue
+            cursor[0:ks] = k
+            r = be.map_lookup_elem(fd, k, vbuf, 0)
+            if r == -ENOENT:
+                continue
+            if r < 0:
+                rc = r
+                break
+            keys_out[n * ks : (n + 1) * ks] = k
+            values_out[n * vbs : (n + 1) * vbs] = be.tobytes(vbuf, vbs)
+            n += 1
+        if delete:
+            end = rc
+            for k in collected:
+                r = be.map_lookup_and_delete_elem(fd, k, vbuf, 0)
+                if r == -ENOENT:
+                    continue
+                if r < 0:
+                    return r, n, steps
+                keys_out[n * ks : (n + 1) * ks] = k
+                values_out[n * vbs : (n + 1) * vbs] = be.tobytes(vbuf, vbs)
+                n += 1
+            return end, n, steps
+        return rc, n, steps
+
+
+def find_runs(kinds_maps_flags: list[tuple[int, int, int]], run_min: int) -> list[tuple[int, int]]:
+    """The runs worth one engine call: maximal stretches of consecutive operations with
+    the same ``(kind, map, flags)`` that are at least ``run_min`` long, as
+    ``(start, count)`` in order.  Cost: O(len).  (The C scanner's twin of this rule is
+    compared against it by tests/core/test_loops.py once it exists.)"""
+    out = []
+    i, n = 0, len(kinds_maps_flags)
+    while i < n:
+        j = i + 1
+        cur = kinds_maps_flags[i]
+        while j < n and kinds_maps_flags[j] == cur:
+            j += 1
+        if j - i >= run_min:
+            out.append((i, j - i))
+        i = j
+    return out
