@@ -278,7 +278,7 @@ class KernelBackend:
     def map_fdinfo(self, fd: int):
         rc, d = read_fdinfo(fd)
         if rc == 0 and "map_id" not in d:
-            return -22, None
+            return -EINVAL, None
         return rc, d
 
     def obj_unpin(self, path: str) -> int:

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Optional
 
 from . import bulk
-from .errors import BatchError, CodecError, error_from_errno
+from .errors import ENOTSUPP, BatchError, CodecError, error_from_errno
 from .types import FD_VALUE_TYPES, MapType
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SyncError", "SyncResult", "plan_py", "sync"]
 
-_UNSUPPORTED = frozenset({-_errno.EINVAL, -524, -_errno.EOPNOTSUPP})
+_UNSUPPORTED = frozenset({-_errno.EINVAL, -ENOTSUPP, -_errno.EOPNOTSUPP})
 _ZERO_TYPES = frozenset({MapType.ARRAY, MapType.PERCPU_ARRAY})
 _MODES = ("stop", "continue", "rollback")
 

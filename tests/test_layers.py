@@ -30,7 +30,7 @@ RANK: dict[str, float] = {
     # L2: the raw batch engine
     "engine": 5,
     # L3: typed API
-    "codecs": 6, "_fd": 6, "bulk": 7, "batching": 8, "maps": 9, "progs": 9,
+    "codecs": 6, "_fd": 6, "bulk": 7, "batching": 8, "sync": 8, "maps": 9, "progs": 9,
     # L4: bpftool: pure parsing first, then execution
     "bpftool.bytes": 10, "bpftool.lexer": 11, "bpftool.grammar": 12, "bpftool.quick": 13,
     "bpftool.plan": 13, "bpftool.scan": 14, "bpftool.batchfile": 14, "bpftool.parse": 15,
@@ -78,6 +78,8 @@ for _m in ("codecs", "backend", "batching", "errors", "maps", "progs", "types"):
 KNOWN: dict[tuple[str, str], str] = {
     ("maps", "bulk"): "lazy (vestigial cycle): import at top level once bulk is over the engine",
     ("maps", "batching"): "lazy (vestigial cycle): as above",
+    ("maps", "sync"): "lazy like bulk/batching (start-up of the batch-file path)",
+    ("sync", "codecs"): "lazy: codecs.Raw, as in bulk",
     ("bulk", "codecs"): "lazy: codecs.Raw; top level when bulk is the typed API only",
     ("bulk", "errors"): "lazy import of a module already imported (dead)",
     ("bpftool.runner", "bulk"): "step 4/6: the executor calls engine.update_packed",
