@@ -38,18 +38,9 @@ from threading import get_ident
 from typing import TYPE_CHECKING, Any, Generic, Optional, Union
 
 from ._typing import K, V
-from .bulk import (
-    DEFAULT_CHUNK,
-    DEL,
-    UPD,
-    UPE,
-    BatchResult,
-    _check_mode,
-    _Chunk,
-    _encode,
-    _need_keys,
-    _run,
-)
+from .bulk import need_keys
+from .codecs import encode_many
+from .engine import DEFAULT_CHUNK, DEL, UPD, UPE, BatchResult, Chunk, check_mode, run
 from .types import UpdateFlags
 
 if TYPE_CHECKING:
@@ -118,11 +109,11 @@ def _chunks_for(
     end: int,
     base: int,
     cs: int,
-) -> list[_Chunk]:
+) -> list[Chunk]:
     """Encode operations ``start..end`` of one map's buffer; ``base`` = global index of
     ``start``.  Raises CodecError before anything is applied."""
-    h = m._h
-    ks, vbs = h.info.key_size, h.vbs
+    t = m._target()
+    ks, vbs = t.info.key_size, t.value_buf_size
     kc, vc = m._key_codec, m._value_codec
     out = []
     for kind, flags, s, e in _segments(marks, start, end):
@@ -130,9 +121,9 @@ def _chunks_for(
             stop = min(e, off + cs)
             kk = keys[off:stop]
             gbase = base + off - start
-            kb = _encode(kk, kc, ks, "key", gbase)
-            vb = None if kind == DEL else _encode(vals[off:stop], vc, vbs, "value", gbase)
-            out.append(_Chunk(m, kind, flags, kb, vb, stop - off, gbase, kk))
+            kb = encode_many(kk, kc, ks, "key", gbase)
+            vb = None if kind == DEL else encode_many(vals[off:stop], vc, vbs, "value", gbase)
+            out.append(Chunk(t, kind, flags, kb, vb, stop - off, gbase, kk))
     return out
 
 
@@ -173,8 +164,8 @@ class MapBatch(Generic[K, V]):
         chunk_size: Optional[int] = None,
         _tx: Optional[Transaction] = None,
     ) -> None:
-        _check_mode(on_error)
-        _need_keys(m, "batch")
+        check_mode(on_error)
+        need_keys(m, "batch")
         m._fd()
         if auto_flush is not None and auto_flush <= 0:
             raise ValueError("auto_flush must be a positive number of operations")
@@ -253,7 +244,7 @@ class MapBatch(Generic[K, V]):
             return BatchResult()
         chunks = _chunks_for(self._m, keys, vals, marks, 0, n, base, self._cs)
         try:
-            res = _run(chunks, self._on_error, n)
+            res = run(chunks, self._on_error, n)
         except Exception as e:
             self._account(getattr(e, "applied", 0), n, True)
             raise
@@ -383,7 +374,7 @@ class Transaction:
         chunk_size: Optional[int] = None,
         auto_flush: Optional[int] = None,
     ) -> None:
-        _check_mode(on_error)
+        check_mode(on_error)
         if auto_flush is not None and auto_flush <= 0:
             raise ValueError("auto_flush must be a positive number of operations")
         self._limit = auto_flush or 0
@@ -448,7 +439,7 @@ class Transaction:
         """Apply every buffered operation, across maps, in program order."""
         runs = self._take()
         data = {id(v): v._take() for v in self._views.values()}
-        chunks: list[_Chunk] = []
+        chunks: list[Chunk] = []
         base = self._base
         for view, s, e in runs:
             keys, vals, marks = data[id(view)]
@@ -460,7 +451,7 @@ class Transaction:
             return BatchResult()
         r = self.result
         try:
-            res = _run(chunks, self._on_error, total)
+            res = run(chunks, self._on_error, total)
         except Exception as e:
             r.applied += getattr(e, "applied", 0)
             r.total += total

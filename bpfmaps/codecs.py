@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Codec",
+    "encode_many",
     "Raw",
     "Int",
     "U8",
@@ -461,3 +462,49 @@ def as_codec(spec: Any, size: int, what: str) -> Any:
             f"{what} codec {codec!r} is {codec.size} bytes but the map's {what} is {size} bytes"
         )
     return codec
+
+
+# ----------------------------------------------------------------------------- packing
+def encode_many(seq: Any, codec: Any, size: int, what: str = "value", base: int = 0) -> bytes:
+    """Pack a sequence of user objects into ``size``-byte slots.
+
+    Cost: raw codecs with bytes: one ``b"".join`` plus a length check (about 15 ns
+    per element); other codecs: one ``encode`` call per element.  Raises CodecError
+    naming ``what`` and the index (``base + i``) of the first bad element.
+    """
+    n = len(seq)
+    try:
+        if type(codec) is Raw:
+            buf = b"".join(seq)
+            if len(buf) == n * size and (n == 0 or max(map(len, seq)) == size):
+                return buf
+        else:
+            buf = b"".join(map(codec.encode, seq))
+            if len(buf) == n * size:
+                return buf
+    except Exception:
+        pass
+    enc = codec.encode
+    parts = []
+    for i, x in enumerate(seq):
+        try:
+            b = enc(x)
+        except CodecError as e:
+            raise CodecError(
+                f"{what} #{base + i} ({_short_repr(x)}): {e}; nothing was applied"
+            ) from e
+        except Exception as e:
+            raise CodecError(
+                f"{what} #{base + i} ({_short_repr(x)}): {e}; nothing was applied"
+            ) from e
+        if len(b) != size:
+            raise CodecError(
+                f"{what} #{base + i} encodes to {len(b)} bytes, the map needs {size}; nothing was applied"
+            )
+        parts.append(b)
+    return b"".join(parts)
+
+
+def _short_repr(x: Any) -> str:
+    r = repr(x)
+    return r if len(r) <= 60 else r[:57] + "..."

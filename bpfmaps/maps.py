@@ -181,6 +181,25 @@ def map_ids(backend: Optional[Backend] = None) -> Iterator[int]:
         start = nxt
 
 
+class _Target:
+    """A Map view as the batch engine sees it (implements :class:`bpfmaps.engine.Target`):
+    the shared handle's backend/info/value buffer size, this view's fd check, errors
+    (with hints) and key decoder (keys in reports are the view's keys)."""
+
+    __slots__ = ("backend", "info", "value_buf_size", "desc", "owner", "fileno", "error", "decode_key")  # fmt: skip
+
+    def __init__(self, m: Map[Any, Any]) -> None:
+        h = m._h
+        self.backend = h.backend
+        self.info = h.info
+        self.value_buf_size = h.vbs
+        self.desc = h.desc
+        self.owner = m
+        self.fileno = m._fd
+        self.error = m._error
+        self.decode_key = m._kdec
+
+
 class Map(MutableMapping[K, V], Generic[K, V]):
     """One open BPF map: a ``Map[K, V]`` with keys of type ``K`` and values of type ``V``.
 
@@ -698,6 +717,10 @@ class Map(MutableMapping[K, V], Generic[K, V]):
         if fd < 0:
             raise MapClosedError(f"map {self._h.desc} is closed")
         return fd
+
+    def _target(self) -> _Target:
+        """This view as a :class:`bpfmaps.engine.Target` (for bulk and batching)."""
+        return _Target(self)
 
     def close(self) -> None:
         """Close the fd (idempotent).  Shared views are closed too."""

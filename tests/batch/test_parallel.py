@@ -8,8 +8,8 @@ import random
 import pytest
 from batch_helpers import k8, v32
 
-from bpfmaps import BatchError, Map, MapFlags, MapFullError, UpdateFlags, bulk
-from bpfmaps.bulk import RawTarget
+from bpfmaps import BatchError, Map, MapFlags, MapFullError, UpdateFlags, bulk, engine
+from bpfmaps.engine import FdTarget
 from bpfmaps.loops import GenericLoops
 from bpfmaps.testing import FakeKernel
 
@@ -19,7 +19,7 @@ N = bulk.PARALLEL_MIN + 1000
 @pytest.fixture(autouse=True)
 def two_threads(monkeypatch):
     # the decision must not depend on the CPUs of the test machine
-    monkeypatch.setattr(bulk, "_threads", lambda: 2)
+    monkeypatch.setattr(engine, "_threads", lambda: 2)
 
 
 def contents(m):
@@ -144,10 +144,11 @@ def test_parallel_failure_in_last_part_completes_earlier_parts():
         assert set(contents(m)) == {k8(i) for i in idx[:at]}
 
 
-def test_raw_target_and_keyless_maps(backend):
-    # the low-level entry used by the bpftool runner: (backend, fd, info), no codecs
+def test_fd_target_and_keyless_maps(backend):
+    # the engine's entry used by the bpftool runner: (backend, fd, info), no codecs;
+    # bulk.update_packed forwards a Target to engine.update_packed
     with Map.create("hash", 8, 32, 100, backend=backend) as m:
-        t = RawTarget(backend, m.fileno(), m.info, m.value_buf_size)
+        t = FdTarget(backend, m.fileno(), m.info, m.value_buf_size)
         r = bulk.update_packed(t, k8(1) + k8(2), v32(1) + v32(2))
         assert r.applied == 2 and contents(m) == {k8(1): v32(1), k8(2): v32(2)}
         m.raw[k8(3)] = v32(3)
@@ -155,8 +156,28 @@ def test_raw_target_and_keyless_maps(backend):
             bulk.update_packed(t, k8(4) + k8(3), v32(4) + v32(3), flags=UpdateFlags.NOEXIST)
         assert (ei.value.applied, ei.value.index, ei.value.key) == (1, 1, k8(3))
     with Map.create("queue", 0, 4, 3, backend=backend) as q:
-        t = RawTarget(backend, q.fileno(), q.info, q.value_buf_size)
+        t = FdTarget(backend, q.fileno(), q.info, q.value_buf_size)
         with pytest.raises(BatchError) as ei:
             bulk.update_packed(t, None, b"".join(i.to_bytes(4, "little") for i in range(5)))
         assert (ei.value.applied, ei.value.index) == (3, 3)
         assert [q.pop() for _ in range(3)] == [i.to_bytes(4, "little") for i in range(3)]
+
+
+def test_engine_packed_entries(backend):
+    """engine.update_packed / delete_packed: the raw API the bpftool executor uses."""
+    with Map.create("hash", 8, 32, 100, backend=backend) as m:
+        t = FdTarget(backend, m.fileno(), m.info, m.value_buf_size)
+        r = engine.update_packed(t, k8(1) + k8(2) + k8(3), v32(1) + v32(2) + v32(3))
+        assert (r.applied, r.total) == (3, 3)
+        r = engine.delete_packed(t, k8(1) + k8(3))
+        assert r.applied == 2 and contents(m) == {k8(2): v32(2)}
+        with pytest.raises(BatchError) as ei:
+            engine.delete_packed(t, k8(2) + k8(9) + k8(5))
+        e = ei.value
+        assert (e.applied, e.index, e.key, e.total) == (1, 1, k8(9), 3)
+        assert [k for _, _, k in e.not_attempted] == [k8(5)]
+        assert engine.delete_packed(t, k8(9), missing_ok=True).missing == 1
+        with pytest.raises(ValueError):
+            engine.update_packed(t, k8(1), v32(1) + v32(2))
+        with pytest.raises(TypeError):
+            engine.update_packed(t, [k8(1)], [v32(1)])

@@ -1,0 +1,794 @@
+"""The raw batch engine: packed keys and values applied to one or more maps in order,
+with exact failure reports (BPF_MAP_UPDATE_BATCH / DELETE_BATCH, per-element loops
+where a map type or kernel has no batch command, parallel apply, rollback).
+
+It knows nothing of codecs or of :class:`~bpfmaps.maps.Map`: it works on
+:class:`Target` objects (a Map view provides one; :class:`FdTarget` wraps an fd the
+caller owns, e.g. the bpftool runner's).  The typed bulk API (:mod:`bpfmaps.bulk`)
+and the batch context managers (:mod:`bpfmaps.batching`) encode with
+:func:`bpfmaps.codecs.encode_many` and run :func:`run` on :class:`Chunk` lists; the
+bpftool executor calls :func:`update_packed` / :func:`delete_packed` with whole runs.
+
+Semantics (see docs/batching.md): operations run in program order, nothing is
+atomic; ``on_error`` is ``"stop"`` (the kernel's rule: count = number applied, the
+failing element is index count), ``"continue"`` (attempt all, one error each) or
+``"rollback"`` (stop, then restore what was changed).  Failures raise
+:class:`~bpfmaps.errors.BatchError` with ``applied``, ``index``, ``key``, the cause
+chained, ``not_attempted``, ``total``, ``also_applied`` and ``rollback_errors``.
+
+Kernel floor: 5.6 for the batch commands (older kernels, and map types without
+them, run the per-element loops of :mod:`bpfmaps.loops` with identical results).
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import struct
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Callable, Optional, Protocol
+
+from .backend import Backend
+from .errors import ENOTSUPP, BatchError, IterationAbortedError, error_from_errno
+from .loops import of as _loops
+from .types import FD_VALUE_TYPES, MapFlags, MapInfo, MapType, UpdateFlags
+
+__all__ = [
+    "DEFAULT_CHUNK",
+    "DEL",
+    "PARALLEL_MIN",
+    "UPD",
+    "UPE",
+    "BatchResult",
+    "Chunk",
+    "FdTarget",
+    "Target",
+    "check_mode",
+    "delete_packed",
+    "dump_chunks",
+    "forced_fallback",
+    "packed_view",
+    "run",
+    "update_packed",
+]
+
+
+class Target(Protocol):
+    """One open map as the engine sees it.
+
+    ``backend``, ``info``, ``value_buf_size`` (bytes per value in kernel buffers:
+    per-CPU maps ``ncpus * round_up8(value_size)``), ``desc`` (for messages),
+    ``owner`` (the object named in ``BatchError.not_attempted``: the Map, or the
+    target itself), ``fileno()`` (the fd; raises when the map is closed),
+    ``error(rc, op, key)`` (the exception for ``-rc``) and ``decode_key`` (raw key
+    bytes -> the caller's key in reports, or None for raw bytes)."""
+
+    backend: Backend
+    info: MapInfo
+    value_buf_size: int
+    desc: str
+    owner: Any
+    decode_key: Optional[Callable[[bytes], Any]]
+
+    def fileno(self) -> int: ...
+    def error(self, rc: int, op: str, key: Any = None) -> Exception: ...
+
+
+class FdTarget:
+    """A :class:`Target` over an fd the caller owns (not closed here): keys in reports
+    are raw ``bytes``, errors the usual :class:`~bpfmaps.errors.BPFError` classes."""
+
+    __slots__ = ("backend", "fd", "info", "value_buf_size", "desc", "owner", "decode_key")
+
+    def __init__(self, backend: Backend, fd: int, info: MapInfo, value_buf_size: int) -> None:
+        self.backend = backend
+        self.fd = fd
+        self.info = info
+        self.value_buf_size = value_buf_size
+        self.desc = info.describe()
+        self.owner = self
+        self.decode_key = None
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def error(self, rc: int, op: str, key: Any = None) -> Exception:
+        return error_from_errno(-rc, op, map=self.desc, key=key, max_entries=self.info.max_entries)
+
+    def __repr__(self) -> str:
+        return f"<FdTarget fd={self.fd} {self.desc}>"
+
+
+ENOENT = _errno.ENOENT
+EINTR = _errno.EINTR
+ENOSPC = _errno.ENOSPC
+#: rc values that mean "no batch command here": EINVAL (kernel < 5.6), ENOTSUPP, EOPNOTSUPP
+_UNSUPPORTED = frozenset({-_errno.EINVAL, -ENOTSUPP, -_errno.EOPNOTSUPP})
+_MODES = ("stop", "continue", "rollback")
+
+#: elements per chunk when encoding Python sequences (keeps temporaries in cache)
+DEFAULT_CHUNK = 8192
+#: after this many failures inside one chunk, "continue" switches to the per-element loop
+_CONTINUE_SWITCH = 4
+_EINTR_RETRIES = 16
+
+# operation kinds
+UPD = 0  # plain upsert (ANY or LOCK): UPDATE_BATCH
+UPE = 1  # NOEXIST/EXIST update: per-element loop (the kernel rejects these in batch)
+DEL = 2  # delete: DELETE_BATCH
+_OPNAME = {UPD: "update", UPE: "update", DEL: "delete"}
+
+_force: ContextVar[bool] = ContextVar("bpfmaps_force_fallback", default=False)
+#: (map type, command) pairs the running kernel has no batch command for
+_no_batch: set[tuple[int, str]] = set()
+
+_HASH_TYPES = frozenset(
+    {MapType.HASH, MapType.PERCPU_HASH, MapType.LRU_HASH, MapType.LRU_PERCPU_HASH}
+)
+
+
+@contextmanager
+def forced_fallback(enabled: bool = True) -> Iterator[None]:
+    """Run every bulk operation in this context through the per-element C loops,
+    as on a kernel without batch commands (for tests and benchmarks)."""
+    token = _force.set(enabled)
+    try:
+        yield
+    finally:
+        _force.reset(token)
+
+
+class BatchResult:
+    """What a bulk write did.
+
+    ``total``: operations submitted; ``applied``: operations that succeeded;
+    ``missing``: deletes of absent keys skipped with ``missing_ok=True``;
+    ``fallback``: True when some of it ran through the per-element loop;
+    ``parallel``: True when it was applied by several threads at once (see
+    :func:`update_packed`); ``errors``: per-operation errors (``on_error="continue"``).
+    """
+
+    __slots__ = ("total", "applied", "missing", "fallback", "parallel", "errors")
+
+    def __init__(
+        self,
+        total: int = 0,
+        applied: int = 0,
+        missing: int = 0,
+        fallback: bool = False,
+        parallel: bool = False,
+        errors: Optional[list[tuple[int, Any, BaseException]]] = None,
+    ) -> None:
+        self.total: int = total
+        self.applied: int = applied
+        self.missing: int = missing
+        self.fallback: bool = fallback
+        self.parallel: bool = parallel
+        #: (index, key, exception) of every failed operation (on_error="continue")
+        self.errors: list[tuple[int, Any, BaseException]] = [] if errors is None else errors
+
+    def _astuple(self) -> tuple:
+        return tuple(getattr(self, n) for n in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, BatchResult):
+            return NotImplemented
+        return self._astuple() == other._astuple()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return "BatchResult(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__) + ")"
+
+    def __int__(self) -> int:
+        return self.applied
+
+
+def check_mode(on_error: str) -> None:
+    """ValueError unless ``on_error`` is "stop", "continue" or "rollback".  Cost: O(1)."""
+    if on_error not in _MODES:
+        raise ValueError(f"on_error must be one of {_MODES}, got {on_error!r}")
+
+
+def _batch_ok(h: Any, cmd: str) -> bool:
+    return not _force.get() and (h.info.type, cmd) not in _no_batch
+
+
+def _mark_no_batch(h: Any, cmd: str) -> None:
+    if h.backend.name == "kernel":
+        _no_batch.add((h.info.type, cmd))
+
+
+class Chunk:
+    """Up to a few thousand operations of one kind (:data:`UPD`, :data:`UPE`,
+    :data:`DEL`) on one :class:`Target`, packed for the kernel: ``kbuf`` (``n *
+    key_size``), ``vbuf`` (``n * value_buf_size``, None for deletes), ``base`` (index
+    of the first operation in the whole batch) and ``ukeys`` (the caller's keys for
+    reports, or None: decode ``kbuf`` with the target's ``decode_key``)."""
+
+    __slots__ = ("t", "kind", "flags", "kbuf", "vbuf", "n", "base", "ukeys")
+
+    def __init__(
+        self,
+        t: Target,
+        kind: int,
+        flags: int,
+        kbuf: Any,
+        vbuf: Any,
+        n: int,
+        base: int,
+        ukeys: Any,
+    ) -> None:
+        self.t = t  # the Target
+        self.kind = kind
+        self.flags = flags
+        self.kbuf = kbuf  # bytes or memoryview of n * key_size
+        self.vbuf = vbuf  # bytes or memoryview of n * value_buf_size (None for deletes)
+        self.n = n
+        self.base = base  # index of the first operation in the whole batch
+        self.ukeys = ukeys  # the user's keys (sequence) for reports, or None: decode kbuf
+
+    def key(self, i: int) -> Any:
+        if self.ukeys is not None:
+            return self.ukeys[i]
+        ks = self.t.info.key_size
+        raw = bytes(self.kbuf[i * ks : (i + 1) * ks]) if self.kbuf is not None else b""
+        dec = self.t.decode_key
+        if dec is None:
+            return raw
+        try:
+            return dec(raw)
+        except Exception:
+            return raw
+
+    def rawkey(self, i: int) -> bytes:
+        ks = self.t.info.key_size
+        return bytes(self.kbuf[i * ks : (i + 1) * ks])
+
+
+def _view(buf: Any, pos: int, size: int) -> Any:
+    if pos == 0 or buf is None:
+        return buf
+    return memoryview(buf)[pos * size :]
+
+
+def _apply(c: Chunk, pos: int) -> tuple[int, int, bool]:
+    """Run operations ``pos..n`` of ``c`` (stop at the first failure): (rc, applied, fallback)."""
+    t = c.t
+    fd = t.fileno()
+    be = t.backend
+    ks = t.info.key_size
+    n = c.n - pos
+    kb = _view(c.kbuf, pos, ks)
+    if c.kind == DEL:
+        if _batch_ok(t, "delete"):
+            rc, cnt = be.map_delete_batch(fd, kb, n)
+            if rc < 0 and cnt >= n:
+                cnt = 0  # early failure: the kernel left count untouched
+            if not (rc in _UNSUPPORTED and cnt == 0):
+                return rc, cnt, False
+            rc, cnt = _loops(be).delete_elems(fd, kb, ks, n)
+            if rc == 0 or cnt > 0:
+                _mark_no_batch(t, "delete")
+            return rc, cnt, True
+        rc, cnt = _loops(be).delete_elems(fd, kb, ks, n)
+        return rc, cnt, True
+    vbs = t.value_buf_size
+    vb = _view(c.vbuf, pos, vbs)
+    if c.kind == UPD and ks and _batch_ok(t, "update"):
+        if n > _PARALLEL_CHUNK:
+            # one part, in this thread: UPDATE_BATCH calls of _PARALLEL_CHUNK elements
+            # in order (same result and count as one call), and a stop signal ends it
+            # between two calls (bpfmaps.kernel.stop_install)
+            rc, cnt = _loops(be).update_batch_parts(
+                fd, kb, vb, ks, vbs, [(0, n)], c.flags, _PARALLEL_CHUNK
+            )[0]
+        else:
+            rc, cnt = be.map_update_batch(fd, kb, vb, n, c.flags)
+        if rc < 0 and cnt >= n:
+            cnt = 0
+        if not (rc in _UNSUPPORTED and cnt == 0):
+            return rc, cnt, False
+        rc, cnt = _loops(be).update_elems(fd, kb, ks, vb, vbs, n, c.flags)
+        if rc == 0 or cnt > 0:
+            _mark_no_batch(t, "update")
+        return rc, cnt, True
+    rc, cnt = _loops(be).update_elems(fd, kb, ks, vb, vbs, n, c.flags)
+    return rc, cnt, c.kind == UPD
+
+
+def _apply_each(c: Chunk, pos: int) -> list[int]:
+    """Attempt operations ``pos..n`` of ``c`` one by one in C; one rc per operation."""
+    t = c.t
+    fd = t.fileno()
+    be = t.backend
+    ks = t.info.key_size
+    n = c.n - pos
+    errs: list[int] = []
+    kb = _view(c.kbuf, pos, ks)
+    if c.kind == DEL:
+        _loops(be).delete_elems(fd, kb, ks, n, errs)
+    else:
+        _loops(be).update_elems(
+            fd, kb, ks, _view(c.vbuf, pos, t.value_buf_size), t.value_buf_size, n, c.flags, errs
+        )
+    return errs
+
+
+def _snapshot(c: Chunk) -> tuple[bytes, list[int]]:
+    """Values the operations of ``c`` are about to overwrite (rollback mode)."""
+    t = c.t
+    be = t.backend
+    vbs = t.value_buf_size
+    out = be.alloc(c.n * vbs)
+    errs: list[int] = []
+    _loops(be).lookup_elems(t.fileno(), c.kbuf, t.info.key_size, out, vbs, c.n, 0, errs)
+    for i, e in enumerate(errs):
+        if e and e != -ENOENT:
+            raise t.error(e, "lookup", c.key(i))
+    return be.tobytes(out, c.n * vbs), errs
+
+
+def _restore_value(t: Target, old: bytes) -> tuple[bytes, Any]:
+    """The bytes to write back for ``old`` (fd-value maps store ids: reopen by id)."""
+    if t.info.type not in FD_VALUE_TYPES:
+        return old, None
+    be = t.backend
+    oid = int.from_bytes(old[:4], "little" if struct.pack("=I", 1)[0] == 1 else "big")
+    if t.info.type == MapType.PROG_ARRAY:
+        fd = be.prog_get_fd_by_id(oid)
+    else:
+        fd = be.map_get_fd_by_id(oid, 0)
+    if fd < 0:
+        raise t.error(fd, "rollback_reopen")
+    return struct.pack("=I", fd), fd
+
+
+def _rollback(chunks: list[Chunk], snaps: list, fail: int) -> list[tuple[Any, Any, BaseException]]:
+    """Restore what operations ``0..fail-1`` changed; returns restore failures."""
+    first: dict[tuple[int, bytes], tuple[Any, bool, bytes]] = {}
+    for c, (old, errs) in zip(chunks, snaps):
+        if c.base >= fail:
+            break
+        vbs = c.t.value_buf_size
+        for i in range(min(c.n, fail - c.base)):
+            k = (c.t.fileno(), c.rawkey(i))
+            if k not in first:
+                first[k] = (c.t, errs[i] == 0, old[i * vbs : (i + 1) * vbs])
+    problems: list[tuple[Any, Any, BaseException]] = []
+    # deletes of created keys first (frees room in full hash maps), then re-writes
+    for (mfd, rk), (t, existed, _old) in first.items():
+        if not existed:
+            rc = t.backend.map_delete_elem(mfd, rk)
+            if rc and rc != -ENOENT:
+                problems.append((t.owner, rk, t.error(rc, "delete", rk)))
+    for (mfd, rk), (t, existed, old) in first.items():
+        if existed:
+            fd = None
+            try:
+                val, fd = _restore_value(t, old)
+                rc = t.backend.map_update_elem(mfd, rk, val, 0)
+                if rc:
+                    problems.append((t.owner, rk, t.error(rc, "update", rk)))
+            except Exception as e:  # reopening an fd-map value by id failed
+                problems.append((t.owner, rk, e))
+            finally:
+                if fd is not None:
+                    t.backend.close(fd)
+    return problems
+
+
+def _not_attempted(chunks: list[Chunk], start: int, skip: tuple = ()) -> list[tuple[str, Any, Any]]:
+    out: list[tuple[str, Any, Any]] = []
+    for c in chunks:
+        if c.base + c.n <= start:
+            continue
+        name = _OPNAME[c.kind]
+        for i in range(max(0, start - c.base), c.n):
+            if skip and any(a <= c.base + i < b for a, b in skip):
+                continue
+            out.append((name, c.t.owner, c.key(i)))
+    return out
+
+
+# ----------------------------------------------------------------------------- parallel apply
+#: fewest elements for which a parallel apply is attempted
+PARALLEL_MIN = 4096
+#: elements per UPDATE_BATCH call inside each thread (threads stop between calls)
+_PARALLEL_CHUNK = 8192
+#: map types where a parallel apply of distinct keys into an empty map with room for
+#: all of them is provably identical to the serial one (preallocated, no eviction)
+_PAR_TYPES = frozenset({MapType.HASH, MapType.PERCPU_HASH})
+#: BPF_F_NO_PREALLOC (approximate full checks, ENOMEM), BPF_F_ZERO_SEED (iteration
+#: order is deterministic, so bucket order is observable and must stay serial)
+_PAR_BAD_FLAGS = MapFlags.NO_PREALLOC | MapFlags.ZERO_SEED
+
+
+def _threads() -> int:
+    import os
+
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover
+        n = os.cpu_count() or 1
+    return max(1, min(4, n))
+
+
+def _parallel_ok(c: Chunk) -> bool:
+    """True when applying ``c`` in several threads gives exactly the serial result:
+    plain upserts, a preallocated HASH/PERCPU_HASH map (no LRU eviction, no
+    NO_PREALLOC), pairwise distinct keys (no two threads touch one key), at most
+    max_entries of them and an empty map (every insert has a free element, so no
+    ordering can make one fail).  The empty check is one GET_NEXT_KEY, done last."""
+    t = c.t
+    info = t.info
+    be = t.backend
+    ks = info.key_size
+    if (
+        c.n < PARALLEL_MIN
+        or c.flags != 0
+        or info.type not in _PAR_TYPES
+        or info.flags & _PAR_BAD_FLAGS
+        or c.n > info.max_entries
+        or not ks
+        or _threads() < 2
+        or not _batch_ok(t, "update")
+    ):
+        return False
+    if not _loops(be).keys_distinct(c.kbuf, ks, c.n):
+        return False
+    return be.map_get_next_key(t.fileno(), be.NULL, be.alloc(ks)) == -ENOENT
+
+
+def _apply_parallel(c: Chunk) -> Optional[tuple[int, int, list[tuple[int, int]]]]:
+    """Apply ``c`` (checked by :func:`_parallel_ok`) as contiguous parts, one thread
+    each.  Returns ``(rc, applied, extra)``: ``applied`` operations form a prefix in
+    program order (parts stopped early because another failed are completed serially,
+    as the serial apply would have done), ``rc`` is the failure of operation
+    ``applied`` (0: all applied), ``extra`` the ``(start, stop)`` ranges after it that
+    later parts had already applied.  None: no batch command here (use the serial path).
+    """
+    t = c.t
+    be = t.backend
+    ks, vbs = t.info.key_size, t.value_buf_size
+    k = _threads()
+    bounds = [c.n * i // k for i in range(k + 1)]
+    parts = [(bounds[i], bounds[i + 1] - bounds[i]) for i in range(k)]
+    results = _loops(be).update_batch_parts(
+        t.fileno(), c.kbuf, c.vbuf, ks, vbs, parts, 0, _PARALLEL_CHUNK
+    )
+    if all(rc == 0 and a == n for (rc, a), (_, n) in zip(results, parts)):
+        return 0, c.n, []
+    if all(rc in _UNSUPPORTED and a == 0 for rc, a in results):
+        return None
+    for i, ((s, n), (rc, a)) in enumerate(zip(parts, results)):
+        if a == n and rc == 0:
+            continue
+        if rc == 0:  # stopped because another part failed: finish it in order
+            part = Chunk(c.t, c.kind, c.flags, c.kbuf, c.vbuf, s + n, c.base, c.ukeys)
+            rc, a2, _ = _apply(part, s + a)
+            a += a2
+            if rc == 0:
+                continue
+        extra = [(s2, s2 + a2) for (s2, _), (_, a2) in zip(parts[i + 1 :], results[i + 1 :]) if a2]
+        return rc, s + a, extra
+    return 0, c.n, []  # pragma: no cover - every part completed
+
+
+def run(
+    chunks: Iterable[Chunk],
+    on_error: str,
+    total: int,
+    *,
+    missing_ok: bool = False,
+    parallel: bool = False,
+) -> BatchResult:
+    """Apply ``chunks`` in order under ``on_error``; return a BatchResult or raise
+    BatchError (cause chained) with the exact report.  ``parallel``: apply a chunk
+    in several threads where :func:`_parallel_ok` proves it identical (stop mode).
+    Cost: one batch command per chunk (per-element C loops where unsupported, for
+    NOEXIST/EXIST updates and for "continue" after repeated failures); "rollback"
+    adds one lookup per operation first."""
+    chunks = list(chunks)
+    res = BatchResult(total=total)
+    errors = res.errors
+    snaps: Optional[list] = [] if on_error == "rollback" else None
+    for c in chunks:
+        if c.n == 0:
+            if snaps is not None:
+                snaps.append((b"", []))
+            continue
+        if snaps is not None:
+            snaps.append(_snapshot(c))
+        pos = 0
+        local_fail = 0
+        extra: list[tuple[int, int]] = []
+        par = None
+        if parallel and on_error == "stop" and c.kind == UPD and _parallel_ok(c):
+            par = _apply_parallel(c)
+            res.parallel |= par is not None
+        while pos < c.n:
+            if on_error == "continue" and local_fail >= _CONTINUE_SWITCH:
+                errs = _apply_each(c, pos)
+                res.fallback = True
+                for i, e in enumerate(errs):
+                    if e == 0:
+                        res.applied += 1
+                    elif e == -ENOENT and missing_ok and c.kind == DEL:
+                        res.missing += 1
+                    else:
+                        key = c.key(pos + i)
+                        errors.append((c.base + pos + i, key, c.t.error(e, _OPNAME[c.kind], key)))
+                break
+            if par is not None:
+                (rc, cnt, extra), fb, par = par, False, None
+            else:
+                rc, cnt, fb = _apply(c, pos)
+            res.applied += cnt
+            res.fallback |= fb
+            if rc == 0:
+                break
+            at = pos + cnt
+            pos = at + 1
+            if rc == -ENOENT and missing_ok and c.kind == DEL:
+                res.missing += 1
+                continue
+            key = c.key(at)
+            exc = c.t.error(rc, _OPNAME[c.kind], key)
+            errors.append((c.base + at, key, exc))
+            local_fail += 1
+            if on_error == "continue":
+                continue
+            index = c.base + at
+            problems: list = []
+            if snaps is not None:
+                problems = _rollback(chunks, snaps, index)
+            msg = f"{_OPNAME[c.kind]} #{index} of {total} failed after {res.applied} applied: {exc}"
+            also = [(c.base + a, c.base + b) for a, b in extra]
+            if also:
+                msg += "; the parallel apply had also applied " + ", ".join(
+                    f"#{a}..#{b - 1}" for a, b in also
+                )
+            if snaps is not None:
+                msg += (
+                    "; rolled back"
+                    if not problems
+                    else f"; rollback incomplete ({len(problems)} keys not restored: {problems[0][2]})"
+                )
+            err = BatchError(
+                msg,
+                applied=res.applied,
+                index=index,
+                key=key,
+                errors=errors,
+                not_attempted=_not_attempted(chunks, index + 1, tuple(also)),
+                rolled_back=snaps is not None and not problems,
+                total=total,
+                also_applied=also,
+                rollback_errors=problems,
+            )
+            raise err from exc
+    if errors:
+        first = errors[0]
+        err = BatchError(
+            f"{len(errors)} of {total} operations failed ({res.applied} applied); "
+            f"first: #{first[0]}: {first[2]}",
+            applied=res.applied,
+            index=first[0],
+            key=first[1],
+            errors=errors,
+            not_attempted=[],
+            total=total,
+        )
+        raise err from first[2]
+    return res
+
+
+# ----------------------------------------------------------------------------- streaming reads
+def default_batch(vbs: int, ks: int) -> int:
+    """Elements per LOOKUP_BATCH chunk: about 512 KiB of keys and values, 256..8192."""
+    return max(256, min(8192, (512 * 1024) // max(1, vbs + ks)))
+
+
+def dump_chunks(
+    t: Target, batch_size: Optional[int], delete: bool
+) -> Iterator[tuple[bytes, bytes, int]]:
+    """Yield (packed keys, packed values, count) chunks of the whole map through
+    LOOKUP_BATCH (or LOOKUP_AND_DELETE_BATCH), else the per-element walk
+    (:meth:`bpfmaps.loops.Loops.dump_elems`).  The map must have keys.  Cost: one
+    batch command per ``batch_size`` elements (default: about 512 KiB per chunk); the
+    walk: two element commands per element.  Raises the target's errors, or
+    IterationAbortedError when the map changes under the walk for too long."""
+    info = t.info
+    be = t.backend
+    ks, vbs = info.key_size, t.value_buf_size
+    chunk = int(batch_size) if batch_size else default_batch(vbs, ks)
+    if chunk <= 0:
+        raise ValueError("batch_size must be positive")
+    cmd = "lookup_and_delete" if delete else "lookup"
+    op = cmd + "_batch"
+    tok = max(ks, 8)
+    keys_out = be.alloc(chunk * ks)
+    vals_out = be.alloc(chunk * vbs)
+    if _batch_ok(t, cmd):
+        fn = be.map_lookup_and_delete_batch if delete else be.map_lookup_batch
+        in_b, out_b = None, be.alloc(tok)
+        spare = be.alloc(tok)
+        total = 0
+        retries = 0
+        while True:
+            rc, cnt = fn(t.fileno(), in_b, out_b, keys_out, vals_out, chunk)
+            if rc not in (0, -ENOENT, -EINTR) or cnt > chunk:
+                cnt = 0
+            if rc in _UNSUPPORTED and total == 0 and in_b is None:
+                break  # no batch command: per-element walk below
+            if rc == -ENOSPC and cnt == 0:
+                # a hash bucket larger than the chunk: grow and retry (bounded: no
+                # bucket holds more than max_entries elements)
+                if chunk > info.max_entries:
+                    raise t.error(rc, op)
+                chunk *= 2
+                keys_out = be.alloc(chunk * ks)
+                vals_out = be.alloc(chunk * vbs)
+                continue
+            if cnt:
+                total += cnt
+                yield be.tobytes(keys_out, cnt * ks), be.tobytes(vals_out, cnt * vbs), cnt
+            if rc == -ENOENT:
+                return
+            if rc == -EINTR:
+                retries += 1
+                if retries > _EINTR_RETRIES:
+                    raise t.error(rc, op)
+                if not cnt:
+                    continue
+            elif rc < 0:
+                raise t.error(rc, op)
+            else:
+                retries = 0
+            # the next call starts where this one stopped
+            in_b, out_b, spare = out_b, spare, in_b
+            if spare is None:
+                spare = be.alloc(tok)
+        # fall through: unsupported
+    fell_back = False
+    cursor = be.alloc(ks)
+    start = None
+    steps_total = 0
+    limit = info.max_entries + 1 if not delete else 2 * info.max_entries + chunk + 1
+    while True:
+        rc, cnt, steps = _loops(be).dump_elems(
+            t.fileno(), start, cursor, keys_out, ks, vals_out, vbs, chunk, delete
+        )
+        if not fell_back and (rc == 0 or rc == -ENOENT):
+            fell_back = True
+            _mark_no_batch(t, cmd)
+        steps_total += steps
+        if cnt:
+            yield be.tobytes(keys_out, cnt * ks), be.tobytes(vals_out, cnt * vbs), cnt
+        if rc == -ENOENT:
+            return
+        if rc < 0:
+            raise t.error(rc, "lookup_and_delete" if delete else "lookup")
+        if steps_total > limit:
+            raise IterationAbortedError(
+                f"map {t.desc} changed under iteration for more than {limit} steps; "
+                "keys may repeat when others delete concurrently"
+            )
+        if not delete:
+            start = cursor
+
+
+# ----------------------------------------------------------------------------- packed entries
+def packed_view(obj: Any) -> Optional[memoryview]:
+    """A flat byte view of a buffer-protocol object (bytes, bytearray, array, numpy...),
+    or None for a Python sequence of elements.  Cost: O(1) (no copy)."""
+    if isinstance(obj, (list, tuple, str, range)):
+        return None
+    try:
+        mv = memoryview(obj)
+    except TypeError:
+        return None
+    if not mv.contiguous:
+        raise ValueError("packed key/value buffers must be contiguous")
+    if mv.format != "B" or mv.ndim != 1:
+        mv = mv.cast("B")
+    return mv
+
+
+def _packed(obj: Any, size: int, what: str) -> tuple[memoryview, int]:
+    mv = packed_view(obj)
+    if mv is None:
+        raise TypeError(f"{what} must be a buffer of packed elements")
+    if size == 0 or mv.nbytes % size:
+        raise ValueError(
+            f"packed buffer of {mv.nbytes} bytes is not a multiple of the element size {size}"
+        )
+    return mv, mv.nbytes // size
+
+
+def update_packed(
+    t: Target,
+    keys: Any,
+    values: Any,
+    *,
+    flags: int = 0,
+    on_error: str = "stop",
+    parallel: bool = False,
+    chunk_size: Optional[int] = None,
+) -> BatchResult:
+    """Write packed ``values`` (``n * value_buf_size`` bytes) at packed ``keys``
+    (``n * key_size`` bytes; None for queue/stack maps, which push each value) into
+    ``t`` in order.  ``chunk_size``: elements per kernel call (default: all).
+
+    ``parallel=True`` (``on_error="stop"`` only): when the result is provably the
+    serial one, the buffer is split into contiguous parts applied by up to 4 threads
+    at once (UPDATE_BATCH, GIL released): plain upserts (``flags`` 0), a
+    preallocated HASH or PERCPU_HASH map without ZERO_SEED, at least
+    :data:`PARALLEL_MIN` pairwise distinct keys (checked in C), no more than
+    max_entries, and an empty map (one GET_NEXT_KEY, just before).  Then no insert
+    can fail whatever the order, and no two threads touch one key; only the order
+    of elements inside a hash bucket may differ.  ``result.parallel`` tells whether
+    it was used.  If a parallel apply fails anyway (another writer filled the map
+    meanwhile), BatchError's ``also_applied`` lists the ranges after ``index`` that
+    were written (never rolled back).
+
+    Cost: one UPDATE_BATCH per chunk (about 60-100 ns per element on the kernel);
+    NOEXIST/EXIST and keyless maps: one UPDATE_ELEM per element, in C.  Raises
+    BatchError (cause chained), ValueError/TypeError for bad buffers.
+    """
+    check_mode(on_error)
+    if parallel and on_error != "stop":
+        raise ValueError('parallel=True needs on_error="stop"')
+    ks, vbs = t.info.key_size, t.value_buf_size
+    t.fileno()
+    flags = int(flags)
+    kind = UPE if flags & (UpdateFlags.NOEXIST | UpdateFlags.EXIST) else UPD
+    vb, n = _packed(values, vbs, "values")
+    if ks:
+        kb, nk = _packed(keys, ks, "keys")
+        if nk != n:
+            raise ValueError(f"{nk} keys but {n} values")
+    else:
+        kb = None
+    cs = chunk_size or max(n, 1)
+    chunks = []
+    for off in range(0, n, cs):
+        e = min(n, off + cs)
+        chunks.append(
+            Chunk(
+                t, kind, flags, kb[off * ks : e * ks] if kb is not None else None,
+                vb[off * vbs : e * vbs], e - off, off, None,
+            )
+        )  # fmt: skip
+    return run(chunks, on_error, n, parallel=parallel and ks > 0)
+
+
+def delete_packed(
+    t: Target,
+    keys: Any,
+    *,
+    on_error: str = "stop",
+    missing_ok: bool = False,
+    chunk_size: Optional[int] = None,
+) -> BatchResult:
+    """Delete the packed ``keys`` (``n * key_size`` bytes) from ``t`` in order
+    (DELETE_BATCH; the per-element loop where unsupported, e.g. arrays, which fail
+    with EINVAL like bpftool).  A missing key is a failure unless ``missing_ok``
+    (counted in ``result.missing``).  Cost: one DELETE_BATCH per chunk.  Raises
+    BatchError (cause chained)."""
+    check_mode(on_error)
+    ks = t.info.key_size
+    if not ks:
+        raise TypeError(f"map {t.desc} has no keys: nothing to delete")
+    t.fileno()
+    kb, n = _packed(keys, ks, "keys")
+    cs = chunk_size or max(n, 1)
+    chunks = [
+        Chunk(
+            t, DEL, 0, kb[off * ks : min(n, off + cs) * ks], None, min(n, off + cs) - off, off, None
+        )
+        for off in range(0, n, cs)
+    ]
+    return run(chunks, on_error, n, missing_ok=missing_ok)
