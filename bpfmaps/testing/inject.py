@@ -24,8 +24,12 @@ Counting is per method name, from 1, over every call made through the wrapper
 * ``"signal"`` (arg = signal number, default SIGINT): ``os.kill`` this process,
   then call.
 
-Everything else is passed through unchanged, so the wrapper works with the kernel
-backend and the fake alike.  Import cost: none beyond the standard library.
+The loops of :mod:`bpfmaps.loops` (``update_elems``, ``delete_elems``,
+``lookup_elems``, ``lookup_and_delete_elems``, ``dump_elems``, ``keys_distinct``,
+``update_batch_parts``) are planned and counted by those names too: the wrapper's
+``loops`` wraps the inner backend's loops (the kernel's C loops, or the generic
+ones over the fake).  Everything else is passed through unchanged, so the wrapper
+works with the kernel backend and the fake alike.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ import os
 import signal as _signal
 from collections import Counter
 from typing import Any, Callable, NamedTuple, Optional
+
+from ..loops import of as _loops_of
 
 __all__ = ["FaultyBackend", "InjectedFault"]
 
@@ -73,7 +79,7 @@ def _early_failure(name: str, err: int, args: tuple, kw: dict) -> Any:
         return rc, 0
     if name == "exec_ops":
         return rc, 0
-    if name == "map_update_batch_parts":
+    if name == "update_batch_parts":
         parts = args[5] if len(args) > 5 else kw["parts"]
         return [(rc, 0) for _ in parts]
     if name in ("map_lookup_batch", "map_lookup_and_delete_batch", "map_info", "prog_info"):
@@ -104,7 +110,9 @@ class FaultyBackend:
         """Plan ``action`` at the ``nth`` call (from 1) of ``method``; chainable."""
         if action not in ("fail", "raise", "raise_after", "freeze", "signal"):
             raise ValueError(f"unknown fault action {action!r}")
-        if not callable(getattr(self._inner, method, None)):
+        if not callable(getattr(self._inner, method, None)) and not callable(
+            getattr(_loops_of(self._inner), method, None)
+        ):
             raise AttributeError(f"{self._inner!r} has no method {method!r}")
         self._plan.append(_Plan(method, int(nth), action, arg))
         return self
@@ -114,6 +122,14 @@ class FaultyBackend:
         self._plan.clear()
         self.calls.clear()
         self.fired.clear()
+
+    @property
+    def loops(self) -> Any:
+        """The inner backend's loops, with the same plan and counters."""
+        lp = self.__dict__.get("_loops")
+        if lp is None:
+            lp = self.__dict__["_loops"] = _FaultyLoops(self, _loops_of(self._inner))
+        return lp
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._inner, name)
@@ -156,3 +172,17 @@ class FaultyBackend:
             return out
 
         return call
+
+
+class _FaultyLoops:
+    """The loops of a FaultyBackend's inner backend, through the wrapper's plan."""
+
+    def __init__(self, owner: FaultyBackend, inner: Any) -> None:
+        self._owner = owner
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if not callable(attr) or name.startswith("_"):
+            return attr
+        return self._owner._wrap(name, attr)

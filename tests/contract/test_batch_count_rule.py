@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from bpfmaps import BatchError, Map, PermissionDeniedError, bulk
+from bpfmaps import BatchError, Map, PermissionDeniedError, bulk, engine
 
 N = 8192
 
@@ -39,15 +39,15 @@ def packed(n: int, seed: int = 3):
 @pytest.fixture
 def spy_parallel(monkeypatch):
     """Two threads whatever the machine; counts parallel applies actually attempted."""
-    monkeypatch.setattr(bulk, "_threads", lambda: 2)
+    monkeypatch.setattr(engine, "_threads", lambda: 2)
     calls = []
-    real = bulk._apply_parallel
+    real = engine._apply_parallel
 
     def spy(c):
         calls.append(c.n)
         return real(c)
 
-    monkeypatch.setattr(bulk, "_apply_parallel", spy)
+    monkeypatch.setattr(engine, "_apply_parallel", spy)
     return calls
 
 
@@ -78,12 +78,12 @@ def test_update_batch_on_unwritable_map_applies_nothing(backend, spy_parallel, h
 
 @pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parallel"])
 def test_update_packed_raw_target_frozen(backend, spy_parallel, parallel):
-    # the bpftool runner's entry (RawTarget); a single part that fails early must
+    # the bpftool runner's entry (engine.FdTarget); a single part that fails early must
     # not report index == n (that crashed the runner)
     keys, vals, _ = packed(N)
     with Map.create("hash", 8, 32, N, backend=backend) as m:
         m.freeze()
-        t = bulk.RawTarget(backend, m.fileno(), m.info, m.value_buf_size)
+        t = engine.FdTarget(backend, m.fileno(), m.info, m.value_buf_size)
         with pytest.raises(BatchError) as ei:
             bulk.update_packed(t, keys, vals, parallel=parallel)
         assert (ei.value.applied, ei.value.index) == (0, 0)
@@ -94,8 +94,8 @@ def test_parallel_apply_frozen_midway_report_equals_contents(kernel_backend, mon
     """Another thread freezes the map while the parallel apply runs (the C calls
     release the GIL): whatever the interleaving, the report (applied prefix plus
     also_applied ranges) names exactly the keys in the map."""
-    monkeypatch.setattr(bulk, "_threads", lambda: 2)
-    monkeypatch.setattr(bulk, "_PARALLEL_CHUNK", 512)
+    monkeypatch.setattr(engine, "_threads", lambda: 2)
+    monkeypatch.setattr(engine, "_PARALLEL_CHUNK", 512)
     n = 1 << 16
     keys, vals, idx = packed(n, seed=11)
     for attempt in range(6):

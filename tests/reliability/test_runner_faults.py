@@ -11,7 +11,7 @@ import io
 import pytest
 from faultfile import FaultFile, check_report
 
-from bpfmaps import bulk
+from bpfmaps import engine
 from bpfmaps.bpftool.runner import Runner
 from bpfmaps.testing.inject import FaultyBackend
 
@@ -47,7 +47,7 @@ class Maps:
 
 @pytest.fixture(autouse=True)
 def two_threads(monkeypatch):
-    monkeypatch.setattr(bulk, "_threads", lambda: 2)
+    monkeypatch.setattr(engine, "_threads", lambda: 2)
 
 
 def run_once(kb, plan=()):
@@ -70,7 +70,7 @@ def test_clean_run_uses_every_shape(kernel_backend):
     assert (status, kind) == (0, "success")
     # runs go to the batch engine, everything else to the one exec loop (exec_ops),
     # queries to the element commands
-    for method in ("map_update_batch_parts", "map_update_batch", "exec_ops",
+    for method in ("update_batch_parts", "map_update_batch", "exec_ops",
                    "map_lookup_elem", "map_get_next_key"):  # fmt: skip
         assert be.calls[method] >= 1, (method, be.calls)
 
