@@ -6,8 +6,12 @@ Usage::
     bpfmaps [OPTIONS] map { show | list | dump | update | lookup | getnext | delete |
                             pin | create | freeze | push | pop | peek | enqueue |
                             dequeue | help } ...
-    OPTIONS := { -j|--json [-p|--pretty] | --bpftool-compat | --dry-run | --no-progress |
-                 --max-size BYTES }
+    OPTIONS := { -j|--json [-p|--pretty] | -d|--debug | -V|--version |
+                 --bpftool-compat | --dry-run | --no-progress }
+
+Options are parsed like bpftool's getopt_long: anywhere before ``--``, combined
+(``-jp``), abbreviated (``--js``); bpftool's -f/--bpffs, -n/--nomount,
+-m/--mapcompat, -L/--use-loader, -l/--legacy and -B/--base-btf FILE are accepted.
 
 Same syntax, output and exit statuses as bpftool 7.1 (see docs/bpftool-syntax.md),
 except that by default a batch file is checked completely before anything is
@@ -20,19 +24,132 @@ from __future__ import annotations
 import sys
 from typing import Optional
 
-__all__ = ["main"]
+__all__ = ["Options", "OptionError", "main", "parse_options"]
 
 USAGE = """Usage: bpfmaps [OPTIONS] OBJECT { COMMAND | help }
        bpfmaps batch file FILE [--sync]
        bpfmaps version
 
        OBJECT := { map }
-       OPTIONS := { {-j|--json} [{-p|--pretty}] | --bpftool-compat | --dry-run |
-                    --no-progress | --max-size BYTES }
+       OPTIONS := { {-j|--json} [{-p|--pretty}] | {-d|--debug} | {-V|--version} |
+                    --bpftool-compat | --dry-run | --no-progress | --max-size BYTES }
 """
 
-_TOP = ("help", "batch", "prog", "map", "link", "cgroup", "perf", "net", "feature", "btf",
-        "gen", "struct_ops", "iter", "version")  # fmt: skip
+#: bpftool's options (getopt_long "VhpjfLmndB:l"); the ones that only matter to
+#: bpftool's own objects (-f, -m, -n, -L, -l, -B) are accepted and have no effect
+_SHORT = {
+    "V": "version", "h": "help", "p": "pretty", "j": "json", "f": "bpffs", "L": "use-loader",
+    "m": "mapcompat", "n": "nomount", "d": "debug", "B": "base-btf", "l": "legacy",
+}  # fmt: skip
+_LONG = (
+    "help", "version", "json", "pretty", "bpffs", "mapcompat", "nomount", "debug",
+    "use-loader", "base-btf", "legacy", "bpftool-compat", "dry-run", "no-progress", "max-size",
+)  # fmt: skip
+_WITH_ARG = {"base-btf", "max-size"}
+
+
+class OptionError(ValueError):
+    """A command-line word that is not a known option (``word``: as typed)."""
+
+    def __init__(self, word: str) -> None:
+        super().__init__(f"unrecognized option '{word}'")
+        self.word = word
+
+
+class Options:
+    """What the command-line options asked for (see :func:`parse_options`)."""
+
+    __slots__ = ("json", "pretty", "compat", "dry_run", "progress", "debug", "help", "version",
+                 "base_btf", "max_size")  # fmt: skip
+
+    def __init__(self) -> None:
+        self.json = self.pretty = self.compat = self.dry_run = False
+        self.debug = self.help = self.version = False
+        self.progress: Optional[bool] = None
+        self.base_btf: Optional[str] = None
+        self.max_size: Optional[str] = None
+
+    def set(self, name: str, value: Optional[str] = None) -> None:
+        if name == "json":
+            self.json = True
+        elif name == "pretty":
+            self.json = self.pretty = True
+        elif name == "bpftool-compat":
+            self.compat = True
+        elif name == "dry-run":
+            self.dry_run = True
+        elif name == "no-progress":
+            self.progress = False
+        elif name == "debug":
+            self.debug = True
+        elif name == "help":
+            self.help = True
+        elif name == "version":
+            self.version = True
+        elif name == "base-btf":
+            self.base_btf = value
+        elif name == "max-size":
+            self.max_size = value
+        # bpffs, mapcompat, nomount, use-loader, legacy: accepted, no effect here
+
+
+def _long(word: str) -> tuple[str, Optional[str]]:
+    body, eq, value = word[2:].partition("=")
+    if body in _LONG:
+        name = body
+    else:
+        found = [o for o in _LONG if o.startswith(body)] if body else []
+        if len(found) != 1:  # unknown or ambiguous, like getopt_long
+            raise OptionError(word)
+        name = found[0]
+    if eq and name not in _WITH_ARG:
+        raise OptionError(word)
+    return name, (value if eq else None)
+
+
+def parse_options(args: list[str], opts: Optional[Options] = None) -> tuple[Options, list[str]]:
+    """Split ``args`` into options and the command words, like bpftool's getopt_long:
+    options may appear anywhere before ``--`` (GNU permutation), short options
+    combine (``-jp``), long options may be abbreviated to a unique prefix
+    (``--js``), ``-B``/``--base-btf`` take an argument.  Raises OptionError (with
+    the word as typed: bpftool's ``unrecognized option 'WORD'``); ``opts`` keeps
+    what was parsed before the error.  Cost: O(len(args))."""
+    opts = opts if opts is not None else Options()
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        i += 1
+        if a == "--":
+            rest.extend(args[i:])
+            break
+        if not a.startswith("-") or a == "-":
+            rest.append(a)
+            continue
+        if a.startswith("--"):
+            name, value = _long(a)
+            if name in _WITH_ARG and value is None:
+                if i >= len(args):
+                    raise OptionError(a)
+                value = args[i]
+                i += 1
+            opts.set(name, value)
+            continue
+        for j, ch in enumerate(a[1:], 1):
+            name = _SHORT.get(ch)
+            if name is None:
+                raise OptionError(a)
+            if name in _WITH_ARG:
+                value = a[j + 1 :]
+                if not value:
+                    if i >= len(args):
+                        raise OptionError(a)
+                    value = args[i]
+                    i += 1
+                opts.set(name, value)
+                break
+            opts.set(name)
+    return opts, rest
 
 
 def _err(msg: str, json_mode: bool) -> int:
@@ -47,71 +164,40 @@ def _err(msg: str, json_mode: bool) -> int:
 
 def main(argv: Optional[list[str]] = None) -> int:
     """Entry point of ``bpfmaps`` / ``python -m bpfmaps``; returns the exit status
-    (0, 255, ``(256 - errno) & 0xff`` when a kernel call failed, 130/143 when SIGINT/
-    SIGTERM stopped a batch, 141 when stdout was closed).  Never a traceback: an
-    unexpected exception is reported as an internal error (``BPFMAPS_DEBUG=1`` shows
-    the traceback)."""
+    (0, 255, or ``(256 - errno) & 0xff`` when a kernel call failed).  Options are
+    parsed like bpftool's (:func:`parse_options`); a bad option is reported like
+    bpftool (``Error: unrecognized option 'WORD'`` and the usage, or a JSON error)."""
+    opts = Options()
     try:
-        return _main(argv)
-    except KeyboardInterrupt:  # a SIGINT outside a batch run (start-up, single commands)
-        sys.stderr.write("Error: interrupted by SIGINT\n")
-        return 130
-    except Exception as e:
-        import os
-
-        from .bpftool._safety import clean, internal_error_message
-
-        if os.environ.get("BPFMAPS_DEBUG"):
-            import traceback
-
-            traceback.print_exc()
-        sys.stderr.write(f"Error: {clean(internal_error_message(e))}\n")
+        opts, args = parse_options(list(sys.argv[1:] if argv is None else argv), opts)
+    except OptionError as e:
+        if opts.json:
+            return _err(str(e), True)
+        sys.stderr.write(f"Error: {e}\n{USAGE}")
         return 255
-
-
-def _main(argv: Optional[list[str]]) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    json_mode = pretty = compat = dry_run = False
-    progress: Optional[bool] = None
+    json_mode = opts.json
     max_size: Optional[int] = None
-    while args and args[0].startswith("-") and len(args[0]) > 1:
-        a = args.pop(0)
-        if a in ("-j", "--json"):
-            json_mode = True
-        elif a in ("-p", "--pretty"):
-            json_mode = pretty = True
-        elif a == "--bpftool-compat":
-            compat = True
-        elif a == "--dry-run":
-            dry_run = True
-        elif a == "--no-progress":
-            progress = False
-        elif a == "--max-size" or a.startswith("--max-size="):
-            from .bpftool._safety import parse_size
+    if opts.max_size is not None:
+        from .bpftool._safety import parse_size
 
-            val = a.partition("=")[2] if "=" in a else (args.pop(0) if args else "")
-            try:
-                max_size = parse_size(val)
-            except ValueError:
-                sys.stderr.write(
-                    f"Error: --max-size needs a size in bytes (k/M/G suffixes), got {val!r}\n"
-                )
-                return 255
-        elif a in ("-h", "--help"):
-            sys.stdout.write(USAGE)
-            return 0
-        elif a in ("-V", "--version"):
-            args = ["version"]
-            break
-        elif a == "--":
-            break
-        else:
-            sys.stderr.write(f"Error: unknown option {a}\n{USAGE}")
+        try:
+            max_size = parse_size(opts.max_size)
+        except ValueError:
+            sys.stderr.write(
+                f"Error: --max-size needs a size in bytes (k/M/G suffixes), got {opts.max_size!r}\n"
+            )
             return 255
+    if opts.help:
+        sys.stdout.write("null\n" if json_mode else USAGE)
+        return 0
+    if opts.version:
+        args = ["version"]
     if not args:
         sys.stderr.write(USAGE)
         return 255
-    top = next((t for t in _TOP if t.startswith(args[0])), None)
+    from .bpftool.grammar import TOP_COMMANDS
+
+    top = next((t for t in TOP_COMMANDS if t.startswith(args[0])), None)
     if top is None or top == "help":
         sys.stderr.write(USAGE)
         return 255 if top is None else 0
@@ -126,9 +212,14 @@ def _main(argv: Optional[list[str]]) -> int:
 
     def runner() -> Runner:
         return Runner(
-            compat=compat, json=json_mode, pretty=pretty, dry_run=dry_run, progress=progress,
-            signals=True, max_size=max_size,
-        )  # fmt: skip
+            compat=opts.compat,
+            json=json_mode,
+            pretty=opts.pretty,
+            dry_run=opts.dry_run,
+            progress=opts.progress,
+            signals=True,
+            max_size=max_size,
+        )
 
     if top == "batch":
         rest = args[1:]

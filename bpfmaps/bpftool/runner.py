@@ -1335,12 +1335,21 @@ class Runner(BlockExecutor):
             self.err.write(MAP_HELP)
 
     def _do_version(self, c: Version):
+        import importlib.util
+
         from .. import __version__ as v  # type: ignore[attr-defined]
 
+        # like bpftool -V: version, what it is built on, features
+        shim = importlib.util.find_spec("bpfmaps._ffi") is not None
         if self.json:
-            self.o.value({"version": str(v), "bpftool_compatible": "7.1"})
+            self.o.value(
+                {"version": str(v), "bpftool_compatible": "7.1", "features": {"cffi_shim": shim}}
+            )
         else:
-            self.o.text(f"bpfmaps v{v} (bpftool 7.1 compatible map commands)\n")
+            self.o.text(
+                f"bpfmaps v{v}\nusing bpftool syntax v7.1\n"
+                f"features: {'cffi_shim' if shim else 'no compiled extension (fake backend only)'}\n"
+            )
 
 
 #: files of at least this many bytes run in two passes with bounded memory (see
