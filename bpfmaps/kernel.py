@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
-from errno import EINVAL, ENOSPC
+from errno import EAGAIN, EINVAL, ENOSPC
 
 from ._ffi import ffi, lib
 from .types import BTFInfo, MapInfo, ProgInfo
@@ -383,7 +383,7 @@ class KernelBackend:
                     name=ffi.string(info.name).decode("utf-8", "replace"),
                     kernel_btf=bool(info.kernel_btf),
                 )
-        return -11, None
+        return -EAGAIN, None
 
     def btf_load(self, data: bytes, log_size: int = 0, log_level: int = 1):
         data = bytes(data)

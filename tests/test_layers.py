@@ -29,6 +29,8 @@ RANK: dict[str, float] = {
     "_ffi": 2, "kernel": 2.5, "backend": 3, "loops": 4,
     # L2: the raw batch engine
     "engine": 5,
+    # BTF: the pure parser and type model; the loader opens objects through a backend
+    "btf.model": 1.5, "btf.parse": 1.6, "btf.loader": 5.5, "btf": 5.6,
     # L3: typed API
     "codecs": 6, "_fd": 6, "bulk": 7, "batching": 8, "sync": 8, "memory": 8, "replace": 8,
     "maps": 9, "progs": 9,
@@ -71,6 +73,8 @@ LAZY: dict[tuple[str, str], str] = {
     ("bpftool.batchfile", "_ffi"): "optional extension: the C scanner (files parse without it)",
     ("bpftool.scan", "_ffi"): "optional extension: the C scanner (files parse without it)",
     ("cli", "bpftool.runner"): "start-up: `bpfmaps -h` does not import the runner",
+    ("cli", "bpftool.grammar"): "start-up: `bpfmaps -h` does not import the parser",
+    ("btf.loader", "backend"): "default_backend() only when no backend is given",
     ("testing", "maps"): "fake_map() returns a Map; the fake itself never needs it",
     ("maps", "replace"): "start-up: outer.replace() is rarely used",
     ("bpftool.runner", "bpftool._safety"): "only when an internal error is reported",
