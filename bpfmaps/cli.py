@@ -245,7 +245,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if top == "btf":
         from .btf.cli import main_btf
 
-        status = main_btf(args[1:], json_mode, pretty)
+        status = main_btf(args[1:], json_mode, opts.pretty)
         sys.stdout.flush()
         return status
     if top in ("map", "version"):

@@ -10,7 +10,8 @@ parallel UPDATE_BATCH) lives here, twice:
   fake kernel, or a test double).  It is the reference: ``tests/core/test_loops.py``
   runs both on the kernel and compares results and map contents.
 
-Use :func:`of` to get the loops for a backend.  (``Backend.exec_ops``, the stream of
+Use :func:`of` to get the loops for a backend.  (Grouping batch-file ops into runs
+is :func:`bpfmaps.bpftool.plan.find_runs`, next to the op records it reads.)  (``Backend.exec_ops``, the stream of
 mixed element operations of the bpftool runner, moves here with the new executor.)  Conventions shared by every loop:
 
 * ``keys``/``values`` are packed buffers (bytes-like, or buffers from
@@ -36,7 +37,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "GenericLoops",
     "Loops",
-    "find_runs",
     "of",
 ]
 
@@ -363,21 +363,3 @@ class GenericLoops:
                 n += 1
             return end, n, steps
         return rc, n, steps
-
-
-def find_runs(kinds_maps_flags: list[tuple[int, int, int]], run_min: int) -> list[tuple[int, int]]:
-    """The runs worth one engine call: maximal stretches of consecutive operations with
-    the same ``(kind, map, flags)`` that are at least ``run_min`` long, as
-    ``(start, count)`` in order.  Cost: O(len).  (The C scanner's twin of this rule is
-    compared against it by tests/core/test_loops.py once it exists.)"""
-    out = []
-    i, n = 0, len(kinds_maps_flags)
-    while i < n:
-        j = i + 1
-        cur = kinds_maps_flags[i]
-        while j < n and kinds_maps_flags[j] == cur:
-            j += 1
-        if j - i >= run_min:
-            out.append((i, j - i))
-        i = j
-    return out

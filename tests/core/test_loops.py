@@ -9,7 +9,7 @@ import pytest
 
 from bpfmaps import loops
 from bpfmaps.kernel import KernelLoops
-from bpfmaps.loops import GenericLoops, find_runs
+from bpfmaps.loops import GenericLoops
 from bpfmaps.types import MapFlags, MapType, round_up8
 
 pytestmark = pytest.mark.kernel
@@ -133,10 +133,3 @@ def test_generic_loops_are_what_the_fake_uses():
     fk = FakeKernel()
     assert isinstance(loops.of(fk), GenericLoops) and loops.of(fk) is loops.of(fk)
     assert not hasattr(fk, "update_elems")  # the Backend is bpf(2) commands only
-
-
-def test_find_runs():
-    ops = [(1, 0, 0)] * 5 + [(2, 0, 0)] + [(1, 1, 0)] * 3 + [(1, 0, 0)] * 4
-    assert find_runs(ops, 3) == [(0, 5), (6, 3), (9, 4)]
-    assert find_runs(ops, 4) == [(0, 5), (9, 4)]
-    assert find_runs([], 1) == []
