@@ -46,6 +46,8 @@ _LONG = (
     "use-loader", "base-btf", "legacy", "bpftool-compat", "dry-run", "no-progress", "max-size",
 )  # fmt: skip
 _WITH_ARG = {"base-btf", "max-size"}
+#: words that look like options but belong to a command (``batch file F --sync``)
+_WORDS = {"--sync"}
 
 
 class OptionError(ValueError):
@@ -123,7 +125,7 @@ def parse_options(args: list[str], opts: Optional[Options] = None) -> tuple[Opti
         if a == "--":
             rest.extend(args[i:])
             break
-        if not a.startswith("-") or a == "-":
+        if not a.startswith("-") or a == "-" or a in _WORDS:
             rest.append(a)
             continue
         if a.startswith("--"):
@@ -232,7 +234,11 @@ def main(argv: Optional[list[str]] = None) -> int:
             from .bpftool.syncfile import run_sync_file
 
             status = run_sync_file(
-                rest[1], json=json_mode, pretty=pretty, dry_run=dry_run, compat=compat
+                rest[1],
+                json=json_mode,
+                pretty=opts.pretty,
+                dry_run=opts.dry_run,
+                compat=opts.compat,
             )
             sys.stdout.flush()
             return status

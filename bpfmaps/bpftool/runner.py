@@ -5,7 +5,7 @@ Default (safe) mode:
 1. the WHOLE file is read, split and parsed first, resolving each map handle once
    (each map is opened once); a syntax error anywhere applies nothing;
 2. commands then run in file order; consecutive updates to the same map with the
-   same flag go through the batch engine of :mod:`bpfmaps.bulk` as one packed
+   same flag go through the batch engine of :mod:`bpfmaps.engine` as one packed
    buffer (plain upserts: ``BPF_MAP_UPDATE_BATCH``, in parallel threads where
    that provably gives the serial result; transparent per-element fallback for map
    types/kernels without it), everything else per element;
@@ -34,6 +34,7 @@ import time
 from typing import IO, Any, Optional
 
 from ..backend import Backend, default_backend
+from ..engine import FdTarget
 from ..errors import ParseError, strerror
 from ..types import PERCPU_TYPES, MapInfo, round_up8
 from ._safety import Interrupted, SafeOut
@@ -133,12 +134,10 @@ class MapRef:
         return self.fd
 
     def target(self):
-        """The batch engine's view of this map (:class:`bpfmaps.bulk.RawTarget`)."""
+        """The batch engine's view of this map (:class:`bpfmaps.engine.FdTarget`)."""
         t = self._target
         if t is None or t.fd != self.fd or t.info is not self.info:
-            from ..bulk import RawTarget
-
-            t = self._target = RawTarget(self.backend, self.fd, self.info, self.value_buf_size)
+            t = self._target = FdTarget(self.backend, self.fd, self.info, self.value_buf_size)
         return t
 
     def __repr__(self) -> str:
@@ -1451,7 +1450,7 @@ def run_batch_file(
     Safe mode checks the whole file before applying anything; see the module doc.
     Errors are reported on ``stderr``; nothing is raised for bad input or failed
     commands.  Cost: O(file size) parsing (C fast path for plain update lines) plus
-    each run of consecutive updates to a map through :func:`bpfmaps.bulk.update_packed`
+    each run of consecutive updates to a map through :func:`bpfmaps.engine.update_packed`
     (BPF_MAP_UPDATE_BATCH, in parallel threads where provably identical), one
     syscall per other command."""
     return Runner(
