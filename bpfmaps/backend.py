@@ -37,7 +37,7 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, NamedTuple, Optional, Protocol, runtime_checkable
+from typing import Any, Optional, Protocol, runtime_checkable
 
 from .types import BTFInfo, MapInfo, ProgInfo  # re-exported (they lived here)
 
@@ -50,15 +50,6 @@ __all__ = [
     "kernel_backend",
     "use_backend",
 ]
-
-
-class BTFInfo(NamedTuple):
-    """What OBJ_GET_INFO_BY_FD reports for a BTF object, with its raw blob."""
-
-    id: int
-    data: bytes
-    name: str = ""
-    kernel_btf: bool = False
 
 
 Buffer = Any  # bytes-like input, or a buffer from Backend.alloc for outputs

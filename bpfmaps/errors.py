@@ -299,6 +299,8 @@ class CommandFailed(BpfmapsError):
 
     @property
     def status(self) -> int:
+        if self.exit_status is not None:
+            return self.exit_status
         return (256 - self.errno) & 0xFF if self.errno else 255
 
 

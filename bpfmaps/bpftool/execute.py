@@ -4,7 +4,7 @@ The :class:`BlockExecutor` part of the runner (:class:`~bpfmaps.bpftool.runner.R
 inherits it; the command handlers ``_do_*`` and the output live there).  For each op
 block, runs (:func:`~bpfmaps.bpftool.plan.find_runs`: at least ``RUN_MIN``
 consecutive updates to one map with one flag, or deletes on one map) go whole to the
-batch engine (``bulk.update_packed``/``bulk.delete_many``), so the parallel apply
+batch engine (``engine.update_packed``/``engine.delete_packed``), so the parallel apply
 sees them whole; everything else goes to one exec loop: on the kernel the batch-file
 C loop (``scan.Printer``: updates, deletes, plain lookups and getnext printed in C),
 else ``Backend.exec_ops``.  What the loop hands back (pop, JSON or per-CPU or BTF
@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..errors import strerror
+from .. import engine
+from ..errors import BatchError, CommandFailed, strerror
 from ..types import PERCPU_TYPES
 from .bytes import _show
 from .grammar import Command, GetNext, Lookup, Pop
@@ -28,49 +29,6 @@ __all__ = ["BlockExecutor", "CommandFailed"]
 
 #: a command handler's "no JSON output" result
 _NOTHING = object()
-
-
-class CommandFailed(Exception):
-    """A command failed while executing.  ``status`` is the process exit status,
-    ``message`` bpftool's wording, ``errno`` the kernel errno (or None), ``index``
-    the 0-based command number and ``line`` its physical line.  ``also_applied``:
-    commands after it that a parallel apply had already written, as
-    ``(first line, last line, count)`` ranges (empty unless a parallel apply failed)."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        errno: Optional[int],
-        line: int,
-        index: int,
-        also_applied: Optional[list] = None,
-        shown: bool = False,
-        silent: bool = False,
-        hint: Optional[str] = None,
-        exit_status: Optional[int] = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.errno = errno
-        self.line = line
-        self.index = index
-        self.also_applied = also_applied or []
-        #: the command's own output already said it (``Not found``, ``Error: empty
-        #: map``, ``null``): a single command prints nothing more, like bpftool
-        self.shown = shown
-        #: bpftool fails silently here: the message is a stderr-only diagnostic
-        self.silent = silent
-        #: an extra stderr line (``Hint: ...``) on top of bpftool's message
-        self.hint = hint
-        #: overrides the errno-derived status (128 + signal for an interrupted run)
-        self.exit_status = exit_status
-
-    @property
-    def status(self) -> int:
-        if self.exit_status is not None:
-            return self.exit_status
-        return (256 - self.errno) & 0xFF if self.errno else 255
 
 
 class BlockExecutor:
@@ -218,13 +176,10 @@ class BlockExecutor:
 
     def _exec_run(self, blk: OpBlock, a: int, b: int) -> None:
         """Ops ``[a, b)``: a run of updates to one map with one flag (or deletes on one
-        map), whole through the batch engine (:func:`bpfmaps.bulk.update_packed`,
-        :func:`bpfmaps.bulk.delete_many`: UPDATE_BATCH / DELETE_BATCH, parallel where
+        map), whole through the batch engine (:func:`bpfmaps.engine.update_packed`,
+        :func:`bpfmaps.engine.delete_packed`: UPDATE_BATCH / DELETE_BATCH, parallel where
         provably identical); a BatchError becomes the exact report of the failing
         command."""
-        from .. import bulk
-        from ..errors import BatchError
-
         kind, flags, mi, line, ko, vo, _ = blk.op(a)
         t = blk.table
         m = t.refs[mi]
@@ -236,13 +191,13 @@ class BlockExecutor:
         try:
             if kind == UPDATE:
                 values = memoryview(blk.values)[vo : vo + n * vs]
-                bulk.update_packed(target, keys, values, flags=flags, parallel=self.parallel)
+                engine.update_packed(target, keys, values, flags=flags, parallel=self.parallel)
             else:
-                bulk.delete_many(target, keys)
+                engine.delete_packed(target, keys)
         except BatchError as e:
             self._block_applied(blk, a, e.applied)
             also = []
-            for x, y in getattr(e, "also_applied", ()):
+            for x, y in e.also_applied:
                 self._block_applied(blk, a + x, y - x)
                 also.append((blk.line(a + x), blk.line(a + y - 1), y - x))
             err = getattr(e.__cause__, "errno", None) or 0
