@@ -289,6 +289,9 @@ class CommandFailed(BpfmapsError):
         line: int,
         index: int,
         also_applied: list | None = None,
+        shown: bool = False,
+        silent: bool = False,
+        hint: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -296,6 +299,13 @@ class CommandFailed(BpfmapsError):
         self.line = line
         self.index = index
         self.also_applied = also_applied or []
+        #: the command's own output already said it (``Not found``, ``Error: empty
+        #: map``, ``null``): a single command prints nothing more, like bpftool
+        self.shown = shown
+        #: bpftool fails silently here: the message is a stderr-only diagnostic
+        self.silent = silent
+        #: an extra stderr line (``Hint: ...``) on top of bpftool's message
+        self.hint = hint
 
     @property
     def status(self) -> int:
