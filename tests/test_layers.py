@@ -24,7 +24,7 @@ ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
 #: lower rank = lower layer.  Equal ranks may not import each other.
 RANK: dict[str, float] = {
     # L0: pure (errors does not import types)
-    "errors": 0, "types": 1,
+    "errors": 0, "types": 1, "_typing": 1.2,
     # L1: the syscall layer: the compiled module, its one wrapper, the protocol, loops
     "_ffi": 2, "kernel": 2.5, "backend": 3, "loops": 4,
     # L2: the raw batch engine

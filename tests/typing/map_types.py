@@ -33,11 +33,11 @@ def check() -> None:
     reveal_type(m.values())  # R: typing.Iterator[int]
     reveal_type(m.pop(1))  # R: int
     reveal_type(m.popitem())  # R: tuple[int, int]
-    reveal_type(m.update_many({1: 2}))  # R: bpfmaps.bulk.BatchResult
+    reveal_type(m.update_many({1: 2}))  # R: bpfmaps.engine.BatchResult
     m.update_many({"a": 2})  # E: arg-type
     reveal_type(m.lookup_many([1, 2]))  # R: list[int]
     reveal_type(m.lookup_many([1, 2], default=None))  # R: list[int | None]
-    reveal_type(m.delete_many([1]))  # R: bpfmaps.bulk.BatchResult
+    reveal_type(m.delete_many([1]))  # R: bpfmaps.engine.BatchResult
     reveal_type(m.pop_all())  # R: list[tuple[int, int]]
     m.update_many([1], [2], chunk_sizes=3)  # E: call-arg
     with m.batch() as b:
