@@ -292,6 +292,7 @@ class CommandFailed(BpfmapsError):
         shown: bool = False,
         silent: bool = False,
         hint: str | None = None,
+        exit_status: int | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -306,6 +307,8 @@ class CommandFailed(BpfmapsError):
         self.silent = silent
         #: an extra stderr line (``Hint: ...``) on top of bpftool's message
         self.hint = hint
+        #: overrides the errno-derived status (128 + signal for an interrupted run)
+        self.exit_status = exit_status
 
     @property
     def status(self) -> int:
