@@ -108,7 +108,9 @@ class Twins:
         kb = kernel_backend()
         imm = int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
         insns = b"\xb7\x00\x00\x00" + imm.to_bytes(4, "little") + b"\x95" + bytes(7)
-        fd = kb.prog_load(6, insns, b"GPL", b"fid_uniq")  # XDP, like the owner
+        # a per-session name: concurrent test sessions on one machine must not share it
+        self.uname = "fu" + os.urandom(5).hex()
+        fd = kb.prog_load(6, insns, b"GPL", self.uname.encode())  # XDP, like the owner
         assert fd >= 0, os.strerror(-fd)
         try:
             assert kb.obj_pin(fd, os.path.join(root, "uniq")) == 0
@@ -126,7 +128,10 @@ class Twins:
     def sub(self, text: str, side: str) -> str:
         text = text.replace("{A}", os.path.join(self.root, "a"))
         text = (
-            text.replace("{TAG}", self.tag).replace("{UTAG}", self.utag).replace("{UID}", self.uid)
+            text.replace("{TAG}", self.tag)
+            .replace("{UTAG}", self.utag)
+            .replace("{UID}", self.uid)
+            .replace("{UNAME}", self.uname)
         )
         return text.replace("{D}", os.path.join(self.root, side))
 
@@ -311,7 +316,7 @@ CASES = [
     (
         "prog_array_by_name",
         (),
-        "map update pinned {D}/pru key 0 0 0 0 value name fid_uniq",
+        "map update pinned {D}/pru key 0 0 0 0 value name {UNAME}",
         {"expect": 0},
     ),
     (
