@@ -26,10 +26,10 @@ Conventions (identical for both, so upper layers need no special cases):
 * Batch inputs are any buffer-protocol objects (bytes, bytearray, memoryview,
   array, numpy arrays) holding ``count`` packed elements.
 
-The protocol is bpf(2) commands only (plus ``exec_ops``, which moves to
-:mod:`bpfmaps.loops` with the new bpftool executor).  The loops bpfmaps builds
-from them (per-element loops, GET_NEXT_KEY walks, parallel UPDATE_BATCH) live in
-:mod:`bpfmaps.loops`: C for the kernel backend, generic Python for any other.
+The protocol is bpf(2) commands only.  The loops bpfmaps builds from them
+(per-element loops, GET_NEXT_KEY walks, parallel UPDATE_BATCH, the bpftool
+executor's op stream) live in :mod:`bpfmaps.loops`: C for the kernel backend,
+generic Python for any other.
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ __all__ = [
     "Backend",
     "ProgInfo",
     "default_backend",
-    "generic_exec_ops",
     "kernel_backend",
     "use_backend",
 ]
@@ -172,24 +171,6 @@ class Backend(Protocol):
         flags: int = 0,
     ) -> tuple[int, int]: ...
 
-    # A stream of element operations executed in order (the bpftool runner's
-    # mixed update/delete lines): ``ops`` holds ``count`` packed records of
-    # OP_FORMAT (kind 1 = UPDATE_ELEM with flags, 2 = DELETE_ELEM; map index into
-    # ``fds``/``key_sizes``/``value_sizes``; physical line; key offset into ``keys``
-    # (OP_NO_KEY: a NULL key), value offset into ``values``).  Stops at the first
-    # failure: (rc, index of the failing op); before an op of another kind: (1, its
-    # index); else (0, count).  The kernel backend runs the loop in C.
-    def exec_ops(
-        self,
-        ops: Buffer,
-        count: int,
-        fds: list[int],
-        key_sizes: list[int],
-        value_sizes: list[int],
-        keys: Buffer,
-        values: Buffer,
-    ) -> tuple[int, int]: ...
-
 
 _current: contextvars.ContextVar[Backend | None] = contextvars.ContextVar(
     "bpfmaps_backend", default=None
@@ -221,44 +202,3 @@ def use_backend(backend: Backend) -> Iterator[Backend]:
         yield backend
     finally:
         _current.reset(token)
-
-
-#: one op of :meth:`Backend.exec_ops`: ``struct bpfm_op`` of bpfmaps/_native/ops.h
-#: (kind, flags, map, line, key_off, value_off, pos); its Python view is
-#: :data:`bpfmaps.bpftool.plan.OP`
-OP_FORMAT = "=IIIIIIQ"
-OP_SIZE = 32
-OP_UPDATE, OP_DELETE = 1, 2
-#: key_off of an op without a key (a NULL key)
-OP_NO_KEY = 0xFFFFFFFF
-
-
-def generic_exec_ops(
-    be: Backend,
-    ops: Buffer,
-    count: int,
-    fds: list[int],
-    key_sizes: list[int],
-    value_sizes: list[int],
-    keys: Buffer,
-    values: Buffer,
-) -> tuple[int, int]:
-    """:meth:`Backend.exec_ops` over any backend's element commands (the fake's
-    implementation; the kernel backend runs the same loop in C).  Cost: one element
-    command per op."""
-    import struct
-
-    mv = memoryview(ops).cast("B")[: count * OP_SIZE]
-    kb = bytes(keys)
-    vb = bytes(values)
-    for i, (kind, flags, m, _line, ko, vo, _pos) in enumerate(struct.iter_unpack(OP_FORMAT, mv)):
-        key = be.NULL if ko == OP_NO_KEY else kb[ko : ko + key_sizes[m]]
-        if kind == OP_UPDATE:
-            rc = be.map_update_elem(fds[m], key, vb[vo : vo + value_sizes[m]], flags)
-        elif kind == OP_DELETE:
-            rc = be.map_delete_elem(fds[m], key)
-        else:
-            return 1, i
-        if rc < 0:
-            return rc, i
-    return 0, count

@@ -486,21 +486,6 @@ class KernelBackend:
         """Open and map a BPF-output perf event on ``cpu`` (its fd goes into the map)."""
         return KernelPerfRing(cpu, pages, wakeup=wakeup)
 
-    def exec_ops(self, ops, count, fds, key_sizes, value_sizes, keys, values):
-        """Element operations in order, in C (:func:`bpfmaps.backend.generic_exec_ops`
-        is the reference); stops at the first failure: (rc, index), before an op of
-        another kind: (1, index), else (0, count).  Cost: one syscall per op."""
-        done = ffi.new("uint32_t *")
-        rc = lib.bpfm_exec_ops(
-            ffi.from_buffer("struct bpfm_op[]", ops),
-            count,
-            ffi.new("int[]", fds or [0]),
-            _ptr(keys),
-            _ptr(values),
-            done,
-        )
-        return rc, done[0]
-
 
 class KernelLoops:
     """The loops of :mod:`bpfmaps.loops` in C (``_shim.c``): one C call per loop, the
@@ -621,6 +606,21 @@ class KernelLoops:
             for t in threads:
                 t.join()
         return out
+
+    def exec_ops(self, ops, count, fds, key_sizes, value_sizes, keys, values):
+        """Element operations in order, in C (:meth:`bpfmaps.loops.GenericLoops.exec_ops`
+        is the reference); stops at the first failure: (rc, index), before an op of
+        another kind: (1, index), else (0, count).  Cost: one syscall per op."""
+        done = ffi.new("uint32_t *")
+        rc = lib.bpfm_exec_ops(
+            ffi.from_buffer("struct bpfm_op[]", ops),
+            count,
+            ffi.new("int[]", fds or [0]),
+            _ptr(keys),
+            _ptr(values),
+            done,
+        )
+        return rc, done[0]
 
 
 # -- ring buffers and perf buffers (bpfmaps.ringbuf) ------------------------------------

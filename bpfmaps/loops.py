@@ -11,8 +11,9 @@ parallel UPDATE_BATCH) lives here, twice:
   runs both on the kernel and compares results and map contents.
 
 Use :func:`of` to get the loops for a backend.  (Grouping batch-file ops into runs
-is :func:`bpfmaps.bpftool.plan.find_runs`, next to the op records it reads.)  (``Backend.exec_ops``, the stream of
-mixed element operations of the bpftool runner, moves here with the new executor.)  Conventions shared by every loop:
+is :func:`bpfmaps.bpftool.plan.find_runs`, next to the op records it reads; the
+records themselves are executed here by :meth:`Loops.exec_ops`.)  Conventions shared
+by every loop:
 
 * ``keys``/``values`` are packed buffers (bytes-like, or buffers from
   :meth:`Backend.alloc`); ``keys=None`` means NULL keys (queue/stack maps);
@@ -27,6 +28,7 @@ queues/stacks, 5.14 on hash maps); ``update_batch_parts`` needs UPDATE_BATCH (5.
 
 from __future__ import annotations
 
+import struct
 from errno import ENOENT
 from typing import TYPE_CHECKING, Any, Optional, Protocol
 from weakref import WeakKeyDictionary
@@ -35,12 +37,27 @@ if TYPE_CHECKING:  # pragma: no cover
     from .backend import Backend
 
 __all__ = [
+    "OP_DELETE",
+    "OP_FORMAT",
+    "OP_NO_KEY",
+    "OP_SIZE",
+    "OP_UPDATE",
     "GenericLoops",
     "Loops",
     "of",
 ]
 
 Buffer = Any
+
+#: one op record of :meth:`Loops.exec_ops`: ``struct bpfm_op`` of bpfmaps/_native/ops.h
+#: (kind, flags, map, line, key_off, value_off, pos); the bpftool plan's view of it is
+#: :data:`bpfmaps.bpftool.plan.OP` (tests/bpftool/test_bpftool_scan.py checks all three)
+OP_FORMAT = "=IIIIIIQ"
+OP_SIZE = 32
+OP_UPDATE, OP_DELETE = 1, 2
+#: key_off of an op without a key (a NULL key)
+OP_NO_KEY = 0xFFFFFFFF
+_OP = struct.Struct(OP_FORMAT)
 
 
 class Loops(Protocol):
@@ -106,6 +123,16 @@ class Loops(Protocol):
         count: int,
         delete: bool,
     ) -> tuple[int, int, int]: ...
+    def exec_ops(
+        self,
+        ops: Buffer,
+        count: int,
+        fds: list[int],
+        key_sizes: list[int],
+        value_sizes: list[int],
+        keys: Buffer,
+        values: Buffer,
+    ) -> tuple[int, int]: ...
 
 
 _generic: WeakKeyDictionary[Any, GenericLoops] = WeakKeyDictionary()
@@ -363,3 +390,40 @@ class GenericLoops:
                 n += 1
             return end, n, steps
         return rc, n, steps
+
+    def exec_ops(
+        self,
+        ops: Buffer,
+        count: int,
+        fds: list[int],
+        key_sizes: list[int],
+        value_sizes: list[int],
+        keys: Buffer,
+        values: Buffer,
+    ) -> tuple[int, int]:
+        """A stream of element operations in order (the bpftool executor's mixed
+        update/delete lines): ``ops`` holds ``count`` packed records of
+        :data:`OP_FORMAT` (kind :data:`OP_UPDATE` = UPDATE_ELEM with the record's
+        flags, :data:`OP_DELETE` = DELETE_ELEM; the map index into
+        ``fds``/``key_sizes``/``value_sizes``; the key offset into ``keys``
+        (:data:`OP_NO_KEY`: a NULL key), the value offset into ``values``).  Stops at
+        the first failure: ``(rc, index of the failing op)``; before an op of another
+        kind: ``(1, its index)``; else ``(0, count)``.  The kernel's C loop
+        (``bpfm_exec_ops``) is compared with this one by tests/core/test_loops.py.
+        Cost: one element command per op plus a copy of the key and value arenas."""
+        be = self.be
+        update, delete, null = be.map_update_elem, be.map_delete_elem, be.NULL
+        mv = memoryview(ops).cast("B")[: count * OP_SIZE]
+        kb = bytes(keys)
+        vb = bytes(values)
+        for i, (kind, flags, m, _line, ko, vo, _pos) in enumerate(_OP.iter_unpack(mv)):
+            key = null if ko == OP_NO_KEY else kb[ko : ko + key_sizes[m]]
+            if kind == OP_UPDATE:
+                rc = update(fds[m], key, vb[vo : vo + value_sizes[m]], flags)
+            elif kind == OP_DELETE:
+                rc = delete(fds[m], key)
+            else:
+                return 1, i
+            if rc < 0:
+                return rc, i
+        return 0, count

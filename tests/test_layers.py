@@ -190,7 +190,6 @@ KNOWN: dict[tuple[str, str], str] = {
     ("bpftool.plan", "bpftool.scan"): "plan.find_runs uses the C twin in scan (upward, lazy)",
     ("sync", "codecs"): "lazy: codecs.Raw, as in bulk",
     ("bpftool.runner", "__init__"): "`version` reads __version__: move it to a leaf module",
-    ("testing.fake", "backend"): "generic_exec_ops moves to loops with the new executor (engp)",
 }
 
 

@@ -7,9 +7,10 @@ consecutive updates to one map with one flag, or deletes on one map) go whole to
 batch engine (``engine.update_packed``/``engine.delete_packed``), so the parallel apply
 sees them whole; everything else goes to one exec loop: on the kernel the batch-file
 C loop (``scan.Printer``: updates, deletes, plain lookups and getnext printed in C),
-else ``Backend.exec_ops``.  What the loop hands back (pop, JSON or per-CPU or BTF
-lookups, failed lookups) runs through the command handlers.  Every failure becomes
-one :class:`CommandFailed` with the failing command's line and index.  Progress is
+else the backend's loops (:meth:`bpfmaps.loops.Loops.exec_ops`).  What the loop
+hands back (pop, JSON or per-CPU or BTF lookups, failed lookups) runs through the
+command handlers.  Every failure becomes one :class:`CommandFailed` with the failing
+command's line and index.  Progress is
 drawn after each engine or loop call (``_tick``); it never changes what runs.
 """
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .. import engine
+from .. import engine, loops
 from ..errors import BatchError, CommandFailed, strerror
 from ..types import PERCPU_TYPES
 from .bytes import _show
@@ -94,8 +95,8 @@ class BlockExecutor:
     def _exec_ops(self, blk: OpBlock, a: int, b: int) -> None:
         """Ops ``[a, b)`` of ``blk``, one by one: on the kernel through the batch-file C
         loop (``scan.Printer``: updates, deletes and plain-output lookups, formatted in
-        C), else through ``Backend.exec_ops``; whatever the loop hands back (getnext,
-        pop, JSON or per-CPU lookups, failed lookups) runs here."""
+        C), else through the backend's loops (``loops.of(be).exec_ops``); whatever the
+        loop hands back (getnext, pop, JSON or per-CPU lookups, failed lookups) runs here."""
         fds = self._block_fds(blk, blk.line(a))
         t = blk.table
         ops = memoryview(blk.ops)
@@ -122,7 +123,7 @@ class BlockExecutor:
             if printer is not None:
                 rc, done = printer.run(a, b, self.out.write)
             else:
-                rc, done = be.exec_ops(
+                rc, done = loops.of(be).exec_ops(
                     ops[a * size : b * size], b - a, fds, t.key_sizes, t.value_sizes,
                     blk.keys, blk.values,
                 )  # fmt: skip

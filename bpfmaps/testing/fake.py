@@ -1112,26 +1112,6 @@ class FakeKernel(BTFMixin):
         self._copy_out(out_batch, batch.to_bytes(4, "little"), "out_batch")
         return rc, total
 
-    # ==================================================================================
-    # the bpftool runner's op streams (moves to bpfmaps.loops with the new executor;
-    # every other loop is bpfmaps.loops.GenericLoops over the commands above)
-
-    def exec_ops(
-        self,
-        ops: Buffer,
-        count: int,
-        fds: list[int],
-        key_sizes: list[int],
-        value_sizes: list[int],
-        keys: Buffer,
-        values: Buffer,
-    ) -> tuple[int, int]:
-        """Element operations in order, one update/delete "syscall" each, stopping at
-        the first failure (see Backend.exec_ops)."""
-        from ..backend import generic_exec_ops
-
-        return generic_exec_ops(self, ops, count, fds, key_sizes, value_sizes, keys, values)
-
 
 class _MapMeta:
     """The inner-map template of a map-in-map (``bpf_map_meta_alloc``/``map_meta_equal``)."""

@@ -26,7 +26,8 @@ Counting is per method name, from 1, over every call made through the wrapper
 
 The loops of :mod:`bpfmaps.loops` (``update_elems``, ``delete_elems``,
 ``lookup_elems``, ``lookup_and_delete_elems``, ``dump_elems``, ``keys_distinct``,
-``update_batch_parts``) are planned and counted by those names too: the wrapper's
+``update_batch_parts``, and ``exec_ops``, the bpftool executor's op stream) are
+planned and counted by those names too: the wrapper's
 ``loops`` wraps the inner backend's loops (the kernel's C loops, or the generic
 ones over the fake).  Everything else is passed through unchanged, so the wrapper
 works with the kernel backend and the fake alike.

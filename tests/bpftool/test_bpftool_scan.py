@@ -266,10 +266,10 @@ def test_scanner_coverage_of_benchmark_shapes():
 def test_record_layout_matches_header():
     from bpfmaps._ffi import ffi
 
-    from bpfmaps import backend
+    from bpfmaps import loops
 
-    assert ffi.sizeof("struct bpfm_op") == plan.OP.size == backend.OP_SIZE == 32
-    assert plan.OP.format == backend.OP_FORMAT
+    assert ffi.sizeof("struct bpfm_op") == plan.OP.size == loops.OP_SIZE == 32
+    assert plan.OP.format == loops.OP_FORMAT
     fields = ["kind", "flags", "map", "line", "key_off", "value_off", "pos"]
     offs = [ffi.offsetof("struct bpfm_op", f) for f in fields]
     sizes = [ffi.sizeof(ffi.typeof("struct bpfm_op").fields[i][1].type) for i in range(7)]
@@ -283,4 +283,4 @@ def test_record_layout_matches_header():
 
     assert (lib.BPFM_OP_UPDATE, lib.BPFM_OP_DELETE, lib.BPFM_OP_LOOKUP) == (1, 2, 3)
     assert (lib.BPFM_OP_GETNEXT, lib.BPFM_OP_POP) == (plan.GETNEXT, plan.POP)
-    assert lib.BPFM_NO_KEY == plan.NO_KEY == backend.OP_NO_KEY
+    assert lib.BPFM_NO_KEY == plan.NO_KEY == loops.OP_NO_KEY

@@ -133,3 +133,68 @@ def test_generic_loops_are_what_the_fake_uses():
     fk = FakeKernel()
     assert isinstance(loops.of(fk), GenericLoops) and loops.of(fk) is loops.of(fk)
     assert not hasattr(fk, "update_elems")  # the Backend is bpf(2) commands only
+
+
+def _ops(records):
+    import struct
+
+    return b"".join(struct.pack(loops.OP_FORMAT, *r) for r in records)
+
+
+def test_exec_ops_c_vs_generic(kernel_backend):
+    """The bpftool executor's op stream: the C loop (bpfm_exec_ops) and the generic one
+    give the same (rc, index) at a failure, before a foreign op, at the end, and leave
+    the same contents in two maps (one hash, one queue with NULL keys)."""
+    be = kernel_backend
+    U, D, NK = loops.OP_UPDATE, loops.OP_DELETE, loops.OP_NO_KEY
+    keys = b"".join(i.to_bytes(4, "little") for i in range(8))
+    values = b"".join(bytes([i]) * 8 for i in range(8))
+    streams = [
+        # (kind, flags, map, line, key_off, value_off, pos)
+        [(U, 0, 0, 1, 0, 0, 0), (U, 1, 0, 2, 4, 8, 0), (D, 0, 0, 3, 0, 0, 0),
+         (U, 0, 1, 4, NK, 16, 0), (U, 0, 1, 5, NK, 24, 0)],
+        [(U, 0, 0, 1, 8, 0, 0), (U, 1, 0, 2, 8, 8, 0), (U, 0, 0, 3, 12, 8, 0)],  # EEXIST at 1
+        [(U, 0, 0, 1, 16, 0, 0), (3, 0, 0, 2, 16, 0, 0), (D, 0, 0, 3, 16, 0, 0)],  # lookup at 1
+        [(D, 0, 0, 1, 28, 0, 0)],  # ENOENT at 0
+        [(U, 0, 1, 1, NK, 0, 0), (U, 0, 1, 2, NK, 8, 0), (U, 0, 1, 3, NK, 16, 0)],  # E2BIG
+    ]  # fmt: skip
+    results = []
+    for lp in (loops.of(be), GenericLoops(be)):
+        h = be.map_create(int(MapType.HASH), 4, 8, 16, int(MapFlags.ZERO_SEED), b"ops_h")
+        q = be.map_create(int(MapType.QUEUE), 0, 8, 3, 0, b"ops_q")
+        assert h >= 0 and q >= 0
+        try:
+            got = []
+            for recs in streams:
+                got.append(lp.exec_ops(_ops(recs), len(recs), [h, q], [4, 0], [8, 8], keys, values))
+            qv = be.alloc(8)
+            pops = []
+            while be.map_lookup_and_delete_elem(q, be.NULL, qv, 0) == 0:
+                pops.append(be.tobytes(qv, 8))
+            results.append((got, sorted(_contents(be, h, 4, 8).items()), pops))
+        finally:
+            be.close(h)
+            be.close(q)
+    assert results[0] == results[1]
+    got = results[0][0]
+    assert got[0] == (0, 5)
+    assert got[1] == (-errno.EEXIST, 1)
+    assert got[2] == (1, 1)
+    assert got[3] == (-errno.ENOENT, 0)
+    assert got[4] == (-errno.E2BIG, 1)
+
+
+def test_exec_ops_generic_on_the_fake():
+    """The fake has no exec_ops of its own: the generic loop runs over its element
+    commands (so the fake's fault injection at map_update_elem reaches op streams)."""
+    import bpfmaps.backend as backend
+    from bpfmaps.testing import FakeKernel
+
+    fk = FakeKernel()
+    assert not hasattr(fk, "exec_ops") and not hasattr(backend.Backend, "exec_ops")
+    fd = fk.map_create(int(MapType.HASH), 4, 8, 4)
+    recs = [(loops.OP_UPDATE, 0, 0, 1, 0, 0, 0), (loops.OP_UPDATE, 0, 0, 2, 4, 8, 0)]
+    fk.inject(errno.EIO, "map_update_elem", when=lambda c: c.key == (1).to_bytes(4, "little"))
+    keys = (0).to_bytes(4, "little") + (1).to_bytes(4, "little")
+    assert loops.of(fk).exec_ops(_ops(recs), 2, [fd], [4], [8], keys, bytes(16)) == (-errno.EIO, 1)
+    fk.close(fd)
