@@ -16,23 +16,46 @@ failing element is index count), ``"continue"`` (attempt all, one error each) or
 :class:`~bpfmaps.errors.BatchError` with ``applied``, ``index``, ``key``, the cause
 chained, ``not_attempted``, ``total``, ``also_applied`` and ``rollback_errors``.
 
+The engine's data (:class:`Target`, :class:`Chunk`, the operation kinds) is
+:mod:`bpfmaps.chunks`; rollback snapshots and restores are :mod:`bpfmaps.rollback`;
+streaming whole-map reads (:func:`dump_chunks`) are :mod:`bpfmaps.dump`.  Their public
+names are re-exported here.
+
 Kernel floor: 5.6 for the batch commands (older kernels, and map types without
 them, run the per-element loops of :mod:`bpfmaps.loops` with identical results).
 """
 
 from __future__ import annotations
 
-import errno as _errno
-import struct
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
-from typing import Any, Callable, Optional, Protocol
+from collections.abc import Iterable
+from typing import Any, Optional
 
-from .backend import Backend
-from .errors import ENOTSUPP, BatchError, IterationAbortedError, error_from_errno
+from .chunks import (
+    _OPNAME,
+    _UNSUPPORTED,
+    DEFAULT_CHUNK,
+    DEL,
+    ENOENT,
+    UPD,
+    UPE,
+    Chunk,
+    FdTarget,
+    Target,
+    _batch_ok,
+    _mark_no_batch,
+    _packed,
+    check_mode,
+    forced_fallback,
+    packed_view,
+)
+from .dump import default_batch, dump_chunks
+from .errors import BatchError
 from .loops import of as _loops
-from .types import FD_VALUE_TYPES, MapFlags, MapInfo, MapType, UpdateFlags
+from .rollback import Snapshot
+from .rollback import not_attempted as _not_attempted
+from .rollback import rollback as _rollback
+from .rollback import snapshot as _snapshot
+from .types import MapFlags, MapType, UpdateFlags
 
 __all__ = [
     "DEFAULT_CHUNK",
@@ -45,6 +68,7 @@ __all__ = [
     "FdTarget",
     "Target",
     "check_mode",
+    "default_batch",
     "delete_packed",
     "dump_chunks",
     "forced_fallback",
@@ -53,90 +77,8 @@ __all__ = [
     "update_packed",
 ]
 
-
-class Target(Protocol):
-    """One open map as the engine sees it.
-
-    ``backend``, ``info``, ``value_buf_size`` (bytes per value in kernel buffers:
-    per-CPU maps ``ncpus * round_up8(value_size)``), ``desc`` (for messages),
-    ``owner`` (the object named in ``BatchError.not_attempted``: the Map, or the
-    target itself), ``fileno()`` (the fd; raises when the map is closed),
-    ``error(rc, op, key)`` (the exception for ``-rc``) and ``decode_key`` (raw key
-    bytes -> the caller's key in reports, or None for raw bytes)."""
-
-    backend: Backend
-    info: MapInfo
-    value_buf_size: int
-    desc: str
-    owner: Any
-    decode_key: Optional[Callable[[bytes], Any]]
-
-    def fileno(self) -> int: ...
-    def error(self, rc: int, op: str, key: Any = None) -> Exception: ...
-
-
-class FdTarget:
-    """A :class:`Target` over an fd the caller owns (not closed here): keys in reports
-    are raw ``bytes``, errors the usual :class:`~bpfmaps.errors.BPFError` classes."""
-
-    __slots__ = ("backend", "fd", "info", "value_buf_size", "desc", "owner", "decode_key")
-
-    def __init__(self, backend: Backend, fd: int, info: MapInfo, value_buf_size: int) -> None:
-        self.backend = backend
-        self.fd = fd
-        self.info = info
-        self.value_buf_size = value_buf_size
-        self.desc = info.describe()
-        self.owner = self
-        self.decode_key = None
-
-    def fileno(self) -> int:
-        return self.fd
-
-    def error(self, rc: int, op: str, key: Any = None) -> Exception:
-        return error_from_errno(-rc, op, map=self.desc, key=key, max_entries=self.info.max_entries)
-
-    def __repr__(self) -> str:
-        return f"<FdTarget fd={self.fd} {self.desc}>"
-
-
-ENOENT = _errno.ENOENT
-EINTR = _errno.EINTR
-ENOSPC = _errno.ENOSPC
-#: rc values that mean "no batch command here": EINVAL (kernel < 5.6), ENOTSUPP, EOPNOTSUPP
-_UNSUPPORTED = frozenset({-_errno.EINVAL, -ENOTSUPP, -_errno.EOPNOTSUPP})
-_MODES = ("stop", "continue", "rollback")
-
-#: elements per chunk when encoding Python sequences (keeps temporaries in cache)
-DEFAULT_CHUNK = 8192
 #: after this many failures inside one chunk, "continue" switches to the per-element loop
 _CONTINUE_SWITCH = 4
-_EINTR_RETRIES = 16
-
-# operation kinds
-UPD = 0  # plain upsert (ANY or LOCK): UPDATE_BATCH
-UPE = 1  # NOEXIST/EXIST update: per-element loop (the kernel rejects these in batch)
-DEL = 2  # delete: DELETE_BATCH
-_OPNAME = {UPD: "update", UPE: "update", DEL: "delete"}
-
-_force: ContextVar[bool] = ContextVar("bpfmaps_force_fallback", default=False)
-#: (map type, command) pairs the running kernel has no batch command for
-_no_batch: set[tuple[int, str]] = set()
-
-_HASH_TYPES = frozenset(
-    {MapType.HASH, MapType.PERCPU_HASH, MapType.LRU_HASH, MapType.LRU_PERCPU_HASH}
-)
-
-
-@contextmanager
-def forced_fallback(enabled: bool = True) -> Iterator[None]:
-    """Run every bulk operation in this context through the per-element C loops,
-    as on a kernel without batch commands (for tests and benchmarks)."""
-    token = _force.set(enabled)
-    try:
-        yield
-    finally:
-        _force.reset(token)
 
 
 class BatchResult:
@@ -168,7 +110,7 @@ class BatchResult:
         #: (index, key, exception) of every failed operation (on_error="continue")
         self.errors: list[tuple[int, Any, BaseException]] = [] if errors is None else errors
 
-    def _astuple(self) -> tuple:
+    def _astuple(self) -> tuple[Any, ...]:
         return tuple(getattr(self, n) for n in self.__slots__)
 
     def __eq__(self, other: object) -> bool:
@@ -183,68 +125,6 @@ class BatchResult:
 
     def __int__(self) -> int:
         return self.applied
-
-
-def check_mode(on_error: str) -> None:
-    """ValueError unless ``on_error`` is "stop", "continue" or "rollback".  Cost: O(1)."""
-    if on_error not in _MODES:
-        raise ValueError(f"on_error must be one of {_MODES}, got {on_error!r}")
-
-
-def _batch_ok(h: Any, cmd: str) -> bool:
-    return not _force.get() and (h.info.type, cmd) not in _no_batch
-
-
-def _mark_no_batch(h: Any, cmd: str) -> None:
-    if h.backend.name == "kernel":
-        _no_batch.add((h.info.type, cmd))
-
-
-class Chunk:
-    """Up to a few thousand operations of one kind (:data:`UPD`, :data:`UPE`,
-    :data:`DEL`) on one :class:`Target`, packed for the kernel: ``kbuf`` (``n *
-    key_size``), ``vbuf`` (``n * value_buf_size``, None for deletes), ``base`` (index
-    of the first operation in the whole batch) and ``ukeys`` (the caller's keys for
-    reports, or None: decode ``kbuf`` with the target's ``decode_key``)."""
-
-    __slots__ = ("t", "kind", "flags", "kbuf", "vbuf", "n", "base", "ukeys")
-
-    def __init__(
-        self,
-        t: Target,
-        kind: int,
-        flags: int,
-        kbuf: Any,
-        vbuf: Any,
-        n: int,
-        base: int,
-        ukeys: Any,
-    ) -> None:
-        self.t = t  # the Target
-        self.kind = kind
-        self.flags = flags
-        self.kbuf = kbuf  # bytes or memoryview of n * key_size
-        self.vbuf = vbuf  # bytes or memoryview of n * value_buf_size (None for deletes)
-        self.n = n
-        self.base = base  # index of the first operation in the whole batch
-        self.ukeys = ukeys  # the user's keys (sequence) for reports, or None: decode kbuf
-
-    def key(self, i: int) -> Any:
-        if self.ukeys is not None:
-            return self.ukeys[i]
-        ks = self.t.info.key_size
-        raw = bytes(self.kbuf[i * ks : (i + 1) * ks]) if self.kbuf is not None else b""
-        dec = self.t.decode_key
-        if dec is None:
-            return raw
-        try:
-            return dec(raw)
-        except Exception:
-            return raw
-
-    def rawkey(self, i: int) -> bytes:
-        ks = self.t.info.key_size
-        return bytes(self.kbuf[i * ks : (i + 1) * ks])
 
 
 def _view(buf: Any, pos: int, size: int) -> Any:
@@ -314,82 +194,6 @@ def _apply_each(c: Chunk, pos: int) -> list[int]:
             fd, kb, ks, _view(c.vbuf, pos, t.value_buf_size), t.value_buf_size, n, c.flags, errs
         )
     return errs
-
-
-def _snapshot(c: Chunk) -> tuple[bytes, list[int]]:
-    """Values the operations of ``c`` are about to overwrite (rollback mode)."""
-    t = c.t
-    be = t.backend
-    vbs = t.value_buf_size
-    out = be.alloc(c.n * vbs)
-    errs: list[int] = []
-    _loops(be).lookup_elems(t.fileno(), c.kbuf, t.info.key_size, out, vbs, c.n, 0, errs)
-    for i, e in enumerate(errs):
-        if e and e != -ENOENT:
-            raise t.error(e, "lookup", c.key(i))
-    return be.tobytes(out, c.n * vbs), errs
-
-
-def _restore_value(t: Target, old: bytes) -> tuple[bytes, Any]:
-    """The bytes to write back for ``old`` (fd-value maps store ids: reopen by id)."""
-    if t.info.type not in FD_VALUE_TYPES:
-        return old, None
-    be = t.backend
-    oid = int.from_bytes(old[:4], "little" if struct.pack("=I", 1)[0] == 1 else "big")
-    if t.info.type == MapType.PROG_ARRAY:
-        fd = be.prog_get_fd_by_id(oid)
-    else:
-        fd = be.map_get_fd_by_id(oid, 0)
-    if fd < 0:
-        raise t.error(fd, "rollback_reopen")
-    return struct.pack("=I", fd), fd
-
-
-def _rollback(chunks: list[Chunk], snaps: list, fail: int) -> list[tuple[Any, Any, BaseException]]:
-    """Restore what operations ``0..fail-1`` changed; returns restore failures."""
-    first: dict[tuple[int, bytes], tuple[Any, bool, bytes]] = {}
-    for c, (old, errs) in zip(chunks, snaps):
-        if c.base >= fail:
-            break
-        vbs = c.t.value_buf_size
-        for i in range(min(c.n, fail - c.base)):
-            k = (c.t.fileno(), c.rawkey(i))
-            if k not in first:
-                first[k] = (c.t, errs[i] == 0, old[i * vbs : (i + 1) * vbs])
-    problems: list[tuple[Any, Any, BaseException]] = []
-    # deletes of created keys first (frees room in full hash maps), then re-writes
-    for (mfd, rk), (t, existed, _old) in first.items():
-        if not existed:
-            rc = t.backend.map_delete_elem(mfd, rk)
-            if rc and rc != -ENOENT:
-                problems.append((t.owner, rk, t.error(rc, "delete", rk)))
-    for (mfd, rk), (t, existed, old) in first.items():
-        if existed:
-            fd = None
-            try:
-                val, fd = _restore_value(t, old)
-                rc = t.backend.map_update_elem(mfd, rk, val, 0)
-                if rc:
-                    problems.append((t.owner, rk, t.error(rc, "update", rk)))
-            except Exception as e:  # reopening an fd-map value by id failed
-                problems.append((t.owner, rk, e))
-            finally:
-                if fd is not None:
-                    t.backend.close(fd)
-    return problems
-
-
-def _not_attempted(chunks: list[Chunk], start: int, skip: tuple = ()) -> list[tuple[str, Any, Any]]:
-    out: list[tuple[str, Any, Any]] = []
-    for c in chunks:
-        if c.base + c.n <= start:
-            continue
-        name = _OPNAME[c.kind]
-        for i in range(max(0, start - c.base), c.n):
-            if skip and any(a <= c.base + i < b for a, b in skip):
-                continue
-            out.append((name, c.t.owner, c.key(i)))
-    return out
 
 
 # ----------------------------------------------------------------------------- parallel apply
@@ -493,7 +297,7 @@ def run(
     chunks = list(chunks)
     res = BatchResult(total=total)
     errors = res.errors
-    snaps: Optional[list] = [] if on_error == "rollback" else None
+    snaps: Optional[list[Snapshot]] = [] if on_error == "rollback" else None
     for c in chunks:
         if c.n == 0:
             if snaps is not None:
@@ -541,7 +345,7 @@ def run(
             if on_error == "continue":
                 continue
             index = c.base + at
-            problems: list = []
+            problems: list[tuple[Any, Any, BaseException]] = []
             if snaps is not None:
                 problems = _rollback(chunks, snaps, index)
             msg = f"{_OPNAME[c.kind]} #{index} of {total} failed after {res.applied} applied: {exc}"
@@ -583,129 +387,6 @@ def run(
         )
         raise err from first[2]
     return res
-
-
-# ----------------------------------------------------------------------------- streaming reads
-def default_batch(vbs: int, ks: int) -> int:
-    """Elements per LOOKUP_BATCH chunk: about 512 KiB of keys and values, 256..8192."""
-    return max(256, min(8192, (512 * 1024) // max(1, vbs + ks)))
-
-
-def dump_chunks(
-    t: Target, batch_size: Optional[int], delete: bool
-) -> Iterator[tuple[bytes, bytes, int]]:
-    """Yield (packed keys, packed values, count) chunks of the whole map through
-    LOOKUP_BATCH (or LOOKUP_AND_DELETE_BATCH), else the per-element walk
-    (:meth:`bpfmaps.loops.Loops.dump_elems`).  The map must have keys.  Cost: one
-    batch command per ``batch_size`` elements (default: about 512 KiB per chunk); the
-    walk: two element commands per element.  Raises the target's errors, or
-    IterationAbortedError when the map changes under the walk for too long."""
-    info = t.info
-    be = t.backend
-    ks, vbs = info.key_size, t.value_buf_size
-    chunk = int(batch_size) if batch_size else default_batch(vbs, ks)
-    if chunk <= 0:
-        raise ValueError("batch_size must be positive")
-    cmd = "lookup_and_delete" if delete else "lookup"
-    op = cmd + "_batch"
-    tok = max(ks, 8)
-    keys_out = be.alloc(chunk * ks)
-    vals_out = be.alloc(chunk * vbs)
-    if _batch_ok(t, cmd):
-        fn = be.map_lookup_and_delete_batch if delete else be.map_lookup_batch
-        in_b, out_b = None, be.alloc(tok)
-        spare = be.alloc(tok)
-        total = 0
-        retries = 0
-        while True:
-            rc, cnt = fn(t.fileno(), in_b, out_b, keys_out, vals_out, chunk)
-            if rc not in (0, -ENOENT, -EINTR) or cnt > chunk:
-                cnt = 0
-            if rc in _UNSUPPORTED and total == 0 and in_b is None:
-                break  # no batch command: per-element walk below
-            if rc == -ENOSPC and cnt == 0:
-                # a hash bucket larger than the chunk: grow and retry (bounded: no
-                # bucket holds more than max_entries elements)
-                if chunk > info.max_entries:
-                    raise t.error(rc, op)
-                chunk *= 2
-                keys_out = be.alloc(chunk * ks)
-                vals_out = be.alloc(chunk * vbs)
-                continue
-            if cnt:
-                total += cnt
-                yield be.tobytes(keys_out, cnt * ks), be.tobytes(vals_out, cnt * vbs), cnt
-            if rc == -ENOENT:
-                return
-            if rc == -EINTR:
-                retries += 1
-                if retries > _EINTR_RETRIES:
-                    raise t.error(rc, op)
-                if not cnt:
-                    continue
-            elif rc < 0:
-                raise t.error(rc, op)
-            else:
-                retries = 0
-            # the next call starts where this one stopped
-            in_b, out_b, spare = out_b, spare, in_b
-            if spare is None:
-                spare = be.alloc(tok)
-        # fall through: unsupported
-    fell_back = False
-    cursor = be.alloc(ks)
-    start = None
-    steps_total = 0
-    limit = info.max_entries + 1 if not delete else 2 * info.max_entries + chunk + 1
-    while True:
-        rc, cnt, steps = _loops(be).dump_elems(
-            t.fileno(), start, cursor, keys_out, ks, vals_out, vbs, chunk, delete
-        )
-        if not fell_back and (rc == 0 or rc == -ENOENT):
-            fell_back = True
-            _mark_no_batch(t, cmd)
-        steps_total += steps
-        if cnt:
-            yield be.tobytes(keys_out, cnt * ks), be.tobytes(vals_out, cnt * vbs), cnt
-        if rc == -ENOENT:
-            return
-        if rc < 0:
-            raise t.error(rc, "lookup_and_delete" if delete else "lookup")
-        if steps_total > limit:
-            raise IterationAbortedError(
-                f"map {t.desc} changed under iteration for more than {limit} steps; "
-                "keys may repeat when others delete concurrently"
-            )
-        if not delete:
-            start = cursor
-
-
-# ----------------------------------------------------------------------------- packed entries
-def packed_view(obj: Any) -> Optional[memoryview]:
-    """A flat byte view of a buffer-protocol object (bytes, bytearray, array, numpy...),
-    or None for a Python sequence of elements.  Cost: O(1) (no copy)."""
-    if isinstance(obj, (list, tuple, str, range)):
-        return None
-    try:
-        mv = memoryview(obj)
-    except TypeError:
-        return None
-    if not mv.contiguous:
-        raise ValueError("packed key/value buffers must be contiguous")
-    if mv.format != "B" or mv.ndim != 1:
-        mv = mv.cast("B")
-    return mv
-
-
-def _packed(obj: Any, size: int, what: str) -> tuple[memoryview, int]:
-    mv = packed_view(obj)
-    if mv is None:
-        raise TypeError(f"{what} must be a buffer of packed elements")
-    if size == 0 or mv.nbytes % size:
-        raise ValueError(
-            f"packed buffer of {mv.nbytes} bytes is not a multiple of the element size {size}"
-        )
-    return mv, mv.nbytes // size
 
 
 def update_packed(

@@ -27,8 +27,8 @@ RANK: dict[str, float] = {
     "errors": 0, "types": 1, "_typing": 1.2,
     # L1: the syscall layer: the compiled module, its one wrapper, the protocol, loops
     "_ffi": 2, "kernel": 2.5, "backend": 3, "loops": 4,
-    # L2: the raw batch engine
-    "engine": 5,
+    # L2: the raw batch engine: its data, rollback and streaming reads, then the executor
+    "chunks": 4.5, "rollback": 4.6, "dump": 4.7, "engine": 5,
     # BTF: the pure parser and type model; the loader opens objects through a backend
     "btf.writer": 1.4, "btf.model": 1.5, "btf.parse": 1.6, "btf.layout": 1.7, "btf.dumper": 1.8,
     "btf.loader": 5.5, "btf": 5.6, "btf.typed": 5.7, "btf.fromcodec": 6.5,
