@@ -117,6 +117,89 @@ static inline int byte_word(const unsigned char *p, int n, int hex)
     return v <= 255 ? v : -1;
 }
 
+/* The common words of a plain (not hex) DATA clause, taken in one pass: from p (the
+ * start of a word) while each word is decimal 1..255 without leading zero or 0-leading
+ * octal of at most 4 characters with a value <= 255 (so exactly what byte_word
+ * accepts), ended by a separator or the end of the line.  Stores the bytes at
+ * out[*count..size) and returns where the next word (or the end) starts; it stops
+ * at the start of the first word it is not sure of (0x words, long words, a '#', a
+ * character that is not ordinary), which the general loop then reads. */
+static inline const unsigned char *fast_dec(const unsigned char *p, const unsigned char *e,
+                                            unsigned char *out, uint32_t size,
+                                            uint32_t *count)
+{
+    uint32_t k = *count;
+
+    while (k < size) {
+        const unsigned char *q = p + 1;
+        unsigned v = (unsigned)p[0] - '0', d;
+
+        if (e - p >= 6) {
+            /* p[0..5] are in the line: no bounds checks inside the word */
+            if (v - 1 < 9) {
+                if ((d = (unsigned)*q - '0') <= 9) {
+                    v = v * 10 + d;
+                    q++;
+                    if ((d = (unsigned)*q - '0') <= 9) {
+                        v = v * 10 + d;
+                        q++;
+                    }
+                }
+            } else if (v == 0) {
+                if ((d = (unsigned)*q - '0') <= 7) {
+                    v = d;
+                    q++;
+                    if ((d = (unsigned)*q - '0') <= 7) {
+                        v = v * 8 + d;
+                        q++;
+                        if ((d = (unsigned)*q - '0') <= 7) {
+                            v = v * 8 + d;
+                            q++;
+                        }
+                    }
+                }
+            } else {
+                break;
+            }
+            /* q <= p + 4: *q and q[1] are in the line */
+            if (v > 255 || cls[*q] != 1)
+                break; /* longer, 0x, other characters, '#': the general loop decides */
+            out[k++] = (unsigned char)v;
+            q++;
+            while (q < e && cls[*q] == 1)
+                q++;
+        } else {
+            if (v >= 1 && v <= 9) {
+                if (q < e && (d = (unsigned)*q - '0') <= 9) {
+                    v = v * 10 + d;
+                    q++;
+                    if (q < e && (d = (unsigned)*q - '0') <= 9) {
+                        v = v * 10 + d;
+                        q++;
+                    }
+                }
+            } else if (v == 0) {
+                while (q < e && q - p < 4 && (d = (unsigned)*q - '0') <= 7) {
+                    v = v * 8 + d;
+                    q++;
+                }
+            } else {
+                break;
+            }
+            if (v > 255 || (q < e && cls[*q] != 1))
+                break;
+            out[k++] = (unsigned char)v;
+            while (q < e && cls[*q] == 1)
+                q++;
+        }
+        p = q;
+        if (p >= e || cls[*p] != 0)
+            break;
+    }
+    *count = k;
+    return p;
+}
+
 /* DATA := [hex] B1..Bsize, exactly size bytes into out; then *w and *n hold the next
  * word (n == 0: end of line).  0, or -1 (decline). */
 static inline int data_words(struct cur *c, unsigned char *out, uint32_t size,
@@ -125,10 +208,21 @@ static inline int data_words(struct cur *c, unsigned char *out, uint32_t size,
     uint32_t count = 0;
     int hex = 0, b;
 
-    *n = next_word(c, w);
-    if (IS(*w, *n, "hex")) {
-        hex = 1;
+    const unsigned char *p = c->p;
+
+    while (p < c->e && cls[*p] == 1)
+        p++;
+    if (size && p < c->e && (unsigned)*p - '0' <= 9) {
+        /* not "hex": the same words the loop below would read, faster; it resumes
+         * at the first word the fast path left (or reads the word after the data) */
+        c->p = fast_dec(p, c->e, out, size, &count);
         *n = next_word(c, w);
+    } else {
+        *n = next_word(c, w);
+        if (IS(*w, *n, "hex")) {
+            hex = 1;
+            *n = next_word(c, w);
+        }
     }
     while (count < size) {
         if (*n <= 0)
@@ -241,9 +335,20 @@ struct tail {
     uint32_t flags;
 };
 
+/* The head of the last line with a key clause ("map VERB MAP key " up to its first
+ * data word): files repeat it, and the same bytes give the same verb, map and
+ * checks, so a line that starts with them goes straight to its key. */
+struct head {
+    const struct bpfm_scan_map *map;
+    const unsigned char *text;
+    uint64_t len;
+    uint32_t kind;
+    uint32_t flags;
+};
+
 /* One '#'-cut line [p, e) into s->ops[s->nops] and the arenas. */
 static int scan_line(struct bpfm_scan *s, const unsigned char *p, const unsigned char *e,
-                     uint32_t *hint, struct tail *last)
+                     uint32_t *hint, struct tail *last, struct head *hd)
 {
     const unsigned char *buf = (const unsigned char *)s->buf;
     struct cur c = {p, e};
@@ -256,6 +361,21 @@ static int scan_line(struct bpfm_scan *s, const unsigned char *p, const unsigned
     uint64_t vneed;
     int n, mi, withkey;
 
+    if (hd->map && (uint64_t)(e - p) > hd->len && cls[p[hd->len]] == 0 &&
+        !memcmp(p, hd->text, hd->len)) {
+        m = hd->map;
+        kind = hd->kind;
+        flags = hd->flags;
+        if (s->nops >= s->max_ops)
+            return L_FULL;
+        vneed = kind == BPFM_OP_UPDATE ? (uint64_t)m->slot * m->ncopies : 0;
+        if (s->keys_used + m->key_size > s->keys_cap || s->values_used + vneed > s->values_cap)
+            return L_FULL;
+        kout = (unsigned char *)s->keys + s->keys_used;
+        vout = (unsigned char *)s->values + s->values_used;
+        c.p = p + hd->len;
+        goto key_data;
+    }
     n = next_word(&c, &w);
     if (n == 0)
         return L_BLANK;
@@ -321,8 +441,20 @@ static int scan_line(struct bpfm_scan *s, const unsigned char *p, const unsigned
     n = next_word(&c, &w);
     withkey = 0;
     if (IS(w, n, "key")) {
+        const unsigned char *q = c.p;
+
         if (!m->key_size || kind == BPFM_OP_POP)
             return L_DECLINE;
+        while (q < c.e && cls[*q] == 1)
+            q++;
+        if (q < c.e && cls[*q] == 0) { /* remember the head up to the first data word */
+            hd->map = m;
+            hd->text = p;
+            hd->len = (uint64_t)(q - p);
+            hd->kind = kind;
+            hd->flags = flags;
+        }
+    key_data:
         if (data_words(&c, kout, m->key_size, &w, &n) < 0)
             return L_DECLINE;
         withkey = 1;
@@ -382,6 +514,7 @@ int bpfm_scan(struct bpfm_scan *s)
     uint32_t first = s->nops, hint = 0;
     int status = BPFM_SCAN_END;
     struct tail last = {NULL, NULL, 0, 0, 0};
+    struct head hd = {NULL, NULL, 0, 0, 0};
 
     while (pos < len) {
         const unsigned char *p = buf + pos;
@@ -402,7 +535,7 @@ int bpfm_scan(struct bpfm_scan *s)
             break;
         }
         s->pos = pos;
-        r = scan_line(s, p, le, &hint, &last);
+        r = scan_line(s, p, le, &hint, &last, &hd);
         if (r < 0) {
             status = r == L_UNKNOWN ? BPFM_SCAN_UNKNOWN
                      : r == L_FULL  ? BPFM_SCAN_FULL
