@@ -24,13 +24,16 @@ ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
 #: lower rank = lower layer.  Equal ranks may not import each other.
 RANK: dict[str, float] = {
     # L0: pure (errors does not import types)
-    "errors": 0, "types": 1, "_typing": 1.2,
+    "errors": 0, "json_writer": 0.5, "types": 1, "_typing": 1.2,
     # L1: the syscall layer: the compiled module, its one wrapper, the protocol, loops
     "_ffi": 2, "kernel": 2.5, "backend": 3, "loops": 4,
     # L2: the raw batch engine: its data, rollback and streaming reads, then the executor
     "chunks": 4.5, "rollback": 4.6, "dump": 4.7, "engine": 5,
     # BTF: the pure parser and type model; the loader opens objects through a backend
-    "btf.writer": 1.4, "btf.model": 1.5, "btf.parse": 1.6, "btf.layout": 1.7, "btf.dumper": 1.8,
+    "btf.writer": 1.4, "btf.kinds": 1.45, "btf.model": 1.5, "btf.parse": 1.6, "btf.layout": 1.7,
+    "btf.dumper": 1.8, "btf.rawdump": 1.85,
+    # the BTF codecs: shared rules, decoders, encoders, classes (pure), then typed
+    "btf._shapes": 1.72, "btf._decode": 1.73, "btf._encode": 1.74, "btf._classes": 1.75,
     "btf.loader": 5.5, "btf": 5.6, "btf.typed": 5.7, "btf.fromcodec": 6.5,
     # L3: typed API
     "codecs": 6, "_fd": 6, "bulk": 7, "batching": 8, "sync": 8, "memory": 8, "replace": 8,
@@ -159,26 +162,6 @@ KNOWN: dict[tuple[str, str], str] = {
         "bpftool.runner",
         "btf.output",
     ): "landed before this check (engp): lazy import; give a reason or remove",
-    ("btf.cli", "backend"): "landed before this check (btf): lazy import; give a reason or remove",
-    (
-        "btf.cli",
-        "btf.loader",
-    ): "landed before this check (btf): lazy import; give a reason or remove",
-    ("btf.cli", "errors"): "landed before this check (btf): lazy import; give a reason or remove",
-    ("btf.dumper", "types"): "landed before this check (btf): lazy import; give a reason or remove",
-    ("btf.gen", "maps"): "landed before this check (btf): lazy import; give a reason or remove",
-    (
-        "btf.output",
-        "bpftool.bytes",
-    ): "landed before this check (btf): lazy import; give a reason or remove",
-    (
-        "btf.output",
-        "btf.loader",
-    ): "landed before this check (btf): lazy import; give a reason or remove",
-    (
-        "btf.output",
-        "errors",
-    ): "landed before this check (btf): lazy import; give a reason or remove",
     ("cli", "btf.cli"): "landed before this check (?): lazy import; give a reason or remove",
     ("cli", "btf.gen"): "landed before this check (?): lazy import; give a reason or remove",
     ("maps", "btf.fromcodec"): "landed before this check (?): lazy import; give a reason or remove",

@@ -7,11 +7,12 @@ The runner reports each event of a command (an element read, a lookup miss, a
 * plain: ``print_entry_plain``/``show_map_close_plain`` text on stdout, ``Error: ...``
   on stderr (and a few messages bpftool prints on stdout, such as ``Error: empty
   map`` and ``Not found``);
-* JSON: one document per command, written by :class:`JsonWriter`, a model of
-  bpftool's streaming JSON writer (``-p`` adds its peculiar whitespace: only a
-  member name starts a new line, so arrays of bytes stay on one line and a closing
-  bracket gets a line of its own), then a newline, even when nothing else was
-  written; errors are ``{"error":"..."}`` objects at the point they happen (inside
+* JSON: one document per command, written by
+  :class:`~bpfmaps.json_writer.JsonWriter` (bpfmaps' one model of bpftool's
+  streaming JSON writer, shared with the BTF dumper; ``-p`` adds its peculiar
+  whitespace: only a member name starts a new line, so arrays of bytes stay on one
+  line and a closing bracket gets a line of its own), then a newline, even when
+  nothing else was written; errors are ``{"error":"..."}`` objects at the point they happen (inside
   an open ``dump``/``show`` array, like bpftool).
 
 Element records are built by :func:`element_json` (``key``, ``value`` or per-CPU
@@ -26,10 +27,12 @@ from __future__ import annotations
 import sys
 from typing import IO, Any, Optional
 
+from ..json_writer import JsonWriter, Raw, render_json
 from ..types import PERCPU_TYPES, MapInfo, MapType, round_up8
 from .bytes import format_bytes, format_entry
 
 __all__ = [
+    # re-exported from bpfmaps.json_writer (the one writer), for the runner and the CLI
     "Raw",
     "JsonWriter",
     "render_json",
@@ -42,11 +45,6 @@ __all__ = [
     "map_type_str",
     "prog_type_str",
 ]
-
-
-class Raw(str):
-    """JSON text written as is (a number bpftool prints with printf, a pre-rendered
-    member)."""
 
 
 #: libbpf 1.1 (bpftool 7.1) map type names; newer types print as ``type N``
@@ -76,129 +74,6 @@ def prog_type_str(t: int) -> Optional[str]:
 
 
 # ----------------------------------------------------------------------------- JSON
-
-
-def _quote(s: str) -> str:
-    # bpftool 7.1's jsonw_puts (Linux 6.1 tree): escapes only these seven characters,
-    # and writes a backslash as "\\n" (a bug of that json_writer; the binary is the
-    # oracle, see bpfmaps.btf.dumper.quote)
-    out = ['"']
-    for ch in s:
-        if ch == "\t":
-            out.append("\\t")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\f":
-            out.append("\\f")
-        elif ch == "\b":
-            out.append("\\b")
-        elif ch == "\\":
-            out.append("\\n")
-        elif ch == '"':
-            out.append('\\"')
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
-
-
-class JsonWriter:
-    """A streaming JSON writer with bpftool's separators and pretty layout.
-
-    State is the nesting depth and the pending separator, as in bpftool: a value
-    (or an opening bracket) first writes the pending comma; a member name also
-    starts a new, indented line in pretty mode; a closing bracket starts a new line
-    only when its container is not empty.  Several top-level values are written
-    comma-separated (bpftool does the same)."""
-
-    __slots__ = ("pretty", "depth", "sep", "parts")
-
-    def __init__(self, pretty: bool = False) -> None:
-        self.pretty = pretty
-        self.depth = 0
-        self.sep = ""
-        self.parts: list[str] = []
-
-    def _eol(self) -> None:
-        if self.pretty:
-            self.parts.append("\n" + "    " * self.depth)
-
-    def _eor(self) -> None:
-        if self.sep:
-            self.parts.append(self.sep)
-        self.sep = ","
-
-    def begin(self, c: str) -> None:
-        self._eor()
-        self.parts.append(c)
-        self.depth += 1
-        self.sep = ""
-
-    def end(self, c: str) -> None:
-        self.depth -= 1
-        if self.sep:
-            self._eol()
-        self.parts.append(c)
-        self.sep = ","
-
-    def name(self, name: str) -> None:
-        self._eor()
-        self._eol()
-        self.sep = ""
-        self.parts.append(_quote(name) + (": " if self.pretty else ":"))
-
-    def token(self, text: str) -> None:
-        """A scalar already in JSON syntax (bpftool's ``jsonw_printf``)."""
-        self._eor()
-        self.parts.append(text)
-
-    def string(self, s: str) -> None:
-        """A string value (bpftool's ``jsonw_string``)."""
-        self.token(_quote(s))
-
-    def value(self, v: Any) -> None:
-        """Write a Python value: dict (object, in order), list/tuple (array), str,
-        :class:`Raw`, int, bool, None, or an object with ``write_json(writer)`` (BTF
-        ``formatted`` members write themselves)."""
-        if isinstance(v, Raw):
-            self.token(str(v))
-        elif isinstance(v, str):
-            self.token(_quote(v))
-        elif v is None:
-            self.token("null")
-        elif v is True or v is False:
-            self.token("true" if v else "false")
-        elif isinstance(v, int):
-            self.token(str(v))
-        elif isinstance(v, dict):
-            self.begin("{")
-            for k, x in v.items():
-                self.name(k)
-                self.value(x)
-            self.end("}")
-        elif isinstance(v, (list, tuple)):
-            self.begin("[")
-            for x in v:
-                self.value(x)
-            self.end("]")
-        elif isinstance(v, float):
-            self.token(repr(v))
-        elif hasattr(v, "write_json"):
-            v.write_json(self)
-        else:
-            raise TypeError(f"cannot write {type(v).__name__} as JSON")
-
-    def getvalue(self) -> str:
-        return "".join(self.parts)
-
-
-def render_json(obj: Any, pretty: bool = False) -> str:
-    """``obj`` as bpftool would write it (no trailing newline)."""
-    w = JsonWriter(pretty)
-    w.value(obj)
-    return w.getvalue()
 
 
 def error_json(message: str) -> dict:

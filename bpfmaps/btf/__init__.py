@@ -7,7 +7,8 @@ a map or a kernel BTF id talks to a backend.
   ``Member``, ... and ``BTFError``); read its docstring for every field.
 * :mod:`bpfmaps.btf.parse` -- ``parse(blob, base=None)`` and ``elf_btf_section``.
 * :mod:`bpfmaps.btf.load` -- ``load(...)`` from a map, a BTF id, a raw file, an ELF.
-* :mod:`bpfmaps.btf.dumper` -- bpftool's formatted output of values and types.
+* :mod:`bpfmaps.btf.dumper` -- bpftool's BTF-formatted output of map keys and values.
+* :mod:`bpfmaps.btf.rawdump` -- ``btf dump ... format raw`` (plain and JSON).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """``bpfmaps btf dump {id N | file PATH | map MAP [key|value|kv|all]} [format {raw|c}]``.
 
 Output identical to bpftool 7.1's ``btf dump ... format raw`` in plain, ``-j`` and
-``-p`` (see :func:`bpfmaps.btf.dumper.dump_types_raw`); ``format c`` is not
+``-p`` (see :func:`bpfmaps.btf.rawdump.dump_types_raw`); ``format c`` is not
 implemented and says so.  MAP is ``id N``, ``pinned PATH`` or ``name NAME`` (one
 map).  Errors print bpftool's messages (``Error: ...`` on stderr, or
 ``{"error":"..."}`` with ``-j``) and exit 255.
@@ -12,8 +12,13 @@ from __future__ import annotations
 import sys
 from typing import IO, Optional
 
-from .dumper import Writer, dump_types_json, dump_types_raw, quote
+from ..backend import Backend, default_backend
+from ..errors import BPFError, strerror
+from ..json_writer import JsonWriter, quote
+from ..types import MapInfo
+from . import loader
 from .model import BTF, BTFError
+from .rawdump import dump_types_json, dump_types_raw
 
 __all__ = ["main_btf"]
 
@@ -48,7 +53,7 @@ def main_btf(
 
     def fail(msg: str) -> int:
         if json_mode:
-            w = Writer(pretty)
+            w = JsonWriter(pretty)
             w.begin("{")
             w.name("error")
             w.token('"' + msg + '"')
@@ -103,8 +108,6 @@ def main_btf(
 
 
 def _source(argv: list[str]) -> tuple[BTF, Optional[list[int]], list[str]]:
-    from . import loader
-
     src, argv = argv[0], argv[1:]
     if _prefix(src, "map"):
         if len(argv) < 2:
@@ -143,19 +146,13 @@ def _source(argv: list[str]) -> tuple[BTF, Optional[list[int]], list[str]]:
 
 
 def _by_id(bid: int) -> BTF:
-    from ..errors import BPFError, strerror
-    from . import loader
-
     try:
         return loader.load_id(bid)
     except BPFError as e:
         raise _Fail(f"get btf by id ({bid}): {strerror(e.errno or 0)}") from None
 
 
-def _map_info(argv: list[str]):
-    from ..backend import default_backend
-    from ..errors import strerror
-
+def _map_info(argv: list[str]) -> tuple[MapInfo, list[str]]:
     be = default_backend()
     how, what, rest = argv[0], argv[1], argv[2:]
     if _prefix(how, "id"):
@@ -185,7 +182,7 @@ def _map_info(argv: list[str]):
     return info, rest
 
 
-def _by_name(be, name: str) -> int:
+def _by_name(be: Backend, name: str) -> int:
     found = []
     cur = 0
     while True:

@@ -1,12 +1,10 @@
-"""bpftool's BTF-formatted output: map keys/values (``btf_dumper.c``) and types (``btf dump``).
+"""bpftool's BTF-formatted map keys and values (``btf_dumper.c``).
 
-Pure Python, our own code written from the rules bpftool 7.1 follows:
+Pure Python, our own code written from the rules bpftool 7.1 follows.  Everything
+is written through :class:`bpfmaps.json_writer.JsonWriter` (bpfmaps' one model of
+bpftool's json_writer, also used for ``-j``/``-p`` output); ``btf dump ... format
+raw`` is :mod:`bpfmaps.btf.rawdump`.
 
-* :class:`Writer` -- bpftool's streaming JSON writer (``json_writer.c``): commas before
-  every value but the first, in pretty mode a newline + 4-space indentation only
-  before member names and before a closing bracket of a non-empty container (so
-  arrays stay on one line: ``[1,2,3]``, ``[{`` ... ``},{`` ... ``}]``), and its string
-  escaping (which in 7.1 writes a backslash as ``\\n``; ``'`` is not escaped).
 * :func:`dump_value` -- one key or value as ``btf_dumper_type`` prints it:
 
   - INT: decimal by signedness for 8/16/32/64 bits; bitfields (any bit offset,
@@ -30,112 +28,27 @@ Pure Python, our own code written from the rules bpftool 7.1 follows:
     closed).
 * :func:`dump_entry` -- ``do_dump_btf``: ``{"key": ..., "value": ...}`` or per-CPU
   ``"values": [{"cpu": i, "value": ...}]``.
-* :func:`dump_types_raw` -- ``bpftool btf dump ... format raw`` (plain and JSON).
+* :func:`format_entry_plain`, :class:`Formatted` -- the plain ``lookup`` text and the
+  ``-j`` ``"formatted"`` member of one entry.
 
 Cost: O(bytes printed); no syscall.  Reads past the end of ``data`` read zeros.
 """
 
 from __future__ import annotations
 
+import errno
 import math
 import struct
 from typing import Any, Optional
 
+from ..json_writer import JsonWriter, quote
+from ..types import PERCPU_TYPES
 from .model import BTF, Kind
 
-__all__ = [
-    "Writer",
-    "Formatted",
-    "dump_value",
-    "dump_entry",
-    "dump_types_raw",
-    "dump_types_json",
-    "format_entry_plain",
-    "quote",
-    "render",
-    "write_obj",
-]
+__all__ = ["Formatted", "dump_entry", "dump_value", "format_entry_plain"]
 
-EINVAL = 22
+EINVAL = errno.EINVAL
 _MAX_DEPTH = 32
-
-
-def quote(s: str) -> str:
-    """bpftool 7.1 ``jsonw_puts``: escapes \\t \\n \\r \\f \\b " and (as \\n!) backslash."""
-    if s.isalnum() or not any(c in s for c in "\t\n\r\f\b\\\"'"):
-        return '"' + s + '"'
-    out = ['"']
-    for ch in s:
-        if ch == "\t":
-            out.append("\\t")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\f":
-            out.append("\\f")
-        elif ch == "\b":
-            out.append("\\b")
-        elif ch == "\\":
-            out.append("\\n")
-        elif ch == '"':
-            out.append('\\"')
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
-
-
-class Writer:
-    """bpftool's json_writer (see module docstring); ``getvalue()`` returns the text.
-
-    Methods mirror the C API: ``begin('{'|'[')``, ``end('}'|']')``, ``name(s)``,
-    ``token(json_text)`` (jsonw_printf), ``string(s)`` (jsonw_string)."""
-
-    __slots__ = ("pretty", "depth", "sep", "parts")
-
-    def __init__(self, pretty: bool = False) -> None:
-        self.pretty = pretty
-        self.depth = 0
-        self.sep = ""
-        self.parts: list[str] = []
-
-    def _eol(self) -> None:
-        if self.pretty:
-            self.parts.append("\n" + "    " * self.depth)
-
-    def begin(self, c: str) -> None:
-        if self.sep:
-            self.parts.append(self.sep)
-        self.parts.append(c)
-        self.depth += 1
-        self.sep = ""
-
-    def end(self, c: str) -> None:
-        self.depth -= 1
-        if self.sep:
-            self._eol()
-        self.parts.append(c)
-        self.sep = ","
-
-    def name(self, name: str) -> None:
-        if self.sep:
-            self.parts.append(self.sep)
-        self._eol()
-        self.sep = ""
-        self.parts.append(quote(name) + (": " if self.pretty else ":"))
-
-    def token(self, text: str) -> None:
-        if self.sep:
-            self.parts.append(self.sep)
-        self.sep = ","
-        self.parts.append(text)
-
-    def string(self, s: str) -> None:
-        self.token(quote(s))
-
-    def getvalue(self) -> str:
-        return "".join(self.parts)
 
 
 def _read(data: bytes, off: int, n: int) -> bytes:
@@ -157,7 +70,9 @@ def _hex(value: int, plain: bool) -> str:
     return f"0x{value:x}" if plain else f'"0x{value:x}"'
 
 
-def _bitfield(w: Writer, nr_bits: int, bit_offset: int, data: bytes, off: int, plain: bool) -> None:
+def _bitfield(
+    w: JsonWriter, nr_bits: int, bit_offset: int, data: bytes, off: int, plain: bool
+) -> None:
     nbytes = (bit_offset + nr_bits + 7) // 8
     n = _uint(data, off, min(nbytes, 16))
     w.token(_hex((n >> bit_offset) & ((1 << nr_bits) - 1), plain))
@@ -200,7 +115,7 @@ def _float(data: bytes, off: int, size: int) -> str:
 class _Dumper:
     __slots__ = ("btf", "w", "plain", "budget")
 
-    def __init__(self, btf: BTF, w: Writer, plain: bool, size: int = 0) -> None:
+    def __init__(self, btf: BTF, w: JsonWriter, plain: bool, size: int = 0) -> None:
         self.btf = btf
         self.w = w
         self.plain = plain
@@ -218,7 +133,7 @@ class _Dumper:
         k = t.kind
         w = self.w
         if k == Kind.INT:
-            return self.int(t, bit_offset, data, off)
+            return self.dump_int(t, bit_offset, data, off)
         if k == Kind.STRUCT or k == Kind.UNION:
             w.begin("{")
             ret = 0
@@ -322,7 +237,7 @@ class _Dumper:
             return -EINVAL
         return tid
 
-    def int(self, t: Any, bit_offset: int, data: bytes, off: int) -> int:
+    def dump_int(self, t: Any, bit_offset: int, data: bytes, off: int) -> int:
         w = self.w
         nr_bits = t.bits
         if bit_offset or t.offset or nr_bits & 7:
@@ -388,10 +303,10 @@ class _Dumper:
             hops += 1
             if hops > _MAX_DEPTH:
                 return False
-            e = types[e.type_id] if 0 <= e.type_id < len(types) else None  # type: ignore[attr-defined]
-        if e is None or e.kind != Kind.INT or e.size != 1:  # type: ignore[attr-defined]
+            e = types[e.type_id] if 0 <= e.type_id < len(types) else None
+        if e is None or e.kind != Kind.INT or e.size != 1:
             return False
-        if e.encoding != 2 and e.name != "char":  # type: ignore[attr-defined]
+        if e.encoding != 2 and e.name != "char":
             return False
         for c in _read(data, off, t.nelems):
             if c == 0:
@@ -402,17 +317,17 @@ class _Dumper:
 
 
 def dump_value(
-    btf: BTF, type_id: int, data: bytes, w: Optional[Writer] = None, *, plain: bool = False
+    btf: BTF, type_id: int, data: bytes, w: Optional[JsonWriter] = None, *, plain: bool = False
 ) -> int:
     """Write ``data`` as type ``type_id`` into ``w`` (bpftool btf_dumper_type rules);
     returns 0 or -EINVAL where bpftool's dumper stops.  O(size of the value)."""
     data = bytes(data)
-    d = _Dumper(btf, w if w is not None else Writer(), plain, len(data))
+    d = _Dumper(btf, w if w is not None else JsonWriter(), plain, len(data))
     return d.do_type(type_id, 0, data, 0)
 
 
 def dump_entry(
-    w: Writer,
+    w: JsonWriter,
     btf: BTF,
     info: Any,
     key: Optional[bytes],
@@ -425,8 +340,6 @@ def dump_entry(
 
     ``info`` is a :class:`bpfmaps.types.MapInfo` (btf_key_type_id, btf_value_type_id,
     btf_vmlinux_value_type_id, value_size, type).  O(size of the entry)."""
-    from ..types import PERCPU_TYPES
-
     d = _Dumper(btf, w, plain, len(value) + len(key or b""))
     w.begin("{")
     ret = 0
@@ -462,7 +375,7 @@ def dump_entry(
 def format_entry_plain(btf: BTF, info: Any, key: Optional[bytes], value: bytes, ncpus: int) -> str:
     """What plain ``bpftool map lookup``/``pop``/``peek`` print for a map with BTF: the
     pretty BTF object and a newline (``print_key_value``)."""
-    w = Writer(pretty=True)
+    w = JsonWriter(pretty=True)
     dump_entry(w, btf, info, key, value, ncpus, plain=True)
     return w.getvalue() + "\n"
 
@@ -473,362 +386,26 @@ class Formatted:
     four primitives: ``begin(c)``, ``end(c)``, ``name(s)`` and ``token(text)``."""
 
     __slots__ = ("btf", "info", "key", "value", "ncpus")
+    btf: BTF
+    info: Any
+    key: Optional[bytes]
+    value: bytes
+    ncpus: int
 
-    def __init__(self, btf: BTF, info: Any, key: Optional[bytes], value: bytes, ncpus: int):
+    def __init__(self, btf: BTF, info: Any, key: Optional[bytes], value: bytes, ncpus: int) -> None:
+        """One entry (``info`` is its map's MapInfo); nothing is formatted yet.  O(1)."""
         self.btf = btf
         self.info = info
         self.key = key
         self.value = value
         self.ncpus = ncpus
 
-    def write_json(self, w: Any) -> None:
+    def write_json(self, w: JsonWriter) -> None:
+        """Write the entry's BTF object into ``w`` (-j rules).  O(size of the entry)."""
         dump_entry(w, self.btf, self.info, self.key, self.value, self.ncpus, plain=False)
 
     def render(self, pretty: bool = False) -> str:
-        w = Writer(pretty)
+        """The entry's BTF object as text (no newline).  O(size of the entry)."""
+        w = JsonWriter(pretty)
         self.write_json(w)
         return w.getvalue()
-
-
-# ----------------------------------------------------------------------- btf dump (raw)
-
-_KIND_STR = {k: k.name for k in Kind}
-_KIND_STR[Kind.UNKN] = "UNKNOWN"
-_INT_ENC = {0: "(none)", 1: "SIGNED", 2: "CHAR", 4: "BOOL"}
-_LINKAGE = {0: "static", 1: "global", 2: "extern"}
-
-
-def _nm(name: str) -> str:
-    return name if name else "(anon)"
-
-
-def _u32_enum_as_u64(v: int) -> int:
-    """bpftool prints an unsigned ENUM's s32 ``val`` through jsonw_uint (sign-extended)."""
-    v &= 0xFFFFFFFF
-    return v + 0xFFFFFFFF00000000 if v >= 1 << 31 else v
-
-
-def dump_types_raw(btf: BTF, w: Optional[Writer], ids: Optional[list[int]] = None) -> str:
-    """``bpftool btf dump ... format raw``: ``ids`` (root types) or every own type.
-
-    With a :class:`Writer` (``-j``/``-p``) writes ``{"types":[...]}`` into it and
-    returns ""; without, returns the plain text.  O(number of types + members)."""
-    if ids is None:
-        ids = list(range(btf.start_id, len(btf.types)))
-    if w is None:
-        return "".join(_raw_plain(btf, i) for i in ids)
-    w.begin("{")
-    w.name("types")
-    w.begin("[")
-    for i in ids:
-        _raw_json(btf, i, w)
-    w.end("]")
-    w.end("}")
-    return ""
-
-
-def _raw_plain(btf: BTF, tid: int) -> str:
-    t = btf.types[tid] if 0 <= tid < len(btf.types) else btf.types[0]
-    k = t.kind
-    s = f"[{tid}] {_KIND_STR[k]} '{_nm(t.name)}'"
-    if k == Kind.INT:
-        s += (
-            f" size={t.size} bits_offset={t.offset} nr_bits={t.bits}"  # type: ignore[attr-defined]
-            f" encoding={_INT_ENC.get(t.encoding, 'UNKN')}"  # type: ignore[attr-defined]
-        )
-    elif k in (Kind.PTR, Kind.CONST, Kind.VOLATILE, Kind.RESTRICT, Kind.TYPEDEF, Kind.TYPE_TAG):
-        s += f" type_id={t.type_id}"  # type: ignore[attr-defined]
-    elif k == Kind.ARRAY:
-        s += f" type_id={t.type_id} index_type_id={t.index_type_id} nr_elems={t.nelems}"  # type: ignore[attr-defined]
-    elif k in (Kind.STRUCT, Kind.UNION):
-        ms = t.members  # type: ignore[attr-defined]
-        parts = [f" size={t.size} vlen={len(ms)}"]  # type: ignore[attr-defined]
-        for m in ms:
-            parts.append(f"\n\t'{_nm(m.name)}' type_id={m.type_id} bits_offset={m.bit_offset}")
-            if m.bitfield_size:
-                parts.append(f" bitfield_size={m.bitfield_size}")
-        s += "".join(parts)
-    elif k == Kind.ENUM:
-        vs = t.values  # type: ignore[attr-defined]
-        s += f" encoding={'SIGNED' if t.signed else 'UNSIGNED'} size={t.size} vlen={len(vs)}"  # type: ignore[attr-defined]
-        for v in vs:
-            s += f"\n\t'{_nm(v.name)}' val={v.value}"
-    elif k == Kind.ENUM64:
-        vs = t.values  # type: ignore[attr-defined]
-        s += f" encoding={'SIGNED' if t.signed else 'UNSIGNED'} size={t.size} vlen={len(vs)}"  # type: ignore[attr-defined]
-        for v in vs:
-            s += f"\n\t'{_nm(v.name)}' val={v.value}{'LL' if t.signed else 'ULL'}"  # type: ignore[attr-defined]
-    elif k == Kind.FWD:
-        s += f" fwd_kind={'union' if t.is_union else 'struct'}"  # type: ignore[attr-defined]
-    elif k == Kind.FUNC:
-        s += f" type_id={t.type_id} linkage={_LINKAGE.get(t.linkage, '(unknown)')}"  # type: ignore[attr-defined]
-    elif k == Kind.FUNC_PROTO:
-        ps = t.params  # type: ignore[attr-defined]
-        s += f" ret_type_id={t.type_id} vlen={len(ps)}"  # type: ignore[attr-defined]
-        for p in ps:
-            s += f"\n\t'{_nm(p.name)}' type_id={p.type_id}"
-    elif k == Kind.VAR:
-        s += f" type_id={t.type_id}, linkage={_LINKAGE.get(t.linkage, '(unknown)')}"  # type: ignore[attr-defined]
-    elif k == Kind.DATASEC:
-        vs = t.vars  # type: ignore[attr-defined]
-        s += f" size={t.size} vlen={len(vs)}"  # type: ignore[attr-defined]
-        for v in vs:
-            s += f"\n\ttype_id={v.type_id} offset={v.offset} size={v.size}"
-            if v.type_id < len(btf.types):
-                vt = btf.types[v.type_id]
-                s += f" ({_KIND_STR[vt.kind]} '{_nm(vt.name)}')"
-    elif k == Kind.FLOAT:
-        s += f" size={t.size}"  # type: ignore[attr-defined]
-    elif k == Kind.DECL_TAG:
-        s += f" type_id={t.type_id} component_idx={t.component_idx}"  # type: ignore[attr-defined]
-    return s + "\n"
-
-
-def _raw_json(btf: BTF, tid: int, w: Writer) -> None:
-    t = btf.types[tid] if 0 <= tid < len(btf.types) else btf.types[0]
-    k = t.kind
-
-    def field(name: str, v: Any) -> None:
-        w.name(name)
-        if isinstance(v, str):
-            w.string(v)
-        else:
-            w.token(str(v))
-
-    w.begin("{")
-    field("id", tid)
-    field("kind", _KIND_STR[k])
-    field("name", _nm(t.name))
-    if k == Kind.INT:
-        field("size", t.size)  # type: ignore[attr-defined]
-        field("bits_offset", t.offset)  # type: ignore[attr-defined]
-        field("nr_bits", t.bits)  # type: ignore[attr-defined]
-        field("encoding", _INT_ENC.get(t.encoding, "UNKN"))  # type: ignore[attr-defined]
-    elif k in (Kind.PTR, Kind.CONST, Kind.VOLATILE, Kind.RESTRICT, Kind.TYPEDEF, Kind.TYPE_TAG):
-        field("type_id", t.type_id)  # type: ignore[attr-defined]
-    elif k == Kind.ARRAY:
-        field("type_id", t.type_id)  # type: ignore[attr-defined]
-        field("index_type_id", t.index_type_id)  # type: ignore[attr-defined]
-        field("nr_elems", t.nelems)  # type: ignore[attr-defined]
-    elif k in (Kind.STRUCT, Kind.UNION):
-        ms = t.members  # type: ignore[attr-defined]
-        field("size", t.size)  # type: ignore[attr-defined]
-        field("vlen", len(ms))
-        w.name("members")
-        w.begin("[")
-        for m in ms:
-            w.begin("{")
-            field("name", _nm(m.name))
-            field("type_id", m.type_id)
-            field("bits_offset", m.bit_offset)
-            if m.bitfield_size:
-                field("bitfield_size", m.bitfield_size)
-            w.end("}")
-        w.end("]")
-    elif k in (Kind.ENUM, Kind.ENUM64):
-        vs = t.values  # type: ignore[attr-defined]
-        signed = t.signed  # type: ignore[attr-defined]
-        field("encoding", "SIGNED" if signed else "UNSIGNED")
-        field("size", t.size)  # type: ignore[attr-defined]
-        field("vlen", len(vs))
-        w.name("values")
-        w.begin("[")
-        for v in vs:
-            w.begin("{")
-            field("name", _nm(v.name))
-            if k == Kind.ENUM and not signed:
-                field("val", _u32_enum_as_u64(v.value))
-            else:
-                field("val", v.value)
-            w.end("}")
-        w.end("]")
-    elif k == Kind.FWD:
-        field("fwd_kind", "union" if t.is_union else "struct")  # type: ignore[attr-defined]
-    elif k == Kind.FUNC:
-        field("type_id", t.type_id)  # type: ignore[attr-defined]
-        field("linkage", _LINKAGE.get(t.linkage, "(unknown)"))  # type: ignore[attr-defined]
-    elif k == Kind.FUNC_PROTO:
-        ps = t.params  # type: ignore[attr-defined]
-        field("ret_type_id", t.type_id)  # type: ignore[attr-defined]
-        field("vlen", len(ps))
-        w.name("params")
-        w.begin("[")
-        for p in ps:
-            w.begin("{")
-            field("name", _nm(p.name))
-            field("type_id", p.type_id)
-            w.end("}")
-        w.end("]")
-    elif k == Kind.VAR:
-        field("type_id", t.type_id)  # type: ignore[attr-defined]
-        field("linkage", _LINKAGE.get(t.linkage, "(unknown)"))  # type: ignore[attr-defined]
-    elif k == Kind.DATASEC:
-        vs = t.vars  # type: ignore[attr-defined]
-        field("size", t.size)  # type: ignore[attr-defined]
-        field("vlen", len(vs))
-        w.name("vars")
-        w.begin("[")
-        for v in vs:
-            w.begin("{")
-            field("type_id", v.type_id)
-            field("offset", v.offset)
-            field("size", v.size)
-            w.end("}")
-        w.end("]")
-    elif k == Kind.FLOAT:
-        field("size", t.size)  # type: ignore[attr-defined]
-    elif k == Kind.DECL_TAG:
-        field("type_id", t.type_id)  # type: ignore[attr-defined]
-        field("component_idx", t.component_idx)  # type: ignore[attr-defined]
-    w.end("}")
-
-
-def write_obj(w: Any, v: Any) -> None:
-    """Write a Python value (dict in order, list/tuple, str, int, bool, None, float,
-    :class:`Formatted` or anything with ``write_json(w)``) with bpftool's writer."""
-    if hasattr(v, "write_json"):
-        v.write_json(w)
-    elif isinstance(v, str):
-        w.string(v)
-    elif v is None:
-        w.token("null")
-    elif v is True or v is False:
-        w.token("true" if v else "false")
-    elif isinstance(v, int):
-        w.token(str(v))
-    elif isinstance(v, dict):
-        w.begin("{")
-        for k, x in v.items():
-            w.name(str(k))
-            write_obj(w, x)
-        w.end("}")
-    elif isinstance(v, (list, tuple)):
-        w.begin("[")
-        for x in v:
-            write_obj(w, x)
-        w.end("]")
-    elif isinstance(v, float):
-        w.token(repr(v))
-    else:
-        raise TypeError(f"cannot write {type(v).__name__} as JSON")
-
-
-def render(obj: Any, pretty: bool = False) -> str:
-    """``obj`` as bpftool's json_writer writes it (no trailing newline)."""
-    w = Writer(pretty)
-    write_obj(w, obj)
-    return w.getvalue()
-
-
-def dump_types_json(btf: BTF, ids: Optional[list[int]] = None, pretty: bool = False) -> str:
-    """``bpftool -j|-p btf dump ... format raw`` text (no trailing newline), built with
-    string formatting instead of writer calls: the same bytes as
-    ``dump_types_raw(btf, Writer(pretty), ids)``, about 5x faster (vmlinux).  O(types)."""
-    if ids is None:
-        ids = list(range(btf.start_id, len(btf.types)))
-    C = ": " if pretty else ":"
-
-    def eol(d: int) -> str:
-        return "\n" + "    " * d if pretty else ""
-
-    E0, E1, E2, E3, E4, E5 = (eol(d) for d in range(6))
-    F3 = "," + E3  # a later field of a type
-    F5 = "," + E5  # a later field of a member/value/param/var
-    q = quote
-    types = btf.types
-    out = []
-    KS = _KIND_STR
-    K = Kind
-
-    def sub(items: list[str], key: str) -> str:
-        # ,"key": [ {...},{...} ]  at depth 3 -> elements at depth 4, fields at depth 5
-        if not items:
-            return f'{F3}"{key}"{C}[]'
-        return f'{F3}"{key}"{C}[' + ",".join(items) + E3 + "]"
-
-    for tid in ids:
-        t = types[tid] if 0 <= tid < len(types) else types[0]
-        k = t.kind
-        s = f'{{{E3}"id"{C}{tid}{F3}"kind"{C}"{KS[k]}"{F3}"name"{C}{q(t.name or "(anon)")}'
-        if k == K.INT:
-            s += (
-                f'{F3}"size"{C}{t.size}{F3}"bits_offset"{C}{t.offset}'  # type: ignore[attr-defined]
-                f'{F3}"nr_bits"{C}{t.bits}'  # type: ignore[attr-defined]
-                f'{F3}"encoding"{C}"{_INT_ENC.get(t.encoding, "UNKN")}"'  # type: ignore[attr-defined]
-            )
-        elif k in (K.PTR, K.CONST, K.VOLATILE, K.RESTRICT, K.TYPEDEF, K.TYPE_TAG):
-            s += f'{F3}"type_id"{C}{t.type_id}'  # type: ignore[attr-defined]
-        elif k == K.FUNC:
-            s += (
-                f'{F3}"type_id"{C}{t.type_id}'  # type: ignore[attr-defined]
-                f'{F3}"linkage"{C}"{_LINKAGE.get(t.linkage, "(unknown)")}"'  # type: ignore[attr-defined]
-            )
-        elif k == K.FUNC_PROTO:
-            ps = t.params  # type: ignore[attr-defined]
-            s += f'{F3}"ret_type_id"{C}{t.type_id}{F3}"vlen"{C}{len(ps)}'  # type: ignore[attr-defined]
-            s += sub(
-                [
-                    f'{{{E5}"name"{C}{q(p.name or "(anon)")}{F5}"type_id"{C}{p.type_id}{E4}}}'
-                    for p in ps
-                ],
-                "params",
-            )
-        elif k in (K.STRUCT, K.UNION):
-            ms = t.members  # type: ignore[attr-defined]
-            s += f'{F3}"size"{C}{t.size}{F3}"vlen"{C}{len(ms)}'  # type: ignore[attr-defined]
-            s += sub(
-                [
-                    f'{{{E5}"name"{C}{q(m.name or "(anon)")}{F5}"type_id"{C}{m.type_id}'
-                    f'{F5}"bits_offset"{C}{m.bit_offset}'
-                    + (f'{F5}"bitfield_size"{C}{m.bitfield_size}' if m.bitfield_size else "")
-                    + f"{E4}}}"
-                    for m in ms
-                ],
-                "members",
-            )
-        elif k == K.ARRAY:
-            s += (
-                f'{F3}"type_id"{C}{t.type_id}{F3}"index_type_id"{C}{t.index_type_id}'  # type: ignore[attr-defined]
-                f'{F3}"nr_elems"{C}{t.nelems}'  # type: ignore[attr-defined]
-            )
-        elif k in (K.ENUM, K.ENUM64):
-            vs = t.values  # type: ignore[attr-defined]
-            signed = t.signed  # type: ignore[attr-defined]
-            s += (
-                f'{F3}"encoding"{C}"{"SIGNED" if signed else "UNSIGNED"}"'
-                f'{F3}"size"{C}{t.size}{F3}"vlen"{C}{len(vs)}'  # type: ignore[attr-defined]
-            )
-            conv = _u32_enum_as_u64 if (k == K.ENUM and not signed) else int
-            s += sub(
-                [
-                    f'{{{E5}"name"{C}{q(v.name or "(anon)")}{F5}"val"{C}{conv(v.value)}{E4}}}'
-                    for v in vs
-                ],
-                "values",
-            )
-        elif k == K.FWD:
-            s += f'{F3}"fwd_kind"{C}"{"union" if t.is_union else "struct"}"'  # type: ignore[attr-defined]
-        elif k == K.VAR:
-            s += (
-                f'{F3}"type_id"{C}{t.type_id}'  # type: ignore[attr-defined]
-                f'{F3}"linkage"{C}"{_LINKAGE.get(t.linkage, "(unknown)")}"'  # type: ignore[attr-defined]
-            )
-        elif k == K.DATASEC:
-            vs = t.vars  # type: ignore[attr-defined]
-            s += f'{F3}"size"{C}{t.size}{F3}"vlen"{C}{len(vs)}'  # type: ignore[attr-defined]
-            s += sub(
-                [
-                    f'{{{E5}"type_id"{C}{v.type_id}{F5}"offset"{C}{v.offset}'
-                    f'{F5}"size"{C}{v.size}{E4}}}'
-                    for v in vs
-                ],
-                "vars",
-            )
-        elif k == K.FLOAT:
-            s += f'{F3}"size"{C}{t.size}'  # type: ignore[attr-defined]
-        elif k == K.DECL_TAG:
-            s += f'{F3}"type_id"{C}{t.type_id}{F3}"component_idx"{C}{t.component_idx}'  # type: ignore[attr-defined]
-        out.append(s + E2 + "}")
-    body = ",".join(out)
-    arr = "[" + body + (E1 + "]" if out else "]")
-    return "{" + E1 + '"types"' + C + arr + E0 + "}"

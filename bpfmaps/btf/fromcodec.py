@@ -92,7 +92,7 @@ def _ctypes_scalars() -> dict[Any, Any]:
     return _CT_SCALARS
 
 
-def _from_ctype(ct: Any, memo: dict, path: str) -> Any:
+def _from_ctype(ct: Any, memo: dict[Any, Any], path: str) -> Any:
     got = memo.get(ct)
     if got is not None:
         return got
@@ -101,7 +101,8 @@ def _from_ctype(ct: Any, memo: dict, path: str) -> Any:
     if ct in sc:
         out = sc[ct]
     elif isinstance(ct, type) and issubclass(ct, ctypes.Array):
-        out = L.Array(_from_ctype(ct._type_, memo, path + "[]"), ct._length_)
+        n: Any = ct._length_  # a class attribute of the Array subclass (typeshed: a property)
+        out = L.Array(_from_ctype(ct._type_, memo, path + "[]"), n)
     elif isinstance(ct, type) and issubclass(ct, ctypes._Pointer):
         out = L.Ptr(ctypes.sizeof(ct), getattr(ct._type_, "__name__", ""))
     elif isinstance(ct, type) and issubclass(ct, (ctypes.Structure, ctypes.Union)):
@@ -260,7 +261,7 @@ def btf_for_map(key: Any, value: Any, key_size: int, value_size: int) -> tuple[b
     ``key`` None (queue/stack/bloom maps) gives key type id 0.  Raises CodecError when
     a codec's size differs from the map's."""
     w = BTFWriter()
-    cache: dict = {}
+    cache: dict[Any, int] = {}
     kid = 0
     if key is not None and key_size:
         kl = layout_of(key, "key")

@@ -23,10 +23,13 @@ from collections.abc import Sequence
 from typing import Any, Optional
 
 from ..errors import CodecError
+from ..maps import Map
 from . import layout as L
+from ._classes import _zero
+from ._shapes import _members
 from .loader import load_file, load_id, load_map
 from .model import Kind
-from .typed import BTFCodec, Compiler, _members, _zero, map_codecs, py_name, type_hint
+from .typed import BTFCodec, Compiler, map_codecs, py_name, type_hint
 
 __all__ = ["generate", "generate_for_btf", "generate_for_map", "map_types_of_object"]
 
@@ -113,7 +116,8 @@ class _Emitter:
 def _c_type(lay: Any) -> str:
     t = type(lay)
     if t is L.Typedef:
-        return lay.name
+        name: str = lay.name
+        return name
     if t is L.Record:
         return f"{'union' if lay.union else 'struct'} {lay.name or '(anon)'}"
     if t is L.Enum:
@@ -431,8 +435,6 @@ def _gen_from(src: list[str], names: list[str]) -> str:
     if kind == "map":
         if len(src) < 3:
             raise ValueError(f"expected MAP after 'map'\n{GEN_USAGE}")
-        from ..maps import Map
-
         how, what = src[1], src[2]
         if how == "id":
             m = Map.from_id(_int(what), readonly=True)

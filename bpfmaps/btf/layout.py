@@ -105,9 +105,11 @@ Layout = Union[Int, Float, Ptr, Enum, Opaque, Typedef, Array, Record]
 
 
 def size_of(layout: Any) -> int:
+    """Size in bytes of a layout (through typedefs).  O(typedef depth)."""
     if type(layout) is Typedef:
         return size_of(layout.type)
-    return layout.size
+    size: int = layout.size
+    return size
 
 
 def strip(layout: Any) -> Any:
@@ -198,7 +200,7 @@ def from_btf(
 
 
 # ---------------------------------------------------------------------- to BTF
-def write_btf(writer: Any, layout: Any, cache: Optional[dict] = None) -> int:
+def write_btf(writer: Any, layout: Any, cache: Optional[dict[Any, int]] = None) -> int:
     """Add ``layout`` (and everything it uses) to a :class:`~bpfmaps.btf.writer.BTFWriter`;
     return its type id.  ``cache`` (layout -> id) shares types between calls."""
     if cache is None:
@@ -236,6 +238,7 @@ def write_btf(writer: Any, layout: Any, cache: Optional[dict] = None) -> int:
             tid = writer.add_struct(lay.name, lay.size, ms, union=lay.union)
         else:
             raise CodecError(f"cannot write BTF for {lay!r}")
+        assert isinstance(tid, int)
         cache[lay] = tid
         return tid
 

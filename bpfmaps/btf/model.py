@@ -43,447 +43,28 @@ Resolution helpers on :class:`BTF` (all cost O(depth), depth at most
 ``resolve(id)`` strips typedef/const/volatile/restrict/type_tag;
 ``strip_cv(id)`` strips only const/volatile/restrict/type_tag; ``size_of(id)``;
 ``align_of(id)``; ``find(name, kind=None)`` / ``find_all``.  The model imports
-nothing compiled.
+nothing compiled.  The per-kind classes live in :mod:`bpfmaps.btf.kinds`; this module
+re-exports them with the container.
 """
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator, Sequence
-from enum import IntEnum
-from typing import Any, NamedTuple, Optional
-
-from ..errors import BpfmapsError
-
-__all__ = [
-    "BTF",
-    "BTFError",
-    "Kind",
-    "Type",
-    "Void",
-    "Int",
-    "Ptr",
-    "Array",
-    "Struct",
-    "Union",
-    "Enum",
-    "Enum64",
-    "Fwd",
-    "Typedef",
-    "Volatile",
-    "Const",
-    "Restrict",
-    "Func",
-    "FuncProto",
-    "Var",
-    "Datasec",
-    "Float",
-    "DeclTag",
-    "TypeTag",
-    "Member",
-    "EnumValue",
-    "Param",
-    "VarSecinfo",
-    "INT_SIGNED",
-    "INT_CHAR",
-    "INT_BOOL",
-    "MAX_RESOLVE_DEPTH",
-    "VOID",
-]
-
-INT_SIGNED, INT_CHAR, INT_BOOL = 1, 2, 4
-MAX_RESOLVE_DEPTH = 32
-
-LINKAGE_NAMES = {0: "static", 1: "global", 2: "extern"}
-
-
-class BTFError(BpfmapsError, ValueError):
-    """Malformed or unusable BTF: what is wrong, where (byte offset / type id), from what.
-
-    Fields: ``reason``, ``source`` (file, "map id 7", "btf id 3", ...),
-    ``offset`` (byte offset in the blob or None), ``type_id`` (or None).
-    """
-
-    def __init__(
-        self,
-        reason: str,
-        *,
-        source: str = "",
-        offset: Optional[int] = None,
-        type_id: Optional[int] = None,
-    ) -> None:
-        self.reason = reason
-        self.source = source
-        self.offset = offset
-        self.type_id = type_id
-        where = []
-        if source:
-            where.append(source)
-        if type_id is not None:
-            where.append(f"type id {type_id}")
-        if offset is not None:
-            where.append(f"offset {offset}")
-        msg = f"bad BTF: {reason}"
-        if where:
-            msg += " (" + ", ".join(where) + ")"
-        super().__init__(msg)
-
-
-class Kind(IntEnum):
-    """BTF_KIND_* from include/uapi/linux/btf.h."""
-
-    UNKN = 0
-    INT = 1
-    PTR = 2
-    ARRAY = 3
-    STRUCT = 4
-    UNION = 5
-    ENUM = 6
-    FWD = 7
-    TYPEDEF = 8
-    VOLATILE = 9
-    CONST = 10
-    RESTRICT = 11
-    FUNC = 12
-    FUNC_PROTO = 13
-    VAR = 14
-    DATASEC = 15
-    FLOAT = 16
-    DECL_TAG = 17
-    TYPE_TAG = 18
-    ENUM64 = 19
-
-
-class Member(NamedTuple):
-    """One struct/union member; ``bit_offset`` from the start of the aggregate."""
-
-    name: str
-    type_id: int
-    bit_offset: int
-    bitfield_size: int = 0
-
-
-class EnumValue(NamedTuple):
-    name: str
-    value: int
-
-
-class Param(NamedTuple):
-    name: str
-    type_id: int
-
-
-class VarSecinfo(NamedTuple):
-    type_id: int
-    offset: int
-    size: int
-
-
-class Type:
-    """Base of every BTF type (see the module docstring for the per-kind fields)."""
-
-    __slots__ = ("btf", "id", "name")
-    kind: Kind = Kind.UNKN
-    #: kinds that are pure references to ``type_id`` (modifiers and typedef)
-    is_modifier = False
-
-    def __init__(self, btf: BTF, id: int, name: str) -> None:
-        self.btf = btf
-        self.id = id
-        self.name = name
-
-    @property
-    def type(self) -> Type:
-        """The referenced type object (kinds with a ``type_id``)."""
-        return self.btf[self.type_id]  # type: ignore[attr-defined]
-
-    def _fields(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for cls in type(self).__mro__:
-            for s in getattr(cls, "__slots__", ()):
-                if s not in ("btf", "id", "name") and not s.startswith("_") and s not in out:
-                    out[s] = getattr(self, s)
-        return out
-
-    def __repr__(self) -> str:
-        fields = "".join(f", {k}={v!r}" for k, v in self._fields().items())
-        return f"<{self.kind.name} [{self.id}] {self.name!r}{fields}>"
-
-    def __eq__(self, other: object) -> bool:
-        return (
-            type(other) is type(self)
-            and self.name == other.name  # type: ignore[attr-defined]
-            and self._fields() == other._fields()  # type: ignore[attr-defined]
-        )
-
-    def __hash__(self) -> int:
-        return hash((self.kind, self.id, self.name))
-
-
-class Void(Type):
-    __slots__ = ()
-    kind = Kind.UNKN
-
-
-class Int(Type):
-    __slots__ = ("size", "encoding", "offset", "bits")
-    kind = Kind.INT
-
-    def __init__(self, btf, id, name, size, encoding, offset, bits):
-        self.btf = btf
-        self.id = id
-        self.name = name
-        self.size = size
-        self.encoding = encoding
-        self.offset = offset
-        self.bits = bits
-
-    @property
-    def signed(self) -> bool:
-        return bool(self.encoding & INT_SIGNED)
-
-    @property
-    def is_char(self) -> bool:
-        return bool(self.encoding & INT_CHAR)
-
-    @property
-    def is_bool(self) -> bool:
-        return bool(self.encoding & INT_BOOL)
-
-
-class _Ref(Type):
-    __slots__ = ("type_id",)
-
-    def __init__(self, btf, id, name, type_id):
-        self.btf = btf
-        self.id = id
-        self.name = name
-        self.type_id = type_id
-
-
-class Ptr(_Ref):
-    __slots__ = ()
-    kind = Kind.PTR
-
-
-class Typedef(_Ref):
-    __slots__ = ()
-    kind = Kind.TYPEDEF
-    is_modifier = True
-
-
-class Volatile(_Ref):
-    __slots__ = ()
-    kind = Kind.VOLATILE
-    is_modifier = True
-
-
-class Const(_Ref):
-    __slots__ = ()
-    kind = Kind.CONST
-    is_modifier = True
-
-
-class Restrict(_Ref):
-    __slots__ = ()
-    kind = Kind.RESTRICT
-    is_modifier = True
-
-
-class TypeTag(_Ref):
-    __slots__ = ()
-    kind = Kind.TYPE_TAG
-    is_modifier = True
-
-
-class Array(Type):
-    __slots__ = ("type_id", "index_type_id", "nelems")
-    kind = Kind.ARRAY
-
-    def __init__(self, btf, id, name, type_id, index_type_id, nelems):
-        self.btf = btf
-        self.id = id
-        self.name = name
-        self.type_id = type_id
-        self.index_type_id = index_type_id
-        self.nelems = nelems
-
-    @property
-    def index_type(self) -> Type:
-        return self.btf[self.index_type_id]
-
-
-class _Lazy(Type):
-    """Kinds with a vlen-sized list (members, values, params, vars): parsed on first use.
-
-    ``_items`` holds the tuple, or None until the parser's decoder (``_dec``, the
-    word offset of the list in the blob) is asked for it."""
-
-    __slots__ = ("_items", "_dec")
-
-    def _get_items(self):
-        items = self._items
-        if items is None:
-            items = self._items = self.btf._decode_items(self)
-        return items
-
-
-class Struct(_Lazy):
-    __slots__ = ("size", "kind_flag")
-    kind = Kind.STRUCT
-
-    def __init__(self, btf, id, name, size, members, kind_flag, _dec=-1):
-        self.btf = btf
-        self.id = id
-        self.name = name
-        self.size = size
-        self._items = None if members is None else tuple(members)
-        self.kind_flag = kind_flag
-        self._dec = _dec
-
-    @property
-    def members(self) -> tuple[Member, ...]:
-        return self._get_items()
-
-    @property
-    def vlen(self) -> int:
-        return len(self._get_items())
-
-    def _fields(self):
-        return {"size": self.size, "members": self.members, "kind_flag": self.kind_flag}
-
-
-class Union(Struct):
-    __slots__ = ()
-    kind = Kind.UNION
-
-
-class Enum(_Lazy):
-    __slots__ = ("size", "signed")
-    kind = Kind.ENUM
-
-    def __init__(self, btf, id, name, size, values, signed, _dec=-1):
-        self.btf = btf
-        self.id = id
-        self.name = name
-        self.size = size
-        self._items = None if values is None else tuple(values)
-        self.signed = signed
-        self._dec = _dec
-
-    @property
-    def values(self) -> tuple[EnumValue, ...]:
-        return self._get_items()
-
-    @property
-    def kind_flag(self) -> bool:
-        return self.signed
-
-    def _fields(self):
-        return {"size": self.size, "values": self.values, "signed": self.signed}
-
-
-class Enum64(Enum):
-    __slots__ = ()
-    kind = Kind.ENUM64
-
-
-class Fwd(Type):
-    __slots__ = ("is_union",)
-    kind = Kind.FWD
-
-    def __init__(self, btf, id, name, is_union):
-        self.btf = btf
-        self.id = id
-        self.name = name
-        self.is_union = is_union
-
-
-class Func(Type):
-    __slots__ = ("type_id", "linkage")
-    kind = Kind.FUNC
-
-    def __init__(self, btf, id, name, type_id, linkage):
-        self.btf = btf
-        self.id = id
-        self.name = name
-        self.type_id = type_id
-        self.linkage = linkage
-
-
-class FuncProto(_Lazy):
-    __slots__ = ("type_id",)
-    kind = Kind.FUNC_PROTO
-
-    def __init__(self, btf, id, name, type_id, params, _dec=-1):
-        self.btf = btf
-        self.id = id
-        self.name = name
-        self.type_id = type_id
-        self._items = None if params is None else tuple(params)
-        self._dec = _dec
-
-    @property
-    def params(self) -> tuple[Param, ...]:
-        return self._get_items()
-
-    def _fields(self):
-        return {"type_id": self.type_id, "params": self.params}
-
-
-class Var(Type):
-    __slots__ = ("type_id", "linkage")
-    kind = Kind.VAR
-
-    def __init__(self, btf, id, name, type_id, linkage):
-        self.btf = btf
-        self.id = id
-        self.name = name
-        self.type_id = type_id
-        self.linkage = linkage
-
-
-class Datasec(_Lazy):
-    __slots__ = ("size",)
-    kind = Kind.DATASEC
-
-    def __init__(self, btf, id, name, size, vars, _dec=-1):
-        self.btf = btf
-        self.id = id
-        self.name = name
-        self.size = size
-        self._items = None if vars is None else tuple(vars)
-        self._dec = _dec
-
-    @property
-    def vars(self) -> tuple[VarSecinfo, ...]:
-        return self._get_items()
-
-    def _fields(self):
-        return {"size": self.size, "vars": self.vars}
-
-
-class Float(Type):
-    __slots__ = ("size",)
-    kind = Kind.FLOAT
-
-    def __init__(self, btf, id, name, size):
-        self.btf = btf
-        self.id = id
-        self.name = name
-        self.size = size
-
-
-class DeclTag(Type):
-    __slots__ = ("type_id", "component_idx")
-    kind = Kind.DECL_TAG
-
-    def __init__(self, btf, id, name, type_id, component_idx):
-        self.btf = btf
-        self.id = id
-        self.name = name
-        self.type_id = type_id
-        self.component_idx = component_idx
-
+from typing import Any, Callable, Optional
+
+from .kinds import *  # noqa: F403
+from .kinds import (
+    MAX_RESOLVE_DEPTH,
+    BTFError,
+    Kind,
+    Member,
+    Type,
+    _Lazy,
+)
+from .kinds import __all__ as _kinds_all
+
+__all__ = ["BTF", *_kinds_all]
 
 _SIZED = (Kind.INT, Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64, Kind.FLOAT, Kind.DATASEC)
 _MODIFIERS = frozenset((Kind.TYPEDEF, Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.TYPE_TAG))
@@ -509,16 +90,19 @@ class BTF:
         ptr_size: int = 8,
         endian: str = "<",
     ) -> None:
-        self.types = types
-        self.base = base
-        self.source = source
-        self.raw = raw
-        self.ptr_size = ptr_size
-        self.endian = endian
-        self.start_id = len(base) if base is not None else 1
+        self.types: list[Type] = types
+        self.base: Optional[BTF] = base
+        self.source: str = source
+        self.raw: bytes = raw
+        self.ptr_size: int = ptr_size
+        self.endian: str = endian
+        self.start_id: int = len(base) if base is not None else 1
         self._by_name: Optional[dict[str, list[int]]] = None
         #: set by the parser: decodes a lazy type's list (members, values, ...)
         self._decode_items: Any = None
+        #: set by the parser: a string of this blob (or its base) by offset, for split BTF
+        self._string: Optional[Callable[[int], Optional[str]]] = None
+        self._str_len_total = 0
 
     # -- container -------------------------------------------------------------
     def __len__(self) -> int:
@@ -539,8 +123,6 @@ class BTF:
     def materialize(self) -> BTF:
         """Decode every lazy member/value/param/var list now (GC paused), e.g. before
         walking all types.  Cost: O(number of members), about 0.3 s for vmlinux."""
-        import gc
-
         enabled = gc.isenabled()
         gc.disable()
         try:
@@ -585,7 +167,7 @@ class BTF:
         return found[0]
 
     # -- resolution --------------------------------------------------------------
-    def _chain(self, type_id: int, kinds: frozenset) -> Type:
+    def _chain(self, type_id: int, kinds: frozenset[Kind]) -> Type:
         t = self[type_id]
         depth = 0
         while t.kind in kinds:
@@ -614,7 +196,8 @@ class BTF:
             t = self[tid]
             k = t.kind
             if k in _SIZED:
-                return nelems * t.size  # type: ignore[attr-defined]
+                size: int = t.size  # type: ignore[attr-defined]
+                return nelems * size
             if k == Kind.PTR:
                 return nelems * self.ptr_size
             if k in _MODIFIERS or k == Kind.VAR:
@@ -636,7 +219,8 @@ class BTF:
         t = self[type_id]
         k = t.kind
         if k in (Kind.INT, Kind.ENUM, Kind.ENUM64, Kind.FLOAT):
-            return max(1, min(self.ptr_size, t.size))  # type: ignore[attr-defined]
+            size: int = t.size  # type: ignore[attr-defined]
+            return max(1, min(self.ptr_size, size))
         if k == Kind.PTR:
             return self.ptr_size
         if k in _MODIFIERS or k == Kind.ARRAY or k == Kind.VAR:
@@ -679,6 +263,3 @@ class BTF:
         if k == Kind.UNKN:
             return "void"
         return prefix.get(k, "") + (t.name or "(anon)")
-
-
-VOID = Void(None, 0, "")  # type: ignore[arg-type]

@@ -19,11 +19,17 @@ from __future__ import annotations
 import errno as _errno
 from typing import Any, Optional
 
+from ..bpftool.bytes import format_entry
+from ..errors import strerror
+from ..json_writer import JsonWriter
 from ..types import PERCPU_TYPES, MapType
-from .dumper import Writer, dump_entry
+from .dumper import Formatted, dump_entry, format_entry_plain
+from .loader import load_id, vmlinux
 from .model import BTF, BTFError
 
-__all__ = ["BTFCache", "dump_plain", "wants_plain_btf"]
+#: the runner's one entry point into BTF output (``Formatted`` and ``format_entry_plain``
+#: are the dumper's, re-exported so that bpftool.runner needs only this module)
+__all__ = ["BTFCache", "Formatted", "dump_plain", "format_entry_plain", "wants_plain_btf"]
 
 _FD_OF_MAPS = (
     MapType.ARRAY_OF_MAPS,
@@ -37,13 +43,12 @@ class BTFCache:
     (3 syscalls + parse); vmlinux once per process."""
 
     def __init__(self, backend: Any) -> None:
-        self.backend = backend
+        """An empty cache loading through ``backend``.  O(1)."""
+        self.backend: Any = backend
         self._by_id: dict[int, Optional[BTF]] = {}
 
     def get(self, info: Any) -> Optional[BTF]:
         """The BTF bpftool would format ``info``'s elements with, or None."""
-        from .loader import load_id, vmlinux
-
         if info.btf_vmlinux_value_type_id:
             try:
                 return vmlinux()
@@ -81,8 +86,6 @@ def _entry_error(info: Any, key: bytes, err: int) -> str:
     elif err == _errno.ENOSPC and info.type == MapType.REUSEPORT_SOCKARRAY:
         msg = "<cannot read>"
     else:
-        from ..errors import strerror
-
         msg = strerror(err)
     break_names = info.key_size > 16 or len(msg) > 16
     single = info.key_size + len(msg) <= 24 and not break_names
@@ -90,7 +93,7 @@ def _entry_error(info: Any, key: bytes, err: int) -> str:
     return f"key:{sep}{_hex(key)}{'  ' if single else chr(10)}value:{sep}{msg}\n"
 
 
-def _header(w: Writer, info: Any) -> None:
+def _header(w: JsonWriter, info: Any) -> None:
     w.name("id")
     w.token(str(info.id))
     w.name("type")
@@ -117,9 +120,7 @@ def dump_plain(
     writer.  Returns (text, errno of a failed GET_NEXT_KEY or 0); stops at that map.
 
     Cost: one GET_NEXT_KEY + LOOKUP per element, O(bytes printed)."""
-    from ..bpftool.bytes import format_entry
-
-    w = Writer(pretty=True)
+    w = JsonWriter(pretty=True)
     multi = len(maps) > 1
     if multi:
         w.begin("[")

@@ -23,7 +23,8 @@ import itertools
 import struct
 import sys
 from array import array
-from typing import Optional
+from collections.abc import Iterable, Iterator
+from typing import Any, Callable, Optional
 
 from .model import (
     BTF,
@@ -61,7 +62,7 @@ BTF_MAGIC = 0xEB9F
 _HDR_MIN = 24
 
 
-def _strings(data: bytes, source: str, split: bool):
+def _strings(data: bytes, source: str, split: bool) -> bytes:
     if data and data[-1] != 0:
         raise BTFError("string section is not NUL-terminated", source=source)
     if not split and (not data or data[0] != 0):
@@ -91,7 +92,7 @@ def parse(
             gc.enable()
 
 
-def _parse(data, base, source, ptr_size, check_loops) -> BTF:
+def _parse(data: bytes, base: Optional[BTF], source: str, ptr_size: int, check_loops: bool) -> BTF:
     data = bytes(data)
     n = len(data)
     if n < 4:
@@ -147,8 +148,8 @@ def _parse(data, base, source, ptr_size, check_loops) -> BTF:
 
     if base is not None:
         types = list(base.types)
-        base_str_len = base._str_len_total  # type: ignore[attr-defined]
-        base_string = base._string  # type: ignore[attr-defined]
+        base_str_len = base._str_len_total
+        base_string = base._string
     else:
         types = []
         base_str_len = 0
@@ -165,7 +166,7 @@ def _parse(data, base, source, ptr_size, check_loops) -> BTF:
         if s is not None:
             return s
         if off < base_str_len:
-            s = base_string(off)  # type: ignore[misc]
+            s = base_string(off) if base_string is not None else None
             if s is None:
                 raise BTFError(f"name offset {off} invalid", source=source, offset=where)
         else:
@@ -187,9 +188,9 @@ def _parse(data, base, source, ptr_size, check_loops) -> BTF:
         except BTFError:
             return None
 
-    btf._string = string  # type: ignore[attr-defined]
-    btf._str_len_total = str_len_total  # type: ignore[attr-defined]
-    btf._decode_items = functools.partial(_decode_items, words, name, names, tstart)  # type: ignore[attr-defined]
+    btf._string = string
+    btf._str_len_total = str_len_total
+    btf._decode_items = functools.partial(_decode_items, words, name, names, tstart)
 
     append = types.append
     nw = len(words)
@@ -341,12 +342,20 @@ def _all_strings(strs: bytes, base: int) -> dict[int, str]:
     return dict(zip(offs, parts))
 
 
-def _bad_names(words, i, end, step, name, where) -> None:
+def _bad_names(
+    words: array[int], i: int, end: int, step: int, name: Callable[[int, int], str], where: int
+) -> None:
     for j in range(i, end, step):
         name(words[j], where)
 
 
-def _decode_items(words, name, names, tstart, t):
+def _decode_items(
+    words: array[int],
+    name: Callable[[int, int], str],
+    names: dict[int, str],
+    tstart: int,
+    t: Any,
+) -> tuple[Any, ...]:
     """The members/values/params/vars of lazy type ``t`` (``t._dec`` = word offset)."""
     i = t._dec
     k = t.kind
@@ -401,7 +410,7 @@ def _decode_items(words, name, names, tstart, t):
     return ()
 
 
-def _refs(t, words) -> list[int]:
+def _refs(t: Any, words: array[int]) -> list[int]:
     """Type ids that ``t`` refers to (every edge, pointers included)."""
     k = t.kind
     if k in (Kind.STRUCT, Kind.UNION):
@@ -420,7 +429,7 @@ def _refs(t, words) -> list[int]:
     return []
 
 
-def _find_bad_ref(btf: BTF, words) -> None:
+def _find_bad_ref(btf: BTF, words: array[int]) -> None:
     n = len(btf.types)
     for t in btf.types[btf.start_id :]:
         for r in _refs(t, words):
@@ -437,7 +446,7 @@ _VALUE_REF = frozenset(
 )
 
 
-def _check_loops(btf: BTF, words) -> None:
+def _check_loops(btf: BTF, words: array[int]) -> None:
     """No cycle along value edges (member types, array elements, modifier/typedef/var
     targets, datasec vars): such BTF would make sizes and dumps recurse forever.
     Iterative three-colour DFS, O(types + members)."""
@@ -450,11 +459,11 @@ def _check_loops(btf: BTF, words) -> None:
     for t in types[start:]:
         if t.kind in VR:
             mask[t.id] = 1
-    keep = mask.__getitem__
+    keep: Callable[[int], int] = mask.__getitem__
     for t in types[start:]:
         if state[t.id] or not mask[t.id]:
             continue
-        stack = [(t.id, filter(keep, _edges(t, words)))]
+        stack: list[tuple[int, Iterator[int]]] = [(t.id, filter(keep, _edges(t, words)))]
         state[t.id] = 1
         while stack:
             node, it = stack[-1]
@@ -476,7 +485,7 @@ def _check_loops(btf: BTF, words) -> None:
                 stack.pop()
 
 
-def _edges(t, words):
+def _edges(t: Any, words: array[int]) -> Iterable[int]:
     k = t.kind
     if k == Kind.STRUCT or k == Kind.UNION:
         i = t._dec

@@ -212,7 +212,7 @@ class BTFWriter:
         out = [_TYPE.pack(self._name(name), _info(kind, len(members), bitfields), size)]
         for m in members:
             mname, mtype, bit_off = m[0], m[1], m[2]
-            bsz = m[3] if len(m) > 3 else 0  # type: ignore[misc]
+            bsz = m[3] if len(m) > 3 else 0
             if bitfields:
                 if not 0 <= bsz <= 255 or not 0 <= bit_off < 2**24:
                     raise ValueError(f"bitfield {mname!r}: size {bsz} offset {bit_off} too large")
@@ -224,7 +224,13 @@ class BTFWriter:
             out.append(_MEMBER.pack(self._name(mname), self._ref(mtype), off))
         return self._add(kind, name, size, b"".join(out))
 
-    def add_union(self, name: str, size: int, members: Sequence[tuple]) -> int:
+    def add_union(
+        self,
+        name: str,
+        size: int,
+        members: Sequence[tuple[str, int, int] | tuple[str, int, int, int]],
+    ) -> int:
+        """``BTF_KIND_UNION``: :meth:`add_struct` with ``union=True``."""
         return self.add_struct(name, size, members, union=True)
 
     def add_enum(

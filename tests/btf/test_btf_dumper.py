@@ -10,7 +10,10 @@ import json
 import struct
 
 from bpfmaps import btf as B
-from bpfmaps.btf.dumper import Writer, dump_value, quote, render
+from bpfmaps.btf.dumper import dump_value
+from bpfmaps.json_writer import JsonWriter as Writer
+from bpfmaps.json_writer import quote
+from bpfmaps.json_writer import render_json as render
 
 from ._btfbuild import Builder
 

@@ -9,7 +9,9 @@ from hypothesis import strategies as st
 
 from bpfmaps import btf as B
 from bpfmaps.btf import BTFError
-from bpfmaps.btf.dumper import Writer, dump_types_json, dump_types_raw, dump_value
+from bpfmaps.btf.dumper import dump_value
+from bpfmaps.btf.rawdump import dump_types_json, dump_types_raw
+from bpfmaps.json_writer import JsonWriter as Writer
 
 from ._btfbuild import every_kind
 

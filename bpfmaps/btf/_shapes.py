@@ -1,0 +1,109 @@
+"""The layout rules every BTF codec part shares: Python names, scalar formats, overlaps.
+
+Used by :mod:`bpfmaps.btf._classes` (the generated classes), :mod:`bpfmaps.btf._decode`
+and :mod:`bpfmaps.btf._encode` (the generated functions); see
+:mod:`bpfmaps.btf.typed` for the value rules.  Pure Python.
+"""
+
+from __future__ import annotations
+
+import keyword
+import sys
+from typing import Any, Optional
+
+from ..errors import CodecError
+from . import layout as L
+
+_LITTLE = sys.byteorder == "little"
+_BYTESLIKE = (bytes, bytearray, memoryview)
+#: arrays longer than this decode through one sub-struct instead of one local per element
+_UNROLL = 16
+
+
+def py_name(name: str) -> str:
+    """The Python attribute/class name for a C name (keywords get a trailing ``_``)."""
+    if keyword.iskeyword(name) or name in ("None", "True", "False"):
+        return name + "_"
+    return name
+
+
+class _Bad(Exception):
+    """Internal: the fast encoder cannot take this input; use the checking path."""
+
+
+_INT_FMT = {1: "b", 2: "h", 4: "i", 8: "q"}
+_FLOAT_FMT = {2: "e", 4: "f", 8: "d"}
+
+
+def _scalar_fmt(t: Any) -> Optional[str]:
+    """struct format of a scalar layout decoded/encoded as one item, or None."""
+    k = type(t)
+    if k is L.Int:
+        if t.kind == "bool" and t.size == 1:
+            return "?"
+        f = _INT_FMT.get(t.size)
+        return None if f is None else (f if t.signed else f.upper())
+    if k is L.Enum:
+        f = _INT_FMT[t.size]
+        return f if t.signed else f.upper()
+    if k is L.Float:
+        return _FLOAT_FMT.get(t.size)
+    if k is L.Ptr:
+        return "Q" if t.size == 8 else "I"
+    return None
+
+
+def _members(rec: L.Record) -> list[tuple[str, L.Member]]:
+    """(python attribute name, member) in declaration order (the anonymous-member rule)."""
+    out = []
+    anon = 0
+    for m in rec.members:
+        if m.name:
+            out.append((py_name(m.name), m))
+        else:
+            out.append((f"_anon{anon}", m))
+            anon += 1
+    return out
+
+
+def _overlapping(rec: L.Record) -> bool:
+    """A struct whose members overlap (beyond bitfields sharing bytes), are not byte
+    aligned, or run past its end: decoded member by member, like a union."""
+    end = 0  # first byte not yet used
+    prev_bits = False
+    for m in sorted(rec.members, key=lambda m: m.bit_offset):
+        if m.bits:
+            start = m.bit_offset // 8
+            stop = (m.bit_offset + m.bits + 7) // 8
+            if start < end and not prev_bits:
+                return True
+            end = max(end, stop)
+            prev_bits = True
+            continue
+        start = m.bit_offset
+        if start % 8 or start // 8 < end:
+            return True
+        end = start // 8 + L.size_of(m.type)
+        prev_bits = False
+    return end > rec.size
+
+
+def _check_layout(lay: Any, path: str, seen: set[int]) -> None:
+    """Members must lie inside their record (the kernel's BTF checks say the same)."""
+    t = L.strip(lay)
+    if id(t) in seen:
+        return
+    seen.add(id(t))
+    if type(t) is L.Array:
+        _check_layout(t.elem, path + "[]", seen)
+    elif type(t) is L.Record:
+        for pname, m in _members(t):
+            bits = m.bits or L.size_of(m.type) * 8
+            if m.bit_offset < 0 or m.bit_offset + bits > t.size * 8:
+                raise CodecError(
+                    f"{path}.{pname}: member at bit {m.bit_offset} ({bits} bits) lies outside "
+                    f"its {t.size}-byte {'union' if t.union else 'struct'}"
+                )
+            if m.bits and type(L.strip(m.type)) not in (L.Int, L.Enum):
+                raise CodecError(f"{path}.{pname}: a bitfield of a non-integer type")
+            _check_layout(m.type, f"{path}.{pname}", seen)
