@@ -18,9 +18,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import median_time  # noqa: E402
-from bpfmaps._ffi import lib  # noqa: E402
 
 from bpfmaps import Map  # noqa: E402
+from bpfmaps._ffi import lib  # noqa: E402
 
 
 def main() -> int:

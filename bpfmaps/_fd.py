@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .backend import Backend
 
 __all__ = ["OwnedFd"]
 
@@ -18,7 +21,14 @@ class OwnedFd:
 
     __slots__ = ("fd", "backend", "what", "__weakref__")
 
-    def __init__(self, backend: Any, fd: int, what: str = "bpf object") -> None:
+    #: the fd, -1 once closed or detached
+    fd: int
+    #: the backend that issued the fd (and closes it)
+    backend: Backend
+    #: what the fd is, for the ResourceWarning (``"BPF map id 12 'm'"``)
+    what: str
+
+    def __init__(self, backend: Backend, fd: int, what: str = "bpf object") -> None:
         if fd < 0:
             raise ValueError(f"invalid fd {fd}")
         self.backend = backend

@@ -34,24 +34,6 @@ static inline void copy_name(char dst[BPF_OBJ_NAME_LEN], const char *name)
         strncpy(dst, name, BPF_OBJ_NAME_LEN - 1);
 }
 
-int bpfm_map_create(uint32_t map_type, uint32_t key_size, uint32_t value_size,
-                    uint32_t max_entries, uint32_t map_flags, const char *name,
-                    int inner_map_fd, uint32_t numa_node, uint64_t map_extra)
-{
-    union bpf_attr attr;
-    memset(&attr, 0, sizeof(attr));
-    attr.map_type = map_type;
-    attr.key_size = key_size;
-    attr.value_size = value_size;
-    attr.max_entries = max_entries;
-    attr.map_flags = map_flags;
-    attr.inner_map_fd = inner_map_fd > 0 ? (uint32_t)inner_map_fd : 0;
-    attr.numa_node = numa_node;
-    attr.map_extra = map_extra;
-    copy_name(attr.map_name, name);
-    return sys_bpf(BPF_MAP_CREATE, &attr, sizeof(attr));
-}
-
 int bpfm_map_get_fd_by_id(uint32_t id, uint32_t open_flags)
 {
     union bpf_attr attr;

@@ -32,9 +32,6 @@ struct bpfm_prog_info {
     uint8_t tag[8];
 };
 
-int bpfm_map_create(uint32_t map_type, uint32_t key_size, uint32_t value_size,
-                    uint32_t max_entries, uint32_t map_flags, const char *name,
-                    int inner_map_fd, uint32_t numa_node, uint64_t map_extra);
 int bpfm_map_get_fd_by_id(uint32_t id, uint32_t open_flags);
 int bpfm_map_get_next_id(uint32_t start_id, uint32_t *next_id);
 int bpfm_prog_get_fd_by_id(uint32_t id);
@@ -150,8 +147,9 @@ int bpfm_update_batch_part(int fd, const char *keys, const char *values, uint32_
 int bpfm_exec_ops(const struct bpfm_op *ops, uint32_t count, const int *fds, const char *keys,
                   const char *values, uint32_t *done);
 
-/* MAP_CREATE with BTF describing the key and value: btf_fd from BTF_LOAD, the type
- * ids in that BTF (0 = none); the other parameters as bpfm_map_create. */
+/* MAP_CREATE (the one map-creating call): name NULL or up to 15 bytes; inner_map_fd
+ * > 0 for map-in-map types; BTF describing the key and value: btf_fd from BTF_LOAD
+ * (< 0: none), the type ids in that BTF (0 = none).  A new fd or -errno. */
 int bpfm_map_create_btf(uint32_t map_type, uint32_t key_size, uint32_t value_size,
                         uint32_t max_entries, uint32_t map_flags, const char *name,
                         int inner_map_fd, uint32_t numa_node, uint64_t map_extra, int btf_fd,

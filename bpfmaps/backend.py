@@ -35,7 +35,7 @@ generic Python for any other.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Optional, Protocol, runtime_checkable
 
@@ -44,7 +44,9 @@ from .types import BTFInfo, MapInfo, ProgInfo  # re-exported (they lived here)
 __all__ = [
     "BTFInfo",
     "Backend",
+    "MapInfo",
     "ProgInfo",
+    "RingReader",
     "default_backend",
     "kernel_backend",
     "use_backend",
@@ -52,6 +54,31 @@ __all__ = [
 
 
 Buffer = Any  # bytes-like input, or a buffer from Backend.alloc for outputs
+Key = Any  # bytes of the map's key size, or Backend.NULL
+
+
+@runtime_checkable
+class RingReader(Protocol):
+    """One mapped ring (``Backend.ringbuf_open``) or per-CPU perf ring (``perf_open``),
+    read by :mod:`bpfmaps.ringbuf`.  ``read(n)`` returns (records, payloads, offsets
+    into the payloads, lengths) of up to ``n`` records, (0, b"", [], []) when none."""
+
+    @property
+    def discarded(self) -> int:
+        """Records the producer discarded (ring buffers; 0 for perf rings)."""
+        ...
+
+    @property
+    def busy(self) -> bool:
+        """The last read stopped at a reserved, not yet submitted record."""
+        ...
+
+    def read(
+        self, max_records: int
+    ) -> tuple[int, bytes | bytearray | memoryview, Sequence[int], Sequence[int]]: ...
+    def pending(self) -> bool: ...
+    def fileno(self) -> int: ...
+    def close(self) -> None: ...
 
 
 @runtime_checkable
@@ -123,6 +150,10 @@ class Backend(Protocol):
     def obj_unpin(self, path: str) -> int: ...
     def map_pin_paths(self, map_id: int) -> list[str]: ...
 
+    # -- ring buffers (kernel >= 5.8): map the ring of a RINGBUF map fd ``fd`` whose
+    # max_entries is ``size``; the Map keeps owning the fd
+    def ringbuf_open(self, fd: int, size: int) -> RingReader: ...
+
     # -- BTF objects (kernel >= 5.4; btf_info carries the raw blob) -------------
     # btf_load: (fd or -errno, log text); log_size 0 = no log buffer.
     def btf_get_fd_by_id(self, btf_id: int) -> int: ...
@@ -131,14 +162,15 @@ class Backend(Protocol):
     def btf_load(self, data: bytes, log_size: int = 0, log_level: int = 1) -> tuple[int, str]: ...
 
     # -- elements --------------------------------------------------------------
-    def map_lookup_elem(
-        self, fd: int, key: bytes | None, value_out: Buffer, flags: int = 0
-    ) -> int: ...
-    def map_update_elem(self, fd: int, key: bytes | None, value: bytes, flags: int = 0) -> int: ...
-    def map_delete_elem(self, fd: int, key: bytes | None) -> int: ...
-    def map_get_next_key(self, fd: int, key: bytes | None, next_key_out: Buffer) -> int: ...
+    # ``key`` is bytes of the key size or ``backend.NULL`` (keyless maps, the first
+    # GET_NEXT_KEY); ``flags`` is required: the kernel backend binds these straight to
+    # the C functions, which take every argument.
+    def map_lookup_elem(self, fd: int, key: Key, value_out: Buffer, flags: int) -> int: ...
+    def map_update_elem(self, fd: int, key: Key, value: Buffer, flags: int) -> int: ...
+    def map_delete_elem(self, fd: int, key: Key) -> int: ...
+    def map_get_next_key(self, fd: int, key: Key, next_key_out: Buffer) -> int: ...
     def map_lookup_and_delete_elem(
-        self, fd: int, key: bytes | None, value_out: Buffer, flags: int = 0
+        self, fd: int, key: Key, value_out: Buffer, flags: int
     ) -> int: ...
 
     # -- batch commands (kernel >= 5.6; count written back even on failure) -----

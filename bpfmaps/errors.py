@@ -102,7 +102,15 @@ class BPFError(BpfmapsError, OSError):
         )
 
 
-def _rebuild(cls, err, op, map, hint, key, detail):
+def _rebuild(
+    cls: type[BPFError],
+    err: int,
+    op: str,
+    map: str | None,
+    hint: str | None,
+    key: Any,
+    detail: str | None,
+) -> BPFError:
     return cls(err, op, map=map, hint=hint, key=key, detail=detail)
 
 
@@ -253,8 +261,8 @@ class BatchError(BpfmapsError):
         not_attempted: list[tuple[Any, ...]] | None = None,
         rolled_back: bool = False,
         total: int | None = None,
-        also_applied: list | None = None,
-        rollback_errors: list | None = None,
+        also_applied: list[tuple[int, int]] | None = None,
+        rollback_errors: list[tuple[Any, Any, BaseException]] | None = None,
         results: Any = None,
     ) -> None:
         super().__init__(message)
@@ -288,27 +296,27 @@ class CommandFailed(BpfmapsError):
         errno: int | None,
         line: int,
         index: int,
-        also_applied: list | None = None,
+        also_applied: list[tuple[int, int, int]] | None = None,
         shown: bool = False,
         silent: bool = False,
         hint: str | None = None,
         exit_status: int | None = None,
     ) -> None:
         super().__init__(message)
-        self.message = message
-        self.errno = errno
-        self.line = line
-        self.index = index
-        self.also_applied = also_applied or []
+        self.message: str = message
+        self.errno: int | None = errno
+        self.line: int = line
+        self.index: int = index
+        self.also_applied: list[tuple[int, int, int]] = also_applied or []
         #: the command's own output already said it (``Not found``, ``Error: empty
         #: map``, ``null``): a single command prints nothing more, like bpftool
-        self.shown = shown
+        self.shown: bool = shown
         #: bpftool fails silently here: the message is a stderr-only diagnostic
-        self.silent = silent
+        self.silent: bool = silent
         #: an extra stderr line (``Hint: ...``) on top of bpftool's message
-        self.hint = hint
+        self.hint: str | None = hint
         #: overrides the errno-derived status (128 + signal for an interrupted run)
-        self.exit_status = exit_status
+        self.exit_status: int | None = exit_status
 
     @property
     def status(self) -> int:

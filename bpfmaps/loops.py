@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import struct
 from errno import ENOENT
-from typing import TYPE_CHECKING, Any, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol
 from weakref import WeakKeyDictionary
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -142,9 +142,9 @@ def of(be: Backend) -> Loops:
     """The loops for ``be``: its own (``be.loops``: the kernel backend's C loops) when
     it has them, else :class:`GenericLoops` over its element commands (one per backend,
     cached).  Cost: an attribute lookup (plus a dict lookup for generic loops)."""
-    lp = getattr(be, "loops", None)
-    if lp is not None:
-        return lp
+    own: Loops | None = getattr(be, "loops", None)
+    if own is not None:
+        return own
     try:
         return _generic[be]
     except (KeyError, TypeError):
@@ -169,7 +169,7 @@ class GenericLoops:
         return f"<GenericLoops over {self.be!r}>"
 
     @staticmethod
-    def _loop(count: int, errs: Optional[list[int]], one) -> tuple[int, int]:
+    def _loop(count: int, errs: Optional[list[int]], one: Callable[[int], int]) -> tuple[int, int]:
         if errs is None:
             for i in range(count):
                 rc = one(i)
@@ -183,7 +183,8 @@ class GenericLoops:
             failures += rc != 0
         return failures, count
 
-    def _key(self, keys: Buffer | None, key_size: int, i: int):
+    def _key(self, keys: Buffer | None, key_size: int, i: int) -> Any:
+        """Key ``i`` of the packed ``keys`` as bytes, or the backend's NULL."""
         if keys is None:
             return self.be.NULL
         return self.be.tobytes(keys, key_size, i * key_size)
@@ -216,7 +217,18 @@ class GenericLoops:
         delete = self.be.map_delete_elem
         return self._loop(count, errs, lambda i: delete(fd, self._key(keys, key_size, i)))
 
-    def _out_loop(self, command, fd, keys, key_size, values_out, value_stride, count, flags, errs):
+    def _out_loop(
+        self,
+        command: Callable[[int, Any, Any, int], int],
+        fd: int,
+        keys: Buffer | None,
+        key_size: int,
+        values_out: Buffer,
+        value_stride: int,
+        count: int,
+        flags: int,
+        errs: list[int] | None,
+    ) -> tuple[int, int]:
         be = self.be
         vbuf = be.alloc(value_stride)
 
@@ -356,7 +368,7 @@ class GenericLoops:
         vbuf = be.alloc(vbs)
         prev = None if delete or start is None else be.tobytes(start, ks)
         rc = 0
-        collected = []
+        collected: list[bytes] = []
         while len(collected) < count if delete else n < count:
             rc = be.map_get_next_key(fd, be.NULL if prev is None else prev, kbuf)
             if rc < 0:

@@ -48,12 +48,13 @@ class TestRunResult(NamedTuple):
     it); ``duration_ns``: the kernel's average time per run over ``repeat`` runs
     (0 on the fake); ``ctx``: the context after the run (b"" unless ``ctx`` given)."""
 
-    __test__ = False  # not a pytest test class
-
     retval: int
     data: bytes
     duration_ns: int
     ctx: bytes = b""
+
+
+setattr(TestRunResult, "__test__", False)  # noqa: B010 - not a pytest test class (no NamedTuple field)
 
 
 # r0 = 0 (BPF_ALU64 | BPF_MOV | BPF_K); exit (BPF_JMP | BPF_EXIT)
@@ -68,6 +69,7 @@ class Program:
         if rc < 0:
             backend.close(fd)
             raise error_from_errno(-rc, "prog_info")
+        assert info is not None  # rc 0 always carries the info
         self._owned = OwnedFd(backend, fd, f"BPF program id {info.id}")
         self.info: ProgInfo = info
 

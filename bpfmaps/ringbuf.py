@@ -23,10 +23,12 @@ fast path.  See docs/ring-buffers.md.
 
 from __future__ import annotations
 
+import errno as _errno
 import select
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
+from .errors import error_from_errno
 from .types import MapType
 
 if TYPE_CHECKING:
@@ -341,10 +343,6 @@ class PerfBuffer(_Poller):
             raise NotImplementedError(f"the {be.name} backend has no perf buffers")
         self._map = map
         self.cpus: list[int] = []
-        import errno as _errno
-
-        from .errors import error_from_errno
-
         try:
             ncpus = min(be.possible_cpus(), map.max_entries)
             for cpu in range(ncpus):

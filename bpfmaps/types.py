@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from typing import NamedTuple, Union
+from typing import Any, NamedTuple, Union
 
 __all__ = [
     "MapType",
@@ -171,7 +171,9 @@ class MapInfo(NamedTuple):
     btf_vmlinux_id: int = 0
 
     @classmethod
-    def make(cls, type: int, **kw) -> MapInfo:
+    def make(cls, type: int, **kw: Any) -> MapInfo:
+        """The record with ``type`` as a :class:`MapType` when it names one (else the int);
+        ``kw`` are the other fields.  No syscall."""
         return cls(type=_map_type_or_int(type), **kw)
 
     @property

@@ -26,7 +26,8 @@ RANK: dict[str, float] = {
     # L0: pure (errors does not import types)
     "errors": 0, "json_writer": 0.5, "types": 1, "_typing": 1.2,
     # L1: the syscall layer: the compiled module, its one wrapper, the protocol, loops
-    "_ffi": 2, "kernel": 2.5, "backend": 3, "loops": 4,
+    "_host": 1.1,  # /sys and /proc facts, pure Python
+    "_ffi": 2, "_cbuf": 2.1, "_kring": 2.2, "_kloops": 2.3, "kernel": 2.5, "backend": 3, "loops": 4,
     # L2: the raw batch engine: its data, rollback and streaming reads, then the executor
     "chunks": 4.5, "rollback": 4.6, "dump": 4.7, "engine": 5,
     # BTF: the pure parser and type model; the loader opens objects through a backend
@@ -71,7 +72,7 @@ ONLY: dict[str, set[str]] = {
     "testing.pytest_plugin": {"errors", "types", "backend"},
 }
 #: the only importers of the compiled module (REDESIGN: kernel backend and scanner driver)
-FFI_USERS = {"kernel", "bpftool.scan", "bpftool.batchfile", "loops"}
+FFI_USERS = {"kernel", "_cbuf", "_kring", "_kloops", "bpftool.scan", "bpftool.batchfile", "loops"}
 
 #: lazy imports of bpfmaps modules that are allowed, with the reason
 LAZY: dict[tuple[str, str], str] = {
@@ -122,10 +123,6 @@ KNOWN: dict[tuple[str, str], str] = {
         "bpftool.output",
     ): "landed before this check (fid/cp/engp): lazy import; give a reason or remove",
     (
-        "kernel",
-        "errors",
-    ): "landed before this check (fid/cp/engp): lazy import; give a reason or remove",
-    (
         "bpftool.syncfile",
         "backend",
     ): "landed before this check (cp): lazy import; give a reason or remove",
@@ -145,7 +142,6 @@ KNOWN: dict[tuple[str, str], str] = {
         "cli",
         "bpftool.syncfile",
     ): "landed before this check (cp): lazy import; give a reason or remove",
-    ("ringbuf", "errors"): "landed before this check (cp): lazy import; give a reason or remove",
     (
         "testing._maps",
         "testing._ringbuf",

@@ -264,9 +264,8 @@ def test_scanner_coverage_of_benchmark_shapes():
 
 
 def test_record_layout_matches_header():
-    from bpfmaps._ffi import ffi
-
     from bpfmaps import loops
+    from bpfmaps._ffi import ffi
 
     assert ffi.sizeof("struct bpfm_op") == plan.OP.size == loops.OP_SIZE == 32
     assert plan.OP.format == loops.OP_FORMAT
