@@ -50,9 +50,9 @@ RANK: dict[str, float] = {
     # L5: entry points and the package's lazy re-exports
     "cli": 30, "__main__": 31, "__init__": 32,
     # testing: over L0/L1 only (see ONLY)
-    "testing._jhash": 40, "testing.faults": 40, "testing._btf": 40, "testing._ringbuf": 44.5, "testing._mmap": 40, "testing.maps": 41,
-    "testing._maps": 41, "testing.inject": 42,
-    "testing.kernel": 42, "testing.fake": 43, "testing": 44, "testing.pytest_plugin": 45,
+    "testing._jhash": 40, "testing.faults": 40, "testing.maps": 41, "testing.fdtable": 42,
+    "testing.elements": 42.2, "testing.batch": 42.4, "testing.progs": 42.2, "testing._btf": 42.2,
+    "testing.inject": 42, "testing.fake": 43, "testing": 44, "testing.pytest_plugin": 45,
 }
 # fmt: on
 
@@ -64,10 +64,12 @@ ONLY: dict[str, set[str]] = {
         for m in ("bytes", "lexer", "grammar", "quick", "plan", "scan", "batchfile", "parse")
     },
     **{m: {"errors", "types", "backend"} for m in ("testing._jhash", "testing.faults")},
-    "testing._maps": {"errors", "types"},
     "testing.maps": {"errors", "types"},
-    "testing.kernel": {"errors", "types", "backend"},
-    "testing.fake": {"errors", "types", "backend"},
+    **{
+        f"testing.{m}": {"errors", "types"}
+        for m in ("fdtable", "elements", "batch", "progs", "fake")
+    },
+    "testing._btf": {"errors", "types", "btf.model", "btf.parse"},
     "testing": {"errors", "types", "backend", "maps"},
     "testing.pytest_plugin": {"errors", "types", "backend"},
 }
@@ -91,7 +93,6 @@ LAZY: dict[tuple[str, str], str] = {
     ("testing", "maps"): "fake_map() returns a Map; the fake itself never needs it",
     ("maps", "replace"): "start-up: outer.replace() is rarely used",
     ("bpftool.runner", "bpftool._safety"): "only when an internal error is reported",
-    ("testing.fake", "testing._mmap"): "only for mmap'd fake arrays",
 }
 for _m in ("codecs", "backend", "batching", "errors", "maps", "progs", "types"):
     LAZY[("__init__", _m)] = "lazy public names (module __getattr__): start-up"
@@ -142,14 +143,6 @@ KNOWN: dict[tuple[str, str], str] = {
         "cli",
         "bpftool.syncfile",
     ): "landed before this check (cp): lazy import; give a reason or remove",
-    (
-        "testing._maps",
-        "testing._ringbuf",
-    ): "landed before this check (cp): upward edge (rank 41 -> 44.5); lazy import not in LAZY; give a reason or remove",
-    (
-        "testing.fake",
-        "testing._ringbuf",
-    ): "landed before this check (cp): upward edge (rank 43 -> 44.5); give a reason or remove",
     (
         "bpftool.runner",
         "btf.dumper",

@@ -68,7 +68,7 @@ def fake_map(
     *,
     inner_map: Any = None,
     kernel: Optional[FakeKernel] = None,
-) -> Map:
+) -> Map[Any, Any]:
     """A real :class:`bpfmaps.Map` over a FakeKernel (a new one unless ``kernel`` is given).
 
     Same arguments as ``Map.create`` plus codecs (``key=``/``value=``).  The FakeKernel

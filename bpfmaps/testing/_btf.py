@@ -1,6 +1,6 @@
 """BTF objects in the fake kernel: BTF_LOAD, BTF ids and info, maps created with BTF.
 
-:class:`BTFMixin` adds to :class:`~bpfmaps.testing.FakeKernel` what the kernel's
+:class:`BTFCommands` adds to :class:`~bpfmaps.testing.FakeKernel` what the kernel's
 ``kernel/bpf/btf.c`` and ``map_check_btf`` do for user-space BTF, checked against a
 real kernel by ``tests/contract/test_btf_contract.py``:
 
@@ -21,16 +21,17 @@ Pure Python; nothing compiled.
 from __future__ import annotations
 
 import errno
-import itertools
 import re
-from typing import Any, Optional
+from collections.abc import Iterator
+from typing import ClassVar, Optional
 
-from ..backend import BTFInfo
-from ..btf.model import BTFError, Kind
+from ..btf.model import BTF, Array, BTFError, Int, Kind, Struct, Typedef
 from ..btf.parse import parse
-from ..types import MapType
+from ..types import BTFInfo, MapType
+from .fdtable import FdTable
+from .maps import FakeObject
 
-__all__ = ["BTFMixin", "FakeBTF"]
+__all__ = ["BTFCommands", "FakeBTF"]
 
 EINVAL, EBADF, ENOENT, E2BIG, EPERM = (
     errno.EINVAL,
@@ -51,23 +52,18 @@ _SPECIAL_STRUCTS = frozenset({"bpf_spin_lock", "bpf_timer", "bpf_wq", "bpf_refco
 _KEYLESS = frozenset({MapType.QUEUE, MapType.STACK, MapType.BLOOM_FILTER})
 
 
-class FakeBTF:
-    """The object behind a fake BTF fd (``struct btf``)."""
+class FakeBTF(FakeObject):
+    """The object behind a fake BTF fd (``struct btf``): the blob and its parse."""
 
-    kind = "btf"
+    kind: ClassVar[str] = "btf"
 
-    def __init__(self, btf_id: int, data: bytes, parsed: Any) -> None:
-        self.id = btf_id
+    def __init__(self, btf_id: int, data: bytes, parsed: BTF) -> None:
+        super().__init__(btf_id)
         self.data = data
         self.btf = parsed
-        self.refs = 0
-        self.inner_meta = None
-
-    def release(self) -> None:
-        pass
 
 
-def _check_blob(data: bytes) -> tuple[int, str, Any]:
+def _check_blob(data: bytes) -> tuple[int, str, Optional[BTF]]:
     """(0, "", parsed) or (-EINVAL, log line, None): what the kernel's btf_parse checks."""
     if len(data) < 24:
         return -EINVAL, "btf_header not found", None
@@ -79,14 +75,14 @@ def _check_blob(data: bytes) -> tuple[int, str, Any]:
         return -EINVAL, str(e), None
     for t in btf.own_types():
         k = t.kind
-        if k == Kind.INT:
+        if isinstance(t, Int):
             if bin(t.encoding).count("1") > 1 or t.encoding & ~7:
                 return -EINVAL, f"[{t.id}] INT: Unsupported encoding", None
             if t.size not in (1, 2, 4, 8, 16) or t.offset + t.bits > t.size * 8 or not t.bits:
                 return -EINVAL, f"[{t.id}] INT: Invalid int_data", None
             if not t.name:
                 return -EINVAL, f"[{t.id}] INT: Invalid name", None
-        elif k in (Kind.STRUCT, Kind.UNION):
+        elif isinstance(t, Struct):  # and Union
             if t.name and not _IDENT.match(t.name):
                 return -EINVAL, f"[{t.id}] {k.name} {t.name}: Invalid name", None
             if _has_special(btf, t.id) and _unaligned_member(btf, t.id):
@@ -104,103 +100,94 @@ def _check_blob(data: bytes) -> tuple[int, str, Any]:
                 bits = m.bitfield_size or msize * 8
                 if m.bit_offset + bits > t.size * 8:
                     return -EINVAL, f"[{t.id}] {k.name}: Member exceeds struct_size", None
-        elif k == Kind.ARRAY:
+        elif isinstance(t, Array):
             it = btf.resolve(t.index_type_id) if t.index_type_id < len(btf) else None
             if it is None or it.kind != Kind.INT:
                 return -EINVAL, f"[{t.id}] ARRAY: Invalid index", None
-        elif k == Kind.TYPEDEF and not (t.name and _IDENT.match(t.name)):
+        elif isinstance(t, Typedef) and not (t.name and _IDENT.match(t.name)):
             return -EINVAL, f"[{t.id}] TYPEDEF: Invalid name", None
     return 0, "", btf
 
 
-def _walk_structs(btf: Any, type_id: int, depth: int = 0) -> Any:
+def _walk_structs(btf: BTF, type_id: int, depth: int = 0) -> Iterator[Struct]:
     """Every struct/union reachable by value from ``type_id`` (itself included)."""
     t = btf.resolve(type_id)
-    while t.kind == Kind.ARRAY:
+    while isinstance(t, Array):
         t = btf.resolve(t.type_id)
-    if t.kind not in (Kind.STRUCT, Kind.UNION) or depth > 32:
+    if not isinstance(t, Struct) or depth > 32:
         return
     yield t
     for m in t.members:
         yield from _walk_structs(btf, m.type_id, depth + 1)
 
 
-def _has_special(btf: Any, type_id: int) -> bool:
+def _has_special(btf: BTF, type_id: int) -> bool:
     return any(s.name in _SPECIAL_STRUCTS for s in _walk_structs(btf, type_id) if s.id != type_id)
 
 
-def _unaligned_member(btf: Any, type_id: int) -> bool:
+def _unaligned_member(btf: BTF, type_id: int) -> bool:
     return any(m.bit_offset % 8 for s in _walk_structs(btf, type_id) for m in s.members)
 
 
-def _spin_lock_offsets(btf: Any, type_id: int, base: int = 0, depth: int = 0) -> list[int]:
+def _spin_lock_offsets(btf: BTF, type_id: int, base: int = 0, depth: int = 0) -> list[int]:
     """Byte offsets of every ``struct bpf_spin_lock`` in a type (nested structs included)."""
     t = btf.resolve(type_id)
     if t.kind == Kind.STRUCT and t.name == "bpf_spin_lock":
         return [base]
-    if depth > 32 or t.kind not in (Kind.STRUCT, Kind.UNION):
+    if depth > 32 or not isinstance(t, Struct):
         return []
-    out = []
+    out: list[int] = []
     for m in t.members:
         if not m.bitfield_size:
             out += _spin_lock_offsets(btf, m.type_id, base + m.bit_offset // 8, depth + 1)
     return out
 
 
-class BTFMixin:
-    """BTF commands of the fake kernel (mixed into FakeKernel)."""
-
-    def _btf_state(self) -> tuple[dict[int, FakeBTF], Any]:
-        st = self.__dict__.get("_btf_objs")
-        if st is None:
-            st = ({}, itertools.count(1))
-            self.__dict__["_btf_objs"] = st
-        return st
+class BTFCommands(FdTable):
+    """BTF commands of the fake kernel, and the BTF checks of MAP_CREATE."""
 
     # -- commands ------------------------------------------------------------------
     def btf_load(self, data: bytes, log_size: int = 0, log_level: int = 1) -> tuple[int, str]:
         """``BPF_BTF_LOAD``: (a new BTF fd, "") or (-errno, the verifier's log line)."""
-        rc = self._fault("btf_load")  # type: ignore[attr-defined]
+        rc = self._fault("btf_load")
         if rc:
             return rc, ""
         data = bytes(data)
         rc, log, parsed = _check_blob(data)
-        if rc:
+        if rc or parsed is None:
             return rc, (log + "\n") if log_size else ""
-        objs, ids = self._btf_state()
-        obj = FakeBTF(next(ids), data, parsed)
-        objs[obj.id] = obj
-        return self._install(obj), ""  # type: ignore[attr-defined]
+        obj = FakeBTF(next(self._btf_ids), data, parsed)
+        self._btfs[obj.id] = obj
+        return self._install(obj), ""
 
     def btf_get_fd_by_id(self, btf_id: int) -> int:
-        rc = self._fault("btf_get_fd_by_id", btf_id=btf_id)  # type: ignore[attr-defined]
+        """``BPF_BTF_GET_FD_BY_ID``: a new fd or -ENOENT."""
+        rc = self._fault("btf_get_fd_by_id", btf_id=btf_id)
         if rc:
             return rc
-        obj = self._btf_state()[0].get(int(btf_id))
+        obj = self._btfs.get(int(btf_id))
         if obj is None:
             return -ENOENT
-        return self._install(obj)  # type: ignore[attr-defined]
+        return self._install(obj)
 
     def btf_get_next_id(self, start_id: int) -> tuple[int, int]:
-        ids = sorted(i for i in self._btf_state()[0] if i > start_id)
+        """``BPF_BTF_GET_NEXT_ID``: (0, next id) or (-ENOENT, 0).  Cost: O(n log n)."""
+        ids = sorted(i for i in self._btfs if i > start_id)
         if not ids:
             return -ENOENT, 0
         return 0, ids[0]
 
-    def btf_info(self, fd: int) -> tuple[int, Optional[Any]]:
-        f = self._fds.get(fd) if isinstance(fd, int) else None  # type: ignore[attr-defined]
+    def btf_info(self, fd: int) -> tuple[int, Optional[BTFInfo]]:
+        """``BPF_OBJ_GET_INFO_BY_FD`` of a BTF object: (0, info with the raw blob) or -errno."""
+        f = self._fds.get(fd) if isinstance(fd, int) else None
         if f is None:
             return -EBADF, None
         obj = f.obj
-        if obj.kind != "btf":
+        if not isinstance(obj, FakeBTF):
             return -EINVAL, None
         return 0, BTFInfo(id=obj.id, data=obj.data, name="", kernel_btf=False)
 
-    # -- hooks used by FakeKernel ---------------------------------------------------
-    def _btf_put(self, obj: FakeBTF) -> None:
-        """Last reference gone: the id disappears."""
-        self._btf_state()[0].pop(obj.id, None)
-
+    # -- the hook used by map_create -----------------------------------------------
     def _btf_for_create(
         self,
         map_type: int,
@@ -217,11 +204,11 @@ class BTFMixin:
         if btf_fd is None or btf_fd < 0 or (not key_type_id and not value_type_id):
             # no BTF: a value type is what MAP_CREATE looks at (btf_value_type_id 0 -> none)
             return 0, None, -1
-        f = self._fds.get(btf_fd)  # type: ignore[attr-defined]
+        f = self._fds.get(btf_fd)
         if f is None:
             return -EBADF, None, -1
         obj = f.obj
-        if obj.kind != "btf":
+        if not isinstance(obj, FakeBTF):
             return -EINVAL, None, -1
         btf = obj.btf
         n = len(btf)
@@ -247,7 +234,7 @@ class BTFMixin:
                 return -EINVAL, None, -1
         if mt in (MapType.ARRAY, MapType.PERCPU_ARRAY) and key_type_id:
             kt = btf.resolve(key_type_id)
-            if kt.kind != Kind.INT or kt.bits != 32 or kt.offset:
+            if not isinstance(kt, Int) or kt.bits != 32 or kt.offset:
                 return -EINVAL, None, -1
         if mt == MapType.LPM_TRIE and key_type_id and btf.resolve(key_type_id).kind != Kind.STRUCT:
             return -EINVAL, None, -1
@@ -261,11 +248,3 @@ class BTFMixin:
             if mt not in _SPIN_LOCK_TYPES:
                 return -EOPNOTSUPP, None, -1
         return 0, obj, lock
-
-    @staticmethod
-    def _btf_mask_lock(m: Any, value: bytes) -> bytes:
-        """The kernel never copies a value's bpf_spin_lock from user space: it stays 0."""
-        off = getattr(m, "spin_lock_off", -1)
-        if off < 0:
-            return value
-        return value[:off] + b"\0\0\0\0" + value[off + 4 :]

@@ -57,13 +57,13 @@ class _Plan(NamedTuple):
     arg: Any
 
 
-def _count_arg(name: str, args: tuple, kw: dict) -> int:
+def _count_arg(name: str, args: tuple[Any, ...], kw: dict[str, Any]) -> int:
     pos = {"map_update_batch": 3, "map_delete_batch": 2, "update_elems": 5, "delete_elems": 3,
            "lookup_elems": 5, "lookup_and_delete_elems": 5, "exec_ops": 1}[name]  # fmt: skip
     return int(args[pos]) if len(args) > pos else int(kw.get("count", 0))
 
 
-def _early_failure(name: str, err: int, args: tuple, kw: dict) -> Any:
+def _early_failure(name: str, err: int, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
     """What ``name`` returns when the kernel refuses it before doing anything."""
     rc = -abs(err)
     if name in ("map_update_batch", "map_delete_batch"):
@@ -101,8 +101,8 @@ class FaultyBackend:
         self._plan: list[_Plan] = []
         #: (method, call number, action) of every fault that fired, in order
         self.fired: list[tuple[str, int, str]] = []
-        self.name = inner.name
-        self.NULL = inner.NULL
+        self.name: str = inner.name
+        self.NULL: Any = inner.NULL
 
     def __repr__(self) -> str:
         return f"<FaultyBackend over {self._inner!r}>"

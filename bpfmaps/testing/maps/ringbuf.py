@@ -11,17 +11,19 @@ Not modelled: adaptive wake-up suppression (every submit wakes).
 
 from __future__ import annotations
 
+import errno
 import os
 from collections import deque
 from typing import Any, Optional
 
-from ..types import MapType
-from . import _maps as M
+from . import limits as L
+from .base import EINVAL, F_NUMA_NODE, FakeMap, MapEnv
 
-EINVAL, EAGAIN, EBUSY = 22, 11, 16
+__all__ = ["FakeRing", "FakeRingBuf", "FakeRingRecord"]
+
+EAGAIN = errno.EAGAIN
 BUSY, SUBMITTED, DISCARDED = 0, 1, 2
 RB_NO_WAKEUP, RB_FORCE_WAKEUP = 1, 2
-PAGE = 4096
 
 
 def _room(n: int) -> int:
@@ -34,13 +36,15 @@ class FakeRingRecord:
 
     def __init__(self, ring: FakeRingBuf, size: int) -> None:
         self.ring = ring
-        self.data = bytearray(size)
-        self.state = BUSY
+        self.data: bytearray = bytearray(size)
+        self.state: int = BUSY
 
     def submit(self, flags: int = 0) -> None:
+        """``bpf_ringbuf_submit``: readers see the record.  RuntimeError if done twice."""
         self._finish(SUBMITTED, flags)
 
     def discard(self, flags: int = 0) -> None:
+        """``bpf_ringbuf_discard``: readers skip the record.  RuntimeError if done twice."""
         self._finish(DISCARDED, flags)
 
     def _finish(self, state: int, flags: int) -> None:
@@ -50,31 +54,36 @@ class FakeRingRecord:
         self.ring.notify(flags)
 
 
-class FakeRingBuf(M.FakeMap):
+class FakeRingBuf(FakeMap):
     """ringbuf (``kernel/bpf/ringbuf.c``): no keys, no values, max_entries = bytes."""
 
-    def __init__(self, *a: Any, **kw: Any) -> None:
-        super().__init__(*a, **kw)
+    def __init__(self, env: MapEnv, *a: Any, **kw: Any) -> None:
+        super().__init__(env, *a, **kw)
         self.records: deque[FakeRingRecord] = deque()
-        self.used = 0
+        self.used: int = 0
         self.readers: list[FakeRing] = []
+
+    @classmethod
+    def alloc_check(
+        cls, map_type: int, key_size: int, value_size: int, max_entries: int, flags: int
+    ) -> int:
+        """``ringbuf_map_alloc``: no key/value, size a power-of-2 multiple of the page.
+        Cost: O(1)."""
+        if flags & ~F_NUMA_NODE or key_size or value_size:
+            return -EINVAL
+        page = L.PAGE_SIZE
+        if max_entries < page or max_entries & (max_entries - 1) or max_entries % page:
+            return -EINVAL
+        return 0
 
     def count(self) -> int:
         return 0
 
-    def lookup(self, key):
+    def lookup(self, key: Optional[bytes]) -> tuple[int, Optional[bytes]]:
         return -EINVAL, None  # ENOTSUPP on the kernel; bpfmaps never asks
 
-    def update(self, key, value, flags):
-        return -EINVAL
-
-    def delete(self, key):
-        return -EINVAL
-
-    def next_key(self, key):
-        return -EINVAL, None
-
     def reserve(self, size: int) -> Optional[FakeRingRecord]:
+        """Room for a record of ``size`` bytes, or None when it does not fit.  Cost: O(1)."""
         if size <= 0 or _room(size) > self.max_entries - self.used:
             return None
         rec = FakeRingRecord(self, size)
@@ -83,6 +92,7 @@ class FakeRingBuf(M.FakeMap):
         return rec
 
     def output(self, data: bytes, flags: int = 0) -> int:
+        """Reserve, copy and submit: 0 or -EAGAIN.  Cost: O(len(data))."""
         rec = self.reserve(len(data))
         if rec is None:
             return -EAGAIN
@@ -91,6 +101,7 @@ class FakeRingBuf(M.FakeMap):
         return 0
 
     def notify(self, flags: int) -> None:
+        """Wake the readers (unless ``BPF_RB_NO_WAKEUP``)."""
         if flags & RB_NO_WAKEUP:
             return
         for r in self.readers:
@@ -113,42 +124,38 @@ class FakeRingBuf(M.FakeMap):
         return out, disc, False
 
     def pending(self) -> bool:
+        """A finished record waits at the front."""
         return bool(self.records) and self.records[0].state != BUSY
-
-
-def create_check(key_size: int, value_size: int, max_entries: int, flags: int) -> int:
-    """``ringbuf_map_alloc``: no key/value, size a power-of-2 multiple of the page."""
-    if flags & ~(M.F_NUMA_NODE) or key_size or value_size:
-        return -EINVAL
-    if max_entries < PAGE or max_entries & (max_entries - 1) or max_entries % PAGE:
-        return -EINVAL
-    return 0
 
 
 class FakeRing:
     """The reader of one fake ring (what ``FakeKernel.ringbuf_open`` returns): the same
-    methods as the kernel backend's mapped ring."""
+    methods as the kernel backend's mapped ring.  Owns a pipe (closed by :meth:`close`)."""
 
     def __init__(self, ring: FakeRingBuf) -> None:
         self.ring = ring
         self._r, self._w = os.pipe()
         os.set_blocking(self._r, False)
         self._signalled = False
-        self.discarded = 0
-        self.busy = False
+        self.discarded: int = 0
+        self.busy: bool = False
         ring.readers.append(self)
         if ring.pending():
             self.signal()
 
     def signal(self) -> None:
+        """Make :meth:`fileno` readable (once until the records are read)."""
         if not self._signalled and self._w >= 0:
             os.write(self._w, b"\1")
             self._signalled = True
 
     def pending(self) -> bool:
+        """Records wait to be read."""
         return self.ring.pending()
 
-    def read(self, max_records: int):
+    def read(self, max_records: int) -> tuple[int, bytes, list[int], list[int]]:
+        """Up to ``max_records`` records: (n, data padded to 8 each, offsets, lengths).
+        Cost: O(bytes read)."""
         recs, disc, busy = self.ring.take(max_records)
         self.discarded += disc
         self.busy = busy
@@ -160,7 +167,10 @@ class FakeRing:
             self._signalled = False
         if not recs:
             return 0, b"", [], []
-        offs, lens, parts, pos = [], [], [], 0
+        offs: list[int] = []
+        lens: list[int] = []
+        parts: list[bytes] = []
+        pos = 0
         for r in recs:
             offs.append(pos)
             lens.append(len(r))
@@ -170,15 +180,14 @@ class FakeRing:
         return len(recs), b"".join(parts), offs, lens
 
     def fileno(self) -> int:
+        """The wake-up pipe's read end (for select/epoll)."""
         return self._r
 
     def close(self) -> None:
+        """Close the pipe and detach from the ring; idempotent."""
         if self._r >= 0:
             os.close(self._r)
             os.close(self._w)
             self._r = self._w = -1
             if self in self.ring.readers:
                 self.ring.readers.remove(self)
-
-
-M.MAP_CLASSES[MapType.RINGBUF] = FakeRingBuf
