@@ -165,6 +165,10 @@ static inline const unsigned char *fast_dec(const unsigned char *p, const unsign
             if (v > 255 || cls[*q] != 1)
                 break; /* longer, 0x, other characters, '#': the general loop decides */
             out[k++] = (unsigned char)v;
+            if (*q == ' ' && cls[q[1]] == 0) { /* the usual: one space, then a word */
+                p = q + 1;
+                continue;
+            }
             q++;
             while (q < e && cls[*q] == 1)
                 q++;
