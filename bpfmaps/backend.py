@@ -45,6 +45,7 @@ __all__ = [
     "BTFInfo",
     "Backend",
     "MapInfo",
+    "PerfReader",
     "ProgInfo",
     "RingReader",
     "default_backend",
@@ -202,6 +203,15 @@ class Backend(Protocol):
         elem_flags: int = 0,
         flags: int = 0,
     ) -> tuple[int, int]: ...
+
+
+class PerfReader(RingReader, Protocol):
+    """The per-CPU perf ring of ``perf_open`` (kernel backend only)."""
+
+    @property
+    def lost(self) -> int:
+        """Samples the kernel dropped because this CPU's buffer was full."""
+        ...
 
 
 _current: contextvars.ContextVar[Backend | None] = contextvars.ContextVar(

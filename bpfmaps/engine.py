@@ -28,7 +28,7 @@ them, run the per-element loops of :mod:`bpfmaps.loops` with identical results).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
 from .chunks import (
     _OPNAME,
@@ -118,7 +118,7 @@ class BatchResult:
             return NotImplemented
         return self._astuple() == other._astuple()
 
-    __hash__ = None  # type: ignore[assignment]  # mutable
+    __hash__: ClassVar[None] = None  # type: ignore[assignment]  # mutable: not hashable
 
     def __repr__(self) -> str:
         return "BatchResult(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__) + ")"

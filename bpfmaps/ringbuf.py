@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import errno as _errno
 import select
-from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, cast
 
 from .errors import error_from_errno
 from .types import MapType
 
 if TYPE_CHECKING:
+    from .backend import PerfReader, RingReader
     from .maps import Map
 
 __all__ = ["PerfBuffer", "RecordBatch", "RingBuffer"]
@@ -48,7 +49,22 @@ class RecordBatch:
 
     __slots__ = ("data", "offsets", "lengths", "source")
 
-    def __init__(self, data: Any, offsets: Any, lengths: Any, source: Any) -> None:
+    #: the payloads, packed (a view of the reader's arena on the kernel)
+    data: bytes | bytearray | memoryview
+    #: offset of each record in ``data``
+    offsets: Sequence[int]
+    #: length of each record
+    lengths: Sequence[int]
+    #: the ring it came from (its repr names it; ``source.decode`` is its codec's decode)
+    source: _Source
+
+    def __init__(
+        self,
+        data: bytes | bytearray | memoryview,
+        offsets: Sequence[int],
+        lengths: Sequence[int],
+        source: _Source,
+    ) -> None:
         self.data = data
         self.offsets = offsets
         self.lengths = lengths
@@ -81,9 +97,18 @@ class RecordBatch:
 
 
 class _Source:
+    """One ring being consumed: its reader, callback, decoder and display name."""
+
     __slots__ = ("reader", "callback", "decode", "name", "owner")
 
-    def __init__(self, reader: Any, callback: Optional[Callback], codec: Any, name: str) -> None:
+    reader: RingReader
+    callback: Optional[Callback]
+    decode: Optional[Callable[[bytes], Any]]
+    name: str
+
+    def __init__(
+        self, reader: RingReader, callback: Optional[Callback], codec: Any, name: str
+    ) -> None:
         self.reader = reader
         self.callback = callback
         self.decode = codec.decode if codec is not None else None
@@ -382,7 +407,7 @@ class PerfBuffer(_Poller):
     @property
     def lost(self) -> int:
         """Samples the kernel dropped because a CPU's buffer was full."""
-        return sum(s.reader.lost for s in self._sources)
+        return sum(cast("PerfReader", s.reader).lost for s in self._sources)
 
     def __repr__(self) -> str:
         state = "closed" if self._ep is None else f"{len(self._sources)} CPU(s)"

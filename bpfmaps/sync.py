@@ -17,7 +17,7 @@ from __future__ import annotations
 import array as _array
 import errno as _errno
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from . import bulk
 from .errors import ENOTSUPP, BatchError, CodecError, error_from_errno
@@ -41,7 +41,14 @@ class SyncResult:
 
     __slots__ = ("added", "changed", "removed", "unchanged")
 
-    def __init__(self, added: int = 0, changed: int = 0, removed: int = 0, unchanged: int = 0):
+    added: int
+    changed: int
+    removed: int
+    unchanged: int
+
+    def __init__(
+        self, added: int = 0, changed: int = 0, removed: int = 0, unchanged: int = 0
+    ) -> None:
         self.added = added
         self.changed = changed
         self.removed = removed
@@ -62,7 +69,7 @@ class SyncResult:
             return self._astuple() == other
         return NotImplemented
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__: ClassVar[None] = None  # type: ignore[assignment]  # mutable: not hashable
 
     def __repr__(self) -> str:
         a, c, r, u = self._astuple()
