@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._version import __version__ as __version__
+
 # Public names are loaded on first use (PEP 562): ``import bpfmaps`` and the
 # ``bpfmaps batch file`` command stay cheap; ``from bpfmaps import Map`` works as usual.
 _LAZY = {
@@ -103,7 +105,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from .sync import SyncError, SyncResult
     from .types import MapFlags, MapInfo, MapType, OpenFlags, UpdateFlags
 
-__version__ = "0.1.0"
 
 __all__ = [
     "ENOTSUPP",

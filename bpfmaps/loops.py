@@ -11,8 +11,8 @@ parallel UPDATE_BATCH) lives here, twice:
   runs both on the kernel and compares results and map contents.
 
 Use :func:`of` to get the loops for a backend.  (Grouping batch-file ops into runs
-is :func:`bpfmaps.bpftool.plan.find_runs`, next to the op records it reads; the
-records themselves are executed here by :meth:`Loops.exec_ops`.)  Conventions shared
+is :func:`bpfmaps.bpftool.scan.find_runs`, with the scanner that writes the op records;
+the records themselves are executed here by :meth:`Loops.exec_ops`.)  Conventions shared
 by every loop:
 
 * ``keys``/``values`` are packed buffers (bytes-like, or buffers from

@@ -24,7 +24,7 @@ ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
 #: lower rank = lower layer.  Equal ranks may not import each other.
 RANK: dict[str, float] = {
     # L0: pure (errors does not import types)
-    "errors": 0, "json_writer": 0.5, "types": 1, "_typing": 1.2,
+    "errors": 0, "json_writer": 0.5, "_version": 0.5, "types": 1, "_typing": 1.2,
     # L1: the syscall layer: the compiled module, its one wrapper, the protocol, loops
     "_host": 1.1,  # /sys and /proc facts, pure Python
     "_ffi": 2, "_cbuf": 2.1, "_kring": 2.2, "_kloops": 2.3, "kernel": 2.5, "backend": 3, "loops": 4,
@@ -42,8 +42,11 @@ RANK: dict[str, float] = {
     # L4: bpftool: pure parsing first, then execution
     "bpftool.bytes": 10, "bpftool.lexer": 11, "bpftool.grammar": 12, "bpftool.quick": 13,
     "bpftool.plan": 13, "bpftool.scan": 14, "bpftool.batchfile": 14, "bpftool.parse": 15,
-    "bpftool.resolve": 16, "bpftool.execute": 17, "bpftool.commands": 18,
-    "bpftool.output": 19, "bpftool._safety": 19, "bpftool.runner": 20, "bpftool": 21,
+    # execution: rendering and the safety net are leaves (types/bytes only); then the
+    # runner's layers, each stacked on the one below (bpftool/state.py)
+    "bpftool.output": 15.5, "bpftool._safety": 15.5, "bpftool.resolve": 16,
+    "bpftool.state": 16.5, "bpftool.jsonbatch": 16.6, "bpftool.reporting": 16.7,
+    "bpftool.commands": 17, "bpftool.execute": 18, "bpftool.runner": 20, "bpftool": 21,
     # BTF on top of maps and the bpftool byte formatting: generated code, output, CLI
     "btf.gen": 9.5, "btf.output": 10.5, "btf.cli": 10.6, "ringbuf": 9.5,
     "bpftool.syncfile": 20.5,
@@ -87,12 +90,17 @@ LAZY: dict[tuple[str, str], str] = {
     ("bpftool.parse", "bpftool.scan"): "optional extension: the C scanner",
     ("bpftool.parse", "bpftool.grammar"): "the reference parser only where the scanner declines",
     ("bpftool.parse", "bpftool.lexer"): "the reference parser only where the scanner declines",
-    ("bpftool.runner", "bpftool.scan"): "optional extension: C exec/print loops",
-    ("bpftool.execute", "bpftool.scan"): "optional extension: C exec/print loops",
+    (
+        "bpftool.commands",
+        "btf.output",
+    ): "only for maps with BTF: the plain batch path skips the BTF modules",
+    (
+        "bpftool.commands",
+        "btf.dumper",
+    ): "only for maps with BTF: the plain batch path skips the BTF modules",
     ("btf.loader", "backend"): "default_backend() only when no backend is given",
     ("testing", "maps"): "fake_map() returns a Map; the fake itself never needs it",
     ("maps", "replace"): "start-up: outer.replace() is rarely used",
-    ("bpftool.runner", "bpftool._safety"): "only when an internal error is reported",
 }
 for _m in ("codecs", "backend", "batching", "errors", "maps", "progs", "types"):
     LAZY[("__init__", _m)] = "lazy public names (module __getattr__): start-up"
@@ -108,15 +116,7 @@ KNOWN: dict[tuple[str, str], str] = {
         "bpftool._safety",
     ): "landed before this check (rel): lazy import; give a reason or remove",
     (
-        "bpftool.execute",
         "bpftool.output",
-    ): "landed before this check (fid/cp/engp): upward edge (rank 17 -> 19); give a reason or remove",
-    (
-        "bpftool.output",
-        "errors",
-    ): "landed before this check (fid/cp/engp): lazy import; give a reason or remove",
-    (
-        "bpftool.runner",
         "errors",
     ): "landed before this check (fid/cp/engp): lazy import; give a reason or remove",
     (
@@ -143,14 +143,6 @@ KNOWN: dict[tuple[str, str], str] = {
         "cli",
         "bpftool.syncfile",
     ): "landed before this check (cp): lazy import; give a reason or remove",
-    (
-        "bpftool.runner",
-        "btf.dumper",
-    ): "landed before this check (engp): lazy import; give a reason or remove",
-    (
-        "bpftool.runner",
-        "btf.output",
-    ): "landed before this check (engp): lazy import; give a reason or remove",
     ("cli", "btf.cli"): "landed before this check (?): lazy import; give a reason or remove",
     ("cli", "btf.gen"): "landed before this check (?): lazy import; give a reason or remove",
     ("maps", "btf.fromcodec"): "landed before this check (?): lazy import; give a reason or remove",
@@ -159,9 +151,7 @@ KNOWN: dict[tuple[str, str], str] = {
     ("maps", "batching"): "lazy (vestigial cycle): as above",
     ("maps", "sync"): "lazy like bulk/batching (start-up of the batch-file path)",
     ("replace", "maps"): "outer.replace() builds the new inner Map (a real cycle, lazy)",
-    ("bpftool.plan", "bpftool.scan"): "plan.find_runs uses the C twin in scan (upward, lazy)",
     ("sync", "codecs"): "lazy: codecs.Raw, as in bulk",
-    ("bpftool.runner", "__init__"): "`version` reads __version__: move it to a leaf module",
 }
 
 

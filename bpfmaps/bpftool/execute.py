@@ -1,8 +1,8 @@
 """Execution of a plan: op blocks and commands, in order, stopping at the first failure.
 
-The :class:`BlockExecutor` part of the runner (:class:`~bpfmaps.bpftool.runner.Runner`
-inherits it; the command handlers ``_do_*`` and the output live there).  For each op
-block, runs (:func:`~bpfmaps.bpftool.plan.find_runs`: at least ``RUN_MIN``
+The :class:`BlockExecutor` layer of the runner (:class:`~bpfmaps.bpftool.runner.Runner`
+inherits it; it stands on the command handlers of :mod:`.commands`).  For each op
+block, runs (:func:`~bpfmaps.bpftool.scan.find_runs`: at least ``RUN_MIN``
 consecutive updates to one map with one flag, or deletes on one map) go whole to the
 batch engine (``engine.update_packed``/``engine.delete_packed``), so the parallel apply
 sees them whole; everything else goes to one exec loop: on the kernel the batch-file
@@ -16,25 +16,21 @@ drawn after each engine or loop call (``_tick``); it never changes what runs.
 
 from __future__ import annotations
 
-from typing import Optional
-
 from .. import engine, loops
 from ..errors import BatchError, CommandFailed, strerror
 from ..types import PERCPU_TYPES
+from . import scan
 from .bytes import _show
+from .commands import Commands
 from .grammar import Command, GetNext, Lookup, Pop
 from .output import JsonOutput
-from .plan import GETNEXT, LOOKUP, OP, POP, RUN_MIN, UPDATE, OpBlock, find_runs
+from .plan import GETNEXT, LOOKUP, OP, POP, RUN_MIN, UPDATE, OpBlock
 
 __all__ = ["BlockExecutor", "CommandFailed"]
 
-#: a command handler's "no JSON output" result
-_NOTHING = object()
 
-
-class BlockExecutor:
-    """Plan execution for :class:`~bpfmaps.bpftool.runner.Runner` (a mixin: it uses the
-    runner's backend, options, counters, output and ``_do_*`` handlers)."""
+class BlockExecutor(Commands):
+    """Plan execution for :class:`~bpfmaps.bpftool.runner.Runner` (see the module doc)."""
 
     def _exec_item(self, it) -> None:
         if type(it) is OpBlock:
@@ -46,29 +42,16 @@ class BlockExecutor:
             self.processed += 1
             self._tick()
 
-    def _fail(self, cmd_or_line, message: str, err: Optional[int], index: Optional[int] = None):
-        if isinstance(cmd_or_line, Command):
-            line, index = cmd_or_line.line or 0, cmd_or_line.index
-        else:
-            line = cmd_or_line
-        return CommandFailed(message, errno=err, line=line, index=index or 0)
-
-    def _fd(self, m, cmd) -> int:
-        try:
-            return m.ensure_fd()
-        except OSError as e:
-            raise self._fail(cmd, e.strerror or str(e), None) from None
-
     # -- op blocks ----------------------------------------------------------------
     def _exec_block(self, blk: OpBlock) -> None:
-        """One plan block in order: each run (:func:`~bpfmaps.bpftool.plan.find_runs`)
+        """One plan block in order: each run (:func:`~bpfmaps.bpftool.scan.find_runs`)
         whole through the batch engine, the ops between runs through the backend's
         exec loop (C on the kernel), which stops before lookups/getnext/pop: those
         run here and print.  Stops at the first failure with its exact report.
         Progress is shown after each engine or loop call; it never changes what runs."""
         n = blk.count
         at = 0
-        for start, end in find_runs(blk, RUN_MIN):
+        for start, end in scan.find_runs(blk, RUN_MIN):
             if at < start:
                 self._exec_ops(blk, at, start)
             if (self._stop is not None and self._stop.signum) or self.out.broken:
@@ -103,20 +86,17 @@ class BlockExecutor:
         size = OP.size
         be = self.backend
         printer = None
-        if type(be).__module__ == "bpfmaps.kernel" and self.fast:
-            from . import scan
-
-            if scan.available():
-                # C prints the hex layout: not for per-CPU maps or maps with BTF
-                # (bpftool formats their values), not in JSON mode
-                plain = [
-                    not self.json
-                    and m is not None
-                    and m.type not in PERCPU_TYPES
-                    and not getattr(getattr(m, "info", None), "btf_id", 0)
-                    for m in t.refs
-                ]
-                printer = scan.Printer(blk, fds, plain)
+        if type(be).__module__ == "bpfmaps.kernel" and self.fast and scan.available():
+            # C prints the hex layout: not for per-CPU maps or maps with BTF
+            # (bpftool formats their values), not in JSON mode
+            plain = [
+                not self.json
+                and m is not None
+                and m.type not in PERCPU_TYPES
+                and not getattr(getattr(m, "info", None), "btf_id", 0)
+                for m in t.refs
+            ]
+            printer = scan.Printer(blk, fds, plain)
         while a < b:
             if (self._stop is not None and self._stop.signum) or self.out.broken:
                 raise self._halt(blk, a)  # a stop signal or a closed stdout
@@ -222,12 +202,3 @@ class BlockExecutor:
         return CommandFailed(
             message, errno=err, line=blk.line(i), index=blk.first_index + i, also_applied=also
         )
-
-    def _exec(self, c: Command):
-        return getattr(self, "_do_" + type(c).__name__.lower())(c)
-
-    def _buf(self, size: int):
-        return self.backend.alloc(max(size, 1))
-
-    def _key(self, key):
-        return self.backend.NULL if key is None else key

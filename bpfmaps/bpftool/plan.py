@@ -38,7 +38,7 @@ __all__ = [
     "MapTable",
     "OpBlock",
     "BlockBuilder",
-    "find_runs",
+    "find_runs_py",
     "flatten",
 ]
 
@@ -205,20 +205,11 @@ class BlockBuilder:
         return b
 
 
-def find_runs(block: OpBlock, run_min: int = RUN_MIN) -> list[tuple[int, int]]:
-    """``[(start, end), ...]``: the maximal runs of at least ``run_min`` consecutive
-    updates to one map with one flag, or deletes on one map, in order.  Cost: O(count)
-    in C when the extension is built (:func:`.scan.find_runs`), else in Python."""
-    from . import scan
-
-    fast = scan.find_runs(block, run_min)
-    if fast is not None:
-        return fast
-    return find_runs_py(block, run_min)
-
-
 def find_runs_py(block: OpBlock, run_min: int = RUN_MIN) -> list[tuple[int, int]]:
-    """The reference of :func:`find_runs` (tests compare both)."""
+    """``[(start, end), ...]``: the maximal runs of at least ``run_min`` consecutive
+    updates to one map with one flag, or deletes on one map, in order.  The Python
+    reference of :func:`bpfmaps.bpftool.scan.find_runs` (which uses the C twin when the
+    extension is built; tests compare both).  Cost: O(count)."""
     out = []
     start = 0
     prev = None

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from .grammar import Handle
-from .plan import OP, MapTable, OpBlock
+from .plan import OP, RUN_MIN, MapTable, OpBlock, find_runs_py
 
 __all__ = ["Scanner", "available", "find_runs", "BLOCK_FIRST", "BLOCK_MAX"]
 
@@ -160,8 +160,17 @@ class Scanner:
         return block, status, s.pos, s.line
 
 
-def find_runs(block: OpBlock, run_min: int):
-    """:func:`bpfmaps.bpftool.plan.find_runs` in C, or None without the extension."""
+def find_runs(block: OpBlock, run_min: int = RUN_MIN) -> list[tuple[int, int]]:
+    """``[(start, end), ...]``: the maximal runs of at least ``run_min`` consecutive
+    updates to one map with one flag, or deletes on one map, in order (the executor
+    sends each whole to the batch engine).  Cost: O(count), in C when the extension is
+    built, else :func:`bpfmaps.bpftool.plan.find_runs_py`."""
+    fast = find_runs_c(block, run_min)
+    return fast if fast is not None else find_runs_py(block, run_min)
+
+
+def find_runs_c(block: OpBlock, run_min: int) -> list[tuple[int, int]] | None:
+    """:func:`find_runs` in C (``bpfm_find_runs``), or None without the extension."""
     ext = _ext()
     if ext is None:
         return None

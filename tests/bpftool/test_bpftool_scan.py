@@ -223,7 +223,7 @@ def test_scanner_takes_mixed_lines():
     ]
     items = list(parse_batch(("\n".join(lines) + "\n").encode(), Resolver()))
     assert [type(it).__name__ for it in items] == ["OpBlock"]
-    assert plan.find_runs(items[0]) == [(1, 401)]
+    assert scan.find_runs(items[0]) == [(1, 401)]
 
 
 def _outcome(data, fast, **kw):

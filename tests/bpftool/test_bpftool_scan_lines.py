@@ -14,7 +14,8 @@ from bpfmaps.bpftool import scan
 from bpfmaps.bpftool.bytes import _CACHE
 from bpfmaps.bpftool.grammar import Handle
 from bpfmaps.bpftool.parse import parse_batch
-from bpfmaps.bpftool.plan import OpBlock, find_runs, find_runs_py, flatten
+from bpfmaps.bpftool.plan import OpBlock, find_runs_py, flatten
+from bpfmaps.bpftool.scan import find_runs
 from bpfmaps.errors import ParseError
 from bpfmaps.types import MapInfo, MapType
 
