@@ -178,7 +178,7 @@ class MapBatch(Generic[K, V]):
         self._limit = auto_flush or 0
         self._base = 0
         self._tx = _tx
-        self.result = BatchResult()
+        self.result: BatchResult = BatchResult()
 
     # ------------------------------------------------------------------ buffering
     def __setitem__(self, key: K, value: Union[V, AllCPUs[Any]]) -> None:
@@ -388,7 +388,7 @@ class Transaction:
         self._base = 0
         self._state = 0  # 0: not entered, 1: inside the with block, 2: exited
         self._claimed: list[tuple[int, int]] = []
-        self.result = BatchResult()
+        self.result: BatchResult = BatchResult()
 
     def __getitem__(self, m: Map[K, V]) -> MapBatch[K, V]:
         v = self._views.get(id(m))

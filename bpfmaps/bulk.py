@@ -416,7 +416,7 @@ def lookup_many(
     default: Any = _MISSING,
     flags: int = 0,
     chunk_size: Optional[int] = None,
-) -> list:
+) -> list[Any]:
     """Values of many keys, in order (one LOOKUP_ELEM per key, looped in C: the kernel
     has no batch lookup by key).  Missing keys give ``default`` when given; otherwise
     (and for any other error) BatchError listing every failed key, with the values
@@ -433,7 +433,7 @@ def pop_many(
     *,
     default: Any = _MISSING,
     chunk_size: Optional[int] = None,
-) -> list:
+) -> list[Any]:
     """Remove many keys and return their values, in order (LOOKUP_AND_DELETE_ELEM per
     key in C; lookup then delete on kernels before 5.14).  Every key is attempted; a
     missing key gives ``default`` when given, otherwise BatchError (values popped are

@@ -60,6 +60,14 @@ class FdTarget:
 
     __slots__ = ("backend", "fd", "info", "value_buf_size", "desc", "owner", "decode_key")
 
+    backend: Backend
+    fd: int
+    info: MapInfo
+    value_buf_size: int
+    desc: str
+    owner: Any
+    decode_key: Optional[Callable[[bytes], Any]]
+
     def __init__(self, backend: Backend, fd: int, info: MapInfo, value_buf_size: int) -> None:
         self.backend = backend
         self.fd = fd
@@ -134,6 +142,15 @@ class Chunk:
     reports, or None: decode ``kbuf`` with the target's ``decode_key``)."""
 
     __slots__ = ("t", "kind", "flags", "kbuf", "vbuf", "n", "base", "ukeys")
+
+    t: Target
+    kind: int
+    flags: int
+    kbuf: Any
+    vbuf: Any
+    n: int
+    base: int
+    ukeys: Any
 
     def __init__(
         self,

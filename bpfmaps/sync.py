@@ -260,7 +260,17 @@ def read_packed(m: Map, batch_size: Optional[int] = None) -> tuple[bytes, bytes,
 
 
 # ----------------------------------------------------------------------------- plan
-def plan_py(cur_keys, cur_vals, n_cur, want_keys, want_vals, n_want, ks, vs, zero):
+def plan_py(
+    cur_keys: Any,
+    cur_vals: Any,
+    n_cur: int,
+    want_keys: Any,
+    want_vals: Any,
+    n_want: int,
+    ks: int,
+    vs: int,
+    zero: bool,
+) -> tuple[_array.array[int], bytes, _array.array[int], int]:
     """The reference diff (any backend; the kernel backend runs the same in C):
     (update indices into want, added flags, delete indices into cur, unchanged)."""
     wk, wv = bytes(want_keys), bytes(want_vals)
