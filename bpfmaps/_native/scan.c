@@ -636,6 +636,11 @@ int bpfm_json_nulls(const char *cbuf, uint64_t len, const struct bpfm_op *ops, u
     return (int)i;
 }
 
+/* the most ops one batch call of bpfm_exec_print takes */
+#define BPFM_GROUP_MAX 1024
+/* the kernel's ENOTSUPP (no batch op for the map type), not in userspace errno.h */
+#define ENOTSUPP_ 524
+
 static const char hexc[] = "0123456789abcdef";
 
 /* bytes.format_bytes: rows of 16 "%02x" bytes separated by one space, two spaces
@@ -682,23 +687,89 @@ static char *fmt_entry(char *o, const unsigned char *key, uint32_t ks, const uns
     return o;
 }
 
+/* The ops from o (at most left) that can go with o as one batch call on its map:
+ * same kind and map, BPF_ANY updates or deletes, keys (and values) contiguous. */
+static uint32_t group_len(const struct bpfm_op *o, uint32_t left, const struct bpfm_print_map *m)
+{
+    uint32_t n = 1;
+
+    if (left > BPFM_GROUP_MAX)
+        left = BPFM_GROUP_MAX;
+    if (o->key_off == BPFM_NO_KEY || !m->key_size)
+        return 1;
+    if (o->kind == BPFM_OP_UPDATE) {
+        if (!(m->batch & BPFM_GROUP_UPDATE) || o->flags != 0)
+            return 1;
+        while (n < left && o[n].kind == BPFM_OP_UPDATE && o[n].map == o->map &&
+               o[n].flags == 0 && o[n].key_off == o->key_off + n * m->key_size &&
+               o[n].value_off == o->value_off + n * m->value_buf)
+            n++;
+    } else if (o->kind == BPFM_OP_DELETE) {
+        if (!(m->batch & BPFM_GROUP_DELETE))
+            return 1;
+        while (n < left && o[n].kind == BPFM_OP_DELETE && o[n].map == o->map &&
+               o[n].key_off == o->key_off + n * m->key_size)
+            n++;
+    }
+    return n;
+}
+
 int bpfm_exec_print(const struct bpfm_op *ops, uint32_t count, const int *fds, const char *keys,
-                    const char *values, const struct bpfm_print_map *maps, char *vbuf, char *out,
+                    const char *values, struct bpfm_print_map *maps, char *vbuf, char *out,
                     uint64_t out_cap, uint64_t *out_used, uint32_t *done)
 {
     const struct bpfm_op *o = ops;
     uint64_t u = *out_used;
     uint32_t i;
+    uint32_t single = 0; /* ops left to run one by one (after a failed batch call) */
     int rc;
 
     for (i = 0; i < count; i++, o++) {
         const char *key = o->key_off == BPFM_NO_KEY ? NULL : keys + o->key_off;
-        const struct bpfm_print_map *m = &maps[o->map];
+        struct bpfm_print_map *m = &maps[o->map];
 
         if (bpfm_stop_sig) { /* a stop signal: -EINTR before the next syscall */
             *done = i;
             *out_used = u;
             return -EINTR;
+        }
+
+        if (single)
+            single--;
+        else if ((o->kind == BPFM_OP_UPDATE || o->kind == BPFM_OP_DELETE) && m->batch) {
+            uint32_t n = group_len(o, count - i, m);
+
+            if (n > 1) {
+                uint32_t cnt = n;
+
+                rc = o->kind == BPFM_OP_UPDATE
+                         ? bpfm_map_update_batch(fds[o->map], key, values + o->value_off, &cnt,
+                                                 0, 0)
+                         : bpfm_map_delete_batch(fds[o->map], key, &cnt, 0, 0);
+                if (rc == 0 && cnt == n) {
+                    i += n - 1;
+                    o += n - 1;
+                    continue;
+                }
+                if (rc == 0 || cnt >= n) {
+                    /* refused as a whole (no batch support, bad fd...): one by one;
+                     * only a kernel without the batch command refuses it for good */
+                    if (rc == -EINVAL || rc == -ENOTSUPP_ || rc == -EOPNOTSUPP)
+                        m->batch = 0;
+                    cnt = 0;
+                }
+                /* ops [i, i + cnt) are applied; the rest of the group goes one by one,
+                 * so a failure is reported at its op with the single command's errno */
+                i += cnt;
+                o += cnt;
+                single = n - cnt - 1; /* cnt < n: this op is the first of them */
+                key = o->key_off == BPFM_NO_KEY ? NULL : keys + o->key_off;
+                if (bpfm_stop_sig) {
+                    *done = i;
+                    *out_used = u;
+                    return -EINTR;
+                }
+            }
         }
 
         if (o->kind == BPFM_OP_UPDATE)

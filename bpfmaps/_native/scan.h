@@ -91,20 +91,34 @@ int bpfm_find_runs(const struct bpfm_op *ops, uint32_t n, uint32_t run_min, uint
 int bpfm_json_nulls(const char *buf, uint64_t len, const struct bpfm_op *ops, uint32_t n,
                     int pretty, char *out, uint64_t cap, uint64_t *used);
 
-/* How bpfm_exec_print prints a lookup on one map: plain != 0 formats it as bpftool's
- * plain layout (not per-CPU maps); 0 hands it to the caller. */
+/* How bpfm_exec_print runs ops on one map: plain != 0 formats lookups in bpftool's
+ * plain layout (not per-CPU maps; 0 hands them to the caller); batch: BPFM_GROUP_UPDATE
+ * lets consecutive BPF_ANY updates go as one UPDATE_BATCH, BPFM_GROUP_DELETE consecutive
+ * deletes as one DELETE_BATCH (map types whose batch ops apply elements in order, as the
+ * single commands would); value_buf: bytes of one value in the value arena. */
+enum { BPFM_GROUP_UPDATE = 1, BPFM_GROUP_DELETE = 2 };
+
 struct bpfm_print_map {
     uint32_t key_size;
     uint32_t value_size;
     uint32_t plain;
+    uint32_t batch;
+    uint32_t value_buf;
 };
 
 /* The batch-file exec loop: ops in order on fds[op.map] (keys/values as for
  * bpfm_exec_ops), lookups and getnext too where maps[op.map].plain: the value (next
  * key) is read into vbuf (the largest value or key buffer) and appended to
- * out[*out_used:out_cap] in bpftool's plain layout.  Stops at the first failing update/delete (*done = its
- * index, returns -errno) and before any op it does not run itself (getnext, pop,
- * lookups that fail or are not plain, a full out buffer: returns 1); 0 when all ran. */
+ * out[*out_used:out_cap] in bpftool's plain layout.  Consecutive updates (BPF_ANY) or
+ * deletes on one map whose maps[].batch allows it, with contiguous keys and values, go
+ * to the kernel as one UPDATE_BATCH / DELETE_BATCH (the kernel applies them in order
+ * and stops at the first failure); when such a call fails, the ops it did not apply
+ * run one by one, so the failing op and its errno are the single command's.  A batch
+ * call the kernel refuses as a whole (no batch support) clears maps[].batch.  Stops
+ * at the first failing update/delete (*done = its index, returns -errno) and before
+ * any op it does not run itself (getnext, pop, lookups that fail or are not plain, a
+ * full out buffer: returns 1); 0 when all ran.  bpfm_stop_sig is checked before every
+ * syscall (-EINTR). */
 int bpfm_exec_print(const struct bpfm_op *ops, uint32_t count, const int *fds, const char *keys,
-                    const char *values, const struct bpfm_print_map *maps, char *vbuf, char *out,
+                    const char *values, struct bpfm_print_map *maps, char *vbuf, char *out,
                     uint64_t out_cap, uint64_t *out_used, uint32_t *done);

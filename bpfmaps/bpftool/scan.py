@@ -208,9 +208,21 @@ def json_nulls(data, block: OpBlock, a: int, b: int, pretty: bool):
     return chunks
 
 
+#: BPFM_GROUP_* (scan.h): consecutive BPF_ANY updates / deletes on one map as one
+#: UPDATE_BATCH / DELETE_BATCH in bpfm_exec_print
+GROUP_UPDATE, GROUP_DELETE = 1, 2
+#: map types whose UPDATE_BATCH / DELETE_BATCH apply the elements in order through the
+#: single-element code, stopping at the first failure (generic_map_update_batch /
+#: generic_map_delete_batch): hash, array, per-CPU and LRU variants (arrays have no
+#: DELETE_BATCH; their deletes fail anyway)
+_BATCH_UPDATE = frozenset({1, 2, 5, 6, 9, 10})
+_BATCH_DELETE = frozenset({1, 5, 9, 10})
+
+
 class Printer:
     """``bpfm_exec_print`` over one block on the kernel: updates, deletes and plain
-    lookups in one C loop, the lookups' output collected in a buffer."""
+    lookups in one C loop, the lookups' output collected in a buffer; consecutive
+    upserts or deletes on one hash/array map go as one batch call (see scan.h)."""
 
     OUT_CAP = 1 << 20
 
@@ -224,6 +236,10 @@ class Printer:
             if ref is not None:
                 m = self.maps[i]
                 m.key_size, m.value_size, m.plain = ref.key_size, ref.value_size, plain[i]
+                m.value_buf = t.value_sizes[i]
+                m.batch = (GROUP_UPDATE if ref.type in _BATCH_UPDATE else 0) | (
+                    GROUP_DELETE if ref.type in _BATCH_DELETE else 0
+                )
         self.fds = ffi.new("int[]", fds or [0])
         self.ops = ffi.from_buffer("struct bpfm_op[]", block.ops)
         self.keys = ffi.from_buffer("char[]", block.keys)
