@@ -605,9 +605,39 @@ int bpfm_json_nulls(const char *cbuf, uint64_t len, const struct bpfm_op *ops, u
         if (u + (uint64_t)(e - p) * (pretty ? 9 : 3) + 128 > cap)
             break;
         o = out + u;
+        if (!pretty) {
+            /* one pass over the bytes: a separator run becomes "," between words */
+            if (i)
+                *o++ = ',';
+            o = PUT(o, "{\"command\":[");
+            while (p < e && cls[*p] == 1)
+                p++;
+            if (p < e) {
+                *o++ = '"';
+                for (;;) {
+                    unsigned char c = *p++;
+
+                    if (cls[c] != 1) {
+                        *o++ = (char)c;
+                        if (p == e)
+                            break;
+                        continue;
+                    }
+                    while (p < e && cls[*p] == 1)
+                        p++;
+                    if (p == e)
+                        break;
+                    o = PUT(o, "\",\"");
+                }
+                *o++ = '"';
+            }
+            o = PUT(o, "],\"output\":null}");
+            u = (uint64_t)(o - out);
+            continue;
+        }
         if (i)
-            o = pretty ? PUT(o, ",\n") : PUT(o, ",");
-        o = pretty ? PUT(o, "    {\n        \"command\": [") : PUT(o, "{\"command\":[");
+            o = PUT(o, ",\n");
+        o = PUT(o, "    {\n        \"command\": [");
         while (p < e) {
             while (p < e && cls[*p] == 1)
                 p++;
@@ -618,18 +648,14 @@ int bpfm_json_nulls(const char *cbuf, uint64_t len, const struct bpfm_op *ops, u
                 p++;
             if (!first)
                 *o++ = ',';
-            if (pretty)
-                o = PUT(o, "\n            ");
+            o = PUT(o, "\n            ");
             *o++ = '"';
             o = put(o, (const char *)w, (size_t)(p - w));
             *o++ = '"';
             first = 0;
         }
-        if (pretty)
-            o = first ? PUT(o, "],\n        \"output\": null\n    }")
-                      : PUT(o, "\n        ],\n        \"output\": null\n    }");
-        else
-            o = PUT(o, "],\"output\":null}");
+        o = first ? PUT(o, "],\n        \"output\": null\n    }")
+                  : PUT(o, "\n        ],\n        \"output\": null\n    }");
         u = (uint64_t)(o - out);
     }
     *used = u;

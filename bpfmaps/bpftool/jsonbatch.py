@@ -95,7 +95,7 @@ class JsonBatch(RunState):
         data = self._data
         i, end = a, a + cnt
         while i < end:
-            j = i
+            j = end if not kept else i  # a block the scanner took whole: one C call
             while j < end and j not in kept:
                 j += 1
             if j > i:
