@@ -41,9 +41,10 @@ import itertools
 import struct
 from collections.abc import Iterator
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from . import engine
+from .chunks import _UNSUPPORTED
 from .codecs import Raw, _short_repr, encode_many
 from .engine import (
     DEFAULT_CHUNK,
@@ -87,17 +88,22 @@ _MISSING: Any = object()
 _HASH_TYPES = frozenset(
     {MapType.HASH, MapType.PERCPU_HASH, MapType.LRU_HASH, MapType.LRU_PERCPU_HASH}
 )
-_UNSUPPORTED = engine._UNSUPPORTED
 
 
 def _is_raw(codec: Any) -> bool:
     return type(codec) is Raw
 
 
-def _dump(m: Map, batch_size: Optional[int], delete: bool):
+def _dump(m: Map, batch_size: Optional[int], delete: bool) -> Iterator[tuple[bytes, bytes, int]]:
     if m._h.info.key_size == 0:
         raise TypeError(f"{m._type_name()} maps cannot be iterated; use pop()")
     return dump_chunks(_target(m), batch_size, delete)
+
+
+def _key_decoder(m: Map) -> Callable[[bytes], Any]:
+    """The key decoder of a keyed Map (keyless maps have none: :func:`_dump` refuses
+    them before any key is decoded, so the fallback is never called)."""
+    return m._kdec if m._kdec is not None else bytes
 
 
 def _target(m: Map) -> engine.Target:
@@ -110,7 +116,7 @@ def _splitter(size: int, count: int) -> struct.Struct:
     return struct.Struct(f"{size}s" * count)
 
 
-def _split(buf: bytes, size: int, count: int) -> tuple:
+def _split(buf: bytes, size: int, count: int) -> tuple[bytes, ...]:
     """``count`` bytes objects of ``size`` from a packed buffer (all in C)."""
     if count == 0:
         return ()
@@ -342,12 +348,14 @@ def delete_many(
 
 
 # ----------------------------------------------------------------------------- reads by key
-def _lookup_loop(m: Map, keys: Any, flags: int, chunk_size: Optional[int], delete: bool):
+def _lookup_loop(
+    m: Map, keys: Any, flags: int, chunk_size: Optional[int], delete: bool
+) -> tuple[list[Chunk], int, list[bytes], list[int]]:
     h = m._h
     be = h.backend
     ks, vbs = h.info.key_size, h.vbs
     chunks, n = _key_chunks(m, keys, DEL, 0, chunk_size)
-    raw_vals: list = []
+    raw_vals: list[bytes] = []
     all_errs: list[int] = []
     for c in chunks:
         out = be.alloc(c.n * vbs)
@@ -377,12 +385,20 @@ def _lookup_loop(m: Map, keys: Any, flags: int, chunk_size: Optional[int], delet
     return chunks, n, raw_vals, all_errs
 
 
-def _finish_lookup(m, chunks, n, raw_vals, errs, default, op):
+def _finish_lookup(
+    m: Map,
+    chunks: list[Chunk],
+    n: int,
+    raw_vals: list[bytes],
+    errs: list[int],
+    default: Any,
+    op: str,
+) -> list[Any]:
     vdec = m._vdec
-    vals = raw_vals if _is_raw(m._value_codec) else list(map(vdec, raw_vals))
+    vals: list[Any] = raw_vals if _is_raw(m._value_codec) else list(map(vdec, raw_vals))
     if not any(errs):
         return vals
-    failures = []
+    failures: list[tuple[int, Any, BaseException]] = []
     for c in chunks:
         for i in range(c.n):
             e = errs[c.base + i]
@@ -455,7 +471,7 @@ def iter_items(m: Map, batch_size: Optional[int] = None) -> Iterator[tuple[Any, 
     """
     raw_k = _is_raw(m._key_codec)
     raw_v = _is_raw(m._value_codec)
-    kdec, vdec = m._kdec, m._vdec
+    kdec, vdec = _key_decoder(m), m._vdec
     h = m._h
     ks, vbs = h.info.key_size, h.vbs
 
@@ -491,7 +507,7 @@ def pop_all(m: Map, *, batch_size: Optional[int] = None) -> list[tuple[Any, Any]
     BPF_MAP_LOOKUP_AND_DELETE_BATCH (hash maps, kernel >= 5.6), else GET_NEXT_KEY +
     LOOKUP_AND_DELETE_ELEM looped in C.  Elements added meanwhile may or may not be
     taken.  On failure BatchError with ``err.results`` = the pairs already removed."""
-    kdec, vdec = m._kdec, m._vdec
+    kdec, vdec = _key_decoder(m), m._vdec
     h = m._h
     ks, vbs = h.info.key_size, h.vbs
     out: list[tuple[Any, Any]] = []

@@ -17,7 +17,7 @@ from __future__ import annotations
 import array as _array
 import errno as _errno
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Optional
 
 from . import bulk
 from .errors import ENOTSUPP, BatchError, CodecError, error_from_errno
@@ -196,7 +196,9 @@ def _desired(m: Map, desired: Any, values: Any) -> tuple[Any, Any, int]:
 
 
 # ----------------------------------------------------------------------------- reading
-def read_packed(m: Map, batch_size: Optional[int] = None) -> tuple[bytes, bytes, int]:
+def read_packed(
+    m: Map, batch_size: Optional[int] = None
+) -> tuple[bytes | memoryview, bytes | memoryview, int]:
     """The whole map as (packed keys, packed values, count): BPF_MAP_LOOKUP_BATCH
     straight into one buffer of ``max_entries`` slots (``batch_size`` elements per
     call, default all at once), or ``m.raw.items()`` where the map type or kernel has
@@ -307,7 +309,7 @@ def plan_py(
 def _gather(be: Any, src: Any, size: int, idx: Any, n: int) -> bytes:
     g = getattr(be, "gather", None)
     if g is not None:
-        return g(src, size, idx, n)
+        return bytes(g(src, size, idx, n))
     mv = memoryview(src)
     return b"".join(mv[i * size : (i + 1) * size] for i in _u32(idx)[:n])
 
@@ -371,7 +373,8 @@ def sync(
     else:
         index = _index_while(lambda: indexer(wk, nw, ks), nw)
         ck, cv, nc = read_packed(m, batch_size)
-        upd, added_flags, dels, same = be.sync_plan(index(), ck, cv, nc, wv, nw, vbs, zero)
+        planner: Any = be  # the kernel backend's C helper, found by getattr above
+        upd, added_flags, dels, same = planner.sync_plan(index(), ck, cv, nc, wv, nw, vbs, zero)
     nu = len(memoryview(upd).cast("B")) // 4
     nd = len(memoryview(dels).cast("B")) // 4
     flags = bytes(added_flags)
@@ -398,7 +401,9 @@ def sync(
             else:
                 bulk.delete_many(raw, del_keys, on_error=mode, missing_ok=True)
         except BatchError as e:
-            failures += [(i, k, x) for i, k, x in e.errors] or [(e.index, e.key, e.__cause__)]
+            failures += [(i, k, x) for i, k, x in e.errors] or [
+                (e.index if e.index is not None else e.applied, e.key, e.__cause__ or e)
+            ]
             del_ok = e.applied
             if mode == "stop":
                 return _fail(m, e, planned, SyncResult(0, 0, del_ok, same), "delete", 0,
@@ -445,7 +450,7 @@ def _index_while(build: Any, n: int) -> Any:
         return lambda: ix
     import threading
 
-    out: list = []
+    out: list[Any] = []
 
     def run() -> None:
         try:
@@ -466,9 +471,10 @@ def _index_while(build: Any, n: int) -> Any:
 
 
 def _decode_key(m: Map, k: Any) -> Any:
-    if isinstance(k, (bytes, bytearray, memoryview)) and len(k) == m.key_size:
+    kc = m.key_codec
+    if kc is not None and isinstance(k, (bytes, bytearray, memoryview)) and len(k) == m.key_size:
         try:
-            return m.key_codec.decode(bytes(k))
+            return kc.decode(bytes(k))
         except Exception:
             return bytes(k)
     return k
@@ -488,8 +494,24 @@ def _old_values(m: Map, upd_keys: bytes, flags: bytes, nu: int) -> bytes:
     return bytes(out)
 
 
-def _fail(m, e, planned, res, phase, base, on_error, del_keys, ck, cv, dels, upd_keys, flags,
-          n_upd_applied, old_vals):  # fmt: skip
+def _fail(
+    m: Map,
+    e: BatchError,
+    planned: SyncResult,
+    res: SyncResult,
+    phase: str,
+    base: int,
+    on_error: str,
+    del_keys: bytes,
+    ck: bytes | memoryview,
+    cv: bytes | memoryview,
+    dels: Any,
+    upd_keys: bytes,
+    flags: bytes,
+    n_upd_applied: int,
+    old_vals: Optional[bytes],
+) -> NoReturn:
+    """Raise the SyncError of a stopped sync (after the rollback it asks for)."""
     rolled = False
     if on_error == "rollback":
         rolled = _rollback(m, phase, e.applied, del_keys, ck, cv, dels, upd_keys, flags,
@@ -497,23 +519,36 @@ def _fail(m, e, planned, res, phase, base, on_error, del_keys, ck, cv, dels, upd
         if rolled:
             res = SyncResult(0, 0, 0, res.unchanged)
     key = _decode_key(m, e.key)
+    at = e.index if e.index is not None else e.applied  # stop mode: the first not applied
     err = SyncError(
-        f"sync stopped at {phase} #{e.index} (operation #{base + e.index}): "
+        f"sync stopped at {phase} #{at} (operation #{base + at}): "
         f"{e.__cause__ or e}; applied {res}" + ("; rolled back" if rolled else ""),
         result=res,
         planned=planned,
         phase=phase,
         applied=0 if rolled else base + e.applied,
-        index=base + e.index,
+        index=base + at,
         key=key,
-        errors=[(base + e.index, key, e.__cause__ or e)],
+        errors=[(base + at, key, e.__cause__ or e)],
         rolled_back=rolled,
     )
     raise err from (e.__cause__ or e)
 
 
-def _rollback(m, phase, applied, del_keys, ck, cv, dels, upd_keys, flags, n_upd, old_vals,
-              n_del) -> bool:  # fmt: skip
+def _rollback(
+    m: Map,
+    phase: str,
+    applied: int,
+    del_keys: bytes,
+    ck: bytes | memoryview,
+    cv: bytes | memoryview,
+    dels: Any,
+    upd_keys: bytes,
+    flags: bytes,
+    n_upd: int,
+    old_vals: Optional[bytes],
+    n_del: int,
+) -> bool:
     """Undo what a stopped sync applied; True when every undo succeeded."""
     ks, vbs = m.key_size, m.value_buf_size
     raw = m.raw
@@ -523,6 +558,7 @@ def _rollback(m, phase, applied, del_keys, ck, cv, dels, upd_keys, flags, n_upd,
             added = [upd_keys[i * ks : (i + 1) * ks] for i in range(n_upd) if flags[i]]
             changed = [i for i in range(n_upd) if not flags[i]]
             if changed:
+                assert old_vals is not None  # read whenever on_error == "rollback"
                 bulk.update_many(
                     raw,
                     [upd_keys[i * ks : (i + 1) * ks] for i in changed],
