@@ -18,10 +18,12 @@ No import of the compiled extension (layer rule: only kernel backend and scanner
 from __future__ import annotations
 
 import os
-import re
 import signal as _signal
 import threading
-from typing import IO, Any, Optional
+from typing import IO, TYPE_CHECKING, Any, Optional
+
+if TYPE_CHECKING:
+    import re
 
 __all__ = [
     "DEFAULT_MAX_SIZE",
@@ -224,9 +226,21 @@ class _SafeBinary(SafeOut):
 QUOTE_MAX = 200
 #: a message line longer than this is cut (a backstop; quotes are shortened first)
 LINE_MAX = 1000
-_CTRL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-_QUOTED = re.compile("'([^'\\n]{" + str(QUOTE_MAX + 1) + ",})'")
-_LONG_WORD = re.compile("[^ '\\n]{" + str(QUOTE_MAX + 1) + ",}")
+_CTRL_RE = "[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+_QUOTED_RE = "'([^'\\n]{" + str(QUOTE_MAX + 1) + ",})'"
+_LONG_WORD_RE = "[^ '\\n]{" + str(QUOTE_MAX + 1) + ",}"
+#: the compiled patterns, made by the first message (a run that reports nothing
+#: never imports or compiles them: the small-file path, tests/bpftool/test_small_file_imports.py)
+_PATTERNS: dict[str, re.Pattern[str]] = {}
+
+
+def _pattern(src: str) -> re.Pattern[str]:
+    p = _PATTERNS.get(src)
+    if p is None:
+        import re
+
+        p = _PATTERNS[src] = re.compile(src)
+    return p
 
 
 def _esc(m: re.Match[str]) -> str:
@@ -238,7 +252,7 @@ def escape_controls(text: str) -> str:
     """Control characters (C0 but tab, DEL, C1, Unicode line separators and bidi
     overrides) as ``\\xNN``/``\\uNNNN``: bytes from a batch file can never drive the
     terminal that shows the message."""
-    return _CTRL.sub(_esc, text)
+    return _pattern(_CTRL_RE).sub(_esc, text)
 
 
 def shorten(text: str, limit: int = QUOTE_MAX, around: Optional[int] = None) -> tuple[str, int]:
@@ -263,8 +277,8 @@ def clean(message: str) -> str:
     ('...') and words over QUOTE_MAX characters shortened, lines cut at LINE_MAX."""
     lines = []
     for line in message.split("\n"):
-        line = _QUOTED.sub(lambda m: "'" + shorten(m.group(1))[0] + "'", line)
-        line = _LONG_WORD.sub(lambda m: shorten(m.group(0))[0], line)
+        line = _pattern(_QUOTED_RE).sub(lambda m: "'" + shorten(m.group(1))[0] + "'", line)
+        line = _pattern(_LONG_WORD_RE).sub(lambda m: shorten(m.group(0))[0], line)
         line = escape_controls(line)
         if len(line) > LINE_MAX:
             line = line[: LINE_MAX - 3] + "..."
