@@ -32,18 +32,46 @@ def _cdef_text(header: str) -> str:
     return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
 
 
-ffibuilder = FFI()
 _sources = [s for s in SOURCES if os.path.exists(os.path.join(PKG, s))]
-for _hdr in SHARED + [s[:-2] + ".h" for s in _sources]:
-    ffibuilder.cdef(_cdef_text(_hdr))
 
-ffibuilder.set_source(
-    "bpfmaps._ffi",
-    "\n".join(f'#include "{h}"' for h in SHARED + [s[:-2] + ".h" for s in _sources]),
-    sources=[os.path.relpath(os.path.join(PKG, s), HERE) for s in _sources],
-    include_dirs=[PKG],
-    extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wno-unused-function"],
-)
+
+def define(build_dir: str = HERE) -> FFI:
+    """The builder, with source paths relative to ``build_dir`` (the directory cffi's
+    setuptools run works in)."""
+    ffi = FFI()
+    for hdr in SHARED + [s[:-2] + ".h" for s in _sources]:
+        ffi.cdef(_cdef_text(hdr))
+    ffi.set_source(
+        "bpfmaps._ffi",
+        "\n".join(f'#include "{h}"' for h in SHARED + [s[:-2] + ".h" for s in _sources]),
+        sources=[os.path.relpath(os.path.join(PKG, s), build_dir) for s in _sources],
+        include_dirs=[PKG],
+        extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wno-unused-function"],
+    )
+    return ffi
+
+
+#: what setup.py's ``cffi_modules`` builds (pip/build run it in the checkout's root)
+ffibuilder = define()
+
+
+def build_in_place() -> str:
+    """Compile ``bpfmaps/_ffi*.so`` for development.  The build runs in ``build/ffi/``,
+    where there is no pyproject.toml: cffi's setuptools run reads the configuration
+    files of its working directory, and an older setuptools in a developer's venv
+    cannot parse this project's (PEP 639 ``license``, setuptools >= 77).  Returns the
+    path of the module, copied into ``bpfmaps/``."""
+    import shutil
+
+    out = os.path.join(HERE, "build", "ffi")
+    os.makedirs(out, exist_ok=True)
+    so = define(out).compile(tmpdir=out, verbose=False)
+    dest = os.path.join(PKG, os.path.basename(so))
+    tmp = dest + ".tmp"
+    shutil.copyfile(so, tmp)
+    os.replace(tmp, dest)  # atomic: a running interpreter keeps its mapping of the old file
+    return dest
+
 
 #: C integer types (everything else in a prototype is a pointer, void or an error)
 _INTS = {"int", "unsigned int", "int32_t", "uint8_t", "uint32_t", "uint64_t", "int64_t",
@@ -170,4 +198,4 @@ if __name__ == "__main__":
         with open(os.path.join(PKG, "_ffi.pyi"), "w") as f:
             f.write(stub_text())
     else:
-        ffibuilder.compile(tmpdir=HERE, verbose=False)
+        build_in_place()
