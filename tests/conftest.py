@@ -7,6 +7,8 @@
   suites use it so the same assertions run against both.
 * Every kernel test runs inside an fd-leak check: the set of open fds of this
   process must be the same before and after the test.
+* ``unprivileged``: the command prefix that runs a program without capabilities,
+  wherever the checkout lives (as nobody, or as root with no capabilities).
 * ``bpffs``: a private bpffs mount in a temporary directory, unmounted afterwards.
 * ``bpf_objects`` (session): compiles BPF C programs with clang and loads them with
   ``bpftool prog load ... pinmaps`` on a private bpffs; ``bpf_objects.load(src)``
@@ -81,6 +83,35 @@ def _fd_leak_check(request):
             except OSError:
                 targets[fd] = "?"
         pytest.fail(f"test leaked file descriptors: {targets}")
+
+
+#: runs a program as the user nobody without capabilities (what bpf(2) checks)
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"]
+#: runs a program as this user with every capability set empty (the bounding set too,
+#: so an exec as uid 0 regains none)
+CAPLESS = ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--ambient-caps=-all"]
+
+
+@pytest.fixture(scope="session")
+def unprivileged() -> list[str]:
+    """Command prefix that runs a program without capabilities: as nobody (uid 65534)
+    when nobody can import bpfmaps from this checkout, else as this user with no
+    capabilities at all (a clone in /root, mode 700, on stock Debian: nobody cannot
+    reach it).  Either way bpf(2) lacks CAP_BPF/CAP_SYS_ADMIN; only file permissions
+    (a pinned path of root's) differ.  Fails when setpriv (util-linux) is missing or
+    the capabilities were not dropped."""
+    import sys
+
+    assert shutil.which("setpriv"), "setpriv (util-linux) is needed to drop privileges"
+    probe = "import bpfmaps._ffi; print(open('/proc/self/status').read())"
+    for prefix in (NOBODY, CAPLESS):
+        r = subprocess.run([*prefix, sys.executable, "-c", probe], capture_output=True,
+                           text=True, timeout=60, cwd="/", env=dict(os.environ, HOME="/"))  # fmt: skip
+        if r.returncode == 0:
+            eff = next(x for x in r.stdout.splitlines() if x.startswith("CapEff:"))
+            assert int(eff.split()[1], 16) == 0, eff
+            return list(prefix)
+    pytest.fail(f"cannot run bpfmaps without capabilities: {r.stderr}")
 
 
 def pytest_runtest_setup(item):

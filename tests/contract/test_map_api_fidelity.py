@@ -147,7 +147,7 @@ def test_create_eperm_hint_fake():
 
 
 @pytest.mark.kernel
-def test_create_eperm_hint_unprivileged():
+def test_create_eperm_hint_unprivileged(unprivileged):
     """The real condition: a process without capabilities (unprivileged bpf disabled)."""
     with open("/proc/sys/kernel/unprivileged_bpf_disabled") as f:
         disabled = f.read().strip()
@@ -164,16 +164,7 @@ def test_create_eperm_hint_unprivileged():
         """
     )
     r = subprocess.run(
-        [
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-            sys.executable,
-            "-c",
-            code,
-        ],
+        [*unprivileged, sys.executable, "-c", code],
         capture_output=True,
         text=True,
         cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
