@@ -21,12 +21,12 @@ from ..errors import CommandFailed, ParseError
 from ._safety import (
     QUOTE_MAX,
     clean,
-    decorate,
     escape_controls,
     internal_error_message,
     item_count,
     item_line,
     item_lines,
+    priv_hint,
     shorten,
     signal_name,
 )
@@ -127,8 +127,16 @@ class Reports(JsonBatch):
         text = data[pos : end if end >= 0 else len(data)]
         return text.decode("utf-8", "backslashreplace").rstrip("\r")
 
+    def _write_hint(self, message: str, hint: str | None = None) -> None:
+        """The ``Hint:`` stderr line after a report, the same for single commands and
+        batch files, plain and JSON (stdout stays bpftool's): ``hint``, else the
+        privilege hint when ``message`` is an EPERM/EACCES without CAP_BPF/CAP_SYS_ADMIN."""
+        hint = hint or priv_hint(message)
+        if hint:
+            self.err.write(f"Hint: {hint}\n")
+
     def _fail_plain(self, message: str, bare: bool = False) -> int:
-        message = decorate(message)  # control characters escaped, long quotes cut, hint
+        message = clean(message)  # control characters escaped, long quotes cut
         if self.json:
             if bare:
                 self.out.write(self._dumps({"error": message}) + "\n")
@@ -136,6 +144,7 @@ class Reports(JsonBatch):
                 self._json_items.append({"error": message})
         else:
             self.err.write(f"Error: {message}\n")
+        self._write_hint(message)
         return 255
 
     def _quote_line(self, line: int, column: int = 0) -> tuple[str, int]:
@@ -167,8 +176,7 @@ class Reports(JsonBatch):
                 self.o.diagnostic(msg)
             else:
                 self.o.error(msg)
-            if hint:
-                self.err.write(f"Hint: {hint}\n")
+            self._write_hint(msg, hint)
             return 255
         msg = str(e)
         applied = self.processed
@@ -220,11 +228,12 @@ class Reports(JsonBatch):
         else:
             unsure = "it may or may not have been applied"
         self.err.write(
-            decorate(f"Error: {self._file}:{line}: {msg}")
+            clean(f"Error: {self._file}:{line}: {msg}")
             + f"\n  command: {self._quote_line(line)[0].strip()}\n"
             f"  {self.processed} command(s) before it were applied; {unsure}; "
             "the commands after those were not\n"
         )
+        self._write_hint(msg)
         return 255
 
     def _report_failure(self, e: CommandFailed, argv: bool = False) -> int:
@@ -236,16 +245,13 @@ class Reports(JsonBatch):
         self._clear_progress()
         self.error = e
         self.failed_line = e.line
-        # control characters escaped, long quotes cut; the privilege hint unless the
-        # failure carries its own
-        e.message = clean(e.message) if e.hint else decorate(e.message)
+        e.message = clean(e.message)  # control characters escaped, long quotes cut
         if argv:
             if e.silent:
                 self.o.diagnostic(e.message)
             elif not e.shown:
                 self.o.error(e.message)
-            if e.hint:
-                self.err.write(f"Hint: {e.hint}\n")
+            self._write_hint(e.message, e.hint)
             return e.status
         if self.json:
             o = self.o
@@ -254,6 +260,7 @@ class Reports(JsonBatch):
                 o.values = []
             if not e.shown:  # bpftool adds nothing when the output already said it
                 self._json_items.append((e.index, {"error": e.message}))
+            self._write_hint(e.message, e.hint)
             return e.status
         text = self._quote_line(e.line)[0]
         before = self.processed - sum(r[2] for r in e.also_applied)
@@ -268,10 +275,11 @@ class Reports(JsonBatch):
         else:
             tail = "it and the commands after it were not"
         self.err.write(
-            decorate(f"Error: {self._file}:{e.line}: {e.message}") + "\n"
+            clean(f"Error: {self._file}:{e.line}: {e.message}") + "\n"
             f"  command: {text.strip()}\n"
             f"  {before} command(s) before it were applied; {tail}\n"
         )
+        self._write_hint(e.message, e.hint)
         return e.status
 
     # -- progress -----------------------------------------------------------------

@@ -18,6 +18,7 @@ from ..backend import Backend
 from ..engine import FdTarget
 from ..errors import ParseError, strerror
 from ..types import PERCPU_TYPES, MapInfo, round_up8
+from ._safety import PRIV_HINT
 from .bytes import _show
 from .grammar import Command, Create, Handle, Pin
 
@@ -78,7 +79,7 @@ class MapRef:
 
 def priv_hint(err: int) -> Optional[str]:
     if err == _errno.EPERM:
-        return "bpf(2) needs CAP_BPF (or CAP_SYS_ADMIN) here: run as root or grant the capability"
+        return PRIV_HINT
     return None
 
 
