@@ -1,16 +1,59 @@
-"""Shared helpers for the benchmarks: medians of repeated runs, building the C anchors."""
+"""Shared helpers for the benchmarks: timing one run with the GC off, medians of repeated
+or interleaved runs, building and running the C anchors."""
 
 from __future__ import annotations
 
+import argparse
 import gc
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from typing import Callable
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+#: the checkout: importing this module puts it first on sys.path, so a benchmark run as
+#: ``python benchmarks/bench_x.py`` measures this checkout's bpfmaps
+ROOT = os.path.dirname(HERE)
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+
+def arguments(doc: str | None, n: int, rounds: int) -> argparse.ArgumentParser:
+    """The usual command line: ``--n`` (entries) and ``--rounds`` (interleaved rounds,
+    medians reported); a benchmark adds its own options to it."""
+    ap = argparse.ArgumentParser(description=(doc or "").split("\n", 1)[0])
+    ap.add_argument("--n", type=int, default=n)
+    ap.add_argument("--rounds", type=int, default=rounds)
+    return ap
+
+
+def timed(run: Callable[[], object]) -> float:
+    """Wall time of one ``run()``, after a full collection and with the GC disabled
+    while it runs (the C anchors have none)."""
+    gc.collect()
+    gc.disable()
+    try:
+        t0 = time.perf_counter()
+        run()
+        return time.perf_counter() - t0
+    finally:
+        gc.enable()
+
+
+def rotated(names: Sequence[str], r: int) -> list[str]:
+    """The order of round ``r`` of interleaved runs: ``names`` rotated by ``r``, so each
+    variant runs first, second, ... equally often."""
+    k = r % len(names)
+    return [*names[k:], *names[:k]]
+
+
+def medians(times: dict[str, list[float]]) -> dict[str, float]:
+    """The median of each variant's times."""
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def median_time(
@@ -27,14 +70,7 @@ def median_time(
         if setup is not None:
             setup()
         time.sleep(settle)  # freeing a big map runs in the kernel's background
-        gc.collect()
-        gc.disable()
-        try:
-            t0 = time.perf_counter()
-            run()
-            times.append(time.perf_counter() - t0)
-        finally:
-            gc.enable()
+        times.append(timed(run))
     return statistics.median(times)
 
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import gc
 import os
 import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _common import timed  # noqa: E402
 
 from bpfmaps import Map  # noqa: E402
 from bpfmaps import codecs as C  # noqa: E402
@@ -51,17 +52,6 @@ class Flat(ctypes.Structure):
                 ("d", ctypes.c_uint64)]  # fmt: skip
 
 
-def _time(fn) -> float:
-    gc.collect()
-    gc.disable()
-    try:
-        t0 = time.perf_counter()
-        fn()
-        return time.perf_counter() - t0
-    finally:
-        gc.enable()
-
-
 def _drain(view: Map) -> None:
     for _ in view.items():
         pass
@@ -88,8 +78,8 @@ def bench(ct, hand, n: int, rounds: int, label: str) -> tuple[float, float]:
         assert tuple(_flatten(v0)) == tuple(vh[k0]), (v0, vh[k0])
         tb, th = [], []
         for _ in range(rounds):
-            tb.append(_time(lambda: _drain(vb)))
-            th.append(_time(lambda: _drain(vh)))
+            tb.append(timed(lambda: _drain(vb)))
+            th.append(timed(lambda: _drain(vh)))
         mb, mh = statistics.median(tb), statistics.median(th)
         print(
             f"{label:<28} {n:>8} values  BTF {mb:6.3f} s  Struct {mh:6.3f} s  "

@@ -18,38 +18,23 @@ Needs root (bpf(2)) and numpy.
 
 from __future__ import annotations
 
-import argparse
 import array
-import gc
 import os
-import statistics
 import sys
-import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _common import arguments, medians, rotated, timed  # noqa: E402
 
 from bpfmaps import Map, MapFlags  # noqa: E402
 from bpfmaps.codecs import U32, U64  # noqa: E402
 from bpfmaps.sync import read_packed  # noqa: E402
 
 
-def timed(fn) -> float:
-    gc.collect()
-    gc.disable()
-    try:
-        t0 = time.perf_counter()
-        fn()
-        return time.perf_counter() - t0
-    finally:
-        gc.enable()
-
-
 def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=1_000_000)
-    ap.add_argument("--rounds", type=int, default=7)
+    ap = arguments(__doc__, n=1_000_000, rounds=7)
     a = ap.parse_args()
     n = a.n
     with Map.create("array", 4, 8, n, flags=MapFlags.MMAPABLE, key=U32, value=U64) as m:
@@ -64,11 +49,10 @@ def main() -> int:
         assert np.frombuffer(mv, np.uint64)[n - 1] == n - 1
         times: dict[str, list[float]] = {k: [] for k in runs}
         for r in range(a.rounds):
-            order = list(runs)[r % 4 :] + list(runs)[: r % 4]
-            for name in order:
+            for name in rotated(list(runs), r):
                 times[name].append(timed(runs[name]))
         mv.release()
-    med = {k: statistics.median(v) for k, v in times.items()}
+    med = medians(times)
     base = med["lookup_batch raw"]
     print(f"n={n}, rounds={a.rounds} (medians)")
     for k, v in med.items():

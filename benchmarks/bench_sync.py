@@ -19,37 +19,22 @@ Needs root (bpf(2)).
 
 from __future__ import annotations
 
-import argparse
 import array
-import gc
 import os
 import random
-import statistics
 import sys
-import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _common import arguments, medians, timed  # noqa: E402
 
 from bpfmaps import Map  # noqa: E402
 from bpfmaps.sync import read_packed  # noqa: E402
 
 
-def timed(fn) -> float:
-    gc.collect()
-    gc.disable()
-    try:
-        t0 = time.perf_counter()
-        fn()
-        return time.perf_counter() - t0
-    finally:
-        gc.enable()
-
-
 def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=1_000_000)
+    ap = arguments(__doc__, n=1_000_000, rounds=7)
     ap.add_argument("--changed", type=float, default=0.01)
-    ap.add_argument("--rounds", type=int, default=7)
     a = ap.parse_args()
     n = a.n
     keys = array.array("I", range(n))
@@ -90,7 +75,7 @@ def main() -> int:
                 r = res[name]
                 assert r.changed == nchg and r.unchanged == n - nchg, r  # type: ignore[attr-defined]
             del runs
-        med = {k: statistics.median(v) for k, v in times.items()}
+        med = medians(times)
         print(f"n={n}, changed={nchg} ({a.changed:.1%}), rounds={a.rounds} (medians)")
         for k, v in med.items():
             print(f"  {k:12s} {v * 1e3:8.1f} ms   {v / med['read']:5.2f}x read")
