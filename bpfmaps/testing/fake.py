@@ -143,7 +143,7 @@ class FakeKernel(BatchCommands, ProgCommands, BTFCommands):
         cls = MAP_CLASSES.get(map_type)
         if cls is None:
             return -EINVAL
-        rc = cls.alloc_check(map_type, key_size, value_size, max_entries, map_flags)
+        rc = cls.alloc_check(map_type, key_size, value_size, max_entries, map_flags, map_extra)
         if rc:
             return rc
         inner: Optional[FakeMap] = None

@@ -10,6 +10,7 @@ module             map types
 ``lpm_trie``       lpm_trie
 ``queue_stack``    queue, stack
 ``ringbuf``        ringbuf
+``bloom``          bloom_filter
 =================  ==========================================================
 
 :data:`MAP_CLASSES` maps each implemented type to its class; each class checks its
@@ -23,6 +24,7 @@ from __future__ import annotations
 from ...types import MapType
 from .arraymap import ArrayMap
 from .base import FakeMap, FakeObject, FakeProg, FdRefs, MapEnv
+from .bloom import BloomFilter
 from .fd_maps import ArrayOfMaps, FdArrayMap, HashOfMaps, MapMeta, ProgArray
 from .hashtab import HashMap, PercpuHashMap
 from .lpm_trie import LpmTrie
@@ -34,6 +36,7 @@ __all__ = [
     "MAP_CLASSES",
     "ArrayMap",
     "ArrayOfMaps",
+    "BloomFilter",
     "FakeMap",
     "FakeObject",
     "FakeProg",
@@ -69,4 +72,5 @@ MAP_CLASSES: dict[int, type[FakeMap]] = {
     MapType.QUEUE: QueueStack,
     MapType.STACK: QueueStack,
     MapType.RINGBUF: FakeRingBuf,
+    MapType.BLOOM_FILTER: BloomFilter,
 }

@@ -75,7 +75,13 @@ class ArrayMap(FakeMap):
 
     @classmethod
     def alloc_check(
-        cls, map_type: int, key_size: int, value_size: int, max_entries: int, flags: int
+        cls,
+        map_type: int,
+        key_size: int,
+        value_size: int,
+        max_entries: int,
+        flags: int,
+        map_extra: int = 0,
     ) -> int:
         """``array_map_alloc_check``: 0 or -errno.  Cost: O(1)."""
         percpu = map_type == MapType.PERCPU_ARRAY

@@ -135,6 +135,8 @@ class FakeMap(FakeObject):
     fd_values: ClassVar[bool] = False
     #: map-in-map: MAP_CREATE takes an inner map fd as the template
     needs_inner_map: ClassVar[bool] = False
+    #: LOOKUP_ELEM takes the value to test from the value buffer (:meth:`peek_value`)
+    lookup_reads_value: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -169,9 +171,16 @@ class FakeMap(FakeObject):
     # -- creation ----------------------------------------------------------------
     @classmethod
     def alloc_check(
-        cls, map_type: int, key_size: int, value_size: int, max_entries: int, flags: int
+        cls,
+        map_type: int,
+        key_size: int,
+        value_size: int,
+        max_entries: int,
+        flags: int,
+        map_extra: int = 0,
     ) -> int:
-        """This type's ``map_alloc_check``: 0 or -errno.  Cost: O(1)."""
+        """This type's ``map_alloc_check`` (``map_extra`` for the types that take it):
+        0 or -errno.  Cost: O(1)."""
         return -EINVAL
 
     @classmethod
@@ -220,6 +229,10 @@ class FakeMap(FakeObject):
     def lookup_and_delete(self, key: Optional[bytes]) -> tuple[int, Optional[bytes]]:
         """LOOKUP_AND_DELETE_ELEM (pop for queue/stack): (0, value) or (-errno, None)."""
         return -ENOTSUPP, None
+
+    def peek_value(self, value: bytes) -> int:
+        """LOOKUP_ELEM of a map that tests values (bloom filters): 0 or -errno."""
+        return -EINVAL
 
     def count(self) -> int:
         """Number of elements (for tests and ``repr``)."""

@@ -91,12 +91,18 @@ class HashOfMaps(HashMap):
 
     @classmethod
     def alloc_check(
-        cls, map_type: int, key_size: int, value_size: int, max_entries: int, flags: int
+        cls,
+        map_type: int,
+        key_size: int,
+        value_size: int,
+        max_entries: int,
+        flags: int,
+        map_extra: int = 0,
     ) -> int:
         """``fd_htab_map_alloc_check``: 4-byte values, then the hash checks.  Cost: O(1)."""
         if value_size != 4:
             return -EINVAL
-        return super().alloc_check(map_type, key_size, value_size, max_entries, flags)
+        return super().alloc_check(map_type, key_size, value_size, max_entries, flags, map_extra)
 
     def _read_value(self, stored: Any) -> bytes:
         return read_fd_value(stored)
@@ -132,7 +138,13 @@ class FdArrayMap(ArrayMap):
 
     @classmethod
     def alloc_check(
-        cls, map_type: int, key_size: int, value_size: int, max_entries: int, flags: int
+        cls,
+        map_type: int,
+        key_size: int,
+        value_size: int,
+        max_entries: int,
+        flags: int,
+        map_extra: int = 0,
     ) -> int:
         """``fd_array_map_alloc_check``: 4-byte values, no program access flags, then
         the array checks.  Cost: O(1)."""
@@ -140,7 +152,7 @@ class FdArrayMap(ArrayMap):
             return -EINVAL
         if flags & (F_RDONLY_PROG | F_WRONLY_PROG):
             return -EINVAL
-        return super().alloc_check(map_type, key_size, value_size, max_entries, flags)
+        return super().alloc_check(map_type, key_size, value_size, max_entries, flags, map_extra)
 
     def _get_ptr(self, value: bytes) -> tuple[int, Optional[FakeObject]]:
         raise NotImplementedError

@@ -60,7 +60,13 @@ class HashMap(FakeMap):
 
     @classmethod
     def alloc_check(
-        cls, map_type: int, key_size: int, value_size: int, max_entries: int, flags: int
+        cls,
+        map_type: int,
+        key_size: int,
+        value_size: int,
+        max_entries: int,
+        flags: int,
+        map_extra: int = 0,
     ) -> int:
         """``htab_map_alloc_check``: 0 or -errno.  Cost: O(1)."""
         percpu = map_type in _PERCPU

@@ -48,7 +48,13 @@ class LpmTrie(FakeMap):
 
     @classmethod
     def alloc_check(
-        cls, map_type: int, key_size: int, value_size: int, max_entries: int, flags: int
+        cls,
+        map_type: int,
+        key_size: int,
+        value_size: int,
+        max_entries: int,
+        flags: int,
+        map_extra: int = 0,
     ) -> int:
         """``trie_alloc``'s checks: BPF_F_NO_PREALLOC required, a u32 prefix length plus
         1-256 data bytes, values up to ``LPM_VAL_SIZE_MAX``.  Cost: O(1)."""

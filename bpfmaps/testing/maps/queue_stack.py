@@ -33,7 +33,13 @@ class QueueStack(FakeMap):
 
     @classmethod
     def alloc_check(
-        cls, map_type: int, key_size: int, value_size: int, max_entries: int, flags: int
+        cls,
+        map_type: int,
+        key_size: int,
+        value_size: int,
+        max_entries: int,
+        flags: int,
+        map_extra: int = 0,
     ) -> int:
         """``queue_stack_map_alloc_check``: no key, a value, bounded.  Cost: O(1)."""
         if (

@@ -65,7 +65,13 @@ class FakeRingBuf(FakeMap):
 
     @classmethod
     def alloc_check(
-        cls, map_type: int, key_size: int, value_size: int, max_entries: int, flags: int
+        cls,
+        map_type: int,
+        key_size: int,
+        value_size: int,
+        max_entries: int,
+        flags: int,
+        map_extra: int = 0,
     ) -> int:
         """``ringbuf_map_alloc``: no key/value, size a power-of-2 multiple of the page.
         Cost: O(1)."""
