@@ -272,7 +272,7 @@ class KernelBackend:
         flags: int = 0,
         cpu: int = 0,
     ) -> tuple[int, int, bytes, bytes, int]:
-        """PROG_TEST_RUN: (rc, retval, data out, ctx out, ns per run).  4.12 (ctx 5.0)."""
+        """PROG_TEST_RUN: (rc, retval, data out, ctx out, ns per run).  4.12 (ctx 5.2)."""
         dout = ffi.new("char[]", max(data_out_size, 1))
         cout = ffi.new("char[]", max(ctx_out_size, 1)) if ctx_out_size else _NULL
         sizes = ffi.new("uint32_t[4]")  # data_size_out, ctx_size_out, retval, duration
@@ -295,7 +295,7 @@ class KernelBackend:
 
     # -- BTF objects -------------------------------------------------------------
     def btf_get_fd_by_id(self, btf_id: int) -> int:
-        """BTF_GET_FD_BY_ID: a new fd or -errno.  5.4."""
+        """BTF_GET_FD_BY_ID: a new fd or -errno.  4.18."""
         return lib.bpfm_btf_get_fd_by_id(btf_id)
 
     def btf_get_next_id(self, start_id: int) -> tuple[int, int]:
@@ -323,7 +323,7 @@ class KernelBackend:
         return -EAGAIN, None
 
     def btf_load(self, data: bytes, log_size: int = 0, log_level: int = 1) -> tuple[int, str]:
-        """BTF_LOAD: (fd or -errno, log text; "" without a log buffer).  5.4."""
+        """BTF_LOAD: (fd or -errno, log text; "" without a log buffer).  4.18."""
         data = bytes(data)
         if log_size:
             log = ffi.new("char[]", log_size)
