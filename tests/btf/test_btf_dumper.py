@@ -145,3 +145,29 @@ def test_writer_layout_matches_bpftool_pretty():
     w.end("]")
     assert w.getvalue() == '[{\n        "key": 1,\n        "value": [1,2\n        ]\n    },{}\n]'
     assert render({"a": [1, None, True, "x"]}) == '{"a":[1,null,true,"x"]}'
+
+
+def test_one_json_writer_for_bpftool_and_btf_output():
+    """bpftool's -j/-p output and the BTF dumper write through the same writer class,
+    so a BTF ``formatted`` member nested in a bpftool element follows the element's
+    separators and indentation."""
+    from bpfmaps.bpftool import output as bo
+    from bpfmaps.btf import dumper, rawdump
+
+    assert bo.JsonWriter is Writer
+    assert not hasattr(dumper, "Writer") and dumper.quote is quote
+    assert dumper.JsonWriter is Writer and rawdump.JsonWriter is Writer
+    b = Builder()
+    i = b.int("int", 4, signed=True)
+    s = b.struct("s", 8, [("a", i, 0), ("b", i, 32)])
+    t = B.parse(b.blob())
+
+    class Entry:
+        def write_json(self, w):
+            dump_value(t, s, struct.pack("<ii", -1, 2), w)
+
+    got = bo.render_json([{"key": bo.hex_json(b"\x01"), "formatted": Entry()}], pretty=True)
+    assert got == (
+        '[{\n        "key": ["0x01"\n        ],\n        "formatted": {\n'
+        '            "a": -1,\n            "b": 2\n        }\n    }\n]'
+    )
