@@ -63,6 +63,13 @@ class Options:
 
     __slots__ = ("json", "pretty", "compat", "dry_run", "progress", "debug", "help", "version",
                  "base_btf", "max_size")  # fmt: skip
+    json: bool
+    pretty: bool
+    compat: bool
+    dry_run: bool
+    debug: bool
+    help: bool
+    version: bool
 
     def __init__(self) -> None:
         self.json = self.pretty = self.compat = self.dry_run = False
@@ -138,19 +145,19 @@ def parse_options(args: list[str], opts: Optional[Options] = None) -> tuple[Opti
             opts.set(name, value)
             continue
         for j, ch in enumerate(a[1:], 1):
-            name = _SHORT.get(ch)
-            if name is None:
+            short = _SHORT.get(ch)
+            if short is None:
                 raise OptionError(a)
-            if name in _WITH_ARG:
+            if short in _WITH_ARG:
                 value = a[j + 1 :]
                 if not value:
                     if i >= len(args):
                         raise OptionError(a)
                     value = args[i]
                     i += 1
-                opts.set(name, value)
+                opts.set(short, value)
                 break
-            opts.set(name)
+            opts.set(short)
     return opts, rest
 
 

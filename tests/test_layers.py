@@ -87,6 +87,12 @@ LAZY: dict[tuple[str, str], str] = {
     ("bpftool.scan", "_ffi"): "optional extension: the C scanner (files parse without it)",
     ("cli", "bpftool.runner"): "start-up: `bpfmaps -h` does not import the runner",
     ("cli", "bpftool.grammar"): "start-up: `bpfmaps -h` does not import the parser",
+    ("cli", "bpftool._safety"): "start-up: only with --max-size",
+    ("cli", "bpftool.output"): "start-up: only to report a bad option in JSON mode",
+    ("cli", "bpftool.syncfile"): "start-up: only for `batch file F --sync` (imports maps)",
+    ("cli", "btf.cli"): "start-up: only for `btf` commands",
+    ("cli", "btf.gen"): "start-up: only for `btf gen`",
+    ("bpftool._safety", "kernel"): "optional extension: the C stop flag, kernel backend only",
     ("bpftool.parse", "bpftool.scan"): "optional extension: the C scanner",
     ("bpftool.parse", "bpftool.grammar"): "the reference parser only where the scanner declines",
     ("bpftool.parse", "bpftool.lexer"): "the reference parser only where the scanner declines",
@@ -107,44 +113,6 @@ for _m in ("codecs", "backend", "batching", "errors", "maps", "progs", "types"):
 
 #: today's violations (edge -> the redesign step that removes it); may only shrink
 KNOWN: dict[tuple[str, str], str] = {
-    (
-        "bpftool._safety",
-        "kernel",
-    ): "landed before this check (rel): lazy import; give a reason or remove",
-    (
-        "cli",
-        "bpftool._safety",
-    ): "landed before this check (rel): lazy import; give a reason or remove",
-    (
-        "bpftool.output",
-        "errors",
-    ): "landed before this check (fid/cp/engp): lazy import; give a reason or remove",
-    (
-        "cli",
-        "bpftool.output",
-    ): "landed before this check (fid/cp/engp): lazy import; give a reason or remove",
-    (
-        "bpftool.syncfile",
-        "backend",
-    ): "landed before this check (cp): lazy import; give a reason or remove",
-    (
-        "bpftool.syncfile",
-        "bpftool.grammar",
-    ): "landed before this check (cp): lazy import; give a reason or remove",
-    (
-        "bpftool.syncfile",
-        "bpftool.lexer",
-    ): "landed before this check (cp): lazy import; give a reason or remove",
-    (
-        "bpftool.syncfile",
-        "maps",
-    ): "landed before this check (cp): lazy import; give a reason or remove",
-    (
-        "cli",
-        "bpftool.syncfile",
-    ): "landed before this check (cp): lazy import; give a reason or remove",
-    ("cli", "btf.cli"): "landed before this check (?): lazy import; give a reason or remove",
-    ("cli", "btf.gen"): "landed before this check (?): lazy import; give a reason or remove",
     ("maps", "btf.fromcodec"): "landed before this check (?): lazy import; give a reason or remove",
     ("maps", "btf.typed"): "landed before this check (?): lazy import; give a reason or remove",
     ("maps", "bulk"): "lazy (vestigial cycle): can be top level now that bulk is over the engine",

@@ -156,6 +156,8 @@ class SafeOut:
     neither later writes nor the interpreter's final flush raise; the runner stops
     before its next command and reports on stderr."""
 
+    broken: bool
+
     def __init__(self, stream: IO[str]) -> None:
         self._s = stream
         self.broken = False
@@ -204,7 +206,7 @@ class _SafeBinary(SafeOut):
         super().__init__(raw)
         self._parent = parent
 
-    @property  # type: ignore[override]
+    @property
     def broken(self) -> bool:
         return self._parent.broken
 

@@ -16,9 +16,10 @@ import errno as _errno
 import importlib.util
 import os
 import sys
+from typing import Any, Optional
 
 from .._version import __version__
-from ..errors import NotBpffsError, strerror
+from ..errors import CommandFailed, NotBpffsError, strerror
 from ..types import MapInfo
 from .bytes import _show
 from .grammar import (
@@ -28,9 +29,11 @@ from .grammar import (
     Dump,
     Freeze,
     GetNext,
+    Handle,
     Help,
     Lookup,
     Pin,
+    Pop,
     Show,
     Update,
     Version,
@@ -48,7 +51,7 @@ class Commands(Reports):
         """Run one parsed command through its handler."""
         getattr(self, "_do_" + type(c).__name__.lower())(c)
 
-    def _do_update(self, c: Update):
+    def _do_update(self, c: Update) -> None:
         m: MapRef = c.map
         fd = self._fd(m, c)
         b = self.backend
@@ -58,7 +61,7 @@ class Commands(Reports):
             if c.value_map is not None:
                 vfd = self._fd(c.value_map, c)
             else:
-                vfd = opened = self._open_prog(c)
+                vfd = opened = self._open_prog(c, c.value_handle)
                 if c.value_handle.kind == "id" and not self.json:
                     # bpftool's p_info: stderr, plain mode only
                     self.err.write(
@@ -77,9 +80,11 @@ class Commands(Reports):
             raise self._fail(c, f"update failed: {strerror(-rc)}", -rc)
         self.o.done()
 
-    def _open_prog(self, c: Update) -> int:
+    def _open_prog(self, c: Update, h: Handle) -> int:
+        """An fd of the one program ``h`` names (the value of a prog-array update);
+        CommandFailed with bpftool's message otherwise.  Cost: one or two syscalls
+        for id/pinned, three per program on the system for name/tag."""
         b = self.backend
-        h = c.value_handle
         if h.kind == "id":
             fd = b.prog_get_fd_by_id(h.value)
             if fd < 0:
@@ -95,7 +100,7 @@ class Commands(Reports):
                 raise self._fail(c, "incorrect object type: map", None)
             return fd
         # name or tag: every program that matches (bpftool's prog_fd_by_nametag)
-        found = []
+        found: list[int] = []
         cur = 0
         while True:
             rc, nxt = b.prog_get_next_id(cur)
@@ -129,12 +134,13 @@ class Commands(Reports):
             if found:
                 raise self._fail(c, "several programs match this handle", None)
             what = f"tag {h.value.hex()}" if h.kind == "tag" else f"named '{_show(h.value)}'"
-            f = self._fail(c, f"no program {what}", None)
-            f.silent = True  # bpftool fails without a message
-            raise f
+            failure = self._fail(c, f"no program {what}", None)
+            failure.silent = True  # bpftool fails without a message
+            raise failure
         return found[0]
 
-    def _btf_of(self, info: MapInfo):
+    def _btf_of(self, info: MapInfo) -> Any:
+        """The map's value BTF (cached per BTF object), or None for maps without it."""
         if not (info.btf_value_type_id or info.btf_vmlinux_value_type_id):
             return None
         if self._btf is None:
@@ -143,7 +149,7 @@ class Commands(Reports):
             self._btf = BTFCache(self.backend)
         return self._btf.get(info)
 
-    def _formatted(self, m: MapRef, key, value):
+    def _formatted(self, m: MapRef, key: Optional[bytes], value: bytes) -> Any:
         """The BTF form of an element, for maps bpftool formats with BTF: in JSON mode
         the ``"formatted"`` member (a :class:`~bpfmaps.btf.dumper.Formatted`, written
         by the JSON writer), in plain mode the whole entry text; None otherwise."""
@@ -159,7 +165,7 @@ class Commands(Reports):
 
         return format_entry_plain(btf, info, key, value, self._ncpus)
 
-    def _do_lookup(self, c: Lookup):
+    def _do_lookup(self, c: Lookup) -> None:
         m: MapRef = c.map
         fd = self._fd(m, c)
         b = self.backend
@@ -177,7 +183,7 @@ class Commands(Reports):
         value = b.tobytes(buf, m.value_buf_size)
         self.o.element(m.info, c.key, value, self._formatted(m, c.key, value))
 
-    def _do_getnext(self, c: GetNext):
+    def _do_getnext(self, c: GetNext) -> None:
         m: MapRef = c.map
         fd = self._fd(m, c)
         b = self.backend
@@ -187,7 +193,7 @@ class Commands(Reports):
             raise self._fail(c, f"can't get next key: {strerror(-rc)}", -rc)
         self.o.getnext(m.info, c.key, b.tobytes(buf, m.key_size))
 
-    def _do_delete(self, c: Delete):
+    def _do_delete(self, c: Delete) -> None:
         m: MapRef = c.map
         fd = self._fd(m, c)
         rc = self.backend.map_delete_elem(fd, c.key if c.key is not None else b"")
@@ -195,7 +201,7 @@ class Commands(Reports):
             raise self._fail(c, f"delete failed: {strerror(-rc)}", -rc)
         self.o.done()
 
-    def _do_pop(self, c):
+    def _do_pop(self, c: Pop) -> None:
         m: MapRef = c.map
         fd = self._fd(m, c)
         b = self.backend
@@ -213,7 +219,7 @@ class Commands(Reports):
         value = b.tobytes(vbuf, m.value_buf_size)
         self.o.element(m.info, key, value, self._formatted(m, key, value))
 
-    def _do_dump(self, c: Dump):
+    def _do_dump(self, c: Dump) -> None:
         b = self.backend
         o = self.o
         multi = len(c.maps) > 1
@@ -270,14 +276,14 @@ class Commands(Reports):
             if multi:
                 o.end_list()
 
-    def _fdinfo(self, fd: int) -> dict:
+    def _fdinfo(self, fd: int) -> dict[str, str]:
         rc, d = self.backend.map_fdinfo(fd)
         return d if rc == 0 and d is not None else {}
 
-    def _pins_of(self, info: MapInfo):
+    def _pins_of(self, info: MapInfo) -> Optional[list[str]]:
         return self.backend.map_pin_paths(info.id) if self.show_pinned else None
 
-    def _do_show(self, c: Show):
+    def _do_show(self, c: Show) -> None:
         b = self.backend
         o = self.o
         if c.maps is not None:
@@ -323,7 +329,7 @@ class Commands(Reports):
             f.hint = priv_hint(failure[1])
             raise f
 
-    def _not_bpffs(self, c, word: str, d: str):
+    def _not_bpffs(self, c: Command, word: str, d: str) -> CommandFailed:
         e = NotBpffsError(
             _errno.EPERM,
             "pin",
@@ -337,7 +343,7 @@ class Commands(Reports):
             None,
         )
 
-    def _do_create(self, c: Create):
+    def _do_create(self, c: Create) -> None:
         b = self.backend
         path = fs_path(c.path)
         inner_fd = -1
@@ -363,7 +369,7 @@ class Commands(Reports):
         self._adopt_created(c, fd, info)
         self.o.done()
 
-    def _adopt_created(self, c: Create, fd: int, info) -> None:
+    def _adopt_created(self, c: Create, fd: int, info: Optional[MapInfo]) -> None:
         # parse_batch declared this path to the resolver: later `pinned FILE` handles
         # use that MapRef, which gets this fd (and the real info with the new id).
         ref = self._resolver.declared.get(c.path) if self._resolver is not None else None
@@ -374,7 +380,7 @@ class Commands(Reports):
         if info is not None:
             ref.info = info
 
-    def _do_pin(self, c: Pin):
+    def _do_pin(self, c: Pin) -> None:
         m: MapRef = c.map
         fd = self._fd(m, c)
         b = self.backend
@@ -387,20 +393,20 @@ class Commands(Reports):
             raise self._fail(c, f"can't pin the object ({_show(c.path)}): {strerror(-rc)}", -rc)
         self.o.done()
 
-    def _do_freeze(self, c: Freeze):
+    def _do_freeze(self, c: Freeze) -> None:
         m: MapRef = c.map
         rc = self.backend.map_freeze(self._fd(m, c))
         if rc < 0:
             raise self._fail(c, f"failed to freeze map: {strerror(-rc)}", -rc)
         self.o.done()
 
-    def _do_help(self, c: Help):
+    def _do_help(self, c: Help) -> None:
         if self.json:
             self.o.done()  # bpftool's do_help: null
         else:
             self.err.write(MAP_HELP)
 
-    def _do_version(self, c: Version):
+    def _do_version(self, c: Version) -> None:
         # like bpftool -V: version, what it is built on, features
         shim = importlib.util.find_spec("bpfmaps._ffi") is not None
         if self.json:

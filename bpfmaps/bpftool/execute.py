@@ -16,6 +16,8 @@ drawn after each engine or loop call (``_tick``); it never changes what runs.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Optional
+
 from .. import engine, loops
 from ..errors import BatchError, CommandFailed, strerror
 from ..types import PERCPU_TYPES
@@ -26,18 +28,24 @@ from .grammar import Command, GetNext, Lookup, Pop
 from .output import JsonOutput
 from .plan import GETNEXT, LOOKUP, OP, POP, RUN_MIN, UPDATE, OpBlock
 
+if TYPE_CHECKING:
+    from .state import Item
+
 __all__ = ["BlockExecutor", "CommandFailed"]
 
 
 class BlockExecutor(Commands):
     """Plan execution for :class:`~bpfmaps.bpftool.runner.Runner` (see the module doc)."""
 
-    def _exec_item(self, it) -> None:
-        if type(it) is OpBlock:
+    processed: int  # counted here (declared in RunState.__init__)
+
+    def _exec_item(self, it: Item) -> None:
+        """Run one plan item (a block of ops or one command), counting what it applied."""
+        if isinstance(it, OpBlock):
             self._exec_block(it)
         else:
             if self.json:
-                self._index_words[it.index] = [_show(w) for w in it.words]
+                self._index_words[it.index] = [_show(w) for w in it.words or ()]
             self._exec_captured(it)
             self.processed += 1
             self._tick()
@@ -147,13 +155,13 @@ class BlockExecutor(Commands):
         """Run one command; in batch JSON mode its output values (the runner's
         :class:`~bpfmaps.bpftool.output.JsonOutput`) become the item's ``output``."""
         o = self.o
-        capture = isinstance(o, JsonOutput)
-        if capture:
-            o.values = []
+        capture = o if isinstance(o, JsonOutput) else None
+        if capture is not None:
+            capture.values = []
         self._exec(c)
-        if capture:
-            self._json_ok(c.index, o.values[0] if o.values else None)
-            o.values = []
+        if capture is not None:
+            self._json_ok(c.index, capture.values[0] if capture.values else None)
+            capture.values = []
 
     def _exec_run(self, blk: OpBlock, a: int, b: int) -> None:
         """Ops ``[a, b)``: a run of updates to one map with one flag (or deletes on one
@@ -195,7 +203,14 @@ class BlockExecutor(Commands):
         if self.json and cnt:
             self._json_items.append((blk, off, cnt))
 
-    def _op_failed(self, blk: OpBlock, i: int, message: str, err, also=None) -> CommandFailed:
+    def _op_failed(
+        self,
+        blk: OpBlock,
+        i: int,
+        message: str,
+        err: Optional[int],
+        also: Optional[list[tuple[int, int, int]]] = None,
+    ) -> CommandFailed:
         """The CommandFailed of op i of ``blk``."""
         if self.json:
             self._index_words[blk.first_index + i] = self._op_words(blk, i)

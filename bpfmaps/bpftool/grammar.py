@@ -19,11 +19,14 @@ raise ParseError ("not supported").
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Callable, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional, cast
 
 from ..errors import BpfmapsError, ParseError
 from ..types import FD_VALUE_TYPES, MAP_IN_MAP_TYPES, PERCPU_TYPES, MapType, round_up8
 from .bytes import _show, is_prefix, parse_bytes, strtoul
+
+if TYPE_CHECKING:
+    from .lexer import LexedCommand
 
 __all__ = [
     "Handle",
@@ -129,14 +132,18 @@ class Command:
 
     __slots__ = ("line", "index", "words")
     verb = ""
+    line: Optional[int]
+    index: int
+    #: the command's words (None for ops the scanner took: cut from the file when shown)
+    words: Optional[list[str]]
 
-    def _fields(self):
+    def _fields(self) -> tuple[Any, ...]:
         return tuple(
             getattr(self, s) for c in type(self).__mro__ for s in getattr(c, "__slots__", ())
         )
 
     def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and self._fields() == other._fields()  # type: ignore[attr-defined]
+        return type(self) is type(other) and self._fields() == other._fields()
 
     def __hash__(self) -> int:  # pragma: no cover - commands are not dict keys
         return id(self)
@@ -155,8 +162,27 @@ class Update(Command):
     inner map / program (its fd is the value)."""
 
     __slots__ = ("verb", "map", "handle", "key", "value", "flags", "value_handle", "value_map")
+    #: the resolver's map record (the runner's MapRef; anything with type/key_size/value_size)
+    map: Any
+    handle: Handle
+    key: Optional[bytes]
+    value: Optional[bytes]
+    flags: int
+    value_handle: Optional[Handle]
+    value_map: Any
+    verb: str
 
-    def __init__(self, verb, map, handle, key, value, flags, value_handle=None, value_map=None):
+    def __init__(
+        self,
+        verb: str,
+        map: Any,
+        handle: Handle,
+        key: Optional[bytes],
+        value: Optional[bytes],
+        flags: int,
+        value_handle: Optional[Handle] = None,
+        value_map: Any = None,
+    ) -> None:
         self.verb, self.map, self.handle = verb, map, handle
         self.key, self.value, self.flags = key, value, flags
         self.value_handle, self.value_map = value_handle, value_map
@@ -166,8 +192,12 @@ class Lookup(Command):
     """``map lookup|peek MAP [key DATA]``."""
 
     __slots__ = ("verb", "map", "handle", "key")
+    map: Any
+    handle: Handle
+    key: Optional[bytes]
+    verb: str
 
-    def __init__(self, verb, map, handle, key):
+    def __init__(self, verb: str, map: Any, handle: Handle, key: Optional[bytes]) -> None:
         self.verb, self.map, self.handle, self.key = verb, map, handle, key
 
 
@@ -176,8 +206,11 @@ class GetNext(Command):
 
     __slots__ = ("map", "handle", "key")
     verb = "getnext"
+    map: Any
+    handle: Handle
+    key: Optional[bytes]
 
-    def __init__(self, map, handle, key):
+    def __init__(self, map: Any, handle: Handle, key: Optional[bytes]) -> None:
         self.map, self.handle, self.key = map, handle, key
 
 
@@ -186,8 +219,11 @@ class Delete(Command):
 
     __slots__ = ("map", "handle", "key")
     verb = "delete"
+    map: Any
+    handle: Handle
+    key: Optional[bytes]
 
-    def __init__(self, map, handle, key):
+    def __init__(self, map: Any, handle: Handle, key: Optional[bytes]) -> None:
         self.map, self.handle, self.key = map, handle, key
 
 
@@ -195,8 +231,11 @@ class Pop(Command):
     """``map pop|dequeue MAP``."""
 
     __slots__ = ("verb", "map", "handle")
+    map: Any
+    handle: Handle
+    verb: str
 
-    def __init__(self, verb, map, handle):
+    def __init__(self, verb: str, map: Any, handle: Handle) -> None:
         self.verb, self.map, self.handle = verb, map, handle
 
 
@@ -205,8 +244,10 @@ class Dump(Command):
 
     __slots__ = ("maps", "handle")
     verb = "dump"
+    maps: list[Any]
+    handle: Handle
 
-    def __init__(self, maps, handle):
+    def __init__(self, maps: list[Any], handle: Handle) -> None:
         self.maps, self.handle = maps, handle
 
 
@@ -215,8 +256,10 @@ class Show(Command):
 
     __slots__ = ("maps", "handle")
     verb = "show"
+    maps: Optional[list[Any]]
+    handle: Optional[Handle]
 
-    def __init__(self, maps, handle):
+    def __init__(self, maps: Optional[list[Any]], handle: Optional[Handle]) -> None:
         self.maps, self.handle = maps, handle
 
 
@@ -235,10 +278,29 @@ class Create(Command):
         "inner_handle",
     )
     verb = "create"
+    path: str
+    type: int
+    key_size: int
+    value_size: int
+    max_entries: int
+    name: str
+    flags: int
+    #: the inner map's record (``inner_map MAP``) or None
+    inner: Any
+    inner_handle: Optional[Handle]
 
     def __init__(
-        self, path, type, key_size, value_size, max_entries, name, flags, inner, inner_handle
-    ):
+        self,
+        path: str,
+        type: int,
+        key_size: int,
+        value_size: int,
+        max_entries: int,
+        name: str,
+        flags: int,
+        inner: Any,
+        inner_handle: Optional[Handle],
+    ) -> None:
         self.path, self.type, self.key_size, self.value_size = path, type, key_size, value_size
         self.max_entries, self.name, self.flags = max_entries, name, flags
         self.inner, self.inner_handle = inner, inner_handle
@@ -249,8 +311,11 @@ class Pin(Command):
 
     __slots__ = ("map", "handle", "path")
     verb = "pin"
+    map: Any
+    handle: Handle
+    path: str
 
-    def __init__(self, map, handle, path):
+    def __init__(self, map: Any, handle: Handle, path: str) -> None:
         self.map, self.handle, self.path = map, handle, path
 
 
@@ -259,8 +324,10 @@ class Freeze(Command):
 
     __slots__ = ("map", "handle")
     verb = "freeze"
+    map: Any
+    handle: Handle
 
-    def __init__(self, map, handle):
+    def __init__(self, map: Any, handle: Handle) -> None:
         self.map, self.handle = map, handle
 
 
@@ -269,8 +336,9 @@ class Help(Command):
 
     __slots__ = ("topic",)
     verb = "help"
+    topic: Optional[str]
 
-    def __init__(self, topic):
+    def __init__(self, topic: Optional[str]) -> None:
         self.topic = topic
 
 
@@ -287,7 +355,16 @@ _FLAG_WORDS = (("any", 0), ("noexist", 1), ("exist", 2))
 
 
 class _Parser:
-    def __init__(self, words, cmd, resolver, file, line, possible_cpus, compat):
+    def __init__(
+        self,
+        words: Sequence[str],
+        cmd: Optional[LexedCommand],
+        resolver: Resolver,
+        file: Optional[str],
+        line: Optional[int],
+        possible_cpus: int,
+        compat: bool,
+    ) -> None:
         self.w = list(words)
         self.n = len(self.w)
         self.cmd = cmd
@@ -367,7 +444,7 @@ class _Parser:
             return Handle("pinned", self.w[i + 1]), i + 2
         raise self.err(f"expected 'id', 'tag', 'name' or 'pinned', got: '{_show(w)}'?", i)
 
-    def resolve(self, handle: Handle, wi: int, all_matches: bool = False):
+    def resolve(self, handle: Handle, wi: int, all_matches: bool = False) -> Any:
         try:
             if all_matches:
                 ra = getattr(self.resolver, "resolve_all", None)
@@ -379,7 +456,9 @@ class _Parser:
             raise self.err(str(e), wi) from e
 
     # -- parse_elem --------------------------------------------------------------
-    def elem(self, i, info, *, want_key, want_value, allow_flags):
+    def elem(
+        self, i: int, info: Any, *, want_key: bool, want_value: bool, allow_flags: bool
+    ) -> tuple[Optional[bytes], Optional[bytes], int, Optional[Handle], Any]:
         key_size, value_size = info.key_size, info.value_size if want_value else 0
         need_key = want_key
         need_value = want_value and value_size > 0
@@ -434,7 +513,7 @@ class _Parser:
                 raise self.err(f"expected key or value, got: {_show(w)}", i)
         return key, value, flags, value_handle, value_map
 
-    def bytes(self, i, size, name):
+    def bytes(self, i: int, size: int, name: str) -> tuple[bytes, int]:
         try:
             data, used = parse_bytes(self.w[i:], size, name, compat=self.compat)
         except ParseError as e:
@@ -479,7 +558,7 @@ class _Parser:
     def rest(self, i: int) -> int:
         return self.n - i
 
-    def do_update(self, verb, i):
+    def do_update(self, verb: str, i: int) -> Command:
         if self.rest(i) < 2:
             raise self.usage(f"map {verb}")
         handle, i2 = self.map_handle(i)
@@ -491,7 +570,7 @@ class _Parser:
 
     do_push = do_enqueue = do_update
 
-    def do_lookup(self, verb, i):
+    def do_lookup(self, verb: str, i: int) -> Command:
         if self.rest(i) < 2:
             raise self.usage(f"map {verb}")
         handle, i2 = self.map_handle(i)
@@ -503,7 +582,7 @@ class _Parser:
 
     do_peek = do_lookup
 
-    def do_getnext(self, verb, i):
+    def do_getnext(self, verb: str, i: int) -> Command:
         if self.rest(i) < 2:
             raise self.usage("map getnext")
         handle, i2 = self.map_handle(i)
@@ -515,7 +594,7 @@ class _Parser:
             )
         return GetNext(info, handle, key)
 
-    def do_delete(self, verb, i):
+    def do_delete(self, verb: str, i: int) -> Command:
         if self.rest(i) < 2:
             raise self.usage("map delete")
         handle, i2 = self.map_handle(i)
@@ -523,7 +602,7 @@ class _Parser:
         key, _, _, _, _ = self.elem(i2, info, want_key=True, want_value=False, allow_flags=False)
         return Delete(info, handle, key)
 
-    def do_pop(self, verb, i):
+    def do_pop(self, verb: str, i: int) -> Command:
         if self.rest(i) < 2:
             raise self.usage(f"map {verb}")
         handle, _ = self.map_handle(i)
@@ -532,13 +611,13 @@ class _Parser:
 
     do_dequeue = do_pop
 
-    def do_dump(self, verb, i):
+    def do_dump(self, verb: str, i: int) -> Command:
         if self.rest(i) != 2:
             raise self.usage("map dump")
         handle, _ = self.map_handle(i)
         return Dump(self.resolve(handle, i + 1, all_matches=True), handle)
 
-    def do_show(self, verb, i):
+    def do_show(self, verb: str, i: int) -> Command:
         if self.rest(i) == 2:
             handle, _ = self.map_handle(i)
             return Show(self.resolve(handle, i + 1, all_matches=True), handle)
@@ -548,13 +627,13 @@ class _Parser:
 
     do_list = do_show
 
-    def do_help(self, verb, i):
+    def do_help(self, verb: str, i: int) -> Command:
         return Help("map")
 
-    def do_event_pipe(self, verb, i):
+    def do_event_pipe(self, verb: str, i: int) -> Command:
         raise self.err("'map event_pipe' is not supported by bpfmaps", 1)
 
-    def do_pin(self, verb, i):
+    def do_pin(self, verb: str, i: int) -> Command:
         if self.rest(i) < 3:
             raise self.err(f"'pin' needs at least 3 arguments, {self.rest(i)} found", i - 1)
         handle, i2 = self.map_handle(i)
@@ -563,7 +642,7 @@ class _Parser:
             raise self.usage("map pin")
         return Pin(info, handle, self.w[i2])
 
-    def do_freeze(self, verb, i):
+    def do_freeze(self, verb: str, i: int) -> Command:
         if self.rest(i) < 2:
             raise self.err(f"'freeze' needs at least 2 arguments, {self.rest(i)} found", i - 1)
         handle, i2 = self.map_handle(i)
@@ -572,7 +651,7 @@ class _Parser:
             raise self.err(f"what is '{_show(self.w[i2])}'?", i2)
         return Freeze(info, handle)
 
-    def do_create(self, verb, i):
+    def do_create(self, verb: str, i: int) -> Command:
         if self.rest(i) < 7:
             raise self.err(f"'create' needs at least 7 arguments, {self.rest(i)} found", i - 1)
         path = self.w[i]
@@ -639,7 +718,7 @@ class _Parser:
 
 
 def parse_command(
-    words: Sequence[str] | Any,
+    words: Sequence[str] | LexedCommand,
     resolver: Resolver,
     *,
     file: str | None = None,
@@ -659,10 +738,12 @@ def parse_command(
     the file, line, column and token; usage errors (too few words) have
     ``usage=True``.  Cost: O(words) plus resolver calls.
     """
-    cmd = None
+    cmd: Optional[LexedCommand] = None
     if hasattr(words, "words"):
-        cmd = words
+        cmd = cast("LexedCommand", words)
         if line is None:
             line = cmd.line
-        words = cmd.words
-    return _Parser(words, cmd, resolver, file, line, possible_cpus, compat).parse()
+        seq: Sequence[str] = cmd.words
+    else:
+        seq = words
+    return _Parser(seq, cmd, resolver, file, line, possible_cpus, compat).parse()

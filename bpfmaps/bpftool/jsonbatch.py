@@ -11,6 +11,8 @@ of scanned ops are formatted in C when the extension is built (:func:`.scan.json
 
 from __future__ import annotations
 
+from typing import Any
+
 from . import scan
 from .bytes import _show
 from .lexer import Lexer
@@ -24,10 +26,13 @@ __all__ = ["JsonBatch", "op_words"]
 class JsonBatch(RunState):
     """The JSON batch part of the runner: collects items, writes the array."""
 
-    def _dumps(self, obj) -> str:
+    def _dumps(self, obj: Any) -> str:
+        """``obj`` in bpftool's JSON layout (pretty with ``-p``)."""
         return render_json(obj, self.pretty)
 
     def _emit_json_batch(self) -> None:
+        """Write the whole array (at the end of the run).  Cost: O(output); the words of
+        commands without kept words are lexed once, up to the last of them."""
         # bpftool: [{"command": [words], "output": ...}, ..., {"error": ...}]
         items = self._json_items
         if not items:
@@ -46,7 +51,7 @@ class JsonBatch(RunState):
                     break
                 words.setdefault(c.index, [_show(w) for w in c.words])
         if self.pretty:  # the layout is the JSON writer's: one call over every item
-            objs: list = []
+            objs: list[Any] = []
             for it in items:
                 if type(it) is not tuple:
                     objs.append(it)
@@ -61,7 +66,7 @@ class JsonBatch(RunState):
             self.out.write(self._dumps(objs) + "\n")
             return
         # compact: items joined by ","; runs of scanned ops formatted in C
-        parts: list = []
+        parts: list[Any] = []  # str, or ASCII byte chunks from C
         add = parts.append
         for it in items:
             if type(it) is not tuple:
@@ -86,11 +91,11 @@ class JsonBatch(RunState):
         out.write("]\n")
         out.flush()
 
-    def _null_items(self, blk: OpBlock, a: int, cnt: int) -> list:
+    def _null_items(self, blk: OpBlock, a: int, cnt: int) -> list[Any]:
         """Compact ``{"command": [...], "output": null}`` items of ops [a, a + cnt):
         scanned ops in C (:func:`.scan.json_nulls`) when built, the others through
         the JSON writer."""
-        out: list = []
+        out: list[Any] = []
         kept = blk.words or {}
         data = self._data
         i, end = a, a + cnt
@@ -112,12 +117,13 @@ class JsonBatch(RunState):
         """The words of op i as bpftool's JSON shows them."""
         return op_words(blk, i, self._data)
 
-    def _json_ok(self, index: int, output) -> None:
+    def _json_ok(self, index: int, output: Any) -> None:
+        """Command ``index`` ran with JSON ``output`` (JSON mode only)."""
         if self.json:
             self._json_items.append((index, output))
 
 
-def op_words(blk: OpBlock, i: int, data) -> list[str]:
+def op_words(blk: OpBlock, i: int, data: Any) -> list[str]:
     """The words of op i: kept by the reference, else cut from its line in the file
     (scanned lines are printable ASCII without quotes: split and shown as is)."""
     w = blk.words.get(i) if blk.words else None

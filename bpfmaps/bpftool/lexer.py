@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 from ..errors import ParseError
 
@@ -54,7 +55,7 @@ class LexError(ParseError):
     """A batch-file reading/splitting error.  ``kind`` is one of ``"e2big"``,
     ``"continuation"``, ``"too_long"``, ``"too_many_args"``, ``"unterminated"``."""
 
-    def __init__(self, message: str, kind: str, **kw) -> None:
+    def __init__(self, message: str, kind: str, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.kind = kind
 
@@ -64,8 +65,18 @@ class LexedCommand:
     joined text it was split from (for word columns)."""
 
     __slots__ = ("words", "line", "index", "_text", "_segments")
+    words: list[str]
+    line: int
+    index: int
 
-    def __init__(self, words: list[str], line: int, index: int, text: str, segments) -> None:
+    def __init__(
+        self,
+        words: list[str],
+        line: int,
+        index: int,
+        text: str,
+        segments: list[tuple[int, int, int]],
+    ) -> None:
         self.words = words
         self.line = line
         #: 0-based index of the command among the file's commands
@@ -136,6 +147,7 @@ def split_words(text: str) -> list[str]:
         if len(words) >= _MAX_WORDS:
             raise LexError("too many arguments to command", "too_many_args")
         m = _WORD.match(text, pos)
+        assert m is not None  # every non-separator text starts a word
         if m.group(1) is not None:
             if m.group(2) is None:
                 raise LexError("unterminated quoted string in command", "unterminated")
@@ -160,6 +172,11 @@ class Lexer:
     bpftool prints in its ``command N`` messages: every earlier command ran.
     """
 
+    pos: int
+    line: int
+    line_start: int
+    count: int
+
     def __init__(self, data: bytes, file: str = "-") -> None:
         self.data = data
         self.file = file
@@ -178,7 +195,7 @@ class Lexer:
         self.line_start = pos
         self.count = count
 
-    def _fgets(self):
+    def _fgets(self) -> tuple[str, int, int] | None:
         """Next fgets chunk as (text, line, column) or None at EOF; text is cut at NUL."""
         data = self.data
         pos = self.pos

@@ -24,12 +24,24 @@ entry's whole text.  Pure Python, no compiled extension.
 
 from __future__ import annotations
 
+import errno as _errno
 import sys
-from typing import IO, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
+from ..errors import strerror
 from ..json_writer import JsonWriter, Raw, render_json
 from ..types import PERCPU_TYPES, MapInfo, MapType, round_up8
 from .bytes import format_bytes, format_entry
+
+if TYPE_CHECKING:  # (a Protocol for checkers only: no typing work at start-up)
+    from typing import Protocol
+
+    class TextOut(Protocol):
+        """Where an Output writes: a text stream (``sys.stdout``, ``io.StringIO``, the
+        runner's :class:`~bpfmaps.bpftool._safety.SafeOut`)."""
+
+        def write(self, s: str, /) -> object: ...
+
 
 __all__ = [
     # re-exported from bpfmaps.json_writer (the one writer), for the runner and the CLI
@@ -76,25 +88,25 @@ def prog_type_str(t: int) -> Optional[str]:
 # ----------------------------------------------------------------------------- JSON
 
 
-def error_json(message: str) -> dict:
+def error_json(message: str) -> dict[str, Any]:
     """bpftool's ``p_err`` object: the message is written between quotes unescaped
     (``jsonw_vprintf_enquote``), exactly as bpftool does."""
     return {"error": Raw('"' + message + '"')}
 
 
-def hex_json(data: bytes) -> list:
+def hex_json(data: bytes) -> list[Raw]:
     """``print_hex_data_json``: one ``"0x%02hhx"`` string per byte."""
     return [Raw(f'"0x{b:02x}"') for b in data]
 
 
 def element_json(
     info: MapInfo, key: Optional[bytes], value: bytes, ncpus: int, formatted: Any = None
-) -> dict:
+) -> dict[str, Any]:
     """``print_entry_json``: ``key`` (``[]`` for keyless maps), then ``value``, or
     per-CPU ``values`` (``[{"cpu": i, "value": [...]}, ...]``), then ``formatted``
     when given (BTF output: any value :class:`JsonWriter` accepts)."""
     ks, vs = info.key_size, info.value_size
-    d: dict = {"key": hex_json((key or b"")[:ks])}
+    d: dict[str, Any] = {"key": hex_json((key or b"")[:ks])}
     if info.type in PERCPU_TYPES:
         step = round_up8(vs)
         d["values"] = [
@@ -107,9 +119,9 @@ def element_json(
     return d
 
 
-def _header_json(info: MapInfo) -> dict:
+def _header_json(info: MapInfo) -> dict[str, Any]:
     t = map_type_str(info.type)
-    d: dict = {"id": info.id, "type": t if t is not None else int(info.type)}
+    d: dict[str, Any] = {"id": info.id, "type": t if t is not None else int(info.type)}
     if info.name:
         d["name"] = info.name
     d["flags"] = Raw(str(_c_int(info.flags)))
@@ -137,7 +149,9 @@ def _atoi(s: Optional[str]) -> int:
     return sign * n
 
 
-def show_json(info: MapInfo, fdinfo: dict, pinned: Optional[list[str]] = None) -> dict:
+def show_json(
+    info: MapInfo, fdinfo: dict[str, str], pinned: Optional[list[str]] = None
+) -> dict[str, Any]:
     """``show_map_close_json``: one ``map show`` record.  ``fdinfo`` holds the fd's
     /proc/self/fdinfo fields (``memlock``, ``frozen``, ``owner_prog_type``,
     ``owner_jited``); ``pinned`` is the list of pin paths when pins are listed."""
@@ -172,7 +186,7 @@ def _header_plain(info: MapInfo) -> str:
     return s + f"flags 0x{info.flags:x}\n"
 
 
-def show_plain(info: MapInfo, fdinfo: dict, pinned: Optional[list[str]] = None) -> str:
+def show_plain(info: MapInfo, fdinfo: dict[str, str], pinned: Optional[list[str]] = None) -> str:
     """``show_map_close_plain``: one ``map show`` record, newline included."""
     s = _header_plain(info)
     s += f"\tkey {info.key_size}B  value {info.value_size}B  max_entries {info.max_entries}"
@@ -212,7 +226,9 @@ class Output:
     """The events of one command.  Subclasses write bpftool's bytes; the runner never
     formats output itself."""
 
-    def element(self, info: MapInfo, key: Optional[bytes], value: bytes, formatted=None) -> None:
+    def element(
+        self, info: MapInfo, key: Optional[bytes], value: bytes, formatted: Any = None
+    ) -> None:
         """A lookup hit, a pop/peek/dequeue result."""
         raise NotImplementedError
 
@@ -237,13 +253,15 @@ class Output:
     def end_list(self) -> None:
         pass
 
-    def show(self, info: MapInfo, fdinfo: dict, pinned: Optional[list[str]] = None) -> None:
+    def show(
+        self, info: MapInfo, fdinfo: dict[str, str], pinned: Optional[list[str]] = None
+    ) -> None:
         raise NotImplementedError
 
     def dump_begin(self, info: MapInfo, header: bool, first: bool) -> None:
         raise NotImplementedError
 
-    def dump_element(self, info: MapInfo, key: bytes, value: bytes, formatted=None) -> None:
+    def dump_element(self, info: MapInfo, key: bytes, value: bytes, formatted: Any = None) -> None:
         raise NotImplementedError
 
     def dump_entry_error(self, info: MapInfo, key: bytes, err: int) -> None:
@@ -272,10 +290,18 @@ class Output:
 
 
 class PlainOutput(Output):
-    def __init__(self, out: IO[str], err: IO[str], ncpus: int) -> None:
+    """bpftool's plain text: entries on ``out``, ``Error: ...`` on ``err``."""
+
+    out: TextOut
+    err: TextOut
+    ncpus: int
+
+    def __init__(self, out: TextOut, err: TextOut, ncpus: int) -> None:
         self.out, self.err, self.ncpus = out, err, ncpus
 
-    def element(self, info, key, value, formatted=None):
+    def element(
+        self, info: MapInfo, key: Optional[bytes], value: bytes, formatted: Any = None
+    ) -> None:
         if formatted is not None:  # the BTF layout of the entry, text ready
             self.out.write(formatted)
             return
@@ -290,41 +316,39 @@ class PlainOutput(Output):
             )
         )
 
-    def lookup_miss(self, info, key):
+    def lookup_miss(self, info: MapInfo, key: Optional[bytes]) -> None:
         self.out.write("key:\n" + format_bytes((key or b"")[: info.key_size]) + "\n\nNot found\n")
 
-    def empty_map(self):
+    def empty_map(self) -> None:
         self.out.write("Error: empty map\n")
 
-    def getnext(self, info, key, next_key):
+    def getnext(self, info: MapInfo, key: Optional[bytes], next_key: bytes) -> None:
         if key is not None:
             self.out.write("key:\n" + format_bytes(key) + "\n")
         else:
             self.out.write("key: None\n")
         self.out.write("next key:\n" + format_bytes(next_key) + "\n")
 
-    def show(self, info, fdinfo, pinned=None):
+    def show(
+        self, info: MapInfo, fdinfo: dict[str, str], pinned: Optional[list[str]] = None
+    ) -> None:
         self.out.write(show_plain(info, fdinfo, pinned))
 
-    def dump_begin(self, info, header, first):
+    def dump_begin(self, info: MapInfo, header: bool, first: bool) -> None:
         if header:
             if not first:
                 self.out.write("\n")
             self.out.write(_header_plain(info))
 
-    def dump_element(self, info, key, value, formatted=None):
+    def dump_element(self, info: MapInfo, key: bytes, value: bytes, formatted: Any = None) -> None:
         self.element(info, key, value, formatted)
 
-    def dump_entry_error(self, info, key, err):
-        import errno as _e
-
-        from ..errors import strerror
-
+    def dump_entry_error(self, info: MapInfo, key: bytes, err: int) -> None:
         if info.type in (MapType.PROG_ARRAY, MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS) and (
-            err == _e.ENOENT
+            err == _errno.ENOENT
         ):
             return
-        msg = "<no entry>" if err == _e.ENOENT else strerror(err)
+        msg = "<no entry>" if err == _errno.ENOENT else strerror(err)
         brk = info.key_size > 16 or len(msg) > 16
         single = info.key_size + len(msg) <= 24 and not brk
         sep = "\n" if brk else " "
@@ -334,16 +358,16 @@ class PlainOutput(Output):
             + f"value:{sep}{msg}\n"
         )
 
-    def dump_end(self, info, header, count):
+    def dump_end(self, info: MapInfo, header: bool, count: int) -> None:
         self.out.write(f"Found {count} element{'s' if count != 1 else ''}\n")
 
-    def error(self, message):
+    def error(self, message: str) -> None:
         self.err.write(f"Error: {message}\n")
 
-    def diagnostic(self, message):
+    def diagnostic(self, message: str) -> None:
         self.err.write(f"Error: {message}\n")
 
-    def text(self, s):
+    def text(self, s: str) -> None:
         self.out.write(s)
 
 
@@ -352,44 +376,53 @@ class JsonOutput(Output):
     holds the top-level values (normally one); errors raised inside an open list
     land in that list, like bpftool's."""
 
-    def __init__(self, out: IO[str], err: IO[str], ncpus: int, pretty: bool = False) -> None:
+    out: TextOut
+    err: TextOut
+    ncpus: int
+    pretty: bool
+
+    def __init__(self, out: TextOut, err: TextOut, ncpus: int, pretty: bool = False) -> None:
         self.out, self.err, self.ncpus, self.pretty = out, err, ncpus, pretty
-        self.values: list = []
-        self._stack: list[list] = []
+        self.values: list[Any] = []
+        self._stack: list[list[Any]] = []
 
     def _put(self, v: Any) -> None:
         (self._stack[-1] if self._stack else self.values).append(v)
 
-    def element(self, info, key, value, formatted=None):
+    def element(
+        self, info: MapInfo, key: Optional[bytes], value: bytes, formatted: Any = None
+    ) -> None:
         self._put(element_json(info, key, value, self.ncpus, formatted))
 
-    def lookup_miss(self, info, key):
+    def lookup_miss(self, info: MapInfo, key: Optional[bytes]) -> None:
         self._put(None)
 
-    def empty_map(self):
+    def empty_map(self) -> None:
         self._put(None)
 
-    def getnext(self, info, key, next_key):
+    def getnext(self, info: MapInfo, key: Optional[bytes], next_key: bytes) -> None:
         self._put(
             {"key": hex_json(key) if key is not None else None, "next_key": hex_json(next_key)}
         )
 
-    def done(self):
+    def done(self) -> None:
         self._put(None)
 
-    def begin_list(self):
-        lst: list = []
+    def begin_list(self) -> None:
+        lst: list[Any] = []
         self._put(lst)
         self._stack.append(lst)
 
-    def end_list(self):
+    def end_list(self) -> None:
         self._stack.pop()
 
-    def show(self, info, fdinfo, pinned=None):
+    def show(
+        self, info: MapInfo, fdinfo: dict[str, str], pinned: Optional[list[str]] = None
+    ) -> None:
         self._put(show_json(info, fdinfo, pinned))
 
-    def dump_begin(self, info, header, first):
-        elems: list = []
+    def dump_begin(self, info: MapInfo, header: bool, first: bool) -> None:
+        elems: list[Any] = []
         if header:
             h = _header_json(info)
             h["elements"] = elems
@@ -398,36 +431,32 @@ class JsonOutput(Output):
             self._put(elems)
         self._stack.append(elems)
 
-    def dump_element(self, info, key, value, formatted=None):
+    def dump_element(self, info: MapInfo, key: bytes, value: bytes, formatted: Any = None) -> None:
         self.element(info, key, value, formatted)
 
-    def dump_entry_error(self, info, key, err):
-        import errno as _e
-
-        from ..errors import strerror
-
+    def dump_entry_error(self, info: MapInfo, key: bytes, err: int) -> None:
         if info.type in (MapType.PROG_ARRAY, MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS) and (
-            err == _e.ENOENT
+            err == _errno.ENOENT
         ):
             return
         self._put({"key": hex_json(key[: info.key_size]), "value": {"error": strerror(err)}})
 
-    def dump_end(self, info, header, count):
+    def dump_end(self, info: MapInfo, header: bool, count: int) -> None:
         self._stack.pop()
 
-    def error(self, message):
+    def error(self, message: str) -> None:
         self._put(error_json(message))
 
-    def diagnostic(self, message):
+    def diagnostic(self, message: str) -> None:
         self.err.write(f"Error: {message}\n")
 
-    def value(self, obj):
+    def value(self, obj: Any) -> None:
         self._put(obj)
 
     def close_lists(self) -> None:
         self._stack.clear()
 
-    def finish(self):
+    def finish(self) -> None:
         self._stack.clear()
         w = JsonWriter(self.pretty)
         for v in self.values:
@@ -436,7 +465,7 @@ class JsonOutput(Output):
 
 
 def make_output(
-    json: bool, pretty: bool, out: IO[str] | None, err: IO[str] | None, ncpus: int
+    json: bool, pretty: bool, out: TextOut | None, err: TextOut | None, ncpus: int
 ) -> Output:
     """The Output for a runner's options."""
     out = out if out is not None else sys.stdout

@@ -14,16 +14,28 @@ through :func:`~bpfmaps.bpftool.plan.flatten`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from ..errors import ParseError
 from .plan import DELETE, GETNEXT, LOOKUP, POP, UPDATE, BlockBuilder, MapTable, OpBlock
 
+if TYPE_CHECKING:  # (type aliases for checkers only: no typing work at start-up)
+    import mmap
+
+    from .grammar import Command, Handle
+
+    #: a batch file's contents: bytes, or the runner's read-only mmap of the file
+    FileData = Union[bytes, bytearray, mmap.mmap]
+    #: what :meth:`BlockBuilder.append` takes: kind, map index, flags, line, key, value, words
+    _OpItem = tuple[int, int, int, int, Optional[bytes], Optional[bytes], list[str]]
+
 __all__ = ["parse_batch"]
 
 
-def _resolver_soft(resolver):
-    def resolve(handle):
+def _resolver_soft(resolver: Callable[[Handle], Any]) -> Callable[[Handle], Any]:
+    """``resolver`` that returns None where it raises (for the scanner)."""
+
+    def resolve(handle: Handle) -> Any:
         try:
             return resolver(handle)
         except Exception:  # the reference reports it at that line
@@ -33,7 +45,7 @@ def _resolver_soft(resolver):
 
 
 def parse_batch(
-    data: bytes,
+    data: FileData,
     resolver: Any,
     *,
     file: str = "-",
@@ -41,7 +53,7 @@ def parse_batch(
     compat: bool = False,
     fast: bool = True,
     block_max: int | None = None,
-) -> Iterator[OpBlock | Any]:
+) -> Iterator[OpBlock | Command]:
     """Parse a batch file into :class:`~bpfmaps.bpftool.plan.OpBlock` and
     :class:`~bpfmaps.bpftool.grammar.Command` items, in file order.
 
@@ -89,7 +101,7 @@ def parse_batch(
                 break
             mid_line = ref.lexer.line_start != pos  # after an fgets chunk of a long line
             index += 1
-            if type(item) is tuple:
+            if isinstance(item, tuple):
                 if builder is None:
                     builder = BlockBuilder(table, index - 1)
                 builder.append(*item)
@@ -109,7 +121,15 @@ def parse_batch(
 class _Reference:
     """The Python reference positioned by the driver: one command at a time."""
 
-    def __init__(self, data, resolver, file, ncpus, compat, table: MapTable) -> None:
+    def __init__(
+        self,
+        data: Any,
+        resolver: Callable[[Handle], Any],
+        file: str,
+        ncpus: int,
+        compat: bool,
+        table: MapTable,
+    ) -> None:
         from . import grammar
         from .lexer import Lexer
 
@@ -120,7 +140,7 @@ class _Reference:
         self.file, self.ncpus, self.compat = file, ncpus, compat
         self.table = table
 
-    def one(self, pos: int, line: int, index: int):
+    def one(self, pos: int, line: int, index: int) -> tuple[Command | _OpItem | None, int, int]:
         """(item, pos, line) for the next command at ``pos``; item is None at the end,
         an op tuple for :meth:`BlockBuilder.append`, or a Command."""
         lx = self.lexer
@@ -135,18 +155,18 @@ class _Reference:
             cmd, self.resolver, file=self.file, possible_cpus=self.ncpus, compat=self.compat
         )
         tc = type(c)
-        op = None
-        if tc is g.Update:
+        op: Optional[tuple[int, int, Optional[bytes], Optional[bytes]]] = None
+        if type(c) is g.Update:
             if c.value_handle is None and c.value is not None:
                 op = (UPDATE, c.flags, c.key, c.value)
-        elif tc is g.Delete:
+        elif type(c) is g.Delete:
             if c.map.key_size:
                 op = (DELETE, 0, c.key, None)
-        elif tc is g.Lookup:
+        elif type(c) is g.Lookup:
             op = (LOOKUP, 1 if c.verb == "peek" else 0, c.key, None)
-        elif tc is g.GetNext:
+        elif type(c) is g.GetNext:
             op = (GETNEXT, 0 if c.key is None else 1, c.key, None)
-        elif tc is g.Pop:
+        elif type(c) is g.Pop:
             op = (POP, 1 if c.verb == "dequeue" else 0, None, None)
         elif self.declare is not None and tc in (g.Create, g.Pin):
             self.declare(c)
@@ -159,4 +179,5 @@ class _Reference:
         elif t.refs[m] is not c.map:  # a handle that first failed to resolve
             return c, lx.pos, lx.line
         kind, flags, key, value = op
+        assert c.line is not None and c.words is not None  # set by the grammar
         return (kind, m, flags, c.line, key, value, c.words), lx.pos, lx.line

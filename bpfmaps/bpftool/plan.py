@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import struct
 from array import array
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Optional
 
 from ..types import FD_VALUE_TYPES, PERCPU_TYPES, round_up8
 
@@ -95,7 +96,8 @@ class MapTable:
         """Bytes of one value in the kernel buffer for ``ref``."""
         if ref.type in PERCPU_TYPES:
             return round_up8(ref.value_size) * self.ncpus
-        return ref.value_size
+        size: int = ref.value_size
+        return size
 
     def slot(self, ref: Any) -> tuple[int, int]:
         """(bytes per value copy, copies) for ``ref``."""
@@ -124,8 +126,17 @@ class OpBlock:
     others are cut from the file at their line span when printed)."""
 
     __slots__ = ("table", "ops", "keys", "values", "count", "first_index", "words", "taken")
+    table: MapTable
+    ops: Any
+    keys: Any
+    values: Any
+    count: int
+    first_index: int
+    taken: int
 
-    def __init__(self, table: MapTable, ops, keys, values, count: int, first_index: int):
+    def __init__(
+        self, table: MapTable, ops: Any, keys: Any, values: Any, count: int, first_index: int
+    ) -> None:
         self.table = table
         self.ops = ops
         self.keys = keys
@@ -142,7 +153,8 @@ class OpBlock:
 
     def line(self, i: int) -> int:
         """The physical line of op i."""
-        return OP.unpack_from(self.ops, i * OP.size)[3]
+        line: int = OP.unpack_from(self.ops, i * OP.size)[3]
+        return line
 
     def key(self, i: int) -> bytes | None:
         """The key of op i (None for ops without one)."""
@@ -151,7 +163,7 @@ class OpBlock:
             return None
         return bytes(self.keys[ko : ko + self.table.key_sizes[m]])
 
-    def element(self, i: int) -> tuple:
+    def element(self, i: int) -> tuple[Any, ...]:
         """The :func:`flatten` tuple of op i."""
         kind, flags, m, line, ko, vo, _ = self.op(i)
         t = self.table
@@ -177,6 +189,12 @@ class BlockBuilder:
     appends per command."""
 
     __slots__ = ("table", "ops", "keys", "values", "count", "first_index", "words")
+    table: MapTable
+    ops: bytearray
+    keys: bytearray
+    values: bytearray
+    count: int
+    first_index: int
 
     def __init__(self, table: MapTable, first_index: int) -> None:
         self.table = table
@@ -187,7 +205,16 @@ class BlockBuilder:
         self.first_index = first_index
         self.words: dict[int, list[str]] = {}
 
-    def append(self, kind, m, flags, line, key, value, words) -> None:
+    def append(
+        self,
+        kind: int,
+        m: int,
+        flags: int,
+        line: int,
+        key: Optional[bytes],
+        value: Optional[bytes],
+        words: list[str],
+    ) -> None:
         """Add op ``kind`` on map index ``m`` (key/value: kernel buffers or None)."""
         ko = len(self.keys) if key is not None else NO_KEY
         self.ops += OP.pack(kind, flags, m, line, ko, len(self.values), 0)
@@ -228,12 +255,12 @@ def find_runs_py(block: OpBlock, run_min: int = RUN_MIN) -> list[tuple[int, int]
     return out
 
 
-def flatten(items) -> list:
+def flatten(items: Iterable[Any]) -> list[Any]:
     """The per-command view of a plan (for tests and comparisons): op records become
     ``("update", handle, line, key, value, flags)``, ``("delete", handle, line, key)``,
     ``("lookup", verb, handle, line, key)``, ``("getnext", handle, line, key)``,
     ``("pop", verb, handle, line)``; other commands stay as they are.  Cost: O(plan)."""
-    out: list = []
+    out: list[Any] = []
     for it in items:
         if isinstance(it, OpBlock):
             out.extend(it.element(i) for i in range(it.count))
@@ -242,6 +269,6 @@ def flatten(items) -> list:
     return out
 
 
-def lines_of(block: OpBlock) -> array:
+def lines_of(block: OpBlock) -> array[int]:
     """The physical line of every op (array of uint32)."""
     return array("I", (block.line(i) for i in range(block.count)))

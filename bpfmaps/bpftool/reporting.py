@@ -15,7 +15,7 @@ from __future__ import annotations
 import errno as _errno
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Optional
 
 from ..errors import CommandFailed, ParseError
 from ._safety import (
@@ -32,6 +32,9 @@ from ._safety import (
 )
 from .jsonbatch import JsonBatch
 from .output import JsonOutput
+
+if TYPE_CHECKING:
+    from .state import Item
 
 __all__ = ["Reports", "MAP_HELP", "PROGRESS_MIN"]
 
@@ -67,6 +70,10 @@ MAP_HELP = """Usage: bpfmaps map { show | list }   [MAP]
 class Reports(JsonBatch):
     """The reporting part of the runner (see the module doc)."""
 
+    # set by the reports (declared in RunState.__init__)
+    error: Optional[BaseException]
+    failed_line: Optional[int]
+
     def _success(self) -> int:
         self._clear_progress()
         if not self.json:
@@ -97,7 +104,7 @@ class Reports(JsonBatch):
             return "standard output closed (broken pipe)", 141
         return None
 
-    def _halt(self, it, k: int = 0) -> CommandFailed:
+    def _halt(self, it: Item, k: int = 0) -> CommandFailed:
         """The report for stopping before command ``k`` of item ``it``."""
         msg, status = self._stop_cause() or ("stopped", 255)
         first = getattr(it, "first_index", None)
@@ -124,7 +131,7 @@ class Reports(JsonBatch):
             if pos == 0:
                 return ""
         end = data.find(b"\n", pos)
-        text = data[pos : end if end >= 0 else len(data)]
+        text = bytes(data[pos : end if end >= 0 else len(data)])
         return text.decode("utf-8", "backslashreplace").rstrip("\r")
 
     def _write_hint(self, message: str, hint: str | None = None) -> None:
@@ -192,7 +199,9 @@ class Reports(JsonBatch):
                     msg += "\n  " + " " * len(str(e.line)) + " | " + " " * col + "^"
         return self._fail_plain(msg)
 
-    def _report_internal(self, e: Exception, it: Any, before: int, argv: bool = False) -> int:
+    def _report_internal(
+        self, e: Exception, it: Item | None, before: int, argv: bool = False
+    ) -> int:
         """Report an exception the runner did not expect (a bug) without a traceback,
         and still truthfully: the ``before`` commands of earlier items and the ones
         this item counted were applied; the rest of this item may or may not have

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from ..backend import Backend
 from ..engine import FdTarget
 from ..errors import ParseError, strerror
-from ..types import PERCPU_TYPES, MapInfo, round_up8
+from ..types import PERCPU_TYPES, MapInfo, MapType, round_up8
 from ._safety import PRIV_HINT
 from .bytes import _show
 from .grammar import Command, Create, Handle, Pin
@@ -32,16 +32,22 @@ class MapRef:
     for a map that a ``map create`` earlier in the file will create."""
 
     __slots__ = ("backend", "handle", "info", "fd", "path", "value_buf_size", "_target")
+    backend: Backend
+    handle: Handle
+    info: MapInfo
+    fd: int
+    path: str | None
+    value_buf_size: int
 
     def __init__(
-        self, backend: Backend, handle: Any, info: MapInfo, fd: int, path: str | None = None
-    ):
+        self, backend: Backend, handle: Handle, info: MapInfo, fd: int, path: str | None = None
+    ) -> None:
         self.backend = backend
         self.handle = handle
         self.info = info
         self.fd = fd
         self.path = path
-        self._target = None
+        self._target: Optional[FdTarget] = None
         ncpus = backend.possible_cpus() if info.type in PERCPU_TYPES else 1
         self.value_buf_size = (
             round_up8(info.value_size) * ncpus
@@ -49,16 +55,28 @@ class MapRef:
             else info.value_size
         )
 
-    type = property(lambda self: self.info.type)
-    key_size = property(lambda self: self.info.key_size)
-    value_size = property(lambda self: self.info.value_size)
+    @property
+    def type(self) -> MapType | int:
+        """The map type (what the grammar and plan need)."""
+        return self.info.type
+
+    @property
+    def key_size(self) -> int:
+        return self.info.key_size
+
+    @property
+    def value_size(self) -> int:
+        return self.info.value_size
 
     def describe(self) -> str:
+        """``id N (name)`` once the map exists, else its handle."""
         if self.info.id:
             return self.info.describe()
         return str(self.handle)
 
     def ensure_fd(self) -> int:
+        """The fd, opened now (OBJ_GET of ``path``) for a map a ``map create`` earlier
+        in the file made; OSError when that fails.  Cost: at most one syscall."""
         if self.fd < 0 and self.path is not None:
             fd = self.backend.obj_get(self.path, 0)
             if fd < 0:
@@ -66,7 +84,7 @@ class MapRef:
             self.fd = fd
         return self.fd
 
-    def target(self):
+    def target(self) -> FdTarget:
         """The batch engine's view of this map (:class:`bpfmaps.engine.FdTarget`)."""
         t = self._target
         if t is None or t.fd != self.fd or t.info is not self.info:
@@ -78,6 +96,7 @@ class MapRef:
 
 
 def priv_hint(err: int) -> Optional[str]:
+    """The hint added to a failure with errno ``err`` (EPERM: the capability), or None."""
     if err == _errno.EPERM:
         return PRIV_HINT
     return None
@@ -131,7 +150,7 @@ class MapResolver:
         self.declared: dict[str, MapRef] = {}
         self.refs: list[MapRef] = []
 
-    def _ref(self, handle, fd: int, path: str | None = None) -> MapRef:
+    def _ref(self, handle: Handle, fd: int, path: str | None = None) -> MapRef:
         try:
             rc, info = self.backend.map_info(fd)
         except BaseException:  # never leak the fd, whatever happens
@@ -173,6 +192,8 @@ class MapResolver:
         return out
 
     def resolve_all(self, handle: Handle) -> list[MapRef]:
+        """Every map ``handle`` matches (several for a ``name``), each opened once;
+        ParseError when none does.  Cost: a walk over all map ids for a name."""
         if handle.kind != "name":
             return [self(handle)]
         if handle in self.multi:
@@ -186,6 +207,8 @@ class MapResolver:
         return refs
 
     def __call__(self, handle: Handle) -> MapRef:
+        """The one map of ``handle`` (cached); ParseError with bpftool's message when it
+        cannot be opened or a name matches several.  Cost: one or two syscalls."""
         ref = self.cache.get(handle)
         if ref is not None:
             return ref
@@ -233,6 +256,7 @@ class MapResolver:
             self.declared[cmd.path] = cmd.map
 
     def close(self) -> None:
+        """Close every fd this resolver opened (idempotent).  Cost: one close each."""
         for ref in self.refs:
             if ref.fd >= 0:
                 self.backend.close(ref.fd)
@@ -246,9 +270,12 @@ class MapResolver:
 class Undeclared:
     """A resolver without ``declare`` (the second pass must not declare again)."""
 
-    def __init__(self, resolver) -> None:
+    resolve_all: Callable[[Handle], list[MapRef]]
+
+    def __init__(self, resolver: MapResolver) -> None:
         self.resolver = resolver
         self.resolve_all = resolver.resolve_all
 
-    def __call__(self, handle):
+    def __call__(self, handle: Handle) -> MapRef:
+        """The map of ``handle`` (see :meth:`MapResolver.__call__`)."""
         return self.resolver(handle)

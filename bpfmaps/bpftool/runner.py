@@ -39,24 +39,26 @@ import mmap
 import os
 import stat
 import sys
-from typing import IO, Any, Optional
+from typing import IO, TYPE_CHECKING, Any, Optional
 
-from ..backend import Backend, default_backend
+from ..backend import Backend
 from ..errors import CommandFailed, ParseError
 from ._safety import (
     DEFAULT_MAX_SIZE,
     InputTooLarge,
     Interrupted,
-    SafeOut,
     SignalStop,
     read_capped,
 )
 from .execute import BlockExecutor
 from .grammar import parse_command
-from .output import make_output
 from .parse import parse_batch
 from .plan import OpBlock
 from .resolve import MapRef, MapResolver, Undeclared
+
+if TYPE_CHECKING:
+    from .parse import FileData
+    from .state import Item
 
 __all__ = ["MapRef", "MapResolver", "Runner", "CommandFailed", "run_batch_file"]
 
@@ -64,63 +66,11 @@ __all__ = ["MapRef", "MapResolver", "Runner", "CommandFailed", "run_batch_file"]
 class Runner(BlockExecutor):
     """Executes parsed commands; holds output streams, options and counters.
 
-    ``processed`` counts commands applied successfully.  Use :meth:`run_file`,
-    :meth:`run_data` or :meth:`run_words`; each returns the exit status and
-    closes every fd it opened."""
-
-    def __init__(
-        self,
-        backend: Backend | None = None,
-        *,
-        compat: bool = False,
-        json: bool = False,
-        pretty: bool = False,
-        dry_run: bool = False,
-        stdout: IO[str] | None = None,
-        stderr: IO[str] | None = None,
-        progress: bool | None = None,
-        fast: bool = True,
-        parallel: bool = True,
-        signals: bool = False,
-        max_size: Optional[int] = None,
-    ) -> None:
-        self.backend = backend if backend is not None else default_backend()
-        self.compat = compat
-        self.json = json or pretty
-        self.pretty = pretty
-        self.dry_run = dry_run
-        #: a closed stdout (EPIPE) stops the run with a report instead of a traceback
-        self.out = SafeOut(stdout if stdout is not None else sys.stdout)
-        self.err = SafeOut(stderr if stderr is not None else sys.stderr)
-        self.progress = progress
-        self.fast = fast
-        #: let the batch engine apply runs in threads where provably identical
-        self.parallel = parallel
-        self.processed = 0
-        #: SIGINT/SIGTERM stop the run between commands (and the C loops) with a report
-        self.signals = signals
-        #: cap on input read from pipes/devices/stdin (None: DEFAULT_MAX_SIZE; also
-        #: applied to regular files when given)
-        self.max_size = max_size
-        self._stop: Any = None
-        self.error: BaseException | None = None
-        self.failed_line: int | None = None
-        self._json_items: list = []
-        self._mm: Any = None
-        self._released = 0
-        #: command index -> words shown in JSON (kept as commands run)
-        self._index_words: dict[int, list[str]] = {}
-        self._file = "-"
-        self._data = b""
-        self._ncpus = self.backend.possible_cpus()
-        self._total = 0
-        self._last_progress = 0.0
-        self._resolver: MapResolver | None = None
-        self._btf: Any = None  # bpfmaps.btf.output.BTFCache, made on first use
-        #: list each map's pin paths in ``map show`` (bpftool's ``-f``)
-        self.show_pinned = False
-        #: where commands report what they print (bpfmaps.bpftool.output)
-        self.o = make_output(self.json, pretty, self.out, self.err, self._ncpus)
+    ``Runner(backend=None, *, compat=False, json=False, pretty=False, dry_run=False,
+    stdout=None, stderr=None, progress=None, fast=True, parallel=True, signals=False,
+    max_size=None)`` (see :class:`~bpfmaps.bpftool.state.RunState`).  ``processed``
+    counts commands applied successfully.  Use :meth:`run_file`, :meth:`run_data` or
+    :meth:`run_words`; each returns the exit status and closes every fd it opened."""
 
     # -- entry points -------------------------------------------------------------
     def run_file(self, path: str) -> int:
@@ -130,6 +80,7 @@ class Runner(BlockExecutor):
         stdin are read up to ``max_size`` bytes (default 1 GiB), beyond which nothing
         is applied and the error names the limit."""
         mm = None
+        data: FileData
         limit = self.max_size or DEFAULT_MAX_SIZE
         try:
             if path == "-":
@@ -168,7 +119,7 @@ class Runner(BlockExecutor):
             if mm is not None:
                 _close_map(mm)
 
-    def run_data(self, data: bytes, file: str = "-") -> int:
+    def run_data(self, data: FileData, file: str = "-") -> int:
         """Run a batch file's contents.  Returns the exit status.  With
         ``signals=True`` (the CLI), SIGINT/SIGTERM stop it between commands with the
         usual report and status 130/143 (see :class:`._safety.SignalStop`)."""
@@ -232,11 +183,11 @@ class Runner(BlockExecutor):
             resolver.close()
 
     # -- modes --------------------------------------------------------------------
-    def _run_checked(self, data: bytes, file: str, resolver: MapResolver) -> int:
+    def _run_checked(self, data: FileData, file: str, resolver: MapResolver) -> int:
         with _no_gc():
             return self._run_checked_gc(data, file, resolver)
 
-    def _run_checked_gc(self, data: bytes, file: str, resolver: MapResolver) -> int:
+    def _run_checked_gc(self, data: FileData, file: str, resolver: MapResolver) -> int:
         if len(data) >= CHUNKED_MIN:
             return self._run_two_pass(data, file, resolver)
         stop = self._stop
@@ -284,12 +235,12 @@ class Runner(BlockExecutor):
                 return self._report_internal(e, it, before)
         return self._success()
 
-    def _run_two_pass(self, data, file: str, resolver: MapResolver) -> int:
+    def _run_two_pass(self, data: FileData, file: str, resolver: MapResolver) -> int:
         """Big files in bounded memory, the whole-file check kept: pass 1 parses and
         checks everything, keeping nothing but the resolved maps; pass 2 parses again
         and applies block by block (at most CHUNKED_BLOCK ops at a time).  File pages
         behind the cursor are dropped from the mapping as it goes."""
-        kw = dict(
+        kw: dict[str, Any] = dict(
             file=file,
             possible_cpus=self._ncpus,
             compat=self.compat,
@@ -341,10 +292,10 @@ class Runner(BlockExecutor):
             return self._report_internal(e, None, self.processed)
         return self._success()
 
-    def _release(self, it) -> None:
+    def _release(self, it: Item) -> None:
         """Drop the file's pages before the last op of ``it`` from our mapping."""
         mm = self._mm
-        if mm is None or type(it) is not OpBlock or not it.count:
+        if mm is None or not isinstance(it, OpBlock) or not it.count:
             return
         pos = it.op(it.count - 1)[6] & ~0xFFFFF  # whole MiBs
         if pos > self._released:
@@ -354,11 +305,11 @@ class Runner(BlockExecutor):
             except (OSError, ValueError, AttributeError):  # pragma: no cover
                 self._mm = None
 
-    def _run_incremental(self, data: bytes, file: str, resolver: MapResolver) -> int:
+    def _run_incremental(self, data: FileData, file: str, resolver: MapResolver) -> int:
         with _no_gc():
             return self._run_incremental_gc(data, file, resolver)
 
-    def _run_incremental_gc(self, data: bytes, file: str, resolver: MapResolver) -> int:
+    def _run_incremental_gc(self, data: FileData, file: str, resolver: MapResolver) -> int:
         self._total = 0
         gen = parse_batch(
             data, resolver, file=file, possible_cpus=self._ncpus, compat=True, fast=self.fast
@@ -397,16 +348,16 @@ class _no_gc:
     objects (commands, buffers) and creates no reference cycles, and each
     collection would walk all of them again."""
 
-    def __enter__(self):
+    def __enter__(self) -> None:
         self.was = gc.isenabled()
         gc.disable()
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         if self.was:
             gc.enable()
 
 
-def _map_file(f) -> Any:
+def _map_file(f: IO[bytes]) -> Optional[mmap.mmap]:
     """A read-only mmap of a regular, non-empty file (pages populated up front: no
     copy into our heap), or None to fall back to read()."""
     try:
@@ -424,7 +375,7 @@ def _map_file(f) -> Any:
         return None
 
 
-def _close_map(mm) -> None:
+def _close_map(mm: mmap.mmap) -> None:
     try:
         mm.close()
     except BufferError:  # a cffi view is still alive somewhere: collect it first

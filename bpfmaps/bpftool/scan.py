@@ -15,10 +15,14 @@ extension; without it :func:`available` is False and the reference parses alone.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .grammar import Handle
 from .plan import OP, RUN_MIN, MapTable, OpBlock, find_runs_py
+
+if TYPE_CHECKING:
+    #: what a scan returns: (block or None, status, pos, line)
+    ScanResult = tuple[Optional[OpBlock], int, int, int]
 
 __all__ = ["Scanner", "available", "find_runs", "BLOCK_FIRST", "BLOCK_MAX"]
 
@@ -31,7 +35,8 @@ _EXT: Any = False
 END, DECLINE, UNKNOWN, FULL = 0, 1, 2, 3
 
 
-def _ext():
+def _ext() -> Any:
+    """``(ffi, lib)`` of the compiled module, or None without it (imported once)."""
     global _EXT
     if _EXT is False:
         try:
@@ -54,7 +59,24 @@ class Scanner:
     for the first time, or None when it does not resolve (the reference then
     reports that line's error)."""
 
-    def __init__(self, data, table: MapTable, resolve, block_max: int | None = None) -> None:
+    ffi: Any
+    lib: Any
+    cbuf: Any
+    s: Any
+    cap: int
+    maps: Any
+    nentries: int
+    max_key: int
+    max_value: int
+    alloc: Any
+
+    def __init__(
+        self,
+        data: Any,
+        table: MapTable,
+        resolve: Callable[[Handle], Any],
+        block_max: int | None = None,
+    ) -> None:
         ffi, lib = _ext()
         self.ffi, self.lib = ffi, lib
         self.data = data
@@ -73,7 +95,7 @@ class Scanner:
         self.alloc = ffi.new_allocator(should_clear_after_alloc=False)
         self.block_max = block_max
 
-    def _entry(self, u) -> None:
+    def _entry(self, u: Any) -> None:
         """Add the handle the scanner met (``u``, a struct bpfm_scan_map) to the table."""
         ffi = self.ffi
         if u.handle_kind == 1:
@@ -111,7 +133,7 @@ class Scanner:
         self.nentries += 1
         self.s.nmaps = self.nentries
 
-    def scan(self, pos: int, line: int, first_index: int):
+    def scan(self, pos: int, line: int, first_index: int) -> ScanResult:
         """Scan from ``pos`` (physical line ``line``).  Returns (block or None, status,
         pos, line): status END (the end of the data), DECLINE (the reference parses
         the line at pos) or FULL (call again at pos).  A first, small scan that fills
@@ -126,7 +148,7 @@ class Scanner:
             r = self._scan(pos, line, first_index, min(big, left // MIN_LINE + 1))
         return r
 
-    def _scan(self, pos: int, line: int, first_index: int, cap: int):
+    def _scan(self, pos: int, line: int, first_index: int, cap: int) -> ScanResult:
         ffi, lib, s = self.ffi, self.lib, self.s
         kcap = cap * self.max_key
         vcap = cap * self.max_value
@@ -147,7 +169,7 @@ class Scanner:
                 status = FULL  # a bigger map than the buffers were sized for
                 break
         n = s.nops
-        block = None
+        block: OpBlock | None = None
         if n:
             block = OpBlock(
                 self.table,
@@ -186,7 +208,7 @@ def find_runs_c(block: OpBlock, run_min: int) -> list[tuple[int, int]] | None:
     return [(out[2 * k], out[2 * k + 1]) for k in range(found)]
 
 
-def json_nulls(data, block: OpBlock, a: int, b: int, pretty: bool):
+def json_nulls(data: Any, block: OpBlock, a: int, b: int, pretty: bool) -> list[Any] | None:
     """The JSON items of scanned ops [a, b) of ``block`` (see ``bpfm_json_nulls``) as a
     list of ASCII byte chunks, or None without the extension.  Cost: O(bytes of their lines)
     in C."""
@@ -225,6 +247,17 @@ class Printer:
     upserts or deletes on one hash/array map go as one batch call (see scan.h)."""
 
     OUT_CAP = 1 << 20
+    ffi: Any
+    lib: Any
+    maps: Any
+    fds: Any
+    ops: Any
+    keys: Any
+    values: Any
+    vbuf: Any
+    out: Any
+    used: Any
+    done: Any
 
     def __init__(self, block: OpBlock, fds: list[int], plain: list[bool]) -> None:
         ffi, lib = _ext()
@@ -249,7 +282,7 @@ class Printer:
         self.used = ffi.new("uint64_t *")
         self.done = ffi.new("uint32_t *")
 
-    def run(self, a: int, b: int, write) -> tuple[int, int]:
+    def run(self, a: int, b: int, write: Callable[[str], Any]) -> tuple[int, int]:
         """Ops [a, b): (rc, done) as Backend.exec_ops (rc 1: op ``a + done`` is for the
         caller); the lookups' output is passed to ``write`` first.  Cost: one syscall
         per op."""

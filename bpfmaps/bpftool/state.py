@@ -4,69 +4,100 @@
 stacked on the one below (``state`` < ``jsonbatch`` < ``reporting`` < ``commands`` <
 ``execute`` < ``runner``): JSON batch output, reports, the ``map`` command handlers,
 plan execution, and the entry points that wire them.  It declares the options,
-streams and counters (set by :class:`~bpfmaps.bpftool.runner.Runner`) and the few
+streams and counters (its constructor is :class:`~bpfmaps.bpftool.runner.Runner`'s) and the few
 helpers every layer uses: the :class:`~bpfmaps.errors.CommandFailed` of a command,
 a map's fd, a buffer.  No I/O of its own.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional, Union
+import sys
+from typing import IO, TYPE_CHECKING, Any, Optional, Union
 
+from ..backend import Backend, default_backend
 from ..errors import CommandFailed
+from ._safety import SafeOut, SignalStop
 from .grammar import Command
+from .output import Output, make_output
 
-if TYPE_CHECKING:
-    from ..backend import Backend
-    from ._safety import SafeOut, SignalStop
-    from .output import Output
+if TYPE_CHECKING:  # (type aliases for checkers only: no typing work at start-up)
     from .plan import OpBlock
     from .resolve import MapRef, MapResolver
 
-__all__ = ["RunState", "Item", "JsonItem"]
+    #: one item of a parsed plan: a block of op records or a single command
+    Item = Union[OpBlock, Command]
+    #: one entry of the JSON batch output: ``(index, output)``, a reference to applied
+    #: ops ``(block, offset, count)`` (their output is null), or a whole object (an error)
+    JsonItem = Union[tuple[int, Any], tuple[OpBlock, int, int], dict[str, Any]]
 
-#: one item of a parsed plan: a block of op records or a single command
-Item = Union["OpBlock", Command]
-#: one entry of the JSON batch output: ``(index, output)``, a reference to applied ops
-#: ``(block, offset, count)`` (their output is null), or a whole object (an error)
-JsonItem = Union[tuple[int, Any], tuple["OpBlock", int, int], dict[str, Any]]
+__all__ = ["RunState"]
 
 
 class RunState:
     """Options, streams and counters of one runner (see the module doc)."""
 
-    backend: Backend
-    compat: bool
-    json: bool
-    pretty: bool
-    dry_run: bool
-    fast: bool
-    parallel: bool
-    signals: bool
-    progress: Optional[bool]
-    max_size: Optional[int]
-    show_pinned: bool
-    out: SafeOut
-    err: SafeOut
-    o: Output
-    #: commands applied successfully
-    processed: int
-    #: commands of the file (for the progress line)
-    _total: int
-    _last_progress: float
-    error: Optional[BaseException]
-    failed_line: Optional[int]
-    _stop: Optional[SignalStop]
-    _file: str
-    _data: Any  # bytes, or the file's mmap
-    _mm: Any
-    _released: int
-    _ncpus: int
-    _resolver: Optional[MapResolver]
-    _btf: Any  # bpfmaps.btf.output.BTFCache, made on first use
-    _json_items: list[JsonItem]
-    #: command index -> words shown in JSON (kept as commands run)
-    _index_words: dict[int, list[str]]
+    def __init__(
+        self,
+        backend: Backend | None = None,
+        *,
+        compat: bool = False,
+        json: bool = False,
+        pretty: bool = False,
+        dry_run: bool = False,
+        stdout: IO[str] | None = None,
+        stderr: IO[str] | None = None,
+        progress: bool | None = None,
+        fast: bool = True,
+        parallel: bool = True,
+        signals: bool = False,
+        max_size: Optional[int] = None,
+    ) -> None:
+        """The runner's options (``backend`` None: the default backend; ``pretty``
+        implies ``json``; ``progress`` None: on a terminal for big files; ``fast``: the
+        C scanner and loops; ``parallel``: parallel apply where provably identical;
+        ``signals``: SIGINT/SIGTERM stop between commands; ``max_size``: input cap).
+        Cost: one possible-CPUs query."""
+        self.backend: Backend = backend if backend is not None else default_backend()
+        self.compat: bool = compat
+        self.json: bool = json or pretty
+        self.pretty: bool = pretty
+        self.dry_run: bool = dry_run
+        #: a closed stdout (EPIPE) stops the run with a report instead of a traceback
+        self.out: SafeOut = SafeOut(stdout if stdout is not None else sys.stdout)
+        self.err: SafeOut = SafeOut(stderr if stderr is not None else sys.stderr)
+        self.progress: Optional[bool] = progress
+        self.fast: bool = fast
+        #: let the batch engine apply runs in threads where provably identical
+        self.parallel: bool = parallel
+        #: commands applied successfully
+        self.processed: int = 0
+        #: SIGINT/SIGTERM stop the run between commands (and the C loops) with a report
+        self.signals: bool = signals
+        #: cap on input read from pipes/devices/stdin (None: DEFAULT_MAX_SIZE; also
+        #: applied to regular files when given)
+        self.max_size: Optional[int] = max_size
+        self._stop: Optional[SignalStop] = None
+        #: the error that ended the last run (None: it succeeded)
+        self.error: Optional[BaseException] = None
+        #: the line of the command that failed (None: none did)
+        self.failed_line: Optional[int] = None
+        self._json_items: list[JsonItem] = []
+        self._mm: Any = None
+        self._released = 0
+        #: command index -> words shown in JSON (kept as commands run)
+        self._index_words: dict[int, list[str]] = {}
+        self._file = "-"
+        self._data: Any = b""  # bytes, or the file's mmap
+        self._ncpus: int = self.backend.possible_cpus()
+        #: commands of the file (for the progress line)
+        self._total = 0
+        self._last_progress = 0.0
+        self._resolver: Optional[MapResolver] = None
+        self._btf: Any = None  # bpfmaps.btf.output.BTFCache, made on first use
+        #: list each map's pin paths in ``map show`` (bpftool's ``-f``)
+        self.show_pinned: bool = False
+        #: where commands report what they print (bpfmaps.bpftool.output)
+        self.o: Output = make_output(self.json, pretty, self.out, self.err, self._ncpus)
 
     def _fail(
         self,

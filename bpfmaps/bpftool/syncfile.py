@@ -25,8 +25,12 @@ import os
 import sys
 from typing import Any, Optional, TextIO
 
+from ..backend import default_backend
 from ..errors import BatchError, BpfmapsError, ParseError
+from ..maps import Map
 from ..types import FD_VALUE_TYPES, KEYLESS_TYPES, PERCPU_TYPES, UpdateFlags
+from .grammar import Delete, Update, parse_command
+from .lexer import Lexer
 
 __all__ = ["run_sync_file"]
 
@@ -58,8 +62,6 @@ class _Maps:
         return m.info
 
     def _open(self, handle: Any) -> Any:
-        from ..maps import Map
-
         be = self.backend
         try:
             if handle.kind == "id":
@@ -80,10 +82,6 @@ class _Maps:
 
 
 def _desired(data: bytes, file: str, maps: _Maps, compat: bool) -> dict[int, dict[bytes, bytes]]:
-    from ..backend import default_backend
-    from .grammar import Delete, Update, parse_command
-    from .lexer import Lexer
-
     be = maps.backend or default_backend()
     ncpus = be.possible_cpus()
     states: dict[int, dict[bytes, bytes]] = {}
@@ -104,7 +102,7 @@ def _desired(data: bytes, file: str, maps: _Maps, compat: bool) -> dict[int, dic
                 "(map-in-map, prog-array and keyless maps are not synced)"
             )
         st = states.setdefault(m.id, {})
-        key = bytes(cmd.key)
+        key = bytes(cmd.key or b"")
         if isinstance(cmd, Delete):
             if key not in st:
                 raise _Reject(
@@ -166,7 +164,7 @@ def run_sync_file(
             return fail(f"{e}; nothing was applied (--sync checks the whole file first)")
         except _Reject as e:
             return fail(f"{e.message}; nothing was applied")
-        report = []
+        report: list[dict[str, Any]] = []
         for map_id, state in states.items():
             m = maps.by_id[map_id]
             try:
