@@ -256,6 +256,13 @@ def run_case(case: Case, kind: str, ncpus: int = FAKE_NCPUS) -> dict:
         finally:
             sys.stdin = old_stdin
 
+        # memlock is the kernel's accounting, which differs between kernel builds: the
+        # output must print each map's own fdinfo value, recorded as {NAME.memlock}
+        memlock: dict[str, str] = {}
+        for name in fds:
+            rc, fdinfo = b.map_fdinfo(fds[name])
+            if rc == 0 and fdinfo and "memlock" in fdinfo:
+                memlock.setdefault(fdinfo["memlock"], name)
         final: dict[str, list[str]] = {}
         for name, mt, ks, vs, _, _ in case.maps:
             final[name] = _contents(b, fds[name], mt, ks, vs)
@@ -270,6 +277,19 @@ def run_case(case: Case, kind: str, ncpus: int = FAKE_NCPUS) -> dict:
             b.close(fd)
 
         def put_back(text: str) -> str:
+            # memlock first (its digits may equal an id), in memlock's two layouts only
+            text = re.sub(
+                r'(memlock |"bytes_memlock": ?)(\d+)',
+                lambda m: (
+                    m.group(1)
+                    + (
+                        "{" + memlock[m.group(2)] + ".memlock}"
+                        if m.group(2) in memlock
+                        else m.group(2)
+                    )
+                ),
+                text,
+            )
             # longest first: {dir} may contain {fs}'s text or vice versa
             for name, value in sorted(subst.items(), key=lambda kv: -len(kv[1])):
                 if name in ("fs", "dir") or name.endswith(".name"):
