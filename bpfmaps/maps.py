@@ -19,11 +19,13 @@ import sys as _sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any, Generic, Optional, TypeVar, Union, overload
 
+from . import bulk
 from . import codecs as _codecs
 from . import memory as _memory
 from ._fd import OwnedFd
 from ._typing import K, V
 from .backend import Backend, default_backend
+from .batching import MapBatch
 from .errors import (
     ENOTSUPP,
     AmbiguousMapError,
@@ -38,6 +40,7 @@ from .errors import (
     PinNotFoundError,
     error_from_errno,
 )
+from .replace import replace as _replace
 from .types import (
     ARRAY_TYPES,
     FD_VALUE_TYPES,
@@ -56,7 +59,6 @@ if TYPE_CHECKING:
 
     from typing_extensions import Buffer, Self
 
-    from .batching import MapBatch
     from .bulk import BatchResult
     from .codecs import AllCPUs, Codec
     from .sync import SyncResult
@@ -1150,8 +1152,6 @@ class Map(MutableMapping[K, V], Generic[K, V]):
                 raise self._error(rc, "update", key)
             return
         if t in (MapType.ARRAY, MapType.PERCPU_ARRAY):
-            from . import bulk
-
             bulk.clear(self)  # arrays: zero every index
             return
         keys = list(raw._iter_raw_keys())
@@ -1225,14 +1225,10 @@ class Map(MutableMapping[K, V], Generic[K, V]):
         """Iterate (key, value) pairs, through BPF_MAP_LOOKUP_BATCH where the kernel and
         map type support it (``batch_size`` elements per syscall), else one GET_NEXT_KEY
         and one LOOKUP per key.  Same consistency rules as :meth:`__iter__`."""
-        from . import bulk
-
         return bulk.iter_items(self, batch_size=batch_size)
 
     def values(self, batch_size: Optional[int] = None) -> Iterator[V]:  # type: ignore[override]
         """Iterate values; see :meth:`items`."""
-        from . import bulk
-
         return bulk.iter_values(self, batch_size=batch_size)
 
     def __len__(self) -> int:
@@ -1276,8 +1272,6 @@ class Map(MutableMapping[K, V], Generic[K, V]):
         """Remove everything.  Hash-like: delete every key (batched where possible).
         Arrays: write zero values to every index.  Queue/stack: pop until empty.
         Raises PermissionDeniedError on a read-only/write-only handle or a frozen map."""
-        from . import bulk
-
         h = self._h
         arrays = (MapType.ARRAY, MapType.PERCPU_ARRAY)
         if h.open_flags & OpenFlags.RDONLY or (
@@ -1312,8 +1306,6 @@ class Map(MutableMapping[K, V], Generic[K, V]):
         """Write many elements (BPF_MAP_UPDATE_BATCH, in chunks; kernel 5.6, per-element C
         fallback below): pairs, a mapping, two sequences or two packed buffers.  Raises
         CodecError (nothing applied) or BatchError; see :func:`bpfmaps.bulk.update_many`."""
-        from . import bulk
-
         return bulk.update_many(
             self, pairs_or_keys, values, flags=flags, on_error=on_error,
             chunk_size=chunk_size, parallel=parallel,
@@ -1344,8 +1336,6 @@ class Map(MutableMapping[K, V], Generic[K, V]):
         """Look up many keys, in order (one LOOKUP_ELEM per key, looped in C): a list of
         values, ``default`` for missing keys when given, else BatchError (with the values
         found in ``err.results``); see :func:`bpfmaps.bulk.lookup_many`."""
-        from . import bulk
-
         if default is _MISSING:  # bulk has its own sentinel: pass a default only if given
             return bulk.lookup_many(self, keys, flags=flags, chunk_size=chunk_size)
         return bulk.lookup_many(self, keys, default=default, flags=flags, chunk_size=chunk_size)
@@ -1360,8 +1350,6 @@ class Map(MutableMapping[K, V], Generic[K, V]):
     ) -> BatchResult:
         """Delete many keys in order (BPF_MAP_DELETE_BATCH, kernel 5.6; C loop below).
         Raises CodecError or BatchError; see :func:`bpfmaps.bulk.delete_many`."""
-        from . import bulk
-
         return bulk.delete_many(
             self, keys, on_error=on_error, missing_ok=missing_ok, chunk_size=chunk_size
         )
@@ -1385,8 +1373,6 @@ class Map(MutableMapping[K, V], Generic[K, V]):
         """Remove and return many keys, in order (one LOOKUP_AND_DELETE per key, in C);
         BatchError keeps what was popped in ``err.results``; see
         :func:`bpfmaps.bulk.pop_many`."""
-        from . import bulk
-
         if default is _MISSING:
             return bulk.pop_many(self, keys, chunk_size=chunk_size)
         return bulk.pop_many(self, keys, default=default, chunk_size=chunk_size)
@@ -1394,8 +1380,6 @@ class Map(MutableMapping[K, V], Generic[K, V]):
     def pop_all(self, *, batch_size: Optional[int] = None) -> list[tuple[K, V]]:
         """Drain the map: every (key, value) pair, removed (LOOKUP_AND_DELETE_BATCH on
         hash maps, kernel 5.6; else a C loop); see :func:`bpfmaps.bulk.pop_all`."""
-        from . import bulk
-
         return bulk.pop_all(self, batch_size=batch_size)
 
     def replace(
@@ -1412,9 +1396,9 @@ class Map(MutableMapping[K, V], Generic[K, V]):
         ``outer[key]`` with one UPDATE_ELEM (atomic for BPF programs), on an exception
         nothing is swapped and it is freed.  One MAP_CREATE + one UPDATE_ELEM.  See
         :func:`bpfmaps.replace.replace`."""
-        from .replace import replace
-
-        return replace(self, key, template, name=name, key_codec=key_codec, value_codec=value_codec)
+        return _replace(
+            self, key, template, name=name, key_codec=key_codec, value_codec=value_codec
+        )
 
     def memory(self) -> memoryview:
         """The values of a BPF_F_MMAPABLE array as one memoryview (element i at
@@ -1455,8 +1439,6 @@ class Map(MutableMapping[K, V], Generic[K, V]):
         """A context manager that buffers writes and applies them on exit (UPDATE_BATCH /
         DELETE_BATCH in program order; no syscall before); BatchError on failure; see
         :class:`bpfmaps.batching.MapBatch`."""
-        from .batching import MapBatch
-
         return MapBatch(self, auto_flush=auto_flush, on_error=on_error, chunk_size=chunk_size)
 
     # ------------------------------------------------------------------ object ops

@@ -55,8 +55,7 @@ def replace(
     the new map does not match the outer map's inner template (checked at the swap:
     nothing is swapped, the new map is freed).  Kernel floor 4.12 (map-in-map).
     """
-    from .maps import Map
-
+    Map = type(outer)  # the Map class, without importing maps (which imports this module)
     if outer.type not in MAP_IN_MAP_TYPES:
         raise TypeError(f"replace() needs an array_of_maps or hash_of_maps, not {outer!r}")
     be = outer.backend
