@@ -28,7 +28,9 @@ from ._kring import KernelPerfRing, KernelRing
 from .types import BTFInfo, MapInfo, ProgInfo
 
 if TYPE_CHECKING:
-    from ._ffi import CData  # a name of the stub only: at run time ffi.CData
+    from ._ffi import CData  # the stub's name for a cdata
+else:
+    CData = ffi.CData  # at run time: cffi's type (annotations resolve for the API docs)
 
 __all__ = [
     "KernelBackend",

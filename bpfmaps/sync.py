@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import array as _array
 import errno as _errno
+import sys as _sys
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Optional
 
@@ -25,6 +26,11 @@ from .types import FD_VALUE_TYPES, MapType
 
 if TYPE_CHECKING:
     from .maps import Map
+
+if TYPE_CHECKING or _sys.version_info >= (3, 12):
+    _IntArray = _array.array[int]
+else:  # array.array is subscriptable from Python 3.12: the API docs resolve this name
+    _IntArray = _array.array
 
 __all__ = ["SyncError", "SyncResult", "plan_py", "sync"]
 
@@ -272,7 +278,7 @@ def plan_py(
     ks: int,
     vs: int,
     zero: bool,
-) -> tuple[_array.array[int], bytes, _array.array[int], int]:
+) -> tuple[_IntArray, bytes, _IntArray, int]:
     """The reference diff (any backend; the kernel backend runs the same in C):
     (update indices into want, added flags, delete indices into cur, unchanged)."""
     wk, wv = bytes(want_keys), bytes(want_vals)
