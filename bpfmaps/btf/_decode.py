@@ -9,21 +9,18 @@ structs member by member over the same bytes.  Pure Python.
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import Any, Callable, Optional
 
 from ..errors import CodecError
 from . import layout as L
-from ._shapes import _LITTLE, _UNROLL, _overlapping, _scalar_fmt
-
-if TYPE_CHECKING:
-    from ._classes import Compiler
+from ._shapes import _LITTLE, _UNROLL, Codegen, _overlapping, _scalar_fmt
 
 
 class _Flat:
     """Accumulates one struct format and the expressions that rebuild values from its
     items (``_i<k>`` locals), for one generated function."""
 
-    def __init__(self, comp: Compiler, g: dict[str, Any]) -> None:
+    def __init__(self, comp: Codegen, g: dict[str, Any]) -> None:
         self.comp = comp
         self.g = g
         self.fmt: list[str] = []
@@ -145,7 +142,7 @@ def _bitfield_expr(fl: _Flat, run: str, m: L.Member, shift: int) -> str:
     return x
 
 
-def compile_decoder(comp: Compiler, lay: Any) -> Callable[[bytes], Any]:
+def compile_decoder(comp: Codegen, lay: Any) -> Callable[[bytes], Any]:
     t = L.strip(lay)
     g: dict[str, Any] = {}
     body: list[str] = []
@@ -201,7 +198,7 @@ def _simple_call(expr: str, items: list[str]) -> Optional[str]:
     return None
 
 
-def compile_member_decoder(comp: Compiler, rec: L.Record, idx: int) -> Callable[[bytes], Any]:
+def compile_member_decoder(comp: Codegen, rec: L.Record, idx: int) -> Callable[[bytes], Any]:
     """bytes of the whole record -> the value of member ``idx`` alone."""
     g: dict[str, Any] = {}
     fl = _Flat(comp, g)

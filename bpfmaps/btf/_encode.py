@@ -15,20 +15,26 @@ import enum
 import struct
 import sys
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from ..errors import CodecError
 from . import layout as L
-from ._shapes import _BYTESLIKE, _FLOAT_FMT, _UNROLL, _Bad, _members, _overlapping, _scalar_fmt
-
-if TYPE_CHECKING:
-    from ._classes import Compiler
+from ._shapes import (
+    _BYTESLIKE,
+    _FLOAT_FMT,
+    _UNROLL,
+    Codegen,
+    _Bad,
+    _members,
+    _overlapping,
+    _scalar_fmt,
+)
 
 
 class _FlatEnc:
     """The fast encoder: type checks as statements, one pack call."""
 
-    def __init__(self, comp: Compiler, g: dict[str, Any], dicts: bool = False) -> None:
+    def __init__(self, comp: Codegen, g: dict[str, Any], dicts: bool = False) -> None:
         self.comp = comp
         self.g = g
         #: records come as dicts with exactly the member names (else: as the class)
@@ -178,7 +184,7 @@ def _bit_range(m: L.Member) -> tuple[int, int]:
     return 0, (1 << m.bits) - 1
 
 
-def compile_encoder(comp: Compiler, lay: Any) -> Callable[[Any], bytes]:
+def compile_encoder(comp: Codegen, lay: Any) -> Callable[[Any], bytes]:
     t = L.strip(lay)
     if type(t) is L.Record and (t.union or _overlapping(t)):
         return _union_encoder(comp, t)
@@ -213,7 +219,7 @@ def compile_encoder(comp: Compiler, lay: Any) -> Callable[[Any], bytes]:
     return fn  # type: ignore[no-any-return]
 
 
-def _union_encoder(comp: Compiler, rec: L.Record) -> Callable[[Any], bytes]:
+def _union_encoder(comp: Codegen, rec: L.Record) -> Callable[[Any], bytes]:
     """Unions (and overlapping structs): the base member's bytes, then the assigned one."""
     cls = comp.record_class(rec)
 
@@ -256,14 +262,14 @@ def _int_range(t: Any) -> tuple[int, int]:
     return 0, (1 << bits) - 1
 
 
-def check_encode(comp: Compiler, lay: Any, obj: Any, path: str) -> bytes:
+def check_encode(comp: Codegen, lay: Any, obj: Any, path: str) -> bytes:
     """Encode ``obj`` as ``lay`` checking everything; CodecError names the path."""
     buf = bytearray(L.size_of(lay))
     _enc_into(comp, lay, obj, path, buf, 0)
     return bytes(buf)
 
 
-def _enc_into(comp: Compiler, lay: Any, obj: Any, path: str, buf: bytearray, off: int) -> None:
+def _enc_into(comp: Codegen, lay: Any, obj: Any, path: str, buf: bytearray, off: int) -> None:
     t = L.strip(lay)
     k = type(t)
     size = L.size_of(t)
@@ -319,7 +325,7 @@ def _enc_into(comp: Compiler, lay: Any, obj: Any, path: str, buf: bytearray, off
 
 
 def _enc_record(
-    comp: Compiler, rec: L.Record, obj: Any, path: str, buf: bytearray, off: int
+    comp: Codegen, rec: L.Record, obj: Any, path: str, buf: bytearray, off: int
 ) -> None:
     cls = comp.record_class(rec)
     pairs = _members(rec)

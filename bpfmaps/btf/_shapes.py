@@ -7,9 +7,10 @@ and :mod:`bpfmaps.btf._encode` (the generated functions); see
 
 from __future__ import annotations
 
+import enum
 import keyword
 import sys
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Protocol
 
 from ..errors import CodecError
 from . import layout as L
@@ -18,6 +19,21 @@ _LITTLE = sys.byteorder == "little"
 _BYTESLIKE = (bytes, bytearray, memoryview)
 #: arrays longer than this decode through one sub-struct instead of one local per element
 _UNROLL = 16
+
+
+class Codegen(Protocol):
+    """What the decoder and encoder builders (:mod:`bpfmaps.btf._decode`,
+    :mod:`bpfmaps.btf._encode`) need of the compiler that calls them
+    (:class:`bpfmaps.btf._classes.Compiler`): names bound in generated code, the
+    shared classes, and the cached codecs of nested layouts.  They depend on this
+    interface only, so the compiler imports them one way."""
+
+    def sym(self, g: dict[str, Any], obj: Any, prefix: str = "_o") -> str: ...
+    def enum_class(self, t: L.Enum) -> type[enum.IntEnum]: ...
+    def record_class(self, rec: L.Record) -> type: ...
+    def decoder(self, lay: Any) -> Callable[[bytes], Any]: ...
+    def member_decoder(self, rec: L.Record, idx: int) -> Callable[[bytes], Any]: ...
+    def encoder(self, lay: Any) -> Callable[[Any], bytes]: ...
 
 
 def py_name(name: str) -> str:

@@ -10,12 +10,9 @@ decode it on first use.  Pure Python; imports nothing compiled.
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any, NamedTuple, Optional
+from typing import Any, NamedTuple, Optional, Protocol
 
 from ..errors import BpfmapsError
-
-if TYPE_CHECKING:
-    from .model import BTF
 
 __all__ = [
     "BTFError",
@@ -149,18 +146,29 @@ class VarSecinfo(NamedTuple):
     size: int
 
 
+class TypeTable(Protocol):
+    """What a type needs of the BTF that holds it (a :class:`bpfmaps.btf.model.BTF`):
+    the type with an id, and the parser's decoder of a lazy kind's list.  The kinds
+    depend on this interface only, so the container can import them one way."""
+
+    #: set by the parser: decodes a lazy type's list (members, values, ...)
+    _decode_items: Any
+
+    def __getitem__(self, type_id: int, /) -> Type: ...
+
+
 class Type:
     """Base of every BTF type (see :mod:`bpfmaps.btf.model` for the per-kind fields)."""
 
     __slots__ = ("btf", "id", "name")
-    btf: BTF
+    btf: TypeTable
     id: int
     name: str
     kind: Kind = Kind.UNKN
     #: kinds that are pure references to ``type_id`` (modifiers and typedef)
     is_modifier = False
 
-    def __init__(self, btf: BTF, id: int, name: str) -> None:
+    def __init__(self, btf: TypeTable, id: int, name: str) -> None:
         """A type of ``btf`` with id ``id`` (the parser builds them).  O(1)."""
         self.btf = btf
         self.id = id
@@ -215,7 +223,7 @@ class Int(Type):
     kind = Kind.INT
 
     def __init__(
-        self, btf: BTF, id: int, name: str, size: int, encoding: int, offset: int, bits: int
+        self, btf: TypeTable, id: int, name: str, size: int, encoding: int, offset: int, bits: int
     ) -> None:
         """An INT (``encoding``: INT_SIGNED|INT_CHAR|INT_BOOL bits).  O(1)."""
         self.btf = btf
@@ -248,7 +256,7 @@ class _Ref(Type):
     __slots__ = ("type_id",)
     type_id: int
 
-    def __init__(self, btf: BTF, id: int, name: str, type_id: int) -> None:
+    def __init__(self, btf: TypeTable, id: int, name: str, type_id: int) -> None:
         self.btf = btf
         self.id = id
         self.name = name
@@ -308,7 +316,7 @@ class _Linked(_Ref):
     __slots__ = ("linkage",)
     linkage: int
 
-    def __init__(self, btf: BTF, id: int, name: str, type_id: int, linkage: int) -> None:
+    def __init__(self, btf: TypeTable, id: int, name: str, type_id: int, linkage: int) -> None:
         self.btf = btf
         self.id = id
         self.name = name
@@ -338,7 +346,9 @@ class DeclTag(_Ref):
     component_idx: int
     kind = Kind.DECL_TAG
 
-    def __init__(self, btf: BTF, id: int, name: str, type_id: int, component_idx: int) -> None:
+    def __init__(
+        self, btf: TypeTable, id: int, name: str, type_id: int, component_idx: int
+    ) -> None:
         """A DECL_TAG.  O(1)."""
         self.btf = btf
         self.id = id
@@ -356,7 +366,7 @@ class Array(_Ref):
     kind = Kind.ARRAY
 
     def __init__(
-        self, btf: BTF, id: int, name: str, type_id: int, index_type_id: int, nelems: int
+        self, btf: TypeTable, id: int, name: str, type_id: int, index_type_id: int, nelems: int
     ) -> None:
         """An ARRAY.  O(1)."""
         self.btf = btf
@@ -399,7 +409,7 @@ class _Flagged(_Lazy):
 
     def __init__(
         self,
-        btf: BTF,
+        btf: TypeTable,
         id: int,
         name: str,
         size: int,
@@ -478,7 +488,7 @@ class Fwd(Type):
     is_union: bool
     kind = Kind.FWD
 
-    def __init__(self, btf: BTF, id: int, name: str, is_union: bool) -> None:
+    def __init__(self, btf: TypeTable, id: int, name: str, is_union: bool) -> None:
         """A FWD.  O(1)."""
         self.btf = btf
         self.id = id
@@ -494,7 +504,13 @@ class FuncProto(_Lazy):
     kind = Kind.FUNC_PROTO
 
     def __init__(
-        self, btf: BTF, id: int, name: str, type_id: int, params: Optional[Any], _dec: int = -1
+        self,
+        btf: TypeTable,
+        id: int,
+        name: str,
+        type_id: int,
+        params: Optional[Any],
+        _dec: int = -1,
     ) -> None:
         """A FUNC_PROTO; ``params`` None: decoded on first use from ``_dec``.  O(1)."""
         self.btf = btf
@@ -521,7 +537,7 @@ class Datasec(_Lazy):
     kind = Kind.DATASEC
 
     def __init__(
-        self, btf: BTF, id: int, name: str, size: int, vars: Optional[Any], _dec: int = -1
+        self, btf: TypeTable, id: int, name: str, size: int, vars: Optional[Any], _dec: int = -1
     ) -> None:
         """A DATASEC; ``vars`` None: decoded on first use from ``_dec``.  O(1)."""
         self.btf = btf
@@ -547,7 +563,7 @@ class Float(Type):
     size: int
     kind = Kind.FLOAT
 
-    def __init__(self, btf: BTF, id: int, name: str, size: int) -> None:
+    def __init__(self, btf: TypeTable, id: int, name: str, size: int) -> None:
         """A FLOAT.  O(1)."""
         self.btf = btf
         self.id = id

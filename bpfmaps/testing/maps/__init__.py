@@ -13,15 +13,15 @@ module             map types
 ``bloom``          bloom_filter
 =================  ==========================================================
 
-:data:`MAP_CLASSES` maps each implemented type to its class; each class checks its
-own creation arguments (``alloc_check``).  ``base`` holds the shared pieces
+:data:`MAP_CLASSES` (built in ``registry``, the one module that imports every family)
+maps each implemented type to its class; each class checks its own creation
+arguments (``alloc_check``).  ``base`` holds the shared pieces
 (:class:`~.base.FakeMap`, :class:`~.base.MapEnv`, the flag bits) and ``limits`` the
 allocator limits.  Nothing here knows the fake kernel: see :mod:`.base`.
 """
 
 from __future__ import annotations
 
-from ...types import MapType
 from .arraymap import ArrayMap
 from .base import FakeMap, FakeObject, FakeProg, FdRefs, MapEnv
 from .bloom import BloomFilter
@@ -30,6 +30,7 @@ from .hashtab import HashMap, PercpuHashMap
 from .lpm_trie import LpmTrie
 from .lru import LruHashMap
 from .queue_stack import QueueStack
+from .registry import MAP_CLASSES
 from .ringbuf import FakeRing, FakeRingBuf, FakeRingRecord
 
 __all__ = [
@@ -55,22 +56,3 @@ __all__ = [
     "ProgArray",
     "QueueStack",
 ]
-
-#: the map types the fake implements; other valid types get EINVAL at MAP_CREATE, as
-#: from a kernel built without them
-MAP_CLASSES: dict[int, type[FakeMap]] = {
-    MapType.HASH: HashMap,
-    MapType.PERCPU_HASH: PercpuHashMap,
-    MapType.LRU_HASH: LruHashMap,
-    MapType.LRU_PERCPU_HASH: LruHashMap,
-    MapType.HASH_OF_MAPS: HashOfMaps,
-    MapType.ARRAY: ArrayMap,
-    MapType.PERCPU_ARRAY: ArrayMap,
-    MapType.PROG_ARRAY: ProgArray,
-    MapType.ARRAY_OF_MAPS: ArrayOfMaps,
-    MapType.LPM_TRIE: LpmTrie,
-    MapType.QUEUE: QueueStack,
-    MapType.STACK: QueueStack,
-    MapType.RINGBUF: FakeRingBuf,
-    MapType.BLOOM_FILTER: BloomFilter,
-}

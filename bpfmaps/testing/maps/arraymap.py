@@ -8,7 +8,6 @@ import mmap
 from typing import Any, ClassVar, Optional, Union
 
 from ...types import MapType, round_up8
-from . import limits as L
 from .base import (
     BPF_EXIST,
     BPF_F_LOCK,
@@ -26,6 +25,7 @@ from .base import (
     MapEnv,
     access_ok,
 )
+from .limits import ARRAY_VALUE_SIZE_MAX, PCPU_MIN_UNIT_SIZE
 
 __all__ = ["ARRAY_CREATE_FLAG_MASK", "ArrayMap", "DenseValues"]
 
@@ -98,9 +98,9 @@ class ArrayMap(FakeMap):
             return -EINVAL
         if flags & F_PRESERVE_ELEMS:
             return -EINVAL
-        if value_size > L.ARRAY_VALUE_SIZE_MAX:
+        if value_size > ARRAY_VALUE_SIZE_MAX:
             return -E2BIG
-        if percpu and round_up8(value_size) > L.PCPU_MIN_UNIT_SIZE:
+        if percpu and round_up8(value_size) > PCPU_MIN_UNIT_SIZE:
             return -E2BIG
         return 0
 

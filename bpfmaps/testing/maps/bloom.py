@@ -13,7 +13,6 @@ import errno
 from typing import Any, ClassVar, Optional
 
 from .._jhash import jhash
-from . import limits as L
 from .base import (
     BPF_ANY,
     E2BIG,
@@ -27,6 +26,7 @@ from .base import (
     access_ok,
     roundup_pow_of_two,
 )
+from .limits import KMALLOC_MAX_SIZE
 
 __all__ = ["BLOOM_CREATE_FLAG_MASK", "BloomFilter", "bloom_bitset_mask"]
 
@@ -79,7 +79,7 @@ class BloomFilter(FakeMap):
         """``bloom_map_alloc_check`` (values up to KMALLOC_MAX_SIZE, else E2BIG), then
         ``bloom_map_alloc``'s checks: no key, a value, entries, flags, at most 15 hash
         functions in ``map_extra``.  Cost: O(1)."""
-        if value_size > L.KMALLOC_MAX_SIZE:
+        if value_size > KMALLOC_MAX_SIZE:
             return -E2BIG
         if (
             key_size != 0

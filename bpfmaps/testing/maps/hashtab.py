@@ -8,7 +8,6 @@ from typing import Any, ClassVar, Optional
 from ...errors import ENOTSUPP
 from ...types import MapType, round_up8
 from .._jhash import jhash
-from . import limits as L
 from .base import (
     BPF_EXIST,
     BPF_F_LOCK,
@@ -27,6 +26,7 @@ from .base import (
     access_ok,
     roundup_pow_of_two,
 )
+from .limits import HTAB_ELEM_SIZE, KMALLOC_MAX_SIZE, PCPU_MIN_UNIT_SIZE
 
 __all__ = ["HTAB_CREATE_FLAG_MASK", "HashMap", "PercpuHashMap"]
 
@@ -81,9 +81,9 @@ class HashMap(FakeMap):
             return -EINVAL
         if max_entries == 0 or key_size == 0 or value_size == 0:
             return -EINVAL
-        if key_size + value_size >= L.KMALLOC_MAX_SIZE - L.HTAB_ELEM_SIZE:
+        if key_size + value_size >= KMALLOC_MAX_SIZE - HTAB_ELEM_SIZE:
             return -E2BIG
-        if percpu and round_up8(value_size) > L.PCPU_MIN_UNIT_SIZE:
+        if percpu and round_up8(value_size) > PCPU_MIN_UNIT_SIZE:
             return -E2BIG
         return 0
 

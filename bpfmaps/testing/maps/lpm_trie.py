@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Optional
 
-from . import limits as L
 from .base import (
     BPF_EXIST,
     BPF_NOEXIST,
@@ -20,6 +19,7 @@ from .base import (
     MapEnv,
     access_ok,
 )
+from .limits import LPM_KEY_SIZE_MAX, LPM_KEY_SIZE_MIN, LPM_VAL_SIZE_MAX
 
 __all__ = ["LPM_CREATE_FLAG_MASK", "LpmTrie"]
 
@@ -63,10 +63,10 @@ class LpmTrie(FakeMap):
             or not flags & F_NO_PREALLOC
             or flags & ~LPM_CREATE_FLAG_MASK
             or not access_ok(flags)
-            or key_size < L.LPM_KEY_SIZE_MIN
-            or key_size > L.LPM_KEY_SIZE_MAX
+            or key_size < LPM_KEY_SIZE_MIN
+            or key_size > LPM_KEY_SIZE_MAX
             or value_size < 1
-            or value_size > L.LPM_VAL_SIZE_MAX
+            or value_size > LPM_VAL_SIZE_MAX
         ):
             return -EINVAL
         return 0

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Optional
 
-from . import limits as L
 from .base import BPF_EXIST, BPF_NOEXIST, EEXIST, EINVAL, ENOENT, ENOMEM, F_NO_COMMON_LRU, MapEnv
 from .hashtab import HashMap
+from .limits import LRU_LOCAL_FREE_TARGET, LRU_PERCPU_FREE_TARGET
 
 __all__ = ["LruHashMap"]
 
@@ -46,12 +46,12 @@ class LruHashMap(HashMap):
         if self.percpu_lru:
             self.global_free = 0
             self.local_free = self.max_entries // ncpus
-            self.target_free = L.LRU_PERCPU_FREE_TARGET
-            self.nr_scans = L.LRU_PERCPU_FREE_TARGET
+            self.target_free = LRU_PERCPU_FREE_TARGET
+            self.nr_scans = LRU_PERCPU_FREE_TARGET
         else:
             self.global_free = self.max_entries
             self.local_free = 0
-            self.target_free = min(max(self.max_entries // ncpus // 2, 1), L.LRU_LOCAL_FREE_TARGET)
+            self.target_free = min(max(self.max_entries // ncpus // 2, 1), LRU_LOCAL_FREE_TARGET)
             self.nr_scans = self.NR_SCANS
         self.evictions: int = 0
 

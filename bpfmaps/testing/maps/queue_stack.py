@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from ...types import MapType
-from . import limits as L
 from .base import (
     BPF_EXIST,
     BPF_NOEXIST,
@@ -18,6 +17,7 @@ from .base import (
     MapEnv,
     access_ok,
 )
+from .limits import KMALLOC_MAX_SIZE
 
 __all__ = ["QUEUE_STACK_CREATE_FLAG_MASK", "QueueStack"]
 
@@ -50,7 +50,7 @@ class QueueStack(FakeMap):
             or not access_ok(flags)
         ):
             return -EINVAL
-        if value_size > L.KMALLOC_MAX_SIZE:
+        if value_size > KMALLOC_MAX_SIZE:
             return -E2BIG
         return 0
 

@@ -16,8 +16,8 @@ import os
 from collections import deque
 from typing import Any, Optional
 
-from . import limits as L
 from .base import EINVAL, F_NUMA_NODE, FakeMap, MapEnv
+from .limits import PAGE_SIZE
 
 __all__ = ["FakeRing", "FakeRingBuf", "FakeRingRecord"]
 
@@ -77,7 +77,7 @@ class FakeRingBuf(FakeMap):
         Cost: O(1)."""
         if flags & ~F_NUMA_NODE or key_size or value_size:
             return -EINVAL
-        page = L.PAGE_SIZE
+        page = PAGE_SIZE
         if max_entries < page or max_entries & (max_entries - 1) or max_entries % page:
             return -EINVAL
         return 0
