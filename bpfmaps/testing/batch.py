@@ -33,12 +33,7 @@ class BatchCommands(ElementCommands):
         """Common part of ``bpf_map_do_batch`` for updates and deletes: (rc, map)."""
         if not self.batch_ops:
             return -EINVAL, None
-        rc, f, m = self._map_file(fd)
-        if rc or f is None or m is None:
-            return rc, None
-        if write and not (f.can_write and not m.frozen):
-            return -EPERM, None
-        return 0, m
+        return self._open_map(fd, write=write)
 
     def map_update_batch(
         self, fd: int, keys: Buffer, values: Buffer, count: int, elem_flags: int = 0, flags: int = 0
@@ -148,11 +143,9 @@ class BatchCommands(ElementCommands):
         self.calls[op] = self.calls.get(op, 0) + 1
         if not self.batch_ops:
             return -EINVAL, count
-        rc, f, m = self._map_file(fd)
-        if rc or f is None or m is None:
+        rc, m = self._open_map(fd, read=True, write=delete)
+        if m is None:
             return rc, count
-        if not f.can_read or (delete and not (f.can_write and not m.frozen)):
-            return -EPERM, count
         kind = m.lookup_batch_kind
         if delete and kind != "htab":
             kind = None

@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 from ..errors import ENOTSUPP
 from ..types import MapType
-from .fdtable import FdTable, OpenFile
+from .fdtable import FdTable
 from .maps import FakeMap
 from .maps.base import BPF_F_LOCK
 
@@ -53,10 +53,6 @@ def copy_out(buf: Buffer, data: bytes, what: str, offset: int = 0) -> None:
     mv[offset : offset + len(data)] = data
 
 
-def _writable(f: OpenFile, m: FakeMap) -> bool:
-    return f.can_write and not m.frozen
-
-
 class ElementCommands(FdTable):
     """The element commands over the fd table (see the module docstring)."""
 
@@ -74,11 +70,9 @@ class ElementCommands(FdTable):
         """``BPF_MAP_LOOKUP_ELEM``: 0 and the value in ``value_out``, or -errno."""
         if flags & ~BPF_F_LOCK:
             return -EINVAL
-        rc, f, m = self._map_file(fd)
-        if rc or f is None or m is None:
+        rc, m = self._open_map(fd, read=True)
+        if m is None:
             return rc
-        if not f.can_read:
-            return -EPERM
         if flags & BPF_F_LOCK and m.spin_lock_off < 0:
             return -EINVAL
         rc, k = self._key(m, key)
@@ -96,11 +90,9 @@ class ElementCommands(FdTable):
 
     def map_update_elem(self, fd: int, key: Optional[bytes], value: bytes, flags: int = 0) -> int:
         """``BPF_MAP_UPDATE_ELEM`` (push for queue/stack): 0 or -errno."""
-        rc, f, m = self._map_file(fd)
-        if rc or f is None or m is None:
+        rc, m = self._open_map(fd, write=True)
+        if m is None:
             return rc
-        if not _writable(f, m):
-            return -EPERM
         if flags & BPF_F_LOCK and m.spin_lock_off < 0:
             return -EINVAL
         rc, k = self._key(m, key)
@@ -116,11 +108,9 @@ class ElementCommands(FdTable):
 
     def map_delete_elem(self, fd: int, key: Optional[bytes]) -> int:
         """``BPF_MAP_DELETE_ELEM``: 0 or -errno (-EINVAL on arrays)."""
-        rc, f, m = self._map_file(fd)
-        if rc or f is None or m is None:
+        rc, m = self._open_map(fd, write=True)
+        if m is None:
             return rc
-        if not _writable(f, m):
-            return -EPERM
         rc, k = self._key(m, key)
         if rc:
             return rc
@@ -131,11 +121,9 @@ class ElementCommands(FdTable):
 
     def map_get_next_key(self, fd: int, key: Optional[bytes], next_key_out: Buffer) -> int:
         """``BPF_MAP_GET_NEXT_KEY``: NULL or a missing key gives the first key; ENOENT after the last."""
-        rc, f, m = self._map_file(fd)
-        if rc or f is None or m is None:
+        rc, m = self._open_map(fd, read=True)
+        if m is None:
             return rc
-        if not f.can_read:
-            return -EPERM
         k: Optional[bytes] = None
         if key is not None:
             rc, k = self._key(m, key)
@@ -155,11 +143,9 @@ class ElementCommands(FdTable):
         """``BPF_MAP_LOOKUP_AND_DELETE_ELEM`` (pop for queue/stack): hash types and queue/stack only."""
         if flags & ~BPF_F_LOCK:
             return -EINVAL
-        rc, f, m = self._map_file(fd)
-        if rc or f is None or m is None:
+        rc, m = self._open_map(fd, read=True, write=True)
+        if m is None:
             return rc
-        if not _writable(f, m) or not f.can_read:
-            return -EPERM
         if flags and m.type in _KEYLESS:
             return -EINVAL
         if flags & BPF_F_LOCK and m.spin_lock_off < 0:

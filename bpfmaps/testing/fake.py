@@ -238,11 +238,9 @@ class FakeKernel(BatchCommands, ProgCommands, BTFCommands):
         rc = self._fault("map_freeze", fd=fd)
         if rc:
             return rc
-        rc, f, m = self._map_file(fd)
-        if rc or f is None or m is None:
+        rc, m = self._open_map(fd, write=True)
+        if m is None:
             return rc
-        if not (f.can_write and not m.frozen):
-            return -EPERM
         m.frozen = True
         return 0
 

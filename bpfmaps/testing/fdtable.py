@@ -201,6 +201,19 @@ class FdTable(FaultInjector):
             return -EINVAL, None, None
         return 0, f, f.obj
 
+    def _open_map(
+        self, fd: int, *, read: bool = False, write: bool = False
+    ) -> tuple[int, Optional[FakeMap]]:
+        """The map behind ``fd`` for a command that reads and/or writes it: (0, map),
+        or -EBADF / -EINVAL (not a map) / -EPERM (``map_get_sys_perms``: the fd's mode
+        lacks the access; a frozen map is not writable).  Cost: O(1)."""
+        rc, f, m = self._map_file(fd)
+        if rc or f is None or m is None:
+            return rc, None
+        if (read and not f.can_read) or (write and not (f.can_write and not m.frozen)):
+            return -EPERM, None
+        return 0, m
+
     # -- ids and pins -----------------------------------------------------------------
     def map_get_fd_by_id(self, map_id: int, open_flags: int = 0) -> int:
         """``BPF_MAP_GET_FD_BY_ID``: a new fd, -ENOENT, or -EINVAL (bad id or flags)."""
