@@ -13,7 +13,7 @@ from typing import Any, Callable, Optional
 
 from ..errors import CodecError
 from . import layout as L
-from ._shapes import _LITTLE, _UNROLL, Codegen, _overlapping, _scalar_fmt
+from ._shapes import _LITTLE, _UINT_FMT, _UNROLL, Codegen, _overlapping, _scalar_fmt, _storage_runs
 
 
 class _Flat:
@@ -89,28 +89,16 @@ class _Flat:
         """Expressions for every member of the (non-overlapping) struct at byte ``off``,
         in declaration order."""
         exprs: dict[int, str] = {}
-        order = sorted(range(len(rec.members)), key=lambda i: rec.members[i].bit_offset)
-        i = 0
-        while i < len(order):
-            m = rec.members[order[i]]
+        for idxs, start, end in _storage_runs(rec):
+            m = rec.members[idxs[0]]
             if not m.bits:
-                exprs[order[i]] = self.value(m.type, off + m.bit_offset // 8)
-                i += 1
+                exprs[idxs[0]] = self.value(m.type, off + m.bit_offset // 8)
                 continue
             # a run of overlapping bitfields: one unsigned integer
-            start = m.bit_offset // 8
-            end = (m.bit_offset + m.bits + 7) // 8
-            j = i + 1
-            while j < len(order):
-                n = rec.members[order[j]]
-                if not n.bits or n.bit_offset // 8 >= end:
-                    break
-                end = max(end, (n.bit_offset + n.bits + 7) // 8)
-                j += 1
             if not _LITTLE:
                 raise CodecError("bitfields are supported on little-endian hosts only")
             size = end - start
-            f = {1: "B", 2: "H", 4: "I", 8: "Q"}.get(size)
+            f = _UINT_FMT.get(size)
             if f is None:
                 raw = self._item(f"{size}s", off + start, size)
                 fb = self.comp.sym(self.g, int.from_bytes, "_fb")
@@ -118,10 +106,9 @@ class _Flat:
                 self.pre.append(f"{run} = {fb}({raw}, 'little')")
             else:
                 run = self._item(f, off + start, size)
-            for x in range(i, j):
-                b = rec.members[order[x]]
-                exprs[order[x]] = _bitfield_expr(self, run, b, b.bit_offset - start * 8)
-            i = j
+            for x in idxs:
+                b = rec.members[x]
+                exprs[x] = _bitfield_expr(self, run, b, b.bit_offset - start * 8)
         return [exprs[x] for x in range(len(rec.members))]
 
 

@@ -22,12 +22,14 @@ from . import layout as L
 from ._shapes import (
     _BYTESLIKE,
     _FLOAT_FMT,
+    _UINT_FMT,
     _UNROLL,
     Codegen,
     _Bad,
     _members,
     _overlapping,
     _scalar_fmt,
+    _storage_runs,
 )
 
 
@@ -137,26 +139,14 @@ class _FlatEnc:
 
     def members(self, rec: L.Record, off: int, v: str) -> None:
         pairs = _members(rec)
-        order = sorted(range(len(pairs)), key=lambda i: pairs[i][1].bit_offset)
-        i = 0
-        while i < len(order):
-            pname, m = pairs[order[i]]
+        for idxs, start, end in _storage_runs(rec):
+            pname, m = pairs[idxs[0]]
             if not m.bits:
                 self.value(m.type, off + m.bit_offset // 8, self.get(v, pname))
-                i += 1
                 continue
-            start = m.bit_offset // 8
-            end = (m.bit_offset + m.bits + 7) // 8
-            j = i + 1
-            while j < len(order):
-                n = pairs[order[j]][1]
-                if not n.bits or n.bit_offset // 8 >= end:
-                    break
-                end = max(end, (n.bit_offset + n.bits + 7) // 8)
-                j += 1
             parts = []
-            for x in range(i, j):
-                bp, b = pairs[order[x]]
+            for x in idxs:
+                bp, b = pairs[x]
                 lo, hi = _bit_range(b)
                 tv = self.tmp()
                 self.stmts.append(f"{tv} = {self.get(v, bp)}")
@@ -169,12 +159,11 @@ class _FlatEnc:
                 parts.append(f"(({tv} & {mask:#x}) << {sh})")
             size = end - start
             combined = " | ".join(parts) if parts else "0"
-            f = {1: "B", 2: "H", 4: "I", 8: "Q"}.get(size)
+            f = _UINT_FMT.get(size)
             if f is None:
                 self.arg(f"{size}s", off + start, size, f"({combined}).to_bytes({size}, 'little')")
             else:
                 self.arg(f, off + start, size, combined)
-            i = j
 
 
 def _bit_range(m: L.Member) -> tuple[int, int]:

@@ -82,6 +82,40 @@ def _members(rec: L.Record) -> list[tuple[str, L.Member]]:
     return out
 
 
+#: struct format of an unsigned integer of 1, 2, 4 or 8 bytes (a bitfield run's storage)
+_UINT_FMT = {1: "B", 2: "H", 4: "I", 8: "Q"}
+
+
+def _storage_runs(rec: L.Record) -> list[tuple[list[int], int, int]]:
+    """The members of a (non-overlapping) struct by bit offset, grouped by the bytes
+    they are stored in: ``(member indexes, first byte, end byte)`` per run.  A member
+    that is not a bitfield is a run of its own (end byte = first byte: its type has
+    the size); bitfields whose bytes overlap form one run (one unsigned integer of
+    ``end - first`` bytes).  Cost: O(n log n)."""
+    members = rec.members
+    order = sorted(range(len(members)), key=lambda i: members[i].bit_offset)
+    runs: list[tuple[list[int], int, int]] = []
+    i = 0
+    while i < len(order):
+        m = members[order[i]]
+        start = m.bit_offset // 8
+        if not m.bits:
+            runs.append(([order[i]], start, start))
+            i += 1
+            continue
+        end = (m.bit_offset + m.bits + 7) // 8
+        j = i + 1
+        while j < len(order):
+            n = members[order[j]]
+            if not n.bits or n.bit_offset // 8 >= end:
+                break
+            end = max(end, (n.bit_offset + n.bits + 7) // 8)
+            j += 1
+        runs.append((order[i:j], start, end))
+        i = j
+    return runs
+
+
 def _overlapping(rec: L.Record) -> bool:
     """A struct whose members overlap (beyond bitfields sharing bytes), are not byte
     aligned, or run past its end: decoded member by member, like a union."""
