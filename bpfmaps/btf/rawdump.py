@@ -13,6 +13,7 @@ sign-extended to 64 bits in JSON.  Pure Python; O(types + members); no syscall.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Optional
 
 from ..json_writer import JsonWriter, quote
@@ -77,16 +78,12 @@ def _raw_plain(btf: BTF, tid: int) -> str:
             if m.bitfield_size:
                 parts.append(f" bitfield_size={m.bitfield_size}")
         s += "".join(parts)
-    elif k == Kind.ENUM:
+    elif k in (Kind.ENUM, Kind.ENUM64):
         vs = t.values  # type: ignore[attr-defined]
         s += f" encoding={'SIGNED' if t.signed else 'UNSIGNED'} size={t.size} vlen={len(vs)}"  # type: ignore[attr-defined]
+        suffix = ("LL" if t.signed else "ULL") if k == Kind.ENUM64 else ""  # type: ignore[attr-defined]
         for v in vs:
-            s += f"\n\t'{_nm(v.name)}' val={v.value}"
-    elif k == Kind.ENUM64:
-        vs = t.values  # type: ignore[attr-defined]
-        s += f" encoding={'SIGNED' if t.signed else 'UNSIGNED'} size={t.size} vlen={len(vs)}"  # type: ignore[attr-defined]
-        for v in vs:
-            s += f"\n\t'{_nm(v.name)}' val={v.value}{'LL' if t.signed else 'ULL'}"  # type: ignore[attr-defined]
+            s += f"\n\t'{_nm(v.name)}' val={v.value}{suffix}"
     elif k == Kind.FWD:
         s += f" fwd_kind={'union' if t.is_union else 'struct'}"  # type: ignore[attr-defined]
     elif k == Kind.FUNC:
@@ -124,6 +121,17 @@ def _raw_json(btf: BTF, tid: int, w: JsonWriter) -> None:
         else:
             w.token(str(v))
 
+    def items(key: str, rows: Iterable[Iterable[tuple[str, Any]]]) -> None:
+        # "key": [ {field, ...}, ... ]: the members, values, params or vars
+        w.name(key)
+        w.begin("[")
+        for row in rows:
+            w.begin("{")
+            for name, v in row:
+                field(name, v)
+            w.end("}")
+        w.end("]")
+
     w.begin("{")
     field("id", tid)
     field("kind", _KIND_STR[k])
@@ -143,34 +151,22 @@ def _raw_json(btf: BTF, tid: int, w: JsonWriter) -> None:
         ms = t.members  # type: ignore[attr-defined]
         field("size", t.size)  # type: ignore[attr-defined]
         field("vlen", len(ms))
-        w.name("members")
-        w.begin("[")
-        for m in ms:
-            w.begin("{")
-            field("name", _nm(m.name))
-            field("type_id", m.type_id)
-            field("bits_offset", m.bit_offset)
-            if m.bitfield_size:
-                field("bitfield_size", m.bitfield_size)
-            w.end("}")
-        w.end("]")
+        items(
+            "members",
+            (
+                (("name", _nm(m.name)), ("type_id", m.type_id), ("bits_offset", m.bit_offset))
+                + ((("bitfield_size", m.bitfield_size),) if m.bitfield_size else ())
+                for m in ms
+            ),
+        )
     elif k in (Kind.ENUM, Kind.ENUM64):
         vs = t.values  # type: ignore[attr-defined]
         signed = t.signed  # type: ignore[attr-defined]
         field("encoding", "SIGNED" if signed else "UNSIGNED")
         field("size", t.size)  # type: ignore[attr-defined]
         field("vlen", len(vs))
-        w.name("values")
-        w.begin("[")
-        for v in vs:
-            w.begin("{")
-            field("name", _nm(v.name))
-            if k == Kind.ENUM and not signed:
-                field("val", _u32_enum_as_u64(v.value))
-            else:
-                field("val", v.value)
-            w.end("}")
-        w.end("]")
+        conv = _u32_enum_as_u64 if (k == Kind.ENUM and not signed) else int
+        items("values", ((("name", _nm(v.name)), ("val", conv(v.value))) for v in vs))
     elif k == Kind.FWD:
         field("fwd_kind", "union" if t.is_union else "struct")  # type: ignore[attr-defined]
     elif k == Kind.FUNC or k == Kind.VAR:
@@ -180,27 +176,15 @@ def _raw_json(btf: BTF, tid: int, w: JsonWriter) -> None:
         ps = t.params  # type: ignore[attr-defined]
         field("ret_type_id", t.type_id)  # type: ignore[attr-defined]
         field("vlen", len(ps))
-        w.name("params")
-        w.begin("[")
-        for p in ps:
-            w.begin("{")
-            field("name", _nm(p.name))
-            field("type_id", p.type_id)
-            w.end("}")
-        w.end("]")
+        items("params", ((("name", _nm(p.name)), ("type_id", p.type_id)) for p in ps))
     elif k == Kind.DATASEC:
         vs = t.vars  # type: ignore[attr-defined]
         field("size", t.size)  # type: ignore[attr-defined]
         field("vlen", len(vs))
-        w.name("vars")
-        w.begin("[")
-        for v in vs:
-            w.begin("{")
-            field("type_id", v.type_id)
-            field("offset", v.offset)
-            field("size", v.size)
-            w.end("}")
-        w.end("]")
+        items(
+            "vars",
+            ((("type_id", v.type_id), ("offset", v.offset), ("size", v.size)) for v in vs),
+        )
     elif k == Kind.FLOAT:
         field("size", t.size)  # type: ignore[attr-defined]
     elif k == Kind.DECL_TAG:
