@@ -18,7 +18,7 @@ from ..errors import CodecError
 from . import layout as L
 from ._decode import compile_decoder, compile_member_decoder
 from ._encode import compile_encoder
-from ._shapes import _members, _overlapping, py_name
+from ._shapes import _members, _overlapping, enum_members, py_name
 
 _SLOTS = {"slots": True} if sys.version_info >= (3, 10) else {}
 #: the module generated classes say they come from (the public one, as before the split)
@@ -121,14 +121,7 @@ class Compiler:
         if user is not None:
             cls = cast("type[enum.IntEnum]", user)
         else:
-            members = []
-            seen: set[str] = set()
-            for n, v in t.values:
-                pn = py_name(n) if n and not n.startswith("__") else f"V_{n.strip('_') or v}"
-                if pn in seen:
-                    continue
-                seen.add(pn)
-                members.append((pn, v))
+            members = enum_members(t.values)
             cls = cast("type[enum.IntEnum]", enum.IntEnum(self._class_name(hint), members))
             cls.__module__ = _MODULE
         self._enums[id(t)] = cls

@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import keyword
 import sys
+from collections.abc import Sequence
 from typing import Any, Callable, Optional, Protocol
 
 from ..errors import CodecError
@@ -41,6 +42,21 @@ def py_name(name: str) -> str:
     if keyword.iskeyword(name) or name in ("None", "True", "False"):
         return name + "_"
     return name
+
+
+def enum_members(values: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
+    """(Python name, value) of an enum layout's values, as the generated IntEnum and
+    ``btf gen``'s source name them: ``py_name`` of the C name, ``V_<name>`` for names
+    with a leading ``__`` (``V_<value>`` for an empty one); a repeated name keeps its
+    first value.  Cost: O(values)."""
+    out: list[tuple[str, int]] = []
+    seen: set[str] = set()
+    for n, v in values:
+        pn = py_name(n) if n and not n.startswith("__") else f"V_{n.strip('_') or v}"
+        if pn not in seen:
+            seen.add(pn)
+            out.append((pn, v))
+    return out
 
 
 class _Bad(Exception):

@@ -26,10 +26,10 @@ from ..errors import CodecError
 from ..maps import Map
 from . import layout as L
 from ._classes import _zero
-from ._shapes import _members
+from ._shapes import _members, enum_members
 from .loader import load_file, load_id, load_map
 from .model import Kind
-from .typed import BTFCodec, Compiler, map_codecs, py_name, type_hint
+from .typed import BTFCodec, Compiler, map_codecs, type_hint
 
 __all__ = ["generate", "generate_for_btf", "generate_for_map", "map_types_of_object"]
 
@@ -191,13 +191,7 @@ def generate(
                 f'    """enum {lay.name or "(anon)"}: {lay.size} bytes, {"signed" if lay.signed else "unsigned"}"""'
             )
             out.append("")
-            seen: set[str] = set()
-            for n, v in lay.values:
-                pn = py_name(n) if n and not n.startswith("__") else f"V_{n.strip('_') or v}"
-                if pn in seen:
-                    continue
-                seen.add(pn)
-                out.append(f"    {pn} = {v}")
+            out.extend(f"    {pn} = {v}" for pn, v in enum_members(lay.values))
         else:
             out.append("@dataclasses.dataclass")
             out.append(f"class {name}:")
