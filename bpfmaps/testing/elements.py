@@ -70,11 +70,9 @@ class ElementCommands(FdTable):
         """``BPF_MAP_LOOKUP_ELEM``: 0 and the value in ``value_out``, or -errno."""
         if flags & ~BPF_F_LOCK:
             return -EINVAL
-        rc, m = self._open_map(fd, read=True)
+        rc, m = self._open_map(fd, read=True, lock=bool(flags & BPF_F_LOCK))
         if m is None:
             return rc
-        if flags & BPF_F_LOCK and m.spin_lock_off < 0:
-            return -EINVAL
         rc, k = self._key(m, key)
         if rc:
             return rc
@@ -90,11 +88,9 @@ class ElementCommands(FdTable):
 
     def map_update_elem(self, fd: int, key: Optional[bytes], value: bytes, flags: int = 0) -> int:
         """``BPF_MAP_UPDATE_ELEM`` (push for queue/stack): 0 or -errno."""
-        rc, m = self._open_map(fd, write=True)
+        rc, m = self._open_map(fd, write=True, lock=bool(flags & BPF_F_LOCK))
         if m is None:
             return rc
-        if flags & BPF_F_LOCK and m.spin_lock_off < 0:
-            return -EINVAL
         rc, k = self._key(m, key)
         if rc:
             return rc
@@ -143,12 +139,10 @@ class ElementCommands(FdTable):
         """``BPF_MAP_LOOKUP_AND_DELETE_ELEM`` (pop for queue/stack): hash types and queue/stack only."""
         if flags & ~BPF_F_LOCK:
             return -EINVAL
-        rc, m = self._open_map(fd, read=True, write=True)
+        rc, m = self._open_map(fd, read=True, write=True, lock=bool(flags & BPF_F_LOCK))
         if m is None:
             return rc
         if flags and m.type in _KEYLESS:
-            return -EINVAL
-        if flags & BPF_F_LOCK and m.spin_lock_off < 0:
             return -EINVAL
         rc, k = self._key(m, key)
         if rc:

@@ -202,16 +202,20 @@ class FdTable(FaultInjector):
         return 0, f, f.obj
 
     def _open_map(
-        self, fd: int, *, read: bool = False, write: bool = False
+        self, fd: int, *, read: bool = False, write: bool = False, lock: bool = False
     ) -> tuple[int, Optional[FakeMap]]:
         """The map behind ``fd`` for a command that reads and/or writes it: (0, map),
         or -EBADF / -EINVAL (not a map) / -EPERM (``map_get_sys_perms``: the fd's mode
-        lacks the access; a frozen map is not writable).  Cost: O(1)."""
+        lacks the access; a frozen map is not writable) / -EINVAL (``lock``: the
+        command's flags hold BPF_F_LOCK and the map's value has no spin lock).
+        Cost: O(1)."""
         rc, f, m = self._map_file(fd)
         if rc or f is None or m is None:
             return rc, None
         if (read and not f.can_read) or (write and not (f.can_write and not m.frozen)):
             return -EPERM, None
+        if lock and m.spin_lock_off < 0:
+            return -EINVAL, None
         return 0, m
 
     # -- ids and pins -----------------------------------------------------------------
