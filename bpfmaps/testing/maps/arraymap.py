@@ -7,7 +7,7 @@ import errno
 import mmap
 from typing import Any, ClassVar, Optional, Union
 
-from ...types import MapType, round_up8
+from ...types import MapType
 from .base import (
     BPF_EXIST,
     BPF_F_LOCK,
@@ -24,8 +24,9 @@ from .base import (
     FakeMap,
     MapEnv,
     access_ok,
+    percpu_value_fits,
 )
-from .limits import ARRAY_VALUE_SIZE_MAX, PCPU_MIN_UNIT_SIZE
+from .limits import ARRAY_VALUE_SIZE_MAX
 
 __all__ = ["ARRAY_CREATE_FLAG_MASK", "ArrayMap", "DenseValues"]
 
@@ -100,7 +101,7 @@ class ArrayMap(FakeMap):
             return -EINVAL
         if value_size > ARRAY_VALUE_SIZE_MAX:
             return -E2BIG
-        if percpu and round_up8(value_size) > PCPU_MIN_UNIT_SIZE:
+        if percpu and not percpu_value_fits(value_size):
             return -E2BIG
         return 0
 

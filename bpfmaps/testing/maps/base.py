@@ -23,6 +23,7 @@ from typing import Any, Callable, ClassVar, NamedTuple, Optional, Protocol
 
 from ...errors import ENOTSUPP
 from ...types import MapFlags, MapType, round_up8
+from .limits import PCPU_MIN_UNIT_SIZE
 
 __all__ = [
     "BPF_ANY",
@@ -35,6 +36,7 @@ __all__ = [
     "FdRefs",
     "MapEnv",
     "access_ok",
+    "percpu_value_fits",
     "roundup_pow_of_two",
 ]
 
@@ -69,6 +71,13 @@ def access_ok(flags: int) -> bool:
     """``bpf_map_flags_access_ok``: RDONLY_PROG and WRONLY_PROG are exclusive.  Cost: O(1)."""
     both = F_RDONLY_PROG | F_WRONLY_PROG
     return (flags & both) != both
+
+
+def percpu_value_fits(value_size: int) -> bool:
+    """A per-CPU value's slot, ``round_up(value_size, 8)``, fits one per-CPU unit
+    (``PCPU_MIN_UNIT_SIZE``): the hash and array alloc checks give E2BIG otherwise.
+    Cost: O(1)."""
+    return round_up8(value_size) <= PCPU_MIN_UNIT_SIZE
 
 
 def roundup_pow_of_two(n: int) -> int:

@@ -26,7 +26,7 @@ from .base import (
 )
 from .hashtab import HashMap
 
-__all__ = ["ArrayOfMaps", "FdArrayMap", "HashOfMaps", "MapMeta", "ProgArray"]
+__all__ = ["ArrayOfMaps", "FdArrayMap", "FdValues", "HashOfMaps", "MapMeta", "ProgArray"]
 
 
 class MapMeta:
@@ -56,10 +56,34 @@ class MapMeta:
         return True
 
 
-def _refs(env: MapEnv) -> FdRefs:
-    if env.refs is None:
-        raise ValueError("a map whose values are fds needs MapEnv.refs")
-    return env.refs
+class FdValues(FakeMap):
+    """What every map of fds shares (mixed in before the hash or array class): u32
+    values (``fd_htab_map_alloc_check`` / ``fd_array_map_alloc_check``: EINVAL for any
+    other size, before the family's own checks) and the fd table of the environment
+    (``refs_table``), through which slots take and drop references."""
+
+    fd_values: ClassVar[bool] = True
+
+    def __init__(self, env: MapEnv, *a: Any, **kw: Any) -> None:
+        super().__init__(env, *a, **kw)
+        if env.refs is None:
+            raise ValueError("a map whose values are fds needs MapEnv.refs")
+        self.refs_table: FdRefs = env.refs
+
+    @classmethod
+    def alloc_check(
+        cls,
+        map_type: int,
+        key_size: int,
+        value_size: int,
+        max_entries: int,
+        flags: int,
+        map_extra: int = 0,
+    ) -> int:
+        """4-byte values, then the family's checks.  Cost: O(1)."""
+        if value_size != 4:
+            return -EINVAL
+        return super().alloc_check(map_type, key_size, value_size, max_entries, flags, map_extra)
 
 
 def _map_get_ptr(outer: FakeMap, refs: FdRefs, value: bytes) -> tuple[int, Optional[FakeMap]]:
@@ -77,32 +101,13 @@ def _map_get_ptr(outer: FakeMap, refs: FdRefs, value: bytes) -> tuple[int, Optio
     return 0, obj
 
 
-class HashOfMaps(HashMap):
-    """hash_of_maps: values are inner-map fds on write, inner-map ids on read (in place)."""
+class HashOfMaps(FdValues, HashMap):
+    """hash_of_maps: values are inner-map fds on write, inner-map ids on read (in place).
+    ``alloc_check`` is ``fd_htab_map_alloc_check``: 4-byte values, then the hash checks."""
 
-    fd_values: ClassVar[bool] = True
     needs_inner_map: ClassVar[bool] = True
     has_lookup_and_delete: ClassVar[bool] = False
     in_place_update: ClassVar[bool] = True
-
-    def __init__(self, env: MapEnv, *a: Any, **kw: Any) -> None:
-        super().__init__(env, *a, **kw)
-        self.refs_table: FdRefs = _refs(env)
-
-    @classmethod
-    def alloc_check(
-        cls,
-        map_type: int,
-        key_size: int,
-        value_size: int,
-        max_entries: int,
-        flags: int,
-        map_extra: int = 0,
-    ) -> int:
-        """``fd_htab_map_alloc_check``: 4-byte values, then the hash checks.  Cost: O(1)."""
-        if value_size != 4:
-            return -EINVAL
-        return super().alloc_check(map_type, key_size, value_size, max_entries, flags, map_extra)
 
     def _read_value(self, stored: Any) -> bytes:
         return read_fd_value(stored)
@@ -125,14 +130,11 @@ class HashOfMaps(HashMap):
         return rc
 
 
-class FdArrayMap(ArrayMap):
+class FdArrayMap(FdValues, ArrayMap):
     """prog_array and array_of_maps: slots hold objects; write a fd, read an id."""
-
-    fd_values: ClassVar[bool] = True
 
     def __init__(self, env: MapEnv, *a: Any, **kw: Any) -> None:
         super().__init__(env, *a, **kw)
-        self.refs_table: FdRefs = _refs(env)
         #: index -> the object the slot holds (the array's ``data`` stays unused)
         self.slots: dict[int, FakeObject] = {}
 
@@ -146,10 +148,8 @@ class FdArrayMap(ArrayMap):
         flags: int,
         map_extra: int = 0,
     ) -> int:
-        """``fd_array_map_alloc_check``: 4-byte values, no program access flags, then
-        the array checks.  Cost: O(1)."""
-        if value_size != 4:
-            return -EINVAL
+        """``fd_array_map_alloc_check``: no program access flags, 4-byte values
+        (:class:`FdValues`), then the array checks.  Cost: O(1)."""
         if flags & (F_RDONLY_PROG | F_WRONLY_PROG):
             return -EINVAL
         return super().alloc_check(map_type, key_size, value_size, max_entries, flags, map_extra)

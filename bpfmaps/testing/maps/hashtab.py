@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Optional
 
 from ...errors import ENOTSUPP
-from ...types import MapType, round_up8
+from ...types import MapType
 from .._jhash import jhash
 from .base import (
     BPF_EXIST,
@@ -24,9 +24,10 @@ from .base import (
     FakeMap,
     MapEnv,
     access_ok,
+    percpu_value_fits,
     roundup_pow_of_two,
 )
-from .limits import HTAB_ELEM_SIZE, KMALLOC_MAX_SIZE, PCPU_MIN_UNIT_SIZE
+from .limits import HTAB_ELEM_SIZE, KMALLOC_MAX_SIZE
 
 __all__ = ["HTAB_CREATE_FLAG_MASK", "HashMap", "PercpuHashMap"]
 
@@ -83,7 +84,7 @@ class HashMap(FakeMap):
             return -EINVAL
         if key_size + value_size >= KMALLOC_MAX_SIZE - HTAB_ELEM_SIZE:
             return -E2BIG
-        if percpu and round_up8(value_size) > PCPU_MIN_UNIT_SIZE:
+        if percpu and not percpu_value_fits(value_size):
             return -E2BIG
         return 0
 
