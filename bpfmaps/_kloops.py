@@ -10,13 +10,11 @@ One C call per loop, the GIL released inside, no Python per element.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from ._cbuf import ptr, wptr
 from ._ffi import ffi, lib
-
-if TYPE_CHECKING:
-    from ._ffi import CData  # a name of the stub only: at run time ffi.CData
+from ._loopbase import DELETE_ELEM, LOOKUP_AND_DELETE_ELEM, LOOKUP_ELEM, UPDATE_ELEM, Errs, Loops
 
 __all__ = ["KernelLoops", "stop_install", "stop_pending", "stop_set", "stop_uninstall"]
 
@@ -46,90 +44,43 @@ def stop_set(sig: int) -> None:
     lib.bpfm_stop_set(sig)
 
 
-def _each(
-    call: Callable[[CData, CData], int], count: int, errs: list[int] | None
-) -> tuple[int, int]:
-    """Run one per-element C loop: ``call(count_inout, errs_or_NULL)``; the loops'
-    convention of :mod:`bpfmaps.loops` (``errs``: one rc per element)."""
-    c = ffi.new("uint32_t *")
-    c[0] = count
-    ebuf = ffi.new("int32_t[]", max(count, 1)) if errs is not None else ffi.NULL
-    rc = call(c, ebuf)
-    if errs is not None:
-        errs[:] = ffi.unpack(ebuf, count) if count else []
-    return rc, int(c[0])
+#: the C loop of each element command but DELETE (``bpfm_delete_elems`` takes no values)
+_C_ELEMS = {
+    UPDATE_ELEM: lib.bpfm_update_elems,
+    LOOKUP_ELEM: lib.bpfm_lookup_elems,
+    LOOKUP_AND_DELETE_ELEM: lib.bpfm_lookup_and_delete_elems,
+}
 
 
-class KernelLoops:
-    """The per-element loops, the GET_NEXT_KEY walk, the key check and the parallel
-    UPDATE_BATCH of :class:`bpfmaps.loops.Loops`, each one C call.  Stateless."""
+class KernelLoops(Loops):
+    """The loops of :class:`bpfmaps.loops.Loops` in C, each one call with the GIL
+    released: the per-element loops, the GET_NEXT_KEY walk, the key check, the op
+    stream and the parallel UPDATE_BATCH (one thread per part).  Stateless."""
 
-    def update_elems(
+    def _elems(
         self,
+        cmd: int,
         fd: int,
         keys: Buffer | None,
         key_size: int,
         values: Buffer,
         value_stride: int,
         count: int,
-        flags: int = 0,
-        errs: list[int] | None = None,
+        flags: int,
+        errs: Errs,
     ) -> tuple[int, int]:
-        """UPDATE_ELEM per packed element (``bpfm_update_elems``).  Cost: one syscall
-        each, no Python per element.  Kernel 4.4."""
-        kp, vp = ptr(keys), ptr(values)
-        return _each(
-            lambda c, e: lib.bpfm_update_elems(fd, kp, key_size, vp, value_stride, c, flags, e),
-            count,
-            errs,
-        )
+        c = ffi.new("uint32_t *", count)
+        ebuf = ffi.new("int32_t[]", max(count, 1)) if errs is not None else ffi.NULL
+        if cmd == DELETE_ELEM:
+            rc = lib.bpfm_delete_elems(fd, ptr(keys), key_size, c, ebuf)
+        else:
+            vp = ptr(values) if cmd == UPDATE_ELEM else wptr(values)
+            rc = _C_ELEMS[cmd](fd, ptr(keys), key_size, vp, value_stride, c, flags, ebuf)
+        if errs is not None:
+            errs[:] = ffi.unpack(ebuf, count) if count else []
+        return rc, int(c[0])
 
-    def delete_elems(
-        self, fd: int, keys: Buffer, key_size: int, count: int, errs: list[int] | None = None
-    ) -> tuple[int, int]:
-        """DELETE_ELEM per packed key (``bpfm_delete_elems``).  Cost: one syscall each.
-        Kernel 4.4."""
-        kp = ptr(keys)
-        return _each(lambda c, e: lib.bpfm_delete_elems(fd, kp, key_size, c, e), count, errs)
-
-    def lookup_elems(
-        self,
-        fd: int,
-        keys: Buffer,
-        key_size: int,
-        values_out: Buffer,
-        value_stride: int,
-        count: int,
-        flags: int = 0,
-        errs: list[int] | None = None,
-    ) -> tuple[int, int]:
-        """LOOKUP_ELEM per packed key (``bpfm_lookup_elems``).  Cost: one syscall each.
-        Kernel 4.4."""
-        kp, vp = ptr(keys), wptr(values_out)
-        return _each(
-            lambda c, e: lib.bpfm_lookup_elems(fd, kp, key_size, vp, value_stride, c, flags, e),
-            count,
-            errs,
-        )
-
-    def lookup_and_delete_elems(
-        self,
-        fd: int,
-        keys: Buffer,
-        key_size: int,
-        values_out: Buffer,
-        value_stride: int,
-        count: int,
-        flags: int = 0,
-        errs: list[int] | None = None,
-    ) -> tuple[int, int]:
-        """LOOKUP_AND_DELETE_ELEM per packed key (``bpfm_lookup_and_delete_elems``).
-        Cost: one syscall each.  Kernel 4.20 (queues/stacks), 5.14 (hash maps)."""
-        kp, vp = ptr(keys), wptr(values_out)
-        fn = lib.bpfm_lookup_and_delete_elems
-        return _each(lambda c, e: fn(fd, kp, key_size, vp, value_stride, c, flags, e), count, errs)
-
-    def dump_elems(
+    def _dump(
         self,
         fd: int,
         start: Buffer | None,
@@ -141,8 +92,7 @@ class KernelLoops:
         count: int,
         delete: bool,
     ) -> tuple[int, int, int]:
-        """GET_NEXT_KEY walk with lookups (``bpfm_dump_elems``): (rc, filled, steps).
-        Cost: two syscalls per element.  Kernel 4.4."""
+        """:meth:`Loops.dump_elems` in C (``bpfm_dump_elems``)."""
         c = ffi.new("uint32_t[2]")
         c[0] = count
         rc = lib.bpfm_dump_elems(
@@ -168,47 +118,41 @@ class KernelLoops:
             raise MemoryError("keys_distinct")
         return rc == 1
 
-    def update_batch_parts(
+    def _batch_parts(
         self,
         fd: int,
         keys: Buffer,
         values: Buffer,
         key_size: int,
         value_stride: int,
-        parts: list[tuple[int, int]],
-        elem_flags: int = 0,
-        chunk: int = 8192,
-    ) -> list[tuple[int, int]]:
-        """UPDATE_BATCH of the index ranges ``parts`` = [(start, count), ...] of one
-        packed batch, one thread per part, all at once (the C calls release the GIL).
-        Each part applies a prefix of its range in order, ``chunk`` elements per call;
-        once one part fails, the others stop before their next call.  Returns one
-        ``(rc, applied)`` per part.  Cost: one UPDATE_BATCH per ``chunk`` elements, one
-        thread per part after the first.  Kernel 5.6."""
+        elem_flags: int,
+        chunk: int,
+    ) -> Callable[[int, int], tuple[int, int]]:
         kp, vp = ptr(keys), ptr(values)
-        stop = ffi.new("int *")
-        out: list[tuple[int, int]] = [(0, 0)] * len(parts)
+        stop = ffi.new("int *")  # shared by the parts: set by the first that fails
 
-        def work(i: int) -> None:
-            start, count = parts[i]
+        def part(start: int, count: int) -> tuple[int, int]:
             applied = ffi.new("uint32_t *")
             rc = lib.bpfm_update_batch_part(
                 fd, kp, vp, key_size, value_stride, start, count, chunk, elem_flags, stop, applied
             )
-            out[i] = (rc, int(applied[0]))
+            return rc, int(applied[0])
 
-        threads = [threading.Thread(target=work, args=(i,)) for i in range(1, len(parts))]
+        return part
+
+    def _run_parts(self, work: Callable[[int], None], n: int) -> None:
+        """``work(i)`` for every part at once: one thread per part after the first."""
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(1, n)]
         for t in threads:
             t.start()
         try:
-            if parts:
+            if n:
                 work(0)
         finally:
             for t in threads:
                 t.join()
-        return out
 
-    def exec_ops(
+    def _exec(
         self,
         ops: Buffer,
         count: int,
@@ -218,9 +162,7 @@ class KernelLoops:
         keys: Buffer,
         values: Buffer,
     ) -> tuple[int, int]:
-        """Element operations in order, in C (:meth:`bpfmaps.loops.GenericLoops.exec_ops`
-        is the reference); stops at the first failure: (rc, index), before an op of
-        another kind: (1, index), else (0, count).  Cost: one syscall per op.  Kernel 4.4."""
+        """:meth:`Loops.exec_ops` in C (``bpfm_exec_ops``; GenericLoops' is the reference)."""
         done = ffi.new("uint32_t *")
         rc = lib.bpfm_exec_ops(
             ffi.from_buffer("struct bpfm_op[]", ops),

@@ -2,7 +2,8 @@
 
 The :class:`~bpfmaps.backend.Backend` protocol is bpf(2) commands only.  What bpfmaps
 builds from them (one element command per packed element, a GET_NEXT_KEY walk, a
-parallel UPDATE_BATCH) lives here, twice:
+parallel UPDATE_BATCH) has one interface, :class:`Loops` (``bpfmaps._loopbase``: the
+public methods, their arguments and costs, written once), and two implementations:
 
 * in C for the :class:`~bpfmaps.kernel.KernelBackend` (``kernel.KernelLoops``: one C call
   per loop, the GIL released, no Python per element);
@@ -30,8 +31,10 @@ from __future__ import annotations
 
 import struct
 from errno import ENOENT
-from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Optional
 from weakref import WeakKeyDictionary
+
+from ._loopbase import DELETE_ELEM, LOOKUP_ELEM, UPDATE_ELEM, Errs, Loops
 
 if TYPE_CHECKING:  # pragma: no cover
     from .backend import Backend
@@ -60,81 +63,6 @@ OP_NO_KEY = 0xFFFFFFFF
 _OP = struct.Struct(OP_FORMAT)
 
 
-class Loops(Protocol):
-    """The loops of one backend (see the module docstring for the conventions)."""
-
-    def update_elems(
-        self,
-        fd: int,
-        keys: Buffer | None,
-        key_size: int,
-        values: Buffer,
-        value_stride: int,
-        count: int,
-        flags: int = 0,
-        errs: list[int] | None = None,
-    ) -> tuple[int, int]: ...
-    def delete_elems(
-        self, fd: int, keys: Buffer, key_size: int, count: int, errs: list[int] | None = None
-    ) -> tuple[int, int]: ...
-    def lookup_elems(
-        self,
-        fd: int,
-        keys: Buffer,
-        key_size: int,
-        values_out: Buffer,
-        value_stride: int,
-        count: int,
-        flags: int = 0,
-        errs: list[int] | None = None,
-    ) -> tuple[int, int]: ...
-    def lookup_and_delete_elems(
-        self,
-        fd: int,
-        keys: Buffer,
-        key_size: int,
-        values_out: Buffer,
-        value_stride: int,
-        count: int,
-        flags: int = 0,
-        errs: list[int] | None = None,
-    ) -> tuple[int, int]: ...
-    def keys_distinct(self, keys: Buffer, key_size: int, count: int) -> bool: ...
-    def update_batch_parts(
-        self,
-        fd: int,
-        keys: Buffer,
-        values: Buffer,
-        key_size: int,
-        value_stride: int,
-        parts: list[tuple[int, int]],
-        elem_flags: int = 0,
-        chunk: int = 8192,
-    ) -> list[tuple[int, int]]: ...
-    def dump_elems(
-        self,
-        fd: int,
-        start: Buffer | None,
-        cursor: Buffer,
-        keys_out: Buffer,
-        key_size: int,
-        values_out: Buffer,
-        value_stride: int,
-        count: int,
-        delete: bool,
-    ) -> tuple[int, int, int]: ...
-    def exec_ops(
-        self,
-        ops: Buffer,
-        count: int,
-        fds: list[int],
-        key_sizes: list[int],
-        value_sizes: list[int],
-        keys: Buffer,
-        values: Buffer,
-    ) -> tuple[int, int]: ...
-
-
 _generic: WeakKeyDictionary[Any, GenericLoops] = WeakKeyDictionary()
 
 
@@ -157,7 +85,7 @@ def of(be: Backend) -> Loops:
     return lp
 
 
-class GenericLoops:
+class GenericLoops(Loops):
     """The loops in Python over any backend's bpf(2) element commands (the reference
     for the kernel backend's C loops).  Cost: one element command per element plus
     one small copy; no other allocation per element."""
@@ -189,108 +117,42 @@ class GenericLoops:
             return self.be.NULL
         return self.be.tobytes(keys, key_size, i * key_size)
 
-    def update_elems(
+    def _elems(
         self,
+        cmd: int,
         fd: int,
         keys: Buffer | None,
         key_size: int,
         values: Buffer,
         value_stride: int,
         count: int,
-        flags: int = 0,
-        errs: list[int] | None = None,
-    ) -> tuple[int, int]:
-        """MAP_UPDATE_ELEM of each packed element in order.  Cost: one command each."""
-        be = self.be
-        update = be.map_update_elem
-
-        def one(i: int) -> int:
-            v = be.tobytes(values, value_stride, i * value_stride)
-            return update(fd, self._key(keys, key_size, i), v, flags)
-
-        return self._loop(count, errs, one)
-
-    def delete_elems(
-        self, fd: int, keys: Buffer, key_size: int, count: int, errs: list[int] | None = None
-    ) -> tuple[int, int]:
-        """MAP_DELETE_ELEM of each packed key in order.  Cost: one command each."""
-        delete = self.be.map_delete_elem
-        return self._loop(count, errs, lambda i: delete(fd, self._key(keys, key_size, i)))
-
-    def _out_loop(
-        self,
-        command: Callable[[int, Any, Any, int], int],
-        fd: int,
-        keys: Buffer | None,
-        key_size: int,
-        values_out: Buffer,
-        value_stride: int,
-        count: int,
         flags: int,
-        errs: list[int] | None,
+        errs: Errs,
     ) -> tuple[int, int]:
         be = self.be
+        key = self._key
+        if cmd == UPDATE_ELEM:
+            update = be.map_update_elem
+
+            def upd(i: int) -> int:
+                v = be.tobytes(values, value_stride, i * value_stride)
+                return update(fd, key(keys, key_size, i), v, flags)
+
+            return self._loop(count, errs, upd)
+        if cmd == DELETE_ELEM:
+            delete = be.map_delete_elem
+            return self._loop(count, errs, lambda i: delete(fd, key(keys, key_size, i)))
+        command = be.map_lookup_elem if cmd == LOOKUP_ELEM else be.map_lookup_and_delete_elem
         vbuf = be.alloc(value_stride)
 
-        def one(i: int) -> int:
-            rc = command(fd, self._key(keys, key_size, i), vbuf, flags)
+        def out(i: int) -> int:
+            rc = command(fd, key(keys, key_size, i), vbuf, flags)
             if rc == 0:
-                values_out[i * value_stride : (i + 1) * value_stride] = be.tobytes(
-                    vbuf, value_stride
-                )
+                at = i * value_stride
+                values[at : at + value_stride] = be.tobytes(vbuf, value_stride)
             return rc
 
-        return self._loop(count, errs, one)
-
-    def lookup_elems(
-        self,
-        fd: int,
-        keys: Buffer,
-        key_size: int,
-        values_out: Buffer,
-        value_stride: int,
-        count: int,
-        flags: int = 0,
-        errs: list[int] | None = None,
-    ) -> tuple[int, int]:
-        """MAP_LOOKUP_ELEM of each packed key into slot i of ``values_out`` (slots of
-        failed lookups are left as they were).  Cost: one command and one copy each."""
-        return self._out_loop(
-            self.be.map_lookup_elem,
-            fd,
-            keys,
-            key_size,
-            values_out,
-            value_stride,
-            count,
-            flags,
-            errs,
-        )
-
-    def lookup_and_delete_elems(
-        self,
-        fd: int,
-        keys: Buffer,
-        key_size: int,
-        values_out: Buffer,
-        value_stride: int,
-        count: int,
-        flags: int = 0,
-        errs: list[int] | None = None,
-    ) -> tuple[int, int]:
-        """MAP_LOOKUP_AND_DELETE_ELEM of each packed key (``keys=None``: pops) into
-        slot i of ``values_out``.  Cost: one command and one copy each."""
-        return self._out_loop(
-            self.be.map_lookup_and_delete_elem,
-            fd,
-            keys,
-            key_size,
-            values_out,
-            value_stride,
-            count,
-            flags,
-            errs,
-        )
+        return self._loop(count, errs, out)
 
     def keys_distinct(self, keys: Buffer, key_size: int, count: int) -> bool:
         """True when the ``count`` packed keys are pairwise distinct.  Cost: O(count)
@@ -298,52 +160,41 @@ class GenericLoops:
         t = self.be.tobytes(keys, key_size * count)
         return len({t[i * key_size : (i + 1) * key_size] for i in range(count)}) == count
 
-    def update_batch_parts(
+    def _batch_parts(
         self,
         fd: int,
         keys: Buffer,
         values: Buffer,
         key_size: int,
         value_stride: int,
-        parts: list[tuple[int, int]],
-        elem_flags: int = 0,
-        chunk: int = 8192,
-    ) -> list[tuple[int, int]]:
-        """UPDATE_BATCH of the index ranges ``parts`` = [(start, count), ...] of one
-        packed batch.  The C version runs one thread per part; here the parts run one
-        after the other, a legal schedule of the threaded one: each part applies a
-        prefix of its range, ``chunk`` elements per call, and no part starts another
-        call once one has failed.  Returns one ``(rc, applied)`` per part.  A failing
-        call counts what the kernel wrote back when it is below the call's size (the
-        element loop failed there), else nothing (it failed before the loop).  Cost:
-        one UPDATE_BATCH per ``chunk`` elements plus a copy of the whole batch."""
+        elem_flags: int,
+        chunk: int,
+    ) -> Callable[[int, int], tuple[int, int]]:
         be = self.be
-        end = max((s + c for s, c in parts), default=0)
-        kb = be.tobytes(keys, end * key_size)
-        vb = be.tobytes(values, end * value_stride)
-        out: list[tuple[int, int]] = []
-        stop = False
-        for start, count in parts:
+        stop = [False]
+
+        def part(start: int, count: int) -> tuple[int, int]:
             done, rc = 0, 0
-            while done < count and not stop:
+            while done < count and not stop[0]:
                 c = min(chunk, count - done) if chunk else count - done
                 off = start + done
                 rc, cnt = be.map_update_batch(
                     fd,
-                    kb[off * key_size : (off + c) * key_size],
-                    vb[off * value_stride : (off + c) * value_stride],
+                    be.tobytes(keys, c * key_size, off * key_size),
+                    be.tobytes(values, c * value_stride, off * value_stride),
                     c,
                     elem_flags,
                 )
                 if rc < 0:
                     done += cnt if cnt < c else 0
-                    stop = True
+                    stop[0] = True
                     break
                 done += c
-            out.append((rc, done))
-        return out
+            return rc, done
 
-    def dump_elems(
+        return part
+
+    def _dump(
         self,
         fd: int,
         start: Buffer | None,
@@ -355,12 +206,8 @@ class GenericLoops:
         count: int,
         delete: bool,
     ) -> tuple[int, int, int]:
-        """The per-element twin of LOOKUP_BATCH / LOOKUP_AND_DELETE_BATCH (map types and
-        kernels without them): walk GET_NEXT_KEY from ``start`` (None = the first key),
-        fill up to ``count`` packed keys/values, keep the last key in ``cursor``.  With
-        ``delete``: collect keys first, then LOOKUP_AND_DELETE each.  Keys that vanish
-        meanwhile are skipped.  Returns ``(rc, filled, get_next_key steps)``; rc is
-        -ENOENT at the end of the map.  Cost: two commands per element."""
+        """:meth:`Loops.dump_elems` over the backend's GET_NEXT_KEY and lookups (one
+        backend call per step, one copy per element)."""
         be = self.be
         ks, vbs = key_size, value_stride
         n = steps = 0
@@ -403,7 +250,7 @@ class GenericLoops:
             return end, n, steps
         return rc, n, steps
 
-    def exec_ops(
+    def _exec(
         self,
         ops: Buffer,
         count: int,
@@ -413,16 +260,9 @@ class GenericLoops:
         keys: Buffer,
         values: Buffer,
     ) -> tuple[int, int]:
-        """A stream of element operations in order (the bpftool executor's mixed
-        update/delete lines): ``ops`` holds ``count`` packed records of
-        :data:`OP_FORMAT` (kind :data:`OP_UPDATE` = UPDATE_ELEM with the record's
-        flags, :data:`OP_DELETE` = DELETE_ELEM; the map index into
-        ``fds``/``key_sizes``/``value_sizes``; the key offset into ``keys``
-        (:data:`OP_NO_KEY`: a NULL key), the value offset into ``values``).  Stops at
-        the first failure: ``(rc, index of the failing op)``; before an op of another
-        kind: ``(1, its index)``; else ``(0, count)``.  The kernel's C loop
-        (``bpfm_exec_ops``) is compared with this one by tests/core/test_loops.py.
-        Cost: one element command per op plus a copy of the key and value arenas."""
+        """:meth:`Loops.exec_ops` in Python (the reference of the kernel's C loop,
+        ``bpfm_exec_ops``; tests/core/test_loops.py compares them); copies the key and
+        value arenas once."""
         be = self.be
         update, delete, null = be.map_update_elem, be.map_delete_elem, be.NULL
         mv = memoryview(ops).cast("B")[: count * OP_SIZE]

@@ -28,6 +28,7 @@ ALLOWED = frozenset(
         "bpfmaps._host",
         "bpfmaps._kloops",
         "bpfmaps._kring",
+        "bpfmaps._loopbase",
         "bpfmaps._version",
         "bpfmaps.backend",
         "bpfmaps.bpftool",
