@@ -101,12 +101,12 @@ static int obj_info(int fd, void *info, uint32_t len)
 }
 
 /* OBJ_GET_INFO_BY_FD succeeds on any BPF object and fills a bpf_prog_info (or link,
- * btf) layout for non-maps, which would read back as a map with absurd sizes.  A map
- * fd's file is always the anon inode "bpf-map" (bpf_map_new_fd), so check that.
- * Returns 1 for a map, 0 for something else, -1 when /proc cannot tell. */
-static int fd_is_map(int fd)
+ * btf) layout for non-maps, which would read back as a map with absurd sizes.  A BPF
+ * object's file is always one anon inode per kind ("anon_inode:bpf-map" from
+ * bpf_map_new_fd, "anon_inode:bpf-prog", "anon_inode:btf"), so check that.
+ * Returns 1 for that kind, 0 for something else, -1 when /proc cannot tell. */
+static int fd_is_anon(int fd, const char *want)
 {
-    static const char want[] = "anon_inode:bpf-map";
     char path[48], target[64];
     snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
     ssize_t n = readlink(path, target, sizeof(target) - 1);
@@ -121,7 +121,7 @@ int bpfm_map_get_info(int fd, struct bpfm_map_info *out)
     struct bpf_map_info info;
     memset(&info, 0, sizeof(info));
     int r = obj_info(fd, &info, sizeof(info));
-    if (r == 0 && fd_is_map(fd) == 0)
+    if (r == 0 && fd_is_anon(fd, "anon_inode:bpf-map") == 0)
         return -EINVAL; /* what the kernel answers for "not a map" elsewhere */
     if (r < 0)
         return r;
@@ -149,25 +149,12 @@ int bpfm_map_get_info(int fd, struct bpfm_map_info *out)
     return 0;
 }
 
-/* 1 when fd is a program (anon inode "bpf-prog"), 0 for another object, -1 unknown. */
-static int fd_is_prog(int fd)
-{
-    static const char want[] = "anon_inode:bpf-prog";
-    char path[48], target[64];
-    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(path, target, sizeof(target) - 1);
-    if (n < 0)
-        return -1;
-    target[n] = 0;
-    return strcmp(target, want) == 0;
-}
-
 int bpfm_prog_get_info(int fd, struct bpfm_prog_info *out)
 {
     struct bpf_prog_info info;
     memset(&info, 0, sizeof(info));
     int r = obj_info(fd, &info, sizeof(info));
-    if (r == 0 && fd_is_prog(fd) == 0)
+    if (r == 0 && fd_is_anon(fd, "anon_inode:bpf-prog") == 0)
         return -EINVAL; /* a map, link or BTF object: not a program */
     if (r < 0)
         return r;
@@ -400,18 +387,6 @@ int bpfm_btf_get_next_id(uint32_t start_id, uint32_t *next_id)
     return get_next_id(BPF_BTF_GET_NEXT_ID, start_id, next_id);
 }
 
-static int fd_is_btf(int fd)
-{
-    static const char want[] = "anon_inode:btf";
-    char path[48], target[64];
-    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(path, target, sizeof(target) - 1);
-    if (n < 0)
-        return -1;
-    target[n] = 0;
-    return strcmp(target, want) == 0;
-}
-
 int bpfm_btf_get_info(int fd, char *buf, uint32_t buf_size, struct bpfm_btf_info *out)
 {
     struct bpf_btf_info info;
@@ -423,7 +398,7 @@ int bpfm_btf_get_info(int fd, char *buf, uint32_t buf_size, struct bpfm_btf_info
     info.name = PTR(name);
     info.name_len = sizeof(name);
     int r = obj_info(fd, &info, sizeof(info));
-    if (r == 0 && fd_is_btf(fd) == 0)
+    if (r == 0 && fd_is_anon(fd, "anon_inode:btf") == 0)
         return -EINVAL;
     if (r < 0)
         return r;
