@@ -9,6 +9,11 @@ Run directly (``python build_ffi.py``) to build in place for development; pip ru
 through setup.py's ``cffi_modules``.  ``python build_ffi.py --stub`` rewrites
 ``bpfmaps/_ffi.pyi``, the type stub of the compiled module, from the same headers
 (tests/core/test_ffi_stub.py checks that it is current).
+
+``bpfmaps/_pack.c`` is a small CPython extension of its own (``bpfmaps._pack``,
+stable ABI like the cffi module): cffi can neither take a Python list nor be called as a
+method without a Python frame, and those are what the typed API's per-element packing
+needs.  :func:`pack_extension` describes it for setup.py and :func:`build_in_place`.
 """
 
 from __future__ import annotations
@@ -51,26 +56,52 @@ def define(build_dir: str = HERE) -> FFI:
     return ffi
 
 
+def pack_extension(build_dir: str = HERE) -> object:
+    """The setuptools Extension of ``bpfmaps._pack`` (sources relative to ``build_dir``)."""
+    from setuptools import Extension
+
+    return Extension(
+        "bpfmaps._pack",
+        [os.path.relpath(os.path.join(PKG, "_pack.c"), build_dir)],
+        py_limited_api=True,
+        extra_compile_args=["-O2", "-std=gnu11", "-Wall"],
+    )
+
+
+def _build_pack(out: str) -> str:
+    """Compile ``bpfmaps._pack`` into ``out``; the path of the built module."""
+    from setuptools import Distribution
+    from setuptools.command.build_ext import build_ext
+
+    cmd = build_ext(Distribution({"ext_modules": [pack_extension()]}))
+    cmd.build_temp = os.path.join(out, "pack-tmp")
+    cmd.build_lib = os.path.join(out, "pack-lib")
+    cmd.ensure_finalized()
+    cmd.run()
+    return cmd.get_ext_fullpath("bpfmaps._pack")
+
+
 #: what setup.py's ``cffi_modules`` builds (pip/build run it in the checkout's root)
 ffibuilder = define()
 
 
 def build_in_place() -> str:
-    """Compile ``bpfmaps/_ffi*.so`` for development.  The build runs in ``build/ffi/``,
+    """Compile ``bpfmaps/_ffi*.so`` and ``bpfmaps/_pack*.so`` for development.  The build runs in ``build/ffi/``,
     where there is no pyproject.toml: cffi's setuptools run reads the configuration
     files of its working directory, and an older setuptools in a developer's venv
     cannot parse this project's (PEP 639 ``license``, setuptools >= 77).  Returns the
-    path of the module, copied into ``bpfmaps/``."""
+    path of the cffi module, copied into ``bpfmaps/`` (as is the other one)."""
     import shutil
 
     out = os.path.join(HERE, "build", "ffi")
     os.makedirs(out, exist_ok=True)
-    so = define(out).compile(tmpdir=out, verbose=False)
-    dest = os.path.join(PKG, os.path.basename(so))
-    tmp = dest + ".tmp"
-    shutil.copyfile(so, tmp)
-    os.replace(tmp, dest)  # atomic: a running interpreter keeps its mapping of the old file
-    return dest
+    built = [define(out).compile(tmpdir=out, verbose=False), _build_pack(out)]
+    for so in built:
+        dest = os.path.join(PKG, os.path.basename(so))
+        tmp = dest + ".tmp"
+        shutil.copyfile(so, tmp)
+        os.replace(tmp, dest)  # atomic: a running interpreter keeps its mapping of the old file
+    return os.path.join(PKG, os.path.basename(built[0]))
 
 
 #: C integer types (everything else in a prototype is a pointer, void or an error)

@@ -184,7 +184,7 @@ def _kv_chunks(
     vseq, nv, vpacked = _side(values, vbs)
     if n != nv:
         raise ValueError(f"{n} keys but {nv} values")
-    cs = chunk_size or (max(n, 1) if kpacked and vpacked else DEFAULT_CHUNK)
+    cs = chunk_size or DEFAULT_CHUNK  # two packed buffers go to engine.update_packed
     kc, vc = m._key_codec, m._value_codec
     out = []
     for off in range(0, n, cs):
@@ -278,6 +278,11 @@ def update_many(
     kind = UPE if flags & (UpdateFlags.NOEXIST | UpdateFlags.EXIST) else UPD
     if values is None:
         chunks, n = _pairs_chunks(m, pairs_or_keys, kind, flags, chunk_size)
+    elif packed_view(pairs_or_keys) is not None and packed_view(values) is not None:
+        return engine.update_packed(
+            _target(m), pairs_or_keys, values, flags=flags, on_error=on_error,
+            parallel=parallel, chunk_size=chunk_size,
+        )  # fmt: skip
     else:
         chunks, n = _kv_chunks(m, pairs_or_keys, values, kind, flags, chunk_size)
     return run(chunks, on_error, n, parallel=parallel)
@@ -300,27 +305,16 @@ def update_packed(
 ) -> BatchResult:
     """Packed buffers into ``m``: ``keys`` (``n * key_size`` bytes, or None for keyless
     maps) and ``values`` (``n * value_buf_size`` bytes) written in order.  ``m`` is a
-    :class:`~bpfmaps.maps.Map` (same results, fallback and reports as
-    :func:`update_many`; queue/stack maps push each value) or an
-    :class:`bpfmaps.engine.Target` (forwarded to :func:`bpfmaps.engine.update_packed`,
-    which documents ``parallel=True``).  Cost: one UPDATE_BATCH per chunk (default:
-    one call).  Raises BatchError, ValueError/TypeError for bad buffers.
+    :class:`~bpfmaps.maps.Map` (the same path as :func:`update_many` with two packed
+    buffers; queue/stack maps push each value) or an :class:`bpfmaps.engine.Target`.
+    One implementation: this forwards to :func:`bpfmaps.engine.update_packed` (which
+    documents ``parallel=True``) with the Map's engine view.  Cost: one UPDATE_BATCH per
+    chunk (default: one call).  Raises BatchError, ValueError/TypeError for bad buffers
+    (TypeError for sequences: use :func:`update_many`).
     """
-    if not hasattr(m, "_h"):
-        return engine.update_packed(
-            m, keys, values, flags=flags, on_error=on_error, parallel=parallel,
-            chunk_size=chunk_size,
-        )  # fmt: skip
-    check_mode(on_error)
-    _check_parallel(parallel, on_error)
-    m._fd()
-    if m._h.info.key_size:
-        return update_many(
-            m, keys, values, flags=flags, on_error=on_error, chunk_size=chunk_size,
-            parallel=parallel,
-        )  # fmt: skip
+    t = _target(m) if hasattr(m, "_h") else m
     return engine.update_packed(
-        _target(m), None, values, flags=flags, on_error=on_error, chunk_size=chunk_size
+        t, keys, values, flags=flags, on_error=on_error, parallel=parallel, chunk_size=chunk_size
     )
 
 

@@ -27,7 +27,7 @@ RANK: dict[str, float] = {
     "errors": 0, "json_writer": 0.5, "_version": 0.5, "types": 1, "_typing": 1.2,
     # L1: the syscall layer: the compiled module, its one wrapper, the protocol, loops
     "_host": 1.1,  # /sys and /proc facts, pure Python
-    "_ffi": 2, "_cbuf": 2.1, "_kring": 2.2, "_loopbase": 2.25, "_kloops": 2.3, "kernel": 2.5, "backend": 3, "loops": 4,
+    "_ffi": 2, "_pack": 2, "_cbuf": 2.1, "_kring": 2.2, "_loopbase": 2.25, "_kloops": 2.3, "kernel": 2.5, "backend": 3, "loops": 4,
     # L2: the raw batch engine: its data, rollback and streaming reads, then the executor
     "chunks": 4.5, "rollback": 4.6, "dump": 4.7, "engine": 5,
     # BTF: the pure parser and type model; the loader opens objects through a backend

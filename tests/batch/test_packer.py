@@ -1,0 +1,136 @@
+"""bpfmaps._pack: the C packing behind ``m.batch()`` on raw maps and ``encode_many``.
+
+A raw map's batch buffers exact ``bytes`` pairs in C (no Python frame per write); any
+other pair moves the batch to the Python lists once.  Both paths must give the same
+contents, counts and reports as each other, in program order.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import pytest
+from batch_helpers import k8, v32
+
+from bpfmaps import BatchError, CodecError, KeyNotFoundError
+from bpfmaps._pack import Packer, pack
+from bpfmaps.codecs import Raw, encode_many
+
+
+class _B(bytes):
+    pass
+
+
+def contents(m):
+    raw = m.raw
+    return {k: raw[k] for k in raw}
+
+
+def test_pack_takes_only_exact_bytes_of_the_size():
+    assert pack([b"ab", b"cd"], 2) == b"abcd"
+    assert pack((b"ab",), 2) == b"ab"
+    assert pack([], 5) == b""
+    assert pack([b"ab", b"c"], 2) is None
+    assert pack([b"ab", b"cde"], 2) is None
+    assert pack([bytearray(b"ab")], 2) is None
+    assert pack([_B(b"ab")], 2) is None
+    assert pack([b"ab", 7], 2) is None
+    with pytest.raises(TypeError):
+        pack(iter([b"ab"]), 2)  # type: ignore[arg-type]
+
+
+def test_encode_many_reports_what_pack_declines():
+    raw = Raw(4)
+    assert encode_many([b"abcd", bytearray(b"efgh")], raw, 4) == b"abcdefgh"
+    with pytest.raises(
+        CodecError, match=r"value #11 \(b.efg.\): value must be exactly 4 bytes, got 3"
+    ):
+        encode_many([b"abcd", b"efg"], raw, 4, "value", 10)
+
+
+def test_packer_grows_takes_and_keeps_no_references():
+    spilled: list[tuple[object, object]] = []
+    p = Packer(8, 32, lambda k, v: spilled.append((k, v)))
+    keys = [k8(i) for i in range(5000)]
+    refs = sys.getrefcount(keys[7])
+    for i, k in enumerate(keys):
+        p.append(k, v32(i))
+    assert len(p) == 5000 and not spilled
+    after = sys.getrefcount(keys[7])
+    assert after == refs  # copied, not referenced
+    p.append(b"short", v32(0))
+    p.append(k8(1), bytearray(32))
+    assert [k for k, _ in spilled] == [b"short", k8(1)] and len(p) == 5000
+    kb, vb, n = p.take()
+    assert n == 5000 and bytes(kb) == b"".join(keys)
+    assert bytes(vb) == b"".join(v32(i) for i in range(5000))
+    assert len(p) == 0 and p.take() == (bytearray(), bytearray(), 0)
+    p.append(k8(9), v32(9))
+    assert p.take()[2] == 1
+
+
+def test_raw_batch_writes_through_c_typed_batch_through_python(mk):
+    """The coverage check of the fast path: a raw map's ``b[k] = v`` is the C method
+    (a fast path that silently declined would be a speed bug); codecs keep Python."""
+    raw = mk("hash", 8, 32, 10)
+    typed = mk("hash", 8, 8, 10, key="Q", value="Q")
+    with raw.batch() as b, typed.batch() as t:
+        assert isinstance(b.__setitem__, types.BuiltinMethodType)
+        assert not isinstance(t.__setitem__, types.BuiltinMethodType)
+        b[k8(1)] = v32(1)
+        t[1] = 2
+    assert contents(raw) == {k8(1): v32(1)} and typed[1] == 2
+
+
+@pytest.mark.parametrize("at", [0, 2, 5])
+@pytest.mark.parametrize("odd", [bytearray, _B])
+def test_spill_keeps_program_order_and_reports(mk, at, odd):
+    """One pair that is not exact bytes, at position ``at``: the batch moves to the
+    lists there; order, counts and the failure report are those of the lists."""
+    m = mk("hash", 8, 32, 100)
+    ops = [("set", 0), ("set", 1), ("del", 0), ("set", 2), ("set", 3), ("set", 4)]
+    with pytest.raises(BatchError) as ei, m.batch() as b:
+        for i, (op, n) in enumerate(ops):
+            key = odd(k8(n)) if i == at else k8(n)
+            if op == "set":
+                b[key] = v32(n)
+            else:
+                del b[key]
+        assert isinstance(b.__setitem__, types.BuiltinMethodType) is False
+        del b[k8(9)]
+        assert len(b) == 7
+    e = ei.value
+    assert (e.applied, e.index, e.key, e.total) == (6, 6, k8(9), 7)
+    assert isinstance(e.__cause__, KeyNotFoundError)
+    assert contents(m) == {k8(n): v32(n) for n in (1, 2, 3, 4)}
+
+
+def test_wrong_size_after_packed_items_applies_nothing(mk):
+    m = mk("hash", 8, 32, 100)
+    with (
+        pytest.raises(
+            CodecError, match=r"value #2 \(b.short.\): value must be exactly 32 bytes, got 5"
+        ),
+        m.batch() as b,
+    ):
+        b[k8(0)] = v32(0)
+        b.update(k8(1), v32(1))
+        b[k8(2)] = b"short"
+        b[k8(3)] = v32(3)
+    assert len(m) == 0
+
+
+def test_packed_batch_flushes_discards_and_counts_across_flushes(mk):
+    m = mk("hash", 8, 32, 100)
+    with pytest.raises(BatchError) as ei, m.batch() as b:
+        for i in range(3):
+            b[k8(i)] = v32(i)
+        assert len(b) == 3 and b.flush().applied == 3 and len(b) == 0
+        b[k8(10)] = v32(10)
+        assert b.discard() == 1 and len(b) == 0
+        b[k8(4)] = v32(4)
+        del b[k8(50)]
+    assert (ei.value.index, ei.value.applied) == (4, 1)  # 3 flushed, 1 discarded
+    assert b.result.applied == 4 and b.result.total == 5
+    assert contents(m) == {k8(i): v32(i) for i in (0, 1, 2, 4)}
