@@ -43,12 +43,16 @@ from bisect import bisect_left
 from threading import get_ident
 from typing import TYPE_CHECKING, Any, Generic, Optional, Union
 
-from ._pack import Packer
 from ._typing import K, V
 from .bulk import need_keys
 from .codecs import Raw, encode_many
 from .engine import DEFAULT_CHUNK, DEL, UPD, UPE, BatchResult, Chunk, check_mode, run
 from .types import UpdateFlags
+
+try:
+    from ._pack import Packer
+except ImportError:  # an in-place build older than bpfmaps/_pack.c: run build_ffi.py
+    Packer = None  # type: ignore[assignment,misc]  # raw batches use the lists
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -218,7 +222,7 @@ class MapBatch(Generic[K, V]):
             vbs = t.value_buf_size
             kc: Any = m._key_codec
             vc: Any = m._value_codec
-            if type(kc) is Raw and type(vc) is Raw:
+            if Packer is not None and type(kc) is Raw and type(vc) is Raw:
                 self._pk = Packer(t.info.key_size, vbs, self._spill)
                 self._zero = bytes(vbs)
             slot: Any = self._put if self._pk is None else self._pk.append

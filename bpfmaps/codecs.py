@@ -43,9 +43,13 @@ from typing import (
     runtime_checkable,
 )
 
-from ._pack import pack
 from .errors import CodecError
 from .types import round_up8
+
+try:
+    from ._pack import pack
+except ImportError:  # an in-place build older than bpfmaps/_pack.c: run build_ffi.py
+    pack = None  # type: ignore[assignment]  # encode_many's join path does the work
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
@@ -478,7 +482,7 @@ def encode_many(seq: Any, codec: Any, size: int, what: str = "value", base: int 
     n = len(seq)
     try:
         if type(codec) is Raw:
-            if type(seq) is list or type(seq) is tuple:
+            if pack is not None and (type(seq) is list or type(seq) is tuple):
                 packed = pack(seq, size)
                 if packed is not None:
                     return packed
