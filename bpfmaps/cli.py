@@ -22,7 +22,10 @@ applied, and inputs that bpftool silently changes are rejected
 from __future__ import annotations
 
 import sys
-from typing import Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 __all__ = ["Options", "OptionError", "main", "parse_options"]
 
@@ -204,7 +207,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if not args:
         sys.stderr.write(USAGE)
         return 255
-    from .bpftool.grammar import TOP_COMMANDS
+    from .bpftool.parsed import TOP_COMMANDS
 
     top = next((t for t in TOP_COMMANDS if t.startswith(args[0])), None)
     if top is None or top == "help":

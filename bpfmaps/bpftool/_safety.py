@@ -18,12 +18,14 @@ No import of the compiled extension (layer rule: only kernel backend and scanner
 from __future__ import annotations
 
 import os
-import signal as _signal
-import threading
-from typing import IO, TYPE_CHECKING, Any, Optional
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import re
+    import signal as _signal
+    from typing import IO, Any, Optional
+else:  # the C module: signal.py builds enums at import (start-up of the small-file path)
+    import _signal
 
 __all__ = [
     "DEFAULT_MAX_SIZE",
@@ -78,8 +80,10 @@ STOP_SIGNALS = (_signal.SIGINT, _signal.SIGTERM)
 
 
 def signal_name(sig: int) -> str:
+    import signal  # start-up: signal.py builds its enums; only a stop report needs them
+
     try:
-        return _signal.Signals(sig).name
+        return signal.Signals(sig).name
     except ValueError:
         return f"signal {sig}"
 
@@ -129,11 +133,15 @@ class SignalStop:
         return self.signum
 
     def __enter__(self) -> SignalStop:
-        if threading.current_thread() is not threading.main_thread():
+        try:
+            first = _signal.signal(STOP_SIGNALS[0], self._handler)
+        except ValueError:  # not the main thread (of the main interpreter): no handlers
             return self
+        self._old[STOP_SIGNALS[0]] = first
         if self._k is not None:
             self._k.stop_set(0)
-        for sig in STOP_SIGNALS:
+            self._k.stop_install(STOP_SIGNALS[0])
+        for sig in STOP_SIGNALS[1:]:
             self._old[sig] = _signal.signal(sig, self._handler)
             if self._k is not None:
                 self._k.stop_install(sig)

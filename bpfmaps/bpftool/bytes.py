@@ -14,9 +14,11 @@ taken as byte 0), :func:`parse_bytes` raises :class:`~bpfmaps.errors.ParseError`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from ..errors import ParseError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = [
     "ULONG_MAX",
@@ -153,7 +155,7 @@ def parse_bytes(
     i = 0
     if words and words[0] and "hex".startswith(words[0]):
         base, i = 16, 1
-    cache = _CACHE[(base, compat)]
+    cache = _cache(base, compat)
     chunk = words[i : i + size]
     if len(chunk) == size:
         try:  # every word seen before and valid: one C-level pass
@@ -175,7 +177,7 @@ def parse_bytes(
     out = bytearray(size)
     got = 0
     n = len(words)
-    cache = _CACHE[(base, compat)]
+    cache = _cache(base, compat)
     while got < size and i < n:
         w = words[i]
         v = cache.get(w)
@@ -192,16 +194,24 @@ def parse_bytes(
 
 
 #: parse_byte results of valid words, per (base, compat): the value of a word never
-#: depends on anything else, and files repeat the same few hundred words
-_CACHE: dict[tuple[int, bool], dict[str, int]] = {
-    (base, compat): {} for base in (0, 16) for compat in (False, True)
-}
+#: depends on anything else, and files repeat the same few hundred words (each made
+#: by the first parse_bytes of its kind: the scanner path never fills them)
+_CACHE: dict[tuple[int, bool], dict[str, int]] = {}
 _CACHE_MAX = 1 << 16
-for _c in (False, True):
-    _CACHE[(0, _c)].update({str(v): v for v in range(256)})
-    _CACHE[(0, _c)]["00"] = 0
-    _CACHE[(16, _c)].update({f"{v:02x}": v for v in range(256)})
-del _c
+
+
+def _cache(base: int, compat: bool) -> dict[str, int]:
+    """The cache of (base, compat), made on first use with the canonical words of
+    every byte (``0``..``255`` and ``00``; ``00``..``ff`` in base 16)."""
+    c = _CACHE.get((base, compat))
+    if c is None:
+        if base == 0:
+            c = {str(v): v for v in range(256)}
+            c["00"] = 0
+        else:
+            c = {f"{v:02x}": v for v in range(256)}
+        _CACHE[(base, compat)] = c
+    return c
 
 
 def format_bytes(data: bytes | bytearray | memoryview) -> str:

@@ -13,16 +13,14 @@ without a map: three per map on the system).
 from __future__ import annotations
 
 import errno as _errno
-import importlib.util
 import os
 import sys
-from typing import Any, Optional
 
 from .._version import __version__
 from ..errors import CommandFailed, NotBpffsError, strerror
 from ..types import MapInfo
 from .bytes import _show
-from .grammar import (
+from .parsed import (
     Command,
     Create,
     Delete,
@@ -40,6 +38,10 @@ from .grammar import (
 )
 from .reporting import MAP_HELP, Reports
 from .resolve import MapRef, fs_path, obj_get_message, priv_hint
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 __all__ = ["Commands"]
 
@@ -408,6 +410,8 @@ class Commands(Reports):
 
     def _do_version(self, c: Version) -> None:
         # like bpftool -V: version, what it is built on, features
+        import importlib.util  # start-up: only for `version`
+
         shim = importlib.util.find_spec("bpfmaps._ffi") is not None
         if self.json:
             self.o.value(

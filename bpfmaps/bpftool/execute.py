@@ -16,19 +16,20 @@ drawn after each engine or loop call (``_tick``); it never changes what runs.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
-
 from .. import engine, loops
 from ..errors import BatchError, CommandFailed, strerror
 from ..types import PERCPU_TYPES
 from . import scan
 from .bytes import _show
 from .commands import Commands
-from .grammar import Command, GetNext, Lookup, Pop
 from .output import JsonOutput
+from .parsed import Command, GetNext, Lookup, Pop
 from .plan import GETNEXT, LOOKUP, OP, POP, RUN_MIN, UPDATE, OpBlock
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Optional
+
     from .state import Item
 
 __all__ = ["BlockExecutor", "CommandFailed"]

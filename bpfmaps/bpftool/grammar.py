@@ -18,15 +18,36 @@ raise ParseError ("not supported").
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional, cast
-
 from ..errors import BpfmapsError, ParseError
 from ..types import FD_VALUE_TYPES, MAP_IN_MAP_TYPES, PERCPU_TYPES, MapType, round_up8
 from .bytes import _show, is_prefix, parse_bytes, strtoul
+from .parsed import (
+    MAP_COMMANDS,
+    TOP_COMMANDS,
+    Command,
+    Create,
+    Delete,
+    Dump,
+    Freeze,
+    GetNext,
+    Handle,
+    Help,
+    Lookup,
+    Pin,
+    Pop,
+    Show,
+    Update,
+    Version,
+)
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any, Callable, Optional
+
     from .lexer import LexedCommand
+
+    Resolver = Callable[[Handle], Any]
 
 __all__ = [
     "Handle",
@@ -49,41 +70,6 @@ __all__ = [
     "MAP_TYPE_NAMES",
 ]
 
-TOP_COMMANDS = (
-    "help",
-    "batch",
-    "prog",
-    "map",
-    "link",
-    "cgroup",
-    "perf",
-    "net",
-    "feature",
-    "btf",
-    "gen",
-    "struct_ops",
-    "iter",
-    "version",
-)
-MAP_COMMANDS = (
-    "show",
-    "list",
-    "help",
-    "dump",
-    "update",
-    "lookup",
-    "getnext",
-    "delete",
-    "pin",
-    "event_pipe",
-    "create",
-    "peek",
-    "push",
-    "enqueue",
-    "pop",
-    "dequeue",
-    "freeze",
-)
 #: libbpf's map type names (``map create ... type NAME``: exact match, no prefixes)
 MAP_TYPE_NAMES = {t.name.lower(): int(t) for t in MapType}
 
@@ -114,242 +100,6 @@ def _parse_tag(word: str) -> Optional[bytes]:
         i = j
     return bytes(out)
 
-
-class Handle(NamedTuple):
-    """A MAP or PROG handle: kind is ``id``, ``pinned``, ``name`` (or ``tag`` for progs);
-    value is an int for ``id``, else the text (latin-1 str of the file's bytes)."""
-
-    kind: str
-    value: Any
-
-    def __str__(self) -> str:
-        return f"{self.kind} {_show(self.value) if isinstance(self.value, str) else self.value}"
-
-
-class Command:
-    """Base of parsed commands: ``line`` (physical, 1-based), ``index`` (0-based command
-    number in the file), ``words`` (as lexed)."""
-
-    __slots__ = ("line", "index", "words")
-    verb = ""
-    line: Optional[int]
-    index: int
-    #: the command's words (None for ops the scanner took: cut from the file when shown)
-    words: Optional[list[str]]
-
-    def _fields(self) -> tuple[Any, ...]:
-        return tuple(
-            getattr(self, s) for c in type(self).__mro__ for s in getattr(c, "__slots__", ())
-        )
-
-    def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and self._fields() == other._fields()
-
-    def __hash__(self) -> int:  # pragma: no cover - commands are not dict keys
-        return id(self)
-
-    def __repr__(self) -> str:
-        names = [s for c in type(self).__mro__ for s in getattr(c, "__slots__", ()) if s != "words"]
-        return f"{type(self).__name__}({', '.join(f'{n}={getattr(self, n)!r}' for n in names)})"
-
-
-class Update(Command):
-    """``map update|push|enqueue MAP [key DATA] [value VALUE] [FLAG]``.
-
-    ``key``/``value`` are the exact buffers handed to the kernel (``value`` is the
-    per-CPU packed buffer for per-CPU maps; None for a size-0 part).  For
-    map-in-map and prog-array maps ``value`` is None and ``value_handle`` names the
-    inner map / program (its fd is the value)."""
-
-    __slots__ = ("verb", "map", "handle", "key", "value", "flags", "value_handle", "value_map")
-    #: the resolver's map record (the runner's MapRef; anything with type/key_size/value_size)
-    map: Any
-    handle: Handle
-    key: Optional[bytes]
-    value: Optional[bytes]
-    flags: int
-    value_handle: Optional[Handle]
-    value_map: Any
-    verb: str
-
-    def __init__(
-        self,
-        verb: str,
-        map: Any,
-        handle: Handle,
-        key: Optional[bytes],
-        value: Optional[bytes],
-        flags: int,
-        value_handle: Optional[Handle] = None,
-        value_map: Any = None,
-    ) -> None:
-        self.verb, self.map, self.handle = verb, map, handle
-        self.key, self.value, self.flags = key, value, flags
-        self.value_handle, self.value_map = value_handle, value_map
-
-
-class Lookup(Command):
-    """``map lookup|peek MAP [key DATA]``."""
-
-    __slots__ = ("verb", "map", "handle", "key")
-    map: Any
-    handle: Handle
-    key: Optional[bytes]
-    verb: str
-
-    def __init__(self, verb: str, map: Any, handle: Handle, key: Optional[bytes]) -> None:
-        self.verb, self.map, self.handle, self.key = verb, map, handle, key
-
-
-class GetNext(Command):
-    """``map getnext MAP [key DATA]`` (key None: first key)."""
-
-    __slots__ = ("map", "handle", "key")
-    verb = "getnext"
-    map: Any
-    handle: Handle
-    key: Optional[bytes]
-
-    def __init__(self, map: Any, handle: Handle, key: Optional[bytes]) -> None:
-        self.map, self.handle, self.key = map, handle, key
-
-
-class Delete(Command):
-    """``map delete MAP key DATA``."""
-
-    __slots__ = ("map", "handle", "key")
-    verb = "delete"
-    map: Any
-    handle: Handle
-    key: Optional[bytes]
-
-    def __init__(self, map: Any, handle: Handle, key: Optional[bytes]) -> None:
-        self.map, self.handle, self.key = map, handle, key
-
-
-class Pop(Command):
-    """``map pop|dequeue MAP``."""
-
-    __slots__ = ("verb", "map", "handle")
-    map: Any
-    handle: Handle
-    verb: str
-
-    def __init__(self, verb: str, map: Any, handle: Handle) -> None:
-        self.verb, self.map, self.handle = verb, map, handle
-
-
-class Dump(Command):
-    """``map dump MAP`` (``maps``: every map a name matches)."""
-
-    __slots__ = ("maps", "handle")
-    verb = "dump"
-    maps: list[Any]
-    handle: Handle
-
-    def __init__(self, maps: list[Any], handle: Handle) -> None:
-        self.maps, self.handle = maps, handle
-
-
-class Show(Command):
-    """``map show|list [MAP]`` (``maps`` None: every map on the system)."""
-
-    __slots__ = ("maps", "handle")
-    verb = "show"
-    maps: Optional[list[Any]]
-    handle: Optional[Handle]
-
-    def __init__(self, maps: Optional[list[Any]], handle: Optional[Handle]) -> None:
-        self.maps, self.handle = maps, handle
-
-
-class Create(Command):
-    """``map create FILE type TYPE key N value N entries N name NAME [flags N] [inner_map MAP]``."""
-
-    __slots__ = (
-        "path",
-        "type",
-        "key_size",
-        "value_size",
-        "max_entries",
-        "name",
-        "flags",
-        "inner",
-        "inner_handle",
-    )
-    verb = "create"
-    path: str
-    type: int
-    key_size: int
-    value_size: int
-    max_entries: int
-    name: str
-    flags: int
-    #: the inner map's record (``inner_map MAP``) or None
-    inner: Any
-    inner_handle: Optional[Handle]
-
-    def __init__(
-        self,
-        path: str,
-        type: int,
-        key_size: int,
-        value_size: int,
-        max_entries: int,
-        name: str,
-        flags: int,
-        inner: Any,
-        inner_handle: Optional[Handle],
-    ) -> None:
-        self.path, self.type, self.key_size, self.value_size = path, type, key_size, value_size
-        self.max_entries, self.name, self.flags = max_entries, name, flags
-        self.inner, self.inner_handle = inner, inner_handle
-
-
-class Pin(Command):
-    """``map pin MAP FILE``."""
-
-    __slots__ = ("map", "handle", "path")
-    verb = "pin"
-    map: Any
-    handle: Handle
-    path: str
-
-    def __init__(self, map: Any, handle: Handle, path: str) -> None:
-        self.map, self.handle, self.path = map, handle, path
-
-
-class Freeze(Command):
-    """``map freeze MAP``."""
-
-    __slots__ = ("map", "handle")
-    verb = "freeze"
-    map: Any
-    handle: Handle
-
-    def __init__(self, map: Any, handle: Handle) -> None:
-        self.map, self.handle = map, handle
-
-
-class Help(Command):
-    """``help`` / ``map help``: prints help, returns 0."""
-
-    __slots__ = ("topic",)
-    verb = "help"
-    topic: Optional[str]
-
-    def __init__(self, topic: Optional[str]) -> None:
-        self.topic = topic
-
-
-class Version(Command):
-    """``version``."""
-
-    __slots__ = ()
-    verb = "version"
-
-
-Resolver = Callable[[Handle], Any]
 
 _FLAG_WORDS = (("any", 0), ("noexist", 1), ("exist", 2))
 
@@ -739,11 +489,12 @@ def parse_command(
     ``usage=True``.  Cost: O(words) plus resolver calls.
     """
     cmd: Optional[LexedCommand] = None
-    if hasattr(words, "words"):
-        cmd = cast("LexedCommand", words)
+    lexed: Any = words
+    if hasattr(lexed, "words"):
+        cmd = lexed
         if line is None:
             line = cmd.line
         seq: Sequence[str] = cmd.words
     else:
-        seq = words
+        seq = lexed
     return _Parser(seq, cmd, resolver, file, line, possible_cpus, compat).parse()

@@ -11,14 +11,15 @@ of scanned ops are formatted in C when the extension is built (:func:`.scan.json
 
 from __future__ import annotations
 
-from typing import Any
-
 from . import scan
 from .bytes import _show
-from .lexer import Lexer
 from .output import render_json
 from .plan import OpBlock
 from .state import RunState
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["JsonBatch", "op_words"]
 
@@ -44,6 +45,8 @@ class JsonBatch(RunState):
             if type(it) is tuple and len(it) == 2 and it[0] not in words:
                 need = max(need, it[0] + 1)
         if need:  # commands whose words were not kept (argv, reports): lex up to them
+            from .lexer import Lexer  # the re-based lexer: only for lines the reference parsed
+
             lexer = Lexer(self._data, self._file)
             for _ in range(need):
                 c = lexer.next_command()

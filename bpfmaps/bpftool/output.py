@@ -26,15 +26,15 @@ from __future__ import annotations
 
 import errno as _errno
 import sys
-from typing import TYPE_CHECKING, Any, Optional
 
 from ..errors import strerror
 from ..json_writer import JsonWriter, Raw, render_json
 from ..types import PERCPU_TYPES, MapInfo, MapType, round_up8
 from .bytes import format_bytes, format_entry
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # (a Protocol for checkers only: no typing work at start-up)
-    from typing import Protocol
+    from typing import Any, Optional, Protocol
 
     class TextOut(Protocol):
         """Where an Output writes: a text stream (``sys.stdout``, ``io.StringIO``, the

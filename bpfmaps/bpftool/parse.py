@@ -13,14 +13,14 @@ through :func:`~bpfmaps.bpftool.plan.flatten`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
-
 from ..errors import ParseError
 from .plan import DELETE, GETNEXT, LOOKUP, POP, UPDATE, BlockBuilder, MapTable, OpBlock
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # (type aliases for checkers only: no typing work at start-up)
     import mmap
+    from collections.abc import Iterator
+    from typing import Any, Callable, Optional, Union
 
     from .grammar import Command, Handle
 

@@ -22,10 +22,13 @@ from __future__ import annotations
 
 import struct
 from array import array
-from collections.abc import Iterable
-from typing import Any, Optional
 
 from ..types import FD_VALUE_TYPES, PERCPU_TYPES, round_up8
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any, Optional
 
 __all__ = [
     "OP",

@@ -15,7 +15,6 @@ from __future__ import annotations
 import errno as _errno
 import os
 import time
-from typing import TYPE_CHECKING, Optional
 
 from ..errors import CommandFailed, ParseError
 from ._safety import (
@@ -33,7 +32,10 @@ from ._safety import (
 from .jsonbatch import JsonBatch
 from .output import JsonOutput
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Optional
+
     from .state import Item
 
 __all__ = ["Reports", "MAP_HELP", "PROGRESS_MIN"]

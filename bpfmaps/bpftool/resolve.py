@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-from typing import Any, Callable, Optional
 
 from ..backend import Backend
 from ..engine import FdTarget
@@ -20,7 +19,11 @@ from ..errors import ParseError, strerror
 from ..types import PERCPU_TYPES, MapInfo, MapType, round_up8
 from ._safety import PRIV_HINT
 from .bytes import _show
-from .grammar import Command, Create, Handle, Pin
+from .parsed import Command, Create, Handle, Pin
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional
 
 __all__ = ["MapRef", "MapResolver", "Undeclared", "obj_get_message", "priv_hint", "fs_path"]
 

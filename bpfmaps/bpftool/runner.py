@@ -39,7 +39,6 @@ import mmap
 import os
 import stat
 import sys
-from typing import IO, TYPE_CHECKING, Any, Optional
 
 from ..backend import Backend
 from ..errors import CommandFailed, ParseError
@@ -51,12 +50,14 @@ from ._safety import (
     read_capped,
 )
 from .execute import BlockExecutor
-from .grammar import parse_command
 from .parse import parse_batch
 from .plan import OpBlock
 from .resolve import MapRef, MapResolver, Undeclared
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import IO, Any, Optional
+
     from .parse import FileData
     from .state import Item
 
@@ -152,6 +153,8 @@ class Runner(BlockExecutor):
         resolver = self._resolver = MapResolver(self.backend)
         self._file = "<argv>"
         try:
+            from .grammar import parse_command  # the reference grammar: argv commands
+
             try:
                 cmd = parse_command(
                     lw,

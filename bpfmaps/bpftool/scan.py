@@ -15,12 +15,13 @@ extension; without it :func:`available` is False and the reference parses alone.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Optional
-
-from .grammar import Handle
+from .parsed import Handle
 from .plan import OP, RUN_MIN, MapTable, OpBlock, find_runs_py
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Callable, Optional
+
     #: what a scan returns: (block or None, status, pos, line)
     ScanResult = tuple[Optional[OpBlock], int, int, int]
 

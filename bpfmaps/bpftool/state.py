@@ -12,15 +12,17 @@ a map's fd, a buffer.  No I/O of its own.
 from __future__ import annotations
 
 import sys
-from typing import IO, TYPE_CHECKING, Any, Optional, Union
 
 from ..backend import Backend, default_backend
 from ..errors import CommandFailed
 from ._safety import SafeOut, SignalStop
-from .grammar import Command
 from .output import Output, make_output
+from .parsed import Command
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # (type aliases for checkers only: no typing work at start-up)
+    from typing import IO, Any, Optional, Union
+
     from .plan import OpBlock
     from .resolve import MapRef, MapResolver
 
