@@ -1,9 +1,16 @@
 """The import set of the small-file path (``bpfmaps batch file F`` of the user's
 513-line file: 512 + 1 upserts on two maps, all taken by the C scanner): the modules
 it loads are listed here, so a new eager import (the typed Map API, BTF, codecs, the
-sync/ring-buffer machinery, heavy stdlib modules) fails this test instead of slowing
-every small file down silently (issue 11 goal: at most 1.5x a bare ``python -c
-pass``; see docs/performance.md).  Run in a fresh interpreter on the kernel."""
+sync/ring-buffer machinery, the reference lexer and grammar, heavy stdlib modules)
+fails this test instead of slowing every small file down silently (issue 11 goal: at
+most 1.5x a bare ``python -c pass``; see docs/performance.md).  Run in a fresh
+interpreter on the kernel, through :func:`bpfmaps.cli.main` and through the installed
+command's script (``scripts/bpfmaps``), which must add nothing to it.
+
+Every import statement the child runs is recorded (``builtins.__import__``): the
+standard modules in FORBIDDEN_STDLIB must not be imported by the CLI layer (``bpfmaps.cli``,
+``bpfmaps.bpftool.*``, the command's script); the lower layers have the same rule in
+tests/core/test_import_cost.py."""
 
 from __future__ import annotations
 
@@ -17,6 +24,7 @@ import pytest
 pytestmark = pytest.mark.kernel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SCRIPT = os.path.join(ROOT, "scripts", "bpfmaps")
 
 #: every bpfmaps module the small-file path may load (and, by being listed, has to)
 ALLOWED = frozenset(
@@ -36,11 +44,10 @@ ALLOWED = frozenset(
         "bpfmaps.bpftool.bytes",
         "bpfmaps.bpftool.commands",
         "bpfmaps.bpftool.execute",
-        "bpfmaps.bpftool.grammar",
         "bpfmaps.bpftool.jsonbatch",
-        "bpfmaps.bpftool.lexer",
         "bpfmaps.bpftool.output",
         "bpfmaps.bpftool.parse",
+        "bpfmaps.bpftool.parsed",
         "bpfmaps.bpftool.plan",
         "bpfmaps.bpftool.reporting",
         "bpfmaps.bpftool.resolve",
@@ -60,23 +67,67 @@ ALLOWED = frozenset(
     }
 )
 
-#: modules the path must never need (named so the failure says what came back)
+#: modules the path must never need, whoever imports them (named so the failure says
+#: what came back): the typed API and its machinery, the reference parser (lexer and
+#: grammar: the scanner took every line), heavy stdlib modules
 FORBIDDEN = (
     "bpfmaps.maps", "bpfmaps.bulk", "bpfmaps.batching", "bpfmaps.codecs", "bpfmaps.sync",
     "bpfmaps.ringbuf", "bpfmaps.progs", "bpfmaps.memory", "bpfmaps.replace",
-    "bpfmaps.bpftool.syncfile", "bpfmaps.btf", "bpfmaps.testing",
+    "bpfmaps.bpftool.syncfile", "bpfmaps.bpftool.lexer", "bpfmaps.bpftool.grammar",
+    "bpfmaps.btf", "bpfmaps.testing",
     "json", "dataclasses", "inspect", "ast", "subprocess", "tempfile", "decimal",
     "datetime", "concurrent.futures", "asyncio", "logging", "argparse", "importlib.metadata",
 )  # fmt: skip
 
+#: standard modules the CLI layer must not import on the path (each 0.3-10 ms of the
+#: ~5 ms the path has after the interpreter; defer them to where they are needed:
+#: signal.py only to name a stop signal, importlib.util only for `version`, ...)
+FORBIDDEN_STDLIB = (
+    "typing", "re", "enum", "collections", "functools", "contextlib", "threading",
+    "importlib", "importlib.util", "warnings", "signal", "weakref", "operator", "dataclasses",
+    "json", "textwrap", "string", "shlex", "locale",
+)  # fmt: skip
+#: importers that are the CLI layer (the script runs as __main__)
+_LAYER = ("bpfmaps.cli", "bpfmaps.__main__", "bpfmaps.bpftool", "__main__")
+
+# the child: records every import statement executed (importing module, name) through
+# builtins.__import__, runs the command, and reports (json is imported only after the
+# records are taken)
 _CHILD = r"""
-import json, sys
+import builtins, sys
 before = set(sys.modules)
-from bpfmaps import cli
-status = cli.main(["batch", "file", sys.argv[1]])
+edges = set()
+_import = builtins.__import__
+
+
+def _recording(name, globals=None, locals=None, fromlist=(), level=0):
+    if level == 0:
+        edges.add(((globals or {}).get("__name__", "?"), name))
+    return _import(name, globals, locals, fromlist, level)
+
+
+builtins.__import__ = _recording
+path, how = sys.argv[1], sys.argv[2]
+sys.argv = ["bpfmaps", "batch", "file", path]
+if how == "cli":
+    from bpfmaps import cli
+
+    status = cli.main()
+else:
+    try:
+        with open(how) as f:
+            exec(compile(f.read(), how, "exec"), {"__name__": "__main__"})
+        status = None
+    except SystemExit as e:
+        status = e.code
 sys.stdout.flush()
+builtins.__import__ = _import
 new = sorted(set(sys.modules) - before)
-sys.stderr.write("\n@@" + json.dumps({"status": status, "new": new}) + "\n")
+import json
+
+sys.stderr.write(
+    "\n@@" + json.dumps({"status": status, "new": new, "edges": sorted(edges)}) + "\n"
+)
 """
 
 
@@ -93,17 +144,27 @@ def _user_file(kernel_backend, path: str) -> list[int]:
     return fds
 
 
-def test_small_file_import_set(kernel_backend, tmp_path):
+def _in_layer(name: str) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in _LAYER)
+
+
+@pytest.mark.parametrize("how", ["cli", "script"])
+def test_small_file_import_set(kernel_backend, tmp_path, how):
     path = str(tmp_path / "user.txt")
     fds = _user_file(kernel_backend, path)
     try:
         env = dict(os.environ, PYTHONPATH=ROOT)
         p = subprocess.run(
-            [sys.executable, "-c", _CHILD, path], capture_output=True, text=True, env=env, cwd=ROOT
+            [sys.executable, "-c", _CHILD, path, "cli" if how == "cli" else SCRIPT],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT,
         )
     finally:
         for fd in fds:
             kernel_backend.close(fd)
+    assert "\n@@" in p.stderr, p.stderr
     report = json.loads(p.stderr.rsplit("\n@@", 1)[1])
     assert report["status"] == 0 and p.stdout == "processed 513 commands\n", p.stderr
     new = set(report["new"])
@@ -112,3 +173,20 @@ def test_small_file_import_set(kernel_backend, tmp_path):
     assert not ALLOWED - ours, f"no longer imported (drop from ALLOWED): {sorted(ALLOWED - ours)}"
     bad = sorted(m for m in new if any(m == f or m.startswith(f + ".") for f in FORBIDDEN))
     assert not bad, f"the small-file path imports {bad}"
+    heavy = sorted(
+        f"{name} (by {by})"
+        for by, name in report["edges"]
+        if _in_layer(by) and any(name == f or name.startswith(f + ".") for f in FORBIDDEN_STDLIB)
+    )
+    assert not heavy, f"the CLI layer imports {heavy} on the small-file path"
+
+
+def test_script_is_the_cli():
+    """The installed command runs :func:`bpfmaps.cli.main` and exits with its status,
+    with a ``#!python`` line for the installer to rewrite (not an entry-point wrapper,
+    whose generated code imports re)."""
+    with open(SCRIPT) as f:
+        text = f.read()
+    assert text.startswith("#!python\n")
+    assert "from bpfmaps.cli import main\n" in text and "sys.exit(main())" in text
+    assert os.access(SCRIPT, os.X_OK)
