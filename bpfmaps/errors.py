@@ -190,7 +190,10 @@ class ParseError(BpfmapsError, ValueError):
     ``token`` (the offending word or None) and ``message`` (bpftool's wording where it
     has one); ``word_index``: the 0-based index of the offending word in the words
     given to a byte parser (None when not known); ``usage``: True when bpftool would
-    print its usage text for this error (missing arguments).
+    print its usage text for this error (missing arguments); ``bpftool_silent``: True
+    where bpftool fails without a message (the CLI prints it as a diagnostic only);
+    ``bpftool_hint``: a line of advice the CLI prints after the error (e.g. the
+    capabilities bpf(2) needs), or None.
     """
 
     def __init__(
@@ -203,6 +206,8 @@ class ParseError(BpfmapsError, ValueError):
         token: str | None = None,
         word_index: int | None = None,
         usage: bool = False,
+        bpftool_silent: bool = False,
+        bpftool_hint: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -212,6 +217,8 @@ class ParseError(BpfmapsError, ValueError):
         self.token = token
         self.word_index = word_index
         self.usage = usage
+        self.bpftool_silent = bpftool_silent
+        self.bpftool_hint = bpftool_hint
 
     @property
     def location(self) -> str:

@@ -170,10 +170,11 @@ class Reports(JsonBatch):
         self.failed_line = e.line
         if argv:
             msg = e.message  # bpftool's words exactly (the token is on the command line)
-            silent = hint = None
-            for x in (e, e.__cause__):
-                silent = silent or getattr(x, "bpftool_silent", None)
-                hint = hint or getattr(x, "bpftool_hint", None)
+            silent, hint = False, None
+            for x in (e, e.__cause__):  # the resolver's error, re-raised with a location
+                if isinstance(x, ParseError):
+                    silent = silent or x.bpftool_silent
+                    hint = hint or x.bpftool_hint
             if getattr(e, "usage", False):
                 # bpftool prints its usage text (JSON mode: null) and exits 255
                 self.o.diagnostic(msg)

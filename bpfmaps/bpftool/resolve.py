@@ -203,9 +203,10 @@ class MapResolver:
             return self.multi[handle]
         refs = self._by_name(handle.value)
         if not refs:
-            e = ParseError(f"no map named '{_show(handle.value)}' (bpftool fails silently)")
-            e.bpftool_silent = True  # type: ignore[attr-defined]
-            raise e
+            raise ParseError(
+                f"no map named '{_show(handle.value)}' (bpftool fails silently)",
+                bpftool_silent=True,
+            )
         self.multi[handle] = refs
         return refs
 
@@ -219,9 +220,10 @@ class MapResolver:
         if handle.kind == "id":
             fd = b.map_get_fd_by_id(handle.value, 0)
             if fd < 0:
-                e = ParseError(f"get map by id ({handle.value}): {strerror(-fd)}")
-                e.bpftool_hint = priv_hint(-fd)  # type: ignore[attr-defined]
-                raise e
+                raise ParseError(
+                    f"get map by id ({handle.value}): {strerror(-fd)}",
+                    bpftool_hint=priv_hint(-fd),
+                )
             ref = self._ref(handle, fd)
         elif handle.kind == "pinned":
             path = fs_path(handle.value)

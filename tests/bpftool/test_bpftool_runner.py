@@ -885,3 +885,30 @@ def test_lookup_output_fast_equals_python(maps, ks, vs):
     assert results[0] == results[1]
     # stops at a getnext past the last key or at the missing key (both ENOENT)
     assert results[0][0] == 254 and results[0][1].count("key:") >= 2
+
+
+def test_resolver_errors_carry_bpftool_fields():
+    """The resolver's ParseErrors say, as fields set by the constructor, where bpftool
+    fails silently (a ``name`` that matches nothing) and the hint for EPERM."""
+    import errno
+
+    from bpfmaps.bpftool._safety import PRIV_HINT
+    from bpfmaps.bpftool.parsed import Handle
+    from bpfmaps.bpftool.resolve import MapResolver
+    from bpfmaps.errors import ParseError
+
+    plain = ParseError("x")
+    assert plain.bpftool_silent is False and plain.bpftool_hint is None
+    with fake_kernel() as fk:
+        res = MapResolver(fk)
+        with pytest.raises(ParseError) as ei:
+            res.resolve_all(Handle("name", "no_such_map"))
+        assert ei.value.bpftool_silent is True and ei.value.bpftool_hint is None
+
+    class NoPerm:
+        def map_get_fd_by_id(self, map_id: int, flags: int) -> int:
+            return -errno.EPERM
+
+    with pytest.raises(ParseError) as ei:
+        MapResolver(NoPerm())(Handle("id", 7))  # type: ignore[arg-type]
+    assert ei.value.bpftool_hint == PRIV_HINT and ei.value.bpftool_silent is False
