@@ -15,8 +15,11 @@ the same run.  Shapes (N lines unless said otherwise):
 * ``mixed``: N/2 mixed lines on two maps (blocks of noexist updates, exist updates,
   key-hex upserts, deletes, a getnext every 100 lines);
 * ``json``: ``-j batch file`` of N/2 upserts against ``bpftool -j batch file``;
-* ``user``: a 513-line file like the user's (512 + 1 updates, two maps), against a
-  bare ``python -c pass`` of the same interpreter.
+* ``user``: a 513-line file like the user's (512 + 1 updates, two maps): ``python -m
+  bpfmaps`` and the installed ``bpfmaps`` command (the one next to ``sys.executable``,
+  when there is one: ``pip install .`` of this tree), each against a bare ``python -c
+  pass`` of the same interpreter, the three interleaved.  The command imports the
+  package from this tree too (PYTHONPATH); only its script is the installed one.
 
 Then peak RSS (``/usr/bin/time -v``) of ``python -m bpfmaps batch file`` on 1M- and
 (with ``--10m``) 10M-line files.
@@ -111,6 +114,18 @@ def run_child(cmd: list[str], env=None, stdout=subprocess.DEVNULL) -> float:
     return wall
 
 
+#: the installed command of this interpreter's environment (``user`` shape)
+COMMAND = os.path.join(os.path.dirname(sys.executable), "bpfmaps")
+
+
+def _tools(shape: str) -> tuple[str, ...]:
+    if shape != "user":
+        return ("bpftool", "bpfmaps")
+    if os.access(COMMAND, os.X_OK):
+        return ("python -c pass", "bpfmaps", "command")
+    return ("python -c pass", "bpfmaps")
+
+
 def time_shapes(kb, env, n: int, repeats: int, shapes, path: str) -> dict:
     py = [sys.executable, "-m", "bpfmaps"]
     results = {}
@@ -118,8 +133,7 @@ def time_shapes(kb, env, n: int, repeats: int, shapes, path: str) -> dict:
     for _ in range(repeats):
         for shape in shapes:
             size = _size(shape, n)
-            tools = ("python -c pass", "bpfmaps") if shape == "user" else ("bpftool", "bpfmaps")
-            for tool in tools:
+            for tool in _tools(shape):
                 fds = [kb.map_create(1, 8, 32, max(size, 1024), 0, b"bench_file") for _ in range(2)]
                 if min(fds) < 0:
                     raise SystemExit(f"map create: {os.strerror(-min(fds))} (run as root)")
@@ -136,6 +150,8 @@ def time_shapes(kb, env, n: int, repeats: int, shapes, path: str) -> dict:
                         cmd = ["bpftool", *j, "batch", "file", path]
                     elif tool == "python -c pass":
                         cmd = [sys.executable, "-c", "pass"]
+                    elif tool == "command":
+                        cmd = [COMMAND, *j, "batch", "file", path]
                     else:
                         cmd = [*py, *j, "batch", "file", path]
                     times.setdefault((shape, tool), []).append(run_child(cmd, env))
@@ -143,9 +159,19 @@ def time_shapes(kb, env, n: int, repeats: int, shapes, path: str) -> dict:
                     for fd in fds:
                         kb.close(fd)
     for shape in shapes:
-        tools = ("python -c pass", "bpfmaps") if shape == "user" else ("bpftool", "bpfmaps")
-        a, b = (statistics.median(times[(shape, t)]) for t in tools)
+        tools = _tools(shape)
+        a, b = (statistics.median(times[(shape, t)]) for t in tools[:2])
         results[shape] = (a, b)
+        if shape == "user":
+            line = f"  user           513 lines  python -c pass {a * 1000:7.1f} ms  "
+            line += f"python -m bpfmaps {b * 1000:7.1f} ms ({b / a:.2f}x)"
+            if len(tools) > 2:
+                c = statistics.median(times[(shape, "command")])
+                line += f"  {COMMAND} {c * 1000:7.1f} ms ({c / a:.2f}x)"
+            else:
+                line += f"  (no installed command at {COMMAND})"
+            print(line + "  (goal: <= 1.5x python -c pass)")
+            continue
         what = "python -c pass / bpfmaps" if shape == "user" else "bpftool / bpfmaps"
         ratio = f"bpfmaps = {b / a:.2f}x python -c pass" if shape == "user" else f"{a / b:.1f}x"
         print(
