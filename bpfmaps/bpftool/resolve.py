@@ -13,7 +13,6 @@ from __future__ import annotations
 import errno as _errno
 import os
 
-from ..backend import Backend
 from ..engine import FdTarget
 from ..errors import ParseError, strerror
 from ..types import PERCPU_TYPES, MapInfo, MapType, round_up8
@@ -24,6 +23,8 @@ from .parsed import Command, Create, Handle, Pin
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable, Optional
+
+    from ..backend import Backend
 
 __all__ = ["MapRef", "MapResolver", "Undeclared", "obj_get_message", "priv_hint", "fs_path"]
 

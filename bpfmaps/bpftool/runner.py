@@ -40,7 +40,6 @@ import os
 import stat
 import sys
 
-from ..backend import Backend
 from ..errors import CommandFailed, ParseError
 from ._safety import (
     DEFAULT_MAX_SIZE,
@@ -58,6 +57,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import IO, Any, Optional
 
+    from ..backend import Backend
     from .parse import FileData
     from .state import Item
 

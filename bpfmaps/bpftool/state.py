@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 
-from ..backend import Backend, default_backend
+from ..backend import default_backend
 from ..errors import CommandFailed
 from ._safety import SafeOut, SignalStop
 from .output import Output, make_output
@@ -23,6 +23,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # (type aliases for checkers only: no typing work at start-up)
     from typing import IO, Any, Optional, Union
 
+    from ..backend import Backend
     from .plan import OpBlock
     from .resolve import MapRef, MapResolver
 
