@@ -3,14 +3,19 @@ how a buffer crosses into C).  No syscall; ``ffi.from_buffer`` costs about 0.2 u
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from ._ffi import ffi
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ._ffi import CData  # a name of the stub only: at run time ffi.CData
+    from typing import Any
 
-__all__ = ["ptr", "wptr"]
+    from ._ffi import CData  # the stub's name for a cdata
+else:
+    # at run time cffi's type: modules import CData from here, so that their annotations
+    # resolve (API docs) without running a TYPE_CHECKING import of the stub-only name
+    CData = ffi.CData
+
+__all__ = ["CData", "ptr", "wptr"]
 
 _NULL = ffi.NULL
 _CDATA = ffi.CData

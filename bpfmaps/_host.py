@@ -8,21 +8,33 @@ call them.  Each function is one open+read of a small proc/sys file (about 10 us
 
 from __future__ import annotations
 
-import functools
 import os
-from collections.abc import Iterator
 from errno import EBADF
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 __all__ = ["bpffs_mounts", "is_bpffs", "possible_cpus", "read_fdinfo"]
 
+#: possible_cpus() once read (not functools.lru_cache: functools costs ~2 ms of start-up)
+_ncpus: list[int] = []
 
-@functools.lru_cache(maxsize=1)
+
 def possible_cpus() -> int:
     """Number of possible CPUs from /sys/devices/system/cpu/possible (e.g. ``0-1`` -> 2).
 
     Per-CPU map values are ``possible_cpus() * round_up(value_size, 8)`` bytes.  One
     read, cached for the process.  OSError when /sys is not mounted.
     """
+    if _ncpus:
+        return _ncpus[0]
+    n = _read_possible()
+    _ncpus[:] = [n]
+    return n
+
+
+def _read_possible() -> int:
     with open("/sys/devices/system/cpu/possible") as f:
         text = f.read().strip()
     n = 0

@@ -9,17 +9,20 @@ from __future__ import annotations
 import mmap
 import os
 import struct
-from collections.abc import Sequence
-from typing import Union
 
 from ._ffi import ffi, lib
 from .errors import error_from_errno
 
-__all__ = ["KernelPerfRing", "KernelRing", "RingRead"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Union
 
-#: what a reader's ``read(max_records)`` returns: (number of records, payloads,
-#: offsets into the payloads, lengths); (0, b"", [], []) when nothing was read
-RingRead = tuple[int, Union[bytes, bytearray, memoryview], Sequence[int], Sequence[int]]
+    #: what a reader's ``read(max_records)`` returns: (number of records, payloads,
+    #: offsets into the payloads, lengths); (0, b"", [], []) when nothing was read
+    RingRead = tuple[int, Union[bytes, bytearray, memoryview], Sequence[int], Sequence[int]]
+
+__all__ = ["KernelPerfRing", "KernelRing"]
 
 _EMPTY: RingRead = (0, b"", [], [])
 

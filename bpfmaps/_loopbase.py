@@ -12,13 +12,15 @@ and :meth:`Loops.exec_ops`, same arguments) and ``keys_distinct``.  Pure Python,
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (typing is not loaded at run time: the aliases are the checkers')
+    from typing import Any, Callable, Optional
+
+    Buffer = Any
+    #: one result per element (``errs=[]``) or None: stop at the first failure
+    Errs = Optional[list[int]]
 
 __all__ = ["DELETE_ELEM", "LOOKUP_AND_DELETE_ELEM", "LOOKUP_ELEM", "UPDATE_ELEM", "Loops"]
-
-Buffer = Any
-#: one result per element (``errs=[]``) or None: stop at the first failure
-Errs = Optional[list[int]]
 
 #: the element commands of :meth:`Loops._elems` (their bpf(2) command numbers)
 LOOKUP_ELEM, UPDATE_ELEM, DELETE_ELEM, LOOKUP_AND_DELETE_ELEM = 1, 2, 3, 21

@@ -7,12 +7,14 @@ LOOKUP_AND_DELETE_BATCH chunks, else the per-element GET_NEXT_KEY walk in C.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Optional
-
 from .chunks import _UNSUPPORTED, EINTR, ENOENT, ENOSPC, Target, _batch_ok, _mark_no_batch
 from .errors import IterationAbortedError
 from .loops import of as _loops
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Optional
 
 __all__ = ["default_batch", "dump_chunks"]
 

@@ -27,9 +27,6 @@ them, run the per-element loops of :mod:`bpfmaps.loops` with identical results).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any, ClassVar, Optional
-
 from .chunks import (
     _OPNAME,
     _UNSUPPORTED,
@@ -55,7 +52,14 @@ from .rollback import Snapshot
 from .rollback import not_attempted as _not_attempted
 from .rollback import rollback as _rollback
 from .rollback import snapshot as _snapshot
-from .types import MapFlags, MapType, UpdateFlags
+from .types import MAP_FLAGS as MapFlags  # the plain ints (no enum at start-up)
+from .types import MAP_TYPE as MapType
+from .types import UPDATE_FLAGS as UpdateFlags
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any, ClassVar, Optional
 
 __all__ = [
     "DEFAULT_CHUNK",
@@ -232,7 +236,7 @@ def _parallel_ok(c: Chunk) -> bool:
     if (
         c.n < PARALLEL_MIN
         or c.flags != 0
-        or info.type not in _PAR_TYPES
+        or info.raw_type not in _PAR_TYPES
         or info.flags & _PAR_BAD_FLAGS
         or c.n > info.max_entries
         or not ks

@@ -18,7 +18,11 @@ Pure Python, imports nothing of bpfmaps.  Cost: O(bytes written); no syscall.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+else:
+    Protocol = object  # JsonWritable documents an interface; typing is not loaded at run time
 
 __all__ = ["JsonWritable", "JsonWriter", "Raw", "quote", "render_json"]
 

@@ -18,19 +18,22 @@ from __future__ import annotations
 
 import os
 from errno import EAGAIN, EINVAL, ENOSPC, EPERM
-from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from ._cbuf import ptr, wptr
+from ._cbuf import CData, ptr, wptr
 from ._ffi import ffi, lib
 from ._host import bpffs_mounts, is_bpffs, possible_cpus, read_fdinfo
 from ._kloops import KernelLoops, stop_install, stop_pending, stop_set, stop_uninstall
-from ._kring import KernelPerfRing, KernelRing
 from .types import BTFInfo, MapInfo, ProgInfo
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ._ffi import CData  # the stub's name for a cdata
-else:
-    CData = ffi.CData  # at run time: cffi's type (annotations resolve for the API docs)
+    from typing import Any, Callable, Optional
+
+    from ._kring import KernelPerfRing, KernelRing
+
+    Buffer = Any  # bytes-like input, a cdata, or a writable buffer for outputs
+    #: the element commands, bound straight to C: (fd, key or NULL, value buffer, flags)
+    _ElemCommand = Callable[[int, Any, Any, int], int]
 
 __all__ = [
     "KernelBackend",
@@ -47,11 +50,27 @@ __all__ = [
     "stop_uninstall",
 ]
 
-Buffer = Any  # bytes-like input, a cdata, or a writable buffer for outputs
 _NULL = ffi.NULL
 _CDATA = ffi.CData
-#: the element commands, bound straight to C: (fd, key or NULL, value buffer, flags)
-_ElemCommand = Callable[[int, Any, Any, int], int]
+#: the ring readers (bpfmaps._kring, which maps memory): loaded on first use
+_RINGS = frozenset({"KernelPerfRing", "KernelRing"})
+
+
+def _lazy(name: str) -> object:
+    if name in _RINGS:
+        from . import _kring
+
+        value = globals()[name] = getattr(_kring, name)
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _RINGS)
+
+
+if not TYPE_CHECKING:  # (hidden from type checkers: they see the names imported above)
+    __getattr__ = _lazy
 
 
 def _count(n: int) -> CData:
@@ -449,8 +468,12 @@ class KernelBackend:
     # -- ring buffers and perf buffers (bpfmaps.ringbuf) ---------------------------
     def ringbuf_open(self, fd: int, size: int) -> KernelRing:
         """Map the ring buffer behind map fd ``fd`` (``size`` = max_entries bytes)."""
+        from ._kring import KernelRing
+
         return KernelRing(fd, size)
 
     def perf_open(self, cpu: int, pages: int, wakeup: int = 1) -> KernelPerfRing:
         """Open and map a BPF-output perf event on ``cpu`` (its fd goes into the map)."""
+        from ._kring import KernelPerfRing
+
         return KernelPerfRing(cpu, pages, wakeup=wakeup)

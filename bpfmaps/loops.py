@@ -31,13 +31,18 @@ from __future__ import annotations
 
 import struct
 from errno import ENOENT
-from typing import TYPE_CHECKING, Any, Callable, Optional
 from weakref import WeakKeyDictionary
 
-from ._loopbase import DELETE_ELEM, LOOKUP_ELEM, UPDATE_ELEM, Errs, Loops
+from ._loopbase import DELETE_ELEM, LOOKUP_ELEM, UPDATE_ELEM, Loops
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Callable, Optional
+
+    from ._loopbase import Errs
     from .backend import Backend
+else:  # typing is not loaded at run time: Buffer is an alias for the type checkers only
+    Any = object
 
 __all__ = [
     "OP_DELETE",

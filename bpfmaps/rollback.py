@@ -10,11 +10,15 @@ Used by :func:`bpfmaps.engine.run` only.  Kernel floor: that of the element comm
 from __future__ import annotations
 
 import struct
-from typing import Any
 
 from .chunks import _OPNAME, ENOENT, Chunk, Target
 from .loops import of as _loops
-from .types import FD_VALUE_TYPES, MapType
+from .types import FD_VALUE_INTS as FD_VALUE_TYPES  # the plain ints (no enum at start-up)
+from .types import MAP_TYPE as MapType
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Snapshot", "not_attempted", "rollback", "snapshot"]
 
@@ -38,11 +42,11 @@ def snapshot(c: Chunk) -> tuple[bytes, list[int]]:
 
 def _restore_value(t: Target, old: bytes) -> tuple[bytes, Any]:
     """The bytes to write back for ``old`` (fd-value maps store ids: reopen by id)."""
-    if t.info.type not in FD_VALUE_TYPES:
+    if t.info.raw_type not in FD_VALUE_TYPES:
         return old, None
     be = t.backend
     oid = int.from_bytes(old[:4], "little" if struct.pack("=I", 1)[0] == 1 else "big")
-    if t.info.type == MapType.PROG_ARRAY:
+    if t.info.raw_type == MapType.PROG_ARRAY:
         fd = be.prog_get_fd_by_id(oid)
     else:
         fd = be.map_get_fd_by_id(oid, 0)

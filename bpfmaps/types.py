@@ -1,9 +1,27 @@
-"""Kernel constants and the :class:`MapInfo` record (pure Python, no extension needed)."""
+"""Kernel constants and the :class:`MapInfo` record (pure Python, no extension needed).
+
+:class:`MapType`, :class:`UpdateFlags`, :class:`MapFlags` and :class:`OpenFlags` are
+``enum.IntEnum``/``enum.IntFlag`` classes, built on first use: importing this module
+loads neither ``enum`` nor ``typing`` (``bpfmaps batch file`` starts in about 15 ms and
+those two cost about as much again).  bpfmaps' own code uses the same numbers as plain
+ints: :data:`MAP_TYPE` ``.HASH`` is ``1`` (the enum members compare and hash equal to
+them), and the sets ``*_INTS`` are the sets ``*_TYPES`` of plain ints.
+:class:`MapInfo` keeps the map type as the kernel reported it (:attr:`MapInfo.raw_type`);
+:attr:`MapInfo.type` is the :class:`MapType` member.
+"""
 
 from __future__ import annotations
 
-import enum
-from typing import Any, NamedTuple, Union
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from enum import IntEnum, IntFlag
+    from typing import Any, NamedTuple, Union
+else:
+    from ._record import NamedTuple
+
+    # the class statements below make plain classes of ints; __getattr__ turns each
+    # into its enum on first use (_enum)
+    IntEnum = IntFlag = object
 
 __all__ = [
     "MapType",
@@ -22,7 +40,7 @@ __all__ = [
 ]
 
 
-class MapType(enum.IntEnum):
+class MapType(IntEnum):
     """``enum bpf_map_type`` (include/uapi/linux/bpf.h)."""
 
     UNSPEC = 0
@@ -78,7 +96,7 @@ class MapType(enum.IntEnum):
         return self.name.lower()
 
 
-class UpdateFlags(enum.IntFlag):
+class UpdateFlags(IntFlag):
     """``BPF_ANY``, ``BPF_NOEXIST``, ``BPF_EXIST``, ``BPF_F_LOCK`` for element updates."""
 
     ANY = 0
@@ -87,7 +105,7 @@ class UpdateFlags(enum.IntFlag):
     LOCK = 4
 
 
-class MapFlags(enum.IntFlag):
+class MapFlags(IntFlag):
     """``map_flags`` for MAP_CREATE."""
 
     NONE = 0
@@ -106,7 +124,7 @@ class MapFlags(enum.IntFlag):
     INNER_MAP = 1 << 12
 
 
-class OpenFlags(enum.IntFlag):
+class OpenFlags(IntFlag):
     """``open_flags`` / ``file_flags`` for GET_FD_BY_ID and OBJ_GET."""
 
     RDWR = 0
@@ -114,28 +132,99 @@ class OpenFlags(enum.IntFlag):
     WRONLY = 1 << 4
 
 
-PERCPU_TYPES = frozenset(
+#: the enums' numbers as plain ints, for bpfmaps' own use (no enum built): MAP_TYPE.HASH
+#: is 1.  (Type checkers see the enum classes: each member is its int.)
+MAP_TYPE = MapType
+UPDATE_FLAGS = UpdateFlags
+MAP_FLAGS = MapFlags
+OPEN_FLAGS = OpenFlags
+_ENUMS = {c.__name__: c for c in (MapType, UpdateFlags, MapFlags, OpenFlags)}
+if not TYPE_CHECKING:
+    del MapType, UpdateFlags, MapFlags, OpenFlags  # the enums: built by __getattr__
+    del IntEnum, IntFlag
+
+#: the per-CPU map types (values are ``possible_cpus() * round_up8(value_size)`` bytes)
+PERCPU_INTS = frozenset(
     {
-        MapType.PERCPU_HASH,
-        MapType.PERCPU_ARRAY,
-        MapType.LRU_PERCPU_HASH,
-        MapType.PERCPU_CGROUP_STORAGE,
+        MAP_TYPE.PERCPU_HASH,
+        MAP_TYPE.PERCPU_ARRAY,
+        MAP_TYPE.LRU_PERCPU_HASH,
+        MAP_TYPE.PERCPU_CGROUP_STORAGE,
     }
 )
-KEYLESS_TYPES = frozenset({MapType.QUEUE, MapType.STACK, MapType.BLOOM_FILTER})
-ARRAY_TYPES = frozenset(
+#: the map types without keys
+KEYLESS_INTS = frozenset({MAP_TYPE.QUEUE, MAP_TYPE.STACK, MAP_TYPE.BLOOM_FILTER})
+#: the map types indexed by a u32
+ARRAY_INTS = frozenset(
     {
-        MapType.ARRAY,
-        MapType.PERCPU_ARRAY,
-        MapType.PROG_ARRAY,
-        MapType.ARRAY_OF_MAPS,
-        MapType.PERF_EVENT_ARRAY,
-        MapType.CGROUP_ARRAY,
+        MAP_TYPE.ARRAY,
+        MAP_TYPE.PERCPU_ARRAY,
+        MAP_TYPE.PROG_ARRAY,
+        MAP_TYPE.ARRAY_OF_MAPS,
+        MAP_TYPE.PERF_EVENT_ARRAY,
+        MAP_TYPE.CGROUP_ARRAY,
     }
 )
-MAP_IN_MAP_TYPES = frozenset({MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS})
+#: the map types whose values are maps
+MAP_IN_MAP_INTS = frozenset({MAP_TYPE.ARRAY_OF_MAPS, MAP_TYPE.HASH_OF_MAPS})
 #: Map types whose values are written as fds and read back as object ids.
-FD_VALUE_TYPES = MAP_IN_MAP_TYPES | {MapType.PROG_ARRAY}
+FD_VALUE_INTS = MAP_IN_MAP_INTS | {MAP_TYPE.PROG_ARRAY}
+#: the public sets of MapType members, built with the enums (__getattr__)
+_SETS = {
+    "PERCPU_TYPES": PERCPU_INTS,
+    "KEYLESS_TYPES": KEYLESS_INTS,
+    "ARRAY_TYPES": ARRAY_INTS,
+    "MAP_IN_MAP_TYPES": MAP_IN_MAP_INTS,
+    "FD_VALUE_TYPES": FD_VALUE_INTS,
+}
+if TYPE_CHECKING:
+    PERCPU_TYPES: frozenset[MapType]
+    KEYLESS_TYPES: frozenset[MapType]
+    ARRAY_TYPES: frozenset[MapType]
+    MAP_IN_MAP_TYPES: frozenset[MapType]
+    FD_VALUE_TYPES: frozenset[MapType]
+
+
+def _enum(plain: type) -> Any:
+    """The enum class of one of the plain classes above: the same members, methods
+    and docstring, ``enum.IntFlag`` for the flag classes.  Cost: about 1 ms (the
+    ``enum`` import once, then the class)."""
+    import enum
+
+    base = enum.IntFlag if plain.__name__.endswith("Flags") else enum.IntEnum
+    meta: Any = type(base)  # enum's metaclass (EnumMeta; EnumType from 3.11)
+    ns = meta.__prepare__(plain.__name__, (base,))
+    for k, v in vars(plain).items():
+        if k not in ("__dict__", "__weakref__"):
+            ns[k] = v
+    return meta(plain.__name__, (base,), ns)
+
+
+def _public(name: str) -> Any:
+    """A public enum or set of this module, built on first use (the module's
+    ``__getattr__``, PEP 562; also what its own functions call: a function's global
+    lookup does not call ``__getattr__``).  Cost: O(1) once built."""
+    value = globals().get(name)
+    if value is not None:
+        return value
+    plain = _ENUMS.get(name)
+    if plain is not None:
+        value = globals()[name] = _enum(plain)
+        return value
+    ints = _SETS.get(name)
+    if ints is not None:
+        mt = _public("MapType")
+        value = globals()[name] = frozenset(mt(t) for t in ints)
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_ENUMS) | set(_SETS))
+
+
+if not TYPE_CHECKING:  # (hidden from type checkers: they see the classes above)
+    __getattr__ = _public
 
 
 def round_up8(n: int) -> int:
@@ -144,13 +233,16 @@ def round_up8(n: int) -> int:
 
 def _map_type_or_int(value: int) -> MapType | int:
     try:
-        return MapType(value)
+        return _public("MapType")(value)  # type: ignore[no-any-return]
     except ValueError:
         return value
 
 
 class MapInfo(NamedTuple):
-    """What ``BPF_OBJ_GET_INFO_BY_FD`` reports for a map (an immutable record)."""
+    """What ``BPF_OBJ_GET_INFO_BY_FD`` reports for a map (an immutable record).
+
+    ``type`` reads as a :class:`MapType` member when the number names one, else as the
+    int; the record keeps the number as given (:attr:`raw_type`)."""
 
     id: int
     type: Union[MapType, int]
@@ -172,13 +264,19 @@ class MapInfo(NamedTuple):
 
     @classmethod
     def make(cls, type: int, **kw: Any) -> MapInfo:
-        """The record with ``type`` as a :class:`MapType` when it names one (else the int);
-        ``kw`` are the other fields.  No syscall."""
-        return cls(type=_map_type_or_int(type), **kw)
+        """The record of map type ``type`` (read back as a :class:`MapType` when it
+        names one, else as the int); ``kw`` are the other fields.  No syscall."""
+        return cls(type=type, **kw)
+
+    @property
+    def raw_type(self) -> int:
+        """The map type as stored, a plain int for records the kernel backend made
+        (no enum is built: what bpfmaps' own code reads).  Cost: O(1)."""
+        return self[1]
 
     @property
     def is_percpu(self) -> bool:
-        return self.type in PERCPU_TYPES
+        return self[1] in PERCPU_INTS
 
     @property
     def is_keyless(self) -> bool:
@@ -187,6 +285,18 @@ class MapInfo(NamedTuple):
     def describe(self) -> str:
         """Short description for error messages: ``id 12 'name'``."""
         return f"id {self.id} {self.name!r}" if self.name else f"id {self.id}"
+
+
+def _map_info_type(self: MapInfo) -> MapType | int:
+    return _map_type_or_int(self[1])
+
+
+if not TYPE_CHECKING:
+    # the field reads the stored number as a MapType member (building the enum then)
+    MapInfo.type = property(
+        _map_info_type,
+        doc="The map type: a MapType member when the number names one, else the int.",
+    )
 
 
 class ProgInfo(NamedTuple):

@@ -23,8 +23,9 @@ ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
 # fmt: off
 #: lower rank = lower layer.  Equal ranks may not import each other.
 RANK: dict[str, float] = {
-    # L0: pure (errors does not import types)
-    "errors": 0, "json_writer": 0.5, "_version": 0.5, "types": 1, "_typing": 1.2,
+    # L0: pure (errors does not import types); _record: NamedTuple without typing
+    "_record": -1, "errors": 0, "json_writer": 0.5, "_version": 0.5, "types": 1, "_typing": 1.2,
+    "_backend_protocol": 1.3,  # the Backend Protocol classes (typing at run time)
     # L1: the syscall layer: the compiled module, its one wrapper, the protocol, loops
     "_host": 1.1,  # /sys and /proc facts, pure Python
     "_ffi": 2, "_pack": 2, "_cbuf": 2.1, "_kring": 2.2, "_loopbase": 2.25, "_kloops": 2.3, "kernel": 2.5, "backend": 3, "loops": 4,
@@ -59,7 +60,7 @@ RANK: dict[str, float] = {
 }
 # fmt: on
 
-_PARSING = {"errors", "types", "_ffi"}
+_PARSING = {"errors", "types", "_ffi", "_record"}
 #: modules that may import only these (besides their own package's lower modules)
 ONLY: dict[str, set[str]] = {
     **{
@@ -92,6 +93,9 @@ FFI_USERS = {"kernel", "_cbuf", "_kring", "_kloops", "bpftool.scan", "bpftool.ba
 #: lazy imports of bpfmaps modules that are allowed, with the reason
 LAZY: dict[tuple[str, str], str] = {
     ("backend", "kernel"): "start-up: the fake and the parser run without the extension",
+    ("backend", "_backend_protocol"): "start-up: the Protocol classes need typing at run time "
+    "(about 10 ms); calling a backend never needs them (module __getattr__)",
+    ("kernel", "_kring"): "start-up: the ring readers (mmap) only for ringbuf_open/perf_open",
     ("loops", "kernel"): "optional extension: C loops only for the kernel backend",
     ("bpftool.batchfile", "_ffi"): "optional extension: the C scanner (files parse without it)",
     ("bpftool.scan", "_ffi"): "optional extension: the C scanner (files parse without it)",
