@@ -31,13 +31,13 @@ from __future__ import annotations
 
 import struct
 from errno import ENOENT
-from weakref import WeakKeyDictionary
 
 from ._loopbase import DELETE_ELEM, LOOKUP_ELEM, UPDATE_ELEM, Loops
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any, Callable, Optional
+    from weakref import WeakKeyDictionary
 
     from ._loopbase import Errs
     from .backend import Backend
@@ -68,7 +68,9 @@ OP_NO_KEY = 0xFFFFFFFF
 _OP = struct.Struct(OP_FORMAT)
 
 
-_generic: WeakKeyDictionary[Any, GenericLoops] = WeakKeyDictionary()
+#: the GenericLoops of each backend without loops of its own (made by of(): weakref
+#: is loaded only then, the kernel backend has its C loops)
+_generic: dict[str, WeakKeyDictionary[Any, GenericLoops]] = {}
 
 
 def of(be: Backend) -> Loops:
@@ -78,13 +80,19 @@ def of(be: Backend) -> Loops:
     own: Loops | None = getattr(be, "loops", None)
     if own is not None:
         return own
+    cache = _generic.get("by_backend")
+    if cache is None:
+        from weakref import WeakKeyDictionary
+
+        # setdefault: two threads' first calls make one cache
+        cache = _generic.setdefault("by_backend", WeakKeyDictionary())
     try:
-        return _generic[be]
+        return cache[be]
     except (KeyError, TypeError):
         pass
     lp = GenericLoops(be)
     try:
-        _generic[be] = lp
+        cache[be] = lp
     except TypeError:  # pragma: no cover - a backend that cannot be weakly referenced
         pass
     return lp

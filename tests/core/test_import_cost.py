@@ -45,6 +45,7 @@ FORBIDDEN = frozenset(
         "ast",
         "tokenize",
         "linecache",
+        "weakref",
     }
 )
 #: the only other standard modules they may load, beyond what ``python -c pass`` has
@@ -57,10 +58,6 @@ STDLIB_ALLOWED = {
     "_struct": "struct's C half",
     "contextvars": "chunks: forced_fallback's context variable (0.2 ms)",
     "_contextvars": "contextvars' C half",
-    "weakref": "loops: one GenericLoops per backend (WeakKeyDictionary)",
-    "_weakrefset": "weakref",
-    "itertools": "built in: weakref",
-    "types": "_weakrefset (GenericAlias)",
 }
 #: the bpfmaps modules that importing the four loads (and nothing else of bpfmaps)
 BPFMAPS_ALLOWED = {
