@@ -207,15 +207,14 @@ def _public(name: str) -> Any:
     value = globals().get(name)
     if value is not None:
         return value
+    # setdefault: when two threads build one at once, both get the one published
     plain = _ENUMS.get(name)
     if plain is not None:
-        value = globals()[name] = _enum(plain)
-        return value
+        return globals().setdefault(name, _enum(plain))
     ints = _SETS.get(name)
     if ints is not None:
         mt = _public("MapType")
-        value = globals()[name] = frozenset(mt(t) for t in ints)
-        return value
+        return globals().setdefault(name, frozenset(mt(t) for t in ints))
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
