@@ -82,6 +82,8 @@ def _build(name: str, ns: dict[str, Any]) -> type:
     exec(code, env)  # the one way to give __new__ its real signature (as namedtuple does)
     new = env["__new__"]
     new.__defaults__ = tuple(defaults) or None
+    new.__annotations__ = dict(ns.get("__annotations__", {}))  # the signature's types
+    new.__module__ = ns.get("__module__", new.__module__)
     new.__qualname__ = f"{name}.__new__"
     new.__doc__ = f"Create new instance of {name}({args})"
     body: dict[str, Any] = {
