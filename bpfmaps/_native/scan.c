@@ -17,13 +17,13 @@ extern volatile sig_atomic_t bpfm_stop_sig;
 
 /* character classes: 0 word character, 1 separator (space, tab, CR), 2 not ordinary
  * (control characters, quotes, backslash, DEL and bytes >= 0x80), 3 '#' (the rest of
- * the line is a comment) */
+ * the line is a comment), 4 '\n' (the end of the line) */
 static const unsigned char cls[256] = {
     [0 ... 255] = 2,
     [0x21 ... 0x7e] = 0,
     [' '] = 1, ['\t'] = 1, ['\r'] = 1,
     ['"'] = 2, ['\''] = 2, ['\\'] = 2,
-    ['#'] = 3,
+    ['#'] = 3, ['\n'] = 4,
 };
 
 static const signed char hexd[256] = {
@@ -34,12 +34,15 @@ static const signed char hexd[256] = {
     ['A'] = 10, ['B'] = 11, ['C'] = 12, ['D'] = 13, ['E'] = 14, ['F'] = 15,
 };
 
+/* A line is read from p to its '\n' in one pass (words stop at it; no separate
+ * search for the end of the line); e is the end of the scanned data. */
 struct cur {
     const unsigned char *p, *e;
 };
 
-/* Next word: its length, 0 at the end of the line or at a '#', -1 at a character
- * that is not ordinary (before any '#'). */
+/* Next word: its length, 0 at the end of the line (then c->p is at the line's '\n',
+ * or at e for a last line without one; after a '#' it moves there), -1 at a
+ * character that is not ordinary (before any '#'). */
 static inline int next_word(struct cur *c, const unsigned char **w)
 {
     const unsigned char *p = c->p, *e = c->e;
@@ -54,8 +57,10 @@ static inline int next_word(struct cur *c, const unsigned char **w)
         unsigned char k = cls[*p];
         if (k == 2)
             return -1;
-        if (k == 3) {
-            c->e = p; /* a comment: the line ends here */
+        if (k == 3) { /* a comment: the line ends at its '\n' */
+            const unsigned char *nl = memchr(p, '\n', (size_t)(e - p));
+
+            c->p = nl ? nl : e;
         }
     }
     return (int)(p - *w);
@@ -120,7 +125,7 @@ static inline int byte_word(const unsigned char *p, int n, int hex)
 /* The common words of a plain (not hex) DATA clause, taken in one pass: from p (the
  * start of a word) while each word is decimal 1..255 without leading zero or 0-leading
  * octal of at most 4 characters with a value <= 255 (so exactly what byte_word
- * accepts), ended by a separator or the end of the line.  Stores the bytes at
+ * accepts), ended by a separator or the end of the line (its '\n' or e).  Stores the bytes at
  * out[*count..size) and returns where the next word (or the end) starts; it stops
  * at the start of the first word it is not sure of (0x words, long words, a '#', a
  * character that is not ordinary), which the general loop then reads. */
@@ -132,7 +137,7 @@ static inline const unsigned char *fast_dec(const unsigned char *p, const unsign
 
     while (k < size) {
         const unsigned char *q = p + 1;
-        unsigned v = (unsigned)p[0] - '0', d;
+        unsigned v = (unsigned)p[0] - '0', d, kq;
 
         if (e - p >= 6) {
             /* p[0..5] are in the line: no bounds checks inside the word */
@@ -161,10 +166,15 @@ static inline const unsigned char *fast_dec(const unsigned char *p, const unsign
             } else {
                 break;
             }
-            /* q <= p + 4: *q and q[1] are in the line */
-            if (v > 255 || cls[*q] != 1)
+            /* q <= p + 4: *q and q[1] are in the data */
+            kq = cls[*q];
+            if (v > 255 || (kq != 1 && kq != 4))
                 break; /* longer, 0x, other characters, '#': the general loop decides */
             out[k++] = (unsigned char)v;
+            if (kq == 4) { /* the end of the line */
+                p = q;
+                break;
+            }
             if (*q == ' ' && cls[q[1]] == 0) { /* the usual: one space, then a word */
                 p = q + 1;
                 continue;
@@ -190,13 +200,47 @@ static inline const unsigned char *fast_dec(const unsigned char *p, const unsign
             } else {
                 break;
             }
-            if (v > 255 || (q < e && cls[*q] != 1))
+            if (v > 255 || (q < e && cls[*q] != 1 && cls[*q] != 4))
                 break;
             out[k++] = (unsigned char)v;
             while (q < e && cls[*q] == 1)
                 q++;
         }
         p = q;
+        if (p >= e || cls[*p] != 0)
+            break;
+    }
+    *count = k;
+    return p;
+}
+
+/* fast_dec for hex mode: words of 1 or 2 hex digits (what byte_word takes in hex mode,
+ * but for 0x-prefixed ones, which the general loop reads). */
+static inline const unsigned char *fast_hex(const unsigned char *p, const unsigned char *e,
+                                            unsigned char *out, uint32_t size,
+                                            uint32_t *count)
+{
+    uint32_t k = *count;
+
+    while (k < size && e - p >= 4) {
+        int h0 = hexd[p[0]], h1 = hexd[p[1]];
+        unsigned len = 1 + (h1 >= 0);
+        unsigned term = cls[p[len]];
+
+        if (h0 < 0 || ((term != 1) & (term != 4)))
+            break;
+        out[k++] = (unsigned char)(h1 >= 0 ? h0 * 16 + h1 : h0);
+        if (term == 4) {
+            p += len;
+            break;
+        }
+        if (p[len] == ' ' && cls[p[len + 1]] == 0) {
+            p += len + 1;
+            continue;
+        }
+        p += len + 1;
+        while (p < e && cls[*p] == 1)
+            p++;
         if (p >= e || cls[*p] != 0)
             break;
     }
@@ -211,7 +255,6 @@ static inline int data_words(struct cur *c, unsigned char *out, uint32_t size,
 {
     uint32_t count = 0;
     int hex = 0, b;
-
     const unsigned char *p = c->p;
 
     while (p < c->e && cls[*p] == 1)
@@ -225,6 +268,11 @@ static inline int data_words(struct cur *c, unsigned char *out, uint32_t size,
         *n = next_word(c, w);
         if (IS(*w, *n, "hex")) {
             hex = 1;
+            p = c->p;
+            while (p < c->e && cls[*p] == 1)
+                p++;
+            if (size && p < c->e && cls[*p] == 0)
+                c->p = fast_hex(p, c->e, out, size, &count);
             *n = next_word(c, w);
         }
     }
@@ -329,7 +377,7 @@ static inline int tail_flag(struct cur *c, const unsigned char *w, int n, uint32
 enum { L_OP = 0, L_BLANK = 1, L_DECLINE = -1, L_UNKNOWN = -2, L_FULL = -3 };
 
 /* The text of the last update's value clause (from the word "value" to the end of
- * its line) and where its parsed value went: files repeat values, and the same
+ * its line, its '\n' included) and where its parsed value went: files repeat values, and the same
  * bytes parse to the same value and flag, so a repeated tail is copied, not parsed. */
 struct tail {
     const struct bpfm_scan_map *map;
@@ -350,13 +398,24 @@ struct head {
     uint32_t flags;
 };
 
-/* One '#'-cut line [p, e) into s->ops[s->nops] and the arenas. */
+/* 1 when the line at p (e: the end of the data) is too long for the scanner: the
+ * reference reads lines of SCAN_MAX_LINE bytes and more (fgets chunks). */
+static int long_line(const unsigned char *p, const unsigned char *e)
+{
+    uint64_t room = (uint64_t)(e - p);
+
+    return room >= SCAN_MAX_LINE && !memchr(p, '\n', SCAN_MAX_LINE);
+}
+
+/* The line at p (e: the end of the data) into s->ops[s->nops] and the arenas; *le is
+ * where it ends (its '\n', or e) for L_OP and L_BLANK. */
 static int scan_line(struct bpfm_scan *s, const unsigned char *p, const unsigned char *e,
-                     uint32_t *hint, struct tail *last, struct head *hd)
+                     uint32_t *hint, struct tail *last, struct head *hd,
+                     const unsigned char **le)
 {
     const unsigned char *buf = (const unsigned char *)s->buf;
     struct cur c = {p, e};
-    const unsigned char *w;
+    const unsigned char *w, *tw;
     const struct bpfm_scan_map *m;
     struct bpfm_scan_map h;
     struct bpfm_op *op;
@@ -381,8 +440,10 @@ static int scan_line(struct bpfm_scan *s, const unsigned char *p, const unsigned
         goto key_data;
     }
     n = next_word(&c, &w);
-    if (n == 0)
-        return L_BLANK;
+    if (n == 0) {
+        *le = c.p;
+        return c.p - p < SCAN_MAX_LINE ? L_BLANK : L_DECLINE;
+    }
     if (!IS(w, n, "map"))
         return L_DECLINE;
     n = next_word(&c, &w);
@@ -429,6 +490,8 @@ static int scan_line(struct bpfm_scan *s, const unsigned char *p, const unsigned
         return L_DECLINE;
     mi = find_map(buf, s->maps, s->nmaps, &h, hint);
     if (mi < 0) {
+        if (long_line(p, e))
+            return L_DECLINE;
         s->unknown = h;
         return L_UNKNOWN;
     }
@@ -469,14 +532,16 @@ static int scan_line(struct bpfm_scan *s, const unsigned char *p, const unsigned
     case BPFM_OP_UPDATE:
         if (!IS(w, n, "value"))
             return L_DECLINE;
-        if (last->map == m && last->len == (uint64_t)(e - w) && !memcmp(last->text, w, last->len)) {
+        if (last->map == m && (uint64_t)(e - w) >= last->len &&
+            !memcmp(last->text, w, last->len)) {
+            /* the same tail, '\n' included: the line ends there */
             memcpy(vout, s->values + last->value_off, vneed);
             flags = last->flags;
+            c.p = w + last->len - 1;
             break;
         }
         last->map = NULL;
-        last->text = w;
-        last->len = (uint64_t)(e - w);
+        tw = w;
         if (data_words(&c, vout, m->value_size, &w, &n) < 0)
             return L_DECLINE;
         if (tail_flag(&c, w, n, &flags) < 0)
@@ -485,9 +550,13 @@ static int scan_line(struct bpfm_scan *s, const unsigned char *p, const unsigned
             memset(vout + m->value_size, 0, m->slot - m->value_size);
         for (ci = 1; ci < m->ncopies; ci++)
             memcpy(vout + (uint64_t)ci * m->slot, vout, m->slot);
-        last->map = m;
-        last->value_off = s->values_used;
-        last->flags = flags;
+        if (c.p < e) { /* at the line's '\n' */
+            last->map = m;
+            last->text = tw;
+            last->len = (uint64_t)(c.p + 1 - tw);
+            last->value_off = s->values_used;
+            last->flags = flags;
+        }
         break;
     case BPFM_OP_GETNEXT:
         flags = (uint32_t)withkey;
@@ -496,6 +565,9 @@ static int scan_line(struct bpfm_scan *s, const unsigned char *p, const unsigned
         if (n != 0)
             return L_DECLINE;
     }
+    if (c.p - p >= SCAN_MAX_LINE)
+        return L_DECLINE;
+    *le = c.p;
     op = &s->ops[s->nops];
     op->kind = kind;
     op->flags = flags;
@@ -519,34 +591,21 @@ int bpfm_scan(struct bpfm_scan *s)
     int status = BPFM_SCAN_END;
     struct tail last = {NULL, NULL, 0, 0, 0};
     struct head hd = {NULL, NULL, 0, 0, 0};
+    const unsigned char *end = buf + len;
 
     while (pos < len) {
-        const unsigned char *p = buf + pos;
-        uint64_t room = len - pos;
-        const unsigned char *nl = memchr(p, '\n', room > SCAN_MAX_LINE ? SCAN_MAX_LINE : room);
         const unsigned char *le;
-        uint64_t next;
         int r;
 
-        if (nl) {
-            le = nl;
-            next = (uint64_t)(nl - buf) + 1;
-        } else if (room < SCAN_MAX_LINE) {
-            le = buf + len;
-            next = len;
-        } else {
-            status = BPFM_SCAN_DECLINE; /* a long line: the reference reads it */
-            break;
-        }
         s->pos = pos;
-        r = scan_line(s, p, le, &hint, &last, &hd);
+        r = scan_line(s, buf + pos, end, &hint, &last, &hd, &le);
         if (r < 0) {
             status = r == L_UNKNOWN ? BPFM_SCAN_UNKNOWN
                      : r == L_FULL  ? BPFM_SCAN_FULL
                                     : BPFM_SCAN_DECLINE;
             break;
         }
-        pos = next;
+        pos = le < end ? (uint64_t)(le - buf) + 1 : len;
         s->line++;
     }
     s->pos = pos;

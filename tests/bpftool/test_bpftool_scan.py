@@ -283,3 +283,31 @@ def test_record_layout_matches_header():
     assert (lib.BPFM_OP_UPDATE, lib.BPFM_OP_DELETE, lib.BPFM_OP_LOOKUP) == (1, 2, 3)
     assert (lib.BPFM_OP_GETNEXT, lib.BPFM_OP_POP) == (plan.GETNEXT, plan.POP)
     assert lib.BPFM_NO_KEY == plan.NO_KEY == loops.OP_NO_KEY
+
+
+@settings(max_examples=200)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(
+                ["map update id 7 key 1 2 value 1 2 3", "map delete id 7 key 1 2", "", "  "]
+            ),
+            st.sampled_from([0, 0, 1, 3990, 3993, 3994, 3995, 3996, 4000, 4100]),
+            st.sampled_from(["", " # c", " #\"'\\\x00\xff", "#", " \r"]),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    st.sampled_from(["\n", "\r\n"]),
+    st.booleans(),
+)
+def test_scanner_line_ends(lines, eol, last_eol):
+    """Where a line ends (read in the same pass as its words): padded to about the
+    4000-byte limit (longer lines are the reference's), comments with any bytes, CRLF,
+    a last line without a newline."""
+    text = []
+    for body, pad, tail in lines:
+        line = body + " " * max(pad - len(body) - len(tail), 0) + tail if pad else body + tail
+        text.append(line)
+    data = eol.join(text).encode("latin-1") + (eol.encode() if last_eol else b"")
+    assert _outcome(data, True) == _outcome(data, False)
