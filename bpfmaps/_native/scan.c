@@ -3,10 +3,15 @@
  *
  * One pass per line: words are read and checked as they are split, byte words
  * converted on the fly, straight into the arenas.  Any surprise declines. */
+#define _GNU_SOURCE /* mremap */
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include "scan.h"
 #include "../_shim.h"
 
@@ -611,6 +616,211 @@ int bpfm_scan(struct bpfm_scan *s)
     s->pos = pos;
     s->status = status;
     return (int)(s->nops - first);
+}
+
+/* ---------------------------------------------------------------- arenas and jobs */
+
+static uint64_t page_size(void)
+{
+    static uint64_t page;
+
+    if (!page) {
+        long v = sysconf(_SC_PAGESIZE);
+
+        page = v > 0 ? (uint64_t)v : 4096;
+    }
+    return page;
+}
+
+static inline uint64_t round_up(uint64_t v, uint64_t a)
+{
+    return (v + a - 1) & ~(a - 1);
+}
+
+/* An anonymous mapping of at least size bytes (page-aligned); NULL if none. */
+static char *map_anon(uint64_t len)
+{
+    void *p = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+    return p == MAP_FAILED ? NULL : (char *)p;
+}
+
+/* the first page of an arena's mapping: what to unmap */
+struct arena_hdr {
+    uint64_t len;
+};
+
+char *bpfm_arena_new(uint64_t size)
+{
+    uint64_t page = page_size();
+    /* one page for the header, one page of room at the end (bpfm_scan_finish moves
+     * whole pages to the end of the used bytes) */
+    uint64_t len = page + round_up(size + 1, page) + page;
+    char *base = map_anon(len);
+
+    if (!base)
+        return NULL;
+    ((struct arena_hdr *)base)->len = len;
+    return base + page;
+}
+
+void bpfm_arena_free(char *p)
+{
+    char *base;
+
+    if (!p)
+        return;
+    base = p - page_size();
+    munmap(base, (size_t)((struct arena_hdr *)base)->len);
+}
+
+/* A segment scanned in its own thread, into its own mappings. */
+struct bpfm_scan_job {
+    struct bpfm_scan s;
+    struct bpfm_scan_map *maps;          /* the table, copied at the start */
+    char *mem[3];                        /* ops, keys, values mappings */
+    uint64_t mem_len[3];
+    uint64_t start;                      /* where the segment starts */
+    pthread_t thread;
+};
+
+static void *job_main(void *arg)
+{
+    struct bpfm_scan_job *j = arg;
+
+    bpfm_scan(&j->s);
+    return NULL;
+}
+
+static void job_free(struct bpfm_scan_job *j)
+{
+    int i;
+
+    for (i = 0; i < 3; i++)
+        if (j->mem[i] && j->mem_len[i])
+            munmap(j->mem[i], (size_t)j->mem_len[i]);
+    free(j->maps);
+    free(j);
+}
+
+struct bpfm_scan_job *bpfm_scan_start(const struct bpfm_scan *s)
+{
+    struct bpfm_scan_job *j = calloc(1, sizeof(*j));
+    uint64_t page = page_size(), need[3];
+    sigset_t all, old;
+    int i, rc;
+
+    if (!j)
+        return NULL;
+    j->s = *s;
+    j->start = s->pos;
+    j->maps = malloc(((size_t)s->nmaps + 1) * sizeof(*j->maps));
+    if (!j->maps)
+        goto fail;
+    memcpy(j->maps, s->maps, (size_t)s->nmaps * sizeof(*j->maps));
+    j->s.maps = j->maps;
+    /* room for the segment, and for one page more (see bpfm_scan_finish) */
+    need[0] = (uint64_t)s->max_ops * sizeof(struct bpfm_op);
+    need[1] = s->keys_cap;
+    need[2] = s->values_cap;
+    for (i = 0; i < 3; i++) {
+        j->mem_len[i] = round_up(need[i] + 1, page) + page;
+        j->mem[i] = map_anon(j->mem_len[i]);
+        if (!j->mem[i])
+            goto fail;
+    }
+    j->s.ops = (struct bpfm_op *)j->mem[0];
+    j->s.keys = j->mem[1];
+    j->s.values = j->mem[2];
+    j->s.nops = 0;
+    j->s.keys_used = j->s.values_used = 0;
+    /* signals go to the other threads (the interpreter's handlers run there) */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = pthread_create(&j->thread, NULL, job_main, j);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc)
+        goto fail;
+    return j;
+fail:
+    job_free(j);
+    return NULL;
+}
+
+/* Append n bytes from src (a mapping of src_len bytes with a page of room after them)
+ * at dst + used (dst: an arena with room for used + n bytes and a page more).  Whole
+ * pages are moved (no copy, no new page faults): src's bytes are first shifted by the
+ * offset of dst + used in its page, the bytes of that page before it copied in front.
+ * *moved: the bytes of src that are no longer mapped there. */
+static void append_pages(char *dst, uint64_t used, char *src, uint64_t n, uint64_t *moved)
+{
+    uint64_t page = page_size(), r = used & (page - 1), len;
+    char *to = dst + used - r;
+
+    *moved = 0;
+    if (n < 16 * page) { /* small: a copy is cheaper than the page tables */
+        memcpy(dst + used, src, (size_t)n);
+        return;
+    }
+    memmove(src + r, src, (size_t)n);
+    memcpy(src, to, (size_t)r);
+    len = round_up(r + n, page);
+    if (mremap(src, (size_t)len, (size_t)len, MREMAP_MAYMOVE | MREMAP_FIXED, to) == MAP_FAILED) {
+        memcpy(dst + used, src + r, (size_t)n); /* pages not moved: copied */
+        return;
+    }
+    *moved = len;
+}
+
+int bpfm_scan_finish(struct bpfm_scan_job *j, struct bpfm_scan *s, int merge)
+{
+    struct bpfm_scan *t = &j->s;
+    struct bpfm_op *o;
+    uint64_t moved;
+    uint32_t i;
+    int i3;
+
+    pthread_join(j->thread, NULL);
+    merge = merge && s->status == BPFM_SCAN_END && s->pos == j->start && s->len == j->start &&
+            s->nops + (uint64_t)t->nops <= s->max_ops &&
+            s->keys_used + t->keys_used <= s->keys_cap &&
+            s->values_used + t->values_used <= s->values_cap;
+    if (!merge) {
+        job_free(j);
+        return 0;
+    }
+    /* the segment's ops as the serial scan would have written them: lines counted on
+     * from the end of s, offsets into the joined arenas */
+    for (i = 0, o = t->ops; i < t->nops; i++, o++) {
+        o->line += s->line;
+        if (o->key_off != BPFM_NO_KEY)
+            o->key_off += (uint32_t)s->keys_used;
+        o->value_off += (uint32_t)s->values_used;
+    }
+    append_pages((char *)s->ops, (uint64_t)s->nops * sizeof(*o), j->mem[0],
+                 (uint64_t)t->nops * sizeof(*o), &moved);
+    j->mem[0] += moved;
+    j->mem_len[0] -= moved;
+    append_pages(s->keys, s->keys_used, j->mem[1], t->keys_used, &moved);
+    j->mem[1] += moved;
+    j->mem_len[1] -= moved;
+    append_pages(s->values, s->values_used, j->mem[2], t->values_used, &moved);
+    j->mem[2] += moved;
+    j->mem_len[2] -= moved;
+    s->nops += t->nops;
+    s->keys_used += t->keys_used;
+    s->values_used += t->values_used;
+    s->pos = t->pos;
+    s->len = t->len;
+    s->line += t->line;
+    s->status = t->status;
+    s->unknown = t->unknown;
+    for (i3 = 0; i3 < 3; i3++)
+        if (!j->mem_len[i3])
+            j->mem[i3] = NULL;
+    job_free(j);
+    return 1;
 }
 
 int bpfm_find_runs(const struct bpfm_op *ops, uint32_t n, uint32_t run_min, uint32_t *out,

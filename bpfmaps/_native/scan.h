@@ -77,6 +77,28 @@ enum {
  * full buffers (s->status).  Thread-safe (no shared state).  Returns ops added. */
 int bpfm_scan(struct bpfm_scan *s);
 
+/* Memory for the ops and arenas of a block that a job may be appended to: size bytes,
+ * page-aligned, not cleared (pages are zero until written); NULL when out of memory.
+ * Free with bpfm_arena_free. */
+char *bpfm_arena_new(uint64_t size);
+void bpfm_arena_free(char *p);
+
+/* A parallel scan of a big file: the segment that follows the one this thread scans
+ * is scanned at the same time by a job, in a thread of its own, into buffers of its
+ * own, then appended.  bpfm_scan_start starts a job for the segment s describes (buf,
+ * len, maps (copied), pos at a line start, line 0 (lines are counted from there),
+ * max_ops, keys_cap, values_cap; the buffers are the job's); NULL when it cannot.  The
+ * job stops where the serial scan would (a declined line, an unknown handle (it calls
+ * nothing back), full buffers).  bpfm_scan_finish waits for the job, then, when merge is
+ * set and s (whose buffers are bpfm_arena_new arenas) ended exactly where the job began
+ * (status END, pos == len == the job's start) with room for the job's ops, appends
+ * them as the serial scan would have written them (lines and arena offsets counted
+ * on; whole pages are moved, not copied) and takes over the job's cursor and status:
+ * returns 1.  Otherwise the job's work is dropped: 0.  Frees the job either way. */
+struct bpfm_scan_job;
+struct bpfm_scan_job *bpfm_scan_start(const struct bpfm_scan *s);
+int bpfm_scan_finish(struct bpfm_scan_job *job, struct bpfm_scan *s, int merge);
+
 /* The runs among ops[0:n): maximal stretches of at least run_min consecutive updates
  * to one map with one flag, or deletes on one map, as (start, end) pairs into out
  * (at most max_out pairs).  Returns the number of runs, or -1 if out is too small. */

@@ -25,10 +25,12 @@ if TYPE_CHECKING:
     #: what a scan returns: (block or None, status, pos, line)
     ScanResult = tuple[Optional[OpBlock], int, int, int]
 
-__all__ = ["Scanner", "available", "find_runs", "BLOCK_FIRST", "BLOCK_MAX"]
+__all__ = ["Scanner", "available", "find_runs", "BLOCK_FIRST", "BLOCK_MAX", "PAR_MIN"]
 
 #: ops in the first block of a file, and the most in one block
 BLOCK_FIRST, BLOCK_MAX = 256, 1 << 19
+#: the fewest bytes left after a full first block for which the scan runs in two threads
+PAR_MIN = 4 << 20
 #: the shortest ordinary line ("map pop id 1\n")
 MIN_LINE = 13
 
@@ -139,39 +141,72 @@ class Scanner:
         pos, line): status END (the end of the data), DECLINE (the reference parses
         the line at pos) or FULL (call again at pos).  A first, small scan that fills
         its buffers is redone at once with buffers sized for the rest of the data (up
-        to BLOCK_MAX ops), so a long run stays in one block.  Releases the GIL while
-        scanning.  Cost: O(bytes scanned)."""
+        to BLOCK_MAX ops), so a long run stays in one block; on a big rest (at least
+        :data:`PAR_MIN` bytes, two CPUs or more) that scan runs in two threads (see
+        :meth:`_scan_pair`).  Releases the GIL while scanning.  Cost: O(bytes
+        scanned)."""
         left = len(self.data) - pos
         cap = min(BLOCK_FIRST, left // MIN_LINE + 1)
         r = self._scan(pos, line, first_index, cap)
         if r[1] == FULL and cap == BLOCK_FIRST:
-            big = self.block_max or BLOCK_MAX
-            r = self._scan(pos, line, first_index, min(big, left // MIN_LINE + 1))
+            big = min(self.block_max or BLOCK_MAX, left // MIN_LINE + 1)
+            if left >= PAR_MIN and big >= 4 * BLOCK_FIRST and _cpus() >= 2:
+                per_op = max((r[2] - pos) / BLOCK_FIRST, 1.0)  # bytes per line of the probe
+                pair = self._scan_pair(pos, line, first_index, big, per_op)
+                if pair is not None:
+                    return pair
+            r = self._scan(pos, line, first_index, big)
         return r
 
-    def _scan(self, pos: int, line: int, first_index: int, cap: int) -> ScanResult:
-        ffi, lib, s = self.ffi, self.lib, self.s
+    def _setup(self, pos: int, line: int, cap: int, arenas: bool) -> tuple[Any, Any, Any]:
+        """Buffers for ``cap`` ops (arenas: bpfm_arena_new, which a job's pages can be
+        moved into) on the scan state, the cursor at ``pos``."""
+        ffi, s = self.ffi, self.s
         kcap = cap * self.max_key
         vcap = cap * self.max_value
-        ops = self.alloc("struct bpfm_op[]", cap)
-        keys = self.alloc("char[]", max(kcap, 1))
-        values = self.alloc("char[]", max(vcap, 1))
-        s.ops, s.max_ops, s.keys, s.keys_cap = ops, cap, keys, kcap
-        s.values, s.values_cap = values, vcap
+        if arenas:
+            ops, keys, values = self._arena(cap * OP.size), self._arena(kcap), self._arena(vcap)
+            s.ops = ffi.cast("struct bpfm_op *", ops)
+        else:
+            alloc = self.alloc
+            ops = alloc("struct bpfm_op[]", cap)
+            keys, values = alloc("char[]", max(kcap, 1)), alloc("char[]", max(vcap, 1))
+            s.ops = ops
+        s.max_ops, s.keys, s.keys_cap, s.values, s.values_cap = cap, keys, kcap, values, vcap
         s.pos, s.line, s.nops, s.keys_used, s.values_used = pos, line, 0, 0, 0
-        status = END
+        s.len = len(self.data)
+        return ops, keys, values
+
+    def _arena(self, size: int) -> Any:
+        """``char *`` to ``size`` bytes (bpfm_arena_new), freed with the last buffer that
+        refers to it."""
+        p = self.lib.bpfm_arena_new(size)
+        if p == self.ffi.NULL:
+            raise MemoryError(f"batch file: no memory for a block of {size} bytes")
+        return self.ffi.gc(p, self.lib.bpfm_arena_free)
+
+    def _run(self) -> int:
+        """bpfm_scan from the state's cursor, resolving the unknown handles it meets, to
+        a status other than UNKNOWN."""
+        lib, s = self.lib, self.s
         while True:
             lib.bpfm_scan(s)
-            status = s.status
+            status: int = s.status
             if status != UNKNOWN:
-                break
+                return status
             self._entry(s.unknown)
-            if s.keys_used + self.max_key > kcap or s.values_used + self.max_value > vcap:
-                status = FULL  # a bigger map than the buffers were sized for
-                break
+            if (
+                s.keys_used + self.max_key > s.keys_cap
+                or s.values_used + self.max_value > s.values_cap
+            ):
+                return FULL  # a bigger map than the buffers were sized for
+
+    def _block(self, bufs: tuple[Any, Any, Any], status: int, first_index: int) -> ScanResult:
+        ffi, s = self.ffi, self.s
         n = s.nops
         block: OpBlock | None = None
         if n:
+            ops, keys, values = bufs
             block = OpBlock(
                 self.table,
                 ffi.buffer(ops, n * OP.size),
@@ -181,6 +216,75 @@ class Scanner:
                 first_index,
             )
         return block, status, s.pos, s.line
+
+    def _scan(self, pos: int, line: int, first_index: int, cap: int) -> ScanResult:
+        bufs = self._setup(pos, line, cap, False)
+        return self._block(bufs, self._run(), first_index)
+
+    def _scan_pair(
+        self, pos: int, line: int, first_index: int, cap: int, per_op: float
+    ) -> ScanResult | None:
+        """:meth:`_scan` in two threads: the rest of the data is cut at a line start
+        ``mid`` (its middle, or where about 45% of ``cap`` ops end, from the probe's
+        ``per_op`` bytes per line); a job (``bpfm_scan_start``) scans from ``mid``
+        while this thread scans up to it, resolving unknown handles as :meth:`_scan`
+        does; the job's ops are appended when this half ended exactly at ``mid``
+        (``bpfm_scan_finish``), and the scan goes on from where the job stopped.  So
+        the block is the one the serial scan gives (the same ops, lines, arenas, up to
+        ``cap`` ops), only its end can come earlier (a job stops at a handle the table
+        did not know when it started, or when its part of ``cap`` is full; the next
+        scan goes on there).  None when no job could be started.  Cost: the serial
+        scan's, in two threads, plus one copy of the job's bytes within their pages."""
+        ffi, lib, s = self.ffi, self.lib, self.s
+        size = len(self.data)
+        left = size - pos
+        # the rest fits in the block: halves; else the first half takes 45% of cap
+        cut = left // 2 if left / per_op <= 0.8 * cap else int(0.45 * cap * per_op)
+        mid = self.data.find(b"\n", pos + cut) + 1
+        if mid <= pos or mid >= size:
+            return None
+        first_ops = int((mid - pos) / per_op * 1.25) + 1
+        job_ops = cap - first_ops
+        if job_ops < BLOCK_FIRST:
+            return None
+        bufs = self._setup(pos, line, cap, True)
+        t = ffi.new("struct bpfm_scan *")
+        t.buf, t.len, t.maps, t.nmaps = s.buf, size, s.maps, s.nmaps
+        t.pos, t.line, t.max_ops = mid, 0, job_ops
+        t.keys_cap, t.values_cap = job_ops * self.max_key, job_ops * self.max_value
+        job = lib.bpfm_scan_start(t)
+        if job == ffi.NULL:
+            return None
+        s.len = mid
+        merged = 0
+        try:
+            status = self._run()
+        finally:
+            merged = lib.bpfm_scan_finish(job, s, 1)
+            s.len = size
+        if merged:
+            status = s.status
+            if status == UNKNOWN:
+                status = self._run()
+        elif status == END and s.pos < size:
+            status = FULL  # this half ended at mid, the job's work was dropped: go on there
+        return self._block(bufs, status, first_index)
+
+
+def _cpus() -> int:
+    """CPUs this process may run on (cached)."""
+    global _CPUS
+    if _CPUS == 0:
+        import os
+
+        try:
+            _CPUS = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):  # pragma: no cover
+            _CPUS = os.cpu_count() or 1
+    return _CPUS
+
+
+_CPUS = 0
 
 
 def find_runs(block: OpBlock, run_min: int = RUN_MIN) -> list[tuple[int, int]]:

@@ -5,7 +5,7 @@ Python view; the benchmark shapes are taken 100% by the scanner."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bpfmaps.bpftool import plan, scan
@@ -283,6 +283,75 @@ def test_record_layout_matches_header():
     assert (lib.BPFM_OP_UPDATE, lib.BPFM_OP_DELETE, lib.BPFM_OP_LOOKUP) == (1, 2, 3)
     assert (lib.BPFM_OP_GETNEXT, lib.BPFM_OP_POP) == (plan.GETNEXT, plan.POP)
     assert lib.BPFM_NO_KEY == plan.NO_KEY == loops.OP_NO_KEY
+
+
+@pytest.fixture
+def threaded(monkeypatch):
+    """The two-thread scan (Scanner._scan_pair) on any data: no size threshold, two
+    CPUs assumed."""
+    monkeypatch.setattr(scan, "PAR_MIN", 0)
+    monkeypatch.setattr(scan, "_CPUS", 2)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(op_batch(), st.booleans(), st.integers(1, 3), st.sampled_from([1, 2, 3]))
+def test_threaded_scan_equals_python_parser(threaded, data, compat, ncpus, first):
+    """The scan in two threads (first blocks of 1-3 ops, so every hand-over happens
+    in both halves and at the cut) gives the reference's plan."""
+    old = scan.BLOCK_FIRST
+    scan.BLOCK_FIRST = first
+    try:
+        fast = _outcome(data, True, compat=compat, possible_cpus=ncpus)
+    finally:
+        scan.BLOCK_FIRST = old
+    assert fast == _outcome(data, False, compat=compat, possible_cpus=ncpus)
+
+
+def _big_file(n, extra):
+    """n upserts on id 7 (a key and value per line), with ``extra`` lines {line: text}."""
+    lines = [f"map update id 7 key {i % 256} {i // 256 % 256} value 1 {i % 7} 3" for i in range(n)]
+    for at, text in sorted(extra.items(), reverse=True):
+        lines.insert(at, text)
+    return ("\n".join(lines) + "\n").encode()
+
+
+@pytest.mark.parametrize(
+    "extra, block_max",
+    [
+        ({}, None),  # one block: the job's pages are moved after the first half
+        ({70000: "map update id 11 key 1 0 0 0 value 9"}, None),  # a new handle in the job's half
+        ({70000: "map update name m7 key 1 2 value 1 2 3 any"}, None),
+        ({20000: "map show"}, None),  # a declined line in the first half: the job is dropped
+        ({90000: "map show", 90001: "", 90002: "# c"}, None),  # one in the job's half
+        ({50000: "map lookup id 8 key 1 2"}, None),  # near the cut
+        ({}, 30000),  # blocks of at most 30000 ops: jobs that fill up
+        ({5000: "map update id 8 key 1 2 value 1 2 3"}, 20000),
+    ],
+)
+def test_threaded_scan_of_big_files(threaded, extra, block_max):
+    """Files big enough for page moves in the join (the job's ops, keys and values are
+    more than 16 pages each): the plan of the two-thread scan is the serial one's."""
+    data = _big_file(100_000, extra)
+    kw = dict(possible_cpus=2, block_max=block_max)
+    fast = flatten(parse_batch(data, Resolver(), **kw))
+    scan.PAR_MIN = 1 << 62  # serial
+    serial = flatten(parse_batch(data, Resolver(), **kw))
+    assert fast == serial
+    assert fast == flatten(parse_batch(data, Resolver(), fast=False, **kw))
+
+
+def test_threaded_scan_keeps_one_block(threaded):
+    """A long run split between the threads is one block, byte for byte the serial
+    scan's (the executor sees the run whole)."""
+    data = _big_file(60_000, {})
+    par = list(parse_batch(data, Resolver()))
+    scan.PAR_MIN = 1 << 62
+    ser = list(parse_batch(data, Resolver()))
+    assert len(par) == len(ser) == 1
+    a, b = par[0], ser[0]
+    assert (a.count, a.first_index) == (b.count, b.first_index) == (60_000, 0)
+    assert bytes(a.ops) == bytes(b.ops)
+    assert bytes(a.keys) == bytes(b.keys) and bytes(a.values) == bytes(b.values)
 
 
 @settings(max_examples=200)
