@@ -236,6 +236,8 @@ class Scanner:
         scan goes on there).  None when no job could be started.  Cost: the serial
         scan's, in two threads, plus one copy of the job's bytes within their pages."""
         ffi, lib, s = self.ffi, self.lib, self.s
+        if not hasattr(lib, "bpfm_scan_start"):
+            return None  # an in-place build older than the threaded scan: serial
         size = len(self.data)
         left = size - pos
         # the rest fits in the block: halves; else the first half takes 45% of cap

@@ -380,3 +380,20 @@ def test_scanner_line_ends(lines, eol, last_eol):
         text.append(line)
     data = eol.join(text).encode("latin-1") + (eol.encode() if last_eol else b"")
     assert _outcome(data, True) == _outcome(data, False)
+
+
+def test_threaded_scan_without_the_job_functions(threaded, monkeypatch):
+    """An extension built before the threaded scan (no bpfm_scan_start) scans serially."""
+    lib = scan._ext()[1]
+
+    class Old:
+        def __getattr__(self, name):
+            if name == "bpfm_scan_start":
+                raise AttributeError(name)
+            return getattr(lib, name)
+
+    monkeypatch.setattr(scan, "_EXT", (scan._ext()[0], Old()))
+    data = _big_file(30_000, {})
+    items = list(parse_batch(data, Resolver()))
+    assert len(items) == 1 and items[0].count == 30_000
+    assert flatten(items) == flatten(parse_batch(data, Resolver(), fast=False))
