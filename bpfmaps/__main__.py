@@ -1,7 +1,5 @@
-"""``python -m bpfmaps ...``: see :mod:`bpfmaps.cli`."""
+"""``python -m bpfmaps ...``: see :mod:`bpfmaps.cli` (:func:`~bpfmaps.cli.command`)."""
 
-import sys
+from .cli import command
 
-from .cli import main
-
-sys.exit(main())
+command()

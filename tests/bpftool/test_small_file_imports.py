@@ -114,6 +114,12 @@ if how == "cli":
 
     status = cli.main()
 else:
+    import os
+
+    def _exit(code):  # cli.command leaves with os._exit: report the status instead
+        raise SystemExit(code)
+
+    os._exit = _exit
     try:
         with open(how) as f:
             exec(compile(f.read(), how, "exec"), {"__name__": "__main__"})
@@ -182,11 +188,11 @@ def test_small_file_import_set(kernel_backend, tmp_path, how):
 
 
 def test_script_is_the_cli():
-    """The installed command runs :func:`bpfmaps.cli.main` and exits with its status,
+    """The installed command runs :func:`bpfmaps.cli.command` (main, then its status),
     with a ``#!python`` line for the installer to rewrite (not an entry-point wrapper,
     whose generated code imports re)."""
     with open(SCRIPT) as f:
         text = f.read()
     assert text.startswith("#!python\n")
-    assert "from bpfmaps.cli import main\n" in text and "sys.exit(main())" in text
+    assert "from bpfmaps.cli import command\n" in text and "\ncommand()\n" in text
     assert os.access(SCRIPT, os.X_OK)
