@@ -203,6 +203,8 @@ class BlockExecutor(Commands):
         self.processed += cnt
         if self.json and cnt:
             self._json_items.append((blk, off, cnt))
+            self._json_pending += cnt
+            self._json_stream()
 
     def _op_failed(
         self,

@@ -1,8 +1,9 @@
 """The JSON array of a batch file (``bpfmaps -j batch file``), in bpftool's layout.
 
 bpftool writes ``[{"command": [words], "output": ...}, ..., {"error": ...}]``: one
-object per command run, then the error, if any.  The runner keeps only what it needs
-while it runs: ``(index, output)`` for commands with output, ``(block, offset,
+object per command run, then the error, if any, as it goes.  The runner writes the
+items in batches of at least :data:`JSON_FLUSH_OPS` commands and keeps, until then,
+only what it needs: ``(index, output)`` for commands with output, ``(block, offset,
 count)`` for applied op records (output null) and whole objects for errors; the words
 of each command are cut from the file only when the array is written (op records keep
 their line's offset; the reference's words are kept where it parsed the line).  Runs
@@ -21,7 +22,11 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["JsonBatch", "op_words"]
+__all__ = ["JsonBatch", "op_words", "JSON_FLUSH_OPS"]
+
+#: the runner writes the array's items collected so far once they hold this many
+#: commands (bounds the memory of ``-j`` runs: written blocks are released)
+JSON_FLUSH_OPS = 1 << 16
 
 
 class JsonBatch(RunState):
@@ -32,58 +37,79 @@ class JsonBatch(RunState):
         return render_json(obj, self.pretty)
 
     def _emit_json_batch(self) -> None:
-        """Write the whole array (at the end of the run).  Cost: O(output); the words of
-        commands without kept words are lexed once, up to the last of them."""
+        """Write what is left of the array and close it (at the end of the run).
+        Cost: O(output not yet written)."""
+        self._json_flush(final=True)
+
+    def _json_stream(self) -> None:
+        """Write the items collected so far when they hold at least
+        :data:`JSON_FLUSH_OPS` commands, so that a run keeps a bounded part of the
+        array (and of the plan: written blocks are released) instead of all of it.
+        Cost: O(1) below the threshold, else O(output written)."""
+        if self._json_pending >= JSON_FLUSH_OPS:
+            self._json_flush(final=False)
+
+    def _json_flush(self, final: bool) -> None:
+        """Write the collected items (bpftool's array is written as it goes: the bytes
+        are the same as one write of the whole array), then ``]`` when ``final``.
+        The words of commands without kept words are lexed once, in file order, up to
+        the last of them."""
         # bpftool: [{"command": [words], "output": ...}, ..., {"error": ...}]
         items = self._json_items
+        self._json_items = []
+        self._json_pending = 0
+        out = self.out
         if not items:
-            self.out.write(self._dumps([]) + "\n")
+            if final:
+                out.write(("\n]\n" if self.pretty else "]\n") if self._json_started else "[]\n")
+                self._json_started, self._json_lexer, self._json_lexed = False, None, 0
+                out.flush()
             return
         words = self._index_words
         need = 0
         for it in items:
             if type(it) is tuple and len(it) == 2 and it[0] not in words:
                 need = max(need, it[0] + 1)
-        if need:  # commands whose words were not kept (argv, reports): lex up to them
-            from .lexer import Lexer  # the re-based lexer: only for lines the reference parsed
+        if need > self._json_lexed:  # commands whose words were not kept (reports)
+            if self._json_lexer is None:
+                from .lexer import Lexer  # the re-based lexer: only for lines the reference parsed
 
-            lexer = Lexer(self._data, self._file)
-            for _ in range(need):
+                self._json_lexer = Lexer(self._data, self._file)
+            lexer = self._json_lexer
+            while self._json_lexed < need:
                 c = lexer.next_command()
                 if c is None:
+                    self._json_lexed = need
                     break
+                self._json_lexed = c.index + 1
                 words.setdefault(c.index, [_show(w) for w in c.words])
-        if self.pretty:  # the layout is the JSON writer's: one call over every item
-            objs: list[Any] = []
-            for it in items:
-                if type(it) is not tuple:
-                    objs.append(it)
-                elif len(it) == 2:
-                    objs.append({"command": words.get(it[0], []), "output": it[1]})
-                else:
-                    blk, a, cnt = it
-                    objs.extend(
-                        {"command": op_words(blk, i, self._data), "output": None}
-                        for i in range(a, a + cnt)
-                    )
-            self.out.write(self._dumps(objs) + "\n")
-            return
-        # compact: items joined by ","; runs of scanned ops formatted in C
-        parts: list[Any] = []  # str, or ASCII byte chunks from C
+        # str, or ASCII byte chunks from C; each one item of the array
+        parts: list[Any] = []
         add = parts.append
+        pretty = self.pretty
         for it in items:
             if type(it) is not tuple:
-                add(self._dumps(it))
+                add(self._item(it))
             elif len(it) == 2:
-                add(self._dumps({"command": words.get(it[0], []), "output": it[1]}))
-            else:
+                add(self._item({"command": words.get(it[0], []), "output": it[1]}))
+            elif pretty:
+                blk, a, cnt = it
+                data = self._data
+                parts.extend(
+                    self._item({"command": op_words(blk, i, data), "output": None})
+                    for i in range(a, a + cnt)
+                )
+            else:  # runs of scanned ops formatted in C
                 parts.extend(self._null_items(it[0], it[1], it[2]))
-        out = self.out
+        for it in items:  # written: their words are not needed again
+            if type(it) is tuple and len(it) == 2:
+                words.pop(it[0], None)
         binary = getattr(out, "buffer", None)
-        out.write("[")
-        for k, p in enumerate(parts):
-            if k:
-                out.write(",")
+        sep = "," if self._json_started else "["
+        self._json_started = True
+        for p in parts:
+            out.write(sep)
+            sep = ","
             if type(p) is str:
                 out.write(p)
             elif binary is not None:  # C output (ASCII): straight to the byte stream
@@ -91,8 +117,15 @@ class JsonBatch(RunState):
                 binary.write(p)
             else:
                 out.write(bytes(p).decode("ascii"))
-        out.write("]\n")
+        if final:
+            out.write("\n]\n" if pretty else "]\n")
+            self._json_started, self._json_lexer, self._json_lexed = False, None, 0
         out.flush()
+
+    def _item(self, obj: Any) -> str:
+        """One item of the array as it appears between the array's separators."""
+        text = render_json([obj], self.pretty)
+        return text[1:-2] if self.pretty else text[1:-1]
 
     def _null_items(self, blk: OpBlock, a: int, cnt: int) -> list[Any]:
         """Compact ``{"command": [...], "output": null}`` items of ops [a, a + cnt):
@@ -112,7 +145,7 @@ class JsonBatch(RunState):
                     out.extend(fast)
                     i = j
                     continue
-            out.append(self._dumps({"command": op_words(blk, i, data), "output": None}))
+            out.append(self._item({"command": op_words(blk, i, data), "output": None}))
             i += 1
         return out
 
@@ -124,6 +157,8 @@ class JsonBatch(RunState):
         """Command ``index`` ran with JSON ``output`` (JSON mode only)."""
         if self.json:
             self._json_items.append((index, output))
+            self._json_pending += 1
+            self._json_stream()
 
 
 def op_words(blk: OpBlock, i: int, data: Any) -> list[str]:

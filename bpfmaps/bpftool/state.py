@@ -85,6 +85,12 @@ class RunState:
         #: the line of the command that failed (None: none did)
         self.failed_line: Optional[int] = None
         self._json_items: list[JsonItem] = []
+        #: JSON batch output: commands in _json_items, "[" written, the lexer of
+        #: the words not kept and how far it read (bpftool/jsonbatch.py)
+        self._json_pending = 0
+        self._json_started = False
+        self._json_lexer: Any = None
+        self._json_lexed = 0
         self._mm: Any = None
         self._released = 0
         #: command index -> words shown in JSON (kept as commands run)

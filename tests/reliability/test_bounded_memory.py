@@ -1,8 +1,8 @@
 """Issue 11 part 3: the memory of a batch file run is bounded by a constant, not by the
 file.  Two files over the two-pass threshold (runner.CHUNKED_MIN), one twice the
 other, run on the real kernel: the peak RSS of the process (VmHWM) does not grow with
-the file, in the checked (two-pass) mode and in the incremental --bpftool-compat mode
-(-j: not yet, see the xfail).
+the file, in the checked (two-pass) mode and in the incremental --bpftool-compat mode,
+plain and JSON.
 (The 1M- and 10M-line numbers are measured by benchmarks/bench_batch_file.py.)"""
 
 from __future__ import annotations
@@ -49,22 +49,7 @@ def _peak_mib(path, *opts: str) -> tuple[int, float]:
     return int(rc), int(hwm) / 1024
 
 
-@pytest.mark.parametrize(
-    "opts",
-    [
-        (),
-        ("--bpftool-compat",),
-        pytest.param(
-            ("-j",),
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="issue 11 part 3 not met for -j: the runner keeps every applied "
-                "block until it writes the whole JSON array at the end (jsonbatch.py), "
-                "so memory grows with the file (278/542/1070 MiB for 0.5/1/2M lines)",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("opts", [(), ("--bpftool-compat",), ("-j",)])
 def test_peak_rss_does_not_grow_with_the_file(kernel_backend, tmp_path, opts):
     from bpfmaps.bpftool import runner
 
