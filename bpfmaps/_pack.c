@@ -4,9 +4,10 @@
  * cffi cannot take a Python list or a bytes object's length, so the two per-element
  * paths of the typed API that handle Python objects live here instead:
  *
- *   pack(seq, size)            the concatenation of a list/tuple of exact bytes objects
- *                              of `size` bytes each, or None when any element is not
- *                              (the caller then takes its reporting path)
+ *   pack(seq, size[, start, stop])
+ *                              the concatenation of seq[start:stop] (a list/tuple) when
+ *                              each is an exact bytes object of `size` bytes, or None
+ *                              when any is not (the caller then takes its reporting path)
  *   Packer(key_size, value_size, spill)
  *                              a growable pair of buffers: append(k, v) copies an
  *                              exact-bytes key/value pair of those sizes; any other
@@ -28,21 +29,26 @@ static int exact_bytes(PyObject *o, Py_ssize_t size)
 static PyObject *pack(PyObject *mod, PyObject *args)
 {
     PyObject *seq;
-    Py_ssize_t size;
+    Py_ssize_t size, start = 0, stop = PY_SSIZE_T_MAX;
     (void)mod;
-    if (!PyArg_ParseTuple(args, "On:pack", &seq, &size))
+    if (!PyArg_ParseTuple(args, "On|nn:pack", &seq, &size, &start, &stop))
         return NULL;
     int is_list = PyList_Check(seq);
     if (!is_list && !PyTuple_Check(seq)) {
         PyErr_SetString(PyExc_TypeError, "pack: a list or tuple is needed");
         return NULL;
     }
-    if (size < 0) {
-        PyErr_SetString(PyExc_ValueError, "pack: negative size");
+    if (size < 0 || start < 0 || stop < start) {
+        PyErr_SetString(PyExc_ValueError, "pack: size and start must be >= 0, stop >= start");
         return NULL;
     }
-    Py_ssize_t n = is_list ? PyList_Size(seq) : PyTuple_Size(seq);
-    for (Py_ssize_t i = 0; i < n; i++) {
+    Py_ssize_t len = is_list ? PyList_Size(seq) : PyTuple_Size(seq);
+    if (stop > len)
+        stop = len;
+    if (start > stop)
+        start = stop;
+    Py_ssize_t n = stop - start;
+    for (Py_ssize_t i = start; i < stop; i++) {
         PyObject *o = is_list ? PyList_GetItem(seq, i) : PyTuple_GetItem(seq, i);
         if (!exact_bytes(o, size))
             Py_RETURN_NONE;
@@ -54,7 +60,7 @@ static PyObject *pack(PyObject *mod, PyObject *args)
         return NULL;
     char *p = PyBytes_AsString(out);
     /* the list may not change meanwhile: no Python code runs in this loop */
-    for (Py_ssize_t i = 0; i < n; i++, p += size) {
+    for (Py_ssize_t i = start; i < stop; i++, p += size) {
         PyObject *o = is_list ? PyList_GetItem(seq, i) : PyTuple_GetItem(seq, i);
         memcpy(p, PyBytes_AsString(o), (size_t)size);
     }
@@ -230,8 +236,8 @@ static PyType_Spec packer_spec = {
 
 static PyMethodDef module_methods[] = {
     {"pack", pack, METH_VARARGS,
-     "pack(seq, size) -> bytes or None: the concatenation of a list/tuple of exact bytes "
-     "objects of size bytes each; None when any element is not"},
+     "pack(seq, size[, start, stop]) -> bytes or None: the concatenation of seq[start:stop] "
+     "(a list or tuple) when each is an exact bytes object of size bytes; None otherwise"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -2,9 +2,12 @@
 
 from typing import Any, Callable
 
-def pack(seq: list[Any] | tuple[Any, ...], size: int) -> bytes | None:
-    """The concatenation of ``seq`` when every element is ``bytes`` (exactly, not a
-    subclass) of ``size`` bytes; None otherwise."""
+def pack(
+    seq: list[Any] | tuple[Any, ...], size: int, start: int = 0, stop: int = ...
+) -> bytes | None:
+    """The concatenation of ``seq[start:stop]`` when every one is ``bytes`` (exactly,
+    not a subclass) of ``size`` bytes; None otherwise.  ``start`` >= 0, ``stop``
+    clamped to ``len(seq)`` (default: the end)."""
 
 class Packer:
     """Growable packed key and value buffers: :meth:`append` copies an exact-bytes pair

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from . import engine
 from .chunks import _UNSUPPORTED
-from .codecs import Raw, _short_repr, encode_many
+from .codecs import Raw, _short_repr, encode_many, pack
 from .engine import (
     DEFAULT_CHUNK,
     DEL,
@@ -186,18 +186,28 @@ def _kv_chunks(
         raise ValueError(f"{n} keys but {nv} values")
     cs = chunk_size or DEFAULT_CHUNK  # two packed buffers go to engine.update_packed
     kc, vc = m._key_codec, m._value_codec
+    # raw codecs: exact bytes are packed in C straight from the caller's sequence (no
+    # slice); such keys need no copy for reports (decoding kb gives the same bytes);
+    # without bpfmaps._pack built, encode_many joins
+    c = pack is not None
+    raw_k, raw_v = c and _is_raw(kc) and not kpacked, c and _is_raw(vc) and not vpacked
     out = []
     for off in range(0, n, cs):
         e = min(n, off + cs)
+        uk = None
         if kpacked:
-            kb, uk = kseq[off * ks : e * ks], None
+            kb = kseq[off * ks : e * ks]
         else:
-            uk = kseq[off:e]
-            kb = encode_many(uk, kc, ks, "key", base + off)
+            kb = pack(kseq, ks, off, e) if raw_k else None
+            if kb is None:
+                uk = kseq[off:e]
+                kb = encode_many(uk, kc, ks, "key", base + off)
         if vpacked:
             vb = vseq[off * vbs : e * vbs]
         else:
-            vb = encode_many(vseq[off:e], vc, vbs, "value", base + off)
+            vb = pack(vseq, vbs, off, e) if raw_v else None
+            if vb is None:
+                vb = encode_many(vseq[off:e], vc, vbs, "value", base + off)
         out.append(Chunk(t, kind, flags, kb, vb, e - off, base + off, uk))
     return out, n
 

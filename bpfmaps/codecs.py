@@ -47,7 +47,7 @@ from .errors import CodecError
 from .types import round_up8
 
 try:
-    from ._pack import pack
+    from ._pack import pack as pack  # re-exported for bulk (one guarded import)
 except ImportError:  # an in-place build older than bpfmaps/_pack.c: run build_ffi.py
     pack = None  # type: ignore[assignment]  # encode_many's join path does the work
 

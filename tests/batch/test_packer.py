@@ -38,6 +38,25 @@ def test_pack_takes_only_exact_bytes_of_the_size():
     assert pack([b"ab", 7], 2) is None
     with pytest.raises(TypeError):
         pack(iter([b"ab"]), 2)  # type: ignore[arg-type]
+    seq = [b"ab", b"cd", b"e", b"fg"]
+    assert pack(seq, 2, 0, 2) == b"abcd" and pack(seq, 2, 3) == b"fg"
+    assert pack(seq, 2, 3, 99) == b"fg" and pack(seq, 2, 9, 12) == b""
+    assert pack(seq, 2, 1, 3) is None
+    with pytest.raises(ValueError):
+        pack(seq, 2, -1, 2)
+
+
+def test_update_many_lists_report_the_callers_keys(mk):
+    """Raw keys packed in C (no copy kept): a failure still names the key, in the
+    chunk after the first, and the keys not attempted."""
+    m = mk("hash", 8, 32, 10)
+    keys = [k8(i) for i in range(12)]
+    with pytest.raises(BatchError) as ei:
+        m.update_many(keys, [v32(i) for i in range(12)], chunk_size=4)
+    e = ei.value
+    assert (e.applied, e.index, e.key) == (10, 10, k8(10))
+    assert [k for _, _, k in e.not_attempted] == [k8(11)]
+    assert len(m) == 10
 
 
 def test_encode_many_reports_what_pack_declines():
