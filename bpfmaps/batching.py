@@ -57,8 +57,8 @@ except ImportError:  # an in-place build older than bpfmaps/_pack.c: run build_f
 if TYPE_CHECKING:
     from typing_extensions import Self
 
+    from ._core import MapCore as Map  # any view of a map (a Map is one)
     from .codecs import AllCPUs
-    from .maps import Map
 
 __all__ = ["MapBatch", "Transaction", "batch"]
 

@@ -43,7 +43,6 @@ from collections.abc import Iterator
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from . import engine
 from .chunks import _UNSUPPORTED
 from .codecs import Raw, _short_repr, encode_many, pack
 from .engine import (
@@ -54,18 +53,20 @@ from .engine import (
     UPE,
     BatchResult,
     Chunk,
+    Target,
     check_mode,
     dump_chunks,
     forced_fallback,
     packed_view,
     run,
 )
+from .engine import update_packed as _engine_update_packed
 from .errors import BatchError, BPFError, IterationAbortedError
 from .loops import of as _loops
 from .types import MapType, UpdateFlags
 
 if TYPE_CHECKING:
-    from .maps import Map
+    from ._core import MapCore as Map  # any view of a map (a Map is one)
 
 __all__ = [
     "BatchResult",
@@ -106,7 +107,7 @@ def _key_decoder(m: Map) -> Callable[[bytes], Any]:
     return m._kdec if m._kdec is not None else bytes
 
 
-def _target(m: Map) -> engine.Target:
+def _target(m: Map) -> Target:
     """The engine's view of a Map view (its codecs decode keys in reports)."""
     return m._target()
 
@@ -289,7 +290,7 @@ def update_many(
     if values is None:
         chunks, n = _pairs_chunks(m, pairs_or_keys, kind, flags, chunk_size)
     elif packed_view(pairs_or_keys) is not None and packed_view(values) is not None:
-        return engine.update_packed(
+        return _engine_update_packed(
             _target(m), pairs_or_keys, values, flags=flags, on_error=on_error,
             parallel=parallel, chunk_size=chunk_size,
         )  # fmt: skip
@@ -323,7 +324,7 @@ def update_packed(
     (TypeError for sequences: use :func:`update_many`).
     """
     t = _target(m) if hasattr(m, "_h") else m
-    return engine.update_packed(
+    return _engine_update_packed(
         t, keys, values, flags=flags, on_error=on_error, parallel=parallel, chunk_size=chunk_size
     )
 
@@ -544,7 +545,7 @@ def clear(m: Map) -> None:
         # meanwhile may remain)
         for _ in range(info.max_entries):
             try:
-                raw.pop()
+                raw._pop_next()
             except KeyError:
                 return
         return

@@ -33,7 +33,7 @@ from .errors import InvalidArgumentError, error_from_errno
 from .types import MapFlags, MapType, round_up8
 
 if TYPE_CHECKING:
-    from .maps import Map
+    from ._core import MapCore as Map  # any view of a map (a Map is one)
 
 __all__ = ["map_memory", "stride"]
 
@@ -88,6 +88,7 @@ def map_memory(m: Map) -> memoryview:
                 raise error_from_errno(e.errno or _errno.EINVAL, "mmap", map=h.desc) from e
             ent = (mm, True, readonly)
         _maps[h] = ent
+        h.unmap = release  # the handle unmaps before its fd closes
     mm, _owned, readonly = ent
     view = memoryview(mm)[: stride(m) * m.max_entries]
     return view.toreadonly() if readonly and not view.readonly else view
@@ -108,12 +109,14 @@ def release(handle: Any, collecting: bool = False) -> None:
     except BufferError:
         if collecting:
             _maps.pop(handle, None)
+            handle.unmap = None
             return
         raise BufferError(
             f"map {handle.desc} still has memory() views (or arrays made from them): "
             "release them (del the arrays, view.release()) before close(); nothing was closed"
         ) from None
     _maps.pop(handle, None)
+    handle.unmap = None
 
 
 def has_mapping(handle: Any) -> bool:

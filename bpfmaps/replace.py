@@ -25,7 +25,7 @@ from .errors import KeyNotFoundError
 from .types import MAP_IN_MAP_TYPES
 
 if TYPE_CHECKING:
-    from .maps import Map
+    from ._core import MapCore as Map  # any view of a map (a Map is one)
 
 __all__ = ["replace"]
 
@@ -55,7 +55,7 @@ def replace(
     the new map does not match the outer map's inner template (checked at the swap:
     nothing is swapped, the new map is freed).  Kernel floor 4.12 (map-in-map).
     """
-    Map = type(outer)  # the Map class, without importing maps (which imports this module)
+    cls: Any = type(outer)  # the Map class, without importing maps (which imports this module)
     if outer.type not in MAP_IN_MAP_TYPES:
         raise TypeError(f"replace() needs an array_of_maps or hash_of_maps, not {outer!r}")
     be = outer.backend
@@ -71,9 +71,9 @@ def replace(
                 key=key,
                 hint="the slot holds no map yet: pass template= (a Map or its spec)",
             ) from None
-        with Map.from_id(inner_id, backend=be) as cur:
+        with cls.from_id(inner_id, backend=be) as cur:
             spec = _spec(cur)
-    elif isinstance(template, Map):
+    elif isinstance(template, cls):
         spec = _spec(template)
         kc = kc if kc is not None else template.key_codec
         vc = vc if vc is not None else template.value_codec
@@ -85,7 +85,7 @@ def replace(
         raise TypeError(f"template must be a Map or a dict of create() arguments, not {template!r}")
     if name is not None:
         spec["name"] = name
-    new = Map.create(
+    new = cls.create(
         spec["type"],
         spec["key_size"],
         spec["value_size"],

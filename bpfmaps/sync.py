@@ -20,12 +20,13 @@ import sys as _sys
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Optional
 
-from . import bulk
+from .bulk import delete_many, iter_items, lookup_many, update_many
+from .codecs import Raw
 from .errors import ENOTSUPP, BatchError, CodecError, error_from_errno
 from .types import FD_VALUE_TYPES, MapType
 
 if TYPE_CHECKING:
-    from .maps import Map
+    from ._core import MapCore as Map  # any view of a map (a Map is one)
 
 if TYPE_CHECKING or _sys.version_info >= (3, 12):
     _IntArray = _array.array[int]
@@ -121,8 +122,6 @@ def _packed(obj: Any) -> Optional[memoryview]:
 
 
 def _encode_all(seq: Any, codec: Any, size: int, what: str) -> bytes:
-    from .codecs import Raw
-
     if type(codec) is Raw:
         try:
             # bytes as they are: one join, plus a check that every one has the size
@@ -240,7 +239,7 @@ def read_packed(
         if rc not in (0, -_errno.ENOENT, -_errno.EINTR) or cnt > want:
             cnt = 0
         if rc in _UNSUPPORTED and n == 0 and in_b is None:
-            pairs = list(m.raw.items())
+            pairs = list(iter_items(m.raw))
             return b"".join(k for k, _ in pairs), b"".join(v for _, v in pairs), len(pairs)
         if rc == -_errno.ENOSPC and cnt == 0:
             # a hash bucket larger than the room asked for: ask for more
@@ -403,9 +402,9 @@ def sync(
     if nd:
         try:
             if zero:
-                bulk.update_many(raw, del_keys, bytes(nd * vbs), on_error=mode)
+                update_many(raw, del_keys, bytes(nd * vbs), on_error=mode)
             else:
-                bulk.delete_many(raw, del_keys, on_error=mode, missing_ok=True)
+                delete_many(raw, del_keys, on_error=mode, missing_ok=True)
         except BatchError as e:
             failures += [(i, k, x) for i, k, x in e.errors] or [
                 (e.index if e.index is not None else e.applied, e.key, e.__cause__ or e)
@@ -418,7 +417,7 @@ def sync(
     upd_ok_changed = nu - n_added
     if nu:
         try:
-            bulk.update_many(raw, upd_keys, upd_vals, on_error=mode)
+            update_many(raw, upd_keys, upd_vals, on_error=mode)
         except BatchError as e:
             if mode == "stop":
                 a = flags[: e.applied].count(1)
@@ -493,7 +492,7 @@ def _old_values(m: Map, upd_keys: bytes, flags: bytes, nu: int) -> bytes:
     out = bytearray(nu * vbs)
     if changed:
         keys = b"".join(upd_keys[i * ks : (i + 1) * ks] for i in changed)
-        vals = bulk.lookup_many(m.raw, keys, default=None)
+        vals = lookup_many(m.raw, keys, default=None)
         for i, v in zip(changed, vals):
             if v is not None:
                 out[i * vbs : (i + 1) * vbs] = v
@@ -565,7 +564,7 @@ def _rollback(
             changed = [i for i in range(n_upd) if not flags[i]]
             if changed:
                 assert old_vals is not None  # read whenever on_error == "rollback"
-                bulk.update_many(
+                update_many(
                     raw,
                     [upd_keys[i * ks : (i + 1) * ks] for i in changed],
                     [old_vals[i * vbs : (i + 1) * vbs] for i in changed],
@@ -573,12 +572,12 @@ def _rollback(
                 )
             if added:
                 if m.type in _ZERO_TYPES:
-                    bulk.update_many(raw, added, [bytes(vbs)] * len(added), on_error="continue")
+                    update_many(raw, added, [bytes(vbs)] * len(added), on_error="continue")
                 else:
-                    bulk.delete_many(raw, added, on_error="continue", missing_ok=True)
+                    delete_many(raw, added, on_error="continue", missing_ok=True)
         if n_del:
             idx = _u32(dels)[:n_del]
-            bulk.update_many(
+            update_many(
                 raw,
                 [ck[c * ks : (c + 1) * ks] for c in idx],
                 [cv[c * vbs : (c + 1) * vbs] for c in idx],

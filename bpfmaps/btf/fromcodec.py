@@ -23,7 +23,7 @@ import struct
 import sys
 from typing import Any
 
-from .. import codecs as C
+from ..codecs import CType, Int, PerCPU, Raw, Struct
 from ..errors import CodecError
 from . import layout as L
 from .typed import BTFCodec
@@ -227,24 +227,24 @@ def layout_of(spec: Any, what: str = "value") -> Any:
         return lay
     if isinstance(spec, BTFCodec):
         return spec.layout
-    if isinstance(spec, C.PerCPU):
+    if isinstance(spec, PerCPU):
         return layout_of(spec.inner, what)
-    if type(spec) is C.Int or isinstance(spec, C.Int):
+    if type(spec) is Int or isinstance(spec, Int):
         base = _int(spec.size, spec.signed)
         if spec.size > 1 and spec.byteorder != sys.byteorder:
             return L.Typedef(
                 f"__be{spec.size * 8}" if not spec.signed else f"__sbe{spec.size * 8}", base
             )
         return base
-    if isinstance(spec, C.CType):
+    if isinstance(spec, CType):
         return _from_ctype(spec.ctype, {}, what)
     if isinstance(spec, type) and issubclass(spec, ctypes._SimpleCData.__mro__[1]):
         return _from_ctype(spec, {}, what)
-    if isinstance(spec, C.Struct):
+    if isinstance(spec, Struct):
         return _from_struct_fmt(spec.fmt, spec.names, what)
     if isinstance(spec, str):
         return _from_struct_fmt(spec, None, what)
-    if isinstance(spec, C.Raw) or spec is None or spec is bytes:
+    if isinstance(spec, Raw) or spec is None or spec is bytes:
         size = getattr(spec, "size", None)
         if size is None:
             raise CodecError(f"{what}: raw bytes have no size here; give a codec")
