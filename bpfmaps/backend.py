@@ -60,7 +60,7 @@ _PROTOCOLS = frozenset({"Backend", "PerfReader", "RingReader"})
 
 def _lazy(name: str) -> object:
     if name in _PROTOCOLS:
-        from . import _backend_protocol
+        import bpfmaps._backend_protocol as _backend_protocol  # not `from . import`: no edge to the package root
 
         value = globals()[name] = getattr(_backend_protocol, name)
         return value

@@ -58,7 +58,7 @@ _RINGS = frozenset({"KernelPerfRing", "KernelRing"})
 
 def _lazy(name: str) -> object:
     if name in _RINGS:
-        from . import _kring
+        import bpfmaps._kring as _kring  # not `from . import`: no edge to the package root
 
         value = globals()[name] = getattr(_kring, name)
         return value
