@@ -45,8 +45,8 @@ RANK: dict[str, float] = {
     "bulk": 7, "batching": 8, "sync": 8, "replace": 8,
     "_objects": 8.5, "_percpu": 8.5, "_bulkops": 8.6, "maps": 9, "progs": 9,
     # L4: bpftool: pure parsing first, then execution
-    "bpftool.bytes": 10, "bpftool.parsed": 10.5, "bpftool.lexer": 11, "bpftool.grammar": 12, "bpftool.quick": 13,
-    "bpftool.plan": 13, "bpftool.scan": 14, "bpftool.batchfile": 14, "bpftool.parse": 15,
+    "bpftool.bytes": 10, "bpftool.parsed": 10.5, "bpftool.lexer": 11, "bpftool.grammar": 12,
+    "bpftool.plan": 13, "bpftool.scan": 14, "bpftool.parse": 15,
     # execution: rendering and the safety net are leaves (types/bytes only); then the
     # runner's layers, each stacked on the one below (bpftool/state.py)
     "bpftool.output": 15.5, "bpftool._safety": 15.5, "bpftool.resolve": 16,
@@ -74,10 +74,8 @@ ONLY: dict[str, set[str]] = {
             "parsed",
             "lexer",
             "grammar",
-            "quick",
             "plan",
             "scan",
-            "batchfile",
             "parse",
         )
     },
@@ -92,7 +90,7 @@ ONLY: dict[str, set[str]] = {
     "testing.pytest_plugin": {"errors", "types", "backend"},
 }
 #: the only importers of the compiled module (REDESIGN: kernel backend and scanner driver)
-FFI_USERS = {"kernel", "_cbuf", "_kring", "_kloops", "bpftool.scan", "bpftool.batchfile", "loops"}
+FFI_USERS = {"kernel", "_cbuf", "_kring", "_kloops", "bpftool.scan", "loops"}
 
 #: lazy imports of bpfmaps modules that are allowed, with the reason
 LAZY: dict[tuple[str, str], str] = {
@@ -101,7 +99,6 @@ LAZY: dict[tuple[str, str], str] = {
     "(about 10 ms); calling a backend never needs them (module __getattr__)",
     ("kernel", "_kring"): "start-up: the ring readers (mmap) only for ringbuf_open/perf_open",
     ("loops", "kernel"): "optional extension: C loops only for the kernel backend",
-    ("bpftool.batchfile", "_ffi"): "optional extension: the C scanner (files parse without it)",
     ("bpftool.scan", "_ffi"): "optional extension: the C scanner (files parse without it)",
     ("cli", "bpftool.runner"): "start-up: `bpfmaps -h` does not import the runner",
     ("cli", "bpftool.parsed"): "start-up: `bpfmaps -h` does not import the command tables",
@@ -265,6 +262,19 @@ def _violations() -> dict[tuple[str, str], list[str]]:
 def test_every_module_has_a_rank():
     missing = sorted(m for m in MODULES if _group(m) not in RANK)
     assert not missing, f"give these modules a rank in tests/test_layers.py RANK: {missing}"
+
+
+#: compiled extension modules (no .py file), which RANK and the lists may name too
+EXTENSIONS = {"_ffi", "_pack"}
+
+
+def test_lists_name_existing_modules():
+    """RANK, ONLY, FFI_USERS and LAZY name only modules that exist (a deleted or renamed
+    module leaves no stale entry that would hide a new one of that name)."""
+    named = set(RANK) | set(ONLY) | FFI_USERS | {m for edge in LAZY for m in edge}
+    named |= {m for allowed in ONLY.values() for m in allowed}
+    stale = sorted(m for m in named if m not in MODULES and m not in EXTENSIONS)
+    assert not stale, f"remove these modules (gone) from tests/test_layers.py: {stale}"
 
 
 def test_no_new_layer_violations():

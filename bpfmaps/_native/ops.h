@@ -2,7 +2,8 @@
  *
  * Written by the scanner (_native/scan.c), read by the exec loop (_shim.c
  * bpfm_exec_ops) and, through bpfmaps.bpftool.plan.OP (a struct.Struct checked
- * against this layout by tests/bpftool/test_plan_layout.py), by Python.
+ * against this layout by test_record_layout_matches_header in
+ * tests/bpftool/test_bpftool_scan.py), by Python.
  *
  * kind/flags:
  *   BPFM_OP_UPDATE   flags = BPF_ANY 0 | BPF_NOEXIST 1 | BPF_EXIST 2 (update, push, enqueue)

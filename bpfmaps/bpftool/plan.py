@@ -10,7 +10,8 @@ blocks, the Python reference appends one command at a time through
 equivalence tests compare.
 
 The record layout is defined once, in ``bpfmaps/_native/ops.h``; :data:`OP` is its
-Python view (checked against the header by ``tests/bpftool/test_plan_layout.py``).
+Python view (checked against the header by ``test_record_layout_matches_header`` in
+``tests/bpftool/test_bpftool_scan.py``).
 Keys and values live in separate arenas, so a run of updates to one map (consecutive
 records, same map, same flag) is already the contiguous keys and values buffers
 ``BPF_MAP_UPDATE_BATCH`` takes.
