@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from .. import engine, loops
 from ..errors import BatchError, CommandFailed, strerror
-from ..types import PERCPU_TYPES
+from ..types import PERCPU_INTS
 from . import scan
 from .bytes import _show
 from .commands import Commands
@@ -101,7 +101,7 @@ class BlockExecutor(Commands):
             plain = [
                 not self.json
                 and m is not None
-                and m.type not in PERCPU_TYPES
+                and m.type not in PERCPU_INTS
                 and not getattr(getattr(m, "info", None), "btf_id", 0)
                 for m in t.refs
             ]

@@ -27,9 +27,10 @@ from __future__ import annotations
 import errno as _errno
 import sys
 
+from .. import types as _types
 from ..errors import strerror
 from ..json_writer import JsonWriter, Raw, render_json
-from ..types import PERCPU_TYPES, MapInfo, MapType, round_up8
+from ..types import FD_VALUE_INTS, MAP_TYPE, PERCPU_INTS, MapInfo, round_up8
 from .bytes import format_bytes, format_entry
 
 TYPE_CHECKING = False
@@ -60,7 +61,7 @@ __all__ = [
 
 
 #: libbpf 1.1 (bpftool 7.1) map type names; newer types print as ``type N``
-_LIBBPF_MAP_TYPE_MAX = int(MapType.USER_RINGBUF)
+_LIBBPF_MAP_TYPE_MAX = int(MAP_TYPE.USER_RINGBUF)
 
 #: libbpf 1.1 ``libbpf_bpf_prog_type_str`` names, by number
 _PROG_TYPES = (
@@ -73,10 +74,11 @@ _PROG_TYPES = (
 )  # fmt: skip
 
 
-def map_type_str(t: Any) -> Optional[str]:
-    """bpftool 7.1's name of map type ``t``, or None where it prints ``type N``."""
-    if isinstance(t, MapType) and 0 <= int(t) <= _LIBBPF_MAP_TYPE_MAX:
-        return t.name.lower()
+def map_type_str(t: int) -> Optional[str]:
+    """bpftool 7.1's name of map type number ``t``, or None where it prints ``type N``.
+    Cost: O(1) (builds :class:`~bpfmaps.types.MapType` on first use)."""
+    if 0 <= t <= _LIBBPF_MAP_TYPE_MAX:
+        return _types.MapType(t).name.lower()
     return None
 
 
@@ -107,7 +109,7 @@ def element_json(
     when given (BTF output: any value :class:`JsonWriter` accepts)."""
     ks, vs = info.key_size, info.value_size
     d: dict[str, Any] = {"key": hex_json((key or b"")[:ks])}
-    if info.type in PERCPU_TYPES:
+    if info.raw_type in PERCPU_INTS:
         step = round_up8(vs)
         d["values"] = [
             {"cpu": i, "value": hex_json(value[i * step : i * step + vs])} for i in range(ncpus)
@@ -120,8 +122,8 @@ def element_json(
 
 
 def _header_json(info: MapInfo) -> dict[str, Any]:
-    t = map_type_str(info.type)
-    d: dict[str, Any] = {"id": info.id, "type": t if t is not None else int(info.type)}
+    t = map_type_str(info.raw_type)
+    d: dict[str, Any] = {"id": info.id, "type": t if t is not None else int(info.raw_type)}
     if info.name:
         d["name"] = info.name
     d["flags"] = Raw(str(_c_int(info.flags)))
@@ -161,7 +163,7 @@ def show_json(
     d["max_entries"] = info.max_entries
     if "memlock" in fdinfo:
         d["bytes_memlock"] = _atoi(fdinfo["memlock"])
-    if info.type == MapType.PROG_ARRAY:
+    if info.raw_type == MAP_TYPE.PROG_ARRAY:
         opt = fdinfo.get("owner_prog_type")
         if opt is not None:
             n = _atoi(opt) & 0xFFFFFFFF
@@ -179,8 +181,8 @@ def show_json(
 
 
 def _header_plain(info: MapInfo) -> str:
-    t = map_type_str(info.type)
-    s = f"{info.id}: " + (f"{t}  " if t is not None else f"type {int(info.type)}  ")
+    t = map_type_str(info.raw_type)
+    s = f"{info.id}: " + (f"{t}  " if t is not None else f"type {int(info.raw_type)}  ")
     if info.name:
         s += f"name {info.name}  "
     return s + f"flags 0x{info.flags:x}\n"
@@ -192,7 +194,7 @@ def show_plain(info: MapInfo, fdinfo: dict[str, str], pinned: Optional[list[str]
     s += f"\tkey {info.key_size}B  value {info.value_size}B  max_entries {info.max_entries}"
     if "memlock" in fdinfo:
         s += f"  memlock {fdinfo['memlock']}B"
-    if info.type == MapType.PROG_ARRAY:
+    if info.raw_type == MAP_TYPE.PROG_ARRAY:
         opt = fdinfo.get("owner_prog_type")
         oj = fdinfo.get("owner_jited")
         if opt is not None or oj is not None:
@@ -311,7 +313,7 @@ class PlainOutput(Output):
                 value,
                 info.key_size,
                 info.value_size,
-                percpu=info.type in PERCPU_TYPES,
+                percpu=info.raw_type in PERCPU_INTS,
                 ncpus=self.ncpus,
             )
         )
@@ -344,9 +346,7 @@ class PlainOutput(Output):
         self.element(info, key, value, formatted)
 
     def dump_entry_error(self, info: MapInfo, key: bytes, err: int) -> None:
-        if info.type in (MapType.PROG_ARRAY, MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS) and (
-            err == _errno.ENOENT
-        ):
+        if info.raw_type in FD_VALUE_INTS and (err == _errno.ENOENT):
             return
         msg = "<no entry>" if err == _errno.ENOENT else strerror(err)
         brk = info.key_size > 16 or len(msg) > 16
@@ -435,9 +435,7 @@ class JsonOutput(Output):
         self.element(info, key, value, formatted)
 
     def dump_entry_error(self, info: MapInfo, key: bytes, err: int) -> None:
-        if info.type in (MapType.PROG_ARRAY, MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS) and (
-            err == _errno.ENOENT
-        ):
+        if info.raw_type in FD_VALUE_INTS and (err == _errno.ENOENT):
             return
         self._put({"key": hex_json(key[: info.key_size]), "value": {"error": strerror(err)}})
 

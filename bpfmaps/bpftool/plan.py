@@ -24,7 +24,7 @@ from __future__ import annotations
 import struct
 from array import array
 
-from ..types import FD_VALUE_TYPES, PERCPU_TYPES, round_up8
+from ..types import FD_VALUE_INTS, PERCPU_INTS, round_up8
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -98,14 +98,14 @@ class MapTable:
 
     def value_buf(self, ref: Any) -> int:
         """Bytes of one value in the kernel buffer for ``ref``."""
-        if ref.type in PERCPU_TYPES:
+        if ref.type in PERCPU_INTS:
             return round_up8(ref.value_size) * self.ncpus
         size: int = ref.value_size
         return size
 
     def slot(self, ref: Any) -> tuple[int, int]:
         """(bytes per value copy, copies) for ``ref``."""
-        if ref.type in PERCPU_TYPES:
+        if ref.type in PERCPU_INTS:
             return round_up8(ref.value_size), self.ncpus
         return ref.value_size, 1
 
@@ -115,7 +115,7 @@ def caps_of(ref: Any) -> int:
     updates need a byte value (no fd-valued maps, value_size > 0), deletes a key;
     lookups, getnext and pop take any map.  Cost: O(1)."""
     caps = (1 << LOOKUP) | (1 << GETNEXT) | (1 << POP)
-    if ref.type not in FD_VALUE_TYPES and ref.value_size > 0:
+    if ref.type not in FD_VALUE_INTS and ref.value_size > 0:
         caps |= 1 << UPDATE
     if ref.key_size > 0:
         caps |= 1 << DELETE

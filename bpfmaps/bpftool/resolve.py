@@ -15,7 +15,7 @@ import os
 
 from ..engine import FdTarget
 from ..errors import ParseError, strerror
-from ..types import PERCPU_TYPES, MapInfo, MapType, round_up8
+from ..types import PERCPU_INTS, MapInfo, round_up8
 from ._safety import PRIV_HINT
 from .bytes import _show
 from .parsed import Command, Create, Handle, Pin
@@ -52,17 +52,17 @@ class MapRef:
         self.fd = fd
         self.path = path
         self._target: Optional[FdTarget] = None
-        ncpus = backend.possible_cpus() if info.type in PERCPU_TYPES else 1
+        percpu = info.raw_type in PERCPU_INTS
+        ncpus = backend.possible_cpus() if percpu else 1
         self.value_buf_size = (
-            round_up8(info.value_size) * ncpus
-            if ncpus > 1 or info.type in PERCPU_TYPES
-            else info.value_size
+            round_up8(info.value_size) * ncpus if ncpus > 1 or percpu else info.value_size
         )
 
     @property
-    def type(self) -> MapType | int:
-        """The map type (what the grammar and plan need)."""
-        return self.info.type
+    def type(self) -> int:
+        """The map type number (what the grammar and plan need), as the record keeps
+        it (:attr:`~bpfmaps.types.MapInfo.raw_type`: no enum is built)."""
+        return self.info.raw_type
 
     @property
     def key_size(self) -> int:

@@ -69,7 +69,10 @@ ALLOWED = frozenset(
 
 #: modules the path must never need, whoever imports them (named so the failure says
 #: what came back): the typed API and its machinery, the reference parser (lexer and
-#: grammar: the scanner took every line), heavy stdlib modules
+#: grammar: the scanner took every line), heavy stdlib modules; enum: a plain
+#: successful run builds none of bpfmaps.types' enums (MapType & co. and the *_TYPES
+#: sets load enum on first use: the path reads the plain ints, MAP_TYPE, *_INTS,
+#: MapInfo.raw_type)
 FORBIDDEN = (
     "bpfmaps.maps", "bpfmaps.bulk", "bpfmaps.batching", "bpfmaps.codecs", "bpfmaps.sync",
     "bpfmaps.ringbuf", "bpfmaps.progs", "bpfmaps.memory", "bpfmaps.replace",
@@ -77,6 +80,7 @@ FORBIDDEN = (
     "bpfmaps.btf", "bpfmaps.testing",
     "json", "dataclasses", "inspect", "ast", "subprocess", "tempfile", "decimal",
     "datetime", "concurrent.futures", "asyncio", "logging", "argparse", "importlib.metadata",
+    "enum",
 )  # fmt: skip
 
 #: standard modules the CLI layer must not import on the path (each 0.3-10 ms of the
