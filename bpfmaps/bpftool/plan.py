@@ -22,7 +22,6 @@ Pure Python; imports without the compiled extension.
 from __future__ import annotations
 
 import struct
-from array import array
 
 from ..types import FD_VALUE_INTS, PERCPU_INTS, round_up8
 
@@ -271,8 +270,3 @@ def flatten(items: Iterable[Any]) -> list[Any]:
         else:
             out.append(it)
     return out
-
-
-def lines_of(block: OpBlock) -> array[int]:
-    """The physical line of every op (array of uint32)."""
-    return array("I", (block.line(i) for i in range(block.count)))

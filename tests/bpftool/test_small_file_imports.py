@@ -72,7 +72,8 @@ ALLOWED = frozenset(
 #: grammar: the scanner took every line), heavy stdlib modules; enum: a plain
 #: successful run builds none of bpfmaps.types' enums (MapType & co. and the *_TYPES
 #: sets load enum on first use: the path reads the plain ints, MAP_TYPE, *_INTS,
-#: MapInfo.raw_type)
+#: MapInfo.raw_type); array and collections (array's import registers it with
+#: collections.abc, which loads collections, itertools, operator, reprlib, keyword)
 FORBIDDEN = (
     "bpfmaps.maps", "bpfmaps.bulk", "bpfmaps.batching", "bpfmaps.codecs", "bpfmaps.sync",
     "bpfmaps.ringbuf", "bpfmaps.progs", "bpfmaps.memory", "bpfmaps.replace",
@@ -80,7 +81,7 @@ FORBIDDEN = (
     "bpfmaps.btf", "bpfmaps.testing",
     "json", "dataclasses", "inspect", "ast", "subprocess", "tempfile", "decimal",
     "datetime", "concurrent.futures", "asyncio", "logging", "argparse", "importlib.metadata",
-    "enum",
+    "enum", "array", "collections",
 )  # fmt: skip
 
 #: standard modules the CLI layer must not import on the path (each 0.3-10 ms of the
