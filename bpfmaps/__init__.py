@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import sys as _sys
 
-from ._version import __version__ as __version__
-
 TYPE_CHECKING = False  # (typing.TYPE_CHECKING without importing typing: ~10 ms of start-up)
 
 # Public names are loaded on first use (PEP 562): ``import bpfmaps`` and the
 # ``bpfmaps batch file`` command stay cheap; ``from bpfmaps import Map`` works as usual.
 _LAZY = {
+    "__version__": ("_version", "__version__"),
     "codecs": ("codecs", None),
     "Backend": ("backend", "Backend"),
     "default_backend": ("backend", "default_backend"),
@@ -77,6 +76,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from typing import Any
 
     from . import codecs
+    from ._version import __version__ as __version__
     from .backend import Backend, default_backend, kernel_backend, use_backend
     from .batching import MapBatch, Transaction, batch
     from .codecs import AllCPUs

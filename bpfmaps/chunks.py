@@ -10,12 +10,12 @@ Nothing here issues a bpf(2) command.  Kernel floor: none (data only).
 from __future__ import annotations
 
 import errno as _errno
-from contextvars import ContextVar
 
 from .errors import ENOTSUPP, error_from_errno
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from contextvars import ContextVar
     from typing import Any, Callable, Optional, Protocol
 
     from .backend import Backend
@@ -107,7 +107,9 @@ UPE = 1  # NOEXIST/EXIST update: per-element loop (the kernel rejects these in b
 DEL = 2  # delete: DELETE_BATCH
 _OPNAME = {UPD: "update", UPE: "update", DEL: "delete"}
 
-_force: ContextVar[bool] = ContextVar("bpfmaps_force_fallback", default=False)
+#: the forced_fallback flag (a ContextVar, made by the first forced_fallback(): until
+#: then it is False everywhere, and a plain run never loads contextvars)
+_force: dict[str, ContextVar[bool]] = {}
 #: (map type, command) pairs the running kernel has no batch command for
 _no_batch: set[tuple[int, str]] = set()
 
@@ -123,11 +125,16 @@ class _Forced:
         self._token: object = None
 
     def __enter__(self) -> None:
-        self._token = _force.set(self.enabled)
+        cv = _force.get("on")
+        if cv is None:
+            from contextvars import ContextVar  # start-up: only tests and benchmarks force
+
+            cv = _force.setdefault("on", ContextVar("bpfmaps_force_fallback", default=False))
+        self._token = cv.set(self.enabled)
 
     def __exit__(self, *exc: object) -> None:
         token, self._token = self._token, None
-        _force.reset(token)  # type: ignore[arg-type]
+        _force["on"].reset(token)  # type: ignore[arg-type]
 
 
 def forced_fallback(enabled: bool = True) -> _Forced:
@@ -144,7 +151,8 @@ def check_mode(on_error: str) -> None:
 
 
 def _batch_ok(h: Any, cmd: str) -> bool:
-    return not _force.get() and (h.info.raw_type, cmd) not in _no_batch
+    cv = _force.get("on")
+    return not (cv is not None and cv.get()) and (h.info.raw_type, cmd) not in _no_batch
 
 
 def _mark_no_batch(h: Any, cmd: str) -> None:

@@ -45,13 +45,8 @@ from .chunks import (
     forced_fallback,
     packed_view,
 )
-from .dump import default_batch, dump_chunks
 from .errors import BatchError
 from .loops import of as _loops
-from .rollback import Snapshot
-from .rollback import not_attempted as _not_attempted
-from .rollback import rollback as _rollback
-from .rollback import snapshot as _snapshot
 from .types import MAP_FLAGS as MapFlags  # the plain ints (no enum at start-up)
 from .types import MAP_TYPE as MapType
 from .types import UPDATE_FLAGS as UpdateFlags
@@ -60,6 +55,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Any, ClassVar, Optional
+
+    from .dump import default_batch, dump_chunks
+    from .rollback import Snapshot
 
 __all__ = [
     "DEFAULT_CHUNK",
@@ -308,6 +306,8 @@ def run(
                 snaps.append((b"", []))
             continue
         if snaps is not None:
+            from .rollback import snapshot as _snapshot  # start-up: on_error="rollback" only
+
             snaps.append(_snapshot(c))
         pos = 0
         local_fail = 0
@@ -351,6 +351,8 @@ def run(
             index = c.base + at
             problems: list[tuple[Any, Any, BaseException]] = []
             if snaps is not None:
+                from .rollback import rollback as _rollback
+
                 problems = _rollback(chunks, snaps, index)
             msg = f"{_OPNAME[c.kind]} #{index} of {total} failed after {res.applied} applied: {exc}"
             also = [(c.base + a, c.base + b) for a, b in extra]
@@ -364,6 +366,8 @@ def run(
                     if not problems
                     else f"; rollback incomplete ({len(problems)} keys not restored: {problems[0][2]})"
                 )
+            from .rollback import not_attempted as _not_attempted  # start-up: failures only
+
             err = BatchError(
                 msg,
                 applied=res.applied,
@@ -477,3 +481,15 @@ def delete_packed(
         for off in range(0, n, cs)
     ]
     return run(chunks, on_error, n, missing_ok=missing_ok)
+
+
+def __getattr__(name: str) -> Any:
+    """The streaming-read names, re-exported from :mod:`bpfmaps.dump` on first use
+    (PEP 562): a batch file that only writes never loads that module."""
+    if name in ("default_batch", "dump_chunks"):
+        from .dump import default_batch, dump_chunks  # start-up: whole-map reads only
+
+        value: Any = default_batch if name == "default_batch" else dump_chunks
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

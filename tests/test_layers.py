@@ -123,6 +123,14 @@ LAZY: dict[tuple[str, str], str] = {
         "bpftool.commands",
         "btf.dumper",
     ): "only for maps with BTF: the plain batch path skips the BTF modules",
+    ("engine", "rollback"): 'start-up: snapshots and restores only for on_error="rollback", '
+    "not_attempted only for a failure",
+    ("engine", "dump"): "start-up: the streaming-read names (module __getattr__) only for "
+    "whole-map reads",
+    ("bpftool.commands", "_version"): "start-up: the version string only for `version`",
+    ("bpftool.output", "json_writer"): "start-up: JSON output only (-j); the re-exported "
+    "names through module __getattr__",
+    ("bpftool.jsonbatch", "json_writer"): "start-up: the JSON batch array only with -j",
     ("btf.loader", "backend"): "default_backend() only when no backend is given",
     ("testing", "maps"): "fake_map() returns a Map; the fake itself never needs it",
     ("_core", "btf.typed"): "start-up: BTF codecs (btf=True, record classes) import the BTF "
@@ -134,7 +142,7 @@ LAZY: dict[tuple[str, str], str] = {
     ("_bulkops", "sync"): "start-up: Map.sync (the desired-state diff) is rarely used; its import "
     "costs about a quarter of maps' own",
 }
-for _m in ("codecs", "backend", "batching", "errors", "maps", "progs", "types"):
+for _m in ("codecs", "backend", "batching", "errors", "maps", "progs", "types", "_version"):
     LAZY[("__init__", _m)] = "lazy public names (module __getattr__): start-up"
 for _m in ("bytes", "parsed", "grammar", "lexer"):
     LAZY[("bpftool", f"bpftool.{_m}")] = (

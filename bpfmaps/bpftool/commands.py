@@ -16,7 +16,6 @@ import errno as _errno
 import os
 import sys
 
-from .._version import __version__
 from ..errors import CommandFailed, NotBpffsError, strerror
 from ..types import MapInfo
 from .bytes import _show
@@ -411,6 +410,8 @@ class Commands(Reports):
     def _do_version(self, c: Version) -> None:
         # like bpftool -V: version, what it is built on, features
         import importlib.util  # start-up: only for `version`
+
+        from .._version import __version__
 
         shim = importlib.util.find_spec("bpfmaps._ffi") is not None
         if self.json:

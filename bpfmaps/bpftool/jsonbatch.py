@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from . import scan
 from .bytes import _show
-from .output import render_json
 from .plan import OpBlock
 from .state import RunState
 
@@ -34,6 +33,8 @@ class JsonBatch(RunState):
 
     def _dumps(self, obj: Any) -> str:
         """``obj`` in bpftool's JSON layout (pretty with ``-p``)."""
+        from ..json_writer import render_json  # start-up: -j only
+
         return render_json(obj, self.pretty)
 
     def _emit_json_batch(self) -> None:
@@ -124,6 +125,8 @@ class JsonBatch(RunState):
 
     def _item(self, obj: Any) -> str:
         """One item of the array as it appears between the array's separators."""
+        from ..json_writer import render_json  # start-up: -j only
+
         text = render_json([obj], self.pretty)
         return text[1:-2] if self.pretty else text[1:-1]
 

@@ -29,13 +29,14 @@ import sys
 
 from .. import types as _types
 from ..errors import strerror
-from ..json_writer import JsonWriter, Raw, render_json
 from ..types import FD_VALUE_INTS, MAP_TYPE, PERCPU_INTS, MapInfo, round_up8
 from .bytes import format_bytes, format_entry
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # (a Protocol for checkers only: no typing work at start-up)
     from typing import Any, Optional, Protocol
+
+    from ..json_writer import JsonWriter, Raw, render_json
 
     class TextOut(Protocol):
         """Where an Output writes: a text stream (``sys.stdout``, ``io.StringIO``, the
@@ -93,11 +94,15 @@ def prog_type_str(t: int) -> Optional[str]:
 def error_json(message: str) -> dict[str, Any]:
     """bpftool's ``p_err`` object: the message is written between quotes unescaped
     (``jsonw_vprintf_enquote``), exactly as bpftool does."""
+    from ..json_writer import Raw  # start-up: JSON output only
+
     return {"error": Raw('"' + message + '"')}
 
 
 def hex_json(data: bytes) -> list[Raw]:
     """``print_hex_data_json``: one ``"0x%02hhx"`` string per byte."""
+    from ..json_writer import Raw  # start-up: JSON output only
+
     return [Raw(f'"0x{b:02x}"') for b in data]
 
 
@@ -122,6 +127,8 @@ def element_json(
 
 
 def _header_json(info: MapInfo) -> dict[str, Any]:
+    from ..json_writer import Raw  # start-up: JSON output only
+
     t = map_type_str(info.raw_type)
     d: dict[str, Any] = {"id": info.id, "type": t if t is not None else int(info.raw_type)}
     if info.name:
@@ -456,6 +463,8 @@ class JsonOutput(Output):
 
     def finish(self) -> None:
         self._stack.clear()
+        from ..json_writer import JsonWriter  # start-up: JSON output only
+
         w = JsonWriter(self.pretty)
         for v in self.values:
             w.value(v)
@@ -471,3 +480,15 @@ def make_output(
     if json:
         return JsonOutput(out, err, ncpus, pretty)
     return PlainOutput(out, err, ncpus)
+
+
+def __getattr__(name: str) -> Any:
+    """``Raw``, ``JsonWriter`` and ``render_json``, re-exported from
+    :mod:`bpfmaps.json_writer` on first use (PEP 562): plain output never loads it."""
+    if name in ("Raw", "JsonWriter", "render_json"):
+        from ..json_writer import JsonWriter, Raw, render_json  # start-up: JSON output only
+
+        value: Any = {"Raw": Raw, "JsonWriter": JsonWriter, "render_json": render_json}[name]
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -37,7 +37,6 @@ ALLOWED = frozenset(
         "bpfmaps._kloops",
         "bpfmaps._loopbase",
         "bpfmaps._record",
-        "bpfmaps._version",
         "bpfmaps.backend",
         "bpfmaps.bpftool",
         "bpfmaps.bpftool._safety",
@@ -56,13 +55,10 @@ ALLOWED = frozenset(
         "bpfmaps.bpftool.state",
         "bpfmaps.chunks",
         "bpfmaps.cli",
-        "bpfmaps.dump",
         "bpfmaps.engine",
         "bpfmaps.errors",
-        "bpfmaps.json_writer",
         "bpfmaps.kernel",
         "bpfmaps.loops",
-        "bpfmaps.rollback",
         "bpfmaps.types",
     }
 )
@@ -73,7 +69,10 @@ ALLOWED = frozenset(
 #: successful run builds none of bpfmaps.types' enums (MapType & co. and the *_TYPES
 #: sets load enum on first use: the path reads the plain ints, MAP_TYPE, *_INTS,
 #: MapInfo.raw_type); array and collections (array's import registers it with
-#: collections.abc, which loads collections, itertools, operator, reprlib, keyword)
+#: collections.abc, which loads collections, itertools, operator, reprlib, keyword);
+#: the version string (``version`` only), the JSON writer (``-j`` only), rollback
+#: snapshots and streaming whole-map reads (failures and dumps only), contextvars
+#: (``forced_fallback`` only)
 FORBIDDEN = (
     "bpfmaps.maps", "bpfmaps.bulk", "bpfmaps.batching", "bpfmaps.codecs", "bpfmaps.sync",
     "bpfmaps.ringbuf", "bpfmaps.progs", "bpfmaps.memory", "bpfmaps.replace",
@@ -82,6 +81,8 @@ FORBIDDEN = (
     "json", "dataclasses", "inspect", "ast", "subprocess", "tempfile", "decimal",
     "datetime", "concurrent.futures", "asyncio", "logging", "argparse", "importlib.metadata",
     "enum", "array", "collections",
+    "bpfmaps._version", "bpfmaps.json_writer", "bpfmaps.rollback", "bpfmaps.dump",
+    "contextvars", "_contextvars",
 )  # fmt: skip
 
 #: standard modules the CLI layer must not import on the path (each 0.3-10 ms of the

@@ -56,13 +56,10 @@ STDLIB_ALLOWED = {
     "_collections": "built in: _tuplegetter for the records (bpfmaps._record)",
     "struct": "loops: the op record (struct bpfm_op)",
     "_struct": "struct's C half",
-    "contextvars": "chunks: forced_fallback's context variable (0.2 ms)",
-    "_contextvars": "contextvars' C half",
 }
 #: the bpfmaps modules that importing the four loads (and nothing else of bpfmaps)
 BPFMAPS_ALLOWED = {
     "bpfmaps",
-    "bpfmaps._version",
     "bpfmaps._record",
     "bpfmaps.errors",
     "bpfmaps.types",
@@ -75,8 +72,6 @@ BPFMAPS_ALLOWED = {
     "bpfmaps.kernel",
     "bpfmaps.loops",
     "bpfmaps.chunks",
-    "bpfmaps.rollback",
-    "bpfmaps.dump",
     "bpfmaps.engine",
 }
 
