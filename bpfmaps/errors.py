@@ -13,11 +13,34 @@ on machines without the C extension.
 from __future__ import annotations
 
 import errno as _errno
-import os
+
+from ._errbase import ENOTSUPP as ENOTSUPP
+from ._errbase import BPFError as BPFError
+from ._errbase import BpfmapsError as BpfmapsError
+from ._errbase import _rebuild as _rebuild  # pickles of BPFError name it here
+from ._errbase import strerror as strerror
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+    from ._errkinds import (
+        AmbiguousMapError,
+        CodecError,
+        InvalidArgumentError,
+        IterationAbortedError,
+        KeyExistsError,
+        KeyNotFoundError,
+        MapClosedError,
+        MapFullError,
+        MapNotFoundError,
+        NoSpaceError,
+        NotBpffsError,
+        NotSupportedError,
+        PermissionDeniedError,
+        PinExistsError,
+        PinNotFoundError,
+    )
 
 __all__ = [
     "ENOTSUPP",
@@ -44,146 +67,6 @@ __all__ = [
     "error_from_errno",
     "strerror",
 ]
-
-#: The kernel-internal "operation not supported" errno (include/linux/errno.h).
-#: ``os.strerror(524)`` is "Unknown error 524", so we name it ourselves.
-ENOTSUPP = 524
-
-
-def strerror(err: int) -> str:
-    """Human-readable text for ``err``, including the kernel-only ENOTSUPP (524)."""
-    if err == ENOTSUPP:
-        return "Operation not supported (ENOTSUPP)"
-    return os.strerror(err)
-
-
-class BpfmapsError(Exception):
-    """Root of every exception raised by bpfmaps."""
-
-
-class BPFError(BpfmapsError, OSError):
-    """A bpf(2) call failed.
-
-    Attributes: ``errno``, ``strerror``, ``op`` (e.g. ``"update"``), ``map`` (a short
-    description such as ``"id 12 'lb_backends'"`` or None), ``key`` (the raw key
-    when the operation had one) and ``hint`` (what usually causes this).
-    """
-
-    def __init__(
-        self,
-        err: int,
-        op: str,
-        map: str | None = None,
-        hint: str | None = None,
-        key: Any = None,
-        detail: str | None = None,
-    ) -> None:
-        OSError.__init__(self, err, strerror(err))
-        self.op: str = op
-        self.map: str | None = map
-        self.hint: str | None = hint
-        self.key: Any = key
-        self.detail: str | None = detail
-
-    def __str__(self) -> str:
-        parts = [f"{self.op}"]
-        if self.map:
-            parts.append(f" on map {self.map}")
-        if self.key is not None:
-            parts.append(f" (key {_short(self.key)})")
-        if self.detail:
-            parts.append(f" {self.detail}")
-        parts.append(f" failed: [{_errname(self.errno)}] {self.strerror}")
-        if self.hint:
-            parts.append(f" ({self.hint})")
-        return "".join(parts)
-
-    def __reduce__(self) -> tuple[Any, ...]:  # keep pickling sane despite the custom __init__
-        return (
-            _rebuild,
-            (type(self), self.errno, self.op, self.map, self.hint, self.key, self.detail),
-        )
-
-
-def _rebuild(
-    cls: type[BPFError],
-    err: int,
-    op: str,
-    map: str | None,
-    hint: str | None,
-    key: Any,
-    detail: str | None,
-) -> BPFError:
-    return cls(err, op, map=map, hint=hint, key=key, detail=detail)
-
-
-class KeyNotFoundError(BPFError, KeyError):
-    """ENOENT on an element operation: the key does not exist."""
-
-
-class KeyExistsError(BPFError):
-    """EEXIST: NOEXIST update of an existing key (every array index exists)."""
-
-
-class MapFullError(BPFError):
-    """E2BIG: the map is full, or an array index is out of range."""
-
-
-class NoSpaceError(BPFError):
-    """ENOSPC: a batch lookup chunk is smaller than one hash bucket."""
-
-
-class PermissionDeniedError(BPFError, PermissionError):
-    """EPERM/EACCES: missing CAP_BPF/CAP_SYS_ADMIN, frozen map or read-only handle."""
-
-
-class InvalidArgumentError(BPFError, ValueError):
-    """EINVAL: bad flags, delete on an array, unsupported command for this map."""
-
-
-class NotSupportedError(BPFError):
-    """ENOTSUPP (524) / EOPNOTSUPP: the operation is not supported for this map type."""
-
-
-class MapNotFoundError(BPFError, LookupError):
-    """No map with this id or name (ENOENT from GET_FD_BY_ID, or no name match)."""
-
-
-class PinNotFoundError(BPFError, FileNotFoundError):
-    """ENOENT from OBJ_GET: nothing is pinned at that path."""
-
-
-class PinExistsError(BPFError, FileExistsError):
-    """EEXIST from OBJ_PIN: the path already exists."""
-
-
-class NotBpffsError(BPFError, ValueError):
-    """The path is not on a bpf file system (EPERM from OBJ_PIN, EACCES from OBJ_GET)."""
-
-
-class AmbiguousMapError(BpfmapsError, LookupError):
-    """Several maps match a name; ``ids`` lists them."""
-
-    def __init__(self, name: str, ids: list[int]) -> None:
-        super().__init__(name, ids)
-        self.name: str = name
-        self.ids: list[int] = list(ids)
-
-    def __str__(self) -> str:
-        ids = ", ".join(str(i) for i in self.ids)
-        return f"several maps are named {self.name!r} (ids {ids}); open one by id"
-
-
-class MapClosedError(BpfmapsError, ValueError):
-    """The map handle was closed."""
-
-
-class CodecError(BpfmapsError, ValueError):
-    """A key or value could not be encoded/decoded, or has the wrong size."""
-
-
-class IterationAbortedError(BpfmapsError, RuntimeError):
-    """Iteration gave up: the map changed under it for more than max_entries+1 steps."""
 
 
 class ParseError(BpfmapsError, ValueError):
@@ -377,6 +260,20 @@ def error_from_errno(
     ``err`` is a positive errno.  ``op`` names the operation ("update", "lookup",
     "open_by_id", "obj_get", "pin", "freeze", "create", "update_batch", ...).
     """
+    from ._errkinds import (  # start-up: the errno-specific classes only for a failure
+        InvalidArgumentError,
+        KeyExistsError,
+        KeyNotFoundError,
+        MapFullError,
+        MapNotFoundError,
+        NoSpaceError,
+        NotBpffsError,
+        NotSupportedError,
+        PermissionDeniedError,
+        PinExistsError,
+        PinNotFoundError,
+    )
+
     if err < 0:
         err = -err
     if hint is None:
@@ -423,18 +320,41 @@ def error_from_errno(
     return cls(err, op, map=map, hint=hint, key=key, detail=detail)
 
 
-def _errname(err: int | None) -> str:
-    if err is None:
-        return "?"
-    if err == ENOTSUPP:
-        return "ENOTSUPP"
-    return _errno.errorcode.get(err, str(err))
+#: the classes defined in :mod:`bpfmaps._errkinds` (this module is their public home
+#: and their ``__module__``)
+_KINDS = frozenset(
+    {
+        "AmbiguousMapError",
+        "CodecError",
+        "InvalidArgumentError",
+        "IterationAbortedError",
+        "KeyExistsError",
+        "KeyNotFoundError",
+        "MapClosedError",
+        "MapFullError",
+        "MapNotFoundError",
+        "NoSpaceError",
+        "NotBpffsError",
+        "NotSupportedError",
+        "PermissionDeniedError",
+        "PinExistsError",
+        "PinNotFoundError",
+    }
+)
 
 
-def _short(key: Any) -> str:
-    if isinstance(key, (bytes, bytearray, memoryview)):
-        b = bytes(key)
-        text = b[:32].hex(" ")
-        return text + (" ..." if len(b) > 32 else "")
-    r = repr(key)
-    return r if len(r) <= 80 else r[:77] + "..."
+def __getattr__(name: str) -> Any:
+    """The errno-specific and API-misuse exception classes, built on first use (PEP 562):
+    an exception class costs about 0.1 M instructions to create, and a batch file that
+    succeeds raises none of them."""
+    if name in _KINDS:
+        import bpfmaps._errkinds as _errkinds  # not `from . import`: no edge to the package root
+
+        value = getattr(_errkinds, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _KINDS)

@@ -24,7 +24,7 @@ ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
 #: lower rank = lower layer.  Equal ranks may not import each other.
 RANK: dict[str, float] = {
     # L0: pure (errors does not import types); _record: NamedTuple without typing
-    "_record": -1, "errors": 0, "json_writer": 0.5, "_version": 0.5, "types": 1, "_typing": 1.2,
+    "_record": -1, "_errbase": -0.5, "_errkinds": -0.2, "errors": 0, "json_writer": 0.5, "_version": 0.5, "types": 1, "_typing": 1.2,
     "_backend_protocol": 1.3,  # the Backend Protocol classes (typing at run time)
     # L1: the syscall layer: the compiled module, its one wrapper, the protocol, loops
     "_host": 1.1,  # /sys and /proc facts, pure Python
@@ -131,6 +131,10 @@ LAZY: dict[tuple[str, str], str] = {
     ("bpftool.output", "json_writer"): "start-up: JSON output only (-j); the re-exported "
     "names through module __getattr__",
     ("bpftool.jsonbatch", "json_writer"): "start-up: the JSON batch array only with -j",
+    ("errors", "_errkinds"): "start-up: the errno-specific and API-misuse exception classes "
+    "(module __getattr__), built only when raised or named",
+    ("bpftool.commands", "errors"): "start-up: NotBpffsError (bpfmaps._errkinds, through "
+    "errors' module __getattr__) only for a pin off a bpffs",
     ("btf.loader", "backend"): "default_backend() only when no backend is given",
     ("testing", "maps"): "fake_map() returns a Map; the fake itself never needs it",
     ("_core", "btf.typed"): "start-up: BTF codecs (btf=True, record classes) import the BTF "
@@ -320,7 +324,7 @@ def test_errno_values_are_named():
                 isinstance(n, ast.Constant)
                 and n.value == 524
                 and type(n.value) is int
-                and mod != "errors"
+                and mod not in ("errors", "_errbase")  # (_errbase defines it, errors exports it)
             ):
                 bad.append(f"{path}:{n.lineno}: 524 (use errors.ENOTSUPP)")
             if (

@@ -16,7 +16,7 @@ import errno as _errno
 import os
 import sys
 
-from ..errors import CommandFailed, NotBpffsError, strerror
+from ..errors import CommandFailed, strerror
 from ..types import MapInfo
 from .bytes import _show
 from .parsed import (
@@ -331,6 +331,8 @@ class Commands(Reports):
             raise f
 
     def _not_bpffs(self, c: Command, word: str, d: str) -> CommandFailed:
+        from ..errors import NotBpffsError  # start-up: the class is built on first use
+
         e = NotBpffsError(
             _errno.EPERM,
             "pin",

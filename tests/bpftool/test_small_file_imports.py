@@ -31,6 +31,7 @@ ALLOWED = frozenset(
     {
         "bpfmaps",
         "bpfmaps._cbuf",
+        "bpfmaps._errbase",
         "bpfmaps._ffi",
         "bpfmaps._ffi.lib",
         "bpfmaps._host",
@@ -72,7 +73,8 @@ ALLOWED = frozenset(
 #: collections.abc, which loads collections, itertools, operator, reprlib, keyword);
 #: the version string (``version`` only), the JSON writer (``-j`` only), rollback
 #: snapshots and streaming whole-map reads (failures and dumps only), contextvars
-#: (``forced_fallback`` only)
+#: (``forced_fallback`` only), the errno-specific exception classes (bpfmaps._errkinds:
+#: built when a failure raises one or code names one)
 FORBIDDEN = (
     "bpfmaps.maps", "bpfmaps.bulk", "bpfmaps.batching", "bpfmaps.codecs", "bpfmaps.sync",
     "bpfmaps.ringbuf", "bpfmaps.progs", "bpfmaps.memory", "bpfmaps.replace",
@@ -82,7 +84,7 @@ FORBIDDEN = (
     "datetime", "concurrent.futures", "asyncio", "logging", "argparse", "importlib.metadata",
     "enum", "array", "collections",
     "bpfmaps._version", "bpfmaps.json_writer", "bpfmaps.rollback", "bpfmaps.dump",
-    "contextvars", "_contextvars",
+    "contextvars", "_contextvars", "bpfmaps._errkinds",
 )  # fmt: skip
 
 #: standard modules the CLI layer must not import on the path (each 0.3-10 ms of the

@@ -270,3 +270,24 @@ def test_bulk_failure_counts_total(backend):
             bulk.update_many(m, keys, keys)
         assert ei.value.total == 4 and ei.value.applied == 2
         assert ei.value.also_applied == [] and ei.value.rollback_errors == []
+
+
+def test_split_classes_are_public_names_of_errors():
+    """The classes that live in bpfmaps._errbase and bpfmaps._errkinds (the latter built
+    on first use, for start-up) are still bpfmaps.errors' own: every name of __all__
+    resolves and is in dir(), classes have errors as their module (reprs, tracebacks,
+    pickles and the API docs name bpfmaps.errors) and are the same objects through the
+    package root; a pickle round trip rebuilds the same class."""
+    for name in E.__all__:
+        obj = getattr(E, name)
+        assert name in dir(E)
+        if isinstance(obj, type):
+            assert obj.__module__ == "bpfmaps.errors", name
+            assert getattr(bpfmaps, name) is obj
+    e = E.error_from_errno(errno.ENOENT, "lookup", key=b"\x01")
+    back = pickle.loads(pickle.dumps(e))
+    assert type(back) is E.KeyNotFoundError and str(back) == str(e)
+    a = pickle.loads(pickle.dumps(E.AmbiguousMapError("m", [3, 4])))
+    assert type(a) is E.AmbiguousMapError and a.ids == [3, 4]
+    with pytest.raises(AttributeError, match="NoSuchError"):
+        E.NoSuchError  # noqa: B018

@@ -61,6 +61,7 @@ STDLIB_ALLOWED = {
 BPFMAPS_ALLOWED = {
     "bpfmaps",
     "bpfmaps._record",
+    "bpfmaps._errbase",
     "bpfmaps.errors",
     "bpfmaps.types",
     "bpfmaps._ffi",
