@@ -143,6 +143,24 @@ class Loops:
         for i in range(n):
             work(i)
 
+    def update_prog(
+        self,
+        fd: int,
+        info: Any,
+        keys: Buffer,
+        values: Buffer,
+        value_stride: int,
+        count: int,
+        flags: int = 0,
+    ) -> Optional[tuple[int, int]]:
+        """Apply ``count`` packed updates with ``flags`` in order through an in-kernel
+        program where that gives the syscall's result (:mod:`bpfmaps._kprog`):
+        ``(rc, applied)`` as :meth:`update_batch_parts` gives for one part (rc
+        ``-EPROTO``: stopped without an element error, apply the rest another way),
+        or None when not taken (this backend, the map, the run's length, the
+        kernel).  Cost: ~0.6x UPDATE_BATCH plus ~2 ms to build; kernel floor 5.17."""
+        return None
+
     def keys_distinct(self, keys: Buffer, key_size: int, count: int) -> bool:
         """True when the ``count`` packed keys are pairwise distinct.  Cost: O(count)
         hashing, no command."""

@@ -27,6 +27,8 @@ them, run the per-element loops of :mod:`bpfmaps.loops` with identical results).
 
 from __future__ import annotations
 
+import errno as _errno
+
 from .chunks import (
     _OPNAME,
     _UNSUPPORTED,
@@ -50,6 +52,9 @@ from .loops import of as _loops
 from .types import MAP_FLAGS as MapFlags  # the plain ints (no enum at start-up)
 from .types import MAP_TYPE as MapType
 from .types import UPDATE_FLAGS as UpdateFlags
+
+#: update_prog's "stopped without an element error, apply the rest another way"
+_EPROTO = -_errno.EPROTO
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -135,8 +140,10 @@ def _view(buf: Any, pos: int, size: int) -> Any:
     return memoryview(buf)[pos * size :]
 
 
-def _apply(c: Chunk, pos: int) -> tuple[int, int, bool]:
-    """Run operations ``pos..n`` of ``c`` (stop at the first failure): (rc, applied, fallback)."""
+def _apply(c: Chunk, pos: int, prog: bool = True) -> tuple[int, int, bool]:
+    """Run operations ``pos..n`` of ``c`` (stop at the first failure): (rc, applied, fallback).
+    Long update runs go through the backend's in-kernel program where it gives the
+    syscall's result (``prog``; :meth:`bpfmaps.loops.Loops.update_prog`)."""
     t = c.t
     fd = t.fileno()
     be = t.backend
@@ -158,6 +165,14 @@ def _apply(c: Chunk, pos: int) -> tuple[int, int, bool]:
         return rc, cnt, True
     vbs = t.value_buf_size
     vb = _view(c.vbuf, pos, vbs)
+    if (c.kind == UPD or c.kind == UPE) and ks and prog:
+        r = _loops(be).update_prog(fd, t.info, kb, vb, vbs, n, c.flags)
+        if r is not None:
+            rc, cnt = r
+            if rc != _EPROTO:
+                return rc, cnt, False
+            rc, more, fb = _apply(c, pos + cnt, prog=False)  # the rest the syscall way
+            return rc, cnt + more, fb
     if c.kind == UPD and ks and _batch_ok(t, "update"):
         if n > _PARALLEL_CHUNK:
             # one part, in this thread: UPDATE_BATCH calls of _PARALLEL_CHUNK elements
@@ -424,7 +439,11 @@ def update_packed(
     were written (never rolled back).
 
     Cost: one UPDATE_BATCH per chunk (about 60-100 ns per element on the kernel);
-    NOEXIST/EXIST and keyless maps: one UPDATE_ELEM per element, in C.  Raises
+    NOEXIST/EXIST and keyless maps: one UPDATE_ELEM per element, in C.  Long runs
+    into HASH and ARRAY maps (:data:`bpfmaps._kloops.PROG_MIN_ANY` upserts,
+    :data:`~bpfmaps._kloops.PROG_MIN_FLAGS` NOEXIST/EXIST) go through an in-kernel
+    program with the same result (:mod:`bpfmaps._kprog`, kernel 5.17): about 0.6x
+    the time of UPDATE_BATCH, a fraction of one syscall an element.  Raises
     BatchError (cause chained), ValueError/TypeError for bad buffers.
     """
     check_mode(on_error)

@@ -1,0 +1,299 @@
+"""bpfmaps._kprog: the in-kernel apply of long update runs gives exactly the syscall's
+result (same (rc, applied), same map contents) on the real kernel, is taken only where
+that holds, and is what the engine and the batch-file runner use for long runs."""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import re
+import struct
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bpfmaps import _kloops, _kprog, engine
+from bpfmaps._ffi import ffi
+from bpfmaps.chunks import FdTarget
+from bpfmaps.errors import BatchError
+from bpfmaps.kernel import KernelBackend, KernelLoops, stop_set
+from bpfmaps.types import MapFlags, MapType
+
+pytestmark = pytest.mark.kernel
+
+KB = KernelBackend()
+LOOPS = KernelLoops()
+
+
+def _create(t, ks, vs, n, flags=0):
+    fd = KB.map_create(int(t), ks, vs, n, int(flags), b"kprog_t")
+    assert fd >= 0, os.strerror(-fd)
+    return fd
+
+
+def _info(fd):
+    rc, info = KB.map_info(fd)
+    assert rc == 0
+    return info
+
+
+def _contents(fd, ks, vs):
+    kbuf, vbuf = KB.alloc(ks), KB.alloc(vs)
+    key, out = KB.NULL, {}
+    while KB.map_get_next_key(fd, key, kbuf) == 0:
+        key = KB.tobytes(kbuf, ks)
+        if KB.map_lookup_elem(fd, key, vbuf, 0) == 0:
+            out[key] = KB.tobytes(vbuf, vs)
+    return out
+
+
+def _syscall_apply(fd, keys, values, ks, vs, n, flags):
+    """What the engine does without the program: UPDATE_BATCH for BPF_ANY (in chunks,
+    as bpfm_update_batch_part), one UPDATE_ELEM an element otherwise."""
+    if flags == 0:
+        return LOOPS.update_batch_parts(fd, keys, values, ks, vs, [(0, n)], 0, 5)[0]
+    return LOOPS.update_elems(fd, keys, ks, values, vs, n, flags)
+
+
+# ----------------------------------------------------------------------------- eligible
+@pytest.mark.parametrize(
+    "t, flags, ok",
+    [
+        (MapType.HASH, 0, True),
+        (MapType.HASH, MapFlags.NO_PREALLOC, True),
+        (MapType.ARRAY, 0, True),
+        (MapType.PERCPU_HASH, 0, False),  # the helper writes one CPU's value only
+        (MapType.LRU_HASH, 0, False),
+        (MapType.HASH, MapFlags.RDONLY, False),  # the syscall refuses writes (EPERM)
+    ],
+)
+def test_eligible_by_type_and_flags(t, flags, ok):
+    fd = _create(t, 4 if t == MapType.ARRAY else 8, 16, 64, flags)
+    try:
+        assert _kprog.eligible(fd, _info(fd), 0) is ok
+        p = _kprog.open_for(fd, _info(fd), 0)
+        assert (p is not None) is ok
+        if p is not None:
+            p.close()
+    finally:
+        KB.close(fd)
+
+
+def test_not_eligible_frozen_readonly_fd_or_lock_flag():
+    fd = _create(MapType.HASH, 8, 16, 64)
+    ro = -1
+    try:
+        info = _info(fd)
+        assert _kprog.eligible(fd, info, 0)
+        assert not _kprog.eligible(fd, info, 4)  # BPF_F_LOCK: not taken
+        ro = KB.map_get_fd_by_id(info.id, 1 << 3)  # BPF_F_RDONLY open flag
+        assert ro >= 0
+        assert not _kprog.eligible(ro, info, 0)
+        assert KB.map_freeze(fd) == 0
+        assert not _kprog.eligible(fd, info, 0)
+        # and what the syscall says there, which the engine then reports itself
+        rc, cnt = _syscall_apply(fd, b"\0" * 8, b"\0" * 16, 8, 16, 1, 0)
+        assert rc == -errno.EPERM and cnt == 0
+    finally:
+        if ro >= 0:
+            KB.close(ro)
+        KB.close(fd)
+
+
+# ----------------------------------------------------------------------------- same result
+_KIND = st.sampled_from(
+    [(MapType.HASH, 0), (MapType.HASH, MapFlags.NO_PREALLOC), (MapType.ARRAY, 0)]
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    kind=_KIND,
+    flags=st.sampled_from([0, 1, 2]),
+    cap=st.integers(1, 9),
+    pre=st.lists(st.integers(0, 23), max_size=12),
+    ops=st.lists(st.tuples(st.integers(0, 23), st.integers(0, 255)), min_size=1, max_size=40),
+)
+def test_same_result_as_the_syscall(kind, flags, cap, pre, ops):
+    """Both paths on two identical maps: the same (rc, applied) and contents, including
+    E2BIG on a full hash map or an index past an array's end, EEXIST (NOEXIST on a
+    present key; always on arrays) and ENOENT (EXIST on an absent key)."""
+    t, mflags = kind
+    ks, vs, maxe = (4, 12, 16) if t == MapType.ARRAY else (8, 12, 10)
+    pack = (lambda k: struct.pack("<I", k)) if ks == 4 else (lambda k: struct.pack("<Q", k))
+    fds = [_create(t, ks, vs, maxe, mflags) for _ in range(2)]
+    try:
+        for fd in fds:
+            for k in pre:
+                KB.map_update_elem(fd, pack(k), bytes([k]) * vs, 0)
+        keys = b"".join(pack(k) for k, _ in ops)
+        values = b"".join(bytes([v]) * vs for _, v in ops)
+        n = len(ops)
+        p = _kprog.open_for(fds[0], _info(fds[0]), flags, cap=cap)
+        assert p is not None
+        with p:
+            got = p.part(keys, values, vs, 0, n, ffi.new("int *"))
+        want = _syscall_apply(fds[1], keys, values, ks, vs, n, flags)
+        assert got == want
+        assert _contents(fds[0], ks, vs) == _contents(fds[1], ks, vs)
+    finally:
+        for fd in fds:
+            KB.close(fd)
+
+
+def test_part_offsets_and_value_stride():
+    """start/count select a slice; a value stride above value_size skips the padding."""
+    fd = _create(MapType.HASH, 8, 5, 64)
+    try:
+        keys = b"".join(struct.pack("<Q", i) for i in range(10))
+        values = b"".join(bytes([i]) * 5 + b"\xee" * 3 for i in range(10))
+        with _kprog.open_for(fd, _info(fd), 0, cap=3) as p:
+            assert p.part(keys, values, 8, 4, 5, ffi.new("int *")) == (0, 5)
+        want = {struct.pack("<Q", i): bytes([i]) * 5 for i in range(4, 9)}
+        assert _contents(fd, 8, 5) == want
+    finally:
+        KB.close(fd)
+
+
+def test_stop_signal_and_stop_flag():
+    fd = _create(MapType.HASH, 8, 8, 64)
+    try:
+        keys = b"".join(struct.pack("<Q", i) for i in range(20))
+        with _kprog.open_for(fd, _info(fd), 0, cap=4) as p:
+            stop_set(2)  # as if SIGINT had been caught
+            try:
+                assert p.part(keys, keys, 8, 0, 20, ffi.new("int *")) == (-errno.EINTR, 0)
+            finally:
+                stop_set(0)
+            flag = ffi.new("int *", 1)  # another part failed: nothing more, no error
+            assert p.part(keys, keys, 8, 0, 20, flag) == (0, 0)
+        assert _contents(fd, 8, 8) == {}
+    finally:
+        KB.close(fd)
+
+
+# ----------------------------------------------------------------------------- engine
+def _noid(text):
+    return re.sub(r"map id \d+", "map id N", text)
+
+
+def _spy(monkeypatch):
+    calls = []
+    real = _kprog.ProgApply.part
+
+    def part(self, *a):
+        r = real(self, *a)
+        calls.append(r)
+        return r
+
+    monkeypatch.setattr(_kprog.ProgApply, "part", part)
+    return calls
+
+
+@pytest.mark.parametrize("flags", [0, 1])
+def test_engine_takes_it_for_long_runs_with_the_same_report(monkeypatch, flags):
+    """update_packed of a long run: the program applies it (the spy sees it), and a
+    failure in the middle (the map is full / a key is present) gives the same
+    BatchError as the syscall path."""
+    n = max(_kloops.PROG_MIN_ANY, _kloops.PROG_MIN_FLAGS)
+    keys = b"".join(struct.pack("<Q", i) for i in range(n))
+    values = b"".join(struct.pack("<Q", i * 3) for i in range(n))
+    reports = []
+    for use_prog in (True, False):
+        if not use_prog:
+            monkeypatch.setattr(_kloops, "PROG_MIN_ANY", 1 << 40)
+            monkeypatch.setattr(_kloops, "PROG_MIN_FLAGS", 1 << 40)
+        calls = _spy(monkeypatch)
+        fd = _create(MapType.HASH, 8, 8, n - 100)  # the last 100 inserts cannot fit
+        try:
+            KB.map_update_elem(fd, keys[8 * 7 : 8 * 8], b"\0" * 8, 0)  # key 7 present
+            t = FdTarget(KB, fd, _info(fd), 8)
+            with pytest.raises(BatchError) as ei:
+                engine.update_packed(t, keys, values, flags=flags)
+            e = ei.value
+            reports.append(
+                (e.index, e.cause.errno, e.applied, e.key, _noid(str(e)), _contents(fd, 8, 8))
+            )
+            assert (len(calls) == 1) is use_prog
+        finally:
+            KB.close(fd)
+    assert reports[0] == reports[1]
+    index, err = reports[0][0], reports[0][1]
+    assert (index, err) == ((7, errno.EEXIST) if flags else (n - 100, errno.E2BIG))
+
+
+def test_engine_success_through_the_program(monkeypatch):
+    n = _kloops.PROG_MIN_ANY + 5
+    calls = _spy(monkeypatch)
+    fd = _create(MapType.ARRAY, 4, 8, n)
+    try:
+        keys = b"".join(struct.pack("<I", i) for i in range(n))
+        values = b"".join(struct.pack("<Q", i + 1) for i in range(n))
+        res = engine.update_packed(FdTarget(KB, fd, _info(fd), 8), keys, values)
+        assert res.applied == n and calls == [(0, n)]
+        got = _contents(fd, 4, 8)
+        assert got == {struct.pack("<I", i): struct.pack("<Q", i + 1) for i in range(n)}
+    finally:
+        KB.close(fd)
+
+
+def test_short_runs_and_the_fake_do_not_build_it(monkeypatch):
+    from bpfmaps.testing import FakeKernel
+
+    calls = _spy(monkeypatch)
+    fd = _create(MapType.HASH, 8, 8, 64)
+    try:
+        keys = b"".join(struct.pack("<Q", i) for i in range(10))
+        engine.update_packed(FdTarget(KB, fd, _info(fd), 8), keys, keys)
+    finally:
+        KB.close(fd)
+    fk = FakeKernel()
+    n = _kloops.PROG_MIN_ANY
+    ffd = fk.map_create(int(MapType.HASH), 8, 8, n, 0, b"f")
+    keys = b"".join(struct.pack("<Q", i) for i in range(n))
+    rc, info = fk.map_info(ffd)
+    assert engine.update_packed(FdTarget(fk, ffd, info, 8), keys, keys).applied == n
+    assert calls == []
+
+
+# ----------------------------------------------------------------------------- batch files
+def _run_file(path):
+    from bpfmaps.bpftool.runner import Runner
+
+    out, err = io.StringIO(), io.StringIO()
+    rc = Runner(stdout=out, stderr=err).run_file(path)
+    return rc, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize("tail", ["", " noexist"])
+def test_batch_file_report_is_the_same(tmp_path, monkeypatch, tail):
+    """A long batch file into a map that fills up: the same stdout, stderr, status and
+    map contents with and without the program, and the program was used."""
+    n = _kloops.PROG_MIN_ANY + 50
+    results = []
+    for use_prog in (True, False):
+        if not use_prog:
+            monkeypatch.setattr(_kloops, "PROG_MIN_ANY", 1 << 40)
+            monkeypatch.setattr(_kloops, "PROG_MIN_FLAGS", 1 << 40)
+        calls = _spy(monkeypatch)
+        fd = _create(MapType.HASH, 8, 4, n - 20)
+        try:
+            mid = _info(fd).id
+            path = tmp_path / ("prog" if use_prog else "syscall") / "f.txt"
+            path.parent.mkdir()
+            with open(path, "w") as f:
+                for i in range(n):
+                    k = " ".join(str(b) for b in struct.pack(">Q", i))
+                    f.write(f"map update id {mid} key {k} value {i % 256} 0 0 1{tail}\n")
+            rc, out, err = _run_file(str(path))
+            err = _noid(err).replace(str(mid), "ID").replace(str(path.parent), "DIR")
+            results.append((rc, out, err, _contents(fd, 8, 4)))
+            assert (len(calls) == 1) is use_prog
+        finally:
+            KB.close(fd)
+    assert results[0] == results[1]
+    rc, out, err, contents = results[0]
+    assert rc != 0 and len(contents) == n - 20
+    assert f":{n - 20 + 1}:" in err  # the line of the first update that did not fit
