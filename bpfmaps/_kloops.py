@@ -135,20 +135,29 @@ class KernelLoops(Loops):
         keys: Buffer,
         values: Buffer,
         value_stride: int,
-        count: int,
+        parts: list[tuple[int, int]],
         flags: int = 0,
-    ) -> tuple[int, int] | None:
-        """:meth:`Loops.update_prog` by :mod:`bpfmaps._kprog` for runs of at least
-        :data:`PROG_MIN_ANY` (BPF_ANY) or :data:`PROG_MIN_FLAGS` (NOEXIST/EXIST)."""
-        if count < (PROG_MIN_ANY if flags == 0 else PROG_MIN_FLAGS):
+    ) -> list[tuple[int, int]] | None:
+        """:meth:`Loops.update_prog` by :mod:`bpfmaps._kprog`, one slot a part, for
+        runs of at least :data:`PROG_MIN_ANY` (BPF_ANY) or :data:`PROG_MIN_FLAGS`
+        (NOEXIST/EXIST) elements in all."""
+        total = sum(count for _, count in parts)
+        if not parts or total < (PROG_MIN_ANY if flags == 0 else PROG_MIN_FLAGS):
             return None
         from . import _kprog  # (only for long runs: a batch file's start-up skips it)
 
-        prog = _kprog.open_for(fd, info, flags)
+        prog = _kprog.open_for(fd, info, flags, slots=len(parts))
         if prog is None:
             return None
+        stop = ffi.new("int *")  # shared by the parts: set by the first that fails
+        out: list[tuple[int, int]] = [(0, 0)] * len(parts)
+
+        def work(i: int) -> None:
+            out[i] = prog.part(keys, values, value_stride, *parts[i], stop, i)
+
         with prog:
-            return prog.part(keys, values, value_stride, 0, count, ffi.new("int *"))
+            self._run_parts(work, len(parts))
+        return out
 
     def _batch_parts(
         self,

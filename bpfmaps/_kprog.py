@@ -113,15 +113,25 @@ class ProgApply:
         self._p = p
 
     def part(
-        self, keys: Any, values: Any, value_stride: int, start: int, count: int, stop: Any
+        self,
+        keys: Any,
+        values: Any,
+        value_stride: int,
+        start: int,
+        count: int,
+        stop: Any,
+        slot: int = 0,
     ) -> tuple[int, int]:
-        """Apply elements ``start..start+count-1`` in order: ``(rc, applied)``, rc 0 or
-        the -errno of element ``start + applied`` (-EINTR: a stop signal; ``EPROTO``:
-        stopped without an element error).  Cost: ~0.3 us an element, one
-        BPF_PROG_TEST_RUN per :data:`CAP` elements; GIL released."""
+        """Apply elements ``start..start+count-1`` in order through ``slot`` (one
+        thread a slot at a time): ``(rc, applied)``, rc 0 or the -errno of element
+        ``start + applied`` (-EINTR: a stop signal; -EPROTO: stopped without an
+        element error).  ``stop`` (an ``int *`` shared by parts run at once): set by
+        the part that fails, and a part that sees it set stops before its next
+        program run.  Cost: ~0.3 us an element, one BPF_PROG_TEST_RUN per
+        :data:`CAP` elements; GIL released."""
         applied = ffi.new("uint32_t *")
         rc = lib.bpfm_papply_part(
-            self._p, ptr(keys), ptr(values), value_stride, start, count, stop, applied
+            self._p, slot, ptr(keys), ptr(values), value_stride, start, count, stop, applied
         )
         return rc, int(applied[0])
 
@@ -136,17 +146,20 @@ class ProgApply:
         self.close()
 
 
-def open_for(fd: int, info: MapInfo, flags: int, cap: int = 0) -> Optional[ProgApply]:
+def open_for(
+    fd: int, info: MapInfo, flags: int, cap: int = 0, slots: int = 1
+) -> Optional[ProgApply]:
     """The program for runs of updates with ``flags`` into map ``fd``, or None when
     not :func:`eligible` or it cannot be built here (then use the syscall).  Cost:
     ~1.5-2 ms (two array maps, BTF and program loads).  ``cap``: elements a program
-    run (default :data:`CAP`, fewer for big elements).  Kernel floor 5.17, CAP_BPF."""
+    run (default :data:`CAP`, fewer for big elements); ``slots``: parts that may run
+    at once (threads).  Kernel floor 5.17, CAP_BPF."""
     if not eligible(fd, info, flags):
         return None
     most = _ARRAY_BYTES // (_round8(info.key_size) + _round8(info.value_size))
     cap = max(1, min(cap or CAP, most))
     p = ffi.new("struct bpfm_papply *")
-    rc = lib.bpfm_papply_open(p, fd, info.key_size, info.value_size, cap, flags)
+    rc = lib.bpfm_papply_open(p, fd, info.key_size, info.value_size, cap, slots, flags)
     if rc < 0:
         if -rc in (_errno.EPERM, _errno.ENOSYS) or (-rc == _errno.EINVAL and not _works()):
             _UNAVAILABLE.add(-rc)
@@ -169,7 +182,7 @@ def _works() -> bool:
         return False
     try:
         p = ffi.new("struct bpfm_papply *")
-        rc = lib.bpfm_papply_open(p, mfd, 8, 8, 1, 0)
+        rc = lib.bpfm_papply_open(p, mfd, 8, 8, 1, 1, 0)
         if rc == 0:
             lib.bpfm_papply_close(p)
         return rc == 0

@@ -150,15 +150,16 @@ class Loops:
         keys: Buffer,
         values: Buffer,
         value_stride: int,
-        count: int,
+        parts: list[tuple[int, int]],
         flags: int = 0,
-    ) -> Optional[tuple[int, int]]:
-        """Apply ``count`` packed updates with ``flags`` in order through an in-kernel
-        program where that gives the syscall's result (:mod:`bpfmaps._kprog`):
-        ``(rc, applied)`` as :meth:`update_batch_parts` gives for one part (rc
-        ``-EPROTO``: stopped without an element error, apply the rest another way),
-        or None when not taken (this backend, the map, the run's length, the
-        kernel).  Cost: ~0.6x UPDATE_BATCH plus ~2 ms to build; kernel floor 5.17."""
+    ) -> Optional[list[tuple[int, int]]]:
+        """:meth:`update_batch_parts` (same ``parts``, same stop rule between parts,
+        one ``(rc, applied)`` each) for updates with ``flags`` (BPF_ANY, NOEXIST or
+        EXIST), applied by an in-kernel program where that gives the syscall's
+        result (:mod:`bpfmaps._kprog`); rc ``-EPROTO``: that part stopped without an
+        element error (apply its rest another way).  None when not taken (this
+        backend, the map, the runs' length, the kernel).  Cost: ~0.6x UPDATE_BATCH
+        plus ~2 ms to build the program; kernel floor 5.17."""
         return None
 
     def keys_distinct(self, keys: Buffer, key_size: int, count: int) -> bool:

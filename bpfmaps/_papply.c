@@ -1,11 +1,12 @@
 /* In-kernel apply of a run of updates; see _papply.h for the contract.
  *
- * The program (47 instructions), with r6..r7 callee-saved:
+ * The program (52 instructions), with r6..r7 callee-saved:
  *
- *   main(ctx):  n = ctx->n; state = {done 0, err 0} on the stack;
+ *   main(ctx):  n = ctx->n; state = {done 0, err 0, base ctx->base} on the stack;
  *               bpf_loop(n, step, &state, 0); ctx->done = state.done;
  *               ctx->err = state.err; return 0
- *   step(i, state):  k = lookup(keys_array, &i); v = lookup(values_array, &i);
+ *   step(i, state):  j = state.base + i;
+ *               k = lookup(keys_array, &j); v = lookup(values_array, &j);
  *               if (!k || !v) { state.err = -EFAULT; return 1 }
  *               e = bpf_map_update_elem(map, k, v, FLAGS);
  *               if (e) { state.err = e; return 1 }   (stop at the first failure)
@@ -42,6 +43,7 @@ struct run_ctx {
     uint32_t n;
     int32_t err;
     uint32_t done;
+    uint32_t base; /* index of the run's first element in the arrays (its slot) */
 };
 
 #define INSN(c, d, s, o, i) ((struct bpf_insn){(c), (d), (s), (o), (i)})
@@ -80,24 +82,29 @@ static int build(struct prog *p, int map_fd, int keys_fd, int values_fd, int32_t
     p->n = 0;
     /* main */
     emit(p, MOV_X(6, 1));                                 /* r6 = ctx */
+    emit(p, ST_DW(10, -16, 0));                           /* state = 0 */
+    emit(p, ST_DW(10, -8, 0));
+    emit(p, LDX_W(1, 6, offsetof(struct run_ctx, base)));
+    emit(p, STX_W(10, 1, -8));                            /* state.base = ctx->base */
     emit(p, LDX_W(1, 6, offsetof(struct run_ctx, n)));    /* r1 = ctx->n */
-    emit(p, ST_DW(10, -8, 0));                            /* state = 0 */
     ld_cb = emit(p, INSN(BPF_LD | BPF_DW | BPF_IMM, 2, BPF_PSEUDO_FUNC, 0, 0));
     emit(p, INSN(0, 0, 0, 0, 0));
     emit(p, MOV_X(3, 10));
-    emit(p, ADD_K(3, -8));                                /* r3 = &state */
+    emit(p, ADD_K(3, -16));                               /* r3 = &state */
     emit(p, MOV_K(4, 0));
     emit(p, CALL(BPF_FUNC_loop));
-    emit(p, LDX_W(1, 10, -8));
+    emit(p, LDX_W(1, 10, -16));
     emit(p, STX_W(6, 1, offsetof(struct run_ctx, done)));
-    emit(p, LDX_W(1, 10, -4));
+    emit(p, LDX_W(1, 10, -12));
     emit(p, STX_W(6, 1, offsetof(struct run_ctx, err)));
     emit(p, MOV_K(0, 0));
     emit(p, EXIT());
-    /* step(r1 = index, r2 = &state): state.done at +0, state.err at +4 */
+    /* step(r1 = i, r2 = &state): state.done at +0, state.err at +4, state.base at +8 */
     cb = p->n;
     p->insn[ld_cb].imm = cb - ld_cb - 1;
     emit(p, MOV_X(6, 2));
+    emit(p, LDX_W(2, 6, 8));
+    emit(p, INSN(BPF_ALU | BPF_ADD | BPF_X, 1, 2, 0, 0));  /* w1 = base + i */
     emit(p, STX_W(10, 1, -4));                            /* u32 index on the stack */
     emit(p, MOV_X(2, 10));
     emit(p, ADD_K(2, -4));
@@ -215,7 +222,7 @@ void bpfm_papply_close(struct bpfm_papply *p)
 }
 
 int bpfm_papply_open(struct bpfm_papply *p, int map_fd, uint32_t key_size,
-                     uint32_t value_size, uint32_t cap, uint64_t elem_flags)
+                     uint32_t value_size, uint32_t cap, uint32_t slots, uint64_t elem_flags)
 {
     struct prog prog;
     union bpf_attr attr;
@@ -224,19 +231,21 @@ int bpfm_papply_open(struct bpfm_papply *p, int map_fd, uint32_t key_size,
 
     memset(p, 0, sizeof(*p));
     p->prog_fd = p->keys_fd = p->values_fd = -1;
-    if (!key_size || !value_size || !cap || elem_flags > BPF_EXIST)
+    if (!key_size || !value_size || !cap || !slots || elem_flags > BPF_EXIST ||
+        (uint64_t)cap * slots > UINT32_MAX / 2)
         return -EINVAL;
     p->cap = cap;
+    p->slots = slots;
     p->key_size = key_size;
     p->value_size = value_size;
     p->kstride = (key_size + 7) & ~7u;
     p->vstride = (value_size + 7) & ~7u;
-    p->keys_len = page_round((size_t)p->kstride * cap);
-    p->values_len = page_round((size_t)p->vstride * cap);
-    rc = p->keys_fd = array_new(key_size, cap, "bpfm_apply_k");
+    p->keys_len = page_round((size_t)p->kstride * cap * slots);
+    p->values_len = page_round((size_t)p->vstride * cap * slots);
+    rc = p->keys_fd = array_new(key_size, cap * slots, "bpfm_apply_k");
     if (rc < 0)
         goto fail;
-    rc = p->values_fd = array_new(value_size, cap, "bpfm_apply_v");
+    rc = p->values_fd = array_new(value_size, cap * slots, "bpfm_apply_v");
     if (rc < 0)
         goto fail;
     if ((rc = map_array(p->keys_fd, p->keys_len, &p->keys)) < 0 ||
@@ -284,17 +293,25 @@ static void fill(char *dst, uint32_t dstride, const char *src, uint32_t sstride,
         memcpy(dst + (size_t)i * dstride, src + (size_t)i * sstride, size);
 }
 
-int bpfm_papply_part(struct bpfm_papply *p, const char *keys, const char *values,
-                     uint32_t value_stride, uint32_t start, uint32_t count, int *stop,
-                     uint32_t *applied)
+int bpfm_papply_part(struct bpfm_papply *p, uint32_t slot, const char *keys,
+                     const char *values, uint32_t value_stride, uint32_t start,
+                     uint32_t count, int *stop, uint32_t *applied)
 {
     uint32_t done = 0;
     int rc = 0;
+    char *kdst, *vdst;
+
+    if (slot >= p->slots) {
+        *applied = 0;
+        return -EINVAL;
+    }
+    kdst = p->keys + (size_t)slot * p->cap * p->kstride;
+    vdst = p->values + (size_t)slot * p->cap * p->vstride;
 
     while (done < count) {
         uint32_t c = count - done < p->cap ? count - done : p->cap;
         uint64_t off = (uint64_t)start + done;
-        struct run_ctx ctx = {c, 0, 0};
+        struct run_ctx ctx = {c, 0, 0, slot * p->cap};
         union bpf_attr attr;
 
         if (__atomic_load_n(stop, __ATOMIC_RELAXED))
@@ -304,8 +321,8 @@ int bpfm_papply_part(struct bpfm_papply *p, const char *keys, const char *values
             __atomic_store_n(stop, 1, __ATOMIC_RELAXED);
             break;
         }
-        fill(p->keys, p->kstride, keys + off * p->key_size, p->key_size, p->key_size, c);
-        fill(p->values, p->vstride, values + off * value_stride, value_stride, p->value_size, c);
+        fill(kdst, p->kstride, keys + off * p->key_size, p->key_size, p->key_size, c);
+        fill(vdst, p->vstride, values + off * value_stride, value_stride, p->value_size, c);
         memset(&attr, 0, sizeof(attr));
         attr.test.prog_fd = (uint32_t)p->prog_fd;
         attr.test.ctx_in = PTR(&ctx);

@@ -166,9 +166,9 @@ def _apply(c: Chunk, pos: int, prog: bool = True) -> tuple[int, int, bool]:
     vbs = t.value_buf_size
     vb = _view(c.vbuf, pos, vbs)
     if (c.kind == UPD or c.kind == UPE) and ks and prog:
-        r = _loops(be).update_prog(fd, t.info, kb, vb, vbs, n, c.flags)
+        r = _loops(be).update_prog(fd, t.info, kb, vb, vbs, [(0, n)], c.flags)
         if r is not None:
-            rc, cnt = r
+            rc, cnt = r[0]
             if rc != _EPROTO:
                 return rc, cnt, False
             rc, more, fb = _apply(c, pos + cnt, prog=False)  # the rest the syscall way
@@ -276,9 +276,14 @@ def _apply_parallel(c: Chunk) -> Optional[tuple[int, int, list[tuple[int, int]]]
     k = _threads()
     bounds = [c.n * i // k for i in range(k + 1)]
     parts = [(bounds[i], bounds[i + 1] - bounds[i]) for i in range(k)]
-    results = _loops(be).update_batch_parts(
-        t.fileno(), c.kbuf, c.vbuf, ks, vbs, parts, 0, _PARALLEL_CHUNK
-    )
+    lp = _loops(be)
+    prog = lp.update_prog(t.fileno(), t.info, c.kbuf, c.vbuf, vbs, parts, 0)
+    if prog is not None:  # a part that stopped without an element error: finish it below
+        results = [(0, a) if rc == _EPROTO else (rc, a) for rc, a in prog]
+    else:
+        results = lp.update_batch_parts(
+            t.fileno(), c.kbuf, c.vbuf, ks, vbs, parts, 0, _PARALLEL_CHUNK
+        )
     if all(rc == 0 and a == n for (rc, a), (_, n) in zip(results, parts)):
         return 0, c.n, []
     if all(rc in _UNSUPPORTED and a == 0 for rc, a in results):

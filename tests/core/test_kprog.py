@@ -297,3 +297,32 @@ def test_batch_file_report_is_the_same(tmp_path, monkeypatch, tail):
     rc, out, err, contents = results[0]
     assert rc != 0 and len(contents) == n - 20
     assert f":{n - 20 + 1}:" in err  # the line of the first update that did not fit
+
+
+def test_parts_in_slots_run_at_once(monkeypatch):
+    """KernelLoops.update_prog with two parts (two threads, one slot each): every part
+    applied, the contents those of the serial apply; the engine's parallel apply of an
+    empty hash map goes through it."""
+    n = _kloops.PROG_MIN_ANY * 2
+    keys = b"".join(struct.pack("<Q", i * 7919) for i in range(n))
+    values = b"".join(struct.pack("<Q", i) for i in range(n))
+    fds = [_create(MapType.HASH, 8, 8, n) for _ in range(2)]
+    try:
+        parts = [(0, n // 2), (n // 2, n - n // 2)]
+        got = LOOPS.update_prog(fds[0], _info(fds[0]), keys, values, 8, parts, 0)
+        assert got == [(0, n // 2), (0, n - n // 2)]
+        assert _syscall_apply(fds[1], keys, values, 8, 8, n, 0) == (0, n)
+        assert _contents(fds[0], 8, 8) == _contents(fds[1], 8, 8)
+    finally:
+        for fd in fds:
+            KB.close(fd)
+    calls = _spy(monkeypatch)
+    fd = _create(MapType.HASH, 8, 8, n)
+    try:
+        res = engine.update_packed(FdTarget(KB, fd, _info(fd), 8), keys, values, parallel=True)
+        assert res.applied == n
+        assert res.parallel is (engine._threads() >= 2)
+        assert len(calls) == (engine._threads() if res.parallel else 1)
+        assert len(_contents(fd, 8, 8)) == n
+    finally:
+        KB.close(fd)
