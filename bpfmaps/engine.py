@@ -165,7 +165,8 @@ def _apply(c: Chunk, pos: int, prog: bool = True) -> tuple[int, int, bool]:
         return rc, cnt, True
     vbs = t.value_buf_size
     vb = _view(c.vbuf, pos, vbs)
-    if (c.kind == UPD or c.kind == UPE) and ks and prog:
+    # (not where batch commands are missing or forced off: such kernels lack it too)
+    if (c.kind == UPD or c.kind == UPE) and ks and prog and _batch_ok(t, "update"):
         r = _loops(be).update_prog(fd, t.info, kb, vb, vbs, [(0, n)], c.flags)
         if r is not None:
             rc, cnt = r[0]

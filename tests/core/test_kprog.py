@@ -326,3 +326,20 @@ def test_parts_in_slots_run_at_once(monkeypatch):
         assert len(_contents(fd, 8, 8)) == n
     finally:
         KB.close(fd)
+
+
+def test_forced_fallback_does_not_use_it(monkeypatch):
+    """bulk.forced_fallback() stands for a kernel without batch commands (older than
+    the program's 5.17 too): the per-element loop applies the run, not the program."""
+    from bpfmaps.chunks import forced_fallback
+
+    calls = _spy(monkeypatch)
+    n = _kloops.PROG_MIN_ANY
+    fd = _create(MapType.HASH, 8, 8, n)
+    try:
+        keys = b"".join(struct.pack("<Q", i) for i in range(n))
+        with forced_fallback():
+            res = engine.update_packed(FdTarget(KB, fd, _info(fd), 8), keys, keys)
+        assert res.applied == n and res.fallback and calls == []
+    finally:
+        KB.close(fd)
