@@ -20,9 +20,11 @@ namedtuple-style ``__repr__``; the other names of the class body (methods, prope
 docstring) are kept.  ``__repr__`` and ``_asdict`` read the fields through the class's
 accessors, so a class may replace one with a property that converts the stored value.
 
-Cost: importing this module is one small class; each record class costs one
-``compile`` of its ``__new__`` (tens of microseconds); instances cost what namedtuple
-instances cost.  (``typing`` alone costs about 10 ms of start-up, mostly ``re`` and
+Cost: importing this module is two small classes; each record class is one ``type()``
+call (no ``compile``: its ``__new__`` is a closure over the fields, and
+``__signature__`` is made on first read, so :func:`inspect.signature` shows the
+fields); instances made with every field positionally cost what namedtuple instances
+cost, with keywords or defaults a few microseconds more (Python binds them).  (``typing`` alone costs about 10 ms of start-up, mostly ``re`` and
 ``collections``.)
 """
 
@@ -66,6 +68,78 @@ def _getnewargs(self: Any) -> tuple[Any, ...]:
     return tuple(self)
 
 
+def _bind(name: str, fields: tuple[str, ...], defaults: tuple[Any, ...], args: Any, kw: Any) -> Any:
+    """The field values of a call ``name(*args, **kw)`` bound as Python binds the
+    arguments of ``def __new__(_cls, <fields with their defaults>)``, with its
+    TypeErrors (what the compiled ``__new__`` of ``collections.namedtuple`` raises)."""
+    n, where = len(fields), f"{name}.__new__()"
+    first = n - len(defaults)
+    for f in kw:
+        if f not in fields:
+            raise TypeError(f"{where} got an unexpected keyword argument '{f}'")
+        if fields.index(f) < len(args):
+            raise TypeError(f"{where} got multiple values for argument '{f}'")
+    if len(args) > n:
+        takes = f"from {first + 1} to {n + 1}" if defaults else f"{n + 1}"
+        raise TypeError(f"{where} takes {takes} positional arguments but {len(args) + 1} were given")
+    values = list(args)
+    missing = []
+    for i in range(len(args), n):
+        f = fields[i]
+        if f in kw:
+            values.append(kw[f])
+        elif i >= first:
+            values.append(defaults[i - first])
+        else:
+            missing.append(f)
+    if missing:
+        names = " and ".join(", ".join(repr(m) for m in missing).rsplit(", ", 1))
+        s = "s" if len(missing) > 1 else ""
+        raise TypeError(f"{where} missing {len(missing)} required positional argument{s}: {names}")
+    return values
+
+
+def _new_of(name: str, fields: tuple[str, ...], defaults: tuple[Any, ...]) -> Any:
+    """The ``__new__`` of a record: a closure, not a compiled ``def`` (a ``compile`` per
+    record class costs about as much as importing a small module: start-up); all the
+    fields positionally is the fast path."""
+    n = len(fields)
+
+    def __new__(_cls: Any, *args: Any, **kw: Any) -> Any:
+        if len(args) == n and not kw:
+            return _tuple_new(_cls, args)
+        return _tuple_new(_cls, _bind(name, fields, defaults, args, kw))
+
+    return __new__
+
+
+class _Signature:
+    """The class's ``__signature__``, made on first read (what :func:`inspect.signature`
+    and the API docs read; ``inspect`` is imported only then): the fields as the
+    parameters of ``__new__``, with their defaults and annotations."""
+
+    def __get__(self, obj: Any, cls: Any) -> Any:
+        import inspect
+
+        P = inspect.Parameter
+        new = cls.__new__
+        ann = new.__annotations__
+        first = len(cls._fields) - len(cls._field_defaults)
+        params = [
+            P(
+                f,
+                P.POSITIONAL_OR_KEYWORD,
+                default=cls._field_defaults[f] if i >= first else P.empty,
+                annotation=ann.get(f, P.empty),
+            )
+            for i, f in enumerate(cls._fields)
+        ]
+        return inspect.Signature(params)
+
+
+_SIGNATURE = _Signature()
+
+
 def _build(name: str, ns: dict[str, Any]) -> type:
     fields = tuple(ns.get("__annotations__", {}))
     defaults = [ns[f] for f in fields if f in ns]
@@ -75,13 +149,7 @@ def _build(name: str, ns: dict[str, Any]) -> type:
         if not f.isidentifier() or f.startswith("_"):
             raise ValueError(f"{name}: field names must be identifiers not starting with _: {f!r}")
     args = ", ".join(fields)
-    code = (
-        f"def __new__(_cls, {args}):\n    return _tuple_new(_cls, ({args}{',' if fields else ''}))"
-    )
-    env: dict[str, Any] = {"_tuple_new": _tuple_new, "__builtins__": {}}
-    exec(code, env)  # the one way to give __new__ its real signature (as namedtuple does)
-    new = env["__new__"]
-    new.__defaults__ = tuple(defaults) or None
+    new = _new_of(name, fields, tuple(defaults))
     new.__annotations__ = dict(ns.get("__annotations__", {}))  # the signature's types
     new.__module__ = ns.get("__module__", new.__module__)
     new.__qualname__ = f"{name}.__new__"
@@ -91,6 +159,7 @@ def _build(name: str, ns: dict[str, Any]) -> type:
         "_fields": fields,
         "_field_defaults": dict(zip(fields[len(fields) - len(defaults) :], defaults)),
         "__new__": new,
+        "__signature__": _SIGNATURE,
         "__match_args__": fields,
         "__repr__": _repr,
         "__getnewargs__": _getnewargs,

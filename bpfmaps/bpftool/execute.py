@@ -21,7 +21,6 @@ from ..errors import BatchError, CommandFailed, strerror
 from ..types import PERCPU_INTS
 from . import scan
 from .bytes import _show
-from .commands import Commands
 from .output import JsonOutput
 from .parsed import Command, GetNext, Lookup, Pop
 from .plan import GETNEXT, LOOKUP, OP, POP, RUN_MIN, UPDATE, OpBlock
@@ -30,12 +29,17 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional
 
+    from .commands import Commands as _Below
     from .state import Item
+else:
+    # start-up: at run time BlockExecutor stands on Reports; the command handlers
+    # (.commands) join the instance's class on first use (Runner.__getattr__)
+    from .reporting import Reports as _Below
 
 __all__ = ["BlockExecutor", "CommandFailed"]
 
 
-class BlockExecutor(Commands):
+class BlockExecutor(_Below):
     """Plan execution for :class:`~bpfmaps.bpftool.runner.Runner` (see the module doc)."""
 
     processed: int  # counted here (declared in RunState.__init__)

@@ -29,14 +29,18 @@ from ._safety import (
     shorten,
     signal_name,
 )
-from .jsonbatch import JsonBatch
 from .output import JsonOutput
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional
 
+    from .jsonbatch import JsonBatch as _Below
     from .state import Item
+else:
+    # start-up: at run time Reports stands on RunState; the JSON batch layer
+    # (.jsonbatch) joins the instance's class on first use (Runner.__getattr__)
+    from .state import RunState as _Below
 
 __all__ = ["Reports", "MAP_HELP", "PROGRESS_MIN"]
 
@@ -69,7 +73,7 @@ MAP_HELP = """Usage: bpfmaps map { show | list }   [MAP]
 """
 
 
-class Reports(JsonBatch):
+class Reports(_Below):
     """The reporting part of the runner (see the module doc)."""
 
     # set by the reports (declared in RunState.__init__)

@@ -73,6 +73,11 @@ class Runner(BlockExecutor):
     counts commands applied successfully.  Use :meth:`run_file`, :meth:`run_data` or
     :meth:`run_words`; each returns the exit status and closes every fd it opened."""
 
+    if not TYPE_CHECKING:  # (type checkers see the whole stack: BlockExecutor's bases)
+
+        def __getattr__(self, name: str) -> Any:
+            return _cold_layers(self, name)
+
     # -- entry points -------------------------------------------------------------
     def run_file(self, path: str) -> int:
         """Run the batch file at ``path`` (``-`` = stdin).  Returns the exit status.
@@ -337,6 +342,35 @@ class Runner(BlockExecutor):
                 return self._report_internal(e, it, before)
             self._release(it)
         return self._success()
+
+
+#: class -> the same class with the cold layers (see _cold_layers)
+_WHOLE: dict[type, type] = {}
+
+
+def _cold_layers(runner: Runner, name: str) -> Any:
+    """An attribute of the runner's cold layers: the ``map`` command handlers
+    (:mod:`.commands`: commands the C loops hand back, argv commands) and the JSON
+    batch output (:mod:`.jsonbatch`).  A plain batch file never uses them, so at run
+    time the runner's class stands without them (start-up: two modules and their
+    classes, tests/bpftool/test_small_file_imports.py); the first lookup that misses
+    (``Runner.__getattr__``) moves the instance to the same class with both layers
+    joined, in the order the type checkers see (Runner, BlockExecutor, Commands,
+    Reports, JsonBatch, RunState), and reads the attribute there.  A miss on the whole
+    class is an AttributeError as usual.  Cost: two imports and one class, once per
+    process and runner class; nothing after."""
+    from .commands import Commands
+    from .jsonbatch import JsonBatch
+
+    cls = type(runner)
+    if name[:2] == "__" or issubclass(cls, Commands):  # dunders (copy, pickle): no layers
+        raise AttributeError(f"{cls.__name__!r} object has no attribute {name!r}")
+    whole = _WHOLE.get(cls)
+    if whole is None:
+        ns = {"__module__": cls.__module__, "__qualname__": cls.__qualname__, "__doc__": cls.__doc__}
+        whole = _WHOLE.setdefault(cls, type(cls.__name__, (cls, Commands, JsonBatch), ns))
+    runner.__class__ = whole
+    return getattr(runner, name)
 
 
 #: files of at least this many bytes run in two passes with bounded memory (see

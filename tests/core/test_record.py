@@ -85,6 +85,28 @@ def test_errors():
         type(NamedTuple)("Bad", (NamedTuple,), {"__annotations__": {"_a": "int"}})
 
 
+def test_call_errors_word_for_word():
+    """A wrong call raises what the compiled ``__new__`` of typing.NamedTuple raises
+    (the records' ``__new__`` binds the arguments itself), and binds like it."""
+    Ref.__new__.__qualname__ = "Rec.__new__"
+    Ref1 = typing.NamedTuple("Rec", [("a", int)])
+    Rec1 = type(NamedTuple)("Rec", (NamedTuple,), {"__annotations__": {"a": "int"}})
+    calls = [((), {}), ((1,), {}), ((1, 2, 3, 4), {}), ((1,), {"a": 2}), ((1, 2), {"d": 1}),
+             ((), {"b": "y"}), ((1,), {"c": b"y"}), ((), {"a": 1, "b": "q", "c": b"r"}),
+             ((1, "b"), {"b": "c"})]  # fmt: skip
+    for cls, ref in ((Rec, Ref), (Rec1, Ref1)):
+        for args, kw in calls:
+            try:
+                want = repr(ref(*args, **kw)).replace("Ref(", "Rec(")
+            except TypeError as e:
+                want = str(e)
+            try:
+                got = repr(cls(*args, **kw))
+            except TypeError as e:
+                got = str(e)
+            assert got == want, (args, kw)
+
+
 def test_bpfmaps_records():
     info = MapInfo(id=1, type=2, key_size=4, value_size=8, max_entries=16)
     assert info.max_entries == 16 and info.name == "" and info.btf_vmlinux_id == 0
