@@ -68,11 +68,11 @@ def _getnewargs(self: Any) -> tuple[Any, ...]:
     return tuple(self)
 
 
-def _bind(name: str, fields: tuple[str, ...], defaults: tuple[Any, ...], args: Any, kw: Any) -> Any:
-    """The field values of a call ``name(*args, **kw)`` bound as Python binds the
+def _bind(new: Any, fields: tuple[str, ...], defaults: tuple[Any, ...], args: Any, kw: Any) -> Any:
+    """The field values of a call ``new(cls, *args, **kw)`` bound as Python binds the
     arguments of ``def __new__(_cls, <fields with their defaults>)``, with its
     TypeErrors (what the compiled ``__new__`` of ``collections.namedtuple`` raises)."""
-    n, where = len(fields), f"{name}.__new__()"
+    n, where = len(fields), f"{new.__qualname__}()"
     first = n - len(defaults)
     for f in kw:
         if f not in fields:
@@ -81,7 +81,9 @@ def _bind(name: str, fields: tuple[str, ...], defaults: tuple[Any, ...], args: A
             raise TypeError(f"{where} got multiple values for argument '{f}'")
     if len(args) > n:
         takes = f"from {first + 1} to {n + 1}" if defaults else f"{n + 1}"
-        raise TypeError(f"{where} takes {takes} positional arguments but {len(args) + 1} were given")
+        raise TypeError(
+            f"{where} takes {takes} positional arguments but {len(args) + 1} were given"
+        )
     values = list(args)
     missing = []
     for i in range(len(args), n):
@@ -99,7 +101,7 @@ def _bind(name: str, fields: tuple[str, ...], defaults: tuple[Any, ...], args: A
     return values
 
 
-def _new_of(name: str, fields: tuple[str, ...], defaults: tuple[Any, ...]) -> Any:
+def _new_of(fields: tuple[str, ...], defaults: tuple[Any, ...]) -> Any:
     """The ``__new__`` of a record: a closure, not a compiled ``def`` (a ``compile`` per
     record class costs about as much as importing a small module: start-up); all the
     fields positionally is the fast path."""
@@ -108,7 +110,7 @@ def _new_of(name: str, fields: tuple[str, ...], defaults: tuple[Any, ...]) -> An
     def __new__(_cls: Any, *args: Any, **kw: Any) -> Any:
         if len(args) == n and not kw:
             return _tuple_new(_cls, args)
-        return _tuple_new(_cls, _bind(name, fields, defaults, args, kw))
+        return _tuple_new(_cls, _bind(__new__, fields, defaults, args, kw))
 
     return __new__
 
@@ -149,7 +151,7 @@ def _build(name: str, ns: dict[str, Any]) -> type:
         if not f.isidentifier() or f.startswith("_"):
             raise ValueError(f"{name}: field names must be identifiers not starting with _: {f!r}")
     args = ", ".join(fields)
-    new = _new_of(name, fields, tuple(defaults))
+    new = _new_of(fields, tuple(defaults))
     new.__annotations__ = dict(ns.get("__annotations__", {}))  # the signature's types
     new.__module__ = ns.get("__module__", new.__module__)
     new.__qualname__ = f"{name}.__new__"

@@ -128,6 +128,10 @@ LAZY: dict[tuple[str, str], str] = {
     "not_attempted only for a failure",
     ("engine", "dump"): "start-up: the streaming-read names (module __getattr__) only for "
     "whole-map reads",
+    ("bpftool.runner", "bpftool.commands"): "start-up: the map command handlers join the "
+    "runner's class on first use (runner._cold_layers); a plain batch file never needs them",
+    ("bpftool.runner", "bpftool.jsonbatch"): "start-up: the JSON batch layer joins the runner's "
+    "class on first use (runner._cold_layers); only -j and the commands need it",
     ("bpftool.commands", "_version"): "start-up: the version string only for `version`",
     ("bpftool.output", "json_writer"): "start-up: JSON output only (-j); the re-exported "
     "names through module __getattr__",

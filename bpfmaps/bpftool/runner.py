@@ -367,7 +367,11 @@ def _cold_layers(runner: Runner, name: str) -> Any:
         raise AttributeError(f"{cls.__name__!r} object has no attribute {name!r}")
     whole = _WHOLE.get(cls)
     if whole is None:
-        ns = {"__module__": cls.__module__, "__qualname__": cls.__qualname__, "__doc__": cls.__doc__}
+        ns = {
+            "__module__": cls.__module__,
+            "__qualname__": cls.__qualname__,
+            "__doc__": cls.__doc__,
+        }
         whole = _WHOLE.setdefault(cls, type(cls.__name__, (cls, Commands, JsonBatch), ns))
     runner.__class__ = whole
     return getattr(runner, name)

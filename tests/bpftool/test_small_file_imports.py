@@ -42,9 +42,7 @@ ALLOWED = frozenset(
         "bpfmaps.bpftool",
         "bpfmaps.bpftool._safety",
         "bpfmaps.bpftool.bytes",
-        "bpfmaps.bpftool.commands",
         "bpfmaps.bpftool.execute",
-        "bpfmaps.bpftool.jsonbatch",
         "bpfmaps.bpftool.output",
         "bpfmaps.bpftool.parse",
         "bpfmaps.bpftool.parsed",
@@ -74,7 +72,9 @@ ALLOWED = frozenset(
 #: the version string (``version`` only), the JSON writer (``-j`` only), rollback
 #: snapshots and streaming whole-map reads (failures and dumps only), contextvars
 #: (``forced_fallback`` only), the errno-specific exception classes (bpfmaps._errkinds:
-#: built when a failure raises one or code names one)
+#: built when a failure raises one or code names one); the runner's cold layers (the
+#: ``map`` command handlers and the JSON batch output: they join the runner's class on
+#: first use, bpftool/runner.py _cold_layers); inspect (a record's __signature__ only)
 FORBIDDEN = (
     "bpfmaps.maps", "bpfmaps.bulk", "bpfmaps.batching", "bpfmaps.codecs", "bpfmaps.sync",
     "bpfmaps.ringbuf", "bpfmaps.progs", "bpfmaps.memory", "bpfmaps.replace",
@@ -85,6 +85,7 @@ FORBIDDEN = (
     "enum", "array", "collections",
     "bpfmaps._version", "bpfmaps.json_writer", "bpfmaps.rollback", "bpfmaps.dump",
     "contextvars", "_contextvars", "bpfmaps._errkinds",
+    "bpfmaps.bpftool.commands", "bpfmaps.bpftool.jsonbatch",
 )  # fmt: skip
 
 #: standard modules the CLI layer must not import on the path (each 0.3-10 ms of the
