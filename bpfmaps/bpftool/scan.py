@@ -151,7 +151,9 @@ class Scanner:
         if r[1] == FULL and cap == BLOCK_FIRST:
             big = min(self.block_max or BLOCK_MAX, left // MIN_LINE + 1)
             if left >= PAR_MIN and big >= 4 * BLOCK_FIRST and _cpus() >= 2:
-                per_op = max((r[2] - pos) / BLOCK_FIRST, 1.0)  # bytes per line of the probe
+                # bytes per line of the probe (which can stop before BLOCK_FIRST ops: its
+                # value buffer was sized before the first map was known)
+                per_op = max((r[2] - pos) / max(r[3] - line, 1), 1.0)
                 pair = self._scan_pair(pos, line, first_index, big, per_op)
                 if pair is not None:
                     return pair

@@ -397,3 +397,34 @@ def test_threaded_scan_without_the_job_functions(threaded, monkeypatch):
     items = list(parse_batch(data, Resolver()))
     assert len(items) == 1 and items[0].count == 30_000
     assert flatten(items) == flatten(parse_batch(data, Resolver(), fast=False))
+
+
+@pytest.mark.parametrize("value_size", [3, 32, 200])
+def test_threaded_scan_cuts_a_uniform_file_in_the_middle(threaded, monkeypatch, value_size):
+    """A file that fits in one block is cut where half its bytes are scanned, so both
+    threads scan about the same: the probe's bytes per line are counted over the lines
+    it took (it stops early when a map's values are bigger than its first buffers)."""
+    ffi, lib = scan._ext()
+    starts = []
+
+    class Spy:
+        def __getattr__(self, name):
+            if name == "bpfm_scan_start":
+
+                def start(t):
+                    starts.append(t.pos)
+                    return lib.bpfm_scan_start(t)
+
+                return start
+            return getattr(lib, name)
+
+    info = MapInfo.make(MapType.HASH, id=7, key_size=2, value_size=value_size, max_entries=8)
+    value = " ".join(str(i % 256) for i in range(value_size))
+    data = "".join(
+        f"map update id 7 key {i % 256} {i // 256 % 256} value {value}\n" for i in range(40_000)
+    ).encode()
+    monkeypatch.setattr(scan, "_EXT", (ffi, Spy()))
+    items = list(parse_batch(data, lambda h: info))
+    assert len(items) == 1 and items[0].count == 40_000
+    assert len(starts) == 1
+    assert 0.45 < starts[0] / len(data) < 0.55
