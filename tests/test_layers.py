@@ -46,10 +46,13 @@ RANK: dict[str, float] = {
     "_objects": 8.5, "_percpu": 8.5, "_bulkops": 8.6, "maps": 9, "progs": 9,
     # L4: bpftool: pure parsing first, then execution
     "bpftool.bytes": 10, "bpftool.parsed": 10.5, "bpftool.lexer": 11, "bpftool.grammar": 12,
+    # the safety net is a leaf (os and _signal; the C stop flag lazily) under the scanner,
+    # whose two-thread scan holds the stop signals with it (HoldStopSignals)
+    "bpftool._safety": 13.5,
     "bpftool.plan": 13, "bpftool.scan": 14, "bpftool.parse": 15,
-    # execution: rendering and the safety net are leaves (types/bytes only); then the
+    # execution: rendering is a leaf (types/bytes only); then the
     # runner's layers, each stacked on the one below (bpftool/state.py)
-    "bpftool.output": 15.5, "bpftool._safety": 15.5, "bpftool.resolve": 16,
+    "bpftool.output": 15.5, "bpftool.resolve": 16,
     "bpftool.state": 16.5, "bpftool.jsonbatch": 16.6, "bpftool.reporting": 16.7,
     "bpftool.commands": 17, "bpftool.execute": 18, "bpftool.runner": 20, "bpftool": 21,
     # BTF on top of maps and the bpftool byte formatting: generated code, output, CLI

@@ -15,6 +15,7 @@ extension; without it :func:`available` is False and the reference parses alone.
 
 from __future__ import annotations
 
+from ._safety import HoldStopSignals
 from .parsed import Handle
 from .plan import OP, RUN_MIN, MapTable, OpBlock, find_runs_py
 
@@ -256,14 +257,11 @@ class Scanner:
         t.buf, t.len, t.maps, t.nmaps = s.buf, size, s.maps, s.nmaps
         t.pos, t.line, t.max_ops = mid, 0, job_ops
         t.keys_cap, t.values_cap = job_ops * self.max_key, job_ops * self.max_value
-        # SIGINT/SIGTERM are held (blocked in this thread, and so in the job's, which
-        # inherits the mask) from before the job starts until it is joined: a stop
-        # signal's Python handler raises between two bytecodes, and raised before
-        # bpfm_scan_finish it would leave the job scanning memory the runner then
-        # unmaps (a crash after a true report).  A held signal is delivered at the
-        # unblock, a few ms later, and reported as before.
-        held = _hold_stop_signals()
-        try:
+        # SIGINT/SIGTERM are held from before the job starts until it is joined: a stop
+        # signal's Python handler raised before bpfm_scan_finish would leave the job
+        # scanning memory the runner then unmaps (see HoldStopSignals).  A held signal
+        # is delivered at the exit, a few ms later, and reported as before.
+        with HoldStopSignals():
             job = lib.bpfm_scan_start(t)
             if job == ffi.NULL:
                 return None
@@ -273,8 +271,6 @@ class Scanner:
             finally:
                 merged = lib.bpfm_scan_finish(job, s, 1)
                 s.len = size
-        finally:
-            _release_stop_signals(held)
         if merged:
             status = s.status
             if status == UNKNOWN:
@@ -282,26 +278,6 @@ class Scanner:
         elif status == END and s.pos < size:
             status = FULL  # this half ended at mid, the job's work was dropped: go on there
         return self._block(bufs, status, first_index)
-
-
-def _hold_stop_signals() -> Any:
-    """Block SIGINT and SIGTERM in this thread; returns the previous mask (None where
-    signal masks do not exist).  Cost: one sigprocmask."""
-    import _signal  # type: ignore[import-not-found]  # the C module (signal.py costs start-up)
-
-    mask = getattr(_signal, "pthread_sigmask", None)
-    if mask is None:  # pragma: no cover - not on Linux
-        return None
-    return mask(_signal.SIG_BLOCK, {_signal.SIGINT, _signal.SIGTERM})
-
-
-def _release_stop_signals(old: Any) -> None:
-    """Restore the mask :func:`_hold_stop_signals` returned (delivering what was held).
-    Cost: one sigprocmask."""
-    if old is not None:
-        import _signal
-
-        _signal.pthread_sigmask(_signal.SIG_SETMASK, old)
 
 
 def _cpus() -> int:
