@@ -133,10 +133,11 @@ static inline int byte_word(const unsigned char *p, int n, int hex)
  * accepts), ended by a separator or the end of the line (its '\n' or e).  Stores the bytes at
  * out[*count..size) and returns where the next word (or the end) starts; it stops
  * at the start of the first word it is not sure of (0x words, long words, a '#', a
- * character that is not ordinary), which the general loop then reads. */
-static inline const unsigned char *fast_dec(const unsigned char *p, const unsigned char *e,
-                                            unsigned char *out, uint32_t size,
-                                            uint32_t *count)
+ * character that is not ordinary), which the general loop then reads.  ends (or NULL):
+ * where each byte's word ends, as offsets from base. */
+static inline __attribute__((always_inline)) const unsigned char *
+fast_dec(const unsigned char *p, const unsigned char *e, unsigned char *out, uint32_t size,
+         uint32_t *count, uint32_t *ends, const unsigned char *base)
 {
     uint32_t k = *count;
 
@@ -175,6 +176,8 @@ static inline const unsigned char *fast_dec(const unsigned char *p, const unsign
             kq = cls[*q];
             if (v > 255 || (kq != 1 && kq != 4))
                 break; /* longer, 0x, other characters, '#': the general loop decides */
+            if (ends)
+                ends[k] = (uint32_t)(q - base);
             out[k++] = (unsigned char)v;
             if (kq == 4) { /* the end of the line */
                 p = q;
@@ -207,6 +210,8 @@ static inline const unsigned char *fast_dec(const unsigned char *p, const unsign
             }
             if (v > 255 || (q < e && cls[*q] != 1 && cls[*q] != 4))
                 break;
+            if (ends)
+                ends[k] = (uint32_t)(q - base);
             out[k++] = (unsigned char)v;
             while (q < e && cls[*q] == 1)
                 q++;
@@ -254,24 +259,27 @@ static inline const unsigned char *fast_hex(const unsigned char *p, const unsign
 }
 
 /* DATA := [hex] B1..Bsize, exactly size bytes into out; then *w and *n hold the next
- * word (n == 0: end of line).  0, or -1 (decline). */
-static inline int data_words(struct cur *c, unsigned char *out, uint32_t size,
-                             const unsigned char **w, int *n)
+ * word (n == 0: end of line).  0, or -1 (decline).  from > 0: the first from bytes of
+ * a plain DATA clause are already in out and c->p is after their words (see
+ * key_prefix).  ends (or NULL): where each byte's word ends, as offsets from base. */
+static inline __attribute__((always_inline)) int
+data_words_from(struct cur *c, unsigned char *out, uint32_t size, uint32_t from, uint32_t *ends,
+                const unsigned char *base, const unsigned char **w, int *n)
 {
-    uint32_t count = 0;
+    uint32_t count = from;
     int hex = 0, b;
     const unsigned char *p = c->p;
 
     while (p < c->e && cls[*p] == 1)
         p++;
-    if (size && p < c->e && (unsigned)*p - '0' <= 9) {
+    if (size > count && p < c->e && (unsigned)*p - '0' <= 9) {
         /* not "hex": the same words the loop below would read, faster; it resumes
          * at the first word the fast path left (or reads the word after the data) */
-        c->p = fast_dec(p, c->e, out, size, &count);
+        c->p = fast_dec(p, c->e, out, size, &count, ends, base);
         *n = next_word(c, w);
     } else {
         *n = next_word(c, w);
-        if (IS(*w, *n, "hex")) {
+        if (!from && IS(*w, *n, "hex")) {
             hex = 1;
             p = c->p;
             while (p < c->e && cls[*p] == 1)
@@ -287,12 +295,28 @@ static inline int data_words(struct cur *c, unsigned char *out, uint32_t size,
         b = byte_word(*w, *n, hex);
         if (b < 0)
             return -1;
+        if (ends)
+            ends[count] = (uint32_t)(*w + *n - base);
         out[count++] = (unsigned char)b;
         *n = next_word(c, w);
     }
     /* one more byte word would be an error in the reference ("expected key or
      * value"): it is not a keyword, so the callers decline it */
     return 0;
+}
+
+/* data_words_from without a known prefix or ends: values, keys after a new head */
+static int data_words(struct cur *c, unsigned char *out, uint32_t size, const unsigned char **w,
+                      int *n)
+{
+    return data_words_from(c, out, size, 0, NULL, NULL, w, n);
+}
+
+/* data_words_from for keys after a repeated head (see key_prefix) */
+static int key_words(struct cur *c, unsigned char *out, uint32_t size, uint32_t from,
+                     uint32_t *ends, const unsigned char *base, const unsigned char **w, int *n)
+{
+    return data_words_from(c, out, size, from, ends, base, w, n);
 }
 
 /* MAP := id N | pinned WORD | name WORD into h; 0 or -1. */
@@ -392,16 +416,65 @@ struct tail {
     uint32_t flags;
 };
 
+/* keys of at most this many bytes are remembered after their head (see key_prefix) */
+#define KEY_WORDS_MAX 64
+
 /* The head of the last line with a key clause ("map VERB MAP key " up to its first
  * data word): files repeat it, and the same bytes give the same verb, map and
- * checks, so a line that starts with them goes straight to its key. */
+ * checks, so a line that starts with them goes straight to its key.  key: the last
+ * plain (not hex) key taken after this head on a line that repeated it (NULL: none;
+ * alternating heads remember nothing): its text from its first word, ends[i] where
+ * its word i ends (an offset from key; ends[size - 1]: the end of the text), its
+ * bytes at keys[koff]. */
 struct head {
     const struct bpfm_scan_map *map;
     const unsigned char *text;
     uint64_t len;
     uint32_t kind;
     uint32_t flags;
+    const unsigned char *key;
+    uint64_t koff;
+    uint32_t ends[KEY_WORDS_MAX];
 };
+
+/* The leading words a key at t (the data to e) shares with hd->key: those ended by
+ * a separator within the prefix the two texts have in common are the same text and
+ * so the same byte words (a plain DATA clause: a word's byte depends on its text
+ * only); fewer than size (the last word is always read).  Copies their bytes to out
+ * (their ends in hd->ends are the new key's too); returns their number, *resume:
+ * where the next word may start.  Files of increasing or nearby keys share most of
+ * each key's words. */
+static inline uint32_t key_prefix(const struct head *hd, const unsigned char *t,
+                                  const unsigned char *e, const char *keys, uint32_t size,
+                                  unsigned char *out, const unsigned char **resume)
+{
+    const unsigned char *o = hd->key;
+    uint64_t lim = hd->ends[size - 1], l = 0;
+    uint32_t nw;
+
+    if ((uint64_t)(e - t) < lim)
+        lim = (uint64_t)(e - t);
+    while (l + 8 <= lim) {
+        uint64_t a, b;
+
+        memcpy(&a, o + l, 8);
+        memcpy(&b, t + l, 8);
+        if (a != b) {
+            l += (uint64_t)__builtin_ctzll(a ^ b) >> 3;
+            goto found;
+        }
+        l += 8;
+    }
+    while (l < lim && o[l] == t[l])
+        l++;
+found:
+    nw = size - 1; /* usually only the last words differ: count down */
+    while (nw && hd->ends[nw - 1] >= l)
+        nw--;
+    *resume = nw ? t + hd->ends[nw - 1] + 1 : t;
+    memcpy(out, keys + hd->koff, nw);
+    return nw;
+}
 
 /* 1 when the line at p (e: the end of the data) is too long for the scanner: the
  * reference reads lines of SCAN_MAX_LINE bytes and more (fgets chunks). */
@@ -425,9 +498,10 @@ static int scan_line(struct bpfm_scan *s, const unsigned char *p, const unsigned
     struct bpfm_scan_map h;
     struct bpfm_op *op;
     unsigned char *kout, *vout;
-    uint32_t kind, flags = 0, ci;
+    uint32_t kind, flags = 0, ci, kfrom = 0, *ke = NULL;
     uint64_t vneed;
     int n, mi, withkey;
+    const unsigned char *kstart = NULL;
 
     if (hd->map && (uint64_t)(e - p) > hd->len && cls[p[hd->len]] == 0 &&
         !memcmp(p, hd->text, hd->len)) {
@@ -441,7 +515,13 @@ static int scan_line(struct bpfm_scan *s, const unsigned char *p, const unsigned
             return L_FULL;
         kout = (unsigned char *)s->keys + s->keys_used;
         vout = (unsigned char *)s->values + s->values_used;
-        c.p = p + hd->len;
+        c.p = kstart = p + hd->len;
+        if (m->key_size <= KEY_WORDS_MAX) {
+            if (hd->key)
+                kfrom = key_prefix(hd, kstart, e, s->keys, m->key_size, kout, &c.p);
+            hd->key = NULL; /* hd->ends are this key's from here on */
+            ke = hd->ends;
+        }
         goto key_data;
     }
     n = next_word(&c, &w);
@@ -525,9 +605,11 @@ static int scan_line(struct bpfm_scan *s, const unsigned char *p, const unsigned
             hd->len = (uint64_t)(q - p);
             hd->kind = kind;
             hd->flags = flags;
+            hd->key = NULL; /* a key is remembered from the head's second line on */
         }
     key_data:
-        if (data_words(&c, kout, m->key_size, &w, &n) < 0)
+        if (ke ? key_words(&c, kout, m->key_size, kfrom, ke, kstart, &w, &n) < 0
+               : data_words(&c, kout, m->key_size, &w, &n) < 0)
             return L_DECLINE;
         withkey = 1;
     } else if (m->key_size && kind != BPFM_OP_GETNEXT && kind != BPFM_OP_POP) {
@@ -582,8 +664,13 @@ static int scan_line(struct bpfm_scan *s, const unsigned char *p, const unsigned
     op->value_off = (uint32_t)s->values_used;
     op->pos = (uint64_t)(p - buf);
     s->nops++;
-    if (withkey)
+    if (withkey) {
+        if (ke && (unsigned)*kstart - '0' <= 9) { /* a plain key after the head */
+            hd->key = kstart;
+            hd->koff = s->keys_used;
+        }
         s->keys_used += m->key_size;
+    }
     s->values_used += vneed;
     return L_OP;
 }
@@ -595,7 +682,7 @@ int bpfm_scan(struct bpfm_scan *s)
     uint32_t first = s->nops, hint = 0;
     int status = BPFM_SCAN_END;
     struct tail last = {NULL, NULL, 0, 0, 0};
-    struct head hd = {NULL, NULL, 0, 0, 0};
+    struct head hd = {NULL, NULL, 0, 0, 0, NULL, 0, {0}};
     const unsigned char *end = buf + len;
 
     while (pos < len) {

@@ -5,7 +5,7 @@ Python view; the benchmark shapes are taken 100% by the scanner."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bpfmaps.bpftool import plan, scan
@@ -36,6 +36,7 @@ MAPS = {
         MapType.HASH, id=13, key_size=2, value_size=3, max_entries=8
     ),
     Handle("id", 14): MapInfo.make(MapType.ARRAY, id=14, key_size=4, value_size=0, max_entries=8),
+    Handle("id", 15): MapInfo.make(MapType.HASH, id=15, key_size=8, value_size=2, max_entries=8),
 }
 
 
@@ -428,3 +429,55 @@ def test_threaded_scan_cuts_a_uniform_file_in_the_middle(threaded, monkeypatch, 
     assert len(items) == 1 and items[0].count == 40_000
     assert len(starts) == 1
     assert 0.45 < starts[0] / len(data) < 0.55
+
+
+_KEY_WORDS = ["0", "00", "1", "01", "10", "12", "120", "255", "256", "0x1f", "007", "08", "1a"]
+
+
+@st.composite
+def near_keys(draw):
+    """Lines on one map (key 8) whose keys share leading words with the line before
+    (the scanner reuses those words' bytes): the last words changed, words grown or
+    shortened at the point they differ, separators, CRs, comments, hex keys, keys one
+    word short or long."""
+    key = [draw(st.sampled_from(_KEY_WORDS)) for _ in range(8)]
+    lines = []
+    for _ in range(draw(st.integers(1, 12))):
+        k = list(key)
+        for _ in range(draw(st.integers(0, 3))):
+            i = draw(st.integers(0, 7))
+            k[i] = draw(st.sampled_from(_KEY_WORDS + [k[i] + "0", k[i][:-1] or "3"]))
+        if draw(st.integers(0, 9)) == 0:
+            k = k[:7] if draw(st.booleans()) else k + ["1"]
+        seps = [draw(st.sampled_from([" ", " ", " ", "  ", "\t", " \r "])) for _ in k]
+        text = "".join(w + sep for w, sep in zip(k, seps)).rstrip(" \t\r")
+        if draw(st.integers(0, 9)) == 0:
+            text = "hex " + " ".join(f"{int(i) % 256:02x}" for i in range(8))
+        verb = draw(st.sampled_from(["update", "update", "delete", "lookup"]))
+        tail = " value 1 2" if verb == "update" else ""
+        end = draw(st.sampled_from(["", "", " # c", "#c"]))
+        lines.append(f"map {verb} id 15 key {text}{tail}{end}")
+        if draw(st.booleans()):
+            key = k[:8] + ["0"] * (8 - len(k[:8]))
+    return ("\n".join(lines) + "\n").encode()
+
+
+@settings(max_examples=500)
+@given(near_keys(), st.sampled_from([1, 3, 256]))
+@example(b"map delete id 15 key 1 2 3 4 5 6 7 8\nmap delete id 15 key 10 2 3 4 5 6 7 8\n", 256)
+@example(b"map delete id 15 key 10 2 3 4 5 6 7 8\nmap delete id 15 key 1 2 3 4 5 6 7 8\n", 256)
+@example(b"map delete id 15 key 1 2 3 4 5 6 7 8\nmap delete id 15 key 10 2 3 4 5 6 7\n", 256)
+@example(b"map delete id 15 key 1 2 3 4 5 6 7 8\nmap delete id 15 key 1 23 4 5 6 7 8\n", 256)
+@example(b"map delete id 15 key 1 2 3 4 5 6 7 8\nmap delete id 15 key 1 2 3 4 5 6 7 9\n", 256)
+@example(b"map delete id 15 key 1 2 3 4 5 6 7 8\nmap delete id 15 key 1 2 3 4 5 6 7\n", 256)
+@example(b"map delete id 15 key 1 2 3 4 5 6 7 8\nmap delete id 15 key hex 1 2 3 4 5 6 7 8\n", 1)
+def test_scanner_reuses_shared_key_words(data, first):
+    """Keys that share their leading words with the key before (taken from its bytes,
+    not parsed again) give the reference's plan, whatever differs after them."""
+    old = scan.BLOCK_FIRST
+    scan.BLOCK_FIRST = first
+    try:
+        fast = _outcome(data, True)
+    finally:
+        scan.BLOCK_FIRST = old
+    assert fast == _outcome(data, False)
