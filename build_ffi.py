@@ -57,13 +57,21 @@ def define(build_dir: str = HERE) -> FFI:
 
 
 def pack_extension(build_dir: str = HERE) -> object:
-    """The setuptools Extension of ``bpfmaps._pack`` (sources relative to ``build_dir``)."""
+    """The setuptools Extension of ``bpfmaps._pack`` (sources relative to ``build_dir``).
+    The module's ``SOURCE_SHA256`` is the hash of the ``_pack.c`` it was built from (a
+    test compares it with the file, so a stale build fails the suite)."""
+    import hashlib
+
     from setuptools import Extension
 
+    src = os.path.join(PKG, "_pack.c")
+    with open(src, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
     return Extension(
         "bpfmaps._pack",
-        [os.path.relpath(os.path.join(PKG, "_pack.c"), build_dir)],
+        [os.path.relpath(src, build_dir)],
         py_limited_api=True,
+        define_macros=[("BPFM_PACK_SRC_SHA256", f'"{digest}"')],
         extra_compile_args=["-O2", "-std=gnu11", "-Wall"],
     )
 

@@ -21,6 +21,15 @@
 #include <Python.h>
 #include <string.h>
 
+/* Bumped with every change of what this module offers: bpfmaps.codecs refuses a build
+ * with another ABI (a stale in-place build) with an ImportError naming the fix.
+ * BPFM_PACK_SRC_SHA256 (set by build_ffi.pack_extension) is the hash of this file, so
+ * tests/batch/test_packer.py can tell any stale build from a current one. */
+#define BPFM_PACK_ABI 2
+#ifndef BPFM_PACK_SRC_SHA256
+#define BPFM_PACK_SRC_SHA256 "unknown"
+#endif
+
 static int exact_bytes(PyObject *o, Py_ssize_t size)
 {
     return Py_TYPE(o) == &PyBytes_Type && PyBytes_Size(o) == size;
@@ -234,6 +243,277 @@ static PyType_Spec packer_spec = {
     packer_slots,
 };
 
+/* ------------------------------------------------------------------ BatchBase
+ * The base of bpfmaps.batching.MapBatch.  Its mapping slot takes ``b[k] = v`` straight
+ * from the interpreter's STORE_SUBSCR (no method lookup, no argument tuple, no Python
+ * frame): while packing (a raw map), an exact-bytes pair of the sizes is copied into
+ * growable packed buffers; any other pair goes to ``self._spill(k, v)`` (Python: it
+ * moves what was packed to the lists and stops packing).  Not packing, the pair is
+ * appended to the ``_keys`` and ``_vals`` lists.  ``del b[k]`` calls ``self.delete(k)``.
+ * A Python subclass that defines ``__setitem__`` itself gets the ordinary slot. */
+
+typedef struct {
+    PyObject_HEAD
+    Py_ssize_t ks, vs, n, cap;
+    PyObject *kb, *vb; /* bytearrays of cap * ks and cap * vs bytes (the first n used) */
+    char *kp, *vp;
+    int packing;
+    PyObject *keys, *vals; /* the lists (members _keys and _vals) */
+} BatchBase;
+
+static PyObject *str_spill, *str_delete;
+
+static PyObject *bb_new(PyTypeObject *tp, PyObject *args, PyObject *kw)
+{
+    (void)args;
+    (void)kw;
+    allocfunc alloc = (allocfunc)PyType_GetSlot(tp, Py_tp_alloc);
+    BatchBase *self = (BatchBase *)alloc(tp, 0);
+    if (self == NULL)
+        return NULL;
+    self->keys = PyList_New(0);
+    self->vals = PyList_New(0);
+    if (self->keys == NULL || self->vals == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+/* Fresh empty packed buffers of the current sizes; -1 with an exception. */
+static int bb_fresh(BatchBase *self)
+{
+    PyObject *kb = PyByteArray_FromStringAndSize(NULL, 0);
+    PyObject *vb = kb ? PyByteArray_FromStringAndSize(NULL, 0) : NULL;
+    if (vb == NULL) {
+        Py_XDECREF(kb);
+        return -1;
+    }
+    Py_XDECREF(self->kb);
+    Py_XDECREF(self->vb);
+    self->kb = kb;
+    self->vb = vb;
+    self->kp = self->vp = NULL;
+    self->n = self->cap = 0;
+    return 0;
+}
+
+static int bb_grow(BatchBase *self)
+{
+    Py_ssize_t cap = self->cap ? self->cap * 2 : 1024;
+    if (cap > PY_SSIZE_T_MAX / (self->ks + self->vs + 1))
+        return PyErr_NoMemory(), -1;
+    if (PyByteArray_Resize(self->kb, cap * self->ks) < 0 ||
+        PyByteArray_Resize(self->vb, cap * self->vs) < 0)
+        return -1;
+    self->kp = PyByteArray_AsString(self->kb);
+    self->vp = PyByteArray_AsString(self->vb);
+    self->cap = cap;
+    return 0;
+}
+
+/* Buffer one upsert: 0 done, -1 with an exception. */
+static int bb_put(BatchBase *self, PyObject *k, PyObject *v)
+{
+    if (self->packing) {
+        if (exact_bytes(k, self->ks) && exact_bytes(v, self->vs)) {
+            if (self->n == self->cap && bb_grow(self) < 0)
+                return -1;
+            memcpy(self->kp + self->n * self->ks, PyBytes_AsString(k), (size_t)self->ks);
+            memcpy(self->vp + self->n * self->vs, PyBytes_AsString(v), (size_t)self->vs);
+            self->n++;
+            return 0;
+        }
+        PyObject *r = PyObject_CallMethodObjArgs((PyObject *)self, str_spill, k, v, NULL);
+        Py_XDECREF(r);
+        return r == NULL ? -1 : 0;
+    }
+    if (PyList_Append(self->keys, k) < 0)
+        return -1;
+    if (PyList_Append(self->vals, v) < 0) {
+        /* keep the two lists the same length */
+        Py_ssize_t n = PyList_Size(self->keys);
+        PyList_SetSlice(self->keys, n - 1, n, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+static int bb_ass_subscript(PyObject *op, PyObject *k, PyObject *v)
+{
+    if (v == NULL) {
+        PyObject *r = PyObject_CallMethodObjArgs(op, str_delete, k, NULL);
+        Py_XDECREF(r);
+        return r == NULL ? -1 : 0;
+    }
+    return bb_put((BatchBase *)op, k, v);
+}
+
+static PyObject *bb_pk_open(PyObject *op, PyObject *args)
+{
+    BatchBase *self = (BatchBase *)op;
+    Py_ssize_t ks, vs;
+    if (!PyArg_ParseTuple(args, "nn:_pk_open", &ks, &vs))
+        return NULL;
+    if (ks <= 0 || vs < 0) {
+        PyErr_SetString(PyExc_ValueError, "_pk_open: key_size must be > 0, value_size >= 0");
+        return NULL;
+    }
+    self->ks = ks;
+    self->vs = vs;
+    if (bb_fresh(self) < 0)
+        return NULL;
+    self->packing = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *bb_pk_take(PyObject *op, PyObject *unused)
+{
+    BatchBase *self = (BatchBase *)op;
+    (void)unused;
+    if (!self->packing) {
+        PyErr_SetString(PyExc_RuntimeError, "_pk_take: the batch is not packing");
+        return NULL;
+    }
+    if (PyByteArray_Resize(self->kb, self->n * self->ks) < 0 ||
+        PyByteArray_Resize(self->vb, self->n * self->vs) < 0)
+        return NULL;
+    PyObject *out = Py_BuildValue("OOn", self->kb, self->vb, self->n);
+    if (out == NULL || bb_fresh(self) < 0) {
+        Py_XDECREF(out);
+        return NULL;
+    }
+    return out;
+}
+
+static PyObject *bb_pk_close(PyObject *op, PyObject *unused)
+{
+    BatchBase *self = (BatchBase *)op;
+    (void)unused;
+    self->packing = 0;
+    Py_CLEAR(self->kb);
+    Py_CLEAR(self->vb);
+    self->kp = self->vp = NULL;
+    self->n = self->cap = 0;
+    Py_RETURN_NONE;
+}
+
+static PyObject *bb_pk_append(PyObject *op, PyObject *args)
+{
+    if (PyTuple_Size(args) != 2) {
+        PyErr_SetString(PyExc_TypeError, "_pk_append(key, value) takes 2 arguments");
+        return NULL;
+    }
+    if (bb_put((BatchBase *)op, PyTuple_GetItem(args, 0), PyTuple_GetItem(args, 1)) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *bb_get_packing(PyObject *op, void *closure)
+{
+    (void)closure;
+    return PyBool_FromLong(((BatchBase *)op)->packing);
+}
+
+static PyObject *bb_get_n(PyObject *op, void *closure)
+{
+    (void)closure;
+    return PyLong_FromSsize_t(((BatchBase *)op)->n);
+}
+
+/* _keys / _vals: settable, must stay lists (the C slot appends to them) */
+static PyObject *bb_get_list(PyObject *op, void *closure)
+{
+    BatchBase *self = (BatchBase *)op;
+    PyObject *l = closure ? self->vals : self->keys;
+    Py_INCREF(l);
+    return l;
+}
+
+static int bb_set_list(PyObject *op, PyObject *value, void *closure)
+{
+    BatchBase *self = (BatchBase *)op;
+    if (value == NULL || !PyList_Check(value)) {
+        PyErr_SetString(PyExc_TypeError, "_keys and _vals must be lists");
+        return -1;
+    }
+    PyObject **slot = closure ? &self->vals : &self->keys, *old = *slot;
+    Py_INCREF(value);
+    *slot = value;
+    Py_XDECREF(old);
+    return 0;
+}
+
+static int bb_traverse(PyObject *op, visitproc visit, void *arg)
+{
+    BatchBase *self = (BatchBase *)op;
+    Py_VISIT(self->keys);
+    Py_VISIT(self->vals);
+    return 0;
+}
+
+static int bb_clear(PyObject *op)
+{
+    BatchBase *self = (BatchBase *)op;
+    Py_CLEAR(self->keys);
+    Py_CLEAR(self->vals);
+    return 0;
+}
+
+static void bb_dealloc(PyObject *op)
+{
+    BatchBase *self = (BatchBase *)op;
+    PyTypeObject *tp = Py_TYPE(op);
+    PyObject_GC_UnTrack(op);
+    bb_clear(op);
+    Py_CLEAR(self->kb);
+    Py_CLEAR(self->vb);
+    freefunc f = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+    f(op);
+    Py_DECREF(tp);
+}
+
+static PyMethodDef bb_methods[] = {
+    {"_pk_open", bb_pk_open, METH_VARARGS,
+     "_pk_open(key_size, value_size): pack exact-bytes pairs of these sizes from now on"},
+    {"_pk_take", bb_pk_take, METH_NOARGS,
+     "_pk_take() -> (keys, values, n): the packed bytearrays so far; packing goes on, empty"},
+    {"_pk_close", bb_pk_close, METH_NOARGS,
+     "_pk_close(): stop packing (drops the packed buffers: _pk_take them first)"},
+    {"_pk_append", bb_pk_append, METH_VARARGS,
+     "_pk_append(key, value): what b[key] = value does (pack, spill, or the lists)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static char s_keys[] = "_keys", s_vals[] = "_vals", s_packing[] = "_packing", s_n[] = "_pk_n";
+static PyGetSetDef bb_getset[] = {
+    {s_keys, bb_get_list, bb_set_list, NULL, NULL},
+    {s_vals, bb_get_list, bb_set_list, NULL, (void *)1},
+    {s_packing, bb_get_packing, NULL, NULL, NULL},
+    {s_n, bb_get_n, NULL, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot bb_slots[] = {
+    {Py_tp_doc, "BatchBase: b[k] = v buffered in C (the base of bpfmaps.batching.MapBatch)"},
+    {Py_tp_new, bb_new},
+    {Py_tp_dealloc, bb_dealloc},
+    {Py_tp_traverse, bb_traverse},
+    {Py_tp_clear, bb_clear},
+    {Py_tp_methods, bb_methods},
+    {Py_tp_getset, bb_getset},
+    {Py_mp_ass_subscript, bb_ass_subscript},
+    {0, NULL},
+};
+
+static PyType_Spec bb_spec = {
+    "bpfmaps._pack.BatchBase",
+    sizeof(BatchBase),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE,
+    bb_slots,
+};
+
 static PyMethodDef module_methods[] = {
     {"pack", pack, METH_VARARGS,
      "pack(seq, size[, start, stop]) -> bytes or None: the concatenation of seq[start:stop] "
@@ -251,9 +531,26 @@ PyMODINIT_FUNC PyInit__pack(void)
     PyObject *m = PyModule_Create(&module_def);
     if (m == NULL)
         return NULL;
+    str_spill = PyUnicode_InternFromString("_spill");
+    str_delete = str_spill ? PyUnicode_InternFromString("delete") : NULL;
+    if (str_delete == NULL) {
+        Py_DECREF(m);
+        return NULL;
+    }
     PyObject *tp = PyType_FromSpec(&packer_spec);
     if (tp == NULL || PyModule_AddObject(m, "Packer", tp) < 0) {
         Py_XDECREF(tp);
+        Py_DECREF(m);
+        return NULL;
+    }
+    tp = PyType_FromSpec(&bb_spec);
+    if (tp == NULL || PyModule_AddObject(m, "BatchBase", tp) < 0) {
+        Py_XDECREF(tp);
+        Py_DECREF(m);
+        return NULL;
+    }
+    if (PyModule_AddIntConstant(m, "ABI", BPFM_PACK_ABI) < 0 ||
+        PyModule_AddStringConstant(m, "SOURCE_SHA256", BPFM_PACK_SRC_SHA256) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -28,13 +28,14 @@ program order from the start of the batch.  Not atomic: BPF programs can observe
 the map between elements.
 
 Cost: on a map with raw-bytes codecs, ``b[k] = v`` with ``bytes`` of the key and value
-buffer sizes runs no Python code: the instance's ``__setitem__`` is the C
-:class:`bpfmaps._pack.Packer`'s ``append``, which copies both into growable packed
-buffers (about 30 ns with the loop around it), so the flush hands them to the kernel
-as they are.  Anything else (codecs, other objects or sizes, ``auto_flush``, cross-map
-batches) appends the two objects to lists (about 60 ns), joined per chunk at flush
-(about 40 ns per element); a raw batch that meets such an item moves what it packed
-so far to the lists once, keeping program order and every report.
+buffer sizes runs no Python code: it is the mapping slot of MapBatch's C base
+(:class:`bpfmaps._pack.BatchBase`), reached straight from the interpreter (no method
+lookup, no argument tuple), which copies both into growable packed buffers (about
+15 ns), so the flush hands them to the kernel as they are.  With other codecs the same
+slot appends the two objects to lists; other objects or sizes, ``auto_flush`` and
+cross-map batches use the lists too (about 60 ns), joined per chunk at flush (about
+40 ns per element); a raw batch that meets such an item moves what it packed so far
+to the lists once, keeping program order and every report.
 """
 
 from __future__ import annotations
@@ -43,16 +44,12 @@ from bisect import bisect_left
 from threading import get_ident
 from typing import TYPE_CHECKING, Any, Generic, Optional, Union
 
+from ._pack import BatchBase  # codecs (imported above) has checked the build is current
 from ._typing import K, V
 from .bulk import need_keys
 from .codecs import Raw, encode_many
 from .engine import DEFAULT_CHUNK, DEL, UPD, UPE, BatchResult, Chunk, check_mode, run
 from .types import UpdateFlags
-
-try:
-    from ._pack import Packer
-except ImportError:  # an in-place build older than bpfmaps/_pack.c: run build_ffi.py
-    Packer = None  # type: ignore[assignment,misc]  # raw batches use the lists
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -114,7 +111,7 @@ def _segments(marks: list[Any], start: int, end: int) -> list[tuple[int, int, in
 def _packed_chunks(
     m: Map[Any, Any], kb: Any, vb: Any, marks: list[Any], n: int, base: int, cs: int
 ) -> list[Chunk]:
-    """The chunks of ``n`` operations already packed by a :class:`Packer` (keys ``kb``,
+    """The chunks of ``n`` operations already packed by BatchBase (keys ``kb``,
     values ``vb``; a delete's value slot is unused), cut like :func:`_chunks_for`'s;
     keys in reports are decoded from ``kb`` (raw bytes, as the caller gave them)."""
     t = m._target()
@@ -158,7 +155,7 @@ def _chunks_for(
     return out
 
 
-class MapBatch(Generic[K, V]):
+class MapBatch(BatchBase, Generic[K, V]):
     """Buffered writes to one map, applied in program order on exit or :meth:`flush`.
 
     Use through ``m.batch(auto_flush=None, on_error="stop", chunk_size=8192)``.
@@ -166,15 +163,13 @@ class MapBatch(Generic[K, V]):
     :class:`~bpfmaps.bulk.BatchResult` of every flush.
     """
 
+    # ``b[k] = v`` is BatchBase's mapping slot (C: packed buffers while packing, else
+    # the _keys/_vals lists); ``del b[k]`` there calls :meth:`delete`.  Defining
+    # __setitem__ or __delitem__ here would replace that slot by a Python-level one;
+    # subclasses that define their own __setitem__ (auto_flush, cross-map) do so.
     __slots__ = (
-        # per instance: the Packer's append (raw bytes, no Python frame per write) or
-        # _put (lists); subclasses define their own __setitem__ method, which shadows it
-        "__setitem__",
         "_m",
-        "_keys",
-        "_vals",
         "_marks",
-        "_pk",
         "_zero",
         "_on_error",
         "_cs",
@@ -189,7 +184,7 @@ class MapBatch(Generic[K, V]):
     ) -> MapBatch[K, V]:
         if cls is MapBatch and auto_flush:
             cls = _AutoFlushMapBatch
-        return object.__new__(cls)
+        return BatchBase.__new__(cls)
 
     def __init__(
         self,
@@ -206,8 +201,6 @@ class MapBatch(Generic[K, V]):
         if auto_flush is not None and auto_flush <= 0:
             raise ValueError("auto_flush must be a positive number of operations")
         self._m = m
-        self._keys: list[Any] = []
-        self._vals: list[Any] = []
         self._marks: list[Any] = []
         self._on_error = on_error
         self._cs = chunk_size or DEFAULT_CHUNK
@@ -215,18 +208,15 @@ class MapBatch(Generic[K, V]):
         self._base = 0
         self._tx = _tx
         self.result: BatchResult = BatchResult()
-        self._pk: Optional[Packer] = None
         self._zero = b""
         if type(self) is MapBatch:
-            t = m._target()
-            vbs = t.value_buf_size
             kc: Any = m._key_codec
             vc: Any = m._value_codec
-            if Packer is not None and type(kc) is Raw and type(vc) is Raw:
-                self._pk = Packer(t.info.key_size, vbs, self._spill)
+            if type(kc) is Raw and type(vc) is Raw:
+                t = m._target()
+                vbs = t.value_buf_size
+                self._pk_open(t.info.key_size, vbs)
                 self._zero = bytes(vbs)
-            slot: Any = self._put if self._pk is None else self._pk.append
-            object.__setattr__(self, "__setitem__", slot)
 
     # ------------------------------------------------------------------ buffering
     if TYPE_CHECKING:
@@ -234,25 +224,19 @@ class MapBatch(Generic[K, V]):
         def __setitem__(self, key: K, value: Union[V, AllCPUs[Any]]) -> None:
             """Buffer an upsert (BPF_ANY)."""
 
-    def _put(self, key: Any, value: Any) -> None:
-        """Buffer an upsert (BPF_ANY) in the lists."""
+    def _spill(self, key: Any, value: Any) -> None:
+        """The packing slow path (called by BatchBase, in order, for a pair that is not
+        exact bytes of the sizes): move what was packed to the lists, buffer this pair
+        there, and buffer in the lists from now on (codecs or flush report the pair)."""
+        self._unpack()
         self._keys.append(key)
         self._vals.append(value)
 
-    def _spill(self, key: Any, value: Any) -> None:
-        """The Packer's slow path (called by it, in order, for a pair that is not exact
-        bytes of the sizes): move what it packed to the lists, buffer this pair there,
-        and buffer in the lists from now on (codecs or flush report the pair)."""
-        self._unpack()
-        self._put(key, value)
-
     def _unpack(self) -> None:
-        pk = self._pk
-        if pk is None:
+        if not self._packing:
             return
-        kba, vba, n = pk.take()
-        self._pk = None
-        object.__setattr__(self, "__setitem__", self._put)
+        kba, vba, n = self._pk_take()
+        self._pk_close()
         t = self._m._target()
         ks, vbs = t.info.key_size, t.value_buf_size
         kb, vb = bytes(kba), bytes(vba)
@@ -260,15 +244,14 @@ class MapBatch(Generic[K, V]):
         self._vals = [vb[i * vbs : (i + 1) * vbs] for i in range(n)]
 
     def _count(self) -> int:
-        pk = self._pk
-        return len(self._keys) if pk is None else len(pk)
+        return self._pk_n if self._packing else len(self._keys)
 
-    def __delitem__(self, key: K) -> None:
-        """Buffer a delete (a missing key fails with KeyNotFoundError at apply time)."""
-        pk = self._pk
-        if pk is not None:
-            self._marks.append((len(pk), DEL, 0))
-            pk.append(key, self._zero)  # the value slot of a delete is never read
+    def delete(self, key: K) -> None:
+        """Buffer a delete, also ``del b[key]`` (a missing key fails with
+        KeyNotFoundError at apply time)."""
+        if self._packing:
+            self._marks.append((self._pk_n, DEL, 0))
+            self._pk_append(key, self._zero)  # the value slot of a delete is never read
             return
         keys = self._keys
         self._marks.append((len(keys), DEL, 0))
@@ -277,18 +260,20 @@ class MapBatch(Generic[K, V]):
         if self._limit and len(keys) >= self._limit:
             self.flush()
 
-    delete = __delitem__
+    if TYPE_CHECKING:
+
+        def __delitem__(self, key: K) -> None:
+            """Buffer a delete (BatchBase's slot calls :meth:`delete`)."""
 
     def update(self, key: K, value: Union[V, AllCPUs[Any]], flags: int = UpdateFlags.ANY) -> None:
         """Buffer an update with flags: ANY (same as ``b[k] = v``), LOCK (still
         batched), NOEXIST/EXIST (applied by the per-element C loop, in order)."""
         flags = int(flags)
-        pk = self._pk
-        if pk is not None:
+        if self._packing:
             if flags:
                 kind = UPE if flags & (UpdateFlags.NOEXIST | UpdateFlags.EXIST) else UPD
-                self._marks.append((len(pk), kind, flags))
-            pk.append(key, value)
+                self._marks.append((self._pk_n, kind, flags))
+            self._pk_append(key, value)
             return
         keys = self._keys
         if flags:
@@ -316,8 +301,8 @@ class MapBatch(Generic[K, V]):
         """Drop everything buffered; returns how many operations were dropped."""
         n = self._count()
         self._take()
-        if self._pk is not None:
-            self._pk.take()
+        if self._packing:
+            self._pk_take()
         return n
 
     def flush(self) -> BatchResult:
@@ -328,16 +313,16 @@ class MapBatch(Generic[K, V]):
         if self._tx is not None:
             return self._tx.flush()
         keys, vals, marks = self._take()
-        pk = self._pk
-        if pk is not None:
-            kb, vb, n = pk.take()
+        packed = self._packing
+        if packed:
+            kb, vb, n = self._pk_take()
         else:
             n = len(keys)
         base = self._base
         self._base += n
         if not n:
             return BatchResult()
-        if pk is not None:
+        if packed:
             chunks = _packed_chunks(self._m, kb, vb, marks, n, base, self._cs)
         else:
             chunks = _chunks_for(self._m, keys, vals, marks, 0, n, base, self._cs)
@@ -422,15 +407,15 @@ class _TxMapBatch(MapBatch[K, V]):
         if tx._limit:  # type: ignore[union-attr]
             tx._count_one()  # type: ignore[union-attr]
 
-    def __delitem__(self, key: Any) -> None:
+    def delete(self, key: K) -> None:
         tx = self._tx
         if tx._cur is not self:  # type: ignore[union-attr]
             tx._switch(self)  # type: ignore[union-attr]
-        MapBatch.__delitem__(self, key)
+        MapBatch.delete(self, key)
         if tx._limit:  # type: ignore[union-attr]
             tx._count_one()  # type: ignore[union-attr]
 
-    delete = __delitem__
+    __delitem__ = delete
 
     def update(self, key: Any, value: Any, flags: int = UpdateFlags.ANY) -> None:
         tx = self._tx

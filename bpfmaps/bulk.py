@@ -188,10 +188,8 @@ def _kv_chunks(
     cs = chunk_size or DEFAULT_CHUNK  # two packed buffers go to engine.update_packed
     kc, vc = m._key_codec, m._value_codec
     # raw codecs: exact bytes are packed in C straight from the caller's sequence (no
-    # slice); such keys need no copy for reports (decoding kb gives the same bytes);
-    # without bpfmaps._pack built, encode_many joins
-    c = pack is not None
-    raw_k, raw_v = c and _is_raw(kc) and not kpacked, c and _is_raw(vc) and not vpacked
+    # slice); such keys need no copy for reports (decoding kb gives the same bytes)
+    raw_k, raw_v = _is_raw(kc) and not kpacked, _is_raw(vc) and not vpacked
     out = []
     for off in range(0, n, cs):
         e = min(n, off + cs)

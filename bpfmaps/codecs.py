@@ -46,10 +46,23 @@ from typing import (
 from .errors import CodecError
 from .types import round_up8
 
+#: the ``bpfmaps._pack`` this source needs (``BPFM_PACK_ABI`` in bpfmaps/_pack.c)
+PACK_ABI = 2
+_REBUILD = (
+    "run `python build_ffi.py` in the checkout (it builds bpfmaps._ffi and bpfmaps._pack), "
+    "or reinstall bpfmaps"
+)
 try:
-    from ._pack import pack as pack  # re-exported for bulk (one guarded import)
-except ImportError:  # an in-place build older than bpfmaps/_pack.c: run build_ffi.py
-    pack = None  # type: ignore[assignment]  # encode_many's join path does the work
+    from ._pack import ABI as _BUILT_ABI
+    from ._pack import pack as pack  # re-exported for bulk
+except ImportError as e:  # required: no silent slower path
+    raise ImportError(
+        f"bpfmaps._pack (bpfmaps/_pack.c) is missing or older than ABI {PACK_ABI}: {_REBUILD}"
+    ) from e
+if _BUILT_ABI != PACK_ABI:
+    raise ImportError(
+        f"bpfmaps._pack is stale (ABI {_BUILT_ABI}, this source needs {PACK_ABI}): {_REBUILD}"
+    )
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
@@ -482,7 +495,7 @@ def encode_many(seq: Any, codec: Any, size: int, what: str = "value", base: int 
     n = len(seq)
     try:
         if type(codec) is Raw:
-            if pack is not None and (type(seq) is list or type(seq) is tuple):
+            if type(seq) is list or type(seq) is tuple:
                 packed = pack(seq, size)
                 if packed is not None:
                     return packed

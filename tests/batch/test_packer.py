@@ -7,14 +7,20 @@ contents, counts and reports as each other, in program order.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import re
+import subprocess
 import sys
 import types
 
 import pytest
 from batch_helpers import k8, v32
 
-from bpfmaps import BatchError, CodecError, KeyNotFoundError
-from bpfmaps._pack import Packer, pack
+import bpfmaps
+from bpfmaps import BatchError, CodecError, KeyNotFoundError, _pack, codecs
+from bpfmaps._pack import BatchBase, Packer, pack
+from bpfmaps.batching import MapBatch
 from bpfmaps.codecs import Raw, encode_many
 
 
@@ -90,15 +96,20 @@ def test_packer_grows_takes_and_keeps_no_references():
 
 
 def test_raw_batch_writes_through_c_typed_batch_through_python(mk):
-    """The coverage check of the fast path: a raw map's ``b[k] = v`` is the C method
-    (a fast path that silently declined would be a speed bug); codecs keep Python."""
+    """The coverage check of the fast path: ``b[k] = v`` and ``del b[k]`` on a MapBatch
+    are BatchBase's C mapping slot (a Python __setitem__/__delitem__ on MapBatch would
+    replace it: a speed bug), and a raw map's batch packs; codecs use the lists."""
+    assert "__setitem__" not in vars(MapBatch) and "__delitem__" not in vars(MapBatch)
+    assert MapBatch.__setitem__ is BatchBase.__setitem__
+    assert isinstance(BatchBase.__setitem__, types.WrapperDescriptorType)
     raw = mk("hash", 8, 32, 10)
     typed = mk("hash", 8, 8, 10, key="Q", value="Q")
     with raw.batch() as b, typed.batch() as t:
-        assert isinstance(b.__setitem__, types.BuiltinMethodType)
-        assert not isinstance(t.__setitem__, types.BuiltinMethodType)
+        assert type(b) is MapBatch and b._packing
+        assert type(t) is MapBatch and not t._packing
         b[k8(1)] = v32(1)
         t[1] = 2
+        assert b._pk_n == 1 and t._keys == [1] and t._vals == [2]
     assert contents(raw) == {k8(1): v32(1)} and typed[1] == 2
 
 
@@ -116,7 +127,7 @@ def test_spill_keeps_program_order_and_reports(mk, at, odd):
                 b[key] = v32(n)
             else:
                 del b[key]
-        assert isinstance(b.__setitem__, types.BuiltinMethodType) is False
+        assert b._packing is False
         del b[k8(9)]
         assert len(b) == 7
     e = ei.value
@@ -153,3 +164,43 @@ def test_packed_batch_flushes_discards_and_counts_across_flushes(mk):
     assert (ei.value.index, ei.value.applied) == (4, 1)  # 3 flushed, 1 discarded
     assert b.result.applied == 4 and b.result.total == 5
     assert contents(m) == {k8(i): v32(i) for i in (0, 1, 2, 4)}
+
+
+def test_pack_build_is_current():
+    """bpfmaps._pack is built from this checkout's bpfmaps/_pack.c (a stale or foreign
+    build fails here, naming the fix), with the ABI bpfmaps.codecs checks at import."""
+    src = os.path.join(os.path.dirname(bpfmaps.__file__), "_pack.c")
+    with open(src, "rb") as f:
+        text = f.read()
+    digest = hashlib.sha256(text).hexdigest()
+    assert digest == _pack.SOURCE_SHA256, (
+        f"{_pack.__file__} was not built from {src}: run `python build_ffi.py`"
+    )
+    abi = re.search(rb"#define BPFM_PACK_ABI (\d+)", text)
+    assert abi is not None and int(abi.group(1)) == _pack.ABI == codecs.PACK_ABI
+
+
+def test_missing_or_stale_pack_is_an_import_error_naming_the_fix(tmp_path):
+    """No silent slower path: without a current bpfmaps._pack, importing bpfmaps.codecs
+    fails with a message that says to run build_ffi.py."""
+    pkg = os.path.dirname(bpfmaps.__file__)
+    for body in ("raise ImportError('no')", "ABI = 1\npack = None"):
+        (tmp_path / "sitecustomize.py").write_text(
+            "import sys, types, importlib.abc, importlib.machinery\n"
+            "class F(importlib.abc.MetaPathFinder):\n"
+            "    def find_spec(self, name, path, target=None):\n"
+            "        if name == 'bpfmaps._pack':\n"
+            "            return importlib.machinery.ModuleSpec(name, L())\n"
+            "class L(importlib.abc.Loader):\n"
+            "    def create_module(self, spec): return None\n"
+            f"    def exec_module(self, mod): exec({body!r}, mod.__dict__)\n"
+            "sys.meta_path.insert(0, F())\n"
+        )
+        env = dict(os.environ, PYTHONPATH=f"{tmp_path}{os.pathsep}{os.path.dirname(pkg)}")
+        r = subprocess.run(
+            [sys.executable, "-c", "import bpfmaps.codecs"],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert r.returncode != 0
+        last = r.stderr.strip().splitlines()[-1]
+        assert last.startswith("ImportError: bpfmaps._pack") and "build_ffi.py" in last, last
