@@ -25,7 +25,7 @@
  * with another ABI (a stale in-place build) with an ImportError naming the fix.
  * BPFM_PACK_SRC_SHA256 (set by build_ffi.pack_extension) is the hash of this file, so
  * tests/batch/test_packer.py can tell any stale build from a current one. */
-#define BPFM_PACK_ABI 2
+#define BPFM_PACK_ABI 3
 #ifndef BPFM_PACK_SRC_SHA256
 #define BPFM_PACK_SRC_SHA256 "unknown"
 #endif
@@ -57,20 +57,23 @@ static PyObject *pack(PyObject *mod, PyObject *args)
     if (start > stop)
         start = stop;
     Py_ssize_t n = stop - start;
-    for (Py_ssize_t i = start; i < stop; i++) {
-        PyObject *o = is_list ? PyList_GetItem(seq, i) : PyTuple_GetItem(seq, i);
-        if (!exact_bytes(o, size))
-            Py_RETURN_NONE;
-    }
     if (size && n > PY_SSIZE_T_MAX / size)
         return PyErr_NoMemory();
+    /* the first element decides cheaply whether the copy is worth starting */
+    if (n && !exact_bytes(is_list ? PyList_GetItem(seq, start) : PyTuple_GetItem(seq, start), size))
+        Py_RETURN_NONE;
     PyObject *out = PyBytes_FromStringAndSize(NULL, n * size);
     if (out == NULL)
         return NULL;
     char *p = PyBytes_AsString(out);
-    /* the list may not change meanwhile: no Python code runs in this loop */
+    /* one pass: check and copy (each object is read once); the list may not change
+     * meanwhile: no Python code runs in this loop */
     for (Py_ssize_t i = start; i < stop; i++, p += size) {
         PyObject *o = is_list ? PyList_GetItem(seq, i) : PyTuple_GetItem(seq, i);
+        if (!exact_bytes(o, size)) {
+            Py_DECREF(out);
+            Py_RETURN_NONE;
+        }
         memcpy(p, PyBytes_AsString(o), (size_t)size);
     }
     return out;
@@ -514,7 +517,126 @@ static PyType_Spec bb_spec = {
     bb_slots,
 };
 
+/* ------------------------------------------------------------------ pairs
+ * pairs(keys, values, key_size, value_size, count): an iterator of (key, value) bytes
+ * pairs cut from two packed buffers (bytes objects, as a LOOKUP_BATCH chunk comes
+ * back), one pair made per step; the result tuple is reused when the consumer kept no
+ * reference to it (as zip does). */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *kb, *vb, *last;
+    const char *kp, *vp;
+    Py_ssize_t ks, vs, i, n;
+} Pairs;
+
+static PyObject *pairs_new(PyObject *mod, PyObject *args);
+
+static PyObject *pairs_next(PyObject *op)
+{
+    Pairs *self = (Pairs *)op;
+    if (self->i >= self->n)
+        return NULL;
+    Py_ssize_t i = self->i++;
+    PyObject *k = PyBytes_FromStringAndSize(self->kp + i * self->ks, self->ks);
+    PyObject *v = k ? PyBytes_FromStringAndSize(self->vp + i * self->vs, self->vs) : NULL;
+    if (v == NULL) {
+        Py_XDECREF(k);
+        return NULL;
+    }
+    PyObject *t = self->last;
+    if (t != NULL && Py_REFCNT(t) == 1) {
+        /* only this iterator holds it: refill (PyTuple_SetItem drops the old items) */
+        PyTuple_SetItem(t, 0, k);
+        PyTuple_SetItem(t, 1, v);
+        Py_INCREF(t);
+        return t;
+    }
+    t = PyTuple_New(2);
+    if (t == NULL) {
+        Py_DECREF(k);
+        Py_DECREF(v);
+        return NULL;
+    }
+    PyTuple_SetItem(t, 0, k);
+    PyTuple_SetItem(t, 1, v);
+    Py_INCREF(t);
+    Py_XDECREF(self->last);
+    self->last = t;
+    return t;
+}
+
+static PyObject *pairs_iter(PyObject *op)
+{
+    Py_INCREF(op);
+    return op;
+}
+
+static void pairs_dealloc(PyObject *op)
+{
+    Pairs *self = (Pairs *)op;
+    PyTypeObject *tp = Py_TYPE(op);
+    Py_CLEAR(self->kb);
+    Py_CLEAR(self->vb);
+    Py_CLEAR(self->last);
+    freefunc f = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+    f(op);
+    Py_DECREF(tp);
+}
+
+static PyType_Slot pairs_slots[] = {
+    {Py_tp_doc, "iterator of (key, value) bytes pairs over two packed buffers"},
+    {Py_tp_iter, pairs_iter},
+    {Py_tp_iternext, pairs_next},
+    {Py_tp_dealloc, pairs_dealloc},
+    {0, NULL},
+};
+
+/* no GC: it holds only bytes objects and a tuple of bytes (no cycle can go through it) */
+static PyType_Spec pairs_spec = {
+    "bpfmaps._pack.Pairs",
+    sizeof(Pairs),
+    0,
+    Py_TPFLAGS_DEFAULT,
+    pairs_slots,
+};
+
+static PyObject *pairs_type;
+
+static PyObject *pairs_new(PyObject *mod, PyObject *args)
+{
+    PyObject *kb, *vb;
+    Py_ssize_t ks, vs, n;
+    (void)mod;
+    if (!PyArg_ParseTuple(args, "SSnnn:pairs", &kb, &vb, &ks, &vs, &n))
+        return NULL;
+    if (ks < 0 || vs < 0 || n < 0 || (ks && n > PyBytes_Size(kb) / ks) ||
+        (vs && n > PyBytes_Size(vb) / vs)) {
+        PyErr_SetString(PyExc_ValueError, "pairs: sizes must be >= 0 and the buffers hold count");
+        return NULL;
+    }
+    allocfunc alloc = (allocfunc)PyType_GetSlot((PyTypeObject *)pairs_type, Py_tp_alloc);
+    Pairs *self = (Pairs *)alloc((PyTypeObject *)pairs_type, 0);
+    if (self == NULL)
+        return NULL;
+    Py_INCREF(kb);
+    Py_INCREF(vb);
+    self->kb = kb;
+    self->vb = vb;
+    self->kp = PyBytes_AsString(kb);
+    self->vp = PyBytes_AsString(vb);
+    self->ks = ks;
+    self->vs = vs;
+    self->i = 0;
+    self->n = n;
+    self->last = NULL;
+    return (PyObject *)self;
+}
+
 static PyMethodDef module_methods[] = {
+    {"pairs", pairs_new, METH_VARARGS,
+     "pairs(keys, values, key_size, value_size, count) -> iterator of (key, value) bytes "
+     "pairs cut from two packed bytes buffers"},
     {"pack", pack, METH_VARARGS,
      "pack(seq, size[, start, stop]) -> bytes or None: the concatenation of seq[start:stop] "
      "(a list or tuple) when each is an exact bytes object of size bytes; None otherwise"},
@@ -540,6 +662,11 @@ PyMODINIT_FUNC PyInit__pack(void)
     PyObject *tp = PyType_FromSpec(&packer_spec);
     if (tp == NULL || PyModule_AddObject(m, "Packer", tp) < 0) {
         Py_XDECREF(tp);
+        Py_DECREF(m);
+        return NULL;
+    }
+    pairs_type = PyType_FromSpec(&pairs_spec);
+    if (pairs_type == NULL) {
         Py_DECREF(m);
         return NULL;
     }

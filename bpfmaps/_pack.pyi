@@ -1,5 +1,6 @@
 """Type stub of the compiled ``bpfmaps._pack`` (bpfmaps/_pack.c)."""
 
+from collections.abc import Iterator
 from typing import Any, Callable
 
 def pack(
@@ -8,6 +9,12 @@ def pack(
     """The concatenation of ``seq[start:stop]`` when every one is ``bytes`` (exactly,
     not a subclass) of ``size`` bytes; None otherwise.  ``start`` >= 0, ``stop``
     clamped to ``len(seq)`` (default: the end)."""
+
+def pairs(
+    keys: bytes, values: bytes, key_size: int, value_size: int, count: int, /
+) -> Iterator[tuple[bytes, bytes]]:
+    """``(keys[i*key_size:(i+1)*key_size], values[i*value_size:...])`` for i < count,
+    made one pair per step (ValueError when a buffer holds fewer than ``count``)."""
 
 class Packer:
     """Growable packed key and value buffers: :meth:`append` copies an exact-bytes pair

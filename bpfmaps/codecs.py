@@ -47,7 +47,7 @@ from .errors import CodecError
 from .types import round_up8
 
 #: the ``bpfmaps._pack`` this source needs (``BPFM_PACK_ABI`` in bpfmaps/_pack.c)
-PACK_ABI = 2
+PACK_ABI = 3
 _REBUILD = (
     "run `python build_ffi.py` in the checkout (it builds bpfmaps._ffi and bpfmaps._pack), "
     "or reinstall bpfmaps"
@@ -55,6 +55,7 @@ _REBUILD = (
 try:
     from ._pack import ABI as _BUILT_ABI
     from ._pack import pack as pack  # re-exported for bulk
+    from ._pack import pairs as pairs  # re-exported for bulk
 except ImportError as e:  # required: no silent slower path
     raise ImportError(
         f"bpfmaps._pack (bpfmaps/_pack.c) is missing or older than ABI {PACK_ABI}: {_REBUILD}"

@@ -16,10 +16,12 @@ import types
 
 import pytest
 from batch_helpers import k8, v32
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import bpfmaps
 from bpfmaps import BatchError, CodecError, KeyNotFoundError, _pack, codecs
-from bpfmaps._pack import BatchBase, Packer, pack
+from bpfmaps._pack import BatchBase, Packer, pack, pairs
 from bpfmaps.batching import MapBatch
 from bpfmaps.codecs import Raw, encode_many
 
@@ -204,3 +206,40 @@ def test_missing_or_stale_pack_is_an_import_error_naming_the_fix(tmp_path):
         assert r.returncode != 0
         last = r.stderr.strip().splitlines()[-1]
         assert last.startswith("ImportError: bpfmaps._pack") and "build_ffi.py" in last, last
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    ks=st.integers(0, 9),
+    vs=st.integers(0, 9),
+    data=st.data(),
+)
+def test_pairs_matches_the_python_split(ks, vs, data):
+    """pairs() (items() on raw maps) gives what splitting both buffers and zipping
+    gives, kept pairs stay intact (the reused tuple is never one the caller holds),
+    and too short buffers are a ValueError."""
+    cnt = data.draw(st.integers(0, 40))
+    kb = data.draw(st.binary(min_size=ks * cnt, max_size=ks * cnt + 3))
+    vb = data.draw(st.binary(min_size=vs * cnt, max_size=vs * cnt + 3))
+    want = [(kb[i * ks : (i + 1) * ks], vb[i * vs : (i + 1) * vs]) for i in range(cnt)]
+    assert list(pairs(kb, vb, ks, vs, cnt)) == want  # every tuple kept
+    seen = [(k, v) for k, v in pairs(kb, vb, ks, vs, cnt)]  # tuples dropped: reused
+    assert seen == want
+    it = pairs(kb, vb, ks, vs, cnt)
+    held = next(it, None)
+    rest = list(it)
+    assert ([held] if cnt else []) + rest == want
+    if ks and cnt:
+        with pytest.raises(ValueError):
+            pairs(kb[: ks * cnt - 1], vb, ks, vs, cnt)
+    with pytest.raises(TypeError):
+        pairs(bytearray(kb), vb, ks, vs, cnt)  # type: ignore[arg-type]
+
+
+def test_items_of_a_raw_map_come_from_pairs(mk):
+    m = mk("hash", 8, 32, 100)
+    for i in range(50):
+        m[k8(i)] = v32(i)
+    got = list(m.items(batch_size=7))
+    assert sorted(got) == sorted((k8(i), v32(i)) for i in range(50))
+    assert all(type(k) is bytes and type(v) is bytes for k, v in got)
