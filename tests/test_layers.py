@@ -54,6 +54,7 @@ RANK: dict[str, float] = {
     # runner's layers, each stacked on the one below (bpftool/state.py)
     "bpftool.output": 15.5, "bpftool.resolve": 16,
     "bpftool.state": 16.5, "bpftool.jsonbatch": 16.6, "bpftool.reporting": 16.7,
+    "bpftool.failures": 16.8,
     "bpftool.commands": 17, "bpftool.execute": 18, "bpftool.runner": 20, "bpftool": 21,
     # BTF on top of maps and the bpftool byte formatting: generated code, output, CLI
     "btf.gen": 9.5, "btf.output": 10.5, "btf.cli": 10.6, "ringbuf": 9.5,
@@ -135,6 +136,11 @@ LAZY: dict[tuple[str, str], str] = {
     "runner's class on first use (runner._cold_layers); a plain batch file never needs them",
     ("bpftool.runner", "bpftool.jsonbatch"): "start-up: the JSON batch layer joins the runner's "
     "class on first use (runner._cold_layers); only -j and the commands need it",
+    ("bpftool.output", "bpftool.bytes"): "start-up: the byte formatting only when a lookup, "
+    "getnext or dump prints in Python (a plain batch file prints nothing)",
+    ("bpftool.parsed", "bpftool.bytes"): "start-up: a handle's text only in messages",
+    ("bpftool.resolve", "bpftool.bytes"): "start-up: the words as typed only in failure messages",
+    ("bpftool.execute", "bpftool.bytes"): "start-up: the words as typed only for -j output",
     ("bpftool.commands", "_version"): "start-up: the version string only for `version`",
     ("bpftool.output", "json_writer"): "start-up: JSON output only (-j); the re-exported "
     "names through module __getattr__",

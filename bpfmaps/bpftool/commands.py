@@ -19,6 +19,7 @@ import sys
 from ..errors import CommandFailed, strerror
 from ..types import MapInfo
 from .bytes import _show
+from .failures import MAP_HELP, Failures
 from .parsed import (
     Command,
     Create,
@@ -35,7 +36,6 @@ from .parsed import (
     Update,
     Version,
 )
-from .reporting import MAP_HELP, Reports
 from .resolve import MapRef, fs_path, obj_get_message, priv_hint
 
 TYPE_CHECKING = False
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 __all__ = ["Commands"]
 
 
-class Commands(Reports):
+class Commands(Failures):
     """The command handlers of the runner (see the module doc)."""
 
     def _exec(self, c: Command) -> None:

@@ -20,7 +20,6 @@ from .. import engine, loops
 from ..errors import BatchError, CommandFailed, strerror
 from ..types import PERCPU_INTS
 from . import scan
-from .bytes import _show
 from .output import JsonOutput
 from .parsed import Command, GetNext, Lookup, Pop
 from .plan import GETNEXT, LOOKUP, OP, POP, RUN_MIN, UPDATE, OpBlock
@@ -33,7 +32,8 @@ if TYPE_CHECKING:
     from .state import Item
 else:
     # start-up: at run time BlockExecutor stands on Reports; the command handlers
-    # (.commands) join the instance's class on first use (Runner.__getattr__)
+    # (.commands) and the failure reports (.failures) join the instance's class on
+    # first use (Runner.__getattr__)
     from .reporting import Reports as _Below
 
 __all__ = ["BlockExecutor", "CommandFailed"]
@@ -50,6 +50,8 @@ class BlockExecutor(_Below):
             self._exec_block(it)
         else:
             if self.json:
+                from .bytes import _show  # start-up: -j only
+
                 self._index_words[it.index] = [_show(w) for w in it.words or ()]
             self._exec_captured(it)
             self.processed += 1

@@ -30,7 +30,6 @@ import sys
 from .. import types as _types
 from ..errors import strerror
 from ..types import FD_VALUE_INTS, MAP_TYPE, PERCPU_INTS, MapInfo, round_up8
-from .bytes import format_bytes, format_entry
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # (a Protocol for checkers only: no typing work at start-up)
@@ -314,6 +313,8 @@ class PlainOutput(Output):
         if formatted is not None:  # the BTF layout of the entry, text ready
             self.out.write(formatted)
             return
+        from .bytes import format_entry  # start-up: a plain batch file prints nothing
+
         self.out.write(
             format_entry(
                 key,
@@ -326,12 +327,16 @@ class PlainOutput(Output):
         )
 
     def lookup_miss(self, info: MapInfo, key: Optional[bytes]) -> None:
+        from .bytes import format_bytes  # start-up: a plain batch file prints nothing
+
         self.out.write("key:\n" + format_bytes((key or b"")[: info.key_size]) + "\n\nNot found\n")
 
     def empty_map(self) -> None:
         self.out.write("Error: empty map\n")
 
     def getnext(self, info: MapInfo, key: Optional[bytes], next_key: bytes) -> None:
+        from .bytes import format_bytes  # start-up: a plain batch file prints nothing
+
         if key is not None:
             self.out.write("key:\n" + format_bytes(key) + "\n")
         else:
@@ -355,6 +360,8 @@ class PlainOutput(Output):
     def dump_entry_error(self, info: MapInfo, key: bytes, err: int) -> None:
         if info.raw_type in FD_VALUE_INTS and (err == _errno.ENOENT):
             return
+        from .bytes import format_bytes  # start-up: a plain batch file prints nothing
+
         msg = "<no entry>" if err == _errno.ENOENT else strerror(err)
         brk = info.key_size > 16 or len(msg) > 16
         single = info.key_size + len(msg) <= 24 and not brk

@@ -9,8 +9,6 @@ tests/bpftool/test_small_file_imports.py).  Pure Python, no I/O.
 
 from __future__ import annotations
 
-from .bytes import _show
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Optional
@@ -107,6 +105,8 @@ class Handle(_HandleBase):
         return f"Handle(kind={self[0]!r}, value={self[1]!r})"
 
     def __str__(self) -> str:
+        from .bytes import _show  # start-up: only messages show a handle
+
         return f"{self[0]} {_show(self[1]) if isinstance(self[1], str) else self[1]}"
 
 

@@ -17,7 +17,6 @@ from ..engine import FdTarget
 from ..errors import ParseError, strerror
 from ..types import PERCPU_INTS, MapInfo, round_up8
 from ._safety import PRIV_HINT
-from .bytes import _show
 from .parsed import Command, Create, Handle, Pin
 
 TYPE_CHECKING = False
@@ -122,6 +121,8 @@ def obj_get_message(backend: Backend, word: str, err: int) -> str:
     """bpftool's ``open_obj_pinned`` message for a failed OBJ_GET of ``word``.  On
     EACCES bpftool prints the directory (its ``dirname()`` rewrote the buffer), and
     says when that directory is not on a bpffs."""
+    from .bytes import _show  # start-up: failures only
+
     shown = _show(word)
     if err == _errno.EACCES:
         d = _c_dirname(shown)
@@ -204,6 +205,8 @@ class MapResolver:
             return self.multi[handle]
         refs = self._by_name(handle.value)
         if not refs:
+            from .bytes import _show  # start-up: failures only
+
             raise ParseError(
                 f"no map named '{_show(handle.value)}' (bpftool fails silently)",
                 bpftool_silent=True,

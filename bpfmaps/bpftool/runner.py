@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import errno as _errno
 import gc
-import mmap
 import os
 import stat
 import sys
@@ -55,6 +54,7 @@ from .resolve import MapRef, MapResolver, Undeclared
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import mmap
     from typing import IO, Any, Optional
 
     from ..backend import Backend
@@ -82,9 +82,9 @@ class Runner(BlockExecutor):
     def run_file(self, path: str) -> int:
         """Run the batch file at ``path`` (``-`` = stdin).  Returns the exit status.
 
-        Regular files are mapped (bounded by their size at open); pipes, devices and
-        stdin are read up to ``max_size`` bytes (default 1 GiB), beyond which nothing
-        is applied and the error names the limit."""
+        Regular files of at least READ_MAX bytes are mapped (bounded by their size at
+        open); smaller ones, pipes, devices and stdin are read up to ``max_size`` bytes
+        (default 1 GiB), beyond which nothing is applied and the error names the limit."""
         mm = None
         data: FileData
         limit = self.max_size or DEFAULT_MAX_SIZE
@@ -307,6 +307,8 @@ class Runner(BlockExecutor):
             return
         pos = it.op(it.count - 1)[6] & ~0xFFFFF  # whole MiBs
         if pos > self._released:
+            import mmap  # (loaded by _map_file already)
+
             try:
                 mm.madvise(mmap.MADV_DONTNEED, 0, pos)
                 self._released = pos
@@ -350,15 +352,16 @@ _WHOLE: dict[type, type] = {}
 
 def _cold_layers(runner: Runner, name: str) -> Any:
     """An attribute of the runner's cold layers: the ``map`` command handlers
-    (:mod:`.commands`: commands the C loops hand back, argv commands) and the JSON
-    batch output (:mod:`.jsonbatch`).  A plain batch file never uses them, so at run
-    time the runner's class stands without them (start-up: two modules and their
-    classes, tests/bpftool/test_small_file_imports.py); the first lookup that misses
-    (``Runner.__getattr__``) moves the instance to the same class with both layers
+    (:mod:`.commands`: commands the C loops hand back, argv commands), the failure
+    reports (:mod:`.failures`) and the JSON batch output (:mod:`.jsonbatch`).  A
+    successful plain batch file never uses them, so at run time the runner's class
+    stands without them (start-up: three modules and their classes,
+    tests/bpftool/test_small_file_imports.py); the first lookup that misses
+    (``Runner.__getattr__``) moves the instance to the same class with the layers
     joined, in the order the type checkers see (Runner, BlockExecutor, Commands,
-    Reports, JsonBatch, RunState), and reads the attribute there.  A miss on the whole
-    class is an AttributeError as usual.  Cost: two imports and one class, once per
-    process and runner class; nothing after."""
+    Failures, Reports, JsonBatch, RunState), and reads the attribute there.  A miss on
+    the whole class is an AttributeError as usual.  Cost: three imports and one class,
+    once per process and runner class; nothing after."""
     from .commands import Commands
     from .jsonbatch import JsonBatch
 
@@ -398,15 +401,22 @@ class _no_gc:
             gc.enable()
 
 
+#: regular files smaller than this are read (one copy, cheaper than a mapping for a
+#: small file, and no ``mmap`` import: start-up); bigger ones are mapped
+READ_MAX = 1 << 20
+
+
 def _map_file(f: IO[bytes]) -> Optional[mmap.mmap]:
-    """A read-only mmap of a regular, non-empty file (pages populated up front: no
-    copy into our heap), or None to fall back to read()."""
+    """A read-only mmap of a regular file of at least READ_MAX bytes (pages populated
+    up front: no copy into our heap), or None to fall back to read()."""
     try:
         st = os.fstat(f.fileno())
     except OSError:
         return None
-    if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
+    if not stat.S_ISREG(st.st_mode) or st.st_size < READ_MAX:
         return None
+    import mmap  # start-up: small files are read
+
     flags = mmap.MAP_PRIVATE
     if st.st_size < CHUNKED_MIN:  # big files are read page by page, and dropped behind
         flags |= getattr(mmap, "MAP_POPULATE", 0)

@@ -1,9 +1,12 @@
 """The state one run of the bpftool runner shares between its parts.
 
 :class:`RunState` is the base of the runner's layers, each a class in its own module
-stacked on the one below (``state`` < ``jsonbatch`` < ``reporting`` < ``commands`` <
-``execute`` < ``runner``): JSON batch output, reports, the ``map`` command handlers,
-plan execution, and the entry points that wire them.  It declares the options,
+stacked on the one below (``state`` < ``jsonbatch`` < ``reporting`` < ``failures`` <
+``commands`` < ``execute`` < ``runner``): JSON batch output, success and progress
+reports, failure reports, the ``map`` command handlers, plan execution, and the entry
+points that wire them.  At run time the cold layers (``jsonbatch``, ``failures``,
+``commands``) join a runner's class on first use (``Runner.__getattr__``): a
+successful plain batch file never loads them.  It declares the options,
 streams and counters (its constructor is :class:`~bpfmaps.bpftool.runner.Runner`'s) and the few
 helpers every layer uses: the :class:`~bpfmaps.errors.CommandFailed` of a command,
 a map's fd, a buffer.  No I/O of its own.

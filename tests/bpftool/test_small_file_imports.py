@@ -41,7 +41,6 @@ ALLOWED = frozenset(
         "bpfmaps.backend",
         "bpfmaps.bpftool",
         "bpfmaps.bpftool._safety",
-        "bpfmaps.bpftool.bytes",
         "bpfmaps.bpftool.execute",
         "bpfmaps.bpftool.output",
         "bpfmaps.bpftool.parse",
@@ -73,8 +72,10 @@ ALLOWED = frozenset(
 #: snapshots and streaming whole-map reads (failures and dumps only), contextvars
 #: (``forced_fallback`` only), the errno-specific exception classes (bpfmaps._errkinds:
 #: built when a failure raises one or code names one); the runner's cold layers (the
-#: ``map`` command handlers and the JSON batch output: they join the runner's class on
-#: first use, bpftool/runner.py _cold_layers); inspect (a record's __signature__ only)
+#: ``map`` command handlers, the failure reports and the JSON batch output: they join
+#: the runner's class on first use, bpftool/runner.py _cold_layers); inspect (a
+#: record's __signature__ only); mmap (files under 1 MiB are read); the byte syntax
+#: (bpfmaps.bpftool.bytes: printing and messages only)
 FORBIDDEN = (
     "bpfmaps.maps", "bpfmaps.bulk", "bpfmaps.batching", "bpfmaps.codecs", "bpfmaps.sync",
     "bpfmaps.ringbuf", "bpfmaps.progs", "bpfmaps.memory", "bpfmaps.replace",
@@ -82,10 +83,10 @@ FORBIDDEN = (
     "bpfmaps.btf", "bpfmaps.testing",
     "json", "dataclasses", "inspect", "ast", "subprocess", "tempfile", "decimal",
     "datetime", "concurrent.futures", "asyncio", "logging", "argparse", "importlib.metadata",
-    "enum", "array", "collections",
+    "enum", "array", "collections", "mmap", "bpfmaps.bpftool.bytes",
     "bpfmaps._version", "bpfmaps.json_writer", "bpfmaps.rollback", "bpfmaps.dump",
     "contextvars", "_contextvars", "bpfmaps._errkinds",
-    "bpfmaps.bpftool.commands", "bpfmaps.bpftool.jsonbatch",
+    "bpfmaps.bpftool.commands", "bpfmaps.bpftool.jsonbatch", "bpfmaps.bpftool.failures",
 )  # fmt: skip
 
 #: standard modules the CLI layer must not import on the path (each 0.3-10 ms of the
