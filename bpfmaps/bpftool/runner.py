@@ -192,8 +192,18 @@ class Runner(BlockExecutor):
 
     # -- modes --------------------------------------------------------------------
     def _run_checked(self, data: FileData, file: str, resolver: MapResolver) -> int:
-        with _no_gc():
+        """The checked mode, with the cyclic GC off while the file is parsed and run:
+        parsing allocates many small objects (commands, buffers) and creates no
+        reference cycles, and each collection would walk all of them again.  (Written
+        out here and in _run_incremental, not as a context-manager class: one class
+        less to build at start-up.)"""
+        was = gc.isenabled()
+        gc.disable()
+        try:
             return self._run_checked_gc(data, file, resolver)
+        finally:
+            if was:
+                gc.enable()
 
     def _run_checked_gc(self, data: FileData, file: str, resolver: MapResolver) -> int:
         if len(data) >= CHUNKED_MIN:
@@ -316,8 +326,13 @@ class Runner(BlockExecutor):
                 self._mm = None
 
     def _run_incremental(self, data: FileData, file: str, resolver: MapResolver) -> int:
-        with _no_gc():
+        was = gc.isenabled()  # cyclic GC off while the file runs (see _run_checked)
+        gc.disable()
+        try:
             return self._run_incremental_gc(data, file, resolver)
+        finally:
+            if was:
+                gc.enable()
 
     def _run_incremental_gc(self, data: FileData, file: str, resolver: MapResolver) -> int:
         self._total = 0
@@ -385,20 +400,6 @@ def _cold_layers(runner: Runner, name: str) -> Any:
 CHUNKED_MIN = 64 << 20
 #: ops per block in that mode (about 9 MiB of records and arenas, 20 MiB of file)
 CHUNKED_BLOCK = 1 << 17
-
-
-class _no_gc:
-    """Cyclic GC off while a file is parsed and run: parsing allocates many small
-    objects (commands, buffers) and creates no reference cycles, and each
-    collection would walk all of them again."""
-
-    def __enter__(self) -> None:
-        self.was = gc.isenabled()
-        gc.disable()
-
-    def __exit__(self, *exc: object) -> None:
-        if self.was:
-            gc.enable()
 
 
 #: regular files smaller than this are read (one copy, cheaper than a mapping for a
