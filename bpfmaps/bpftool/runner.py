@@ -129,6 +129,8 @@ class Runner(BlockExecutor):
         """Run a batch file's contents.  Returns the exit status.  With
         ``signals=True`` (the CLI), SIGINT/SIGTERM stop it between commands with the
         usual report and status 130/143 (see :class:`._safety.SignalStop`)."""
+        if self.json:
+            _join(self)  # -j uses the JSON batch layer from the first command on
         if self.signals and self._stop is None:
             self._stop = SignalStop(self.backend)
             try:
@@ -154,6 +156,7 @@ class Runner(BlockExecutor):
 
     def run_words(self, words: list[str]) -> int:
         """Run one command given as argv words (str).  Returns the exit status."""
+        _join(self)  # an argv command runs through the command handlers
         lw = [os.fsencode(w).decode("latin-1") for w in words]
         resolver = self._resolver = MapResolver(self.backend)
         self._file = "<argv>"
@@ -377,12 +380,23 @@ def _cold_layers(runner: Runner, name: str) -> Any:
     Failures, Reports, JsonBatch, RunState), and reads the attribute there.  A miss on
     the whole class is an AttributeError as usual.  Cost: three imports and one class,
     once per process and runner class; nothing after."""
+    if name[:2] == "__" or not _join(runner):  # dunders (copy, pickle): no layers
+        raise AttributeError(f"{type(runner).__name__!r} object has no attribute {name!r}")
+    return getattr(runner, name)
+
+
+def _join(runner: Runner) -> bool:
+    """Move ``runner`` to its class with the cold layers joined (see _cold_layers);
+    False when it has them already.  Also called before a JSON run or an argv
+    command, which use them from their first command: the layers load before the
+    first command runs, as they did when every layer loaded at import.  Cost: the
+    imports and the class once per process and runner class."""
     from .commands import Commands
     from .jsonbatch import JsonBatch
 
     cls = type(runner)
-    if name[:2] == "__" or issubclass(cls, Commands):  # dunders (copy, pickle): no layers
-        raise AttributeError(f"{cls.__name__!r} object has no attribute {name!r}")
+    if issubclass(cls, Commands):
+        return False
     whole = _WHOLE.get(cls)
     if whole is None:
         ns = {
@@ -392,7 +406,7 @@ def _cold_layers(runner: Runner, name: str) -> Any:
         }
         whole = _WHOLE.setdefault(cls, type(cls.__name__, (cls, Commands, JsonBatch), ns))
     runner.__class__ = whole
-    return getattr(runner, name)
+    return True
 
 
 #: files of at least this many bytes run in two passes with bounded memory (see
