@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Optional
 
 from .bulk import delete_many, iter_items, lookup_many, update_many
+from .chunks import packed_view
 from .codecs import Raw
 from .errors import ENOTSUPP, BatchError, CodecError, error_from_errno
 from .types import FD_VALUE_TYPES, MapType
@@ -108,17 +109,8 @@ class SyncError(BatchError):
 
 # ----------------------------------------------------------------------------- inputs
 def _packed(obj: Any) -> Optional[memoryview]:
-    if isinstance(obj, (list, tuple, str, range, dict, Mapping)):
-        return None
-    try:
-        mv = memoryview(obj)
-    except TypeError:
-        return None
-    if not mv.contiguous:
-        raise ValueError("packed key/value buffers must be contiguous")
-    if mv.format != "B" or mv.ndim != 1:
-        mv = mv.cast("B")
-    return mv
+    """:func:`bpfmaps.chunks.packed_view`, and None for a mapping (``desired``)."""
+    return None if isinstance(obj, Mapping) else packed_view(obj)
 
 
 def _encode_all(seq: Any, codec: Any, size: int, what: str) -> bytes:

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -148,7 +149,15 @@ def backend(request):
 def bpffs():
     """A fresh bpffs mounted on a temporary directory (kernel tests that pin)."""
     require_kernel()
-    d = tempfile.mkdtemp(prefix="bpfmaps-bpffs-")
+    with _mounted_bpffs("bpfmaps-bpffs-") as d:
+        yield d
+
+
+@contextlib.contextmanager
+def _mounted_bpffs(prefix: str):
+    """A bpffs mounted on a new temporary directory, unmounted and removed after;
+    fails (BPFMAPS_REQUIRE_KERNEL=1) or skips when it cannot be mounted."""
+    d = tempfile.mkdtemp(prefix=prefix)
     r = subprocess.run(["mount", "-t", "bpf", "bpf", d], capture_output=True, text=True)
     if r.returncode != 0:
         os.rmdir(d)
@@ -257,16 +266,5 @@ def bpf_objects():
         if REQUIRE_KERNEL:
             pytest.fail(msg)
         pytest.skip(msg)
-    d = tempfile.mkdtemp(prefix="bpfmaps-objs-")
-    r = subprocess.run(["mount", "-t", "bpf", "bpf", d], capture_output=True, text=True)
-    if r.returncode != 0:
-        os.rmdir(d)
-        msg = f"cannot mount bpffs: {r.stderr.strip()}"
-        if REQUIRE_KERNEL:
-            pytest.fail(msg)
-        pytest.skip(msg)
-    try:
+    with _mounted_bpffs("bpfmaps-objs-") as d:
         yield BpfObjects(d, bpftool)
-    finally:
-        subprocess.run(["umount", "-l", d], check=False)
-        shutil.rmtree(d, ignore_errors=True)

@@ -1,4 +1,5 @@
-"""Compile tests/btftyped/progs/*.bpf.c with clang; load them with bpftool (pinmaps).
+"""Compile tests/btftyped/progs/*.bpf.c with clang; load them with bpftool (pinmaps):
+the helpers of tests/cp/bpfobj.py on this directory's programs.
 
 Failures raise with the tool's output: a broken toolchain fails the test, never skips.
 """
@@ -6,50 +7,17 @@ Failures raise with the tool's output: a broken toolchain fails the test, never 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-_cache: dict[str, str] = {}
-_objdir = tempfile.mkdtemp(prefix="bpfmaps_btfty_obj_")
+from cp import bpfobj  # tests/cp (pytest puts tests/ on the path: no tests/__init__.py)
+
+PROGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "progs")
 
 
 def compile_prog(name: str) -> str:
     """Path of progs/<name>.bpf.c compiled with ``clang -g -O2 -target bpf`` (cached)."""
-    if name in _cache:
-        return _cache[name]
-    clang = shutil.which("clang")
-    if clang is None:
-        raise RuntimeError("clang is not installed (.ci/setup-machine installs it)")
-    triplet = subprocess.run(
-        ["gcc", "-dumpmachine"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    src = os.path.join(HERE, "progs", name + ".bpf.c")
-    out = os.path.join(_objdir, name + ".o")
-    r = subprocess.run(
-        [clang, "-g", "-O2", "-target", "bpf", f"-I/usr/include/{triplet}", "-c", src, "-o", out],
-        capture_output=True,
-        text=True,
-    )
-    if r.returncode != 0:
-        raise RuntimeError(f"clang failed on {src}:\n{r.stderr}")
-    _cache[name] = out
-    return out
+    return bpfobj.compile_prog(name, PROGS)
 
 
 def load_prog(name: str, bpffs: str) -> str:
-    """``bpftool prog load OBJ DIR/prog pinmaps DIR``; returns DIR (no dots in it: libbpf
-    rewrites dots in pin paths)."""
-    obj = compile_prog(name)
-    d = os.path.join(bpffs, name)
-    os.makedirs(d, exist_ok=True)
-    tool = shutil.which("bpftool") or "/usr/sbin/bpftool"
-    r = subprocess.run(
-        [tool, "prog", "load", obj, os.path.join(d, "prog"), "pinmaps", d],
-        capture_output=True,
-        text=True,
-    )
-    if r.returncode != 0:
-        raise RuntimeError(f"bpftool prog load {obj} failed:\n{r.stdout}{r.stderr}")
-    return d
+    """``bpftool prog load OBJ DIR/prog pinmaps DIR``; returns DIR."""
+    return bpfobj.load_prog(name, bpffs, progs=PROGS)

@@ -24,19 +24,20 @@ def _triplet() -> str:
     return r.stdout.strip()
 
 
-def compile_prog(name: str) -> str:
-    if name in _cache:
-        return _cache[name]
+def compile_prog(name: str, progs: str = PROGS) -> str:
+    """Path of ``progs/<name>.bpf.c`` compiled with ``clang -g -O2 -target bpf`` (cached)."""
+    src = os.path.join(progs, name + ".bpf.c")
+    if src in _cache:
+        return _cache[src]
     clang = shutil.which("clang")
     if clang is None:
         raise RuntimeError("clang is not installed (.ci/setup-machine installs it)")
-    src = os.path.join(PROGS, name + ".bpf.c")
-    out = os.path.join(_objdir, name + ".o")
+    out = os.path.join(_objdir, f"{len(_cache)}-{name}.o")
     cmd = [clang, "-g", "-O2", "-target", "bpf", f"-I/usr/include/{_triplet()}", "-c", src]
     r = subprocess.run([*cmd, "-o", out], capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError(f"clang failed on {src}:\n{r.stderr}")
-    _cache[name] = out
+    _cache[src] = out
     return out
 
 
@@ -47,9 +48,10 @@ def bpftool() -> str:
     return path
 
 
-def load_prog(name: str, bpffs: str, sub: str | None = None) -> str:
-    """Load progs/<name>.bpf.c; returns the directory with ``prog`` and the map pins."""
-    obj = compile_prog(name)
+def load_prog(name: str, bpffs: str, sub: str | None = None, progs: str = PROGS) -> str:
+    """Load ``progs/<name>.bpf.c``; returns the directory with ``prog`` and the map pins
+    (no dots in it: libbpf rewrites dots in pin paths)."""
+    obj = compile_prog(name, progs)
     d = os.path.join(bpffs, sub or name)
     os.makedirs(d, exist_ok=True)
     r = subprocess.run(

@@ -102,6 +102,20 @@ def start(path, *options: str):
     )
 
 
+def interrupt(maps: Maps, rows, path, sig: int, *options: str) -> tuple[int, str, str]:
+    """Start the run, wait until its first command is in the map, send ``sig``:
+    (exit status, stdout, stderr), stderr without a traceback."""
+    p = start(path, *options)
+    first = rows[0]
+    deadline = time.monotonic() + 120
+    while not maps.has(first[0], first[1]) and p.poll() is None:
+        assert time.monotonic() < deadline
+    p.send_signal(sig)
+    out, err = p.communicate(timeout=120)
+    assert "Traceback" not in err, err
+    return p.returncode, out, err
+
+
 def plain_report(err: str, sig: int) -> tuple[int, int, list[tuple[int, int]]]:
     """(line, commands applied before it, [(first, last) lines applied after it by the
     parallel apply]) from the plain report of a run stopped by ``sig``."""
@@ -144,20 +158,13 @@ def test_signal_while_applying(kernel_backend, tmp_path, shape, sig):
     maps = Maps(kernel_backend)
     try:
         rows = make_file(tmp_path / "f", maps, shape)
-        p = start(tmp_path / "f")
-        first = rows[0]
-        deadline = time.monotonic() + 120
-        while not maps.has(first[0], first[1]) and p.poll() is None:
-            assert time.monotonic() < deadline
-        p.send_signal(sig)
-        out, err = p.communicate(timeout=120)
+        returncode, out, err = interrupt(maps, rows, tmp_path / "f", sig)
         got = maps.contents()
-        assert "Traceback" not in err, err
-        if p.returncode == 0:  # it finished before the signal: all applied, said so
+        if returncode == 0:  # it finished before the signal: all applied, said so
             assert f"processed {N} commands" in out
             assert got == expected(rows, N, [])
             pytest.skip("the run finished before the signal arrived")  # pragma: no cover
-        assert p.returncode == 128 + sig, (p.returncode, err)
+        assert returncode == 128 + sig, (returncode, err)
         line, n, also = plain_report(err, sig)
         assert line == n + 1  # every command before it was applied
         assert got == expected(rows, n, also)

@@ -19,10 +19,9 @@ from __future__ import annotations
 import json
 import re
 import signal
-import time
 
 import pytest
-from test_signals import Maps, N, expected, make_file, plain_report, start
+from test_signals import Maps, N, expected, interrupt, make_file, plain_report
 
 pytestmark = pytest.mark.kernel
 
@@ -32,19 +31,6 @@ SHAPES = [
     ("ops", signal.SIGTERM),
     ("commands", signal.SIGINT),
 ]  # fmt: skip
-
-
-def _interrupt(maps: Maps, rows, path, sig: int, *options: str):
-    """Start the run, wait until its first command is in the map, send ``sig``."""
-    p = start(path, *options)
-    first = rows[0]
-    deadline = time.monotonic() + 120
-    while not maps.has(first[0], first[1]) and p.poll() is None:
-        assert time.monotonic() < deadline
-    p.send_signal(sig)
-    out, err = p.communicate(timeout=120)
-    assert "Traceback" not in err, err
-    return p.returncode, out, err
 
 
 def _replay(items: list, maps: Maps) -> tuple[set, set]:
@@ -102,7 +88,7 @@ def test_json_batch_report_is_true(kernel_backend, tmp_path, shape, sig):
     maps = Maps(kernel_backend)
     try:
         rows = make_file(tmp_path / "f", maps, shape)
-        status, out, err = _interrupt(maps, rows, tmp_path / "f", sig, "-j")
+        status, out, err = interrupt(maps, rows, tmp_path / "f", sig, "-j")
         if status == 0:  # pragma: no cover - it finished before the signal arrived
             assert maps.contents() == expected(rows, N, [])
             pytest.skip("the run finished before the signal arrived")
@@ -135,7 +121,7 @@ def test_bpftool_compat_report_is_true(kernel_backend, tmp_path, shape, sig):
     maps = Maps(kernel_backend)
     try:
         rows = make_file(tmp_path / "f", maps, shape)
-        status, out, err = _interrupt(maps, rows, tmp_path / "f", sig, "--bpftool-compat")
+        status, out, err = interrupt(maps, rows, tmp_path / "f", sig, "--bpftool-compat")
         if status == 0:  # pragma: no cover
             assert maps.contents() == expected(rows, N, [])
             pytest.skip("the run finished before the signal arrived")
@@ -149,7 +135,7 @@ def test_bpftool_compat_json_report_is_true(kernel_backend, tmp_path, shape, sig
     maps = Maps(kernel_backend)
     try:
         rows = make_file(tmp_path / "f", maps, shape)
-        status, out, err = _interrupt(maps, rows, tmp_path / "f", sig, "-j", "--bpftool-compat")
+        status, out, err = interrupt(maps, rows, tmp_path / "f", sig, "-j", "--bpftool-compat")
         if status == 0:  # pragma: no cover
             assert maps.contents() == expected(rows, N, [])
             pytest.skip("the run finished before the signal arrived")
