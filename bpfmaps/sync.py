@@ -369,7 +369,11 @@ def sync(
         upd, added_flags, dels, same = plan_py(ck, cv, nc, wk, wv, nw, ks, vbs, zero)
     else:
         index = _index_while(lambda: indexer(wk, nw, ks), nw)
-        ck, cv, nc = read_packed(m, batch_size)
+        try:
+            ck, cv, nc = read_packed(m, batch_size)
+        except BaseException:  # the build is waited for: no thread outlives the call
+            index(quiet=True)
+            raise
         planner: Any = be  # the kernel backend's C helper, found by getattr above
         upd, added_flags, dels, same = planner.sync_plan(index(), ck, cv, nc, wv, nw, vbs, zero)
     nu = len(memoryview(upd).cast("B")) // 4
@@ -441,10 +445,11 @@ def sync(
 def _index_while(build: Any, n: int) -> Any:
     """Start building the index of the wanted keys; for large states in a thread (the C
     build releases the GIL), so it overlaps the LOOKUP_BATCH read.  Returns a function
-    that waits for it."""
+    that waits for it and returns the index (re-raising the build's error; with
+    ``quiet=True`` it only waits: the caller is raising its own)."""
     if n < 65536:
         ix = build()
-        return lambda: ix
+        return lambda quiet=False: ix
     import threading
 
     out: list[Any] = []
@@ -458,9 +463,9 @@ def _index_while(build: Any, n: int) -> Any:
     t = threading.Thread(target=run, name="bpfmaps-sync-index", daemon=True)
     t.start()
 
-    def wait() -> Any:
+    def wait(quiet: bool = False) -> Any:
         t.join()
-        if isinstance(out[0], BaseException):
+        if isinstance(out[0], BaseException) and not quiet:
             raise out[0]
         return out[0]
 
