@@ -242,7 +242,9 @@ def _parallel_ok(c: Chunk) -> bool:
     plain upserts, a preallocated HASH/PERCPU_HASH map (no LRU eviction, no
     NO_PREALLOC), pairwise distinct keys (no two threads touch one key), at most
     max_entries of them and an empty map (every insert has a free element, so no
-    ordering can make one fail).  The empty check is one GET_NEXT_KEY, done last."""
+    ordering can make one fail).  The empty check is one GET_NEXT_KEY, done before
+    the key check (the same answer whatever the order; a populated map skips the
+    key check's hashing)."""
     t = c.t
     info = t.info
     be = t.backend
@@ -258,9 +260,11 @@ def _parallel_ok(c: Chunk) -> bool:
         or not _batch_ok(t, "update")
     ):
         return False
-    if not _loops(be).keys_distinct(c.kbuf, ks, c.n):
+    # the empty check first: one syscall, where the key check hashes every key (0.6 ms
+    # for 200k increasing keys, ~10 ms random), so a populated map skips the hashing
+    if be.map_get_next_key(t.fileno(), be.NULL, be.alloc(ks)) != -ENOENT:
         return False
-    return be.map_get_next_key(t.fileno(), be.NULL, be.alloc(ks)) == -ENOENT
+    return _loops(be).keys_distinct(c.kbuf, ks, c.n)
 
 
 def _apply_parallel(c: Chunk) -> Optional[tuple[int, int, list[tuple[int, int]]]]:
