@@ -343,3 +343,34 @@ def test_forced_fallback_does_not_use_it(monkeypatch):
         assert res.applied == n and res.fallback and calls == []
     finally:
         KB.close(fd)
+
+
+def test_interrupted_join_still_joins_every_part(monkeypatch):
+    """A KeyboardInterrupt raised in the first join (a signal handler's exception) does
+    not leave a part running on the program's arrays, which update_prog then closes:
+    every thread is joined, then the interrupt is raised (before the fix: SIGSEGV)."""
+    import threading
+
+    real_join = threading.Thread.join
+    state = {"raised": False}
+
+    def join(self, timeout=None):
+        if not state["raised"]:
+            state["raised"] = True
+            raise KeyboardInterrupt
+        return real_join(self, timeout)
+
+    n = _kloops.PROG_MIN_ANY * 8
+    keys = b"".join(struct.pack("<Q", i) for i in range(n))
+    fd = _create(MapType.HASH, 8, 8, n)
+    try:
+        monkeypatch.setattr(threading.Thread, "join", join)
+        parts = [(0, n // 2), (n // 2, n - n // 2)]
+        with pytest.raises(KeyboardInterrupt):
+            LOOPS.update_prog(fd, _info(fd), keys, keys, 8, parts, 0)
+        monkeypatch.undo()
+        assert state["raised"]
+        assert [t for t in threading.enumerate() if t is not threading.main_thread()] == []
+        assert len(_contents(fd, 8, 8)) == n  # both parts ran to their end
+    finally:
+        KB.close(fd)
