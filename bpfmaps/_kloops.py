@@ -144,9 +144,9 @@ class KernelLoops(Loops):
         total = sum(count for _, count in parts)
         if not parts or total < (PROG_MIN_ANY if flags == 0 else PROG_MIN_FLAGS):
             return None
-        from . import _kprog  # (only for long runs: a batch file's start-up skips it)
+        from ._kprog import open_for  # (only for long runs: a batch file's start-up skips it)
 
-        prog = _kprog.open_for(fd, info, flags, slots=len(parts))
+        prog = open_for(fd, info, flags, slots=len(parts))
         if prog is None:
             return None
         stop = ffi.new("int *")  # shared by the parts: set by the first that fails
