@@ -11,12 +11,20 @@ from __future__ import annotations
 
 from ._cbuf import ptr, wptr
 from ._ffi import ffi, lib
-from ._loopbase import DELETE_ELEM, LOOKUP_AND_DELETE_ELEM, LOOKUP_ELEM, UPDATE_ELEM, Loops
+from ._loopbase import (
+    DELETE_ELEM,
+    LOOKUP_AND_DELETE_ELEM,
+    LOOKUP_ELEM,
+    UPDATE_ELEM,
+    Loops,
+    UpdateProg,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable
 
+    from ._kprog import ProgApply
     from ._loopbase import Errs
 
     Buffer = Any  # bytes-like input, a cdata, or a writable buffer for outputs
@@ -128,36 +136,18 @@ class KernelLoops(Loops):
             raise MemoryError("keys_distinct")
         return rc == 1
 
-    def update_prog(
-        self,
-        fd: int,
-        info: Any,
-        keys: Buffer,
-        values: Buffer,
-        value_stride: int,
-        parts: list[tuple[int, int]],
-        flags: int = 0,
-    ) -> list[tuple[int, int]] | None:
-        """:meth:`Loops.update_prog` by :mod:`bpfmaps._kprog`, one slot a part, for
-        runs of at least :data:`PROG_MIN_ANY` (BPF_ANY) or :data:`PROG_MIN_FLAGS`
+    def open_update_prog(
+        self, fd: int, info: Any, flags: int, total: int, slots: int = 1
+    ) -> _KernelUpdateProg | None:
+        """:meth:`Loops.open_update_prog` by :mod:`bpfmaps._kprog`, one slot a part,
+        for runs of at least :data:`PROG_MIN_ANY` (BPF_ANY) or :data:`PROG_MIN_FLAGS`
         (NOEXIST/EXIST) elements in all."""
-        total = sum(count for _, count in parts)
-        if not parts or total < (PROG_MIN_ANY if flags == 0 else PROG_MIN_FLAGS):
+        if slots < 1 or total < (PROG_MIN_ANY if flags == 0 else PROG_MIN_FLAGS):
             return None
         from ._kprog import open_for  # (only for long runs: a batch file's start-up skips it)
 
-        prog = open_for(fd, info, flags, slots=len(parts))
-        if prog is None:
-            return None
-        stop = ffi.new("int *")  # shared by the parts: set by the first that fails
-        out: list[tuple[int, int]] = [(0, 0)] * len(parts)
-
-        def work(i: int) -> None:
-            out[i] = prog.part(keys, values, value_stride, *parts[i], stop, i)
-
-        with prog:
-            self._run_parts(work, len(parts))
-        return out
+        prog = open_for(fd, info, flags, slots=slots)
+        return None if prog is None else _KernelUpdateProg(self, prog, slots)
 
     def _batch_parts(
         self,
@@ -217,6 +207,36 @@ class KernelLoops(Loops):
             done,
         )
         return rc, int(done[0])
+
+
+class _KernelUpdateProg(UpdateProg):
+    """A :class:`bpfmaps._kprog.ProgApply` owned as an :class:`UpdateProg`: its parts
+    run in :meth:`KernelLoops._run_parts` threads, one slot each."""
+
+    __slots__ = ("_loops", "_prog", "_slots")
+
+    def __init__(self, loops: KernelLoops, prog: ProgApply, slots: int) -> None:
+        self._loops, self._prog, self._slots = loops, prog, slots
+
+    def apply(
+        self, keys: Buffer, values: Buffer, value_stride: int, parts: list[tuple[int, int]]
+    ) -> list[tuple[int, int]]:
+        """:meth:`UpdateProg.apply`; ValueError for more parts than slots."""
+        if len(parts) > self._slots:
+            raise ValueError(f"{len(parts)} parts for a program of {self._slots} slots")
+        prog = self._prog
+        stop = ffi.new("int *")  # shared by the parts: set by the first that fails
+        out: list[tuple[int, int]] = [(0, 0)] * len(parts)
+
+        def work(i: int) -> None:
+            out[i] = prog.part(keys, values, value_stride, *parts[i], stop, i)
+
+        self._loops._run_parts(work, len(parts))
+        return out
+
+    def close(self) -> None:
+        """:meth:`UpdateProg.close`."""
+        self._prog.close()
 
 
 def _join_all(threads: list[Any]) -> None:

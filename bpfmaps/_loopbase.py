@@ -20,10 +20,42 @@ if TYPE_CHECKING:  # (typing is not loaded at run time: the aliases are the chec
     #: one result per element (``errs=[]``) or None: stop at the first failure
     Errs = Optional[list[int]]
 
-__all__ = ["DELETE_ELEM", "LOOKUP_AND_DELETE_ELEM", "LOOKUP_ELEM", "UPDATE_ELEM", "Loops"]
+__all__ = [
+    "DELETE_ELEM",
+    "LOOKUP_AND_DELETE_ELEM",
+    "LOOKUP_ELEM",
+    "UPDATE_ELEM",
+    "Loops",
+    "UpdateProg",
+]
 
 #: the element commands of :meth:`Loops._elems` (their bpf(2) command numbers)
 LOOKUP_ELEM, UPDATE_ELEM, DELETE_ELEM, LOOKUP_AND_DELETE_ELEM = 1, 2, 3, 21
+
+
+class UpdateProg:
+    """A built in-kernel update program (:meth:`Loops.open_update_prog`): one owner,
+    closed by :meth:`close` or its ``with`` block; the base of the backends' own."""
+
+    __slots__ = ()
+
+    def apply(
+        self, keys: Buffer, values: Buffer, value_stride: int, parts: list[tuple[int, int]]
+    ) -> list[tuple[int, int]]:
+        """:meth:`Loops.update_prog` of these ``parts`` with this program: one
+        ``(rc, applied)`` a part (rc ``-EPROTO``: stopped without an element error).
+        Cost: ~0.3 us an element on a hash map, GIL released."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Close the program (idempotent); no map is touched."""
+        raise NotImplementedError
+
+    def __enter__(self) -> UpdateProg:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class Loops:
@@ -159,7 +191,24 @@ class Loops:
         result (:mod:`bpfmaps._kprog`); rc ``-EPROTO``: that part stopped without an
         element error (apply its rest another way).  None when not taken (this
         backend, the map, the runs' length, the kernel).  Cost: ~0.6x UPDATE_BATCH
-        plus ~2 ms to build the program; kernel floor 5.17."""
+        plus ~2 ms to build the program (:meth:`open_update_prog`, closed before it
+        returns); kernel floor 5.17."""
+        total = sum(count for _, count in parts)
+        prog = self.open_update_prog(fd, info, flags, total, len(parts)) if parts else None
+        if prog is None:
+            return None
+        with prog:
+            return prog.apply(keys, values, value_stride, parts)
+
+    def open_update_prog(
+        self, fd: int, info: Any, flags: int, total: int, slots: int = 1
+    ) -> Optional[UpdateProg]:
+        """The in-kernel program of :meth:`update_prog`, built once for runs of
+        updates with ``flags`` into map ``fd`` (``info``) that add up to ``total``
+        elements, to be applied by :meth:`UpdateProg.apply` as many times as needed
+        (up to ``slots`` parts at once) and closed by its owner.  None when not
+        taken (this backend, the map, ``total`` below the threshold, the kernel).
+        Cost: ~1.5-2 ms to build; kernel floor 5.17."""
         return None
 
     def keys_distinct(self, keys: Buffer, key_size: int, count: int) -> bool:

@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Any, ClassVar, Optional
 
+    from ._loopbase import UpdateProg
     from .dump import default_batch, dump_chunks
     from .rollback import Snapshot
 
@@ -140,10 +141,63 @@ def _view(buf: Any, pos: int, size: int) -> Any:
     return memoryview(buf)[pos * size :]
 
 
-def _apply(c: Chunk, pos: int, prog: bool = True) -> tuple[int, int, bool]:
+class _RunProgs:
+    """The in-kernel update programs of one :func:`run` call: one for each group of
+    consecutive update chunks into one map with one kind and flags (e.g. the
+    8192-element chunks of a ``m.batch()`` flush), built when the group's first
+    chunk needs it, if the group's elements in all reach the backend's threshold
+    (:meth:`bpfmaps.loops.Loops.open_update_prog`), reused by the group's other
+    chunks, and closed when the next group starts or by :meth:`close` (run's
+    ``finally``): at most one is open at a time."""
+
+    __slots__ = ("_chunks", "_first", "_group", "_prog")
+
+    def __init__(self, chunks: list[Chunk]) -> None:
+        self._chunks = chunks
+        self._first: Optional[list[int]] = None  # first chunk of each chunk's group
+        self._group = -1  # that of the open program's group
+        self._prog: Optional[UpdateProg] = None
+
+    def get(self, i: int) -> Optional[UpdateProg]:
+        """The program for update chunk ``i``, or None (use the syscall).  Cost: one
+        pass over the chunks on the first call; a build per group (~2 ms)."""
+        cs = self._chunks
+        first = self._first
+        if first is None:
+            first = self._first = [0] * len(cs)
+            for j in range(1, len(cs)):
+                a, b = cs[j - 1], cs[j]
+                same = a.t is b.t and a.kind == b.kind and a.flags == b.flags
+                first[j] = first[j - 1] if same else j
+        g = first[i]
+        if g == self._group:
+            return self._prog
+        self.close()
+        self._group = g
+        total, j = 0, g
+        while j < len(cs) and first[j] == g:
+            total += cs[j].n
+            j += 1
+        c = cs[i]
+        t = c.t
+        self._prog = _loops(t.backend).open_update_prog(t.fileno(), t.info, c.flags, total)
+        return self._prog
+
+    def close(self) -> None:
+        """Close the open program, if any (idempotent)."""
+        prog, self._prog, self._group = self._prog, None, -1
+        if prog is not None:
+            prog.close()
+
+
+def _apply(
+    c: Chunk, pos: int, prog: bool = True, progs: Optional[_RunProgs] = None, i: int = 0
+) -> tuple[int, int, bool]:
     """Run operations ``pos..n`` of ``c`` (stop at the first failure): (rc, applied, fallback).
     Long update runs go through the backend's in-kernel program where it gives the
-    syscall's result (``prog``; :meth:`bpfmaps.loops.Loops.update_prog`)."""
+    syscall's result (``prog``; :meth:`bpfmaps.loops.Loops.update_prog`): the one
+    ``progs`` holds for chunk ``i`` of a run when given, else one built for ``c``
+    alone when ``c`` is long enough."""
     t = c.t
     fd = t.fileno()
     be = t.backend
@@ -167,7 +221,11 @@ def _apply(c: Chunk, pos: int, prog: bool = True) -> tuple[int, int, bool]:
     vb = _view(c.vbuf, pos, vbs)
     # (not where batch commands are missing or forced off: such kernels lack it too)
     if (c.kind == UPD or c.kind == UPE) and ks and prog and _batch_ok(t, "update"):
-        r = _loops(be).update_prog(fd, t.info, kb, vb, vbs, [(0, n)], c.flags)
+        if progs is None:
+            r = _loops(be).update_prog(fd, t.info, kb, vb, vbs, [(0, n)], c.flags)
+        else:
+            up = progs.get(i)
+            r = None if up is None else up.apply(kb, vb, vbs, [(0, n)])
         if r is not None:
             rc, cnt = r[0]
             if rc != _EPROTO:
@@ -322,10 +380,25 @@ def run(
     NOEXIST/EXIST updates and for "continue" after repeated failures); "rollback"
     adds one lookup per operation first."""
     chunks = list(chunks)
+    progs = _RunProgs(chunks)
+    try:
+        return _run(chunks, on_error, total, missing_ok, parallel, progs)
+    finally:
+        progs.close()
+
+
+def _run(
+    chunks: list[Chunk],
+    on_error: str,
+    total: int,
+    missing_ok: bool,
+    parallel: bool,
+    progs: _RunProgs,
+) -> BatchResult:
     res = BatchResult(total=total)
     errors = res.errors
     snaps: Optional[list[Snapshot]] = [] if on_error == "rollback" else None
-    for c in chunks:
+    for ci, c in enumerate(chunks):
         if c.n == 0:
             if snaps is not None:
                 snaps.append((b"", []))
@@ -357,7 +430,7 @@ def run(
             if par is not None:
                 (rc, cnt, extra), fb, par = par, False, None
             else:
-                rc, cnt, fb = _apply(c, pos)
+                rc, cnt, fb = _apply(c, pos, progs=progs, i=ci)
             res.applied += cnt
             res.fallback |= fb
             if rc == 0:
