@@ -42,13 +42,9 @@ if TYPE_CHECKING:
 
     from .types import MapInfo
 
-__all__ = ["MIN_ANY", "MIN_FLAGS", "ProgApply", "eligible", "open_for"]
+__all__ = ["CAP", "ProgApply", "eligible", "open_for"]
 
-#: fewest elements of a BPF_ANY run worth the ~1.5-2 ms of building the program
-#: (it saves ~0.2 us an element over UPDATE_BATCH)
-MIN_ANY = 16384
-#: fewest elements of a NOEXIST/EXIST run (the alternative is one syscall an element)
-MIN_FLAGS = 4096
+# (the run lengths worth building it for: bpfmaps._kloops.PROG_MIN_ANY / PROG_MIN_FLAGS)
 #: elements per program run: stop signals are seen between runs (~3 ms apart)
 CAP = 8192
 #: bytes of both arrays together at most (cap shrinks for big elements)
