@@ -10,8 +10,11 @@ Usage::
                  --bpftool-compat | --dry-run | --no-progress }
 
 Options are parsed like bpftool's getopt_long: anywhere before ``--``, combined
-(``-jp``), abbreviated (``--js``); bpftool's -f/--bpffs, -n/--nomount,
+(``-jp``), abbreviated (``--js``); ``-h`` prints the usage at once, as bpftool's does;
+-f/--bpffs lists each map's pinned paths in ``map show``; bpftool's -n/--nomount,
 -m/--mapcompat, -L/--use-loader, -l/--legacy and -B/--base-btf FILE are accepted.
+No command, or ``help``, prints the usage (exit 0); an unknown command prints it
+and exits 255; in JSON mode both print bpftool's ``null`` instead.
 
 Same syntax, output and exit statuses as bpftool 7.1 (see docs/bpftool-syntax.md),
 except that by default a batch file is checked completely before anything is
@@ -39,7 +42,7 @@ USAGE = """Usage: bpfmaps [OPTIONS] OBJECT { COMMAND | help }
 """
 
 #: bpftool's options (getopt_long "VhpjfLmndB:l"); the ones that only matter to
-#: bpftool's own objects (-f, -m, -n, -L, -l, -B) are accepted and have no effect
+#: bpftool's own objects (-m, -n, -L, -l, -B) are accepted and have no effect
 _SHORT = {
     "V": "version", "h": "help", "p": "pretty", "j": "json", "f": "bpffs", "L": "use-loader",
     "m": "mapcompat", "n": "nomount", "d": "debug", "B": "base-btf", "l": "legacy",
@@ -65,7 +68,7 @@ class Options:
     """What the command-line options asked for (see :func:`parse_options`)."""
 
     __slots__ = ("json", "pretty", "compat", "dry_run", "progress", "debug", "help", "version",
-                 "base_btf", "max_size")  # fmt: skip
+                 "bpffs", "base_btf", "max_size")  # fmt: skip
     json: bool
     pretty: bool
     compat: bool
@@ -73,10 +76,11 @@ class Options:
     debug: bool
     help: bool
     version: bool
+    bpffs: bool
 
     def __init__(self) -> None:
         self.json = self.pretty = self.compat = self.dry_run = False
-        self.debug = self.help = self.version = False
+        self.debug = self.help = self.version = self.bpffs = False
         self.progress: Optional[bool] = None
         self.base_btf: Optional[str] = None
         self.max_size: Optional[str] = None
@@ -98,11 +102,13 @@ class Options:
             self.help = True
         elif name == "version":
             self.version = True
+        elif name == "bpffs":
+            self.bpffs = True  # map show lists each map's pins, as bpftool -f
         elif name == "base-btf":
             self.base_btf = value
         elif name == "max-size":
             self.max_size = value
-        # bpffs, mapcompat, nomount, use-loader, legacy: accepted, no effect here
+        # mapcompat, nomount, use-loader, legacy: accepted, no effect here
 
 
 def _long(word: str) -> tuple[str, Optional[str]]:
@@ -123,9 +129,10 @@ def parse_options(args: list[str], opts: Optional[Options] = None) -> tuple[Opti
     """Split ``args`` into options and the command words, like bpftool's getopt_long:
     options may appear anywhere before ``--`` (GNU permutation), short options
     combine (``-jp``), long options may be abbreviated to a unique prefix
-    (``--js``), ``-B``/``--base-btf`` take an argument.  Raises OptionError (with
-    the word as typed: bpftool's ``unrecognized option 'WORD'``); ``opts`` keeps
-    what was parsed before the error.  Cost: O(len(args))."""
+    (``--js``), ``-B``/``--base-btf`` take an argument; ``-h``/``--help`` ends the
+    parsing (bpftool prints its usage there, so what follows is never read).  Raises
+    OptionError (with the word as typed: bpftool's ``unrecognized option 'WORD'``);
+    ``opts`` keeps what was parsed before the error.  Cost: O(len(args))."""
     opts = opts if opts is not None else Options()
     rest: list[str] = []
     i = 0
@@ -146,6 +153,8 @@ def parse_options(args: list[str], opts: Optional[Options] = None) -> tuple[Opti
                 value = args[i]
                 i += 1
             opts.set(name, value)
+            if name == "help":
+                break
             continue
         for j, ch in enumerate(a[1:], 1):
             short = _SHORT.get(ch)
@@ -161,6 +170,8 @@ def parse_options(args: list[str], opts: Optional[Options] = None) -> tuple[Opti
                 opts.set(short, value)
                 break
             opts.set(short)
+            if short == "help":
+                return opts, rest
     return opts, rest
 
 
@@ -172,6 +183,15 @@ def _err(msg: str, json_mode: bool) -> int:
     else:
         sys.stderr.write(f"Error: {msg}\n")
     return 255
+
+
+def _usage(json_mode: bool, status: int) -> int:
+    """bpftool's ``do_help``: the usage on stderr, or ``null`` on stdout in JSON mode."""
+    if json_mode:
+        sys.stdout.write("null\n")
+    else:
+        sys.stderr.write(USAGE)
+    return status
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -200,19 +220,16 @@ def main(argv: Optional[list[str]] = None) -> int:
             )
             return 255
     if opts.help:
-        sys.stdout.write("null\n" if json_mode else USAGE)
-        return 0
+        return _usage(json_mode, 0)
     if opts.version:
         args = ["version"]
     if not args:
-        sys.stderr.write(USAGE)
-        return 255
+        return _usage(json_mode, 0)  # bpftool runs its first command: help
     from .bpftool.parsed import TOP_COMMANDS
 
     top = next((t for t in TOP_COMMANDS if t.startswith(args[0])), None)
     if top is None or top == "help":
-        sys.stderr.write(USAGE)
-        return 255 if top is None else 0
+        return _usage(json_mode, 255 if top is None else 0)
 
     if top == "btf" and len(args) > 1 and args[1] == "gen":
         # bpfmaps btf gen: Python source for BTF types (bpfmaps.btf.gen)
@@ -223,7 +240,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     from .bpftool.runner import Runner
 
     def runner() -> Runner:
-        return Runner(
+        r = Runner(
             compat=opts.compat,
             json=json_mode,
             pretty=opts.pretty,
@@ -232,6 +249,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             signals=True,
             max_size=max_size,
         )
+        r.show_pinned = opts.bpffs
+        return r
 
     if top == "batch":
         rest = args[1:]
