@@ -160,7 +160,10 @@ LAZY: dict[tuple[str, str], str] = {
     ("_bulkops", "sync"): "start-up: Map.sync (the desired-state diff) is rarely used; its import "
     "costs about a quarter of maps' own",
 }
-for _m in ("codecs", "backend", "batching", "errors", "maps", "progs", "types", "_version"):
+for _m in (
+    "codecs", "backend", "batching", "errors", "maps", "progs", "ringbuf", "sync", "types",
+    "_version",
+):  # fmt: skip
     LAZY[("__init__", _m)] = "lazy public names (module __getattr__): start-up"
 for _m in ("bytes", "parsed", "grammar", "lexer"):
     LAZY[("bpftool", f"bpftool.{_m}")] = (
