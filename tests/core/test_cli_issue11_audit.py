@@ -10,22 +10,13 @@ bpfmaps names the word; ``--d`` and ``--bpf`` are ambiguous for bpfmaps (``--deb
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import subprocess
 
 import pytest
+from test_cli_options import _run  # cli.main in process: (status, stdout, stderr)
 
-from bpfmaps import cli
 from bpfmaps.cli import parse_options
-
-
-def _run(argv):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = cli.main(argv)
-    return status, out.getvalue(), err.getvalue()
 
 
 @pytest.mark.parametrize(
