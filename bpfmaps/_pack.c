@@ -79,15 +79,18 @@ static PyObject *pack(PyObject *mod, PyObject *args)
     return out;
 }
 
+/* ------------------------------------------------------------------ PackBuf
+ * Growable packed key and value buffers, the state Packer and BatchBase share (one
+ * implementation of growing, copying an exact-bytes pair, taking and dropping). */
+
 typedef struct {
-    PyObject_HEAD
     Py_ssize_t ks, vs, n, cap;
     PyObject *kb, *vb; /* bytearrays of cap * ks and cap * vs bytes (the first n used) */
     char *kp, *vp;
-    PyObject *spill;
-} Packer;
+} PackBuf;
 
-static int packer_fresh(Packer *self)
+/* Fresh empty buffers of the current sizes; -1 with an exception. */
+static int buf_fresh(PackBuf *b)
 {
     PyObject *kb = PyByteArray_FromStringAndSize(NULL, 0);
     PyObject *vb = kb ? PyByteArray_FromStringAndSize(NULL, 0) : NULL;
@@ -95,14 +98,70 @@ static int packer_fresh(Packer *self)
         Py_XDECREF(kb);
         return -1;
     }
-    Py_XDECREF(self->kb);
-    Py_XDECREF(self->vb);
-    self->kb = kb;
-    self->vb = vb;
-    self->kp = self->vp = NULL;
-    self->n = self->cap = 0;
+    Py_XDECREF(b->kb);
+    Py_XDECREF(b->vb);
+    b->kb = kb;
+    b->vb = vb;
+    b->kp = b->vp = NULL;
+    b->n = b->cap = 0;
     return 0;
 }
+
+/* Release the buffers (no packing state left). */
+static void buf_drop(PackBuf *b)
+{
+    Py_CLEAR(b->kb);
+    Py_CLEAR(b->vb);
+    b->kp = b->vp = NULL;
+    b->n = b->cap = 0;
+}
+
+static int buf_grow(PackBuf *b)
+{
+    Py_ssize_t cap = b->cap ? b->cap * 2 : 1024;
+    if (cap > PY_SSIZE_T_MAX / (b->ks + b->vs + 1))
+        return PyErr_NoMemory(), -1;
+    if (PyByteArray_Resize(b->kb, cap * b->ks) < 0 || PyByteArray_Resize(b->vb, cap * b->vs) < 0)
+        return -1;
+    b->kp = PyByteArray_AsString(b->kb);
+    b->vp = PyByteArray_AsString(b->vb);
+    b->cap = cap;
+    return 0;
+}
+
+/* Copy one pair; -1 with an exception (growth failed), 0 appended, 1 not exact bytes. */
+static inline int buf_put(PackBuf *b, PyObject *k, PyObject *v)
+{
+    if (!exact_bytes(k, b->ks) || !exact_bytes(v, b->vs))
+        return 1;
+    if (b->n == b->cap && buf_grow(b) < 0)
+        return -1;
+    memcpy(b->kp + b->n * b->ks, PyBytes_AsString(k), (size_t)b->ks);
+    memcpy(b->vp + b->n * b->vs, PyBytes_AsString(v), (size_t)b->vs);
+    b->n++;
+    return 0;
+}
+
+/* (keys, values, n): the bytearrays cut to n pairs; the buffer starts empty again. */
+static PyObject *buf_take(PackBuf *b)
+{
+    if (PyByteArray_Resize(b->kb, b->n * b->ks) < 0 || PyByteArray_Resize(b->vb, b->n * b->vs) < 0)
+        return NULL;
+    PyObject *out = Py_BuildValue("OOn", b->kb, b->vb, b->n);
+    if (out == NULL || buf_fresh(b) < 0) {
+        Py_XDECREF(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* ------------------------------------------------------------------ Packer */
+
+typedef struct {
+    PyObject_HEAD
+    PackBuf buf;
+    PyObject *spill;
+} Packer;
 
 static int packer_init(PyObject *op, PyObject *args, PyObject *kw)
 {
@@ -120,39 +179,12 @@ static int packer_init(PyObject *op, PyObject *args, PyObject *kw)
         PyErr_SetString(PyExc_TypeError, "Packer: spill must be callable");
         return -1;
     }
-    self->ks = ks;
-    self->vs = vs;
+    self->buf.ks = ks;
+    self->buf.vs = vs;
     Py_INCREF(spill);
     Py_XDECREF(self->spill);
     self->spill = spill;
-    return packer_fresh(self);
-}
-
-static int packer_grow(Packer *self)
-{
-    Py_ssize_t cap = self->cap ? self->cap * 2 : 1024;
-    if (cap > PY_SSIZE_T_MAX / (self->ks + self->vs + 1))
-        return PyErr_NoMemory(), -1;
-    if (PyByteArray_Resize(self->kb, cap * self->ks) < 0 ||
-        PyByteArray_Resize(self->vb, cap * self->vs) < 0)
-        return -1;
-    self->kp = PyByteArray_AsString(self->kb);
-    self->vp = PyByteArray_AsString(self->vb);
-    self->cap = cap;
-    return 0;
-}
-
-/* Copy one pair; -1 with an exception (growth failed), 0 appended, 1 not exact bytes. */
-static int packer_put(Packer *self, PyObject *k, PyObject *v)
-{
-    if (!exact_bytes(k, self->ks) || !exact_bytes(v, self->vs))
-        return 1;
-    if (self->n == self->cap && packer_grow(self) < 0)
-        return -1;
-    memcpy(self->kp + self->n * self->ks, PyBytes_AsString(k), (size_t)self->ks);
-    memcpy(self->vp + self->n * self->vs, PyBytes_AsString(v), (size_t)self->vs);
-    self->n++;
-    return 0;
+    return buf_fresh(&self->buf);
 }
 
 static PyObject *packer_append(PyObject *op, PyObject *args)
@@ -163,7 +195,7 @@ static PyObject *packer_append(PyObject *op, PyObject *args)
         return NULL;
     }
     PyObject *k = PyTuple_GetItem(args, 0), *v = PyTuple_GetItem(args, 1);
-    int rc = packer_put(self, k, v);
+    int rc = buf_put(&self->buf, k, v);
     if (rc < 0)
         return NULL;
     if (rc == 0)
@@ -173,22 +205,13 @@ static PyObject *packer_append(PyObject *op, PyObject *args)
 
 static PyObject *packer_take(PyObject *op, PyObject *unused)
 {
-    Packer *self = (Packer *)op;
     (void)unused;
-    if (PyByteArray_Resize(self->kb, self->n * self->ks) < 0 ||
-        PyByteArray_Resize(self->vb, self->n * self->vs) < 0)
-        return NULL;
-    PyObject *out = Py_BuildValue("OOn", self->kb, self->vb, self->n);
-    if (out == NULL || packer_fresh(self) < 0) {
-        Py_XDECREF(out);
-        return NULL;
-    }
-    return out;
+    return buf_take(&((Packer *)op)->buf);
 }
 
 static Py_ssize_t packer_len(PyObject *op)
 {
-    return ((Packer *)op)->n;
+    return ((Packer *)op)->buf.n;
 }
 
 static int packer_traverse(PyObject *op, visitproc visit, void *arg)
@@ -211,8 +234,7 @@ static void packer_dealloc(PyObject *op)
     PyTypeObject *tp = Py_TYPE(op);
     PyObject_GC_UnTrack(op);
     packer_clear(op);
-    Py_CLEAR(self->kb);
-    Py_CLEAR(self->vb);
+    buf_drop(&self->buf);
     freefunc f = (freefunc)PyType_GetSlot(tp, Py_tp_free);
     f(op);
     Py_DECREF(tp);
@@ -257,9 +279,7 @@ static PyType_Spec packer_spec = {
 
 typedef struct {
     PyObject_HEAD
-    Py_ssize_t ks, vs, n, cap;
-    PyObject *kb, *vb; /* bytearrays of cap * ks and cap * vs bytes (the first n used) */
-    char *kp, *vp;
+    PackBuf buf;
     int packing;
     PyObject *keys, *vals; /* the lists (members _keys and _vals) */
 } BatchBase;
@@ -283,50 +303,13 @@ static PyObject *bb_new(PyTypeObject *tp, PyObject *args, PyObject *kw)
     return (PyObject *)self;
 }
 
-/* Fresh empty packed buffers of the current sizes; -1 with an exception. */
-static int bb_fresh(BatchBase *self)
-{
-    PyObject *kb = PyByteArray_FromStringAndSize(NULL, 0);
-    PyObject *vb = kb ? PyByteArray_FromStringAndSize(NULL, 0) : NULL;
-    if (vb == NULL) {
-        Py_XDECREF(kb);
-        return -1;
-    }
-    Py_XDECREF(self->kb);
-    Py_XDECREF(self->vb);
-    self->kb = kb;
-    self->vb = vb;
-    self->kp = self->vp = NULL;
-    self->n = self->cap = 0;
-    return 0;
-}
-
-static int bb_grow(BatchBase *self)
-{
-    Py_ssize_t cap = self->cap ? self->cap * 2 : 1024;
-    if (cap > PY_SSIZE_T_MAX / (self->ks + self->vs + 1))
-        return PyErr_NoMemory(), -1;
-    if (PyByteArray_Resize(self->kb, cap * self->ks) < 0 ||
-        PyByteArray_Resize(self->vb, cap * self->vs) < 0)
-        return -1;
-    self->kp = PyByteArray_AsString(self->kb);
-    self->vp = PyByteArray_AsString(self->vb);
-    self->cap = cap;
-    return 0;
-}
-
 /* Buffer one upsert: 0 done, -1 with an exception. */
 static int bb_put(BatchBase *self, PyObject *k, PyObject *v)
 {
     if (self->packing) {
-        if (exact_bytes(k, self->ks) && exact_bytes(v, self->vs)) {
-            if (self->n == self->cap && bb_grow(self) < 0)
-                return -1;
-            memcpy(self->kp + self->n * self->ks, PyBytes_AsString(k), (size_t)self->ks);
-            memcpy(self->vp + self->n * self->vs, PyBytes_AsString(v), (size_t)self->vs);
-            self->n++;
-            return 0;
-        }
+        int rc = buf_put(&self->buf, k, v);
+        if (rc <= 0)
+            return rc;
         PyObject *r = PyObject_CallMethodObjArgs((PyObject *)self, str_spill, k, v, NULL);
         Py_XDECREF(r);
         return r == NULL ? -1 : 0;
@@ -362,9 +345,9 @@ static PyObject *bb_pk_open(PyObject *op, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "_pk_open: key_size must be > 0, value_size >= 0");
         return NULL;
     }
-    self->ks = ks;
-    self->vs = vs;
-    if (bb_fresh(self) < 0)
+    self->buf.ks = ks;
+    self->buf.vs = vs;
+    if (buf_fresh(&self->buf) < 0)
         return NULL;
     self->packing = 1;
     Py_RETURN_NONE;
@@ -378,15 +361,7 @@ static PyObject *bb_pk_take(PyObject *op, PyObject *unused)
         PyErr_SetString(PyExc_RuntimeError, "_pk_take: the batch is not packing");
         return NULL;
     }
-    if (PyByteArray_Resize(self->kb, self->n * self->ks) < 0 ||
-        PyByteArray_Resize(self->vb, self->n * self->vs) < 0)
-        return NULL;
-    PyObject *out = Py_BuildValue("OOn", self->kb, self->vb, self->n);
-    if (out == NULL || bb_fresh(self) < 0) {
-        Py_XDECREF(out);
-        return NULL;
-    }
-    return out;
+    return buf_take(&self->buf);
 }
 
 static PyObject *bb_pk_close(PyObject *op, PyObject *unused)
@@ -394,10 +369,7 @@ static PyObject *bb_pk_close(PyObject *op, PyObject *unused)
     BatchBase *self = (BatchBase *)op;
     (void)unused;
     self->packing = 0;
-    Py_CLEAR(self->kb);
-    Py_CLEAR(self->vb);
-    self->kp = self->vp = NULL;
-    self->n = self->cap = 0;
+    buf_drop(&self->buf);
     Py_RETURN_NONE;
 }
 
@@ -421,7 +393,7 @@ static PyObject *bb_get_packing(PyObject *op, void *closure)
 static PyObject *bb_get_n(PyObject *op, void *closure)
 {
     (void)closure;
-    return PyLong_FromSsize_t(((BatchBase *)op)->n);
+    return PyLong_FromSsize_t(((BatchBase *)op)->buf.n);
 }
 
 /* _keys / _vals: settable, must stay lists (the C slot appends to them) */
@@ -469,8 +441,7 @@ static void bb_dealloc(PyObject *op)
     PyTypeObject *tp = Py_TYPE(op);
     PyObject_GC_UnTrack(op);
     bb_clear(op);
-    Py_CLEAR(self->kb);
-    Py_CLEAR(self->vb);
+    buf_drop(&self->buf);
     freefunc f = (freefunc)PyType_GetSlot(tp, Py_tp_free);
     f(op);
     Py_DECREF(tp);
