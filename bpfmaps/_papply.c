@@ -1,6 +1,6 @@
 /* In-kernel apply of a run of updates; see _papply.h for the contract.
  *
- * The program (52 instructions), with r6..r7 callee-saved:
+ * The program (51 instructions), with r6..r7 callee-saved:
  *
  *   main(ctx):  n = ctx->n; state = {done 0, err 0, base ctx->base} on the stack;
  *               bpf_loop(n, step, &state, 0); ctx->done = state.done;
@@ -74,6 +74,17 @@ static void emit_ld_map(struct prog *p, int reg, int fd)
     emit(p, INSN(0, 0, 0, 0, 0));
 }
 
+/* r0 = lookup(array fd, &index) with the u32 index at fp-4; then "if r0 == 0 goto
+ * fail": returns that jump's index, for the caller to patch once fail is placed */
+static int emit_lookup(struct prog *p, int fd)
+{
+    emit(p, MOV_X(2, 10));
+    emit(p, ADD_K(2, -4));
+    emit_ld_map(p, 1, fd);
+    emit(p, CALL(BPF_FUNC_map_lookup_elem));
+    return emit(p, INSN(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 0, 0));
+}
+
 /* returns the instruction index of the callback */
 static int build(struct prog *p, int map_fd, int keys_fd, int values_fd, int32_t flags)
 {
@@ -106,17 +117,9 @@ static int build(struct prog *p, int map_fd, int keys_fd, int values_fd, int32_t
     emit(p, LDX_W(2, 6, 8));
     emit(p, INSN(BPF_ALU | BPF_ADD | BPF_X, 1, 2, 0, 0));  /* w1 = base + i */
     emit(p, STX_W(10, 1, -4));                            /* u32 index on the stack */
-    emit(p, MOV_X(2, 10));
-    emit(p, ADD_K(2, -4));
-    emit_ld_map(p, 1, keys_fd);
-    emit(p, CALL(BPF_FUNC_map_lookup_elem));
-    j_k = emit(p, INSN(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 0, 0));
+    j_k = emit_lookup(p, keys_fd);
     emit(p, MOV_X(7, 0));                                 /* r7 = key */
-    emit(p, MOV_X(2, 10));
-    emit(p, ADD_K(2, -4));
-    emit_ld_map(p, 1, values_fd);
-    emit(p, CALL(BPF_FUNC_map_lookup_elem));
-    j_v = emit(p, INSN(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 0, 0));
+    j_v = emit_lookup(p, values_fd);
     emit(p, MOV_X(3, 0));                                 /* r3 = value */
     emit(p, MOV_X(2, 7));                                 /* r2 = key */
     emit_ld_map(p, 1, map_fd);
