@@ -21,6 +21,8 @@ from bpfmaps.errors import BatchError
 from bpfmaps.kernel import KernelBackend, KernelLoops, stop_set
 from bpfmaps.types import MapFlags, MapType
 
+from ._kmaps import contents
+
 pytestmark = pytest.mark.kernel
 
 KB = KernelBackend()
@@ -40,13 +42,7 @@ def _info(fd):
 
 
 def _contents(fd, ks, vs):
-    kbuf, vbuf = KB.alloc(ks), KB.alloc(vs)
-    key, out = KB.NULL, {}
-    while KB.map_get_next_key(fd, key, kbuf) == 0:
-        key = KB.tobytes(kbuf, ks)
-        if KB.map_lookup_elem(fd, key, vbuf, 0) == 0:
-            out[key] = KB.tobytes(vbuf, vs)
-    return out
+    return contents(KB, fd, ks, vs)
 
 
 def _syscall_apply(fd, keys, values, ks, vs, n, flags):
@@ -179,21 +175,40 @@ def _noid(text):
     return re.sub(r"map id \d+", "map id N", text)
 
 
-def _spy(monkeypatch):
-    calls = []
-    real = _kprog.ProgApply.part
+class _ProgSpy:
+    """The in-kernel apply, watched: ``calls`` holds the ``(rc, applied)`` of every
+    ``ProgApply.part``; ``paths()`` yields True (the engine may take the program), then
+    False (its run-length thresholds raised past any run: the syscall path), with
+    ``calls`` emptied before each."""
 
-    def part(self, *a):
-        r = real(self, *a)
-        calls.append(r)
-        return r
+    def __init__(self, monkeypatch):
+        self.calls = []
+        self._mp = monkeypatch
+        real = _kprog.ProgApply.part
 
-    monkeypatch.setattr(_kprog.ProgApply, "part", part)
-    return calls
+        def part(this, *a):
+            r = real(this, *a)
+            self.calls.append(r)
+            return r
+
+        monkeypatch.setattr(_kprog.ProgApply, "part", part)
+
+    def paths(self):
+        for use_prog in (True, False):
+            if not use_prog:
+                self._mp.setattr(_kloops, "PROG_MIN_ANY", 1 << 40)
+                self._mp.setattr(_kloops, "PROG_MIN_FLAGS", 1 << 40)
+            self.calls.clear()
+            yield use_prog
+
+
+@pytest.fixture
+def prog(monkeypatch):
+    return _ProgSpy(monkeypatch)
 
 
 @pytest.mark.parametrize("flags", [0, 1])
-def test_engine_takes_it_for_long_runs_with_the_same_report(monkeypatch, flags):
+def test_engine_takes_it_for_long_runs_with_the_same_report(prog, flags):
     """update_packed of a long run: the program applies it (the spy sees it), and a
     failure in the middle (the map is full / a key is present) gives the same
     BatchError as the syscall path."""
@@ -201,11 +216,7 @@ def test_engine_takes_it_for_long_runs_with_the_same_report(monkeypatch, flags):
     keys = b"".join(struct.pack("<Q", i) for i in range(n))
     values = b"".join(struct.pack("<Q", i * 3) for i in range(n))
     reports = []
-    for use_prog in (True, False):
-        if not use_prog:
-            monkeypatch.setattr(_kloops, "PROG_MIN_ANY", 1 << 40)
-            monkeypatch.setattr(_kloops, "PROG_MIN_FLAGS", 1 << 40)
-        calls = _spy(monkeypatch)
+    for use_prog in prog.paths():
         fd = _create(MapType.HASH, 8, 8, n - 100)  # the last 100 inserts cannot fit
         try:
             KB.map_update_elem(fd, keys[8 * 7 : 8 * 8], b"\0" * 8, 0)  # key 7 present
@@ -216,7 +227,7 @@ def test_engine_takes_it_for_long_runs_with_the_same_report(monkeypatch, flags):
             reports.append(
                 (e.index, e.cause.errno, e.applied, e.key, _noid(str(e)), _contents(fd, 8, 8))
             )
-            assert (len(calls) == 1) is use_prog
+            assert (len(prog.calls) == 1) is use_prog
         finally:
             KB.close(fd)
     assert reports[0] == reports[1]
@@ -224,25 +235,23 @@ def test_engine_takes_it_for_long_runs_with_the_same_report(monkeypatch, flags):
     assert (index, err) == ((7, errno.EEXIST) if flags else (n - 100, errno.E2BIG))
 
 
-def test_engine_success_through_the_program(monkeypatch):
+def test_engine_success_through_the_program(prog):
     n = _kloops.PROG_MIN_ANY + 5
-    calls = _spy(monkeypatch)
     fd = _create(MapType.ARRAY, 4, 8, n)
     try:
         keys = b"".join(struct.pack("<I", i) for i in range(n))
         values = b"".join(struct.pack("<Q", i + 1) for i in range(n))
         res = engine.update_packed(FdTarget(KB, fd, _info(fd), 8), keys, values)
-        assert res.applied == n and calls == [(0, n)]
+        assert res.applied == n and prog.calls == [(0, n)]
         got = _contents(fd, 4, 8)
         assert got == {struct.pack("<I", i): struct.pack("<Q", i + 1) for i in range(n)}
     finally:
         KB.close(fd)
 
 
-def test_short_runs_and_the_fake_do_not_build_it(monkeypatch):
+def test_short_runs_and_the_fake_do_not_build_it(prog):
     from bpfmaps.testing import FakeKernel
 
-    calls = _spy(monkeypatch)
     fd = _create(MapType.HASH, 8, 8, 64)
     try:
         keys = b"".join(struct.pack("<Q", i) for i in range(10))
@@ -255,7 +264,7 @@ def test_short_runs_and_the_fake_do_not_build_it(monkeypatch):
     keys = b"".join(struct.pack("<Q", i) for i in range(n))
     rc, info = fk.map_info(ffd)
     assert engine.update_packed(FdTarget(fk, ffd, info, 8), keys, keys).applied == n
-    assert calls == []
+    assert prog.calls == []
 
 
 # ----------------------------------------------------------------------------- batch files
@@ -268,16 +277,12 @@ def _run_file(path):
 
 
 @pytest.mark.parametrize("tail", ["", " noexist"])
-def test_batch_file_report_is_the_same(tmp_path, monkeypatch, tail):
+def test_batch_file_report_is_the_same(tmp_path, prog, tail):
     """A long batch file into a map that fills up: the same stdout, stderr, status and
     map contents with and without the program, and the program was used."""
     n = _kloops.PROG_MIN_ANY + 50
     results = []
-    for use_prog in (True, False):
-        if not use_prog:
-            monkeypatch.setattr(_kloops, "PROG_MIN_ANY", 1 << 40)
-            monkeypatch.setattr(_kloops, "PROG_MIN_FLAGS", 1 << 40)
-        calls = _spy(monkeypatch)
+    for use_prog in prog.paths():
         fd = _create(MapType.HASH, 8, 4, n - 20)
         try:
             mid = _info(fd).id
@@ -290,7 +295,7 @@ def test_batch_file_report_is_the_same(tmp_path, monkeypatch, tail):
             rc, out, err = _run_file(str(path))
             err = _noid(err).replace(str(mid), "ID").replace(str(path.parent), "DIR")
             results.append((rc, out, err, _contents(fd, 8, 4)))
-            assert (len(calls) == 1) is use_prog
+            assert (len(prog.calls) == 1) is use_prog
         finally:
             KB.close(fd)
     assert results[0] == results[1]
@@ -299,7 +304,7 @@ def test_batch_file_report_is_the_same(tmp_path, monkeypatch, tail):
     assert f":{n - 20 + 1}:" in err  # the line of the first update that did not fit
 
 
-def test_parts_in_slots_run_at_once(monkeypatch):
+def test_parts_in_slots_run_at_once(prog):
     """KernelLoops.update_prog with two parts (two threads, one slot each): every part
     applied, the contents those of the serial apply; the engine's parallel apply of an
     empty hash map goes through it."""
@@ -311,36 +316,36 @@ def test_parts_in_slots_run_at_once(monkeypatch):
         parts = [(0, n // 2), (n // 2, n - n // 2)]
         got = LOOPS.update_prog(fds[0], _info(fds[0]), keys, values, 8, parts, 0)
         assert got == [(0, n // 2), (0, n - n // 2)]
+        assert sorted(prog.calls) == sorted(got)  # one program part a slot
         assert _syscall_apply(fds[1], keys, values, 8, 8, n, 0) == (0, n)
         assert _contents(fds[0], 8, 8) == _contents(fds[1], 8, 8)
     finally:
         for fd in fds:
             KB.close(fd)
-    calls = _spy(monkeypatch)
+    prog.calls.clear()
     fd = _create(MapType.HASH, 8, 8, n)
     try:
         res = engine.update_packed(FdTarget(KB, fd, _info(fd), 8), keys, values, parallel=True)
         assert res.applied == n
         assert res.parallel is (engine._threads() >= 2)
-        assert len(calls) == (engine._threads() if res.parallel else 1)
+        assert len(prog.calls) == (engine._threads() if res.parallel else 1)
         assert len(_contents(fd, 8, 8)) == n
     finally:
         KB.close(fd)
 
 
-def test_forced_fallback_does_not_use_it(monkeypatch):
+def test_forced_fallback_does_not_use_it(prog):
     """bulk.forced_fallback() stands for a kernel without batch commands (older than
     the program's 5.17 too): the per-element loop applies the run, not the program."""
     from bpfmaps.chunks import forced_fallback
 
-    calls = _spy(monkeypatch)
     n = _kloops.PROG_MIN_ANY
     fd = _create(MapType.HASH, 8, 8, n)
     try:
         keys = b"".join(struct.pack("<Q", i) for i in range(n))
         with forced_fallback():
             res = engine.update_packed(FdTarget(KB, fd, _info(fd), 8), keys, keys)
-        assert res.applied == n and res.fallback and calls == []
+        assert res.applied == n and res.fallback and prog.calls == []
     finally:
         KB.close(fd)
 

@@ -12,19 +12,11 @@ from bpfmaps.kernel import KernelLoops
 from bpfmaps.loops import GenericLoops
 from bpfmaps.types import MapFlags, MapType, round_up8
 
+from ._kmaps import contents
+
 pytestmark = pytest.mark.kernel
 
 N = 40
-
-
-def _contents(be, fd, ks, vsz):
-    kbuf, vbuf = be.alloc(max(ks, 1)), be.alloc(vsz)
-    key, out = be.NULL, {}
-    while be.map_get_next_key(fd, key, kbuf) == 0:
-        key = be.tobytes(kbuf, ks)
-        if be.map_lookup_elem(fd, key, vbuf, 0) == 0:
-            out[key] = be.tobytes(vbuf, vsz)
-    return out
 
 
 SPECS = [
@@ -92,7 +84,7 @@ def _scenario(be, lp, spec):
             log.append(
                 ("parts", lp.update_batch_parts(fd, kb, vb, ks, vsz, [(0, 15), (15, 15)], 0, 4))
             )
-        log.append(("contents", sorted(_contents(be, fd, ks, vsz).items())))
+        log.append(("contents", sorted(contents(be, fd, ks, vsz).items())))
         return log
     finally:
         be.close(fd)
@@ -171,7 +163,7 @@ def test_exec_ops_c_vs_generic(kernel_backend):
             pops = []
             while be.map_lookup_and_delete_elem(q, be.NULL, qv, 0) == 0:
                 pops.append(be.tobytes(qv, 8))
-            results.append((got, sorted(_contents(be, h, 4, 8).items()), pops))
+            results.append((got, sorted(contents(be, h, 4, 8).items()), pops))
         finally:
             be.close(h)
             be.close(q)

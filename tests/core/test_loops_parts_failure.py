@@ -19,19 +19,15 @@ from bpfmaps.kernel import KernelLoops
 from bpfmaps.loops import GenericLoops
 from bpfmaps.types import MapType
 
+from ._kmaps import contents
+
 pytestmark = pytest.mark.kernel
 
 KS, VS, CHUNK = 4, 8, 4
 
 
 def _contents(be, fd):
-    kbuf, vbuf = be.alloc(KS), be.alloc(VS)
-    key, out = be.NULL, {}
-    while be.map_get_next_key(fd, key, kbuf) == 0:
-        key = be.tobytes(kbuf, KS)
-        assert be.map_lookup_elem(fd, key, vbuf, 0) == 0
-        out[int.from_bytes(key, "little")] = be.tobytes(vbuf, VS)
-    return out
+    return {int.from_bytes(k, "little"): v for k, v in contents(be, fd, KS, VS).items()}
 
 
 def _run(be, lp, parts, n, bad):
