@@ -176,13 +176,7 @@ def test_op_blocks_equal_python_parser(data, compat, ncpus, first):
     """Mixed lines on several maps through the scanner (small first blocks force
     every hand-over: full buffers, declined lines, unknown handles) give the
     reference's plan."""
-    old = scan.BLOCK_FIRST
-    scan.BLOCK_FIRST = first
-    try:
-        fast = _outcome(data, True, compat=compat, possible_cpus=ncpus)
-    finally:
-        scan.BLOCK_FIRST = old
-    assert fast == _outcome(data, False, compat=compat, possible_cpus=ncpus)
+    _assert_scan_equals_reference(data, first, compat=compat, possible_cpus=ncpus)
 
 
 def test_scanner_takes_mixed_lines():
@@ -232,6 +226,18 @@ def _outcome(data, fast, **kw):
         return "ok", flatten(parse_batch(data, Resolver(), fast=fast, file="f", **kw))
     except ParseError as e:
         return "error", (e.line, e.column, e.message)
+
+
+def _assert_scan_equals_reference(data, first, **kw):
+    """The scanner's outcome with first blocks of ``first`` ops (small ones force every
+    hand-over) is the reference parser's."""
+    old = scan.BLOCK_FIRST
+    scan.BLOCK_FIRST = first
+    try:
+        fast = _outcome(data, True, **kw)
+    finally:
+        scan.BLOCK_FIRST = old
+    assert fast == _outcome(data, False, **kw)
 
 
 @settings(max_examples=300)
@@ -299,13 +305,7 @@ def threaded(monkeypatch):
 def test_threaded_scan_equals_python_parser(threaded, data, compat, ncpus, first):
     """The scan in two threads (first blocks of 1-3 ops, so every hand-over happens
     in both halves and at the cut) gives the reference's plan."""
-    old = scan.BLOCK_FIRST
-    scan.BLOCK_FIRST = first
-    try:
-        fast = _outcome(data, True, compat=compat, possible_cpus=ncpus)
-    finally:
-        scan.BLOCK_FIRST = old
-    assert fast == _outcome(data, False, compat=compat, possible_cpus=ncpus)
+    _assert_scan_equals_reference(data, first, compat=compat, possible_cpus=ncpus)
 
 
 def _big_file(n, extra):
@@ -474,10 +474,4 @@ def near_keys(draw):
 def test_scanner_reuses_shared_key_words(data, first):
     """Keys that share their leading words with the key before (taken from its bytes,
     not parsed again) give the reference's plan, whatever differs after them."""
-    old = scan.BLOCK_FIRST
-    scan.BLOCK_FIRST = first
-    try:
-        fast = _outcome(data, True)
-    finally:
-        scan.BLOCK_FIRST = old
-    assert fast == _outcome(data, False)
+    _assert_scan_equals_reference(data, first)

@@ -5,22 +5,14 @@ combined with ``-j``/``-p`` in either order, and those options in front of a rea
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import subprocess
 
 import pytest
 
-from bpfmaps import cli
 from bpfmaps.cli import parse_options
 
-
-def _run(argv):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = cli.main(argv)
-    return status, out.getvalue(), err.getvalue()
+from ._cli import run_main
 
 
 @pytest.mark.parametrize(
@@ -43,7 +35,7 @@ def test_bpftool_options_accepted(argv, json_, pretty, version):
 
 @pytest.mark.parametrize("argv", [["-jV"], ["-Vj"], ["-pV"], ["--version", "--pretty"]])
 def test_combined_version_is_json(argv):
-    status, out, err = _run(argv)
+    status, out, err = run_main(argv)
     assert status == 0 and err == ""
     d = json.loads(out)
     assert set(d) == {"version", "bpftool_compatible", "features"}
@@ -60,7 +52,7 @@ def test_combined_version_is_json(argv):
 )
 def test_long_forms_same_as_bpftool(bpftool_bin, argv):
     b = subprocess.run([bpftool_bin, *argv], capture_output=True, text=True)
-    status, out, err = _run(argv)
+    status, out, err = run_main(argv)
     assert status == b.returncode
     assert out == b.stdout
     assert err.splitlines()[:1] == b.stderr.splitlines()[:1]
@@ -81,7 +73,7 @@ def test_ignored_options_before_a_batch_file(tmp_path, opts):
             f"map update id {mid} key 1 0 0 0 value 2 0 0 0\nmap lookup id {mid} key 1 0 0 0\n"
         )
         for extra in ([], opts):
-            results.append(_run([*extra, "batch", "file", str(f)]))
+            results.append(run_main([*extra, "batch", "file", str(f)]))
         fk.close(fd)
     assert results[0] == results[1]
     status, out, err = results[1]

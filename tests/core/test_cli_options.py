@@ -3,22 +3,14 @@ checked against the real bpftool where both accept the same words."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import subprocess
 
 import pytest
 
-from bpfmaps import cli
 from bpfmaps.cli import OptionError, parse_options
 
-
-def _run(argv):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = cli.main(argv)
-    return status, out.getvalue(), err.getvalue()
+from ._cli import run_main
 
 
 @pytest.mark.parametrize(
@@ -67,22 +59,22 @@ def test_bad_options(word):
 
 
 def test_bad_option_reports():
-    status, out, err = _run(["--frob", "map"])
+    status, out, err = run_main(["--frob", "map"])
     assert status == 255 and out == ""
     assert err.startswith("Error: unrecognized option '--frob'\nUsage: bpfmaps ")
-    status, out, err = _run(["-jz", "map"])  # -j before the bad letter: a JSON error
+    status, out, err = run_main(["-jz", "map"])  # -j before the bad letter: a JSON error
     assert (status, out, err) == (255, '{"error":"unrecognized option \'-jz\'"}\n', "")
 
 
 def test_version_is_bpftool_like():
-    status, out, err = _run(["-V"])
+    status, out, err = run_main(["-V"])
     lines = out.splitlines()
     assert status == 0 and err == "" and len(lines) == 3
     assert lines[0].startswith("bpfmaps v") and lines[2].startswith("features: ")
-    status, out, _ = _run(["--version", "-j"])
+    status, out, _ = run_main(["--version", "-j"])
     d = json.loads(out)
     assert status == 0 and set(d) == {"version", "bpftool_compatible", "features"}
-    status, out, _ = _run(["-jp", "version"])
+    status, out, _ = run_main(["-jp", "version"])
     assert out.startswith("{\n    ") and json.loads(out) == d
 
 
@@ -106,7 +98,7 @@ def test_same_as_bpftool(bpftool_bin, argv):
     stderr line; for option errors in JSON mode the same stdout.  (The JSON output of
     the map commands themselves is compared with bpftool by the CLI fidelity suites.)"""
     b = subprocess.run([bpftool_bin, *argv], capture_output=True, text=True)
-    status, out, err = _run(argv)
+    status, out, err = run_main(argv)
     assert status == b.returncode
     if "unrecognized option" in b.stdout:
         assert out == b.stdout

@@ -6,15 +6,13 @@ result of :func:`bpfmaps.cli.main` for the same words."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import subprocess
 import sys
 
 import pytest
 
-from bpfmaps import cli
+from ._cli import run_main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(ROOT, "scripts", "bpfmaps")
@@ -36,17 +34,10 @@ CASES = [
 ]
 
 
-def _in_process(argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = cli.main(argv)
-    return status, out.getvalue(), err.getvalue()
-
-
 @pytest.mark.parametrize("entry", sorted(ENTRIES))
 @pytest.mark.parametrize("argv", CASES, ids=" ".join)
 def test_command_keeps_output_and_status(entry, argv):
-    want = _in_process(argv)
+    want = run_main(argv)
     p = subprocess.run([*ENTRIES[entry], *argv], capture_output=True, text=True, env=ENV)
     assert (p.returncode, p.stdout, p.stderr) == want
     assert want[1] or want[2]  # each case prints something that could be lost
@@ -68,7 +59,7 @@ def test_command_flushes_a_redirected_stdout(kernel_backend, entry, json_, tmp_p
             [*json_, "map", "dump", "id", str(m.id)],
             [*json_, "batch", "file", str(batch)],
         ):
-            want = _in_process(argv)
+            want = run_main(argv)
             out = tmp_path / "out.txt"
             with open(out, "w") as f:
                 p = subprocess.run(
