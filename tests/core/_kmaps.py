@@ -1,4 +1,5 @@
-"""Helpers shared by the core kernel tests (tests/core is a package for them)."""
+"""Helpers shared by the core kernel tests (imported as `from _kmaps import ...`: pytest puts
+tests/core on sys.path, as for the sibling-module imports in tests/bpftool and tests/reliability)."""
 
 from __future__ import annotations
 

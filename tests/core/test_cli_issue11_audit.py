@@ -14,7 +14,7 @@ import json
 import subprocess
 
 import pytest
-from test_cli_options import _run  # cli.main in process: (status, stdout, stderr)
+from _cli import run_main  # cli.main in process: (status, stdout, stderr)
 
 from bpfmaps.cli import parse_options
 
@@ -48,7 +48,7 @@ def test_usage_like_bpftool(bpftool_bin, argv):
     line (the usage names the program) as bpftool."""
     # bpftool's usage names its argv[0]
     b = subprocess.run(["bpftool", *argv], executable=bpftool_bin, capture_output=True, text=True)
-    status, out, err = _run(argv)
+    status, out, err = run_main(argv)
     assert status == b.returncode, (argv, b.stderr)
     assert out.rstrip("\n") == b.stdout.rstrip("\n"), argv
     assert err.replace("bpfmaps", "bpftool").splitlines()[:1] == b.stderr.splitlines()[:1]
@@ -92,7 +92,7 @@ def test_show_lists_pins_like_bpftool(bpftool_bin, kernel_backend, bpffs, opts):
         argv = [*opts, "map", "show", "pinned", path]
         b = subprocess.run([bpftool_bin, *argv], capture_output=True, text=True)
         assert b.returncode == 0, b.stderr
-        status, out, err = _run(argv)
+        status, out, err = run_main(argv)
         assert (status, out, err) == (0, b.stdout, b.stderr)
         assert ("pinned" in out) == bool(opts)
         if any(o in ("-jf", "-jp", "--json") for o in opts):
@@ -107,9 +107,9 @@ def test_show_lists_pins_in_a_batch_file(kernel_backend, bpffs, tmp_path):
     try:
         f = tmp_path / "show.txt"
         f.write_text(f"map show pinned {path}\n")
-        status, out, _ = _run(["-f", "batch", "file", str(f)])
+        status, out, _ = run_main(["-f", "batch", "file", str(f)])
         assert status == 0 and f"\tpinned {path}\n" in out
-        status, out, _ = _run(["batch", "file", str(f)])
+        status, out, _ = run_main(["batch", "file", str(f)])
         assert status == 0 and "pinned" not in out
     finally:
         kernel_backend.close(fd)

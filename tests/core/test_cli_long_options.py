@@ -9,10 +9,9 @@ import json
 import subprocess
 
 import pytest
+from _cli import run_main
 
 from bpfmaps.cli import parse_options
-
-from ._cli import run_main
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,7 @@ import subprocess
 import sys
 
 import pytest
-
-from ._cli import run_main
+from _cli import run_main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(ROOT, "scripts", "bpfmaps")

@@ -11,6 +11,7 @@ import re
 import struct
 
 import pytest
+from _kmaps import contents
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,8 +21,6 @@ from bpfmaps.chunks import FdTarget
 from bpfmaps.errors import BatchError
 from bpfmaps.kernel import KernelBackend, KernelLoops, stop_set
 from bpfmaps.types import MapFlags, MapType
-
-from ._kmaps import contents
 
 pytestmark = pytest.mark.kernel
 

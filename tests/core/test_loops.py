@@ -6,13 +6,12 @@ from __future__ import annotations
 import errno
 
 import pytest
+from _kmaps import contents
 
 from bpfmaps import loops
 from bpfmaps.kernel import KernelLoops
 from bpfmaps.loops import GenericLoops
 from bpfmaps.types import MapFlags, MapType, round_up8
-
-from ._kmaps import contents
 
 pytestmark = pytest.mark.kernel
 

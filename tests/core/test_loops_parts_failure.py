@@ -13,13 +13,12 @@ from __future__ import annotations
 import errno
 
 import pytest
+from _kmaps import contents
 
 from bpfmaps import loops
 from bpfmaps.kernel import KernelLoops
 from bpfmaps.loops import GenericLoops
 from bpfmaps.types import MapType
-
-from ._kmaps import contents
 
 pytestmark = pytest.mark.kernel
 
