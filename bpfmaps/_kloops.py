@@ -196,14 +196,22 @@ class KernelLoops(Loops):
         keys: Buffer,
         values: Buffer,
     ) -> tuple[int, int]:
-        """:meth:`Loops.exec_ops` in C (``bpfm_exec_ops``; GenericLoops' is the reference)."""
+        """:meth:`Loops.exec_ops` in C: the batch-file exec loop ``bpfm_exec_print``
+        with no map printing or grouping (GenericLoops' is the reference)."""
         done = ffi.new("uint32_t *")
-        rc = lib.bpfm_exec_ops(
+        used = ffi.new("uint64_t *")
+        null = ffi.NULL
+        rc = lib.bpfm_exec_print(
             ffi.from_buffer("struct bpfm_op[]", ops),
             count,
             ffi.new("int[]", fds or [0]),
             ptr(keys),
             ptr(values),
+            null,
+            null,
+            null,
+            0,
+            used,
             done,
         )
         return rc, int(done[0])

@@ -675,36 +675,6 @@ int bpfm_update_batch_part(int fd, const char *keys, const char *values, uint32_
     return rc;
 }
 
-int bpfm_exec_ops(const struct bpfm_op *ops, uint32_t count, const int *fds, const char *keys,
-                  const char *values, uint32_t *done)
-{
-    const struct bpfm_op *o = ops;
-    uint32_t i;
-    int rc;
-
-    for (i = 0; i < count; i++, o++) {
-        if (STOPPED()) {
-            *done = i;
-            return -EINTR;
-        }
-        if (o->kind == BPFM_OP_UPDATE)
-            rc = elem_cmd(BPF_MAP_UPDATE_ELEM, fds[o->map],
-                          o->key_off == BPFM_NO_KEY ? NULL : keys + o->key_off,
-                          (void *)(values + o->value_off), o->flags);
-        else if (o->kind == BPFM_OP_DELETE)
-            rc = elem_cmd(BPF_MAP_DELETE_ELEM, fds[o->map],
-                          o->key_off == BPFM_NO_KEY ? NULL : keys + o->key_off, NULL, 0);
-        else
-            rc = 1;
-        if (rc != 0) {
-            *done = i;
-            return rc;
-        }
-    }
-    *done = count;
-    return 0;
-}
-
 /* MAP_CREATE with BTF for the key and value (btf_fd >= 0; type id 0 = none). */
 int bpfm_map_create_btf(uint32_t map_type, uint32_t key_size, uint32_t value_size,
                         uint32_t max_entries, uint32_t map_flags, const char *name,

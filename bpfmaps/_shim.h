@@ -137,16 +137,6 @@ int bpfm_update_batch_part(int fd, const char *keys, const char *values, uint32_
                            uint32_t chunk, uint64_t elem_flags, int *stop,
                            uint32_t *applied);
 
-/* Execute element operations in order (struct bpfm_op, _native/ops.h): UPDATE
- * (UPDATE_ELEM with flags) and DELETE on fds[op.map], the key at keys + key_off and
- * the value at values + value_off.  Stops at the first failure: *done = number
- * applied (the index of the failing op), returns its -errno; stops before the first
- * op of another kind (lookup, getnext, pop: run by the caller) with *done = its
- * index and returns 1; 0 when all ran.  A stop signal (_stop.h) ends it before the
- * next op with -EINTR. */
-int bpfm_exec_ops(const struct bpfm_op *ops, uint32_t count, const int *fds, const char *keys,
-                  const char *values, uint32_t *done);
-
 /* MAP_CREATE (the one map-creating call): name NULL or up to 15 bytes; inner_map_fd
  * > 0 for map-in-map types; BTF describing the key and value: btf_fd from BTF_LOAD
  * (< 0: none), the type ids in that BTF (0 = none).  A new fd or -errno. */

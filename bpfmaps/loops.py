@@ -274,7 +274,7 @@ class GenericLoops(Loops):
         values: Buffer,
     ) -> tuple[int, int]:
         """:meth:`Loops.exec_ops` in Python (the reference of the kernel's C loop,
-        ``bpfm_exec_ops``; tests/core/test_loops.py compares them); copies the key and
+        ``bpfm_exec_print`` with no printing; tests/core/test_loops.py compares them); copies the key and
         value arenas once."""
         be = self.be
         update, delete, null = be.map_update_elem, be.map_delete_elem, be.NULL

@@ -1,7 +1,7 @@
 /* The op record: the ONE definition of one element command of a batch-file plan.
  *
- * Written by the scanner (_native/scan.c), read by the exec loop (_shim.c
- * bpfm_exec_ops) and, through bpfmaps.bpftool.plan.OP (a struct.Struct checked
+ * Written by the scanner (_native/scan.c), read by the exec loop (scan.c
+ * bpfm_exec_print) and, through bpfmaps.bpftool.plan.OP (a struct.Struct checked
  * against this layout by test_record_layout_matches_header in
  * tests/bpftool/test_bpftool_scan.py), by Python.
  *

@@ -1096,6 +1096,10 @@ static uint32_t group_len(const struct bpfm_op *o, uint32_t left, const struct b
     return n;
 }
 
+/* maps == NULL: every map as this one (nothing printed, nothing grouped; never written,
+ * since only a nonzero batch is ever cleared) */
+static struct bpfm_print_map no_print;
+
 int bpfm_exec_print(const struct bpfm_op *ops, uint32_t count, const int *fds, const char *keys,
                     const char *values, struct bpfm_print_map *maps, char *vbuf, char *out,
                     uint64_t out_cap, uint64_t *out_used, uint32_t *done)
@@ -1108,7 +1112,7 @@ int bpfm_exec_print(const struct bpfm_op *ops, uint32_t count, const int *fds, c
 
     for (i = 0; i < count; i++, o++) {
         const char *key = o->key_off == BPFM_NO_KEY ? NULL : keys + o->key_off;
-        struct bpfm_print_map *m = &maps[o->map];
+        struct bpfm_print_map *m = maps ? &maps[o->map] : &no_print;
 
         if (bpfm_stop_sig) { /* a stop signal: -EINTR before the next syscall */
             *done = i;

@@ -128,8 +128,11 @@ struct bpfm_print_map {
     uint32_t value_buf;
 };
 
-/* The batch-file exec loop: ops in order on fds[op.map] (keys/values as for
- * bpfm_exec_ops), lookups and getnext too where maps[op.map].plain: the value (next
+/* The exec loop of op records (the ONE loop: the batch-file executor's, and with
+ * maps == NULL that of bpfmaps.loops.Loops.exec_ops on the kernel): ops in order on
+ * fds[op.map], UPDATE (UPDATE_ELEM with the op's flags) and DELETE with the key at
+ * keys + key_off (none for BPFM_NO_KEY) and the value at values + value_off; lookups
+ * and getnext too where maps[op.map].plain: the value (next
  * key) is read into vbuf (the largest value or key buffer) and appended to
  * out[*out_used:out_cap] in bpftool's plain layout.  Consecutive updates (BPF_ANY) or
  * deletes on one map whose maps[].batch allows it, with contiguous keys and values, go
@@ -140,7 +143,9 @@ struct bpfm_print_map {
  * at the first failing update/delete (*done = its index, returns -errno) and before
  * any op it does not run itself (getnext, pop, lookups that fail or are not plain, a
  * full out buffer: returns 1); 0 when all ran.  bpfm_stop_sig is checked before every
- * syscall (-EINTR). */
+ * syscall (-EINTR).  maps == NULL: no map formats or groups (vbuf and out unused,
+ * out_cap 0): every lookup, getnext and pop returns 1, updates and deletes go one
+ * element command each. */
 int bpfm_exec_print(const struct bpfm_op *ops, uint32_t count, const int *fds, const char *keys,
                     const char *values, struct bpfm_print_map *maps, char *vbuf, char *out,
                     uint64_t out_cap, uint64_t *out_used, uint32_t *done);

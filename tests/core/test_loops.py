@@ -133,7 +133,7 @@ def _ops(records):
 
 
 def test_exec_ops_c_vs_generic(kernel_backend):
-    """The bpftool executor's op stream: the C loop (bpfm_exec_ops) and the generic one
+    """The bpftool executor's op stream: the C loop (bpfm_exec_print, maps NULL) and the generic one
     give the same (rc, index) at a failure, before a foreign op, at the end, and leave
     the same contents in two maps (one hash, one queue with NULL keys)."""
     be = kernel_backend
