@@ -10,7 +10,8 @@ Usage::
                  --bpftool-compat | --dry-run | --no-progress }
 
 Options are parsed like bpftool's getopt_long: anywhere before ``--``, combined
-(``-jp``), abbreviated (``--js``); ``-h`` prints the usage at once, as bpftool's does;
+(``-jp``), abbreviated (``--js``; an abbreviation bpftool takes means bpftool's option,
+``--d`` is ``--debug``, so bpfmaps' own are reached by longer ones: ``--dr``); ``-h`` prints the usage at once, as bpftool's does;
 -f/--bpffs lists each map's pinned paths in ``map show``; bpftool's -n/--nomount,
 -m/--mapcompat, -L/--use-loader, -l/--legacy and -B/--base-btf FILE are accepted.
 No command, or ``help``, prints the usage (exit 0); an unknown command prints it
@@ -47,10 +48,14 @@ _SHORT = {
     "V": "version", "h": "help", "p": "pretty", "j": "json", "f": "bpffs", "L": "use-loader",
     "m": "mapcompat", "n": "nomount", "d": "debug", "B": "base-btf", "l": "legacy",
 }  # fmt: skip
-_LONG = (
+_BPFTOOL_LONG = (
     "help", "version", "json", "pretty", "bpffs", "mapcompat", "nomount", "debug",
-    "use-loader", "base-btf", "legacy", "bpftool-compat", "dry-run", "no-progress", "max-size",
+    "use-loader", "base-btf", "legacy",
 )  # fmt: skip
+#: bpfmaps' own long options: an abbreviation is matched against bpftool's first, so
+#: every abbreviation bpftool takes means what it means to bpftool (``--d``: --debug)
+_OWN_LONG = ("bpftool-compat", "dry-run", "no-progress", "max-size")
+_LONG = _BPFTOOL_LONG + _OWN_LONG
 _WITH_ARG = {"base-btf", "max-size"}
 #: words that look like options but belong to a command (``batch file F --sync``)
 _WORDS = {"--sync"}
@@ -116,7 +121,9 @@ def _long(word: str) -> tuple[str, Optional[str]]:
     if body in _LONG:
         name = body
     else:
-        found = [o for o in _LONG if o.startswith(body)] if body else []
+        found = [o for o in _BPFTOOL_LONG if o.startswith(body)] if body else []
+        if not found and body:
+            found = [o for o in _OWN_LONG if o.startswith(body)]
         if len(found) != 1:  # unknown or ambiguous, like getopt_long
             raise OptionError(word)
         name = found[0]

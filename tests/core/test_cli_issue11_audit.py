@@ -5,8 +5,8 @@ JSON), and ``-f``/``--bpffs``, which lists each map's pinned paths in ``map show
 Known differences, on purpose, that these tests do not compare: bpftool writes the
 ``null`` of ``-jh`` without a newline (it returns before closing its JSON writer);
 ``-xj`` makes bpftool name its own program (``unrecognized option 'bpftool'``) where
-bpfmaps names the word; ``--d`` and ``--bpf`` are ambiguous for bpfmaps (``--debug``
-/ ``--dry-run``, ``--bpffs`` / ``--bpftool-compat``) and so rejected."""
+bpfmaps names the word.  (Abbreviations that also abbreviate one of bpfmaps' own
+options, ``--d``, ``--bpf``, ``--no``, mean bpftool's: test_cli_options.)"""
 
 from __future__ import annotations
 

@@ -44,12 +44,17 @@ def test_our_long_options_and_version():
         [],
     )
     assert parse_options(["--bpft"])[0].compat  # unique prefix of --bpftool-compat
-    with pytest.raises(OptionError):
-        parse_options(["--bpf"])  # ambiguous: --bpffs, --bpftool-compat
+    # an abbreviation is bpftool's option when bpftool takes it, whatever ours it also
+    # abbreviates: --bpf is --bpffs (not --bpftool-compat), --d --debug (not --dry-run),
+    # --no --nomount (not --no-progress); ours are reached by the rest of their names
+    assert parse_options(["--bpf"])[0].bpffs and not parse_options(["--bpf"])[0].compat
+    assert parse_options(["--d"])[0].debug and not parse_options(["--d"])[0].dry_run
+    assert parse_options(["--no"])[0].progress is None
+    assert parse_options(["--dr"])[0].dry_run and parse_options(["--no-p"])[0].progress is False
     assert parse_options(["-B", "f"])[0].base_btf == "f"
 
 
-@pytest.mark.parametrize("word", ["-x", "-jx", "--frob", "--json=1", "--d", "-1", "-B"])
+@pytest.mark.parametrize("word", ["-x", "-jx", "--frob", "--json=1", "--b", "--d=1", "-1", "-B"])
 def test_bad_options(word):
     with pytest.raises(OptionError) as ei:
         parse_options([word] if word == "-B" else [word, "map"])
@@ -89,6 +94,10 @@ def test_version_is_bpftool_like():
         ["-jx", "map", "show", "id", "4000000000"],
         ["--frob", "map", "show", "id", "4000000000"],
         ["-j", "--frob", "map"],
+        ["--d", "map", "show", "id", "4000000000"],  # --debug, as bpftool's getopt_long
+        ["--bpf", "map", "show", "id", "4000000000"],  # --bpffs
+        ["--no", "map", "show", "id", "4000000000"],  # --nomount
+        ["--b", "map", "show", "id", "4000000000"],  # ambiguous: --bpffs, --base-btf
         ["map", "lookup", "id", "4000000000", "key", "-1", "0", "0", "0"],
     ],
 )
