@@ -25,7 +25,7 @@
  * with another ABI (a stale in-place build) with an ImportError naming the fix.
  * BPFM_PACK_SRC_SHA256 (set by build_ffi.pack_extension) is the hash of this file, so
  * tests/batch/test_packer.py can tell any stale build from a current one. */
-#define BPFM_PACK_ABI 3
+#define BPFM_PACK_ABI 4
 #ifndef BPFM_PACK_SRC_SHA256
 #define BPFM_PACK_SRC_SHA256 "unknown"
 #endif
@@ -604,7 +604,187 @@ static PyObject *pairs_new(PyObject *mod, PyObject *args)
     return (PyObject *)self;
 }
 
+/* ------------------------------------------------------------------ chunk_items
+ * chunk_items(chunks, key_size, value_size, values_only): one iterator over every
+ * chunk of a whole-map read (Map.items() / values() on raw codecs).  ``chunks`` yields
+ * (keys bytes, values bytes, count), as bpfmaps.dump.dump_chunks does; each step cuts
+ * the next pair (or value) from the current chunk and pulls the next chunk only when
+ * this one is spent: no Python frame and no chain between the consumer and the pair.
+ * The result tuple is reused when the consumer kept no reference to it (as in pairs). */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *src; /* the chunk iterator; NULL once exhausted or failed */
+    PyObject *kb, *vb, *last;
+    const char *kp, *vp;
+    Py_ssize_t ks, vs, i, n;
+    int values_only;
+} ChunkItems;
+
+static PyObject *chunk_items_type;
+
+/* Take the next non-empty chunk: 1 taken, 0 the source is spent, -1 with an exception. */
+static int ci_refill(ChunkItems *self)
+{
+    while (self->src != NULL) {
+        PyObject *t = PyIter_Next(self->src);
+        if (t == NULL) {
+            Py_CLEAR(self->src);
+            return PyErr_Occurred() ? -1 : 0;
+        }
+        PyObject *kb, *vb;
+        Py_ssize_t n;
+        if (!PyTuple_Check(t) || !PyArg_ParseTuple(t, "SSn:chunk_items", &kb, &vb, &n)) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "chunk_items: each chunk must be (bytes, bytes, int)");
+            Py_DECREF(t);
+            Py_CLEAR(self->src);
+            return -1;
+        }
+        if (n < 0 || (self->ks && n > PyBytes_Size(kb) / self->ks) ||
+            (self->vs && n > PyBytes_Size(vb) / self->vs)) {
+            PyErr_SetString(PyExc_ValueError, "chunk_items: a chunk holds fewer pairs than its count");
+            Py_DECREF(t);
+            Py_CLEAR(self->src);
+            return -1;
+        }
+        PyObject *okb = self->kb, *ovb = self->vb;
+        Py_INCREF(kb);
+        Py_INCREF(vb);
+        self->kb = kb;
+        self->vb = vb;
+        Py_XDECREF(okb);
+        Py_XDECREF(ovb);
+        Py_DECREF(t);
+        self->kp = PyBytes_AsString(kb);
+        self->vp = PyBytes_AsString(vb);
+        self->i = 0;
+        self->n = n;
+        if (n)
+            return 1;
+    }
+    return 0;
+}
+
+static PyObject *ci_next(PyObject *op)
+{
+    ChunkItems *self = (ChunkItems *)op;
+    if (self->i >= self->n) {
+        int rc = ci_refill(self);
+        if (rc <= 0) {
+            Py_CLEAR(self->kb);
+            Py_CLEAR(self->vb);
+            self->kp = self->vp = NULL;
+            self->i = self->n = 0;
+            return NULL; /* StopIteration, or the source's exception */
+        }
+    }
+    Py_ssize_t i = self->i++;
+    PyObject *v = PyBytes_FromStringAndSize(self->vp + i * self->vs, self->vs);
+    if (v == NULL || self->values_only)
+        return v;
+    PyObject *k = PyBytes_FromStringAndSize(self->kp + i * self->ks, self->ks);
+    if (k == NULL) {
+        Py_DECREF(v);
+        return NULL;
+    }
+    PyObject *t = self->last;
+    if (t != NULL && Py_REFCNT(t) == 1) {
+        PyTuple_SetItem(t, 0, k);
+        PyTuple_SetItem(t, 1, v);
+        Py_INCREF(t);
+        return t;
+    }
+    t = PyTuple_New(2);
+    if (t == NULL) {
+        Py_DECREF(k);
+        Py_DECREF(v);
+        return NULL;
+    }
+    PyTuple_SetItem(t, 0, k);
+    PyTuple_SetItem(t, 1, v);
+    Py_INCREF(t);
+    Py_XDECREF(self->last);
+    self->last = t;
+    return t;
+}
+
+static int ci_traverse(PyObject *op, visitproc visit, void *arg)
+{
+    Py_VISIT(((ChunkItems *)op)->src);
+    return 0;
+}
+
+static int ci_clear(PyObject *op)
+{
+    Py_CLEAR(((ChunkItems *)op)->src);
+    return 0;
+}
+
+static void ci_dealloc(PyObject *op)
+{
+    ChunkItems *self = (ChunkItems *)op;
+    PyTypeObject *tp = Py_TYPE(op);
+    PyObject_GC_UnTrack(op);
+    ci_clear(op);
+    Py_CLEAR(self->kb);
+    Py_CLEAR(self->vb);
+    Py_CLEAR(self->last);
+    freefunc f = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+    f(op);
+    Py_DECREF(tp);
+}
+
+static PyType_Slot ci_slots[] = {
+    {Py_tp_doc, "iterator of (key, value) bytes pairs (or values) over a whole-map read's chunks"},
+    {Py_tp_iter, pairs_iter},
+    {Py_tp_iternext, ci_next},
+    {Py_tp_dealloc, ci_dealloc},
+    {Py_tp_traverse, ci_traverse},
+    {Py_tp_clear, ci_clear},
+    {0, NULL},
+};
+
+static PyType_Spec ci_spec = {
+    "bpfmaps._pack.ChunkItems",
+    sizeof(ChunkItems),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    ci_slots,
+};
+
+static PyObject *chunk_items_new(PyObject *mod, PyObject *args)
+{
+    PyObject *chunks;
+    Py_ssize_t ks, vs;
+    int values_only = 0;
+    (void)mod;
+    if (!PyArg_ParseTuple(args, "Onn|p:chunk_items", &chunks, &ks, &vs, &values_only))
+        return NULL;
+    if (ks < 0 || vs < 0) {
+        PyErr_SetString(PyExc_ValueError, "chunk_items: sizes must be >= 0");
+        return NULL;
+    }
+    PyObject *src = PyObject_GetIter(chunks);
+    if (src == NULL)
+        return NULL;
+    allocfunc alloc = (allocfunc)PyType_GetSlot((PyTypeObject *)chunk_items_type, Py_tp_alloc);
+    ChunkItems *self = (ChunkItems *)alloc((PyTypeObject *)chunk_items_type, 0);
+    if (self == NULL) {
+        Py_DECREF(src);
+        return NULL;
+    }
+    self->src = src;
+    self->ks = ks;
+    self->vs = vs;
+    self->values_only = values_only;
+    return (PyObject *)self;
+}
+
 static PyMethodDef module_methods[] = {
+    {"chunk_items", chunk_items_new, METH_VARARGS,
+     "chunk_items(chunks, key_size, value_size, values_only=False) -> iterator of (key, "
+     "value) bytes pairs (or values) over (keys, values, count) chunks, pulled as needed"},
     {"pairs", pairs_new, METH_VARARGS,
      "pairs(keys, values, key_size, value_size, count) -> iterator of (key, value) bytes "
      "pairs cut from two packed bytes buffers"},
@@ -638,6 +818,11 @@ PyMODINIT_FUNC PyInit__pack(void)
     }
     pairs_type = PyType_FromSpec(&pairs_spec);
     if (pairs_type == NULL) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    chunk_items_type = PyType_FromSpec(&ci_spec);
+    if (chunk_items_type == NULL) {
         Py_DECREF(m);
         return NULL;
     }

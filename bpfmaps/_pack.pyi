@@ -1,6 +1,6 @@
 """Type stub of the compiled ``bpfmaps._pack`` (bpfmaps/_pack.c)."""
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, Callable
 
 def pack(
@@ -15,6 +15,18 @@ def pairs(
 ) -> Iterator[tuple[bytes, bytes]]:
     """``(keys[i*key_size:(i+1)*key_size], values[i*value_size:...])`` for i < count,
     made one pair per step (ValueError when a buffer holds fewer than ``count``)."""
+
+def chunk_items(
+    chunks: Iterable[tuple[bytes, bytes, int]],
+    key_size: int,
+    value_size: int,
+    values_only: bool = False,
+    /,
+) -> Iterator[Any]:
+    """One iterator over every chunk ``(keys, values, count)`` that ``chunks`` yields:
+    the ``(key, value)`` bytes pairs cut from each (the values only when
+    ``values_only``), the next chunk pulled when one is spent; a chunk that is not
+    (bytes, bytes, int) is a TypeError, one shorter than its count a ValueError."""
 
 class Packer:
     """Growable packed key and value buffers: :meth:`append` copies an exact-bytes pair
