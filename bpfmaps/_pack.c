@@ -503,38 +503,42 @@ typedef struct {
 
 static PyObject *pairs_new(PyObject *mod, PyObject *args);
 
+/* The pair (kp[0:ks], vp[0:vs]) in *last when the caller's iterator is its only holder
+ * (PyTuple_SetItem drops the old items), else in a new tuple kept in *last. */
+static PyObject *make_pair(PyObject **last, const char *kp, Py_ssize_t ks, const char *vp,
+                           Py_ssize_t vs)
+{
+    PyObject *k = PyBytes_FromStringAndSize(kp, ks);
+    PyObject *v = k ? PyBytes_FromStringAndSize(vp, vs) : NULL;
+    if (v == NULL) {
+        Py_XDECREF(k);
+        return NULL;
+    }
+    PyObject *t = *last;
+    if (t == NULL || Py_REFCNT(t) != 1) {
+        t = PyTuple_New(2);
+        if (t == NULL) {
+            Py_DECREF(k);
+            Py_DECREF(v);
+            return NULL;
+        }
+        Py_XDECREF(*last);
+        *last = t;
+    }
+    PyTuple_SetItem(t, 0, k);
+    PyTuple_SetItem(t, 1, v);
+    Py_INCREF(t);
+    return t;
+}
+
 static PyObject *pairs_next(PyObject *op)
 {
     Pairs *self = (Pairs *)op;
     if (self->i >= self->n)
         return NULL;
     Py_ssize_t i = self->i++;
-    PyObject *k = PyBytes_FromStringAndSize(self->kp + i * self->ks, self->ks);
-    PyObject *v = k ? PyBytes_FromStringAndSize(self->vp + i * self->vs, self->vs) : NULL;
-    if (v == NULL) {
-        Py_XDECREF(k);
-        return NULL;
-    }
-    PyObject *t = self->last;
-    if (t != NULL && Py_REFCNT(t) == 1) {
-        /* only this iterator holds it: refill (PyTuple_SetItem drops the old items) */
-        PyTuple_SetItem(t, 0, k);
-        PyTuple_SetItem(t, 1, v);
-        Py_INCREF(t);
-        return t;
-    }
-    t = PyTuple_New(2);
-    if (t == NULL) {
-        Py_DECREF(k);
-        Py_DECREF(v);
-        return NULL;
-    }
-    PyTuple_SetItem(t, 0, k);
-    PyTuple_SetItem(t, 1, v);
-    Py_INCREF(t);
-    Py_XDECREF(self->last);
-    self->last = t;
-    return t;
+    return make_pair(&self->last, self->kp + i * self->ks, self->ks, self->vp + i * self->vs,
+                     self->vs);
 }
 
 static PyObject *pairs_iter(PyObject *op)
@@ -680,33 +684,10 @@ static PyObject *ci_next(PyObject *op)
         }
     }
     Py_ssize_t i = self->i++;
-    PyObject *v = PyBytes_FromStringAndSize(self->vp + i * self->vs, self->vs);
-    if (v == NULL || self->values_only)
-        return v;
-    PyObject *k = PyBytes_FromStringAndSize(self->kp + i * self->ks, self->ks);
-    if (k == NULL) {
-        Py_DECREF(v);
-        return NULL;
-    }
-    PyObject *t = self->last;
-    if (t != NULL && Py_REFCNT(t) == 1) {
-        PyTuple_SetItem(t, 0, k);
-        PyTuple_SetItem(t, 1, v);
-        Py_INCREF(t);
-        return t;
-    }
-    t = PyTuple_New(2);
-    if (t == NULL) {
-        Py_DECREF(k);
-        Py_DECREF(v);
-        return NULL;
-    }
-    PyTuple_SetItem(t, 0, k);
-    PyTuple_SetItem(t, 1, v);
-    Py_INCREF(t);
-    Py_XDECREF(self->last);
-    self->last = t;
-    return t;
+    if (self->values_only)
+        return PyBytes_FromStringAndSize(self->vp + i * self->vs, self->vs);
+    return make_pair(&self->last, self->kp + i * self->ks, self->ks, self->vp + i * self->vs,
+                     self->vs);
 }
 
 static int ci_traverse(PyObject *op, visitproc visit, void *arg)
