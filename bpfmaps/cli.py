@@ -232,7 +232,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         args = ["version"]
     if not args:
         return _usage(json_mode, 0)  # bpftool runs its first command: help
-    from .bpftool.parsed import TOP_COMMANDS
+    from .bpftool.handle import TOP_COMMANDS
 
     top = next((t for t in TOP_COMMANDS if t.startswith(args[0])), None)
     if top is None or top == "help":

@@ -45,7 +45,7 @@ RANK: dict[str, float] = {
     "bulk": 7, "batching": 8, "sync": 8, "replace": 8,
     "_objects": 8.5, "_percpu": 8.5, "_bulkops": 8.6, "maps": 9, "progs": 9,
     # L4: bpftool: pure parsing first, then execution
-    "bpftool.bytes": 10, "bpftool.parsed": 10.5, "bpftool.lexer": 11, "bpftool.grammar": 12,
+    "bpftool.bytes": 10, "bpftool.handle": 10.4, "bpftool.parsed": 10.5, "bpftool.lexer": 11, "bpftool.grammar": 12,
     # the safety net is a leaf (os and _signal; the C stop flag lazily) under the scanner,
     # whose two-thread scan holds the stop signals with it (HoldStopSignals)
     "bpftool._safety": 13.5,
@@ -75,6 +75,7 @@ ONLY: dict[str, set[str]] = {
         f"bpftool.{m}": _PARSING
         for m in (
             "bytes",
+            "handle",
             "parsed",
             "lexer",
             "grammar",
@@ -106,7 +107,7 @@ LAZY: dict[tuple[str, str], str] = {
     ("loops", "kernel"): "optional extension: C loops only for the kernel backend",
     ("bpftool.scan", "_ffi"): "optional extension: the C scanner (files parse without it)",
     ("cli", "bpftool.runner"): "start-up: `bpfmaps -h` does not import the runner",
-    ("cli", "bpftool.parsed"): "start-up: `bpfmaps -h` does not import the command tables",
+    ("cli", "bpftool.handle"): "start-up: `bpfmaps -h` does not import the command tables",
     ("cli", "bpftool._safety"): "start-up: only with --max-size",
     ("cli", "bpftool.output"): "start-up: only to report a bad option in JSON mode",
     ("cli", "bpftool.syncfile"): "start-up: only for `batch file F --sync` (imports maps)",
@@ -138,7 +139,15 @@ LAZY: dict[tuple[str, str], str] = {
     "class on first use (runner._cold_layers); only -j and the commands need it",
     ("bpftool.output", "bpftool.bytes"): "start-up: the byte formatting only when a lookup, "
     "getnext or dump prints in Python (a plain batch file prints nothing)",
-    ("bpftool.parsed", "bpftool.bytes"): "start-up: a handle's text only in messages",
+    ("bpftool.handle", "bpftool.bytes"): "start-up: a handle's text only in messages",
+    ("bpftool.state", "bpftool.output"): "start-up: the runner's output layer made on first use "
+    "(RunState.o); a batch file of updates and deletes prints nothing through it",
+    ("bpftool.execute", "bpftool.output"): "start-up: the JSON capture of a command's output, "
+    "only for commands and queries that print in Python",
+    ("bpftool.execute", "bpftool.parsed"): "start-up: the command records only for a lookup, "
+    "getnext or pop the exec loop hands back (a plain batch file has none)",
+    ("bpftool.resolve", "bpftool.parsed"): "start-up: map create/pin records only in declare(), "
+    "called by the reference grammar's path (which has loaded them)",
     ("bpftool.resolve", "bpftool.bytes"): "start-up: the words as typed only in failure messages",
     ("bpftool.execute", "bpftool.bytes"): "start-up: the words as typed only for -j output",
     ("bpftool.commands", "_version"): "start-up: the version string only for `version`",
@@ -165,7 +174,7 @@ for _m in (
     "_version",
 ):  # fmt: skip
     LAZY[("__init__", _m)] = "lazy public names (module __getattr__): start-up"
-for _m in ("bytes", "parsed", "grammar", "lexer"):
+for _m in ("bytes", "handle", "grammar", "lexer"):
     LAZY[("bpftool", f"bpftool.{_m}")] = (
         "lazy public names (module __getattr__): start-up, the scanner path needs no lexer"
     )

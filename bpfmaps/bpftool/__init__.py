@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .bytes import format_bytes, format_entry, parse_bytes
-    from .grammar import Handle, parse_command
+    from .grammar import parse_command
+    from .handle import Handle
     from .lexer import Lexer, lex
 
 __all__ = ["Handle", "Lexer", "format_bytes", "format_entry", "lex", "parse_bytes", "parse_command"]
@@ -27,7 +28,7 @@ _WHERE = {
     "format_bytes": "bytes",
     "format_entry": "bytes",
     "parse_bytes": "bytes",
-    "Handle": "parsed",
+    "Handle": "handle",
     "parse_command": "grammar",
     "Lexer": "lexer",
     "lex": "lexer",
@@ -42,10 +43,10 @@ def __getattr__(name: str) -> Any:
         from . import bytes as b
 
         value = getattr(b, name)
-    elif where == "parsed":
-        from . import parsed as p
+    elif where == "handle":
+        from .handle import Handle
 
-        value = getattr(p, name)
+        value = Handle
     elif where == "grammar":
         from . import grammar as g
 

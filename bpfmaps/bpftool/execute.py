@@ -20,8 +20,7 @@ from .. import engine, loops
 from ..errors import BatchError, CommandFailed, strerror
 from ..types import PERCPU_INTS
 from . import scan
-from .output import JsonOutput
-from .parsed import Command, GetNext, Lookup, Pop
+from .handle import Command
 from .plan import GETNEXT, LOOKUP, OP, POP, RUN_MIN, UPDATE, OpBlock
 
 TYPE_CHECKING = False
@@ -141,6 +140,8 @@ class BlockExecutor(_Below):
             self._tick()
 
     def _exec_query(self, blk: OpBlock, i: int) -> None:
+        from .parsed import GetNext, Lookup, Pop  # start-up: a plain batch file has no query
+
         kind, flags, m, line, _, _, _ = blk.op(i)
         t = blk.table
         ref, h, key = t.refs[m], t.handles[m], blk.key(i)
@@ -161,6 +162,8 @@ class BlockExecutor(_Below):
     def _exec_captured(self, c: Command) -> None:
         """Run one command; in batch JSON mode its output values (the runner's
         :class:`~bpfmaps.bpftool.output.JsonOutput`) become the item's ``output``."""
+        from .output import JsonOutput  # start-up: loaded by self.o, only for what prints
+
         o = self.o
         capture = o if isinstance(o, JsonOutput) else None
         if capture is not None:

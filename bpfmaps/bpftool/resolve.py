@@ -17,7 +17,7 @@ from ..engine import FdTarget
 from ..errors import ParseError, strerror
 from ..types import PERCPU_INTS, MapInfo, round_up8
 from ._safety import PRIV_HINT
-from .parsed import Command, Create, Handle, Pin
+from .handle import Command, Handle
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -248,6 +248,8 @@ class MapResolver:
 
     def declare(self, cmd: Command) -> None:
         """Remember maps created/pinned earlier in the file for later ``pinned`` handles."""
+        from .parsed import Create, Pin  # (loaded with the grammar: the only caller)
+
         if isinstance(cmd, Create):
             info = MapInfo.make(
                 cmd.type,

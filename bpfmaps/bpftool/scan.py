@@ -16,7 +16,7 @@ extension; without it :func:`available` is False and the reference parses alone.
 from __future__ import annotations
 
 from ._safety import HoldStopSignals
-from .parsed import Handle
+from .handle import Handle
 from .plan import OP, RUN_MIN, MapTable, OpBlock, find_runs_py
 
 TYPE_CHECKING = False

@@ -19,14 +19,14 @@ import sys
 from ..backend import default_backend
 from ..errors import CommandFailed
 from ._safety import SafeOut, SignalStop
-from .output import Output, make_output
-from .parsed import Command
+from .handle import Command
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # (type aliases for checkers only: no typing work at start-up)
     from typing import IO, Any, Optional, Union
 
     from ..backend import Backend
+    from .output import Output
     from .plan import OpBlock
     from .resolve import MapRef, MapResolver
 
@@ -108,8 +108,19 @@ class RunState:
         self._btf: Any = None  # bpfmaps.btf.output.BTFCache, made on first use
         #: list each map's pin paths in ``map show`` (bpftool's ``-f``)
         self.show_pinned: bool = False
-        #: where commands report what they print (bpfmaps.bpftool.output)
-        self.o: Output = make_output(self.json, pretty, self.out, self.err, self._ncpus)
+        self._o: Optional[Output] = None
+
+    @property
+    def o(self) -> Output:
+        """Where commands report what they print (:mod:`bpfmaps.bpftool.output`), made
+        on first use: a batch file of updates and deletes prints nothing through it (the
+        C loop prints plain lookups; start-up: no ``output`` import).  Cost: O(1)."""
+        o = self._o
+        if o is None:
+            from .output import make_output  # start-up: only what prints in Python
+
+            o = self._o = make_output(self.json, self.pretty, self.out, self.err, self._ncpus)
+        return o
 
     def _fail(
         self,

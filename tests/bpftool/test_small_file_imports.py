@@ -42,9 +42,8 @@ ALLOWED = frozenset(
         "bpfmaps.bpftool",
         "bpfmaps.bpftool._safety",
         "bpfmaps.bpftool.execute",
-        "bpfmaps.bpftool.output",
+        "bpfmaps.bpftool.handle",
         "bpfmaps.bpftool.parse",
-        "bpfmaps.bpftool.parsed",
         "bpfmaps.bpftool.plan",
         "bpfmaps.bpftool.reporting",
         "bpfmaps.bpftool.resolve",
@@ -75,7 +74,9 @@ ALLOWED = frozenset(
 #: ``map`` command handlers, the failure reports and the JSON batch output: they join
 #: the runner's class on first use, bpftool/runner.py _cold_layers); inspect (a
 #: record's __signature__ only); mmap (files under 1 MiB are read); the byte syntax
-#: (bpfmaps.bpftool.bytes: printing and messages only)
+#: (bpfmaps.bpftool.bytes: printing and messages only); the command records
+#: (bpfmaps.bpftool.parsed: declined lines, queries and the command handlers only); the
+#: output layer (bpfmaps.bpftool.output: made on first use, by what prints in Python)
 FORBIDDEN = (
     "bpfmaps.maps", "bpfmaps.bulk", "bpfmaps.batching", "bpfmaps.codecs", "bpfmaps.sync",
     "bpfmaps.ringbuf", "bpfmaps.progs", "bpfmaps.memory", "bpfmaps.replace",
@@ -87,6 +88,7 @@ FORBIDDEN = (
     "bpfmaps._version", "bpfmaps.json_writer", "bpfmaps.rollback", "bpfmaps.dump",
     "contextvars", "_contextvars", "bpfmaps._errkinds",
     "bpfmaps.bpftool.commands", "bpfmaps.bpftool.jsonbatch", "bpfmaps.bpftool.failures",
+    "bpfmaps.bpftool.parsed", "bpfmaps.bpftool.output",
 )  # fmt: skip
 
 #: standard modules the CLI layer must not import on the path (each 0.3-10 ms of the
