@@ -34,13 +34,14 @@ generic Python for any other.
 
 from __future__ import annotations
 
-from .types import BTFInfo, MapInfo, ProgInfo  # re-exported (they lived here)
+from .types import MapInfo  # re-exported (it lived here; ProgInfo, BTFInfo too: _lazy)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from contextvars import ContextVar
 
     from ._backend_protocol import Backend, PerfReader, RingReader
+    from ._objinfo import BTFInfo, ProgInfo
 
 __all__ = [
     "BTFInfo",
@@ -64,11 +65,16 @@ def _lazy(name: str) -> object:
 
         value = globals()[name] = getattr(_backend_protocol, name)
         return value
+    if name in ("ProgInfo", "BTFInfo"):  # start-up: built on first use
+        from ._objinfo import BTFInfo, ProgInfo
+
+        value = globals()[name] = BTFInfo if name == "BTFInfo" else ProgInfo
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | _PROTOCOLS)
+    return sorted(set(globals()) | _PROTOCOLS | {"ProgInfo", "BTFInfo"})
 
 
 if not TYPE_CHECKING:  # (hidden from type checkers: they see the names imported above)

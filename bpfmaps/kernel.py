@@ -23,13 +23,14 @@ from ._cbuf import CData, ptr, wptr
 from ._ffi import ffi, lib
 from ._host import bpffs_mounts, is_bpffs, possible_cpus, read_fdinfo
 from ._kloops import KernelLoops, stop_install, stop_pending, stop_set, stop_uninstall
-from .types import BTFInfo, MapInfo, ProgInfo
+from .types import MapInfo
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable, Optional
 
     from ._kring import KernelPerfRing, KernelRing
+    from ._objinfo import BTFInfo, ProgInfo
 
     Buffer = Any  # bytes-like input, a cdata, or a writable buffer for outputs
     #: the element commands, bound straight to C: (fd, key or NULL, value buffer, flags)
@@ -270,6 +271,8 @@ class KernelBackend:
         rc = lib.bpfm_prog_get_info(fd, info)
         if rc < 0:
             return rc, None
+        from ._objinfo import ProgInfo  # start-up: program records on first use
+
         return 0, ProgInfo(
             id=info.id, type=info.type, name=_name(info.name), tag=ffi.buffer(info.tag, 8)[:]
         )
@@ -335,6 +338,8 @@ class KernelBackend:
             buf = ffi.new("char[]", max(size, 1))
             rc = lib.bpfm_btf_get_info(fd, buf, size, info)
             if rc == 0 and info.btf_size == size:
+                from ._objinfo import BTFInfo  # start-up: BTF records on first use
+
                 return 0, BTFInfo(
                     id=info.id,
                     data=ffi.buffer(buf, size)[:],

@@ -16,6 +16,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from enum import IntEnum, IntFlag
     from typing import Any, NamedTuple, Union
+
+    from ._objinfo import BTFInfo as BTFInfo
+    from ._objinfo import ProgInfo as ProgInfo
 else:
     from ._record import NamedTuple
 
@@ -211,6 +214,11 @@ def _public(name: str) -> Any:
     plain = _ENUMS.get(name)
     if plain is not None:
         return globals().setdefault(name, _enum(plain))
+    if name in ("ProgInfo", "BTFInfo"):  # start-up: program and BTF records on first use
+        from ._objinfo import BTFInfo, ProgInfo
+
+        globals().update(ProgInfo=ProgInfo, BTFInfo=BTFInfo)
+        return globals()[name]
     ints = _SETS.get(name)
     if ints is not None:
         mt = _public("MapType")
@@ -219,7 +227,7 @@ def _public(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_ENUMS) | set(_SETS))
+    return sorted(set(globals()) | set(_ENUMS) | set(_SETS) | {"ProgInfo", "BTFInfo"})
 
 
 if not TYPE_CHECKING:  # (hidden from type checkers: they see the classes above)
@@ -296,24 +304,3 @@ if not TYPE_CHECKING:
         _map_info_type,
         doc="The map type: a MapType member when the number names one, else the int.",
     )
-
-
-class ProgInfo(NamedTuple):
-    """What OBJ_GET_INFO_BY_FD reports for a program (the fields bpfmaps uses).
-
-    Defined here (L0) so that both backends build it without importing each other."""
-
-    id: int
-    type: int
-    name: str = ""
-    #: the 8-byte program tag (a hash of the instructions; bpftool's ``tag``)
-    tag: bytes = b""
-
-
-class BTFInfo(NamedTuple):
-    """What OBJ_GET_INFO_BY_FD reports for a BTF object, with its raw blob."""
-
-    id: int
-    data: bytes
-    name: str = ""
-    kernel_btf: bool = False

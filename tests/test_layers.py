@@ -24,7 +24,7 @@ ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
 #: lower rank = lower layer.  Equal ranks may not import each other.
 RANK: dict[str, float] = {
     # L0: pure (errors does not import types); _record: NamedTuple without typing
-    "_record": -1, "_errbase": -0.5, "_errkinds": -0.2, "errors": 0, "json_writer": 0.5, "_version": 0.5, "types": 1, "_typing": 1.2,
+    "_record": -1, "_objinfo": -0.9, "_errbase": -0.5, "_errkinds": -0.2, "errors": 0, "json_writer": 0.5, "_version": 0.5, "types": 1, "_typing": 1.2,
     "_backend_protocol": 1.3,  # the Backend Protocol classes (typing at run time)
     # L1: the syscall layer: the compiled module, its one wrapper, the protocol, loops
     "_host": 1.1,  # /sys and /proc facts, pure Python
@@ -102,6 +102,10 @@ LAZY: dict[tuple[str, str], str] = {
     ("backend", "kernel"): "start-up: the fake and the parser run without the extension",
     ("backend", "_backend_protocol"): "start-up: the Protocol classes need typing at run time "
     "(about 10 ms); calling a backend never needs them (module __getattr__)",
+    ("types", "_objinfo"): "start-up: ProgInfo/BTFInfo built on first use (module __getattr__); "
+    "a batch file of map commands reads neither",
+    ("backend", "_objinfo"): "start-up: the re-exported ProgInfo/BTFInfo (module __getattr__)",
+    ("kernel", "_objinfo"): "start-up: ProgInfo/BTFInfo only in prog_info/btf_info",
     ("kernel", "_kring"): "start-up: the ring readers (mmap) only for ringbuf_open/perf_open",
     ("_kloops", "_kprog"): "start-up: the in-kernel apply only for runs of thousands of updates",
     ("loops", "kernel"): "optional extension: C loops only for the kernel backend",
