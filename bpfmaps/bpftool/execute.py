@@ -33,7 +33,7 @@ else:
     # start-up: at run time BlockExecutor stands on Reports; the command handlers
     # (.commands) and the failure reports (.failures) join the instance's class on
     # first use (Runner.__getattr__)
-    from .reporting import Reports as _Below
+    from .state import Reports as _Below
 
 __all__ = ["BlockExecutor", "CommandFailed"]
 

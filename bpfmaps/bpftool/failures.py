@@ -10,7 +10,7 @@ applied); a stop by a signal or a closed stdout.  Each report returns the exit s
 A layer of the runner that a successful plain batch file never loads (start-up): the
 :class:`Failures` methods join the runner's class on first use with the command
 handlers of :mod:`.commands` (``Runner.__getattr__``, bpftool/runner.py); the final
-``processed N commands`` and the progress line are :mod:`.reporting`'s.
+``processed N commands`` and the progress line are :class:`~.state.Reports`'.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from ._safety import (
     signal_name,
 )
 from .output import JsonOutput
-from .reporting import Reports
+from .state import Reports
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

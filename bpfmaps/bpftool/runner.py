@@ -26,7 +26,7 @@ Works with any :class:`~bpfmaps.backend.Backend` (the real kernel or the fake).
 
 This module wires the runner's layers (each in its own module, see
 :mod:`.state`): map handles (:mod:`.resolve`), JSON batch output (:mod:`.jsonbatch`),
-reports and progress (:mod:`.reporting`), the ``map`` commands (:mod:`.commands`) and
+reports and progress (:class:`.state.Reports`), the ``map`` commands (:mod:`.commands`) and
 plan execution (:mod:`.execute`); here are the entry points, the checked, two-pass
 and incremental modes, and reading the file (mmap, size cap).
 """

@@ -45,7 +45,6 @@ ALLOWED = frozenset(
         "bpfmaps.bpftool.handle",
         "bpfmaps.bpftool.parse",
         "bpfmaps.bpftool.plan",
-        "bpfmaps.bpftool.reporting",
         "bpfmaps.bpftool.resolve",
         "bpfmaps.bpftool.runner",
         "bpfmaps.bpftool.scan",
@@ -76,7 +75,8 @@ ALLOWED = frozenset(
 #: record's __signature__ only); mmap (files under 1 MiB are read); the byte syntax
 #: (bpfmaps.bpftool.bytes: printing and messages only); the command records
 #: (bpfmaps.bpftool.parsed: declined lines, queries and the command handlers only); the
-#: output layer (bpfmaps.bpftool.output: made on first use, by what prints in Python)
+#: output layer (bpfmaps.bpftool.output: made on first use, by what prints in Python);
+#: bpftool.reporting (a re-export: the reports live in bpftool.state)
 FORBIDDEN = (
     "bpfmaps.maps", "bpfmaps.bulk", "bpfmaps.batching", "bpfmaps.codecs", "bpfmaps.sync",
     "bpfmaps.ringbuf", "bpfmaps.progs", "bpfmaps.memory", "bpfmaps.replace",
@@ -88,7 +88,7 @@ FORBIDDEN = (
     "bpfmaps._version", "bpfmaps.json_writer", "bpfmaps.rollback", "bpfmaps.dump",
     "contextvars", "_contextvars", "bpfmaps._errkinds",
     "bpfmaps.bpftool.commands", "bpfmaps.bpftool.jsonbatch", "bpfmaps.bpftool.failures",
-    "bpfmaps.bpftool.parsed", "bpfmaps.bpftool.output",
+    "bpfmaps.bpftool.parsed", "bpfmaps.bpftool.output", "bpfmaps.bpftool.reporting",
 )  # fmt: skip
 
 #: standard modules the CLI layer must not import on the path (each 0.3-10 ms of the
