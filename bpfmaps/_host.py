@@ -1,5 +1,6 @@
-"""What the host says outside bpf(2): possible CPUs (/sys), bpffs mounts
-(/proc/self/mountinfo) and fdinfo lines (/proc/self/fdinfo).
+"""What the host says outside bpf(2): possible CPUs (/sys; :func:`possible_cpus` is
+:mod:`bpfmaps.types`', re-exported), bpffs mounts (/proc/self/mountinfo) and fdinfo
+lines (/proc/self/fdinfo).
 
 Pure Python, no compiled extension: the kernel backend uses these for its
 ``possible_cpus``/``is_bpffs``/``map_fdinfo``/``map_pin_paths``, and anything else may
@@ -11,40 +12,13 @@ from __future__ import annotations
 import os
 from errno import EBADF
 
+from .types import possible_cpus  # (defined there: the per-CPU value layout's one fact)
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 __all__ = ["bpffs_mounts", "is_bpffs", "possible_cpus", "read_fdinfo"]
-
-#: possible_cpus() once read (not functools.lru_cache: functools costs ~2 ms of start-up)
-_ncpus: list[int] = []
-
-
-def possible_cpus() -> int:
-    """Number of possible CPUs from /sys/devices/system/cpu/possible (e.g. ``0-1`` -> 2).
-
-    Per-CPU map values are ``possible_cpus() * round_up(value_size, 8)`` bytes.  One
-    read, cached for the process.  OSError when /sys is not mounted.
-    """
-    if _ncpus:
-        return _ncpus[0]
-    n = _read_possible()
-    _ncpus[:] = [n]
-    return n
-
-
-def _read_possible() -> int:
-    with open("/sys/devices/system/cpu/possible") as f:
-        text = f.read().strip()
-    n = 0
-    for part in text.split(","):
-        if "-" in part:
-            _lo, hi = part.split("-")
-            n = max(n, int(hi) + 1)
-        elif part:
-            n = max(n, int(part) + 1)
-    return n
 
 
 def _mounts() -> Iterator[tuple[str, str]]:

@@ -21,14 +21,14 @@ from errno import EAGAIN, EINVAL, ENOSPC, EPERM
 
 from ._cbuf import CData, ptr, wptr
 from ._ffi import ffi, lib
-from ._host import bpffs_mounts, is_bpffs, possible_cpus, read_fdinfo
 from ._kloops import KernelLoops, stop_install, stop_pending, stop_set, stop_uninstall
-from .types import MapInfo
+from .types import MapInfo, possible_cpus
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable, Optional
 
+    from ._host import bpffs_mounts, is_bpffs, read_fdinfo
     from ._kring import KernelPerfRing, KernelRing
     from ._objinfo import BTFInfo, ProgInfo
 
@@ -55,6 +55,8 @@ _NULL = ffi.NULL
 _CDATA = ffi.CData
 #: the ring readers (bpfmaps._kring, which maps memory): loaded on first use
 _RINGS = frozenset({"KernelPerfRing", "KernelRing"})
+#: the /proc readers (bpfmaps._host), re-exported on first use (start-up)
+_HOST = frozenset({"bpffs_mounts", "is_bpffs", "read_fdinfo"})
 
 
 def _lazy(name: str) -> object:
@@ -63,11 +65,16 @@ def _lazy(name: str) -> object:
 
         value = globals()[name] = getattr(_kring, name)
         return value
+    if name in _HOST:
+        import bpfmaps._host as _host  # not `from . import`: no edge to the package root
+
+        value = globals()[name] = getattr(_host, name)
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | _RINGS)
+    return sorted(set(globals()) | _RINGS | _HOST)
 
 
 if not TYPE_CHECKING:  # (hidden from type checkers: they see the names imported above)
@@ -138,7 +145,7 @@ class KernelBackend:
 
     # -- resources -------------------------------------------------------------
     def possible_cpus(self) -> int:
-        """See :func:`bpfmaps._host.possible_cpus` (cached)."""
+        """See :func:`bpfmaps.types.possible_cpus` (cached)."""
         return possible_cpus()
 
     def alloc(self, size: int) -> CData:
@@ -153,6 +160,8 @@ class KernelBackend:
 
     def is_bpffs(self, path: str) -> bool:
         """See :func:`bpfmaps._host.is_bpffs`."""
+        from ._host import is_bpffs  # start-up: /proc readers on first use
+
         return is_bpffs(path)
 
     # -- objects ---------------------------------------------------------------
@@ -233,6 +242,8 @@ class KernelBackend:
     def map_fdinfo(self, fd: int) -> tuple[int, Optional[dict[str, str]]]:
         """/proc/self/fdinfo/FD of a map: (0, lines) or (-errno, None); -EINVAL when the
         fd is no map.  One read, no syscall of bpf(2)."""
+        from ._host import read_fdinfo  # start-up: /proc readers on first use
+
         rc, d = read_fdinfo(fd)
         if d is not None and "map_id" not in d:
             return -EINVAL, None
@@ -251,6 +262,8 @@ class KernelBackend:
         of every bpffs, one OBJ_GET + OBJ_GET_INFO_BY_FD per pinned object."""
         found: list[str] = []
         info = ffi.new("struct bpfm_map_info *")
+        from ._host import bpffs_mounts  # start-up: /proc readers on first use
+
         for mnt in bpffs_mounts():
             for root, _dirs, files in os.walk(mnt):
                 for name in sorted(files):

@@ -40,6 +40,7 @@ __all__ = [
     "MAP_IN_MAP_TYPES",
     "FD_VALUE_TYPES",
     "round_up8",
+    "possible_cpus",
 ]
 
 
@@ -236,6 +237,38 @@ if not TYPE_CHECKING:  # (hidden from type checkers: they see the classes above)
 
 def round_up8(n: int) -> int:
     return (n + 7) & ~7
+
+
+#: possible_cpus() once read (not functools.lru_cache: functools costs ~2 ms of start-up)
+_ncpus: list[int] = []
+
+
+def possible_cpus() -> int:
+    """Number of possible CPUs from /sys/devices/system/cpu/possible (e.g. ``0-1`` -> 2).
+
+    Per-CPU map values are ``possible_cpus() * round_up8(value_size)`` bytes.  One
+    read, cached for the process.  OSError when /sys is not mounted.  (Here, not in
+    :mod:`bpfmaps._host`, which re-exports it: every run of ``bpfmaps batch file`` asks
+    it, and the rest of _host is one module less at start-up.)
+    """
+    if _ncpus:
+        return _ncpus[0]
+    n = _read_possible()
+    _ncpus[:] = [n]
+    return n
+
+
+def _read_possible() -> int:
+    with open("/sys/devices/system/cpu/possible") as f:
+        text = f.read().strip()
+    n = 0
+    for part in text.split(","):
+        if "-" in part:
+            _lo, hi = part.split("-")
+            n = max(n, int(hi) + 1)
+        elif part:
+            n = max(n, int(part) + 1)
+    return n
 
 
 def _map_type_or_int(value: int) -> MapType | int:

@@ -106,6 +106,8 @@ LAZY: dict[tuple[str, str], str] = {
     "a batch file of map commands reads neither",
     ("backend", "_objinfo"): "start-up: the re-exported ProgInfo/BTFInfo (module __getattr__)",
     ("kernel", "_objinfo"): "start-up: ProgInfo/BTFInfo only in prog_info/btf_info",
+    ("kernel", "_host"): "start-up: the /proc readers (pins, fdinfo, bpffs) on first use; "
+    "possible_cpus, which every batch file asks, is bpfmaps.types'",
     ("kernel", "_kring"): "start-up: the ring readers (mmap) only for ringbuf_open/perf_open",
     ("_kloops", "_kprog"): "start-up: the in-kernel apply only for runs of thousands of updates",
     ("loops", "kernel"): "optional extension: C loops only for the kernel backend",

@@ -34,7 +34,6 @@ ALLOWED = frozenset(
         "bpfmaps._errbase",
         "bpfmaps._ffi",
         "bpfmaps._ffi.lib",
-        "bpfmaps._host",
         "bpfmaps._kloops",
         "bpfmaps._loopbase",
         "bpfmaps._record",
@@ -76,7 +75,8 @@ ALLOWED = frozenset(
 #: (bpfmaps.bpftool.bytes: printing and messages only); the command records
 #: (bpfmaps.bpftool.parsed: declined lines, queries and the command handlers only); the
 #: output layer (bpfmaps.bpftool.output: made on first use, by what prints in Python);
-#: bpftool.reporting (a re-export: the reports live in bpftool.state)
+#: bpftool.reporting (a re-export: the reports live in bpftool.state); the /proc readers
+#: (bpfmaps._host: pins, fdinfo; possible_cpus is bpfmaps.types')
 FORBIDDEN = (
     "bpfmaps.maps", "bpfmaps.bulk", "bpfmaps.batching", "bpfmaps.codecs", "bpfmaps.sync",
     "bpfmaps.ringbuf", "bpfmaps.progs", "bpfmaps.memory", "bpfmaps.replace",
@@ -89,6 +89,7 @@ FORBIDDEN = (
     "contextvars", "_contextvars", "bpfmaps._errkinds",
     "bpfmaps.bpftool.commands", "bpfmaps.bpftool.jsonbatch", "bpfmaps.bpftool.failures",
     "bpfmaps.bpftool.parsed", "bpfmaps.bpftool.output", "bpfmaps.bpftool.reporting",
+    "bpfmaps._host",
 )  # fmt: skip
 
 #: standard modules the CLI layer must not import on the path (each 0.3-10 ms of the

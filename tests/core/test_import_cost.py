@@ -67,7 +67,6 @@ BPFMAPS_ALLOWED = {
     "bpfmaps._ffi",
     "bpfmaps._ffi.lib",
     "bpfmaps._cbuf",
-    "bpfmaps._host",
     "bpfmaps._loopbase",
     "bpfmaps._kloops",
     "bpfmaps.kernel",
