@@ -38,7 +38,16 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional
 
+    from .jsonbatch import JsonBatch
     from .state import Item
+
+    class _Below(Reports, JsonBatch):
+        """What the failure reports stand on, as type checkers see it."""
+
+else:
+    # at run time the JSON batch layer joins the instance's class on first use
+    # (Runner.__getattr__), not this class
+    _Below = Reports
 
 __all__ = ["Failures", "MAP_HELP"]
 
@@ -68,7 +77,7 @@ MAP_HELP = """Usage: bpfmaps map { show | list }   [MAP]
 """
 
 
-class Failures(Reports):
+class Failures(_Below):
     """The failure reports of the runner (see the module doc)."""
 
     # set by the reports (declared in RunState.__init__)

@@ -1,9 +1,9 @@
 """The state one run of the bpftool runner shares between its parts.
 
 :class:`RunState` is the base of the runner's layers, each a class stacked on the one
-below (``RunState`` < ``jsonbatch`` < :class:`Reports`, here too < ``failures`` <
-``commands`` < ``execute`` < ``runner``): JSON batch output, success and progress
-reports, failure reports, the ``map`` command handlers, plan execution, and the entry
+below (``RunState`` < :class:`Reports`, here too < ``failures`` (with ``jsonbatch``) <
+``commands`` < ``execute`` < ``runner``): success and progress reports, JSON batch output
+and failure reports, the ``map`` command handlers, plan execution, and the entry
 points that wire them.  At run time the cold layers (``jsonbatch``, ``failures``,
 ``commands``) join a runner's class on first use (``Runner.__getattr__``): a
 successful plain batch file never loads them.  It declares the options,
@@ -154,19 +154,11 @@ class RunState:
         return self.backend.NULL if key is None else key
 
 
-if TYPE_CHECKING:
-    from .jsonbatch import JsonBatch as _ReportsBase
-else:
-    # start-up: at run time Reports stands on RunState; the JSON batch layer
-    # (.jsonbatch) joins the instance's class on first use (Runner.__getattr__)
-    _ReportsBase = RunState
-
-
 #: show a progress line on a terminal for files with at least this many commands
 PROGRESS_MIN = 200_000
 
 
-class Reports(_ReportsBase):
+class Reports(RunState):
     """The runner's reports of a run that goes well: the final ``processed N
     commands`` (or the closed-stdout report after the last command) and the progress
     line on a terminal (drawn after each engine or loop call; it never changes what
