@@ -75,6 +75,8 @@ class KernelLoops(Loops):
     released: the per-element loops, the GET_NEXT_KEY walk, the key check, the op
     stream and the parallel UPDATE_BATCH (one thread per part).  Stateless."""
 
+    native_ops = True
+
     def _elems(
         self,
         cmd: int,

@@ -69,6 +69,12 @@ class Loops:
     one call share a stop flag (no part starts another UPDATE_BATCH once one failed).
     """
 
+    #: True when :meth:`exec_ops` is the shim's exec loop (``bpfm_exec_print``) over
+    #: the fds as given, with nothing between it and the kernel: the batch-file runner
+    #: may then call that loop itself, with its printing settings (a wrapped backend,
+    #: e.g. bpfmaps.testing's fault injector, has loops of its own and keeps them)
+    native_ops = False
+
     _elems: Callable[[int, int, Buffer, int, Buffer, int, int, int, Errs], tuple[int, int]]
     _batch_parts: Callable[
         [int, Buffer, Buffer, int, int, int, int], Callable[[int, int], tuple[int, int]]

@@ -21,7 +21,7 @@ from ..errors import BatchError, CommandFailed, strerror
 from ..types import PERCPU_INTS
 from . import scan
 from .handle import Command
-from .plan import GETNEXT, LOOKUP, OP, POP, RUN_MIN, UPDATE, OpBlock
+from .plan import GETNEXT, LOOKUP, NO_KEY, OP, POP, RUN_MIN, UPDATE, OpBlock
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ class BlockExecutor(_Below):
         size = OP.size
         be = self.backend
         printer = None
-        if type(be).__module__ == "bpfmaps.kernel" and self.fast and scan.available():
+        if getattr(loops.of(be), "native_ops", False) and self.fast and scan.available():
             # C prints the hex layout: not for per-CPU maps or maps with BTF
             # (bpftool formats their values), not in JSON mode
             plain = [
@@ -186,7 +186,7 @@ class BlockExecutor(_Below):
         target = m.target()
         n = b - a
         ks, vs = t.key_sizes[mi], t.value_sizes[mi]
-        keys = memoryview(blk.keys)[ko : ko + n * ks] if ko != 0xFFFFFFFF else None
+        keys = memoryview(blk.keys)[ko : ko + n * ks] if ko != NO_KEY else None
         try:
             if kind == UPDATE:
                 values = memoryview(blk.values)[vo : vo + n * vs]

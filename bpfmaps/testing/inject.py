@@ -178,6 +178,10 @@ class FaultyBackend:
 class _FaultyLoops:
     """The loops of a FaultyBackend's inner backend, through the wrapper's plan."""
 
+    #: the batch-file runner must call exec_ops here (the plan sees it), never the
+    #: inner backend's C loop directly (:attr:`bpfmaps.loops.Loops.native_ops`)
+    native_ops = False
+
     def __init__(self, owner: FaultyBackend, inner: Any) -> None:
         self._owner = owner
         self._inner = inner
