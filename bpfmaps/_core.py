@@ -21,7 +21,7 @@ from ._handle import _Handle
 from ._hints import hint, keyless_use, type_name
 from ._typing import K, V
 from .backend import Backend
-from .codecs import ObjectId, PerCPU, Raw, as_codec
+from .codecs import ElemBase, ObjectId, PerCPU, Raw, as_codec
 from .errors import CodecError, IterationAbortedError, MapClosedError, error_from_errno
 from .types import FD_VALUE_TYPES, PERCPU_TYPES, MapInfo, MapType, UpdateFlags
 
@@ -80,21 +80,19 @@ class _Target:
         self.decode_key = m._kdec
 
 
-class MapCore(Generic[K, V]):
+class MapCore(ElemBase, Generic[K, V]):
     """One view of an open BPF map: the shared handle and this view's codecs, with the
     properties, errors and single-element operations every view has.  Use
     :class:`~bpfmaps.maps.Map` (which adds opening, the Mapping API and bulk work)."""
 
+    # _h, _rk, _rv live in the C base (bpfmaps._pack.ElemBase: m[k] = v of raw bytes)
     __slots__ = (
-        "_h",
         "_key_codec",
         "_value_codec",
         "_kenc",
         "_kdec",
         "_venc",
         "_vdec",
-        "_rk",
-        "_rv",
     )
     _h: _Handle
     _key_codec: Optional[Codec[K]]
@@ -142,7 +140,7 @@ class MapCore(Generic[K, V]):
         """A view with raw codecs: keys are ``bytes`` of key_size, values ``bytes`` of
         exactly :attr:`value_buf_size` (for per-CPU maps the packed kernel buffer; for
         map-in-map/prog-array maps 4-byte fds on write and ids on read).  No syscall."""
-        v: MapCore[bytes, bytes] = object.__new__(type(self))  # type: ignore[arg-type]
+        v: MapCore[bytes, bytes] = ElemBase.__new__(type(self))  # type: ignore[arg-type]
         h = self._h
         v._h = h
         info = h.info
@@ -313,24 +311,27 @@ class MapCore(Generic[K, V]):
             raise self._error(rc, "lookup", key)
         return self._vdec(h.backend.tobytes(buf, h.vbs))
 
-    def __setitem__(self, key: K, value: Union[V, AllCPUs[Any]]) -> None:
-        """Upsert (BPF_ANY; one syscall).  Raises MapFullError, PermissionDeniedError..."""
+    if TYPE_CHECKING:  # at run time: bpfmaps._pack.ElemBase's C slot (m[k] = v, del m[k])
+
+        def __setitem__(self, key: K, value: Union[V, AllCPUs[Any]]) -> None:
+            """Upsert (BPF_ANY; one syscall).  Raises MapFullError, PermissionDeniedError..."""
+
+        def __delitem__(self, key: K) -> None:
+            """Delete (one syscall).  KeyNotFoundError when missing; InvalidArgumentError on arrays."""
+
+    def _set_slow(self, key: Any, value: Any) -> None:
+        """``m[key] = value`` through the codecs (the C slot takes exact raw bytes itself)."""
         h = self._h
-        k: Any = key  # the raw-bytes fast path checks the runtime type
-        if (
-            type(k) is bytes
-            and type(value) is bytes
-            and len(k) == self._rk
-            and len(value) == self._rv
-        ):
-            rc = h.update_elem(h.fd, k, value, 0)
-        else:
-            rc = h.update_elem(h.fd, self._kenc(key), self._venc(value), 0)
+        rc = h.update_elem(h.fd, self._kenc(key), self._venc(value), 0)
         if rc:
             raise self._error(rc, "update", key)
 
-    def __delitem__(self, key: K) -> None:
-        """Delete (one syscall).  KeyNotFoundError when missing; InvalidArgumentError on arrays."""
+    def _set_failed(self, rc: int, key: Any) -> None:
+        """The error of the C slot's update that returned ``rc``: raised."""
+        raise self._error(rc, "update", key)
+
+    def _del(self, key: Any) -> None:
+        """``del m[key]`` (the C slot's deletion)."""
         h = self._h
         rc = h.backend.map_delete_elem(h.fd, self._kenc(key))
         if rc:

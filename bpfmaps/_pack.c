@@ -25,7 +25,7 @@
  * with another ABI (a stale in-place build) with an ImportError naming the fix.
  * BPFM_PACK_SRC_SHA256 (set by build_ffi.pack_extension) is the hash of this file, so
  * tests/batch/test_packer.py can tell any stale build from a current one. */
-#define BPFM_PACK_ABI 4
+#define BPFM_PACK_ABI 5
 #ifndef BPFM_PACK_SRC_SHA256
 #define BPFM_PACK_SRC_SHA256 "unknown"
 #endif
@@ -762,6 +762,158 @@ static PyObject *chunk_items_new(PyObject *mod, PyObject *args)
     return (PyObject *)self;
 }
 
+/* ------------------------------------------------------------------ ElemBase
+ * The C base of bpfmaps._core.MapCore: m[k] = v without a Python frame when k and v
+ * are exact bytes objects of the map's raw key and value sizes (_rk, _rv; -1 when a
+ * codec must run): rc = _h.update_elem(_h.fd, k, v, 0), the backend's own command (the
+ * kernel's cffi call, or a fake's).  rc != 0 -> self._set_failed(rc, k), which raises.
+ * Everything else (codecs, other objects or sizes, del m[k]) calls the Python methods
+ * self._set_slow(k, v) / self._del(k). */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *h;
+    Py_ssize_t rk, rv;
+} ElemBase;
+
+static PyObject *str_update_elem, *str_fd, *str_set_slow, *str_set_failed, *str_del, *int_zero;
+
+static int eb_ass_subscript(PyObject *op, PyObject *key, PyObject *value)
+{
+    ElemBase *self = (ElemBase *)op;
+    PyObject *r;
+
+    if (value == NULL) {
+        r = PyObject_CallMethodObjArgs(op, str_del, key, NULL);
+    } else if (self->h != NULL && self->rk >= 0 && exact_bytes(key, self->rk) &&
+               exact_bytes(value, self->rv)) {
+        PyObject *h = self->h;
+        Py_INCREF(h); /* the call may run Python code that replaces self->h */
+        PyObject *upd = PyObject_GetAttr(h, str_update_elem);
+        PyObject *fd = upd ? PyObject_GetAttr(h, str_fd) : NULL;
+        Py_DECREF(h);
+        r = fd ? PyObject_CallFunctionObjArgs(upd, fd, key, value, int_zero, NULL) : NULL;
+        Py_XDECREF(fd);
+        Py_XDECREF(upd);
+        if (r == NULL)
+            return -1;
+        long rc = PyLong_AsLong(r);
+        Py_DECREF(r);
+        if (rc == 0)
+            return 0;
+        if (rc == -1 && PyErr_Occurred())
+            return -1;
+        PyObject *code = PyLong_FromLong(rc);
+        if (code == NULL)
+            return -1;
+        r = PyObject_CallMethodObjArgs(op, str_set_failed, code, key, NULL);
+        Py_DECREF(code);
+    } else {
+        r = PyObject_CallMethodObjArgs(op, str_set_slow, key, value, NULL);
+    }
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+static int eb_traverse(PyObject *op, visitproc visit, void *arg)
+{
+    Py_VISIT(((ElemBase *)op)->h);
+    Py_VISIT(Py_TYPE(op)); /* heap type */
+    return 0;
+}
+
+static int eb_clear(PyObject *op)
+{
+    Py_CLEAR(((ElemBase *)op)->h);
+    return 0;
+}
+
+static void eb_dealloc(PyObject *op)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    PyObject_GC_UnTrack(op);
+    eb_clear(op);
+    freefunc f = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+    f(op);
+    Py_DECREF(tp);
+}
+
+static PyObject *eb_get_h(PyObject *op, void *closure)
+{
+    PyObject *h = ((ElemBase *)op)->h;
+    (void)closure;
+    if (h == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "_h");
+        return NULL;
+    }
+    Py_INCREF(h);
+    return h;
+}
+
+static int eb_set_h(PyObject *op, PyObject *value, void *closure)
+{
+    ElemBase *self = (ElemBase *)op;
+    PyObject *old = self->h;
+    (void)closure;
+    Py_XINCREF(value);
+    self->h = value;
+    Py_XDECREF(old);
+    return 0;
+}
+
+static PyObject *eb_get_size(PyObject *op, void *closure)
+{
+    ElemBase *self = (ElemBase *)op;
+    return PyLong_FromSsize_t(closure ? self->rv : self->rk);
+}
+
+static int eb_set_size(PyObject *op, PyObject *value, void *closure)
+{
+    ElemBase *self = (ElemBase *)op;
+    Py_ssize_t n;
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "cannot delete a raw size");
+        return -1;
+    }
+    n = PyLong_AsSsize_t(value);
+    if (n == -1 && PyErr_Occurred())
+        return -1;
+    if (closure)
+        self->rv = n;
+    else
+        self->rk = n;
+    return 0;
+}
+
+static char s_h[] = "_h", s_rk[] = "_rk", s_rv[] = "_rv";
+static PyGetSetDef eb_getset[] = {
+    {s_h, eb_get_h, eb_set_h, NULL, NULL},
+    {s_rk, eb_get_size, eb_set_size, NULL, NULL},
+    {s_rv, eb_get_size, eb_set_size, NULL, (void *)1},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot eb_slots[] = {
+    {Py_tp_doc, "ElemBase: m[k] = v of raw bytes in C (the base of bpfmaps._core.MapCore)"},
+    {Py_tp_new, PyType_GenericNew},
+    {Py_tp_dealloc, eb_dealloc},
+    {Py_tp_traverse, eb_traverse},
+    {Py_tp_clear, eb_clear},
+    {Py_tp_getset, eb_getset},
+    {Py_mp_ass_subscript, eb_ass_subscript},
+    {0, NULL},
+};
+
+static PyType_Spec eb_spec = {
+    "bpfmaps._pack.ElemBase",
+    sizeof(ElemBase),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE,
+    eb_slots,
+};
+
 static PyMethodDef module_methods[] = {
     {"chunk_items", chunk_items_new, METH_VARARGS,
      "chunk_items(chunks, key_size, value_size, values_only=False) -> iterator of (key, "
@@ -809,6 +961,22 @@ PyMODINIT_FUNC PyInit__pack(void)
     }
     tp = PyType_FromSpec(&bb_spec);
     if (tp == NULL || PyModule_AddObject(m, "BatchBase", tp) < 0) {
+        Py_XDECREF(tp);
+        Py_DECREF(m);
+        return NULL;
+    }
+    str_update_elem = PyUnicode_InternFromString("update_elem");
+    str_fd = PyUnicode_InternFromString("fd");
+    str_set_slow = PyUnicode_InternFromString("_set_slow");
+    str_set_failed = PyUnicode_InternFromString("_set_failed");
+    str_del = PyUnicode_InternFromString("_del");
+    int_zero = PyLong_FromLong(0);
+    if (!str_update_elem || !str_fd || !str_set_slow || !str_set_failed || !str_del || !int_zero) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    tp = PyType_FromSpec(&eb_spec);
+    if (tp == NULL || PyModule_AddObject(m, "ElemBase", tp) < 0) {
         Py_XDECREF(tp);
         Py_DECREF(m);
         return NULL;

@@ -47,13 +47,14 @@ from .errors import CodecError
 from .types import round_up8
 
 #: the ``bpfmaps._pack`` this source needs (``BPFM_PACK_ABI`` in bpfmaps/_pack.c)
-PACK_ABI = 4
+PACK_ABI = 5
 _REBUILD = (
     "run `python build_ffi.py` in the checkout (it builds bpfmaps._ffi and bpfmaps._pack), "
     "or reinstall bpfmaps"
 )
 try:
     from ._pack import ABI as _BUILT_ABI
+    from ._pack import ElemBase as ElemBase  # re-exported for _core (MapCore's C base)
     from ._pack import chunk_items as chunk_items  # re-exported for bulk
     from ._pack import pack as pack  # re-exported for bulk
     from ._pack import pairs as pairs  # re-exported for bulk
