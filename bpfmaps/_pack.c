@@ -19,6 +19,8 @@
 #define Py_LIMITED_API 0x03090000
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stddef.h>
+#include <structmember.h>
 #include <string.h>
 
 /* Bumped with every change of what this module offers: bpfmaps.codecs refuses a build
@@ -33,6 +35,16 @@
 static int exact_bytes(PyObject *o, Py_ssize_t size)
 {
     return Py_TYPE(o) == &PyBytes_Type && PyBytes_Size(o) == size;
+}
+
+/* The end of every type's dealloc here: tp_free, then the reference each instance holds
+ * on its heap type. */
+static void free_instance(PyObject *op)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    freefunc f = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+    f(op);
+    Py_DECREF(tp);
 }
 
 static PyObject *pack(PyObject *mod, PyObject *args)
@@ -231,13 +243,10 @@ static int packer_clear(PyObject *op)
 static void packer_dealloc(PyObject *op)
 {
     Packer *self = (Packer *)op;
-    PyTypeObject *tp = Py_TYPE(op);
     PyObject_GC_UnTrack(op);
     packer_clear(op);
     buf_drop(&self->buf);
-    freefunc f = (freefunc)PyType_GetSlot(tp, Py_tp_free);
-    f(op);
-    Py_DECREF(tp);
+    free_instance(op);
 }
 
 static PyMethodDef packer_methods[] = {
@@ -438,13 +447,10 @@ static int bb_clear(PyObject *op)
 static void bb_dealloc(PyObject *op)
 {
     BatchBase *self = (BatchBase *)op;
-    PyTypeObject *tp = Py_TYPE(op);
     PyObject_GC_UnTrack(op);
     bb_clear(op);
     buf_drop(&self->buf);
-    freefunc f = (freefunc)PyType_GetSlot(tp, Py_tp_free);
-    f(op);
-    Py_DECREF(tp);
+    free_instance(op);
 }
 
 static PyMethodDef bb_methods[] = {
@@ -550,13 +556,10 @@ static PyObject *pairs_iter(PyObject *op)
 static void pairs_dealloc(PyObject *op)
 {
     Pairs *self = (Pairs *)op;
-    PyTypeObject *tp = Py_TYPE(op);
     Py_CLEAR(self->kb);
     Py_CLEAR(self->vb);
     Py_CLEAR(self->last);
-    freefunc f = (freefunc)PyType_GetSlot(tp, Py_tp_free);
-    f(op);
-    Py_DECREF(tp);
+    free_instance(op);
 }
 
 static PyType_Slot pairs_slots[] = {
@@ -705,15 +708,12 @@ static int ci_clear(PyObject *op)
 static void ci_dealloc(PyObject *op)
 {
     ChunkItems *self = (ChunkItems *)op;
-    PyTypeObject *tp = Py_TYPE(op);
     PyObject_GC_UnTrack(op);
     ci_clear(op);
     Py_CLEAR(self->kb);
     Py_CLEAR(self->vb);
     Py_CLEAR(self->last);
-    freefunc f = (freefunc)PyType_GetSlot(tp, Py_tp_free);
-    f(op);
-    Py_DECREF(tp);
+    free_instance(op);
 }
 
 static PyType_Slot ci_slots[] = {
@@ -832,67 +832,16 @@ static int eb_clear(PyObject *op)
 
 static void eb_dealloc(PyObject *op)
 {
-    PyTypeObject *tp = Py_TYPE(op);
     PyObject_GC_UnTrack(op);
     eb_clear(op);
-    freefunc f = (freefunc)PyType_GetSlot(tp, Py_tp_free);
-    f(op);
-    Py_DECREF(tp);
+    free_instance(op);
 }
 
-static PyObject *eb_get_h(PyObject *op, void *closure)
-{
-    PyObject *h = ((ElemBase *)op)->h;
-    (void)closure;
-    if (h == NULL) {
-        PyErr_SetString(PyExc_AttributeError, "_h");
-        return NULL;
-    }
-    Py_INCREF(h);
-    return h;
-}
-
-static int eb_set_h(PyObject *op, PyObject *value, void *closure)
-{
-    ElemBase *self = (ElemBase *)op;
-    PyObject *old = self->h;
-    (void)closure;
-    Py_XINCREF(value);
-    self->h = value;
-    Py_XDECREF(old);
-    return 0;
-}
-
-static PyObject *eb_get_size(PyObject *op, void *closure)
-{
-    ElemBase *self = (ElemBase *)op;
-    return PyLong_FromSsize_t(closure ? self->rv : self->rk);
-}
-
-static int eb_set_size(PyObject *op, PyObject *value, void *closure)
-{
-    ElemBase *self = (ElemBase *)op;
-    Py_ssize_t n;
-    if (value == NULL) {
-        PyErr_SetString(PyExc_AttributeError, "cannot delete a raw size");
-        return -1;
-    }
-    n = PyLong_AsSsize_t(value);
-    if (n == -1 && PyErr_Occurred())
-        return -1;
-    if (closure)
-        self->rv = n;
-    else
-        self->rk = n;
-    return 0;
-}
-
-static char s_h[] = "_h", s_rk[] = "_rk", s_rv[] = "_rv";
-static PyGetSetDef eb_getset[] = {
-    {s_h, eb_get_h, eb_set_h, NULL, NULL},
-    {s_rk, eb_get_size, eb_set_size, NULL, NULL},
-    {s_rv, eb_get_size, eb_set_size, NULL, (void *)1},
-    {NULL, NULL, NULL, NULL, NULL},
+static PyMemberDef eb_members[] = {
+    {"_h", T_OBJECT_EX, offsetof(ElemBase, h), 0, "the map's handle (bpfmaps._handle._Handle)"},
+    {"_rk", T_PYSSIZET, offsetof(ElemBase, rk), 0, "raw key size, -1: a codec must run"},
+    {"_rv", T_PYSSIZET, offsetof(ElemBase, rv), 0, "raw value size, -1: a codec must run"},
+    {NULL, 0, 0, 0, NULL},
 };
 
 static PyType_Slot eb_slots[] = {
@@ -901,7 +850,7 @@ static PyType_Slot eb_slots[] = {
     {Py_tp_dealloc, eb_dealloc},
     {Py_tp_traverse, eb_traverse},
     {Py_tp_clear, eb_clear},
-    {Py_tp_getset, eb_getset},
+    {Py_tp_members, eb_members},
     {Py_mp_ass_subscript, eb_ass_subscript},
     {0, NULL},
 };
