@@ -45,7 +45,9 @@ def test_json_batch_of_scanned_lines_never_lexes(backend, monkeypatch, pretty):
     try:
         mid, qid = backend.map_info(fd)[1].id, backend.map_info(q)[1].id
         lines = [f"map update id {mid} key {_k(i)} value {_k(i * 3)}" for i in range(40)]
-        lines += [f"map lookup id {mid} key {_k(5)}", f"map getnext id {mid} key {_k(5)}",
+        # getnext without a key (the first key): with key 5 it fails whenever 5 happens to
+        # be the last key of the hash map's (seeded) order, about one run in 40
+        lines += [f"map lookup id {mid} key {_k(5)}", f"map getnext id {mid}",
                   f"map delete id {mid} key {_k(7)}", f"map update id {mid} key hex 08 00 00 00 "
                   "value hex 01 02 03 04 exist", f"map push id {qid} value 1 2 3 4",
                   f"map peek id {qid}", f"map pop id {qid}"]  # fmt: skip
