@@ -88,12 +88,13 @@ _kernel: Backend | None = None
 
 
 def kernel_backend() -> Backend:
-    """The process-wide real-kernel backend (imports the compiled extension)."""
+    """The process-wide real-kernel backend (imports the compiled extension;
+    :func:`bpfmaps.kernel.shared`).  Cost: O(1) after the first call."""
     global _kernel
     if _kernel is None:
-        from .kernel import KernelBackend
+        from .kernel import shared
 
-        _kernel = KernelBackend()
+        _kernel = shared()
     return _kernel
 
 

@@ -119,6 +119,22 @@ def _name(field: CData) -> str:
     return ffi.string(field).decode("utf-8", "replace")
 
 
+#: the process-wide instance (see :func:`shared`)
+_shared: list[KernelBackend] = []
+
+
+def shared() -> KernelBackend:
+    """The process-wide KernelBackend, made on first call: what
+    :func:`bpfmaps.backend.kernel_backend` returns, and what the bpftool runner uses
+    when no backend was given and :mod:`bpfmaps.backend` was never imported (no
+    ``use_backend`` block can then be active).  Stateless apart from cached constants,
+    so two threads' first calls may both build one: both get the first published.
+    Cost: O(1) after the first call; no syscall."""
+    if not _shared:
+        _shared.append(KernelBackend())
+    return _shared[0]
+
+
 class KernelBackend:
     """The real kernel.  Stateless apart from cached constants; safe to share.
     Methods follow :class:`bpfmaps.backend.Backend` (its docstrings are theirs)."""

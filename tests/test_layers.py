@@ -146,6 +146,8 @@ LAZY: dict[tuple[str, str], str] = {
     ("bpftool.output", "bpftool.bytes"): "start-up: the byte formatting only when a lookup, "
     "getnext or dump prints in Python (a plain batch file prints nothing)",
     ("bpftool.handle", "bpftool.bytes"): "start-up: a handle's text only in messages",
+    ("bpftool.state", "kernel"): "start-up: the default backend without bpfmaps.backend while "
+    "nothing imported it (no use_backend can be active then: RunState's _default_backend)",
     ("bpftool.state", "bpftool.output"): "start-up: the runner's output layer made on first use "
     "(RunState.o); a batch file of updates and deletes prints nothing through it",
     ("bpftool.execute", "bpftool.output"): "start-up: the JSON capture of a command's output, "

@@ -17,7 +17,6 @@ from __future__ import annotations
 import sys
 import time
 
-from ..backend import default_backend
 from ..errors import CommandFailed
 from ._safety import SafeOut, SignalStop
 from .handle import Command
@@ -38,6 +37,21 @@ if TYPE_CHECKING:  # (type aliases for checkers only: no typing work at start-up
     JsonItem = Union[tuple[int, Any], tuple[OpBlock, int, int], dict[str, Any]]
 
 __all__ = ["RunState", "Reports", "PROGRESS_MIN"]
+
+
+def _default_backend() -> Backend:
+    """:func:`bpfmaps.backend.default_backend`, without importing that module when it
+    was never imported: a fake kernel becomes the default only inside its
+    ``use_backend`` (which ``bpfmaps.testing.fake_kernel`` uses too), so until
+    something imports :mod:`bpfmaps.backend` the default is the process-wide kernel
+    backend (start-up: one module less for ``bpfmaps batch file``).  Cost: O(1)."""
+    mod = sys.modules.get("bpfmaps.backend")
+    if mod is not None:
+        b: Backend = mod.default_backend()
+        return b
+    from ..kernel import shared  # start-up: bpfmaps.backend not loaded for the default
+
+    return shared()
 
 
 class RunState:
@@ -64,7 +78,7 @@ class RunState:
         C scanner and loops; ``parallel``: parallel apply where provably identical;
         ``signals``: SIGINT/SIGTERM stop between commands; ``max_size``: input cap).
         Cost: one possible-CPUs query."""
-        self.backend: Backend = backend if backend is not None else default_backend()
+        self.backend: Backend = backend if backend is not None else _default_backend()
         self.compat: bool = compat
         self.json: bool = json or pretty
         self.pretty: bool = pretty

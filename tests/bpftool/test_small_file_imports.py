@@ -37,7 +37,6 @@ ALLOWED = frozenset(
         "bpfmaps._kloops",
         "bpfmaps._loopbase",
         "bpfmaps._record",
-        "bpfmaps.backend",
         "bpfmaps.bpftool",
         "bpfmaps.bpftool._safety",
         "bpfmaps.bpftool.execute",
@@ -76,7 +75,9 @@ ALLOWED = frozenset(
 #: (bpfmaps.bpftool.parsed: declined lines, queries and the command handlers only); the
 #: output layer (bpfmaps.bpftool.output: made on first use, by what prints in Python);
 #: bpftool.reporting (a re-export: the reports live in bpftool.state); the /proc readers
-#: (bpfmaps._host: pins, fdinfo; possible_cpus is bpfmaps.types')
+#: (bpfmaps._host: pins, fdinfo; possible_cpus is bpfmaps.types'); bpfmaps.backend (the
+#: runner takes the process-wide kernel backend from bpfmaps.kernel while nothing has
+#: imported it: bpftool/state.py _default_backend)
 FORBIDDEN = (
     "bpfmaps.maps", "bpfmaps.bulk", "bpfmaps.batching", "bpfmaps.codecs", "bpfmaps.sync",
     "bpfmaps.ringbuf", "bpfmaps.progs", "bpfmaps.memory", "bpfmaps.replace",
@@ -89,7 +90,7 @@ FORBIDDEN = (
     "contextvars", "_contextvars", "bpfmaps._errkinds",
     "bpfmaps.bpftool.commands", "bpfmaps.bpftool.jsonbatch", "bpfmaps.bpftool.failures",
     "bpfmaps.bpftool.parsed", "bpfmaps.bpftool.output", "bpfmaps.bpftool.reporting",
-    "bpfmaps._host",
+    "bpfmaps._host", "bpfmaps.backend",
 )  # fmt: skip
 
 #: standard modules the CLI layer must not import on the path (each 0.3-10 ms of the

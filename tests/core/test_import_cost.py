@@ -202,3 +202,42 @@ def test_public_names_still_whole():
         timeout=120,
     )
     assert r.returncode == 0 and r.stdout.strip() == "OK", r.stdout + r.stderr
+
+
+def test_runner_default_backend_without_backend_module():
+    """The bpftool runner's default backend (``RunState(backend=None)``) is the
+    process-wide kernel backend, taken from bpfmaps.kernel while nothing has imported
+    bpfmaps.backend (start-up); once it is imported, the default is its
+    ``default_backend()``: the same kernel backend, or the fake kernel made the default
+    by ``use_backend`` / ``fake_kernel``."""
+    code = textwrap.dedent(
+        """
+        import sys
+        from bpfmaps.bpftool.state import RunState
+        import bpfmaps.kernel as k
+        r = RunState()
+        assert "bpfmaps.backend" not in sys.modules, "state loaded bpfmaps.backend"
+        assert type(r.backend) is k.KernelBackend and r.backend is k.shared()
+        assert RunState().backend is r.backend
+        import bpfmaps.backend as b
+        assert b.kernel_backend() is r.backend and b.default_backend() is r.backend
+        from bpfmaps.testing import FakeKernel, fake_kernel
+        with fake_kernel() as fk:
+            assert RunState().backend is fk
+        fk2 = FakeKernel()
+        with b.use_backend(fk2):
+            assert RunState().backend is fk2
+            assert RunState(k.shared()).backend is r.backend
+        assert RunState().backend is r.backend
+        print("OK")
+        """
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": ROOT},
+        timeout=120,
+    )
+    assert r.returncode == 0 and r.stdout.strip() == "OK", r.stdout + r.stderr
