@@ -7,7 +7,7 @@ Whole-process wall time, interleaved round by round, medians, each as a ratio to
   installed command costs before it imports anything: it leaves with ``os._exit``, so
   it skips the interpreter's teardown that ``python -c pass`` pays);
 * ``-m pkg: os._exit``: ``python -m`` of an empty package whose ``__main__`` is
-  ``os._exit(0)``: the floor of ``python -m bpfmaps`` (``runpy`` and the 16 modules it
+  ``os._exit(0)``: the floor of ``python -m bpfmaps`` (``runpy`` and the 15 modules it
   imports before any of the package's code runs);
 * ``command`` and ``-m bpfmaps``: ``bpfmaps batch file F`` of the user's 513-line file
   (benchmarks/bench_batch_file.py ``user`` shape: 512 + 1 updates on two fresh hash
