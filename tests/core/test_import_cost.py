@@ -107,6 +107,18 @@ finally:
 """
 
 
+def _child(code: str) -> subprocess.CompletedProcess[str]:
+    """``code`` run in a fresh interpreter with this tree on the path."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": ROOT},
+        timeout=120,
+    )
+
+
 def _loaded(code: str) -> tuple[list[str], list[str]]:
     """(standard modules, bpfmaps modules) that ``code`` loads in a fresh interpreter,
     beyond those loaded before it ran."""
@@ -115,14 +127,7 @@ def _loaded(code: str) -> tuple[list[str], list[str]]:
         + code
         + "\nprint(' '.join(sorted(set(sys.modules) - _before)))\n"
     )
-    r = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": ROOT},
-        timeout=120,
-    )
+    r = _child(script)
     assert r.returncode == 0, r.stdout + r.stderr
     new = r.stdout.strip().splitlines()[-1].split()
     ours = [m for m in new if m == "bpfmaps" or m.startswith("bpfmaps.")]
@@ -136,6 +141,12 @@ def _check(std: list[str], ours: list[str]) -> None:
     assert not extra, f"new standard modules loaded (list them with a reason): {extra}"
     more = sorted(set(ours) - BPFMAPS_ALLOWED)
     assert not more, f"more bpfmaps modules loaded than listed: {more}"
+
+
+def _runs_ok(code: str) -> None:
+    """``code`` runs in a fresh interpreter and prints OK."""
+    r = _child(code)
+    assert r.returncode == 0 and r.stdout.strip() == "OK", r.stdout + r.stderr
 
 
 def test_lower_layers_import_no_heavy_module():
@@ -193,15 +204,7 @@ def test_public_names_still_whole():
         print("OK")
         """
     )
-    r = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": ROOT},
-        timeout=120,
-    )
-    assert r.returncode == 0 and r.stdout.strip() == "OK", r.stdout + r.stderr
+    _runs_ok(code)
 
 
 def test_runner_default_backend_without_backend_module():
@@ -232,12 +235,4 @@ def test_runner_default_backend_without_backend_module():
         print("OK")
         """
     )
-    r = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": ROOT},
-        timeout=120,
-    )
-    assert r.returncode == 0 and r.stdout.strip() == "OK", r.stdout + r.stderr
+    _runs_ok(code)
