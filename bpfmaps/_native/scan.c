@@ -941,6 +941,165 @@ static inline char *put(char *o, const char *s, size_t n)
 
 #define PUT(o, s) put((o), (s), sizeof(s) - 1)
 
+/* The words of the scanned line at p (end: the end of the data) as JSON strings joined
+ * by "," (the compact layout), written at o: its words stop at its '\n', a '#' or end.
+ * Returns the end of the output (at most 3 bytes per byte of the line, plus 2, plus 16
+ * bytes written beyond it).  Scanned lines are printable ASCII, separators and comments:
+ * the bytes before the end are word characters (copied) and separators (cls 1: each
+ * run of them between two words becomes "\",\""). */
+static char *json_words_scalar(char *o, const unsigned char *p, const unsigned char *end,
+                               int prev)
+{
+    for (; p < end; p++) {
+        unsigned char c = *p, k = cls[c];
+
+        if (k == 0) {
+            *o++ = (char)c;
+            prev = 0;
+        } else if (k == 1) {
+            if (!prev)
+                o = PUT(o, "\",\"");
+            prev = 1;
+        } else {
+            break; /* '\n' or '#' */
+        }
+    }
+    return prev ? o - 3 : o; /* trailing separators: no word follows */
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+/* pshufb controls that write 8 line bytes with each separator among them (bit j of the
+ * index: byte j is one; no two adjacent) as "\",\"" (source bytes 8 and 9: '"' and ',');
+ * json_olen: the output length, 8 + 2 * popcount(index). */
+static unsigned char json_shuf[256][16];
+static unsigned char json_olen[256]; /* their output lengths */
+static pthread_once_t json_once = PTHREAD_ONCE_INIT;
+static int json_simd;
+
+static void json_init(void)
+{
+    unsigned m, j, k;
+
+    for (m = 0; m < 256; m++) {
+        memset(json_shuf[m], 0x80, 16);
+        if (m & (m >> 1))
+            continue; /* adjacent separators: not used (the scalar loop) */
+        for (j = 0, k = 0; j < 8; j++) {
+            if (m & (1u << j)) {
+                json_shuf[m][k++] = 8;
+                json_shuf[m][k++] = 9;
+                json_shuf[m][k++] = 8;
+            } else {
+                json_shuf[m][k++] = (unsigned char)j;
+            }
+        }
+        json_olen[m] = (unsigned char)k;
+    }
+    __builtin_cpu_init();
+    json_simd = __builtin_cpu_supports("ssse3");
+}
+
+/* Bytes p[0:n) of a line (no '\n' or '#' among them) as json_words_scalar writes
+ * them; *prev: the byte before them was a separator (in and out). */
+static inline char *json_span(char *o, const unsigned char *p, int n, int *prev)
+{
+    int i;
+
+    for (i = 0; i < n; i++) {
+        if (cls[p[i]] == 0) {
+            *o++ = (char)p[i];
+            *prev = 0;
+        } else {
+            if (!*prev)
+                o = PUT(o, "\",\"");
+            *prev = 1;
+        }
+    }
+    return o;
+}
+
+/* json_words_scalar 16 bytes at a time while 16 line bytes are left before end (then
+ * 8): bytes without the line's end and without a run of separators go through one
+ * shuffle per 8 (json_shuf); the others, and the last bytes, byte by byte. */
+__attribute__((target("ssse3"))) static char *json_words_simd(char *o, const unsigned char *p,
+                                                              const unsigned char *end)
+{
+    const __m128i nl = _mm_set1_epi8('\n'), hash = _mm_set1_epi8('#');
+    const __m128i x21 = _mm_set1_epi8(0x21);
+    const __m128i qc = _mm_set_epi8(0, 0, 0, 0, 0, 0, ',', '"', 0, 0, 0, 0, 0, 0, ',', '"');
+    int prev = 0;
+
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)p);
+        unsigned m;
+
+        if (_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, nl), _mm_cmpeq_epi8(v, hash))))
+            break; /* the line ends in these 16 bytes */
+        /* the 16 bytes are the line's (printable ASCII or separators): signed < 0x21 */
+        m = (unsigned)_mm_movemask_epi8(_mm_cmplt_epi8(v, x21));
+        if ((m & (m >> 1)) || (prev && (m & 1))) {
+            o = json_span(o, p, 16, &prev);
+        } else {
+            _mm_storeu_si128((__m128i *)o,
+                             _mm_shuffle_epi8(_mm_unpacklo_epi64(v, qc),
+                                              _mm_loadu_si128((const __m128i *)json_shuf[m & 255])));
+            o += json_olen[m & 255];
+            _mm_storeu_si128((__m128i *)o,
+                             _mm_shuffle_epi8(_mm_unpackhi_epi64(v, qc),
+                                              _mm_loadu_si128((const __m128i *)json_shuf[m >> 8])));
+            o += json_olen[m >> 8];
+            prev = (int)(m >> 15);
+        }
+        p += 16;
+    }
+    while (end - p >= 8) {
+        __m128i v = _mm_loadl_epi64((const __m128i *)p);
+        unsigned m;
+
+        if (_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, nl), _mm_cmpeq_epi8(v, hash))) &
+            0xff)
+            break;
+        m = (unsigned)_mm_movemask_epi8(_mm_cmplt_epi8(v, x21)) & 0xff;
+        if ((m & (m >> 1)) || (prev && (m & 1))) {
+            o = json_span(o, p, 8, &prev);
+        } else {
+            _mm_storeu_si128((__m128i *)o,
+                             _mm_shuffle_epi8(_mm_unpacklo_epi64(v, qc),
+                                              _mm_loadu_si128((const __m128i *)json_shuf[m])));
+            o += json_olen[m];
+            prev = (int)(m >> 7);
+        }
+        p += 8;
+    }
+    return json_words_scalar(o, p, end, prev);
+}
+#endif
+
+/* bpftool's compact JSON item of the scanned line at p (see bpfm_json_nulls) at o. */
+static char *json_item(char *o, const unsigned char *p, const unsigned char *end)
+{
+    o = PUT(o, "{\"command\":[");
+    while (p < end && cls[*p] == 1)
+        p++;
+    if (p < end && cls[*p] == 0) {
+        *o++ = '"';
+#if defined(__x86_64__) && defined(__GNUC__)
+        if (json_simd)
+            o = json_words_simd(o, p, end);
+        else
+#endif
+            o = json_words_scalar(o, p, end, 0);
+        *o++ = '"';
+    }
+    return PUT(o, "],\"output\":null}");
+}
+
+/* the most bytes one compact item of a scanned line (shorter than SCAN_MAX_LINE) takes,
+ * and the bytes json_item may write beyond it */
+#define JSON_ITEM_MAX (3 * SCAN_MAX_LINE + 64)
+
 int bpfm_json_nulls(const char *cbuf, uint64_t len, const struct bpfm_op *ops, uint32_t n,
                     int pretty, char *out, uint64_t cap, uint64_t *used)
 {
@@ -948,6 +1107,29 @@ int bpfm_json_nulls(const char *cbuf, uint64_t len, const struct bpfm_op *ops, u
     uint64_t u = 0;
     uint32_t i;
 
+#if defined(__x86_64__) && defined(__GNUC__)
+    pthread_once(&json_once, json_init);
+#endif
+    if (!pretty) {
+        /* one pass over each line's bytes, no search for its end first */
+        for (i = 0; i < n; i++) {
+            char *o = out + u;
+
+            if (u + JSON_ITEM_MAX + 16 > cap) { /* near the end of out: measure the line */
+                const unsigned char *l = buf + ops[i].pos;
+                const unsigned char *nl = memchr(l, '\n', len - ops[i].pos);
+
+                if (u + (uint64_t)((nl ? nl : buf + len) - l) * 3 + 128 > cap)
+                    break;
+            }
+            if (i)
+                *o++ = ',';
+            o = json_item(o, buf + ops[i].pos, buf + len);
+            u = (uint64_t)(o - out);
+        }
+        *used = u;
+        return (int)i;
+    }
     for (i = 0; i < n; i++) {
         const unsigned char *p = buf + ops[i].pos, *e, *h, *w;
         const unsigned char *nl = memchr(p, '\n', len - ops[i].pos);
@@ -958,39 +1140,9 @@ int bpfm_json_nulls(const char *cbuf, uint64_t len, const struct bpfm_op *ops, u
         h = memchr(p, '#', (size_t)(e - p));
         if (h)
             e = h;
-        if (u + (uint64_t)(e - p) * (pretty ? 9 : 3) + 128 > cap)
+        if (u + (uint64_t)(e - p) * 9 + 128 > cap)
             break;
         o = out + u;
-        if (!pretty) {
-            /* one pass over the bytes: a separator run becomes "," between words */
-            if (i)
-                *o++ = ',';
-            o = PUT(o, "{\"command\":[");
-            while (p < e && cls[*p] == 1)
-                p++;
-            if (p < e) {
-                *o++ = '"';
-                for (;;) {
-                    unsigned char c = *p++;
-
-                    if (cls[c] != 1) {
-                        *o++ = (char)c;
-                        if (p == e)
-                            break;
-                        continue;
-                    }
-                    while (p < e && cls[*p] == 1)
-                        p++;
-                    if (p == e)
-                        break;
-                    o = PUT(o, "\",\"");
-                }
-                *o++ = '"';
-            }
-            o = PUT(o, "],\"output\":null}");
-            u = (uint64_t)(o - out);
-            continue;
-        }
         if (i)
             o = PUT(o, ",\n");
         o = PUT(o, "    {\n        \"command\": [");

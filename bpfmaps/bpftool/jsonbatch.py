@@ -7,7 +7,8 @@ only what it needs: ``(index, output)`` for commands with output, ``(block, offs
 count)`` for applied op records (output null) and whole objects for errors; the words
 of each command are cut from the file only when the array is written (op records keep
 their line's offset; the reference's words are kept where it parsed the line).  Runs
-of scanned ops are formatted in C when the extension is built (:func:`.scan.json_nulls`).
+of scanned ops are formatted in C when the extension is built, as they are written
+(:func:`.scan.json_write`: one reused buffer).
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ class JsonBatch(RunState):
                     self._item({"command": op_words(blk, i, data), "output": None})
                     for i in range(a, a + cnt)
                 )
-            else:  # runs of scanned ops formatted in C
+            else:  # runs of scanned ops formatted in C (as they are written)
                 parts.extend(self._null_items(it[0], it[1], it[2]))
         for it in items:  # written: their words are not needed again
             if type(it) is tuple and len(it) == 2:
@@ -115,9 +116,9 @@ class JsonBatch(RunState):
                 out.write(p)
             elif binary is not None:  # C output (ASCII): straight to the byte stream
                 out.flush()
-                binary.write(p)
+                scan.json_write(self._data, p[0], p[1], p[2], binary.write)
             else:
-                out.write(bytes(p).decode("ascii"))
+                scan.json_write(self._data, p[0], p[1], p[2], _text_writer(out))
         if final:
             out.write("\n]\n" if pretty else "]\n")
             self._json_started, self._json_lexer, self._json_lexed = False, None, 0
@@ -132,8 +133,9 @@ class JsonBatch(RunState):
 
     def _null_items(self, blk: OpBlock, a: int, cnt: int) -> list[Any]:
         """Compact ``{"command": [...], "output": null}`` items of ops [a, a + cnt):
-        scanned ops in C (:func:`.scan.json_nulls`) when built, the others through
-        the JSON writer."""
+        runs of scanned ops as ``(block, start, end)``, formatted in C as they are
+        written (:func:`.scan.json_write`) when built, the others through the JSON
+        writer."""
         out: list[Any] = []
         kept = blk.words or {}
         data = self._data
@@ -142,12 +144,10 @@ class JsonBatch(RunState):
             j = end if not kept else i  # a block the scanner took whole: one C call
             while j < end and j not in kept:
                 j += 1
-            if j > i:
-                fast = scan.json_nulls(data, blk, i, j, False)
-                if fast is not None:
-                    out.extend(fast)
-                    i = j
-                    continue
+            if j > i and scan.available():
+                out.append((blk, i, j))  # formatted by scan.json_write when written
+                i = j
+                continue
             out.append(self._item({"command": op_words(blk, i, data), "output": None}))
             i += 1
         return out
@@ -162,6 +162,15 @@ class JsonBatch(RunState):
             self._json_items.append((index, output))
             self._json_pending += 1
             self._json_stream()
+
+
+def _text_writer(out: Any) -> Any:
+    """``write(chunk)`` of ASCII bytes to the text stream ``out``."""
+
+    def write(chunk: Any) -> None:
+        out.write(bytes(chunk).decode("ascii"))
+
+    return write
 
 
 def op_words(blk: OpBlock, i: int, data: Any) -> list[str]:

@@ -344,6 +344,37 @@ def json_nulls(data: Any, block: OpBlock, a: int, b: int, pretty: bool) -> list[
     return chunks
 
 
+#: bytes of the buffer :func:`json_write` formats into and writes from (reused: its
+#: pages stay in the cache, no new ones per 4 MiB of output)
+JSON_WRITE_BUF = 1 << 20
+
+
+def json_write(data: Any, block: OpBlock, a: int, b: int, write: Callable[[Any], Any]) -> bool:
+    """Write the compact JSON items of scanned ops [a, b) of ``block`` (separated by
+    ``,``, as :func:`json_nulls` gives them) through ``write(chunk)``, a binary
+    stream's write: chunks of at most :data:`JSON_WRITE_BUF` bytes from one buffer that
+    is reused once ``write`` returns (the io contract of ``write``).  False without the
+    extension (nothing written).  Cost: O(bytes of their lines) in C, a write per MiB."""
+    ext = _ext()
+    if ext is None:
+        return False
+    ffi, lib = ext
+    cbuf = ffi.from_buffer("char[]", data)
+    ops = ffi.from_buffer("struct bpfm_op[]", block.ops)
+    cap = JSON_WRITE_BUF
+    buf = ffi.new_allocator(should_clear_after_alloc=False)("char[]", cap)
+    buf[0] = b","  # the separator before every chunk but the first
+    used = ffi.new("uint64_t *")
+    n = len(data)
+    start = 1
+    while a < b:
+        k = lib.bpfm_json_nulls(cbuf, n, ops + a, b - a, 0, buf + 1, cap - 1, used)
+        write(ffi.buffer(buf + start, used[0] + 1 - start))
+        start = 0
+        a += k
+    return True
+
+
 #: BPFM_GROUP_* (scan.h): consecutive BPF_ANY updates / deletes on one map as one
 #: UPDATE_BATCH / DELETE_BATCH in bpfm_exec_print
 GROUP_UPDATE, GROUP_DELETE = 1, 2
