@@ -275,8 +275,14 @@ data_words_from(struct cur *c, unsigned char *out, uint32_t size, uint32_t from,
     if (size > count && p < c->e && (unsigned)*p - '0' <= 9) {
         /* not "hex": the same words the loop below would read, faster; it resumes
          * at the first word the fast path left (or reads the word after the data) */
-        c->p = fast_dec(p, c->e, out, size, &count, ends, base);
-        *n = next_word(c, w);
+        p = c->p = fast_dec(p, c->e, out, size, &count, ends, base);
+        if (count == size && c->e - p > 5 && !memcmp(p, "value", 5) && cls[p[5]] == 1) {
+            *w = p; /* the usual next word (what next_word reads there) */
+            *n = 5;
+            c->p = p + 5;
+        } else {
+            *n = next_word(c, w);
+        }
     } else {
         *n = next_word(c, w);
         if (!from && IS(*w, *n, "hex")) {
@@ -405,7 +411,7 @@ static inline int tail_flag(struct cur *c, const unsigned char *w, int n, uint32
 
 enum { L_OP = 0, L_BLANK = 1, L_DECLINE = -1, L_UNKNOWN = -2, L_FULL = -3 };
 
-/* The text of the last update's value clause (from the word "value" to the end of
+/* The text of a recent update's value clause (from the word "value" to the end of
  * its line, its '\n' included) and where its parsed value went: files repeat values, and the same
  * bytes parse to the same value and flag, so a repeated tail is copied, not parsed. */
 struct tail {
@@ -414,6 +420,16 @@ struct tail {
     uint64_t len;
     uint64_t value_off;
     uint32_t flags;
+};
+
+/* the recent tails and heads a line is compared with (files alternate a few of them:
+ * verbs, maps, flags), the most recently matched first; new ones replace the oldest */
+#define NTAILS 8
+#define NHEADS 8
+
+struct tails {
+    struct tail t[NTAILS];
+    uint32_t mru, next;
 };
 
 /* keys of at most this many bytes are remembered after their head (see key_prefix) */
@@ -429,13 +445,78 @@ struct tail {
 struct head {
     const struct bpfm_scan_map *map;
     const unsigned char *text;
-    uint64_t len;
+    uint64_t len;    /* at least 16 bytes; UINT64_MAX: no head */
     uint32_t kind;
     uint32_t flags;
     const unsigned char *key;
     uint64_t koff;
     uint32_t ends[KEY_WORDS_MAX];
 };
+
+struct heads {
+    struct head h[NHEADS];
+    uint32_t mru, next;
+};
+
+static inline uint64_t load8(const unsigned char *p)
+{
+    uint64_t v;
+
+    memcpy(&v, p, 8);
+    return v;
+}
+
+/* a[0:n) == b[0:n) for n >= 8 (8 bytes at a time, the last 8 overlapping) */
+static inline int same_bytes(const unsigned char *a, const unsigned char *b, uint64_t n)
+{
+    uint64_t i;
+
+    for (i = 0; i + 8 < n; i += 8)
+        if (load8(a + i) != load8(b + i))
+            return 0;
+    return load8(a + n - 8) == load8(b + n - 8);
+}
+
+/* The remembered head the line at p starts with (then followed by a word character),
+ * or NULL. */
+static inline struct head *find_head(struct heads *hs, const unsigned char *p,
+                                     const unsigned char *e)
+{
+    uint64_t room = (uint64_t)(e - p);
+    uint32_t i = hs->mru, k;
+
+    for (k = 0; k < NHEADS; k++, i = (i + 1) & (NHEADS - 1)) {
+        struct head *x = &hs->h[i];
+
+        if (room > x->len && cls[p[x->len]] == 0 && same_bytes(p, x->text, x->len)) {
+            hs->mru = i;
+            return x;
+        }
+    }
+    return NULL;
+}
+
+/* The remembered tail of map m the value clause at w repeats, or NULL. */
+static inline const struct tail *find_tail(struct tails *ts, const struct bpfm_scan_map *m,
+                                           const unsigned char *w, const unsigned char *e)
+{
+    uint32_t i = ts->mru, k;
+    const struct tail *x = &ts->t[i];
+
+    /* the last one matched: usually again */
+    if (x->map == m && (uint64_t)(e - w) >= x->len && w[x->len - 1] == '\n' &&
+        !memcmp(x->text, w, x->len))
+        return x;
+    for (k = 1, i = (i + 1) & (NTAILS - 1); k < NTAILS; k++, i = (i + 1) & (NTAILS - 1)) {
+        x = &ts->t[i];
+        if (x->map == m && (uint64_t)(e - w) >= x->len && w[x->len - 1] == '\n' &&
+            !memcmp(x->text, w, x->len)) {
+            ts->mru = i;
+            return x;
+        }
+    }
+    return NULL;
+}
 
 /* The leading words a key at t (the data to e) shares with hd->key: those ended by
  * a separator within the prefix the two texts have in common are the same text and
@@ -465,14 +546,26 @@ static inline uint32_t key_prefix(const struct head *hd, const unsigned char *t,
         }
         l += 8;
     }
-    while (l < lim && o[l] == t[l])
-        l++;
+    if (l < lim) {
+        if ((uint64_t)(e - t) - l >= 8) { /* o + l + 8 is before t + l: both in the data */
+            uint64_t d = load8(o + l) ^ load8(t + l), k;
+
+            k = d ? (uint64_t)__builtin_ctzll(d) >> 3 : 8;
+            l += k < lim - l ? k : lim - l;
+        } else {
+            while (l < lim && o[l] == t[l])
+                l++;
+        }
+    }
 found:
     nw = size - 1; /* usually only the last words differ: count down */
     while (nw && hd->ends[nw - 1] >= l)
         nw--;
     *resume = nw ? t + hd->ends[nw - 1] + 1 : t;
-    memcpy(out, keys + hd->koff, nw);
+    if (nw <= 8 && size >= 8) /* out has room for 8 (bytes after nw are parsed next) */
+        memcpy(out, keys + hd->koff, 8);
+    else
+        memcpy(out, keys + hd->koff, nw);
     return nw;
 }
 
@@ -488,7 +581,7 @@ static int long_line(const unsigned char *p, const unsigned char *e)
 /* The line at p (e: the end of the data) into s->ops[s->nops] and the arenas; *le is
  * where it ends (its '\n', or e) for L_OP and L_BLANK. */
 static int scan_line(struct bpfm_scan *s, const unsigned char *p, const unsigned char *e,
-                     uint32_t *hint, struct tail *last, struct head *hd,
+                     uint32_t *hint, struct tails *ts, struct heads *hs,
                      const unsigned char **le)
 {
     const unsigned char *buf = (const unsigned char *)s->buf;
@@ -502,9 +595,10 @@ static int scan_line(struct bpfm_scan *s, const unsigned char *p, const unsigned
     uint64_t vneed;
     int n, mi, withkey;
     const unsigned char *kstart = NULL;
+    const struct tail *last;
+    struct head *hd = find_head(hs, p, e);
 
-    if (hd->map && (uint64_t)(e - p) > hd->len && cls[p[hd->len]] == 0 &&
-        !memcmp(p, hd->text, hd->len)) {
+    if (hd) {
         m = hd->map;
         kind = hd->kind;
         flags = hd->flags;
@@ -600,6 +694,9 @@ static int scan_line(struct bpfm_scan *s, const unsigned char *p, const unsigned
         while (q < c.e && cls[*q] == 1)
             q++;
         if (q < c.e && cls[*q] == 0) { /* remember the head up to the first data word */
+            hs->mru = hs->next;
+            hs->next = (hs->next + 1) & (NHEADS - 1);
+            hd = &hs->h[hs->mru];
             hd->map = m;
             hd->text = p;
             hd->len = (uint64_t)(q - p);
@@ -619,15 +716,13 @@ static int scan_line(struct bpfm_scan *s, const unsigned char *p, const unsigned
     case BPFM_OP_UPDATE:
         if (!IS(w, n, "value"))
             return L_DECLINE;
-        if (last->map == m && (uint64_t)(e - w) >= last->len &&
-            !memcmp(last->text, w, last->len)) {
+        if ((last = find_tail(ts, m, w, e)) != NULL) {
             /* the same tail, '\n' included: the line ends there */
             memcpy(vout, s->values + last->value_off, vneed);
             flags = last->flags;
             c.p = w + last->len - 1;
             break;
         }
-        last->map = NULL;
         tw = w;
         if (data_words(&c, vout, m->value_size, &w, &n) < 0)
             return L_DECLINE;
@@ -638,11 +733,15 @@ static int scan_line(struct bpfm_scan *s, const unsigned char *p, const unsigned
         for (ci = 1; ci < m->ncopies; ci++)
             memcpy(vout + (uint64_t)ci * m->slot, vout, m->slot);
         if (c.p < e) { /* at the line's '\n' */
-            last->map = m;
-            last->text = tw;
-            last->len = (uint64_t)(c.p + 1 - tw);
-            last->value_off = s->values_used;
-            last->flags = flags;
+            struct tail *t = &ts->t[ts->next];
+
+            ts->mru = ts->next;
+            ts->next = (ts->next + 1) & (NTAILS - 1);
+            t->map = m;
+            t->text = tw;
+            t->len = (uint64_t)(c.p + 1 - tw);
+            t->value_off = s->values_used;
+            t->flags = flags;
         }
         break;
     case BPFM_OP_GETNEXT:
@@ -665,7 +764,7 @@ static int scan_line(struct bpfm_scan *s, const unsigned char *p, const unsigned
     op->pos = (uint64_t)(p - buf);
     s->nops++;
     if (withkey) {
-        if (ke && (unsigned)*kstart - '0' <= 9) { /* a plain key after the head */
+        if (ke && (unsigned)*kstart - '0' <= 9) { /* a plain key after a known head */
             hd->key = kstart;
             hd->koff = s->keys_used;
         }
@@ -681,16 +780,22 @@ int bpfm_scan(struct bpfm_scan *s)
     uint64_t pos = s->pos, len = s->len;
     uint32_t first = s->nops, hint = 0;
     int status = BPFM_SCAN_END;
-    struct tail last = {NULL, NULL, 0, 0, 0};
-    struct head hd = {NULL, NULL, 0, 0, 0, NULL, 0, {0}};
+    struct tails ts;
+    struct heads hs;
     const unsigned char *end = buf + len;
+    int k;
 
+    ts.mru = ts.next = hs.mru = hs.next = 0;
+    for (k = 0; k < NTAILS; k++)
+        ts.t[k].map = NULL;
+    for (k = 0; k < NHEADS; k++)
+        hs.h[k].len = UINT64_MAX;
     while (pos < len) {
         const unsigned char *le;
         int r;
 
         s->pos = pos;
-        r = scan_line(s, buf + pos, end, &hint, &last, &hd, &le);
+        r = scan_line(s, buf + pos, end, &hint, &ts, &hs, &le);
         if (r < 0) {
             status = r == L_UNKNOWN ? BPFM_SCAN_UNKNOWN
                      : r == L_FULL  ? BPFM_SCAN_FULL
@@ -913,22 +1018,31 @@ int bpfm_scan_finish(struct bpfm_scan_job *j, struct bpfm_scan *s, int merge)
 int bpfm_find_runs(const struct bpfm_op *ops, uint32_t n, uint32_t run_min, uint32_t *out,
                    uint32_t max_out)
 {
-    uint32_t i, start = 0, found = 0;
+    uint32_t i = 0, found = 0;
 
-    for (i = 1; i <= n; i++) {
-        const struct bpfm_op *a = &ops[start], *b = &ops[i];
+    while (i < n) {
+        const struct bpfm_op *a = &ops[i];
+        uint32_t start = i, map = a->map;
+        uint64_t kf; /* kind and flags, adjacent in the record: one compare */
 
-        if (i < n && (a->kind == BPFM_OP_UPDATE || a->kind == BPFM_OP_DELETE) &&
-            b->kind == a->kind && b->map == a->map && b->flags == a->flags)
+        i++;
+        if (a->kind != BPFM_OP_UPDATE && a->kind != BPFM_OP_DELETE)
             continue;
-        if ((a->kind == BPFM_OP_UPDATE || a->kind == BPFM_OP_DELETE) && i - start >= run_min) {
+        memcpy(&kf, (const char *)a, sizeof(kf));
+        for (; i < n; i++) {
+            uint64_t b;
+
+            memcpy(&b, (const char *)&ops[i], sizeof(b));
+            if (b != kf || ops[i].map != map)
+                break;
+        }
+        if (i - start >= run_min) {
             if (found == max_out)
                 return -1;
             out[2 * found] = start;
             out[2 * found + 1] = i;
             found++;
         }
-        start = i;
     }
     return (int)found;
 }

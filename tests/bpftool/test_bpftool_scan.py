@@ -475,3 +475,73 @@ def test_scanner_reuses_shared_key_words(data, first):
     """Keys that share their leading words with the key before (taken from its bytes,
     not parsed again) give the reference's plan, whatever differs after them."""
     _assert_scan_equals_reference(data, first)
+
+
+#: (verb, map, key words, value words) of the lines recent_heads_tails cycles through:
+#: more heads (verb and map) and tails (value and flag) than the scanner keeps (8 each)
+_CYCLE_MAPS = [("id 7", 2, 3), ("id 8", 2, 3), ("id 15", 8, 2), ("name m7", 2, 3), ("id 11", 4, 1)]
+
+
+@st.composite
+def recent_heads_tails(draw):
+    """Lines that come back to a few earlier heads ("map VERB MAP key ") and value
+    tails ("value ... [flag]"), at any distance (the scanner compares a line with its
+    recent heads and tails and copies what matches), with near keys, hex keys and
+    values, odd separators, comments, the same tail on another map, and a few lines
+    that are errors or not ordinary."""
+    pool = []
+    for _ in range(draw(st.integers(1, 12))):
+        mid, ks, vs = draw(st.sampled_from(_CYCLE_MAPS))
+        verb = draw(st.sampled_from(["update", "update", "delete", "lookup", "getnext"]))
+        hexv = draw(st.booleans())
+        val = (
+            ["value"]
+            + (["hex"] if hexv else [])
+            + [_byte_token(draw, hexv, 255) for _ in range(vs)]
+        )
+        flag = draw(st.sampled_from([[], [], ["any"], ["noexist"], ["exist"]]))
+        pool.append((verb, mid, ks, val + flag))
+    lines = []
+    if draw(st.booleans()):  # every map known first: a scan call then runs them all
+        lines += [f"map lookup {m} key " + " ".join(["1"] * k) for m, k, _ in _CYCLE_MAPS]
+    for _ in range(draw(st.integers(1, 30))):
+        verb, mid, ks, tail = pool[draw(st.integers(0, len(pool) - 1))]
+        if draw(st.integers(0, 2)) == 0:  # the same tail on another map
+            mid = draw(st.sampled_from([m for m, _, _ in _CYCLE_MAPS]))
+        hexk = draw(st.integers(0, 5)) == 0
+        key = (["hex"] if hexk else []) + [
+            _byte_token(draw, hexk, _rare(draw, 255, 256)) for _ in range(ks + _rare(draw, 0, 1))
+        ]
+        sep = _rare(draw, " ", "  ", "\t", " \r")
+        parts = ["map", verb, mid, "key", *key]
+        if verb == "update":
+            parts += tail
+        lines.append(sep.join(parts) + draw(st.sampled_from(["", "", "", " ", " # c", "#"])))
+    return ("\n".join(lines) + draw(st.sampled_from(["", "\n"]))).encode()
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(recent_heads_tails(), st.sampled_from([1, 4, 256]), st.integers(1, 3))
+@example(
+    b"map update id 7 key 1 2 value 1 2 3\nmap lookup id 7 key 1 2\n"
+    b"map update id 7 key 1 3 value 1 2 3\nmap lookup id 7 key 1 3\n",
+    256,
+    1,
+)
+@example(
+    b"map update id 7 key 1 2 value 1 2 3 noexist\nmap update id 8 key 1 2 value 1 2 3 noexist\n"
+    b"map update id 7 key 1 2 value 1 2 3 noexist\nmap update id 7 key 1 2 value 1 2 3\n",
+    256,
+    2,
+)
+@example(  # a tail that is not the last one, on a map with another value size: an error
+    b"map delete id 15 key 1 2 3 4 5 6 7 8\n"  # (a new map starts a new scan call)
+    b"map update id 7 key 1 2 value 1 2 3\nmap update id 7 key 1 2 value 4 5 6\n"
+    b"map update id 15 key 1 2 3 4 5 6 7 8 value 1 2 3\n",
+    256,
+    1,
+)
+def test_scanner_recent_heads_and_tails(data, first, ncpus):
+    """Lines that repeat a head or a value tail of any recent line (not only the line
+    before) give the reference's plan."""
+    _assert_scan_equals_reference(data, first, possible_cpus=ncpus)
