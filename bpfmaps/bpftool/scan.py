@@ -324,23 +324,14 @@ def find_runs_c(block: OpBlock, run_min: int) -> list[tuple[int, int]] | None:
 
 def json_nulls(data: Any, block: OpBlock, a: int, b: int, pretty: bool) -> list[Any] | None:
     """The JSON items of scanned ops [a, b) of ``block`` (see ``bpfm_json_nulls``) as a
-    list of ASCII byte chunks, or None without the extension.  Cost: O(bytes of their lines)
-    in C."""
-    ext = _ext()
-    if ext is None:
+    list of ASCII byte chunks (concatenated, the items in bpftool's layout: "," between
+    compact ones), or None without the extension.  Cost: O(bytes of their lines) in C,
+    plus a copy of each chunk."""
+    chunks: list[bytes] = []
+    copy = chunks.append
+    sep = b",\n" if pretty else b","
+    if not _json_run(data, block, a, b, pretty, 4 << 20, sep, lambda c: copy(bytes(c))):
         return None
-    ffi, lib = ext
-    cbuf = ffi.from_buffer("char[]", data)
-    ops = ffi.from_buffer("struct bpfm_op[]", block.ops)
-    cap = 4 << 20
-    used = ffi.new("uint64_t *")
-    chunks = []
-    alloc = ffi.new_allocator(should_clear_after_alloc=False)
-    while a < b:
-        out = alloc("char[]", cap)
-        k = lib.bpfm_json_nulls(cbuf, len(data), ops + a, b - a, 1 if pretty else 0, out, cap, used)
-        chunks.append(ffi.buffer(out, used[0]))  # no copy: written as it is
-        a += k
     return chunks
 
 
@@ -355,21 +346,29 @@ def json_write(data: Any, block: OpBlock, a: int, b: int, write: Callable[[Any],
     stream's write: chunks of at most :data:`JSON_WRITE_BUF` bytes from one buffer that
     is reused once ``write`` returns (the io contract of ``write``).  False without the
     extension (nothing written).  Cost: O(bytes of their lines) in C, a write per MiB."""
+    return _json_run(data, block, a, b, False, JSON_WRITE_BUF, b",", write)
+
+
+def _json_run(
+    data: Any, block: OpBlock, a: int, b: int, pretty: bool, cap: int, sep: bytes, emit: Any
+) -> bool:
+    """``bpfm_json_nulls`` over ops [a, b) into one buffer of ``cap`` bytes, reused:
+    ``emit(chunk)`` gets a view of each chunk (``sep`` in front of all but the first)
+    before the next is formatted.  False without the extension."""
     ext = _ext()
     if ext is None:
         return False
     ffi, lib = ext
     cbuf = ffi.from_buffer("char[]", data)
     ops = ffi.from_buffer("struct bpfm_op[]", block.ops)
-    cap = JSON_WRITE_BUF
     buf = ffi.new_allocator(should_clear_after_alloc=False)("char[]", cap)
-    buf[0] = b","  # the separator before every chunk but the first
+    ns = len(sep)
+    ffi.memmove(buf, sep, ns)
     used = ffi.new("uint64_t *")
-    n = len(data)
-    start = 1
+    n, mode, start = len(data), 1 if pretty else 0, ns
     while a < b:
-        k = lib.bpfm_json_nulls(cbuf, n, ops + a, b - a, 0, buf + 1, cap - 1, used)
-        write(ffi.buffer(buf + start, used[0] + 1 - start))
+        k = lib.bpfm_json_nulls(cbuf, n, ops + a, b - a, mode, buf + ns, cap - ns, used)
+        emit(ffi.buffer(buf + start, used[0] + ns - start))
         start = 0
         a += k
     return True
