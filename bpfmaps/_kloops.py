@@ -139,17 +139,18 @@ class KernelLoops(Loops):
         return rc == 1
 
     def open_update_prog(
-        self, fd: int, info: Any, flags: int, total: int, slots: int = 1
+        self, fd: int, info: Any, flags: int, total: int, slots: int = 1, spec: bool = False
     ) -> _KernelUpdateProg | None:
-        """:meth:`Loops.open_update_prog` by :mod:`bpfmaps._kprog`, one slot a part,
-        for runs of at least :data:`PROG_MIN_ANY` (BPF_ANY) or :data:`PROG_MIN_FLAGS`
-        (NOEXIST/EXIST) elements in all."""
+        """:meth:`Loops.open_update_prog` by :mod:`bpfmaps._kprog`, one slot a part
+        (a thread of :meth:`UpdateProg.speculate` with ``spec``), for runs of at least
+        :data:`PROG_MIN_ANY` (BPF_ANY) or :data:`PROG_MIN_FLAGS` (NOEXIST/EXIST)
+        elements in all."""
         if slots < 1 or total < (PROG_MIN_ANY if flags == 0 else PROG_MIN_FLAGS):
             return None
         from ._kprog import open_for  # (only for long runs: a batch file's start-up skips it)
 
-        prog = open_for(fd, info, flags, slots=slots)
-        return None if prog is None else _KernelUpdateProg(self, prog, slots)
+        prog = open_for(fd, info, flags, slots=slots, spec=spec)
+        return None if prog is None else _KernelUpdateProg(self, prog, slots, spec)
 
     def _batch_parts(
         self,
@@ -223,10 +224,11 @@ class _KernelUpdateProg(UpdateProg):
     """A :class:`bpfmaps._kprog.ProgApply` owned as an :class:`UpdateProg`: its parts
     run in :meth:`KernelLoops._run_parts` threads, one slot each."""
 
-    __slots__ = ("_loops", "_prog", "_slots")
+    __slots__ = ("_loops", "_prog", "_slots", "spec_slots")
 
-    def __init__(self, loops: KernelLoops, prog: ProgApply, slots: int) -> None:
+    def __init__(self, loops: KernelLoops, prog: ProgApply, slots: int, spec: bool) -> None:
         self._loops, self._prog, self._slots = loops, prog, slots
+        self.spec_slots = slots if spec else 0
 
     def apply(
         self, keys: Buffer, values: Buffer, value_stride: int, parts: list[tuple[int, int]]
@@ -243,6 +245,15 @@ class _KernelUpdateProg(UpdateProg):
 
         self._loops._run_parts(work, len(parts))
         return out
+
+    def speculate(
+        self, keys: Buffer, values: Buffer, value_stride: int, count: int
+    ) -> tuple[int, int, list[int]]:
+        """:meth:`UpdateProg.speculate` (``bpfm_papply_spec``: its threads are C
+        threads, one call).  ValueError for a program opened without ``spec``."""
+        if not self.spec_slots:
+            raise ValueError("a serial program cannot speculate")
+        return self._prog.speculate(keys, values, value_stride, 0, count)
 
     def close(self) -> None:
         """:meth:`UpdateProg.close`."""

@@ -47,6 +47,22 @@ class UpdateProg:
         Cost: ~0.3 us an element on a hash map, GIL released."""
         raise NotImplementedError
 
+    #: threads of :meth:`speculate` (0: a serial program, opened without ``spec``)
+    spec_slots = 0
+
+    def speculate(
+        self, keys: Buffer, values: Buffer, value_stride: int, count: int
+    ) -> tuple[int, int, list[int]]:
+        """Apply ``count`` updates in :attr:`spec_slots` threads with the serial
+        result (a program opened with ``spec=True``): ``(rc, applied, not_undone)``;
+        ``applied`` is a prefix; rc 0 (all applied), ``-EPROTO`` (apply the rest
+        serially: it decides element ``applied``), ``-EINTR`` (a stop signal) or
+        another -errno with nothing applied.  ``not_undone``: indices after the
+        prefix that stayed applied because the map refused their undo (another
+        writer).  Cost: ~0.6x the serial program on a populated hash map (two
+        threads); GIL released."""
+        raise NotImplementedError
+
     def close(self) -> None:
         """Close the program (idempotent); no map is touched."""
         raise NotImplementedError
@@ -207,14 +223,16 @@ class Loops:
             return prog.apply(keys, values, value_stride, parts)
 
     def open_update_prog(
-        self, fd: int, info: Any, flags: int, total: int, slots: int = 1
+        self, fd: int, info: Any, flags: int, total: int, slots: int = 1, spec: bool = False
     ) -> Optional[UpdateProg]:
         """The in-kernel program of :meth:`update_prog`, built once for runs of
         updates with ``flags`` into map ``fd`` (``info``) that add up to ``total``
         elements, to be applied by :meth:`UpdateProg.apply` as many times as needed
-        (up to ``slots`` parts at once) and closed by its owner.  None when not
-        taken (this backend, the map, ``total`` below the threshold, the kernel).
-        Cost: ~1.5-2 ms to build; kernel floor 5.17."""
+        (up to ``slots`` parts at once) and closed by its owner.  ``spec``: the
+        variant that can also :meth:`UpdateProg.speculate` in ``slots`` threads
+        (None where that would not give the serial result).  None when not taken
+        (this backend, the map, ``total`` below the threshold, the kernel).  Cost:
+        ~1.5-2 ms to build; kernel floor 5.17."""
         return None
 
     def keys_distinct(self, keys: Buffer, key_size: int, count: int) -> bool:

@@ -20,15 +20,43 @@ struct bpfm_papply {
     char *keys;      /* the mmapped arrays */
     char *values;
     size_t keys_len, values_len;
+    /* speculative mode (bpfm_papply_open's spec != 0), else -1 / NULL: */
+    int map_fd;      /* the target map (the caller's fd: never closed here) */
+    int undo_fd;     /* ARRAY, value_size = value_size: each element's old value */
+    int present_fd;  /* ARRAY of u32: 1 when the element's key was present before */
+    char *undo;
+    char *present;
+    size_t undo_len, present_len;
 };
+
+/* the most slots (threads) of bpfm_papply_spec */
+#define BPFM_SPEC_SLOTS 8
+
+/* What a speculative apply could not take back (bpfm_papply_spec): normally all 0. */
+struct bpfm_spec_undo {
+    uint32_t failed;   /* elements whose undo the map refused (they stay applied) */
+    int32_t err;       /* -errno of the first such refusal */
+    uint32_t *idx;     /* the caller's room for cap * slots indices: those elements */
+};
+
+/* bpfm_papply_open's mode bits */
+#define BPFM_PAPPLY_SPEC 1     /* the variant of bpfm_papply_spec */
+#define BPFM_PAPPLY_PREFETCH 2 /* look up keys ahead of their updates (hash maps) */
 
 /* Build the program for map `map_fd` (key_size, value_size bytes; elem_flags: BPF_ANY,
  * BPF_NOEXIST or BPF_EXIST as in BPF_MAP_UPDATE_ELEM) with room for `cap` elements a
- * run in each of `slots` slots (one per thread running parts at once).  0, or -errno of the first step that failed (everything it made is closed
- * again; -EPERM without CAP_BPF, -EINVAL where the kernel lacks a feature or the
- * verifier refuses the map, e.g. BPF_F_RDONLY_PROG). */
+ * run in each of `slots` slots (one per thread running parts at once).  `mode`:
+ * BPFM_PAPPLY_SPEC, the speculative variant of bpfm_papply_spec, which also records,
+ * before each update, whether the key was present and its old value (two more
+ * arrays); BPFM_PAPPLY_PREFETCH: every 8 elements the program first looks up the
+ * next 8 keys (results unused: a lookup changes nothing in a hash map), so that
+ * their cache misses overlap instead of each update waiting for its own.  0, or
+ * -errno of the first step that failed (everything it made is closed again; -EPERM
+ * without CAP_BPF, -EINVAL where the kernel lacks a feature or the verifier refuses
+ * the map, e.g. BPF_F_RDONLY_PROG). */
 int bpfm_papply_open(struct bpfm_papply *p, int map_fd, uint32_t key_size,
-                     uint32_t value_size, uint32_t cap, uint32_t slots, uint64_t elem_flags);
+                     uint32_t value_size, uint32_t cap, uint32_t slots, uint64_t elem_flags,
+                     uint32_t mode);
 
 /* Close everything bpfm_papply_open made (idempotent). */
 void bpfm_papply_close(struct bpfm_papply *p);
@@ -45,3 +73,24 @@ void bpfm_papply_close(struct bpfm_papply *p);
 int bpfm_papply_part(struct bpfm_papply *p, uint32_t slot, const char *keys,
                      const char *values, uint32_t value_stride, uint32_t start,
                      uint32_t count, int *stop, uint32_t *applied);
+
+/* Speculative parallel apply (a program opened with spec != 0 and slots >= 2) of
+ * elements start .. start+count-1, with the serial result.  In rounds of up to
+ * cap * slots elements: each element goes to slot hash(key) % slots (so every key's
+ * updates stay in one thread, in order), the slots run at once (one thread each, the
+ * caller's thread being slot 0), and each records before every update whether the key
+ * was present and its old value.  A round whose slots all complete is applied as the
+ * serial order would have applied it (different keys, each key's updates in order;
+ * only the order inside a hash bucket may differ).  When a slot stops early (an
+ * element the map refused, whatever the reason, or a run that failed), f = the
+ * smallest index not applied by its slot: every element after f that another slot
+ * applied is undone (old value written back with BPF_ANY, or the inserted key
+ * deleted; newest first), so the map holds exactly the serial prefix start .. f-1.
+ * Returns 0 (all applied), -EPROTO (*applied = f - start: apply the rest serially, it
+ * decides element f's fate), -EINTR (a stop signal, seen between rounds: *applied is
+ * the prefix done) or -errno before anything was applied (e.g. no thread: EAGAIN).
+ * `undo`: what could not be undone (only possible when another writer changes the
+ * map meanwhile); its idx (or NULL) receives their indices.  Call it without the GIL. */
+int bpfm_papply_spec(struct bpfm_papply *p, const char *keys, const char *values,
+                     uint32_t value_stride, uint32_t start, uint32_t count, uint32_t *applied,
+                     struct bpfm_spec_undo *undo);

@@ -272,7 +272,7 @@ def update_many(
     per-element cost plus about 60 ns per element to pack Python bytes.
 
     ``parallel=True`` (with ``on_error="stop"``): apply a chunk in up to 4 threads
-    when that provably gives the serial result; see :func:`update_packed`.  Useful
+    where that gives the serial result; see :func:`update_packed`.  Useful
     for packed buffers (one chunk).
 
     Raises CodecError (nothing applied) for bad keys/values, BatchError on failure

@@ -55,6 +55,8 @@ from .types import UPDATE_FLAGS as UpdateFlags
 
 #: update_prog's "stopped without an element error, apply the rest another way"
 _EPROTO = -_errno.EPROTO
+#: a stop signal seen by a C loop
+_EINTR = -_errno.EINTR
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -150,10 +152,11 @@ class _RunProgs:
     chunks, and closed when the next group starts or by :meth:`close` (run's
     ``finally``): at most one is open at a time."""
 
-    __slots__ = ("_chunks", "_first", "_group", "_prog")
+    __slots__ = ("_chunks", "_first", "_group", "_prog", "_spec")
 
-    def __init__(self, chunks: list[Chunk]) -> None:
+    def __init__(self, chunks: list[Chunk], spec: int = 0) -> None:
         self._chunks = chunks
+        self._spec = spec  # threads of a speculative apply for update groups (0: none)
         self._first: Optional[list[int]] = None  # first chunk of each chunk's group
         self._group = -1  # that of the open program's group
         self._prog: Optional[UpdateProg] = None
@@ -180,7 +183,10 @@ class _RunProgs:
             j += 1
         c = cs[i]
         t = c.t
-        self._prog = _loops(t.backend).open_update_prog(t.fileno(), t.info, c.flags, total)
+        k = self._spec
+        self._prog = _loops(t.backend).open_update_prog(
+            t.fileno(), t.info, c.flags, total, max(k, 1), spec=k > 1
+        )
         return self._prog
 
     def close(self) -> None:
@@ -365,6 +371,17 @@ def _apply_parallel(c: Chunk) -> Optional[tuple[int, int, list[tuple[int, int]]]
     return 0, c.n, []  # pragma: no cover - every part completed
 
 
+def _ranges(indices: list[int], after: int) -> list[tuple[int, int]]:
+    """The indices above ``after`` as sorted ``(start, stop)`` ranges."""
+    out: list[tuple[int, int]] = []
+    for i in sorted(j for j in indices if j > after):
+        if out and out[-1][1] == i:
+            out[-1] = (out[-1][0], i + 1)
+        else:
+            out.append((i, i + 1))
+    return out
+
+
 def run(
     chunks: Iterable[Chunk],
     on_error: str,
@@ -374,13 +391,15 @@ def run(
     parallel: bool = False,
 ) -> BatchResult:
     """Apply ``chunks`` in order under ``on_error``; return a BatchResult or raise
-    BatchError (cause chained) with the exact report.  ``parallel``: apply a chunk
-    in several threads where :func:`_parallel_ok` proves it identical (stop mode).
+    BatchError (cause chained) with the exact report.  ``parallel``: apply an update
+    chunk in several threads (stop mode) by the speculative apply where the backend's
+    program offers it (:meth:`UpdateProg.speculate`), else where :func:`_parallel_ok`
+    proves it identical.
     Cost: one batch command per chunk (per-element C loops where unsupported, for
     NOEXIST/EXIST updates and for "continue" after repeated failures); "rollback"
     adds one lookup per operation first."""
     chunks = list(chunks)
-    progs = _RunProgs(chunks)
+    progs = _RunProgs(chunks, _threads() if parallel and on_error == "stop" else 0)
     try:
         return _run(chunks, on_error, total, missing_ok, parallel, progs)
     finally:
@@ -410,8 +429,20 @@ def _run(
         pos = 0
         local_fail = 0
         extra: list[tuple[int, int]] = []
-        par = None
-        if parallel and on_error == "stop" and c.kind == UPD and _parallel_ok(c):
+        kept: list[int] = []  # applied after a failure and not undone (speculative apply)
+        par: Optional[tuple[int, int, list[tuple[int, int]]]] = None
+        up = None
+        if parallel and on_error == "stop" and c.kind != DEL and _batch_ok(c.t, "update"):
+            up = progs.get(ci)
+        if up is not None and up.spec_slots:
+            rc, cnt, kept = up.speculate(c.kbuf, c.vbuf, c.t.value_buf_size, c.n)
+            res.parallel |= rc in (0, _EPROTO, _EINTR)
+            if rc == _EINTR:
+                par = (rc, cnt, [])
+            elif rc == 0 or rc == _EPROTO:  # the prefix is applied; the rest serially
+                res.applied += cnt
+                pos = cnt
+        elif parallel and on_error == "stop" and c.kind == UPD and _parallel_ok(c):
             par = _apply_parallel(c)
             res.parallel |= par is not None
         while pos < c.n:
@@ -453,7 +484,7 @@ def _run(
 
                 problems = _rollback(chunks, snaps, index)
             msg = f"{_OPNAME[c.kind]} #{index} of {total} failed after {res.applied} applied: {exc}"
-            also = [(c.base + a, c.base + b) for a, b in extra]
+            also = [(c.base + a, c.base + b) for a, b in extra + _ranges(kept, at)]
             if also:
                 msg += "; the parallel apply had also applied " + ", ".join(
                     f"#{a}..#{b - 1}" for a, b in also
@@ -509,17 +540,21 @@ def update_packed(
     (``n * key_size`` bytes; None for queue/stack maps, which push each value) into
     ``t`` in order.  ``chunk_size``: elements per kernel call (default: all).
 
-    ``parallel=True`` (``on_error="stop"`` only): when the result is provably the
-    serial one, the buffer is split into contiguous parts applied by up to 4 threads
-    at once (UPDATE_BATCH, GIL released): plain upserts (``flags`` 0), a
-    preallocated HASH or PERCPU_HASH map without ZERO_SEED, at least
-    :data:`PARALLEL_MIN` pairwise distinct keys (checked in C), no more than
-    max_entries, and an empty map (one GET_NEXT_KEY, just before).  Then no insert
-    can fail whatever the order, and no two threads touch one key; only the order
-    of elements inside a hash bucket may differ.  ``result.parallel`` tells whether
-    it was used.  If a parallel apply fails anyway (another writer filled the map
-    meanwhile), BatchError's ``also_applied`` lists the ranges after ``index`` that
-    were written (never rolled back).
+    ``parallel=True`` (``on_error="stop"`` only): up to 4 threads at once (GIL
+    released) where the result is the serial one.  A run long enough for the
+    in-kernel program into a preallocated HASH map without ZERO_SEED takes the
+    speculative apply (any flags, any keys, populated or not: each key goes to one
+    thread, what a thread applied after another's first refused element is undone,
+    and the rest is applied serially from there; :meth:`UpdateProg.speculate`).
+    Otherwise the buffer is split into contiguous parts (UPDATE_BATCH) only when
+    provably identical: plain upserts (``flags`` 0), a preallocated HASH or
+    PERCPU_HASH map without ZERO_SEED, at least :data:`PARALLEL_MIN` pairwise
+    distinct keys (checked in C), no more than max_entries, and an empty map (one
+    GET_NEXT_KEY, just before).  Only the order of elements inside a hash bucket
+    may differ.  ``result.parallel`` tells whether threads were used.  If another
+    writer makes a parallel apply fail or refuse an undo, BatchError's
+    ``also_applied`` lists the ranges after ``index`` that stayed written (never
+    rolled back).
 
     Cost: one UPDATE_BATCH per chunk (about 60-100 ns per element on the kernel);
     NOEXIST/EXIST and keyless maps: one UPDATE_ELEM per element, in C.  Long runs

@@ -191,6 +191,15 @@ class _ProgSpy:
             return r
 
         monkeypatch.setattr(_kprog.ProgApply, "part", part)
+        self.spec = []  # the (rc, applied, not_undone) of every ProgApply.speculate
+        real_spec = _kprog.ProgApply.speculate
+
+        def speculate(this, *a):
+            r = real_spec(this, *a)
+            self.spec.append(r)
+            return r
+
+        monkeypatch.setattr(_kprog.ProgApply, "speculate", speculate)
 
     def paths(self):
         for use_prog in (True, False):
@@ -305,8 +314,8 @@ def test_batch_file_report_is_the_same(tmp_path, prog, tail):
 
 def test_parts_in_slots_run_at_once(prog):
     """KernelLoops.update_prog with two parts (two threads, one slot each): every part
-    applied, the contents those of the serial apply; the engine's parallel apply of an
-    empty hash map goes through it."""
+    applied, the contents those of the serial apply; the engine's parallel apply of a
+    hash map is one speculative apply (its threads are C threads: no part)."""
     n = _kloops.PROG_MIN_ANY * 2
     keys = b"".join(struct.pack("<Q", i * 7919) for i in range(n))
     values = b"".join(struct.pack("<Q", i) for i in range(n))
@@ -327,7 +336,10 @@ def test_parts_in_slots_run_at_once(prog):
         res = engine.update_packed(FdTarget(KB, fd, _info(fd), 8), keys, values, parallel=True)
         assert res.applied == n
         assert res.parallel is (engine._threads() >= 2)
-        assert len(prog.calls) == (engine._threads() if res.parallel else 1)
+        if res.parallel:
+            assert (prog.spec, prog.calls) == ([(0, n, [])], [])
+        else:
+            assert (prog.spec, len(prog.calls)) == ([], 1)
         assert len(_contents(fd, 8, 8)) == n
     finally:
         KB.close(fd)
