@@ -436,7 +436,7 @@ def _run(
             up = progs.get(ci)
         if up is not None and up.spec_slots:
             rc, cnt, kept = up.speculate(c.kbuf, c.vbuf, c.t.value_buf_size, c.n)
-            res.parallel |= rc in (0, _EPROTO, _EINTR)
+            res.parallel |= rc == 0 or rc == _EPROTO or (rc == _EINTR and cnt > 0)
             if rc == _EINTR:
                 par = (rc, cnt, [])
             elif rc == 0 or rc == _EPROTO:  # the prefix is applied; the rest serially
