@@ -25,7 +25,7 @@ from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PKG = os.path.join(HERE, "bpfmaps")
-SOURCES = ["_shim.c", "_native/scan.c", "_sync.c", "_ring.c", "_stop.c", "_papply.c"]
+SOURCES = ["_shim.c", "_native/scan.c", "_sync.c", "_ring.c", "_stop.c", "_papply.c", "_pexec.c"]
 #: headers shared by several sources: cdef first, once
 SHARED = ["_native/ops.h"]
 

@@ -28,7 +28,7 @@ RANK: dict[str, float] = {
     "_backend_protocol": 1.3,  # the Backend Protocol classes (typing at run time)
     # L1: the syscall layer: the compiled module, its one wrapper, the protocol, loops
     "_host": 1.1,  # /sys and /proc facts, pure Python
-    "_ffi": 2, "_pack": 2, "_cbuf": 2.1, "_kring": 2.2, "_loopbase": 2.25, "_kprog": 2.28, "_kloops": 2.3, "kernel": 2.5, "backend": 3, "loops": 4,
+    "_ffi": 2, "_pack": 2, "_cbuf": 2.1, "_kring": 2.2, "_loopbase": 2.25, "_kprog": 2.28, "_kexec": 2.29, "_kloops": 2.3, "kernel": 2.5, "backend": 3, "loops": 4,
     # L2: the raw batch engine: its data, rollback and streaming reads, then the executor
     "chunks": 4.5, "rollback": 4.6, "dump": 4.7, "engine": 5,
     # BTF: the pure parser and type model; the loader opens objects through a backend
@@ -95,7 +95,7 @@ ONLY: dict[str, set[str]] = {
     "testing.pytest_plugin": {"errors", "types", "backend"},
 }
 #: the only importers of the compiled module (REDESIGN: kernel backend and scanner driver)
-FFI_USERS = {"kernel", "_cbuf", "_kring", "_kprog", "_kloops", "bpftool.scan", "loops"}
+FFI_USERS = {"kernel", "_cbuf", "_kring", "_kprog", "_kexec", "_kloops", "bpftool.scan", "loops"}
 
 #: lazy imports of bpfmaps modules that are allowed, with the reason
 LAZY: dict[tuple[str, str], str] = {
@@ -110,6 +110,10 @@ LAZY: dict[tuple[str, str], str] = {
     "possible_cpus, which every batch file asks, is bpfmaps.types'",
     ("kernel", "_kring"): "start-up: the ring readers (mmap) only for ringbuf_open/perf_open",
     ("_kloops", "_kprog"): "start-up: the in-kernel apply only for runs of thousands of updates",
+    (
+        "_kloops",
+        "_kexec",
+    ): "start-up: the in-kernel exec program only for blocks of thousands of ops",
     ("loops", "kernel"): "optional extension: C loops only for the kernel backend",
     ("bpftool.scan", "_ffi"): "optional extension: the C scanner (files parse without it)",
     ("cli", "bpftool.runner"): "start-up: `bpfmaps -h` does not import the runner",

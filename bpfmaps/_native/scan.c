@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include "scan.h"
 #include "../_shim.h"
+#include "../_pexec.h"
 
 /* the C loops' stop flag (bpfmaps/_stop.c): set by SIGINT/SIGTERM during a run */
 extern volatile sig_atomic_t bpfm_stop_sig;
@@ -1374,6 +1375,7 @@ int bpfm_exec_print(const struct bpfm_op *ops, uint32_t count, const int *fds, c
     uint64_t u = *out_used;
     uint32_t i;
     uint32_t single = 0; /* ops left to run one by one (after a failed batch call) */
+    struct bpfm_pexec *px = bpfm_pexec_current(); /* the thread's exec program, if any */
     int rc;
 
     for (i = 0; i < count; i++, o++) {
@@ -1384,6 +1386,38 @@ int bpfm_exec_print(const struct bpfm_op *ops, uint32_t count, const int *fds, c
             *done = i;
             *out_used = u;
             return -EINTR;
+        }
+
+        if (px && !single && (o->kind == BPFM_OP_UPDATE || o->kind == BPFM_OP_DELETE)) {
+            /* a segment of updates/deletes on the program's maps: one program run
+             * (_pexec.h); it stops at the first op refused, with that op's errno */
+            uint32_t n = bpfm_pexec_segment(px, o, count - i, fds);
+
+            if (n) {
+                uint32_t applied;
+
+                rc = bpfm_pexec_run(px, o, n, keys, values, &applied);
+                if (rc == 0) {
+                    i += n - 1;
+                    o += n - 1;
+                    continue;
+                }
+                if (rc != -EPROTO) {
+                    *done = i + applied;
+                    *out_used = u;
+                    return rc;
+                }
+                /* the program failed as a whole (now unused): the rest by syscall */
+                i += applied;
+                o += applied;
+                key = o->key_off == BPFM_NO_KEY ? NULL : keys + o->key_off;
+                m = maps ? &maps[o->map] : &no_print;
+                if (bpfm_stop_sig) {
+                    *done = i;
+                    *out_used = u;
+                    return -EINTR;
+                }
+            }
         }
 
         if (single)

@@ -27,6 +27,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional
 
+    from .._kexec import ExecProg
     from .commands import Commands as _Below
     from .state import Item
 else:
@@ -63,9 +64,18 @@ class BlockExecutor(_Below):
         exec loop (C on the kernel), which stops before lookups/getnext/pop: those
         run here and print.  Stops at the first failure with its exact report.
         Progress is shown after each engine or loop call; it never changes what runs."""
+        runs = scan.find_runs(blk, RUN_MIN)
+        prog = self._exec_prog(blk, runs)
+        if prog is None:
+            self._exec_parts(blk, runs)
+        else:
+            with prog:  # attached to this thread's exec loop; closed at the end
+                self._exec_parts(blk, runs)
+
+    def _exec_parts(self, blk: OpBlock, runs: list[tuple[int, int]]) -> None:
         n = blk.count
         at = 0
-        for start, end in scan.find_runs(blk, RUN_MIN):
+        for start, end in runs:
             if at < start:
                 self._exec_ops(blk, at, start)
             if (self._stop is not None and self._stop.signum) or self.out.broken:
@@ -74,6 +84,19 @@ class BlockExecutor(_Below):
             at = end
         if at < n:
             self._exec_ops(blk, at, n)
+
+    def _exec_prog(self, blk: OpBlock, runs: list[tuple[int, int]]) -> Optional[ExecProg]:
+        """The backend's in-kernel exec program for the block's exec loop
+        (:meth:`bpfmaps.loops.Loops.open_exec_prog`: segments of updates/deletes in one
+        program run each, same results), or None: not a native loop, too few ops."""
+        lp = loops.of(self.backend)
+        if not getattr(lp, "native_ops", False):
+            return None
+        t = blk.table
+        fds = self._block_fds(blk, blk.line(0))
+        infos = [getattr(m, "info", None) for m in t.refs]
+        outside = sum(end - start for start, end in runs)
+        return lp.open_exec_prog(fds, infos, blk.ops, blk.count, outside)
 
     def _block_fds(self, blk: OpBlock, line: int) -> list[int]:
         fds = []

@@ -1,0 +1,138 @@
+"""In-kernel exec of a batch file's update/delete segments (the kernel backend's,
+``_pexec.c``).
+
+The exec loop (``bpfm_exec_print``) issues one ``BPF_MAP_UPDATE_ELEM`` per
+NOEXIST/EXIST line and one ``UPDATE_BATCH``/``DELETE_BATCH`` per short group; about a
+quarter of a mixed file's time is the syscalls' own overhead (entry, ``copy_from_user``
+and its usercopy checks, the key/value allocations, fd lookup).  A BPF program of type
+``BPF_PROG_TYPE_SYSCALL``, run by ``BPF_PROG_TEST_RUN``, applies a SEGMENT of
+consecutive update and delete ops (each with its own map among up to 4, its kind and
+its flags) that the loop staged in three mmapped arrays (op codes, keys, values), in
+order, stopping at the first op a map refuses, with that op's errno.  The loop sends
+each such segment (at most :data:`CAP` ops) to one program run; lookups, getnext and
+pop, ops on other maps and ops without a key end a segment and keep their path.
+
+When is the result the syscall's?  The per-op work is the same map function:
+``bpf_map_update_elem`` (the helper) calls ``map->ops->map_update_elem`` with the op's
+flags, as ``BPF_MAP_UPDATE_ELEM`` does through ``bpf_map_update_value`` for these map
+types; ``bpf_map_delete_elem`` calls ``map->ops->map_delete_elem``, as
+``BPF_MAP_DELETE_ELEM`` does.  So a refused op gets the errno the syscall gives
+(``EEXIST``, ``ENOENT``, ``E2BIG`` for a full hash map or an array index out of range,
+``EINVAL`` for an array delete), and the ops before it are applied, none after it.
+What the syscalls check besides, and what is checked instead before the program is
+built (:func:`bpfmaps._kprog.eligible`, per map): the fd's write permission, a frozen
+map, ``BPF_F_RDONLY`` (not taken: the syscall reports its ``EPERM`` itself); map
+types whose syscall path is not that function (only ``HASH`` and ``ARRAY`` are
+taken); flags: only 0/1/2 go to the program (``BPF_F_LOCK`` never).  Each op's fd must
+be the fd the program was built with (else the op takes the syscall).  The map
+pointers are constants, one pair of call sites per map: the program dispatches on the
+op's map.  A map the verifier refuses or a kernel without the features (5.17) fails
+:func:`open_for` and the syscalls are used.  A run that fails as a whole, or stops
+without an op's error, marks the program broken: the loop applies the rest of that
+segment, and all later ones, by syscall.  Outside the guarantee, as for any report:
+another process freezing the map or changing its permissions during the run.  Visible
+while it runs: one program (``bpfm_exec``) and three arrays (``bpfm_exec_o``,
+``bpfm_exec_k``, ``bpfm_exec_v``), all closed when the run ends.
+"""
+
+from __future__ import annotations
+
+from ._ffi import ffi, lib
+from ._kprog import eligible
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any, Optional
+
+    from .types import MapInfo
+
+__all__ = ["CAP", "MAPS", "ExecProg", "count_ops", "open_for"]
+
+#: ops per program run: stop signals are seen between runs
+CAP = 8192
+#: maps a program takes at most (the ops on others keep the syscall path)
+MAPS = 4
+#: bytes of the three arrays together at most (cap shrinks for big elements)
+_ARRAY_BYTES = 1 << 20
+_OP_STRIDE = 8
+
+
+class ExecProg:
+    """One built exec program (its fds and mapped arrays).  ``with prog:`` attaches it
+    to the calling thread, so that thread's exec loop runs segments through it, and
+    detaches and closes it at the end (also on an exception).  Use :func:`open_for`."""
+
+    __slots__ = ("_p", "_prev", "tables")
+
+    def __init__(self, p: Any, tables: list[int]) -> None:
+        self._p = p
+        self._prev: Any = ffi.NULL
+        #: the plan's map indices the program takes
+        self.tables = tables
+
+    @property
+    def runs(self) -> int:
+        """Program runs so far.  No syscall."""
+        return int(self._p.runs)
+
+    @property
+    def applied(self) -> int:
+        """Ops applied by program runs so far.  No syscall."""
+        return int(self._p.applied)
+
+    @property
+    def broken(self) -> bool:
+        """True once a run failed as a whole (the loop then uses the syscalls)."""
+        return bool(self._p.broken)
+
+    def close(self) -> None:
+        """Detach (if attached) and close the program and its arrays (idempotent).
+        No map is touched."""
+        lib.bpfm_pexec_close(self._p)
+
+    def __enter__(self) -> ExecProg:
+        self._prev = lib.bpfm_pexec_use(self._p)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        lib.bpfm_pexec_use(self._prev)
+        self.close()
+
+
+def count_ops(ops: Any, count: int) -> int:
+    """The update/delete ops with a key among ``count`` packed op records (``ops``: a
+    buffer of ``struct bpfm_op``).  Cost: one C pass, no syscall."""
+    if not count:
+        return 0
+    return int(lib.bpfm_pexec_count(ffi.from_buffer("struct bpfm_op[]", ops), count))
+
+
+def open_for(fds: Sequence[int], infos: Sequence[Optional[MapInfo]]) -> Optional[ExecProg]:
+    """The exec program for the maps of a plan's table (``fds[i]``, ``infos[i]``:
+    map index i; None or a negative fd: not taken): the first :data:`MAPS` maps that
+    are :func:`bpfmaps._kprog.eligible`, or None when none is or it cannot be built
+    here (then the syscalls are used).  Cost: ~1.5-2 ms (three array maps, BTF and
+    program loads).  Kernel floor 5.17, CAP_BPF."""
+    sel: list[tuple[int, int, MapInfo]] = []
+    for i, (fd, info) in enumerate(zip(fds, infos)):
+        if len(sel) < MAPS and info is not None and fd >= 0 and eligible(fd, info, 0):
+            sel.append((i, fd, info))
+    if not sel:
+        return None
+    big = max(max(info.key_size, info.value_size) for _, _, info in sel)
+    esize = (big + 7) & ~7
+    cap = max(1, min(CAP, _ARRAY_BYTES // (2 * esize + _OP_STRIDE)))
+    p = ffi.new("struct bpfm_pexec *")
+    rc = lib.bpfm_pexec_open(
+        p,
+        len(sel),
+        ffi.new("uint32_t[]", [i for i, _, _ in sel]),
+        ffi.new("int[]", [fd for _, fd, _ in sel]),
+        ffi.new("uint32_t[]", [info.key_size for _, _, info in sel]),
+        ffi.new("uint32_t[]", [info.value_size for _, _, info in sel]),
+        cap,
+    )
+    if rc < 0:
+        return None
+    return ExecProg(p, [i for i, _, _ in sel])
