@@ -102,7 +102,8 @@ class ExecProg:
 
 def count_ops(ops: Any, count: int) -> int:
     """The update/delete ops with a key among ``count`` packed op records (``ops``: a
-    buffer of ``struct bpfm_op``).  Cost: one C pass, no syscall."""
+    buffer of ``struct bpfm_op``) that have such an op next to them (a single one
+    between other ops keeps its syscall).  Cost: one C pass, no syscall."""
     if not count:
         return 0
     return int(lib.bpfm_pexec_count(ffi.from_buffer("struct bpfm_op[]", ops), count))

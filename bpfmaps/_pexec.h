@@ -47,7 +47,7 @@ struct bpfm_pexec *bpfm_pexec_current(void);
 
 /* The length of the segment from ops[0] (at most `left`, at most cap): consecutive
  * updates (flags 0..2) and deletes with a key on p's maps with the fds in `fds`; 0 when
- * ops[0] is not one. */
+ * ops[0] is not one, or the segment is a single op (its syscall costs as much). */
 uint32_t bpfm_pexec_segment(const struct bpfm_pexec *p, const struct bpfm_op *ops,
                             uint32_t left, const int *fds);
 
@@ -58,5 +58,6 @@ uint32_t bpfm_pexec_segment(const struct bpfm_pexec *p, const struct bpfm_op *op
 int bpfm_pexec_run(struct bpfm_pexec *p, const struct bpfm_op *ops, uint32_t n,
                    const char *keys, const char *values, uint32_t *applied);
 
-/* The update and delete ops with a key among ops[0..n) (what a program may take). */
+/* The update and delete ops with a key among ops[0..n) that have such an op next to
+ * them (what a program may take: a single op between others keeps its syscall). */
 uint32_t bpfm_pexec_count(const struct bpfm_op *ops, uint32_t n);

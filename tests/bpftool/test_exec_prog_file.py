@@ -209,3 +209,12 @@ def test_a_stop_signal_stops_before_the_next_run(tmp_path):
         assert len(_dump(fd)) == 10
     finally:
         KB.close(fd)
+
+
+def test_updates_between_lookups_do_not_build_it(tmp_path, monkeypatch):
+    """The lookup shape: every update alone between two lookups (each would be a
+    one-op segment, which keeps its syscall), so the program is not worth building."""
+    bench = _bench()
+    spy = _Spy(monkeypatch)
+    rc = _run(tmp_path, lambda a, b: bench.make_file("lookup", 10000, a, b))[0]
+    assert rc == 0 and spy.progs == []
