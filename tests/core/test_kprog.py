@@ -181,25 +181,22 @@ class _ProgSpy:
     ``calls`` emptied before each."""
 
     def __init__(self, monkeypatch):
-        self.calls = []
-        self._mp = monkeypatch
-        real = _kprog.ProgApply.part
-
-        def part(this, *a):
-            r = real(this, *a)
-            self.calls.append(r)
-            return r
-
-        monkeypatch.setattr(_kprog.ProgApply, "part", part)
+        self.calls = []  # the (rc, applied) of every ProgApply.part
         self.spec = []  # the (rc, applied, not_undone) of every ProgApply.speculate
-        real_spec = _kprog.ProgApply.speculate
+        self._mp = monkeypatch
+        for name, seen in (("part", self.calls), ("speculate", self.spec)):
+            monkeypatch.setattr(
+                _kprog.ProgApply, name, self._watch(getattr(_kprog.ProgApply, name), seen)
+            )
 
-        def speculate(this, *a):
-            r = real_spec(this, *a)
-            self.spec.append(r)
+    @staticmethod
+    def _watch(real, seen):
+        def watched(this, *a):
+            r = real(this, *a)
+            seen.append(r)
             return r
 
-        monkeypatch.setattr(_kprog.ProgApply, "speculate", speculate)
+        return watched
 
     def paths(self):
         for use_prog in (True, False):
