@@ -33,71 +33,10 @@
 #include <unistd.h>
 #include <linux/bpf.h>
 
+#include "_bpfprog.h"
 #include "_papply.h"
 
 extern volatile sig_atomic_t bpfm_stop_sig;
-
-#define PTR(p) ((uint64_t)(uintptr_t)(p))
-
-static int sys_bpf(int cmd, union bpf_attr *attr)
-{
-    long r = syscall(__NR_bpf, cmd, attr, sizeof(*attr));
-    return r < 0 ? -errno : (int)r;
-}
-
-/* the ctx the program reads and writes (BPF_PROG_TEST_RUN copies it back) */
-struct run_ctx {
-    uint32_t n;
-    int32_t err;
-    uint32_t done;
-    uint32_t base; /* index of the run's first element in the arrays (its slot) */
-};
-
-#define INSN(c, d, s, o, i) ((struct bpf_insn){(c), (d), (s), (o), (i)})
-#define MOV_X(d, s) INSN(BPF_ALU64 | BPF_MOV | BPF_X, d, s, 0, 0)
-#define MOV_K(d, k) INSN(BPF_ALU64 | BPF_MOV | BPF_K, d, 0, 0, k)
-#define ADD_K(d, k) INSN(BPF_ALU64 | BPF_ADD | BPF_K, d, 0, 0, k)
-#define LDX_W(d, s, o) INSN(BPF_LDX | BPF_W | BPF_MEM, d, s, o, 0)
-#define STX_W(d, s, o) INSN(BPF_STX | BPF_W | BPF_MEM, d, s, o, 0)
-#define ST_DW(d, o, k) INSN(BPF_ST | BPF_DW | BPF_MEM, d, 0, o, k)
-#define CALL(f) INSN(BPF_JMP | BPF_CALL, 0, 0, 0, f)
-#define EXIT() INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
-#define MAX_INSNS 256
-#define JA(o) INSN(BPF_JMP | BPF_JA, 0, 0, o, 0)
-#define ST_W(d, o, k) INSN(BPF_ST | BPF_W | BPF_MEM, d, 0, o, k)
-
-struct prog {
-    struct bpf_insn insn[MAX_INSNS];
-    int n;
-    int full; /* an emit found no room: the program is not loaded */
-};
-
-static int emit(struct prog *p, struct bpf_insn x)
-{
-    if (p->n == MAX_INSNS) { /* cannot happen with the builds below: refuse, not overflow */
-        p->full = 1;
-        return p->n - 1;
-    }
-    p->insn[p->n] = x;
-    return p->n++;
-}
-
-static void emit_ld_map(struct prog *p, int reg, int fd)
-{
-    emit(p, INSN(BPF_LD | BPF_DW | BPF_IMM, reg, BPF_PSEUDO_MAP_FD, 0, fd));
-    emit(p, INSN(0, 0, 0, 0, 0));
-}
-
-/* r0 = lookup(array fd, &index) with the u32 index at fp-4; then "if r0 == 0 goto
- * fail": returns that jump's index, for the caller to patch once fail is placed */
-static int emit_lookup(struct prog *p, int fd)
-{
-    emit(p, MOV_X(2, 10));
-    emit(p, ADD_K(2, -4));
-    emit_ld_map(p, 1, fd);
-    emit(p, CALL(BPF_FUNC_map_lookup_elem));
-    return emit(p, INSN(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 0, 0));
-}
 
 /* returns the instruction index of the callback */
 /* keys looked up ahead of their updates (BPFM_PAPPLY_PREFETCH): measured 4 and 8 alike
@@ -109,31 +48,8 @@ static int build(struct prog *p, int map_fd, int keys_fd, int values_fd, int32_t
 {
     int ld_cb, cb, j_k, j_v, j_p = -1, j_u = -1, j_abs, j_upd, j_e, fail, err;
 
-    p->n = 0;
-    p->full = 0;
-    /* main */
-    emit(p, MOV_X(6, 1));                                 /* r6 = ctx */
-    emit(p, ST_DW(10, -16, 0));                           /* state = 0 */
-    emit(p, ST_DW(10, -8, 0));
-    emit(p, LDX_W(1, 6, offsetof(struct run_ctx, base)));
-    emit(p, STX_W(10, 1, -8));                            /* state.base = ctx->base */
-    emit(p, LDX_W(1, 6, offsetof(struct run_ctx, n)));    /* r1 = ctx->n */
-    emit(p, STX_W(10, 1, -4));                            /* state.n = ctx->n */
-    ld_cb = emit(p, INSN(BPF_LD | BPF_DW | BPF_IMM, 2, BPF_PSEUDO_FUNC, 0, 0));
-    emit(p, INSN(0, 0, 0, 0, 0));
-    emit(p, MOV_X(3, 10));
-    emit(p, ADD_K(3, -16));                               /* r3 = &state */
-    emit(p, MOV_K(4, 0));
-    emit(p, CALL(BPF_FUNC_loop));
-    emit(p, LDX_W(1, 10, -16));
-    emit(p, STX_W(6, 1, offsetof(struct run_ctx, done)));
-    emit(p, LDX_W(1, 10, -12));
-    emit(p, STX_W(6, 1, offsetof(struct run_ctx, err)));
-    emit(p, MOV_K(0, 0));
-    emit(p, EXIT());
-    /* step(r1 = i, r2 = &state): state.done at +0, state.err at +4, state.base at +8 */
-    cb = p->n;
-    p->insn[ld_cb].imm = cb - ld_cb - 1;
+    ld_cb = emit_main(p);
+    cb = land_step(p, ld_cb);
     emit(p, MOV_X(6, 2));
     if (prefetch > 1) {
         /* every `prefetch` elements: look up the next `prefetch` keys first, with no
@@ -189,7 +105,7 @@ static int build(struct prog *p, int map_fd, int keys_fd, int values_fd, int32_t
         emit(p, MOV_K(4, 0));
         emit(p, CALL(BPF_FUNC_map_update_elem));
         j_u = emit(p, INSN(BPF_JMP | BPF_JNE | BPF_K, 0, 0, 0, 0));
-        j_upd = emit(p, JA(0));
+        j_upd = emit(p, JA());
         p->insn[j_abs].off = p->n - j_abs - 1;
         emit(p, ST_W(9, 0, 0));                           /* present[j] = 0 */
         p->insn[j_upd].off = p->n - j_upd - 1;
@@ -221,71 +137,6 @@ static int build(struct prog *p, int map_fd, int keys_fd, int values_fd, int32_t
     return cb;
 }
 
-/* the BTF bpf_loop needs: [1] int, [2] int(void), [3] FUNC main, [4] FUNC step */
-static int load_btf(void)
-{
-    static const char strs[] = "\0int\0main\0step";
-    static const uint32_t types[] = {
-        1, 1u << 24, 4, (1u << 24) | 32, /* INT "int", signed, 32 bits */
-        0, 13u << 24, 1,                 /* FUNC_PROTO returning [1], no args */
-        5, 12u << 24, 2,                 /* FUNC "main" (static) of [2] */
-        10, 12u << 24, 2,                /* FUNC "step" (static) of [2] */
-    };
-    struct {
-        uint16_t magic;
-        uint8_t version, flags;
-        uint32_t hdr_len, type_off, type_len, str_off, str_len;
-        uint32_t types[sizeof(types) / 4];
-        char strs[sizeof(strs)];
-    } __attribute__((packed)) blob;
-    union bpf_attr attr;
-
-    blob.magic = 0xeB9F;
-    blob.version = 1;
-    blob.flags = 0;
-    blob.hdr_len = 24;
-    blob.type_off = 0;
-    blob.type_len = sizeof(types);
-    blob.str_off = sizeof(types);
-    blob.str_len = sizeof(strs);
-    memcpy(blob.types, types, sizeof(types));
-    memcpy(blob.strs, strs, sizeof(strs));
-    memset(&attr, 0, sizeof(attr));
-    attr.btf = PTR(&blob);
-    attr.btf_size = sizeof(blob);
-    return sys_bpf(BPF_BTF_LOAD, &attr);
-}
-
-static int array_new(uint32_t value_size, uint32_t n, const char *name)
-{
-    union bpf_attr attr;
-
-    memset(&attr, 0, sizeof(attr));
-    attr.map_type = BPF_MAP_TYPE_ARRAY;
-    attr.key_size = 4;
-    attr.value_size = value_size;
-    attr.max_entries = n;
-    attr.map_flags = BPF_F_MMAPABLE;
-    strncpy(attr.map_name, name, BPF_OBJ_NAME_LEN - 1);
-    return sys_bpf(BPF_MAP_CREATE, &attr);
-}
-
-static size_t page_round(size_t n)
-{
-    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-    return (n + pg - 1) / pg * pg;
-}
-
-static int map_array(int fd, size_t len, char **out)
-{
-    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-
-    if (m == MAP_FAILED)
-        return -errno;
-    *out = m;
-    return 0;
-}
-
 void bpfm_papply_close(struct bpfm_papply *p)
 {
     if (p->keys)
@@ -315,9 +166,7 @@ int bpfm_papply_open(struct bpfm_papply *p, int map_fd, uint32_t key_size,
                      uint32_t mode)
 {
     struct prog prog;
-    union bpf_attr attr;
-    uint32_t finfo[4];
-    int btf_fd, cb, rc;
+    int cb, rc;
 
     memset(p, 0, sizeof(*p));
     p->prog_fd = p->keys_fd = p->values_fd = p->undo_fd = p->present_fd = -1;
@@ -356,33 +205,9 @@ int bpfm_papply_open(struct bpfm_papply *p, int map_fd, uint32_t key_size,
             (rc = map_array(p->present_fd, p->present_len, &p->present)) < 0)
             goto fail;
     }
-    rc = btf_fd = load_btf();
-    if (rc < 0)
-        goto fail;
     cb = build(&prog, map_fd, p->keys_fd, p->values_fd, (int32_t)elem_flags, p->undo_fd,
                p->present_fd, mode & BPFM_PAPPLY_PREFETCH ? PREFETCH : 0);
-    if (prog.full) {
-        close(btf_fd);
-        rc = -E2BIG;
-        goto fail;
-    }
-    finfo[0] = 0;
-    finfo[1] = 3;
-    finfo[2] = (uint32_t)cb;
-    finfo[3] = 4;
-    memset(&attr, 0, sizeof(attr));
-    attr.prog_type = BPF_PROG_TYPE_SYSCALL;
-    attr.prog_flags = BPF_F_SLEEPABLE;
-    attr.insns = PTR(prog.insn);
-    attr.insn_cnt = (uint32_t)prog.n;
-    attr.license = PTR("GPL");
-    attr.prog_btf_fd = (uint32_t)btf_fd;
-    attr.func_info = PTR(finfo);
-    attr.func_info_cnt = 2;
-    attr.func_info_rec_size = 8;
-    strncpy(attr.prog_name, "bpfm_apply", BPF_OBJ_NAME_LEN - 1);
-    rc = p->prog_fd = sys_bpf(BPF_PROG_LOAD, &attr);
-    close(btf_fd); /* the program holds its BTF */
+    rc = p->prog_fd = load_prog(&prog, cb, "bpfm_apply");
     if (rc < 0)
         goto fail;
     return 0;

@@ -28,75 +28,13 @@
 #include <unistd.h>
 #include <linux/bpf.h>
 
+#include "_bpfprog.h"
 #include "_native/ops.h"
 #include "_pexec.h"
 
-#define PTR(p) ((uint64_t)(uintptr_t)(p))
 #define PEXEC_MAPS 4
 #define OP_STRIDE 8 /* the ops array's element: a u32 code, padded */
 #define PEXEC_SEG_MIN 2 /* shorter segments keep the syscall */
-
-static int sys_bpf(int cmd, union bpf_attr *attr)
-{
-    long r = syscall(__NR_bpf, cmd, attr, sizeof(*attr));
-    return r < 0 ? -errno : (int)r;
-}
-
-struct run_ctx {
-    uint32_t n;
-    int32_t err;
-    uint32_t done;
-    uint32_t pad;
-};
-
-#define INSN(c, d, s, o, i) ((struct bpf_insn){(c), (d), (s), (o), (i)})
-#define MOV_X(d, s) INSN(BPF_ALU64 | BPF_MOV | BPF_X, d, s, 0, 0)
-#define MOV_K(d, k) INSN(BPF_ALU64 | BPF_MOV | BPF_K, d, 0, 0, k)
-#define ADD_K(d, k) INSN(BPF_ALU64 | BPF_ADD | BPF_K, d, 0, 0, k)
-#define LDX_W(d, s, o) INSN(BPF_LDX | BPF_W | BPF_MEM, d, s, o, 0)
-#define STX_W(d, s, o) INSN(BPF_STX | BPF_W | BPF_MEM, d, s, o, 0)
-#define ST_DW(d, o, k) INSN(BPF_ST | BPF_DW | BPF_MEM, d, 0, o, k)
-#define JEQ_K(d, k) INSN(BPF_JMP | BPF_JEQ | BPF_K, d, 0, 0, k)
-#define JNE_K(d, k) INSN(BPF_JMP | BPF_JNE | BPF_K, d, 0, 0, k)
-#define JGT_K(d, k) INSN(BPF_JMP | BPF_JGT | BPF_K, d, 0, 0, k)
-#define JA() INSN(BPF_JMP | BPF_JA, 0, 0, 0, 0)
-#define CALL(f) INSN(BPF_JMP | BPF_CALL, 0, 0, 0, f)
-#define EXIT() INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
-#define MAX_INSNS 192
-
-struct prog {
-    struct bpf_insn insn[MAX_INSNS];
-    int n;
-};
-
-static int emit(struct prog *p, struct bpf_insn x)
-{
-    p->insn[p->n] = x;
-    return p->n++;
-}
-
-/* point jump `j` at the next instruction to be emitted */
-static void land(struct prog *p, int j)
-{
-    p->insn[j].off = (int16_t)(p->n - j - 1);
-}
-
-static void emit_ld_map(struct prog *p, int reg, int fd)
-{
-    emit(p, INSN(BPF_LD | BPF_DW | BPF_IMM, reg, BPF_PSEUDO_MAP_FD, 0, fd));
-    emit(p, INSN(0, 0, 0, 0, 0));
-}
-
-/* r0 = lookup(array fd, &index) with the u32 index at fp-4, then "if r0 == 0 goto
- * miss": returns that jump */
-static int emit_lookup(struct prog *p, int fd)
-{
-    emit(p, MOV_X(2, 10));
-    emit(p, ADD_K(2, -4));
-    emit_ld_map(p, 1, fd);
-    emit(p, CALL(BPF_FUNC_map_lookup_elem));
-    return emit(p, JEQ_K(0, 0));
-}
 
 /* returns the instruction index of the callback */
 static int build(struct prog *p, const struct bpfm_pexec *x)
@@ -104,26 +42,8 @@ static int build(struct prog *p, const struct bpfm_pexec *x)
     int ld_cb, cb, miss[3], out[2 * PEXEC_MAPS], nout = 0, none, j_e, i;
     uint32_t s;
 
-    p->n = 0;
-    /* main */
-    emit(p, MOV_X(6, 1));                                 /* r6 = ctx */
-    emit(p, ST_DW(10, -16, 0));                           /* state = {0, 0} */
-    emit(p, LDX_W(1, 6, offsetof(struct run_ctx, n)));    /* r1 = ctx->n */
-    ld_cb = emit(p, INSN(BPF_LD | BPF_DW | BPF_IMM, 2, BPF_PSEUDO_FUNC, 0, 0));
-    emit(p, INSN(0, 0, 0, 0, 0));
-    emit(p, MOV_X(3, 10));
-    emit(p, ADD_K(3, -16));                               /* r3 = &state */
-    emit(p, MOV_K(4, 0));
-    emit(p, CALL(BPF_FUNC_loop));
-    emit(p, LDX_W(1, 10, -16));
-    emit(p, STX_W(6, 1, offsetof(struct run_ctx, done)));
-    emit(p, LDX_W(1, 10, -12));
-    emit(p, STX_W(6, 1, offsetof(struct run_ctx, err)));
-    emit(p, MOV_K(0, 0));
-    emit(p, EXIT());
-    /* step(r1 = i, r2 = &state): state.done at +0, state.err at +4 */
-    cb = p->n;
-    p->insn[ld_cb].imm = cb - ld_cb - 1;
+    ld_cb = emit_main(p);
+    cb = land_step(p, ld_cb);
     emit(p, MOV_X(6, 2));                                 /* r6 = state */
     emit(p, STX_W(10, 1, -4));                            /* u32 index on the stack */
     miss[0] = emit_lookup(p, x->ops_fd);
@@ -171,71 +91,6 @@ static int build(struct prog *p, const struct bpfm_pexec *x)
     return cb;
 }
 
-/* the BTF bpf_loop needs: [1] int, [2] int(void), [3] FUNC main, [4] FUNC step */
-static int load_btf(void)
-{
-    static const char strs[] = "\0int\0main\0step";
-    static const uint32_t types[] = {
-        1, 1u << 24, 4, (1u << 24) | 32, /* INT "int", signed, 32 bits */
-        0, 13u << 24, 1,                 /* FUNC_PROTO returning [1], no args */
-        5, 12u << 24, 2,                 /* FUNC "main" (static) of [2] */
-        10, 12u << 24, 2,                /* FUNC "step" (static) of [2] */
-    };
-    struct {
-        uint16_t magic;
-        uint8_t version, flags;
-        uint32_t hdr_len, type_off, type_len, str_off, str_len;
-        uint32_t types[sizeof(types) / 4];
-        char strs[sizeof(strs)];
-    } __attribute__((packed)) blob;
-    union bpf_attr attr;
-
-    blob.magic = 0xeB9F;
-    blob.version = 1;
-    blob.flags = 0;
-    blob.hdr_len = 24;
-    blob.type_off = 0;
-    blob.type_len = sizeof(types);
-    blob.str_off = sizeof(types);
-    blob.str_len = sizeof(strs);
-    memcpy(blob.types, types, sizeof(types));
-    memcpy(blob.strs, strs, sizeof(strs));
-    memset(&attr, 0, sizeof(attr));
-    attr.btf = PTR(&blob);
-    attr.btf_size = sizeof(blob);
-    return sys_bpf(BPF_BTF_LOAD, &attr);
-}
-
-static int array_new(uint32_t value_size, uint32_t n, const char *name)
-{
-    union bpf_attr attr;
-
-    memset(&attr, 0, sizeof(attr));
-    attr.map_type = BPF_MAP_TYPE_ARRAY;
-    attr.key_size = 4;
-    attr.value_size = value_size;
-    attr.max_entries = n;
-    attr.map_flags = BPF_F_MMAPABLE;
-    strncpy(attr.map_name, name, BPF_OBJ_NAME_LEN - 1);
-    return sys_bpf(BPF_MAP_CREATE, &attr);
-}
-
-static size_t page_round(size_t n)
-{
-    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-    return (n + pg - 1) / pg * pg;
-}
-
-static int map_array(int fd, size_t len, char **out)
-{
-    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-
-    if (m == MAP_FAILED)
-        return -errno;
-    *out = m;
-    return 0;
-}
-
 static __thread struct bpfm_pexec *attached;
 
 struct bpfm_pexec *bpfm_pexec_use(struct bpfm_pexec *p)
@@ -279,9 +134,8 @@ int bpfm_pexec_open(struct bpfm_pexec *p, uint32_t nmaps, const uint32_t *table,
                     uint32_t cap)
 {
     struct prog prog;
-    union bpf_attr attr;
-    uint32_t finfo[4], i, big = 0;
-    int btf_fd, cb, rc;
+    uint32_t i, big = 0;
+    int cb, rc;
 
     memset(p, 0, sizeof(*p));
     p->prog_fd = p->ops_fd = p->keys_fd = p->values_fd = -1;
@@ -318,27 +172,8 @@ int bpfm_pexec_open(struct bpfm_pexec *p, uint32_t nmaps, const uint32_t *table,
         (rc = map_array(p->keys_fd, p->keys_len, &p->keys)) < 0 ||
         (rc = map_array(p->values_fd, p->values_len, &p->values)) < 0)
         goto fail;
-    rc = btf_fd = load_btf();
-    if (rc < 0)
-        goto fail;
     cb = build(&prog, p);
-    finfo[0] = 0;
-    finfo[1] = 3;
-    finfo[2] = (uint32_t)cb;
-    finfo[3] = 4;
-    memset(&attr, 0, sizeof(attr));
-    attr.prog_type = BPF_PROG_TYPE_SYSCALL;
-    attr.prog_flags = BPF_F_SLEEPABLE;
-    attr.insns = PTR(prog.insn);
-    attr.insn_cnt = (uint32_t)prog.n;
-    attr.license = PTR("GPL");
-    attr.prog_btf_fd = (uint32_t)btf_fd;
-    attr.func_info = PTR(finfo);
-    attr.func_info_cnt = 2;
-    attr.func_info_rec_size = 8;
-    strncpy(attr.prog_name, "bpfm_exec", BPF_OBJ_NAME_LEN - 1);
-    rc = p->prog_fd = sys_bpf(BPF_PROG_LOAD, &attr);
-    close(btf_fd); /* the program holds its BTF */
+    rc = p->prog_fd = load_prog(&prog, cb, "bpfm_exec");
     if (rc < 0)
         goto fail;
     return 0;
