@@ -159,7 +159,7 @@ class ProgApply:
         applied, exactly the serial prefix; rc 0 (all), ``-EPROTO`` (a slot stopped
         early and the rest of its round was undone: apply the rest serially, which
         decides element ``start + applied``), ``-EINTR`` (a stop signal between
-        rounds) or another -errno before anything was applied (no thread).
+        rounds) or another -errno before anything was applied.
         ``not_undone``: indices after the prefix whose undo the map refused (only
         when another writer changes the map meanwhile): they stay applied.  Cost:
         ~0.13 us an element on a populated hash map with two threads (about 0.6x

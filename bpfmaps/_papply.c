@@ -323,11 +323,13 @@ struct spec_run {
     uint32_t b;      /* the round's end (every slot finds the same) */
     uint32_t rcap;   /* elements a slot takes this round: doubles up to cap, so that an
                       * early refusal has little to undo */
+    /* under lock: the round's number (workers wait for it to change), its slots done,
+     * the end; claimed[t]: the round that slot t was last taken in (by any thread) */
+    uint32_t gen, finished;
     int quit;
-    int go;          /* workers wait for it: 1 run rounds, -1 end (not all started) */
+    uint32_t claimed[BPFM_SPEC_SLOTS];
     pthread_mutex_t lock;
-    pthread_cond_t ready;
-    pthread_barrier_t start, finish;
+    pthread_cond_t next, done;
     struct spec_slot slot[BPFM_SPEC_SLOTS];
 };
 
@@ -379,25 +381,47 @@ static void spec_round(struct spec_slot *s)
     s->rc = ctx.err ? ctx.err : (s->done != n ? -EPROTO : 0);
 }
 
+/* Take and run every slot of round `gen` that no thread has taken yet, starting at
+ * slot `first`: a thread the scheduler runs late finds its slot done by another, so a
+ * busy machine gets the serial speed rather than waits. */
+static void spec_take(struct spec_run *r, uint32_t first, uint32_t gen)
+{
+    uint32_t k, t, n = r->p->slots;
+
+    for (k = 0; k < n; k++) {
+        uint32_t was = gen - 1;
+
+        t = (first + k) % n;
+        if (!__atomic_compare_exchange_n(&r->claimed[t], &was, gen, 0, __ATOMIC_ACQ_REL,
+                                         __ATOMIC_RELAXED))
+            continue;
+        spec_round(&r->slot[t]);
+        pthread_mutex_lock(&r->lock);
+        if (++r->finished == n)
+            pthread_cond_signal(&r->done);
+        pthread_mutex_unlock(&r->lock);
+    }
+}
+
 static void *spec_worker(void *arg)
 {
     struct spec_slot *s = arg;
     struct spec_run *r = s->run;
-    int go;
+    uint32_t seen = 0;
 
     pthread_mutex_lock(&r->lock);
-    while (!(go = r->go))
-        pthread_cond_wait(&r->ready, &r->lock);
-    pthread_mutex_unlock(&r->lock);
-    if (go < 0)
-        return NULL;
     for (;;) {
-        pthread_barrier_wait(&r->start);
-        if (__atomic_load_n(&r->quit, __ATOMIC_ACQUIRE))
-            return NULL;
-        spec_round(s);
-        pthread_barrier_wait(&r->finish);
+        while (r->gen == seen && !r->quit)
+            pthread_cond_wait(&r->next, &r->lock);
+        if (r->quit)
+            break;
+        seen = r->gen;
+        pthread_mutex_unlock(&r->lock);
+        spec_take(r, s->slot, seen);
+        pthread_mutex_lock(&r->lock);
     }
+    pthread_mutex_unlock(&r->lock);
+    return NULL;
 }
 
 /* write `old` back at `key` (BPF_ANY), or delete `key` when old is NULL */
@@ -479,36 +503,34 @@ int bpfm_papply_spec(struct bpfm_papply *p, const char *keys, const char *values
         }
     }
     pthread_mutex_init(&r->lock, NULL);
-    pthread_cond_init(&r->ready, NULL);
-    pthread_barrier_init(&r->start, NULL, p->slots);
-    pthread_barrier_init(&r->finish, NULL, p->slots);
+    pthread_cond_init(&r->next, NULL);
+    pthread_cond_init(&r->done, NULL);
     /* signals go to the caller's thread (Python's handlers and bpfm_stop_sig) */
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
-    for (t = 1; t < p->slots; t++) {
-        if (pthread_create(&th[t], NULL, spec_worker, &r->slot[t]) != 0)
+    for (t = 1; t < p->slots; t++) { /* fewer threads only cost speed: slots are taken */
+        if (pthread_create(&th[made + 1], NULL, spec_worker, &r->slot[t]) != 0)
             break;
         made++;
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_mutex_lock(&r->lock);
-    r->go = made + 1 < p->slots ? -1 : 1;
-    pthread_cond_broadcast(&r->ready);
-    pthread_mutex_unlock(&r->lock);
-    if (r->go < 0) {
-        rc = -EAGAIN; /* nothing applied: the caller takes the serial way */
-        goto stop;
-    }
     while (r->a < r->end) {
-        uint32_t f = UINT32_MAX;
+        uint32_t f = UINT32_MAX, gen;
 
         if (bpfm_stop_sig) {
             rc = -EINTR; /* between rounds: the prefix before r->a is applied */
             break;
         }
-        pthread_barrier_wait(&r->start);
-        spec_round(&r->slot[0]);
-        pthread_barrier_wait(&r->finish);
+        pthread_mutex_lock(&r->lock);
+        r->finished = 0;
+        gen = ++r->gen;
+        pthread_cond_broadcast(&r->next);
+        pthread_mutex_unlock(&r->lock);
+        spec_take(r, 0, gen);
+        pthread_mutex_lock(&r->lock);
+        while (r->finished < p->slots)
+            pthread_cond_wait(&r->done, &r->lock);
+        pthread_mutex_unlock(&r->lock);
         for (t = 0; t < p->slots; t++) {
             struct spec_slot *s = &r->slot[t];
 
@@ -525,15 +547,14 @@ int bpfm_papply_spec(struct bpfm_papply *p, const char *keys, const char *values
         if (r->rcap < p->cap)
             r->rcap = r->rcap * 2 < p->cap ? r->rcap * 2 : p->cap;
     }
-stop:
-    __atomic_store_n(&r->quit, 1, __ATOMIC_RELEASE);
-    if (r->go > 0)
-        pthread_barrier_wait(&r->start); /* the workers see quit and end */
+    pthread_mutex_lock(&r->lock);
+    r->quit = 1;
+    pthread_cond_broadcast(&r->next);
+    pthread_mutex_unlock(&r->lock);
     for (t = 1; t <= made; t++)
         pthread_join(th[t], NULL);
-    pthread_barrier_destroy(&r->start);
-    pthread_barrier_destroy(&r->finish);
-    pthread_cond_destroy(&r->ready);
+    pthread_cond_destroy(&r->next);
+    pthread_cond_destroy(&r->done);
     pthread_mutex_destroy(&r->lock);
 out:
     *applied = r->a - start;

@@ -88,7 +88,9 @@ int bpfm_papply_part(struct bpfm_papply *p, uint32_t slot, const char *keys,
  * deleted; newest first), so the map holds exactly the serial prefix start .. f-1.
  * Returns 0 (all applied), -EPROTO (*applied = f - start: apply the rest serially, it
  * decides element f's fate), -EINTR (a stop signal, seen between rounds: *applied is
- * the prefix done) or -errno before anything was applied (e.g. no thread: EAGAIN).
+ * the prefix done) or -errno before anything was applied.  Each slot of a round is run by
+ * whichever thread takes it first (the caller's thread takes every slot not yet taken): a
+ * thread the scheduler runs late, or one that could not be started, only costs speed.
  * `undo`: what could not be undone (only possible when another writer changes the
  * map meanwhile); its idx (or NULL) receives their indices.  Call it without the GIL. */
 int bpfm_papply_spec(struct bpfm_papply *p, const char *keys, const char *values,

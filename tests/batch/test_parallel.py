@@ -20,6 +20,7 @@ N = bulk.PARALLEL_MIN + 1000
 def two_threads(monkeypatch):
     # the decision must not depend on the CPUs of the test machine
     monkeypatch.setattr(engine, "_threads", lambda: 2)
+    monkeypatch.setattr(engine, "_running_tasks", lambda: 1)
 
 
 def contents(m):

@@ -95,6 +95,7 @@ def test_same_result_as_serial(kb, small_rounds, monkeypatch, data, n, flags, th
     with little room: E2BIG; NOEXIST/EXIST: EEXIST/ENOENT anywhere): the speculative
     apply's report and contents equal the serial apply's."""
     monkeypatch.setattr(engine, "_threads", lambda: threads)
+    monkeypatch.setattr(engine, "_running_tasks", lambda: 1)
     domain = data.draw(st.integers(1, 2 * n + 1))
     idx = data.draw(st.lists(st.integers(0, domain - 1), min_size=n, max_size=n))
     pre = data.draw(st.sets(st.integers(0, domain - 1), max_size=domain))
@@ -147,6 +148,7 @@ def test_populated_and_duplicates_in_threads(kb, monkeypatch):
     """A populated map (every key present) and duplicate keys: applied in two threads,
     the last value of each key wins, as serially."""
     monkeypatch.setattr(engine, "_threads", lambda: 2)
+    monkeypatch.setattr(engine, "_running_tasks", lambda: 1)
     n = 50_000
     fd = _create(kb, n)
     try:
@@ -274,6 +276,7 @@ def test_not_undone_elements_are_reported(monkeypatch):
     """The engine after a speculative stop: the rest applied serially from the prefix;
     a later failure's BatchError lists the elements after it that stayed applied."""
     monkeypatch.setattr(engine, "_threads", lambda: 2)
+    monkeypatch.setattr(engine, "_running_tasks", lambda: 1)
     fk = _KeptFake()
     fd = fk.map_create(int(MapType.HASH), 8, 32, 100, 0, b"kept")
     keys = b"".join(_k(i) for i in range(30))
@@ -286,3 +289,30 @@ def test_not_undone_elements_are_reported(monkeypatch):
     assert isinstance(e.__cause__, MapFullError)
     assert e.also_applied == [(15, 17), (20, 21)]
     assert "also applied #15..#16, #20..#20" in str(e)
+
+
+@pytest.mark.parametrize(
+    "cpus,running,threads", [(2, 1, 2), (2, 2, 1), (2, 7, 1), (4, 2, 3), (1, 1, 1)]
+)
+def test_threads_leave_busy_cpus_alone(monkeypatch, cpus, running, threads):
+    """The speculative apply takes only the CPUs the tasks running now leave free (a
+    second thread on a busy core costs more than it gives)."""
+    monkeypatch.setattr(engine, "_threads", lambda: cpus)
+    monkeypatch.setattr(engine, "_running_tasks", lambda: running)
+    assert engine._free_threads() == threads
+
+
+def test_busy_machine_applies_serially(kb, monkeypatch):
+    """With every CPU busy the run is applied by the serial program: not parallel, same
+    contents."""
+    monkeypatch.setattr(engine, "_threads", lambda: 2)
+    monkeypatch.setattr(engine, "_running_tasks", lambda: 3)
+    n = 20_000
+    fd = _create(kb, n)
+    try:
+        keys = b"".join(_k(i) for i in range(n))
+        r = engine.update_packed(_target(kb, fd), keys, _v(4) * n, parallel=True)
+        assert (r.applied, r.parallel) == (n, False)
+        assert len(_contents(kb, fd)) == n
+    finally:
+        os.close(fd)

@@ -40,6 +40,7 @@ def packed(n: int, seed: int = 3):
 def spy_parallel(monkeypatch):
     """Two threads whatever the machine; counts parallel applies actually attempted."""
     monkeypatch.setattr(engine, "_threads", lambda: 2)
+    monkeypatch.setattr(engine, "_running_tasks", lambda: 1)  # whatever else runs now
     calls = []
     real = engine._apply_parallel
 
@@ -95,6 +96,7 @@ def test_parallel_apply_frozen_midway_report_equals_contents(kernel_backend, mon
     release the GIL): whatever the interleaving, the report (applied prefix plus
     also_applied ranges) names exactly the keys in the map."""
     monkeypatch.setattr(engine, "_threads", lambda: 2)
+    monkeypatch.setattr(engine, "_running_tasks", lambda: 1)  # whatever else runs now
     monkeypatch.setattr(engine, "_PARALLEL_CHUNK", 512)
     n = 1 << 16
     keys, vals, idx = packed(n, seed=11)
