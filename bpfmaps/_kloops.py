@@ -145,6 +145,10 @@ class KernelLoops(Loops):
             raise MemoryError("keys_distinct")
         return rc == 1
 
+    def keys_ascending(self, keys: Buffer, key_size: int, count: int) -> bool:
+        """:meth:`Loops.keys_ascending` in C (``bpfm_keys_ascending``)."""
+        return bool(lib.bpfm_keys_ascending(ptr(keys), key_size, count))
+
     def open_update_prog(
         self, fd: int, info: Any, flags: int, total: int, slots: int = 1, spec: bool = False
     ) -> _KernelUpdateProg | None:

@@ -255,6 +255,12 @@ class Loops:
         hashing, no command."""
         raise NotImplementedError
 
+    def keys_ascending(self, keys: Buffer, key_size: int, count: int) -> bool:
+        """True when the ``count`` packed keys are strictly increasing (bytewise), so
+        pairwise distinct.  Cost: one pass that ends at the first key out of order; no
+        command."""
+        raise NotImplementedError
+
     def dump_elems(
         self,
         fd: int,

@@ -127,6 +127,10 @@ int bpfm_dump_elems(int fd, const char *start_key, char *cursor, char *keys, uin
  * pass; otherwise an open-addressing hash set of indices.  No syscall. */
 int bpfm_keys_distinct(const char *keys, uint32_t key_size, uint32_t n);
 
+/* 1 when the n keys are strictly increasing in memcmp order (so pairwise distinct), else
+ * 0: one pass that ends at the first key not above the one before.  No syscall. */
+int bpfm_keys_ascending(const char *keys, uint32_t key_size, uint32_t n);
+
 /* UPDATE_BATCH of elements [start, start+count) in chunks of `chunk`, stopping before
  * a chunk when *stop != 0 and setting *stop = 1 on a failure.  *applied receives the
  * number applied (a prefix of the range); returns 0 or the failing -errno.  Used by

@@ -173,6 +173,16 @@ class GenericLoops(Loops):
         t = self.be.tobytes(keys, key_size * count)
         return len({t[i * key_size : (i + 1) * key_size] for i in range(count)}) == count
 
+    def keys_ascending(self, keys: Buffer, key_size: int, count: int) -> bool:
+        """:meth:`Loops.keys_ascending` in Python."""
+        if not key_size:
+            return count < 2
+        t = self.be.tobytes(keys, key_size * count)
+        return all(
+            t[(i - 1) * key_size : i * key_size] < t[i * key_size : (i + 1) * key_size]
+            for i in range(1, count)
+        )
+
     def _batch_parts(
         self,
         fd: int,

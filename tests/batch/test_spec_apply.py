@@ -316,3 +316,51 @@ def test_busy_machine_applies_serially(kb, monkeypatch):
         assert len(_contents(kb, fd)) == n
     finally:
         os.close(fd)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    ks=st.integers(1, 9),
+    keys=st.lists(st.binary(min_size=9, max_size=9), max_size=30),
+    sort=st.booleans(),
+)
+def test_keys_ascending_c_equals_python(ks, keys, sort):
+    """bpfm_keys_ascending and the plain-Python reference agree (strict bytewise order)."""
+    from bpfmaps.backend import kernel_backend
+    from bpfmaps.loops import of
+
+    ks_keys = [k[:ks] for k in keys]
+    if sort:
+        ks_keys = sorted(set(ks_keys))
+    buf = b"".join(ks_keys)
+    kbe = kernel_backend()
+    expect = all(a < b for a, b in zip(ks_keys, ks_keys[1:]))
+    assert of(kbe).keys_ascending(buf, ks, len(ks_keys)) is expect
+    assert GenericLoops(kbe).keys_ascending(buf, ks, len(ks_keys)) is expect
+
+
+@pytest.mark.parametrize("ascending", [True, False])
+def test_ascending_keys_into_an_empty_map_skip_the_speculation(kb, monkeypatch, ascending):
+    """Ascending distinct keys into an empty map are proven in one pass: contiguous
+    parts through the run's program, no speculation; other orders speculate."""
+    monkeypatch.setattr(engine, "_threads", lambda: 2)
+    monkeypatch.setattr(engine, "_running_tasks", lambda: 1)
+    calls = []
+    real = _kprog.ProgApply.speculate
+
+    def spy(this, *a):
+        calls.append(a[-1])
+        return real(this, *a)
+
+    monkeypatch.setattr(_kprog.ProgApply, "speculate", spy)
+    n = 40_000
+    order = list(range(n)) if ascending else random.Random(2).sample(range(n), n)
+    fd = _create(kb, n)
+    try:
+        keys = b"".join(_k(i) for i in order)
+        r = engine.update_packed(_target(kb, fd), keys, _v(3) * n, parallel=True)
+        assert (r.applied, r.parallel) == (n, True)
+        assert calls == ([] if ascending else [n])
+        assert _contents(kb, fd) == {_k(i): _v(3) for i in range(n)}
+    finally:
+        os.close(fd)
