@@ -28,6 +28,7 @@ RANK: dict[str, float] = {
     "_backend_protocol": 1.3,  # the Backend Protocol classes (typing at run time)
     # L1: the syscall layer: the compiled module, its one wrapper, the protocol, loops
     "_host": 1.1,  # /sys and /proc facts, pure Python
+    "_cpus": 1.1,  # usable and free CPUs (affinity, /proc/loadavg), pure Python
     "_ffi": 2, "_pack": 2, "_cbuf": 2.1, "_kring": 2.2, "_loopbase": 2.25, "_kprog": 2.28, "_kexec": 2.29, "_kloops": 2.3, "kernel": 2.5, "backend": 3, "loops": 4,
     # L2: the raw batch engine: its data, rollback and streaming reads, then the executor
     "chunks": 4.5, "rollback": 4.6, "dump": 4.7, "engine": 5,
@@ -80,10 +81,10 @@ ONLY: dict[str, set[str]] = {
             "lexer",
             "grammar",
             "plan",
-            "scan",
             "parse",
         )
     },
+    "bpftool.scan": _PARSING | {"_cpus"},  # free CPUs for its two-thread scan
     **{m: {"errors", "types", "backend"} for m in ("testing._jhash", "testing.faults")},
     "testing.maps": {"errors", "types"},
     **{
@@ -116,6 +117,8 @@ LAZY: dict[tuple[str, str], str] = {
     ): "start-up: the in-kernel exec program only for blocks of thousands of ops",
     ("loops", "kernel"): "optional extension: C loops only for the kernel backend",
     ("bpftool.scan", "_ffi"): "optional extension: the C scanner (files parse without it)",
+    ("bpftool.scan", "_cpus"): "start-up: free CPUs are asked only of files big enough for the "
+    "two-thread scan",
     ("cli", "bpftool.runner"): "start-up: `bpfmaps -h` does not import the runner",
     ("cli", "bpftool.handle"): "start-up: `bpfmaps -h` does not import the command tables",
     ("cli", "bpftool._safety"): "start-up: only with --max-size",

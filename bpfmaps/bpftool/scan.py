@@ -32,6 +32,9 @@ __all__ = ["Scanner", "available", "find_runs", "BLOCK_FIRST", "BLOCK_MAX", "PAR
 BLOCK_FIRST, BLOCK_MAX = 256, 1 << 19
 #: the fewest bytes left after a full first block for which the scan runs in two threads
 PAR_MIN = 4 << 20
+#: the fewest bytes of buffers for which a scan takes arenas (bpfm_arena_new: their own
+#: mappings, huge pages where the host allows them) rather than the allocator's memory
+ARENA_MIN = 1 << 20
 #: the shortest ordinary line ("map pop id 1\n")
 MIN_LINE = 13
 
@@ -143,15 +146,15 @@ class Scanner:
         the line at pos) or FULL (call again at pos).  A first, small scan that fills
         its buffers is redone at once with buffers sized for the rest of the data (up
         to BLOCK_MAX ops), so a long run stays in one block; on a big rest (at least
-        :data:`PAR_MIN` bytes, two CPUs or more) that scan runs in two threads (see
-        :meth:`_scan_pair`).  Releases the GIL while scanning.  Cost: O(bytes
+        :data:`PAR_MIN` bytes) with a second CPU free right now (:func:`bpfmaps._cpus.
+        free`) that scan runs in two threads (see :meth:`_scan_pair`).  Releases the GIL while scanning.  Cost: O(bytes
         scanned)."""
         left = len(self.data) - pos
         cap = min(BLOCK_FIRST, left // MIN_LINE + 1)
         r = self._scan(pos, line, first_index, cap)
         if r[1] == FULL and cap == BLOCK_FIRST:
             big = min(self.block_max or BLOCK_MAX, left // MIN_LINE + 1)
-            if left >= PAR_MIN and big >= 4 * BLOCK_FIRST and _cpus() >= 2:
+            if left >= PAR_MIN and big >= 4 * BLOCK_FIRST and _free_cpus() >= 2:
                 # bytes per line of the probe (which can stop before BLOCK_FIRST ops: its
                 # value buffer was sized before the first map was known)
                 per_op = max((r[2] - pos) / max(r[3] - line, 1), 1.0)
@@ -221,7 +224,8 @@ class Scanner:
         return block, status, s.pos, s.line
 
     def _scan(self, pos: int, line: int, first_index: int, cap: int) -> ScanResult:
-        bufs = self._setup(pos, line, cap, False)
+        big = cap * (OP.size + self.max_key + self.max_value) >= ARENA_MIN
+        bufs = self._setup(pos, line, cap, big)
         return self._block(bufs, self._run(), first_index)
 
     def _scan_pair(
@@ -278,22 +282,6 @@ class Scanner:
         elif status == END and s.pos < size:
             status = FULL  # this half ended at mid, the job's work was dropped: go on there
         return self._block(bufs, status, first_index)
-
-
-def _cpus() -> int:
-    """CPUs this process may run on (cached)."""
-    global _CPUS
-    if _CPUS == 0:
-        import os
-
-        try:
-            _CPUS = len(os.sched_getaffinity(0))
-        except (AttributeError, OSError):  # pragma: no cover
-            _CPUS = os.cpu_count() or 1
-    return _CPUS
-
-
-_CPUS = 0
 
 
 def find_runs(block: OpBlock, run_min: int = RUN_MIN) -> list[tuple[int, int]]:
@@ -439,3 +427,10 @@ class Printer:
         if used[0]:
             write(self.ffi.buffer(self.out, used[0])[:].decode("ascii"))
         return rc, self.done[0]
+
+
+def _free_cpus() -> int:
+    """Threads worth taking for the scan now (at most 2)."""
+    from .._cpus import free  # start-up: only files big enough for the two-thread scan
+
+    return free(2)

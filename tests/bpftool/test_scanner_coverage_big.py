@@ -45,7 +45,7 @@ INFOS = {
 
 @pytest.mark.parametrize("shape", BENCH.SHAPES)
 def test_benchmark_shapes_at_scale_are_all_scanned(shape, monkeypatch):
-    monkeypatch.setattr(scan, "_CPUS", 2)
+    monkeypatch.setattr(scan, "_free_cpus", lambda: 2)
     pairs: list[bool] = []
     real = scan.Scanner._scan_pair
 
@@ -66,5 +66,5 @@ def test_benchmark_shapes_at_scale_are_all_scanned(shape, monkeypatch):
         assert len(blocks) <= -(-lines // scan.BLOCK_MAX) + 2, (shape, len(blocks))
     else:
         assert not pairs, shape
-    monkeypatch.setattr(scan, "_CPUS", 1)  # the serial scan: the same plan
+    monkeypatch.setattr(scan, "_free_cpus", lambda: 1)  # the serial scan: the same plan
     assert flatten(items) == flatten(parse_batch(data, INFOS.__getitem__))
