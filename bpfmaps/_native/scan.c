@@ -844,39 +844,35 @@ struct arena_hdr {
     uint64_t len;
 };
 
-/* arenas of at least this many bytes are backed by transparent huge pages where the
- * host allows them (madvise mode): 7 faults instead of 3,500 for 14 MiB */
-#define ARENA_HUGE_MIN (4u << 20)
-#define HUGE_PAGE (2u << 20)
-
 char *bpfm_arena_new(uint64_t size)
 {
     uint64_t page = page_size();
     /* one page for the header, one page of room at the end (bpfm_scan_finish moves
      * whole pages to the end of the used bytes) */
-    uint64_t data_len = round_up(size + 1, page) + page, len = page + data_len;
-    char *base, *data;
+    uint64_t len = page + round_up(size + 1, page) + page;
+    char *base = map_anon(len);
 
-    if (data_len < ARENA_HUGE_MIN) {
-        base = map_anon(len);
-        if (!base)
-            return NULL;
-        ((struct arena_hdr *)base)->len = len;
-        return base + page;
-    }
-    /* the bytes start at a huge page boundary, the header page just before them: map
-     * a huge page more and unmap what is before and after */
-    base = map_anon(len + HUGE_PAGE);
     if (!base)
         return NULL;
-    data = (char *)(uintptr_t)round_up((uint64_t)(uintptr_t)base + page, HUGE_PAGE);
-    if (data - page > base)
-        munmap(base, (size_t)(data - page - base));
-    if (base + len + HUGE_PAGE > data + data_len)
-        munmap(data + data_len, (size_t)(base + len + HUGE_PAGE - (data + data_len)));
-    madvise(data, (size_t)data_len, MADV_HUGEPAGE); /* a hint: refused, 4 KiB pages */
-    ((struct arena_hdr *)(data - page))->len = len;
-    return data;
+    ((struct arena_hdr *)base)->len = len;
+    return base + page;
+}
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+int bpfm_arena_populate(char *p, uint64_t len)
+{
+    uint64_t page = page_size();
+    uint64_t room = ((struct arena_hdr *)(p - page))->len - 2 * page;
+
+    if (len > room)
+        len = room;
+    len &= ~(page - 1);
+    if (!len)
+        return 0;
+    return madvise(p, (size_t)len, MADV_POPULATE_WRITE) ? -errno : 0;
 }
 
 void bpfm_arena_free(char *p)

@@ -82,6 +82,10 @@ int bpfm_scan(struct bpfm_scan *s);
  * Free with bpfm_arena_free. */
 char *bpfm_arena_new(uint64_t size);
 void bpfm_arena_free(char *p);
+/* Fault in the first len bytes of arena p at once (MADV_POPULATE_WRITE: one call
+ * instead of a page fault a page; len is cut to the arena and to whole pages): 0 or
+ * -errno (EINVAL before Linux 5.14: the pages then fault in as they are written). */
+int bpfm_arena_populate(char *p, uint64_t len);
 
 /* A parallel scan of a big file: the segment that follows the one this thread scans
  * is scanned at the same time by a job, in a thread of its own, into buffers of its
