@@ -293,6 +293,8 @@ class Scanner:
                 return None
             s.len = mid
             try:
+                # this half's bytes are faulted in while the job scans
+                self._populate(bufs, int(POPULATE * (mid - pos) / per_op))
                 status = self._run()
             finally:
                 merged = lib.bpfm_scan_finish(job, s, 1)
