@@ -167,8 +167,10 @@ class KernelLoops(Loops):
         self, fds: list[int], infos: list[Any], ops: Buffer, count: int, outside: int = 0
     ) -> ExecProg | None:
         """:meth:`Loops.open_exec_prog` by :mod:`bpfmaps._kexec`, when the block's
-        update/delete ops that reach the exec loop are at least :data:`EXEC_MIN`."""
-        if count < EXEC_MIN:
+        update/delete ops that reach the exec loop are at least :data:`EXEC_MIN`
+        (``outside``: ops of the block that do not: without them too few, nothing is
+        counted or imported)."""
+        if count - outside < EXEC_MIN:
             return None
         from ._kexec import count_ops, open_for  # (only for long blocks: start-up skips it)
 

@@ -218,3 +218,19 @@ def test_updates_between_lookups_do_not_build_it(tmp_path, monkeypatch):
     spy = _Spy(monkeypatch)
     rc = _run(tmp_path, lambda a, b: bench.make_file("lookup", 10000, a, b))[0]
     assert rc == 0 and spy.progs == []
+
+
+def test_a_block_of_runs_is_not_counted(tmp_path, monkeypatch):
+    """A block whose ops are all in runs (the batch engine's) leaves the exec loop
+    nothing: the ops are not even counted (a pass over 200k records, ~1 ms), and a
+    block with enough ops outside runs still is."""
+    counted: list[int] = []
+    real = _kexec.count_ops
+    monkeypatch.setattr(_kexec, "count_ops", lambda ops, n: counted.append(n) or real(ops, n))
+    monkeypatch.setattr(_kloops, "EXEC_MIN", 64)
+    bench = _bench()
+    rc = _run(tmp_path, lambda a, b: bench.make_file("increasing", 20000, a, b))[0]
+    assert rc == 0 and counted == []
+    (tmp_path / "m").mkdir()
+    rc = _run(tmp_path / "m", lambda a, b: bench.make_file("mixed", 3000, a, b))[0]
+    assert rc == 0 and counted  # the mixed shape's segments reach the exec loop
