@@ -182,6 +182,107 @@ def parse_options(args: list[str], opts: Optional[Options] = None) -> tuple[Opti
     return opts, rest
 
 
+#: the modules the runner needs (every ``batch file`` / ``map`` run of the command), in
+#: an order where each one's own imports of bpfmaps modules come before it (its
+#: dependencies first); tests/core/test_import_cost.py checks the order and that the list
+#: is what ``main`` loads without it
+_RUNNER_PATH = (
+    "bpftool", "bpftool.handle", "_errbase", "errors", "bpftool._safety", "chunks",
+    "_loopbase", "loops", "_record", "types", "engine", "bpftool.plan", "bpftool.scan",
+    "bpftool.state", "bpftool.execute", "bpftool.parse", "bpftool.resolve", "bpftool.runner",
+    "_cbuf", "_kloops", "kernel",
+)  # fmt: skip
+#: set by :func:`command` (the command's own process); ``main`` called as a function
+#: imports as usual
+_preload_on = False
+
+
+def _preload(names: tuple[str, ...]) -> None:
+    """Load the bpfmaps modules ``names`` (dotted, under ``bpfmaps``) from their compiled
+    bytecode without the import system's finder and loader steps: what
+    ``importlib``'s ``SourceFileLoader`` does (the same module attributes, spec and
+    loader, the bytecode checked against the source's mtime and size as
+    ``importlib`` does), in about 0.1M instructions a module instead of 0.3M (start-up
+    of ``bpfmaps batch file``, docs/performance.md).  A module already loaded is
+    skipped; one whose bytecode is missing, stale, hash-based or not where
+    ``importlib`` would read it stops the preload (the ordinary imports load it and the
+    rest, writing the bytecode as they always do).  Not under ``-X importtime``, ``-O``,
+    a ``pycache_prefix`` or without CPython's ``_frozen_importlib_external``, so those
+    see the ordinary imports.  Cost: one stat and one read a module, then its code."""
+    mods = sys.modules
+    ext = mods.get("_frozen_importlib_external")
+    boot = mods.get("_frozen_importlib")
+    if (
+        ext is None
+        or boot is None
+        or sys.flags.optimize
+        or sys.pycache_prefix is not None
+        or "importtime" in sys._xoptions
+    ):
+        return
+    root = mods["bpfmaps"].__path__[0]
+    if not root.startswith("/"):
+        return
+    tag = sys.implementation.cache_tag
+    magic = ext.MAGIC_NUMBER
+    stat, open_code, loads = ext._os.stat, ext._io.open_code, ext.marshal.loads
+    fix = ext._imp._fix_co_filename
+    loader_cls, spec_cls, new_module = ext.SourceFileLoader, boot.ModuleSpec, type(sys)
+    for short in names:
+        name = "bpfmaps." + short
+        if name in mods:
+            continue
+        rel = short.replace(".", "/")
+        pkg = short == "bpftool"  # the one package on the path
+        src = f"{root}/{rel}/__init__.py" if pkg else f"{root}/{rel}.py"
+        where, _, base = src.rpartition("/")
+        cached = f"{where}/__pycache__/{base[:-3]}.{tag}.pyc"
+        try:
+            st = stat(src)
+            with open_code(cached) as f:
+                data = f.read()
+        except OSError:
+            return
+        if (
+            data[:8] != magic + b"\0\0\0\0"  # flags 0: a timestamp-checked pyc
+            or int.from_bytes(data[8:12], "little") != int(st.st_mtime) & 0xFFFFFFFF
+            or int.from_bytes(data[12:16], "little") != st.st_size & 0xFFFFFFFF
+        ):
+            return
+        try:
+            code = loads(memoryview(data)[16:])
+        except (EOFError, ValueError, TypeError):  # a truncated or bad file
+            return
+        fix(code, src)
+        loader = loader_cls(name, src)
+        spec = spec_cls(name, loader, origin=src, is_package=pkg)
+        spec.has_location = True
+        spec.cached = cached
+        if pkg:
+            spec.submodule_search_locations = [where]
+        m = new_module(name)  # the attributes in importlib's order (_init_module_attrs)
+        m.__loader__ = loader
+        m.__package__ = spec.parent
+        m.__spec__ = spec
+        if pkg:
+            m.__path__ = spec.submodule_search_locations
+        m.__file__ = src
+        m.__dict__["__cached__"] = cached
+        mods[name] = m
+        spec._initializing = True
+        try:
+            exec(code, m.__dict__)
+        except BaseException:
+            mods.pop(name, None)
+            raise
+        finally:
+            spec._initializing = False
+        m = mods.pop(name)  # last in sys.modules, as importlib leaves it
+        mods[name] = m
+        parent, _, child = name.rpartition(".")
+        setattr(mods[parent], child, m)
+
+
 def _err(msg: str, json_mode: bool) -> int:
     if json_mode:
         from .bpftool.output import error_json, render_json
@@ -232,6 +333,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         args = ["version"]
     if not args:
         return _usage(json_mode, 0)  # bpftool runs its first command: help
+    if _preload_on:
+        _preload(_RUNNER_PATH[:2])
     from .bpftool.handle import TOP_COMMANDS
 
     top = next((t for t in TOP_COMMANDS if t.startswith(args[0])), None)
@@ -244,6 +347,8 @@ def main(argv: Optional[list[str]] = None) -> int:
 
         return cli_main(args[2:], json_mode)
 
+    if _preload_on:
+        _preload(_RUNNER_PATH)
     from .bpftool.runner import Runner
 
     def runner() -> Runner:
@@ -317,7 +422,9 @@ def command() -> NoReturn:
     runs instead and reports it as it always did.  Cost: that of :func:`main`."""
     import gc
 
+    global _preload_on
     gc.disable()
+    _preload_on = True
     status = main()
     try:
         sys.stdout.flush()

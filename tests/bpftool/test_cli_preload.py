@@ -1,0 +1,155 @@
+"""The command's preload of the runner's modules (``bpfmaps.cli._preload``): it loads
+exactly the modules an ordinary import of the runner path loads, in an order that needs
+no other bpfmaps module through the import system, and leaves each module as importlib
+would (attributes, spec, loader); stale bytecode falls back to the ordinary imports.
+
+Each case runs in a fresh interpreter on a copy of the package with its bytecode
+compiled (the test environment may not write bytecode), so the repository tree is not
+touched."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from bpfmaps.cli import _RUNNER_PATH
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# the child: a spy finder first on sys.meta_path records what reaches the import system;
+# then either the preload (argv[1] == "preload") or the ordinary imports of the same
+# modules; reports the new bpfmaps modules and, for each, what importlib sets
+_CHILD = r"""
+import json, sys
+
+
+class Spy:
+    seen = []
+
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        cls.seen.append(name)
+        return None
+
+
+before = set(sys.modules)
+import bpfmaps.cli as cli
+
+sys.meta_path.insert(0, Spy)
+if sys.argv[1] == "preload":
+    cli._preload(cli._RUNNER_PATH)
+elif sys.argv[1] == "command":  # main as the command runs it
+    cli._preload_on = True
+    assert cli.main(["batch", "file", "/dev/null"]) == 0
+elif sys.argv[1] == "import":
+    for short in cli._RUNNER_PATH:
+        __import__("bpfmaps." + short)
+else:
+    assert cli.main(["batch", "file", "/dev/null"]) == 0
+sys.meta_path.remove(Spy)
+new = sorted(m for m in set(sys.modules) - before if m.startswith("bpfmaps"))
+
+
+def describe(m):
+    spec = m.__spec__
+    parent, _, child = m.__name__.rpartition(".")
+    return {
+        "attrs": [k for k in vars(m) if k.startswith("__")][:9],
+        "dir": sorted(vars(m)),
+        "file": m.__file__, "cached": m.__cached__, "package": m.__package__,
+        "path": getattr(m, "__path__", None), "loader": type(m.__loader__).__name__,
+        "loader_is_spec's": m.__loader__ is spec.loader,
+        "loader_name_path": [m.__loader__.name, m.__loader__.path],
+        "spec": [spec.name, spec.origin, spec.cached, spec.parent, spec.has_location,
+                 spec.submodule_search_locations, getattr(spec, "_initializing", None)],
+        "in_parent": getattr(sys.modules[parent], child, None) is m,
+        "co_filenames": sorted(
+            {v.__code__.co_filename for v in vars(m).values() if hasattr(v, "__code__")}
+        ),
+    }
+
+
+mods = {n: describe(sys.modules[n]) for n in new if n.count(".") and "_ffi" not in n}
+print(json.dumps({"new": new, "seen": Spy.seen, "mods": mods}))
+"""
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    """A copy of the package with its bytecode compiled (timestamp-checked pycs)."""
+    root = tmp_path_factory.mktemp("preload")
+    shutil.copytree(
+        os.path.join(ROOT, "bpfmaps"),
+        root / "bpfmaps",
+        ignore=shutil.ignore_patterns("__pycache__", "*.o", "*.c", "*.h"),
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(root / "bpfmaps")], check=True, env=env
+    )
+    return root
+
+
+def _child(tree, how: str) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(tree), PYTHONDONTWRITEBYTECODE="1")
+    p = subprocess.run(
+        [sys.executable, "-c", _CHILD, how],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(tree),
+        check=False,
+    )
+    assert p.returncode == 0, p.stderr
+    report: dict = json.loads(p.stdout.splitlines()[-1])
+    return report
+
+
+def test_preload_is_the_runner_path(tree):
+    """The list is what ``main`` loads for a runner command without it (no module more,
+    none less), and the preload loads all of it without the import system: its order
+    has every module's bpfmaps imports before it (only the compiled extension, which it
+    does not load itself, goes through the finders)."""
+    ordinary = _child(tree, "main")
+    pre = _child(tree, "command")
+    assert pre["new"] == ordinary["new"]
+    listed = {"bpfmaps." + m for m in _RUNNER_PATH}
+    outside = {"bpfmaps", "bpfmaps.cli", "bpfmaps._ffi", "bpfmaps._ffi.lib"}
+    assert set(ordinary["new"]) - outside == listed
+    ours = [n for n in pre["seen"] if n.startswith("bpfmaps")]
+    assert ours == ["bpfmaps._ffi"], ours
+
+
+def test_preload_leaves_the_modules_as_importlib_does(tree):
+    pre = _child(tree, "preload")
+    imp = _child(tree, "import")
+    assert pre["new"] == imp["new"]
+    assert pre["mods"].keys() == imp["mods"].keys() and len(pre["mods"]) >= 20
+    for name, want in imp["mods"].items():
+        assert pre["mods"][name] == want, name
+    engine = imp["mods"]["bpfmaps.engine"]
+    assert engine["loader"] == "SourceFileLoader" and engine["spec"][4] is True
+    assert imp["mods"]["bpfmaps.bpftool"]["path"] == [str(tree / "bpfmaps" / "bpftool")]
+
+
+def test_stale_bytecode_falls_back_to_the_imports(tree, tmp_path):
+    """A source newer than its bytecode (edited after compiling): the preload stops
+    there and the ordinary imports load that module (from the source) and the rest."""
+    stale = tmp_path / "t"
+    shutil.copytree(tree, stale)
+    src = stale / "bpfmaps" / "chunks.py"
+    st = os.stat(src)
+    os.utime(src, (st.st_atime, st.st_mtime + 10))
+    pre = _child(stale, "preload")  # stops at chunks: what comes before it is loaded
+    assert "bpfmaps.bpftool._safety" in pre["new"] and "bpfmaps.chunks" not in pre["new"]
+    assert not [n for n in pre["seen"] if n.startswith("bpfmaps")]
+    run = _child(stale, "command")
+    assert run["new"] == _child(stale, "main")["new"]
+    seen = [n for n in run["seen"] if n.startswith("bpfmaps")]
+    assert "bpfmaps.chunks" in seen and "bpfmaps.kernel" in seen, seen
+    assert not {"bpfmaps.errors", "bpfmaps.bpftool._safety"} & set(seen), seen
