@@ -29,7 +29,7 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import NoReturn, Optional
+    from typing import Any, NoReturn, Optional
 
 __all__ = ["Options", "OptionError", "command", "main", "parse_options"]
 
@@ -184,7 +184,8 @@ def parse_options(args: list[str], opts: Optional[Options] = None) -> tuple[Opti
 
 #: the modules the runner needs (every ``batch file`` / ``map`` run of the command), in
 #: an order where each one's own imports of bpfmaps modules come before it (its
-#: dependencies first); tests/core/test_import_cost.py checks the order and that the list
+#: dependencies first): ``main`` preloads the first two for the command tables, the rest
+#: for the runner.  tests/bpftool/test_cli_preload.py checks the order and that the list
 #: is what ``main`` loads without it
 _RUNNER_PATH = (
     "bpftool", "bpftool.handle", "_errbase", "errors", "bpftool._safety", "chunks",
@@ -192,23 +193,32 @@ _RUNNER_PATH = (
     "bpftool.state", "bpftool.execute", "bpftool.parse", "bpftool.resolve", "bpftool.runner",
     "_cbuf", "_kloops", "kernel",
 )  # fmt: skip
+#: the file (in the package's ``__pycache__``, ``.{cache_tag}`` before the suffix) that
+#: holds the code of ``_RUNNER_PATH[2:]`` in one marshal dump (see :func:`_preload`)
+_BUNDLE = "_runner_path"
 #: set by :func:`command` (the command's own process); ``main`` called as a function
 #: imports as usual
 _preload_on = False
 
 
-def _preload(names: tuple[str, ...]) -> None:
-    """Load the bpfmaps modules ``names`` (dotted, under ``bpfmaps``) from their compiled
-    bytecode without the import system's finder and loader steps: what
+def _preload(names: tuple[str, ...], bundle: str | None = None) -> None:
+    """Load the bpfmaps modules ``names`` (dotted, under ``bpfmaps``) from compiled
+    code without the import system's finder and loader steps, leaving each as
     ``importlib``'s ``SourceFileLoader`` does (the same module attributes, spec and
-    loader, the bytecode checked against the source's mtime and size as
-    ``importlib`` does), in about 0.1M instructions a module instead of 0.3M (start-up
-    of ``bpfmaps batch file``, docs/performance.md).  A module already loaded is
-    skipped; one whose bytecode is missing, stale, hash-based or not where
-    ``importlib`` would read it stops the preload (the ordinary imports load it and the
-    rest, writing the bytecode as they always do).  Not under ``-X importtime``, ``-O``,
-    a ``pycache_prefix`` or without CPython's ``_frozen_importlib_external``, so those
-    see the ordinary imports.  Cost: one stat and one read a module, then its code."""
+    loader), in about 0.1M instructions a module instead of 0.3M (start-up of
+    ``bpfmaps batch file``, docs/performance.md).  The code comes from the bundle
+    ``__pycache__/{bundle}.{cache_tag}.marshal`` when it is there and every source's
+    mtime (ns) and size match the ones it recorded (one read and one unmarshal for all:
+    names and constants the modules share are made once), else from each module's pyc,
+    checked against its source's mtime and size as ``importlib`` checks it; after a
+    preload from the pycs, the bundle is written (atomically, as pycs are; not when
+    bytecode is not written, sys.dont_write_bytecode).  A module already loaded is
+    skipped (no bundle is written then); a pyc that is missing, stale, hash-based or
+    unreadable stops the preload, and the ordinary imports load that module and the
+    rest, as they always do.  Not under ``-X importtime``, ``-O``, a
+    ``pycache_prefix`` or without CPython's ``_frozen_importlib_external``, so those
+    see the ordinary imports.  Cost: one stat a module, one read a module or in all,
+    then the modules' code."""
     mods = sys.modules
     ext = mods.get("_frozen_importlib_external")
     boot = mods.get("_frozen_importlib")
@@ -228,38 +238,25 @@ def _preload(names: tuple[str, ...]) -> None:
     stat, open_code, loads = ext._os.stat, ext._io.open_code, ext.marshal.loads
     fix = ext._imp._fix_co_filename
     loader_cls, spec_cls, new_module = ext.SourceFileLoader, boot.ModuleSpec, type(sys)
-    for short in names:
+
+    def where(short: str) -> tuple[str, str]:
+        """(source, pyc) paths of module ``short``, as importlib names them."""
+        src = f"{root}/{short.replace('.', '/')}" + (
+            "/__init__.py" if short == "bpftool" else ".py"
+        )
+        d, _, base = src.rpartition("/")
+        return src, f"{d}/__pycache__/{base[:-3]}.{tag}.pyc"
+
+    def run(short: str, src: str, cached: str, code: Any) -> None:
         name = "bpfmaps." + short
-        if name in mods:
-            continue
-        rel = short.replace(".", "/")
         pkg = short == "bpftool"  # the one package on the path
-        src = f"{root}/{rel}/__init__.py" if pkg else f"{root}/{rel}.py"
-        where, _, base = src.rpartition("/")
-        cached = f"{where}/__pycache__/{base[:-3]}.{tag}.pyc"
-        try:
-            st = stat(src)
-            with open_code(cached) as f:
-                data = f.read()
-        except OSError:
-            return
-        if (
-            data[:8] != magic + b"\0\0\0\0"  # flags 0: a timestamp-checked pyc
-            or int.from_bytes(data[8:12], "little") != int(st.st_mtime) & 0xFFFFFFFF
-            or int.from_bytes(data[12:16], "little") != st.st_size & 0xFFFFFFFF
-        ):
-            return
-        try:
-            code = loads(memoryview(data)[16:])
-        except (EOFError, ValueError, TypeError):  # a truncated or bad file
-            return
         fix(code, src)
         loader = loader_cls(name, src)
         spec = spec_cls(name, loader, origin=src, is_package=pkg)
         spec.has_location = True
         spec.cached = cached
         if pkg:
-            spec.submodule_search_locations = [where]
+            spec.submodule_search_locations = [src.rpartition("/")[0]]
         m = new_module(name)  # the attributes in importlib's order (_init_module_attrs)
         m.__loader__ = loader
         m.__package__ = spec.parent
@@ -281,6 +278,61 @@ def _preload(names: tuple[str, ...]) -> None:
         mods[name] = m
         parent, _, child = name.rpartition(".")
         setattr(mods[parent], child, m)
+
+    todo = [n for n in names if "bpfmaps." + n not in mods]
+    packed = f"{root}/__pycache__/{bundle}.{tag}.marshal" if bundle else ""
+    if packed and len(todo) == len(names):
+        try:
+            with open_code(packed) as f:
+                head, entries = loads(f.read())
+        except (OSError, EOFError, ValueError, TypeError):
+            entries = ()
+        else:
+            if head != magic or tuple(e[0] for e in entries) != names:
+                entries = ()
+        paths = []
+        for short, mtime_ns, size, _code in entries:
+            src, cached = where(short)
+            try:
+                st = stat(src)
+            except OSError:
+                break
+            if st.st_mtime_ns != mtime_ns or st.st_size != size:
+                break
+            paths.append((src, cached))
+        if entries and len(paths) == len(entries):
+            for (short, _t, _s, code), (src, cached) in zip(entries, paths):
+                if "bpfmaps." + short not in mods:  # (unless one before imported it)
+                    run(short, src, cached, code)
+            return
+    record = []
+    for short in todo:
+        if "bpfmaps." + short in mods:  # imported by one before it: no bundle then
+            continue
+        src, cached = where(short)
+        try:
+            st = stat(src)
+            with open_code(cached) as f:
+                data = f.read()
+        except OSError:
+            return
+        if (
+            data[:8] != magic + b"\0\0\0\0"  # flags 0: a timestamp-checked pyc
+            or int.from_bytes(data[8:12], "little") != int(st.st_mtime) & 0xFFFFFFFF
+            or int.from_bytes(data[12:16], "little") != st.st_size & 0xFFFFFFFF
+        ):
+            return
+        try:
+            code = loads(memoryview(data)[16:])
+        except (EOFError, ValueError, TypeError):  # a truncated or bad file
+            return
+        record.append((short, st.st_mtime_ns, st.st_size, code))
+        run(short, src, cached, code)
+    if packed and len(record) == len(names) and not sys.dont_write_bytecode:
+        try:
+            ext._write_atomic(packed, ext.marshal.dumps((magic, tuple(record))))
+        except OSError:
+            pass  # a read-only install: the pycs serve
 
 
 def _err(msg: str, json_mode: bool) -> int:
@@ -348,7 +400,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return cli_main(args[2:], json_mode)
 
     if _preload_on:
-        _preload(_RUNNER_PATH)
+        _preload(_RUNNER_PATH[2:], _BUNDLE)
     from .bpftool.runner import Runner
 
     def runner() -> Runner:

@@ -17,7 +17,7 @@ import sys
 
 import pytest
 
-from bpfmaps.cli import _RUNNER_PATH
+from bpfmaps.cli import _BUNDLE, _RUNNER_PATH
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -95,8 +95,10 @@ def tree(tmp_path_factory):
     return root
 
 
-def _child(tree, how: str) -> dict:
+def _child(tree, how: str, write: bool = False) -> dict:
     env = dict(os.environ, PYTHONPATH=str(tree), PYTHONDONTWRITEBYTECODE="1")
+    if write:  # bytecode (and the bundle) written
+        del env["PYTHONDONTWRITEBYTECODE"]
     p = subprocess.run(
         [sys.executable, "-c", _CHILD, how],
         capture_output=True,
@@ -153,3 +155,41 @@ def test_stale_bytecode_falls_back_to_the_imports(tree, tmp_path):
     seen = [n for n in run["seen"] if n.startswith("bpfmaps")]
     assert "bpfmaps.chunks" in seen and "bpfmaps.kernel" in seen, seen
     assert not {"bpfmaps.errors", "bpfmaps.bpftool._safety"} & set(seen), seen
+
+
+def _ours(report: dict) -> list[str]:
+    return [n for n in report["seen"] if n.startswith("bpfmaps")]
+
+
+def test_bundle_written_used_and_checked(tree, tmp_path):
+    """A preload from the pycs writes the bundle (when bytecode is written); the next
+    run loads the modules from it (it does not read a pyc: a broken one is not seen),
+    as importlib leaves them; an edited source makes it stale: that run preloads from
+    the pycs and imports from the edited module on, without writing the bundle; the
+    following one, every pyc fresh again, writes it anew."""
+    t = tmp_path / "t"
+    shutil.copytree(tree, t)
+    cache = t / "bpfmaps" / "__pycache__"
+    packed = cache / f"{_BUNDLE}.{sys.implementation.cache_tag}.marshal"
+    assert not packed.exists()
+    assert _ours(_child(t, "command")) == ["bpfmaps._ffi"]
+    assert not packed.exists()  # bytecode not written: no bundle
+    _child(t, "command", write=True)
+    assert packed.exists()
+    engine_pyc = cache / f"engine.{sys.implementation.cache_tag}.pyc"
+    good = engine_pyc.read_bytes()
+    engine_pyc.write_bytes(good[:40])  # truncated: a preload from the pycs stops there
+    run = _child(t, "command")
+    assert _ours(run) == ["bpfmaps._ffi"]
+    engine_pyc.write_bytes(good)
+    assert run["mods"] == _child(t, "import")["mods"]
+    before = packed.read_bytes()
+    src = t / "bpfmaps" / "chunks.py"
+    st = os.stat(src)
+    os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns + 10**10))
+    stale = _child(t, "command", write=True)
+    assert "bpfmaps.chunks" in _ours(stale) and "bpfmaps.errors" not in _ours(stale)
+    assert packed.read_bytes() == before  # not written by a run that imported
+    _child(t, "command", write=True)  # the pycs fresh: from them, then the bundle
+    assert packed.read_bytes() != before
+    assert _ours(_child(t, "command")) == ["bpfmaps._ffi"]
