@@ -6,11 +6,33 @@ import os
 import sys
 
 from setuptools import setup
+from setuptools.command.build_py import build_py
+
+
+class BuildPy(build_py):
+    """build_py plus an empty ``bpfmaps/_runner_path.marshal`` in the built package: the
+    installed command writes its module bundle into it (bpfmaps.cli._preload), and as a
+    file of the wheel it is in the installation's RECORD, so uninstalling removes it (a
+    bundle the command created in ``__pycache__`` would be left behind)."""
+
+    def run(self):
+        super().run()
+        if not self.dry_run:
+            target = os.path.join(self.build_lib, "bpfmaps", "_runner_path.marshal")
+            open(target, "wb").close()  # noqa: SIM115
+
+    def get_outputs(self, include_bytecode=True):
+        return [
+            *super().get_outputs(include_bytecode),
+            os.path.join(self.build_lib, "bpfmaps", "_runner_path.marshal"),
+        ]
+
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from build_ffi import pack_extension  # noqa: E402
 
 setup(
+    cmdclass={"build_py": BuildPy},
     cffi_modules=["build_ffi.py:ffibuilder"],
     ext_modules=[pack_extension(os.path.dirname(os.path.abspath(__file__)))],
     options={"bdist_wheel": {"py_limited_api": "cp39"}},

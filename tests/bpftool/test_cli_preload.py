@@ -21,26 +21,50 @@ from bpfmaps.cli import _BUNDLE, _RUNNER_PATH
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# the child: a spy finder first on sys.meta_path records what reaches the import system;
+# the child: a spy on the PathFinder records what reaches the import system's finders;
 # then either the preload (argv[1] == "preload") or the ordinary imports of the same
 # modules; reports the new bpfmaps modules and, for each, what importlib sets
 _CHILD = r"""
 import json, sys
 
 
+from importlib.machinery import PathFinder
+
+
 class Spy:
     seen = []
+    orig = PathFinder.find_spec
 
     @classmethod
     def find_spec(cls, name, path=None, target=None):
         cls.seen.append(name)
-        return None
+        return cls.orig(name, path, target)
 
 
 before = set(sys.modules)
 import bpfmaps.cli as cli
 
-sys.meta_path.insert(0, Spy)
+PathFinder.find_spec = Spy.find_spec
+if len(sys.argv) > 2 and sys.argv[2] == "finder":  # a user finder first: asked for each
+    class First:
+        asked = []
+
+        @classmethod
+        def find_spec(cls, name, path=None, target=None):
+            cls.asked.append(name)
+            return None
+
+    sys.meta_path.insert(0, First)
+if len(sys.argv) > 2 and sys.argv[2] == "audit":
+    audited = []
+    sys.addaudithook(lambda ev, args: ev == "import" and audited.append(args[0]))
+if len(sys.argv) > 2 and sys.argv[2] == "readonly":
+    import _frozen_importlib_external as ext
+
+    def refuse(path, data, mode=0o666):
+        raise PermissionError(13, "read-only", path)
+
+    ext._write_atomic = refuse
 if sys.argv[1] == "preload":
     cli._preload(cli._RUNNER_PATH)
 elif sys.argv[1] == "command":  # main as the command runs it
@@ -51,7 +75,7 @@ elif sys.argv[1] == "import":
         __import__("bpfmaps." + short)
 else:
     assert cli.main(["batch", "file", "/dev/null"]) == 0
-sys.meta_path.remove(Spy)
+PathFinder.find_spec = Spy.orig
 new = sorted(m for m in set(sys.modules) - before if m.startswith("bpfmaps"))
 
 
@@ -75,7 +99,12 @@ def describe(m):
 
 
 mods = {n: describe(sys.modules[n]) for n in new if n.count(".") and "_ffi" not in n}
-print(json.dumps({"new": new, "seen": Spy.seen, "mods": mods}))
+extra = {}
+if len(sys.argv) > 2 and sys.argv[2] == "finder":
+    extra["asked"] = [n for n in First.asked if n.startswith("bpfmaps")]
+if len(sys.argv) > 2 and sys.argv[2] == "audit":
+    extra["audited"] = [n for n in audited if n.startswith("bpfmaps")]
+print(json.dumps({"new": new, "seen": Spy.seen, "mods": mods, **extra}))
 """
 
 
@@ -95,12 +124,12 @@ def tree(tmp_path_factory):
     return root
 
 
-def _child(tree, how: str, write: bool = False) -> dict:
+def _child(tree, how: str, write: bool = False, extra: str = "", flags=()) -> dict:
     env = dict(os.environ, PYTHONPATH=str(tree), PYTHONDONTWRITEBYTECODE="1")
     if write:  # bytecode (and the bundle) written
         del env["PYTHONDONTWRITEBYTECODE"]
     p = subprocess.run(
-        [sys.executable, "-c", _CHILD, how],
+        [sys.executable, *flags, "-c", _CHILD, how, extra],
         capture_output=True,
         text=True,
         env=env,
@@ -193,3 +222,121 @@ def test_bundle_written_used_and_checked(tree, tmp_path):
     _child(t, "command", write=True)  # the pycs fresh: from them, then the bundle
     assert packed.read_bytes() != before
     assert _ours(_child(t, "command")) == ["bpfmaps._ffi"]
+
+
+@pytest.mark.parametrize(
+    "flags,env",
+    [(("-v",), {}), (("-X", "importtime"), {}), ((), {"PYTHONPROFILEIMPORTTIME": "1"})],
+)
+def test_verbose_and_importtime_see_the_imports(tree, flags, env, monkeypatch):
+    """``-v`` and ``-X importtime`` (or its variable) report every import: the preload
+    steps aside and the import system loads the modules."""
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    run = _child(tree, "command", flags=flags)
+    assert {"bpfmaps.kernel", "bpfmaps.engine", "bpfmaps.errors"} <= set(_ours(run))
+    assert run["new"] == _child(tree, "main")["new"]
+
+
+def test_user_finder_and_audit_hooks_are_honoured(tree):
+    """A finder before the PathFinder is asked for every module, as the import system
+    asks it; an audit hook sees an ``import`` event for every module."""
+    asked = _child(tree, "command", extra="finder")
+    listed = ["bpfmaps." + m for m in _RUNNER_PATH]
+    assert set(listed) <= set(asked["asked"]), asked["asked"]
+    assert _ours(asked) == ["bpfmaps._ffi"]  # it found none: the preload went on
+    pre = _child(tree, "command", extra="audit")
+    plain = _child(tree, "main", extra="audit")
+    assert set(listed) <= set(pre["audited"])
+    assert sorted(pre["audited"]) == sorted(plain["audited"])
+
+
+def _files(t) -> set[str]:
+    return {os.path.join(d, f) for d, _, fs in os.walk(t) for f in fs}
+
+
+def test_no_bytecode_written_preloads_from_the_pycs(tree, tmp_path):
+    t = tmp_path / "t"
+    shutil.copytree(tree, t)
+    before = _files(t)
+    run = _child(t, "command")
+    assert _ours(run) == ["bpfmaps._ffi"]
+    assert _files(t) == before
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"garbage\x00\xff", b"truncated", b"int", b"shape", b"notcode"],
+)
+def test_bad_bundle_falls_back_with_the_same_result(tree, tmp_path, content):
+    """A truncated, corrupt or foreign bundle: the modules come from the pycs (the
+    same modules, as importlib leaves them), and a run writing bytecode rewrites it."""
+    import marshal
+
+    t = tmp_path / "t"
+    shutil.copytree(tree, t)
+    packed = t / "bpfmaps" / "__pycache__" / f"{_BUNDLE}.{sys.implementation.cache_tag}.marshal"
+    _child(t, "command", write=True)
+    good = packed.read_bytes()
+    head, entries = marshal.loads(good)
+    bad = {
+        b"truncated": good[: len(good) // 2],
+        b"int": marshal.dumps(5),
+        b"shape": marshal.dumps((head, tuple(e[:3] for e in entries))),
+        b"notcode": marshal.dumps((head, tuple((*e[:3], "print(1)") for e in entries))),
+    }.get(content, content)
+    packed.write_bytes(bad)
+    run = _child(t, "command")
+    assert _ours(run) == ["bpfmaps._ffi"]
+    assert run["new"] == _child(t, "main")["new"]
+    assert run["mods"] == _child(t, "import")["mods"]
+    assert packed.read_bytes() == bad  # not written without bytecode
+    _child(t, "command", write=True)
+    assert marshal.loads(packed.read_bytes())[1][0][0] == _RUNNER_PATH[2]
+
+
+def test_read_only_and_concurrent_first_runs(tree, tmp_path):
+    """A bundle that cannot be written (a read-only install) leaves the preload from
+    the pycs; two first runs at once both run as usual and leave a valid bundle."""
+    t = tmp_path / "t"
+    shutil.copytree(tree, t)
+    packed = t / "bpfmaps" / "__pycache__" / f"{_BUNDLE}.{sys.implementation.cache_tag}.marshal"
+    ro = _child(t, "command", write=True, extra="readonly")
+    assert _ours(ro) == ["bpfmaps._ffi"] and not packed.exists()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPATH"] = str(t)
+    for _ in range(3):
+        if packed.exists():
+            packed.unlink()
+        ps = [
+            subprocess.Popen(
+                [sys.executable, "-c", _CHILD, "command", ""],
+                env=env,
+                cwd=str(t),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            for _ in range(2)
+        ]
+        outs = [p.communicate() for p in ps]
+        assert [p.returncode for p in ps] == [0, 0], outs
+        reports = [json.loads(o.decode().splitlines()[-1]) for o, _ in outs]
+        assert reports[0]["new"] == reports[1]["new"]
+        assert packed.exists()
+        assert _ours(_child(t, "command")) == ["bpfmaps._ffi"]  # from the bundle
+    assert not [f for f in _files(t) if ".marshal." in f]  # no temporary left
+
+
+def test_installed_bundle_is_the_shipped_file(tree, tmp_path):
+    """An installed package ships an empty ``bpfmaps/_runner_path.marshal`` (in the
+    wheel's RECORD, so uninstalling removes it): the bundle is written there, not in
+    ``__pycache__``."""
+    t = tmp_path / "t"
+    shutil.copytree(tree, t)
+    shipped = t / "bpfmaps" / f"{_BUNDLE}.marshal"
+    shipped.write_bytes(b"")
+    _child(t, "command", write=True)
+    assert shipped.stat().st_size > 1000
+    assert not [f for f in _files(t) if f.endswith(".marshal") and "__pycache__" in f]
+    run = _child(t, "command")
+    assert _ours(run) == ["bpfmaps._ffi"] and run["mods"] == _child(t, "import")["mods"]
