@@ -29,10 +29,13 @@ Then peak RSS (``/usr/bin/time -v``) of ``python -m bpfmaps batch file`` on 1M- 
 The package's bytecode is compiled first (``compileall``), as ``pip install`` does.
 
     sudo python benchmarks/bench_batch_file.py [N] [REPEATS] [--shapes=a,b] [--rss] [--10m]
+
+(``--help`` lists them; the temporary directory of the files is removed at the end.)
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import random
 import statistics
@@ -221,14 +224,36 @@ def peak_rss(kb, env, n: int, path: str) -> None:
     )
 
 
-def main() -> int:
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    n = int(args[0]) if args else 200_000
-    repeats = int(args[1]) if len(args) > 1 else 5
-    shapes = SHAPES
-    for a in sys.argv[1:]:
-        if a.startswith("--shapes="):
-            shapes = tuple(a.split("=", 1)[1].split(","))
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line (see the module's docstring); ``--help`` prints it and exits."""
+    p = argparse.ArgumentParser(
+        description="bpfmaps batch file versus bpftool batch file: wall-time ratios per "
+        "file shape, then peak RSS (run as root: it creates BPF maps)",
+    )
+    p.add_argument("n", nargs="?", type=int, default=200_000, metavar="N", help="lines a file")
+    p.add_argument(
+        "repeats", nargs="?", type=int, default=5, metavar="REPEATS", help="interleaved rounds"
+    )
+    p.add_argument(
+        "--shapes",
+        default=",".join(SHAPES),
+        help=f"comma-separated shapes out of {','.join(SHAPES)} (empty: none; default all)",
+    )
+    p.add_argument("--rss", action="store_true", help="peak RSS of a 1M-line file")
+    p.add_argument("--10m", dest="ten_m", action="store_true", help="and of a 10M-line file")
+    args = p.parse_args(argv)
+    args.shapes = tuple(s for s in args.shapes.split(",") if s)
+    unknown = [s for s in args.shapes if s not in SHAPES]
+    if unknown:
+        p.error(f"unknown shapes: {','.join(unknown)} (known: {','.join(SHAPES)})")
+    if args.n < 1 or args.repeats < 1:
+        p.error("N and REPEATS must be positive")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    n, repeats, shapes = args.n, args.repeats, args.shapes
     subprocess.run(
         [sys.executable, "-m", "compileall", "-q", os.path.join(ROOT, "bpfmaps")],
         check=True,
@@ -236,14 +261,15 @@ def main() -> int:
     )
     kb = kernel_backend()
     env = dict(os.environ, PYTHONPATH=ROOT)
-    path = os.path.join(tempfile.mkdtemp(prefix="bpfmaps-bench-"), "batch.txt")
-    print(f"N = {n}; median of {repeats} interleaved rounds (wall time, whole process)")
-    if shapes and shapes != ("",):
-        time_shapes(kb, env, n, repeats, shapes, path)
-    if "--rss" in sys.argv or "--10m" in sys.argv:
-        peak_rss(kb, env, 1_000_000, path)
-    if "--10m" in sys.argv:
-        peak_rss(kb, env, 10_000_000, path)
+    with tempfile.TemporaryDirectory(prefix="bpfmaps-bench-") as tmp:
+        path = os.path.join(tmp, "batch.txt")
+        print(f"N = {n}; median of {repeats} interleaved rounds (wall time, whole process)")
+        if shapes:
+            time_shapes(kb, env, n, repeats, shapes, path)
+        if args.rss or args.ten_m:
+            peak_rss(kb, env, 1_000_000, path)
+        if args.ten_m:
+            peak_rss(kb, env, 10_000_000, path)
     return 0
 
 
