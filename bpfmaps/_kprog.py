@@ -53,7 +53,16 @@ if TYPE_CHECKING:
 
     from .types import MapInfo
 
-__all__ = ["CAP", "SPEC_SLOTS", "ProgApply", "eligible", "open_for", "spec_eligible"]
+__all__ = [
+    "CAP",
+    "SPEC_SLOTS",
+    "STORE_MAX",
+    "ProgApply",
+    "eligible",
+    "open_for",
+    "spec_eligible",
+    "store_eligible",
+]
 
 # (the run lengths worth building it for: bpfmaps._kloops.PROG_MIN_ANY / PROG_MIN_FLAGS)
 #: elements per program run: stop signals are seen between runs (~3 ms apart)
@@ -71,6 +80,10 @@ SPEC_SLOTS = 8
 #: speculative variant; look keys up ahead of their updates (hash maps only: an
 #: array's lookup is an address computation that touches nothing)
 _MODE_SPEC, _MODE_PREFETCH = 1, 2
+#: ``BPFM_PAPPLY_STORE``: store each value through an (inlined) array lookup instead of
+#: calling bpf_map_update_elem (:func:`store_eligible`), values of at most
+#: ``BPFM_STORE_MAX`` bytes
+_MODE_STORE, STORE_MAX = 4, 256
 _O_ACCMODE = 3
 _O_RDONLY = 0
 #: errno of open() that say "not on this kernel / not with these privileges": every
@@ -118,14 +131,40 @@ def eligible(fd: int, info: MapInfo, flags: int) -> bool:
     return oflags >= 0 and (oflags & _O_ACCMODE) != _O_RDONLY and not frozen
 
 
+def store_eligible(info: MapInfo, flags: int, spec: bool = False) -> bool:
+    """True when the program may store values straight into the map's elements (the
+    pointer of an array lookup, which the verifier inlines) instead of calling
+    bpf_map_update_elem, with the same result: what ``array_map_update_elem`` does
+    for a plain ``BPF_MAP_TYPE_ARRAY`` (not per-CPU) is an index check (``E2BIG``
+    past the end) and a copy of ``value_size`` bytes (``copy_map_value``), which
+    skips nothing and frees nothing when the value has no special fields (spin lock,
+    timer, kptr, graph roots...: they come only from a BTF value type, so the map
+    must have none).  ``BPF_ANY`` and ``BPF_EXIST`` only (every element of an array
+    exists; ``BPF_NOEXIST`` keeps the update call and its ``EEXIST``), values of at
+    most :data:`STORE_MAX` bytes (the copy is unrolled), not the speculative
+    variant.  Write access is :func:`eligible`'s; a ``BPF_F_RDONLY_PROG`` map fails
+    the load as the update call does.  No syscall; kernel floor 5.17 (the program's)."""
+    return (
+        info.raw_type == _ARRAY
+        and flags in (0, 2)
+        and not spec
+        and not info.btf_value_type_id
+        and not info.btf_vmlinux_value_type_id
+        and info.key_size == 4
+        and 0 < info.value_size <= STORE_MAX
+    )
+
+
 class ProgApply:
     """One built program for one map and flag (its fds and mapped arrays), closed by
-    :meth:`close` or the ``with`` block.  Use :func:`open_for`."""
+    :meth:`close` or the ``with`` block.  Use :func:`open_for`.  ``store``: the
+    program stores values itself (:func:`store_eligible`)."""
 
-    __slots__ = ("_p",)
+    __slots__ = ("_p", "store")
 
-    def __init__(self, p: Any) -> None:
+    def __init__(self, p: Any, store: bool = False) -> None:
         self._p = p
+        self.store = store
 
     def part(
         self,
@@ -218,12 +257,18 @@ def open_for(
     cap = max(1, min(cap or CAP, most))
     p = ffi.new("struct bpfm_papply *")
     mode = (_MODE_SPEC if spec else 0) | (_MODE_PREFETCH if info.raw_type == _HASH else 0)
-    rc = lib.bpfm_papply_open(p, fd, info.key_size, info.value_size, cap, slots, flags, mode)
+    store = store_eligible(info, flags, spec)
+    rc = lib.bpfm_papply_open(
+        p, fd, info.key_size, info.value_size, cap, slots, flags, mode | _MODE_STORE * store
+    )
+    if rc < 0 and store:  # (the verifier refused the stores: the update call instead)
+        store = False
+        rc = lib.bpfm_papply_open(p, fd, info.key_size, info.value_size, cap, slots, flags, mode)
     if rc < 0:
         if -rc in (_errno.EPERM, _errno.ENOSYS) or (-rc == _errno.EINVAL and not _works()):
             _UNAVAILABLE.add(-rc)
         return None
-    return ProgApply(p)
+    return ProgApply(p, store)
 
 
 def _round8(n: int) -> int:

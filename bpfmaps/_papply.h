@@ -42,6 +42,12 @@ struct bpfm_spec_undo {
 /* bpfm_papply_open's mode bits */
 #define BPFM_PAPPLY_SPEC 1     /* the variant of bpfm_papply_spec */
 #define BPFM_PAPPLY_PREFETCH 2 /* look up keys ahead of their updates (hash maps) */
+/* store each value through the pointer of an (inlined) lookup instead of calling
+ * bpf_map_update_elem: only for a plain BPF_MAP_TYPE_ARRAY (not per-CPU, no BTF
+ * special fields in the value), BPF_ANY or BPF_EXIST, value_size <= BPFM_STORE_MAX
+ * (the caller decides; the open refuses the rest with -EINVAL) */
+#define BPFM_PAPPLY_STORE 4
+#define BPFM_STORE_MAX 256
 
 /* Build the program for map `map_fd` (key_size, value_size bytes; elem_flags: BPF_ANY,
  * BPF_NOEXIST or BPF_EXIST as in BPF_MAP_UPDATE_ELEM) with room for `cap` elements a

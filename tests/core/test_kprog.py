@@ -4,6 +4,7 @@ that holds, and is what the engine and the batch-file runner use for long runs."
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import io
 import os
@@ -136,6 +137,113 @@ def test_same_result_as_the_syscall(kind, flags, cap, pre, ops):
     finally:
         for fd in fds:
             KB.close(fd)
+
+
+_STORE_VS = st.sampled_from([1, 2, 3, 4, 5, 7, 8, 12, 15, 32, 36, 255, 256, 257])
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    vs=_STORE_VS,
+    maxe=st.integers(1, 20),
+    flags=st.sampled_from([0, 1, 2]),
+    cap=st.integers(1, 9),
+    pre=st.lists(st.integers(0, 19), max_size=8),
+    ops=st.lists(
+        st.tuples(
+            st.one_of(st.integers(0, 28), st.sampled_from([2**31, 2**32 - 1])),
+            st.integers(0, 255),
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+)
+def test_array_store_same_as_update_batch(vs, maxe, flags, cap, pre, ops):
+    """The array program that stores values itself (store_eligible: BPF_ANY/EXIST,
+    values up to STORE_MAX bytes) against UPDATE_BATCH (BPF_ANY; UPDATE_ELEM for
+    EXIST/NOEXIST, which UPDATE_BATCH refuses) on two identical arrays: the same
+    (rc, applied) with indices in and out of range (E2BIG at the first past the end;
+    EEXIST for NOEXIST), the same contents, padding of odd value sizes untouched."""
+    fds = [_create(MapType.ARRAY, 4, vs, maxe) for _ in range(2)]
+    try:
+        for fd in fds:
+            for k in pre:
+                KB.map_update_elem(fd, struct.pack("<I", k), bytes([k | 1]) * vs, 0)
+        keys = b"".join(struct.pack("<I", k) for k, _ in ops)
+        values = b"".join(bytes([(v + j) & 0xFF for j in range(vs)]) for _, v in ops)
+        n = len(ops)
+        info = _info(fds[0])
+        p = _kprog.open_for(fds[0], info, flags, cap=cap)
+        assert p is not None
+        with p:
+            assert p.store is (flags != 1 and vs <= _kprog.STORE_MAX)
+            assert p.store is _kprog.store_eligible(info, flags)
+            got = p.part(keys, values, vs, 0, n, ffi.new("int *"))
+        if flags == 0:
+            want = KB.map_update_batch(fds[1], keys, values, n, 0)
+            if want[0] < 0 and want[1] >= n:
+                want = (want[0], 0)
+        else:
+            want = LOOPS.update_elems(fds[1], keys, 4, values, vs, n, flags)
+        assert got == tuple(want)
+        assert _contents(fds[0], 4, vs) == _contents(fds[1], 4, vs)
+    finally:
+        for fd in fds:
+            KB.close(fd)
+
+
+def test_array_store_taken_for_the_benchmark_shape_only():
+    """update_many / m.batch() into a plain array (key 4, value 32, BPF_ANY), as
+    benchmarks/bench_batch.py: the engine's program is the storing one; NOEXIST,
+    values above STORE_MAX, a per-CPU array, a map with a BTF value type (it may hold
+    special fields) keep the update call."""
+    from bpfmaps import Map
+    from bpfmaps import codecs as C
+    from bpfmaps.btf.fromcodec import bpf_spin_lock
+
+    n = 1000
+    fd = _create(MapType.ARRAY, 4, 32, n)
+    try:
+        up = LOOPS.open_update_prog(fd, _info(fd), 0, _kloops.PROG_MIN_ANY)
+        assert up is not None
+        try:
+            assert up._prog.store is True
+        finally:
+            up.close()
+        for flags, store in ((2, True), (1, False)):
+            with _kprog.open_for(fd, _info(fd), flags) as p:
+                assert p.store is store
+    finally:
+        KB.close(fd)
+    big = _create(MapType.ARRAY, 4, _kprog.STORE_MAX + 8, 4)
+    try:
+        with _kprog.open_for(big, _info(big), 0) as p:
+            assert p.store is False
+    finally:
+        KB.close(big)
+    info = _info_of_new(MapType.PERCPU_ARRAY)
+    assert not _kprog.store_eligible(info, 0)
+
+    class Locked(ctypes.Structure):
+        _fields_ = [("lock", bpf_spin_lock), ("hits", ctypes.c_uint64)]
+
+    m = Map.create("array", 4, ctypes.sizeof(Locked), 4, key=C.U32, value=Locked, btf=True)
+    try:
+        assert m.info.btf_value_type_id
+        assert not _kprog.store_eligible(m.info, 0)
+        with _kprog.open_for(m.fileno(), m.info, 0) as p:
+            assert p.store is False
+    finally:
+        m.close()
+
+
+def _info_of_new(t):
+    """The MapInfo of a fresh map of type ``t`` (closed again)."""
+    fd = _create(t, 4, 8, 4)
+    try:
+        return _info(fd)
+    finally:
+        KB.close(fd)
 
 
 def test_part_offsets_and_value_stride():
