@@ -172,6 +172,38 @@ def test_lower_layers_apply_a_batch_without_heavy_modules(kernel_backend):
     _check(std, ours)
 
 
+#: on the kernel: a run long enough for the in-kernel program, applied in one part (the
+#: serial apply: what ``batch file`` does when no second CPU is free)
+_PROG_ONE_PART = """
+import sys
+from bpfmaps._kloops import PROG_MIN_ANY, KernelLoops
+from bpfmaps.backend import default_backend
+be = default_backend()
+n = PROG_MIN_ANY
+fd = be.map_create(1, 8, 8, n, 0, b"import_cost")
+assert fd >= 0, fd
+try:
+    rc, info = be.map_info(fd)
+    assert rc == 0, rc
+    keys = b"".join(i.to_bytes(8, "little") for i in range(n))
+    out = KernelLoops().update_prog(fd, info, keys, keys, 8, [(0, n)], 0)
+    assert out == [(0, n)], out
+finally:
+    be.close(fd)
+"""
+
+
+@pytest.mark.kernel
+def test_program_apply_in_one_part_loads_no_threading(kernel_backend):
+    """The in-kernel program's serial apply (one part) runs in this thread: it loads
+    neither threading nor what threading pulls in (collections, functools: ~2 ms of a
+    200k-line batch file's run)."""
+    std, ours = _loaded(textwrap.dedent(_PROG_ONE_PART))
+    assert "bpfmaps._kprog" in ours  # the program really ran the part
+    bad = sorted(set(std) & {"threading", "collections", "functools", "operator"})
+    assert not bad, f"a one-part program apply loads {bad}"
+
+
 def test_public_names_still_whole():
     """The enums, sets and protocols users rely on are there, built on first use."""
     code = textwrap.dedent(
