@@ -212,7 +212,9 @@ def _preload(names: tuple[str, ...], bundle: str | None = None) -> None:
     ``bpfmaps batch file``, docs/performance.md).  The code comes from the bundle
     ``{bundle}.marshal`` when it is there and every source's mtime (ns) and size match
     the ones it recorded (one read and one unmarshal for all: names and constants the
-    modules share are made once), else from each module's pyc, checked against its
+    modules share are made once; the recorded mtimes and sizes are a header checked
+    before the code part is unmarshalled, so a stale bundle costs a read and a stat a
+    module), else from each module's pyc, checked against its
     source's mtime and size as ``importlib`` checks it; after a preload from the pycs,
     the bundle is written (atomically, as pycs are; not when bytecode is not written,
     sys.dont_write_bytecode; a failed write, read-only or another process's at the same
@@ -360,28 +362,33 @@ def _preload(names: tuple[str, ...], bundle: str | None = None) -> None:
                 f = None
         except OSError:
             f = None
-        entries: Any = ()
+        # (magic, ((short, mtime_ns, size), ...), marshalled codes): the header is
+        # checked against every source before the codes (~300 KB) are unmarshalled, so
+        # a stale bundle costs one read and a stat a module
+        head: Any = ()
+        blob: Any = b""
         if f is not None:
             with f:
                 try:
-                    head, entries = loads(f.read())
+                    tag_, head, blob = loads(f.read())
                     if (
-                        head != magic
-                        or tuple(e[0] for e in entries) != names
+                        tag_ != magic
+                        or type(blob) is not bytes
+                        or type(head) is not tuple
+                        or tuple(e[0] for e in head) != names
                         or any(
                             type(e) is not tuple
-                            or len(e) != 4
+                            or len(e) != 3
                             or type(e[1]) is not int
                             or type(e[2]) is not int
-                            or type(e[3]) is not code_type
-                            for e in entries
+                            for e in head
                         )
                     ):
-                        entries = ()
+                        head = ()
                 except Exception:  # a truncated, corrupt or foreign file: the pycs
-                    entries = ()
+                    head = ()
         paths = []
-        for short, mtime_ns, size, _code in entries:
+        for short, mtime_ns, size in head:
             src, cached = where(short)
             try:
                 st = stat(src)
@@ -390,8 +397,20 @@ def _preload(names: tuple[str, ...], bundle: str | None = None) -> None:
             if st.st_mtime_ns != mtime_ns or st.st_size != size:
                 break
             paths.append((src, cached))
-        if entries and len(paths) == len(entries):
-            for (short, _t, _s, code), (src, cached) in zip(entries, paths):
+        codes: Any = ()
+        if head and len(paths) == len(head):
+            try:
+                codes = loads(blob)
+            except Exception:  # a corrupt code part: the pycs
+                codes = ()
+            if (
+                type(codes) is not tuple
+                or len(codes) != len(head)
+                or any(type(c) is not code_type for c in codes)
+            ):
+                codes = ()
+        if codes:
+            for (short, _t, _s), code, (src, cached) in zip(head, codes, paths):
                 # (unless one before imported it)
                 if "bpfmaps." + short not in mods and not run(short, src, cached, code):
                     return
@@ -422,7 +441,9 @@ def _preload(names: tuple[str, ...], bundle: str | None = None) -> None:
         record.append((short, st.st_mtime_ns, st.st_size, code))
     if packed and len(record) == len(names) and not sys.dont_write_bytecode:
         try:
-            ext._write_atomic(packed, ext.marshal.dumps((magic, tuple(record))))
+            head = tuple(r[:3] for r in record)
+            blob = ext.marshal.dumps(tuple(r[3] for r in record))
+            ext._write_atomic(packed, ext.marshal.dumps((magic, head, blob)))
         except OSError:
             pass  # a read-only install, or another process writing it: the pycs serve
 

@@ -65,6 +65,19 @@ if len(sys.argv) > 2 and sys.argv[2] == "readonly":
         raise PermissionError(13, "read-only", path)
 
     ext._write_atomic = refuse
+if len(sys.argv) > 2 and sys.argv[2] == "loads":  # what the preload unmarshals
+    import marshal
+
+    decoded = []
+    orig_loads = marshal.loads
+
+    def counting(data):
+        out = orig_loads(data)
+        if type(out) is tuple and out and all(type(c) is type(counting.__code__) for c in out):
+            decoded.append(len(out))
+        return out
+
+    marshal.loads = counting
 if sys.argv[1] == "preload":
     cli._preload(cli._RUNNER_PATH)
 elif sys.argv[1] == "command":  # main as the command runs it
@@ -102,6 +115,8 @@ mods = {n: describe(sys.modules[n]) for n in new if n.count(".") and "_ffi" not 
 extra = {}
 if len(sys.argv) > 2 and sys.argv[2] == "finder":
     extra["asked"] = [n for n in First.asked if n.startswith("bpfmaps")]
+if len(sys.argv) > 2 and sys.argv[2] == "loads":
+    extra["decoded"] = decoded
 if len(sys.argv) > 2 and sys.argv[2] == "audit":
     extra["audited"] = [n for n in audited if n.startswith("bpfmaps")]
 print(json.dumps({"new": new, "seen": Spy.seen, "mods": mods, **extra}))
@@ -224,6 +239,24 @@ def test_bundle_written_used_and_checked(tree, tmp_path):
     assert _ours(_child(t, "command")) == ["bpfmaps._ffi"]
 
 
+def test_stale_bundle_code_is_not_unmarshalled(tree, tmp_path):
+    """The bundle's header (each source's mtime and size) is checked before its code
+    part is unmarshalled: a fresh bundle decodes its codes once, a stale one never
+    (it costs a read and a stat a module, then the pycs serve)."""
+    t = tmp_path / "t"
+    shutil.copytree(tree, t)
+    _child(t, "command", write=True)
+    fresh = _child(t, "command", extra="loads")
+    assert fresh["decoded"] == [len(_RUNNER_PATH) - 2]
+    assert _ours(fresh) == ["bpfmaps._ffi"]
+    src = t / "bpfmaps" / (_RUNNER_PATH[-1].replace(".", "/") + ".py")
+    st = os.stat(src)
+    os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns + 10**10))
+    stale = _child(t, "command", extra="loads")
+    assert stale["decoded"] == []
+    assert stale["mods"] == _child(t, "import")["mods"]
+
+
 @pytest.mark.parametrize(
     "flags,env",
     [(("-v",), {}), (("-X", "importtime"), {}), ((), {"PYTHONPROFILEIMPORTTIME": "1"})],
@@ -266,7 +299,7 @@ def test_no_bytecode_written_preloads_from_the_pycs(tree, tmp_path):
 
 @pytest.mark.parametrize(
     "content",
-    [b"", b"garbage\x00\xff", b"truncated", b"int", b"shape", b"notcode"],
+    [b"", b"garbage\x00\xff", b"truncated", b"int", b"shape", b"notcode", b"fewer", b"badblob"],
 )
 def test_bad_bundle_falls_back_with_the_same_result(tree, tmp_path, content):
     """A truncated, corrupt or foreign bundle: the modules come from the pycs (the
@@ -278,12 +311,15 @@ def test_bad_bundle_falls_back_with_the_same_result(tree, tmp_path, content):
     packed = t / "bpfmaps" / "__pycache__" / f"{_BUNDLE}.{sys.implementation.cache_tag}.marshal"
     _child(t, "command", write=True)
     good = packed.read_bytes()
-    head, entries = marshal.loads(good)
+    magic, head, blob = marshal.loads(good)
+    codes = marshal.loads(blob)
     bad = {
         b"truncated": good[: len(good) // 2],
         b"int": marshal.dumps(5),
-        b"shape": marshal.dumps((head, tuple(e[:3] for e in entries))),
-        b"notcode": marshal.dumps((head, tuple((*e[:3], "print(1)") for e in entries))),
+        b"shape": marshal.dumps((magic, tuple(e[:2] for e in head), blob)),
+        b"notcode": marshal.dumps((magic, head, marshal.dumps(tuple("print(1)" for _ in codes)))),
+        b"fewer": marshal.dumps((magic, head, marshal.dumps(codes[:-1]))),
+        b"badblob": marshal.dumps((magic, head, blob[: len(blob) // 2])),
     }.get(content, content)
     packed.write_bytes(bad)
     run = _child(t, "command")
