@@ -11,7 +11,7 @@ from setuptools.command.build_py import build_py
 
 class BuildPy(build_py):
     """build_py plus an empty ``bpfmaps/_runner_path.marshal`` in the built package: the
-    installed command writes its module bundle into it (bpfmaps.cli._preload), and as a
+    installed command writes its module bundle into it (bpfmaps._preload), and as a
     file of the wheel it is in the installation's RECORD, so uninstalling removes it (a
     bundle the command created in ``__pycache__`` would be left behind)."""
 

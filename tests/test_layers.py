@@ -61,6 +61,7 @@ RANK: dict[str, float] = {
     "btf.gen": 9.5, "btf.output": 10.5, "btf.cli": 10.6, "ringbuf": 9.5,
     "bpftool.syncfile": 20.5,
     # L5: entry points and the package's lazy re-exports
+    "_preload": 29,  # the command's start-up: the runner path from compiled code (sys only)
     "cli": 30, "__main__": 31, "__init__": 32,
     # testing: over L0/L1 only (see ONLY)
     "testing._jhash": 40, "testing.faults": 40, "testing.maps": 41, "testing.fdtable": 42,

@@ -49,6 +49,7 @@ ALLOWED = frozenset(
         "bpfmaps.bpftool.state",
         "bpfmaps.chunks",
         "bpfmaps.cli",
+        "bpfmaps._preload",
         "bpfmaps.engine",
         "bpfmaps.errors",
         "bpfmaps.kernel",
@@ -102,7 +103,7 @@ FORBIDDEN_STDLIB = (
     "json", "textwrap", "string", "shlex", "locale",
 )  # fmt: skip
 #: importers that are the CLI layer (the script runs as __main__)
-_LAYER = ("bpfmaps.cli", "bpfmaps.__main__", "bpfmaps.bpftool", "__main__")
+_LAYER = ("bpfmaps.cli", "bpfmaps._preload", "bpfmaps.__main__", "bpfmaps.bpftool", "__main__")
 
 # the child: records every import statement executed (importing module, name) through
 # builtins.__import__, runs the command, and reports (json is imported only after the
