@@ -17,7 +17,8 @@ failing element is index count), ``"continue"`` (attempt all, one error each) or
 chained, ``not_attempted``, ``total``, ``also_applied`` and ``rollback_errors``.
 
 The engine's data (:class:`Target`, :class:`Chunk`, the operation kinds) is
-:mod:`bpfmaps.chunks`; rollback snapshots and restores are :mod:`bpfmaps.rollback`;
+:mod:`bpfmaps.chunks`; the parallel apply of one update chunk (when it is proven to
+give the serial result) is :mod:`bpfmaps.parallel`; rollback snapshots and restores are :mod:`bpfmaps.rollback`;
 streaming whole-map reads (:func:`dump_chunks`) are :mod:`bpfmaps.dump`.  Their public
 names are re-exported here.
 
@@ -49,8 +50,14 @@ from .chunks import (
 )
 from .errors import BatchError
 from .loops import of as _loops
-from .types import MAP_FLAGS as MapFlags  # the plain ints (no enum at start-up)
-from .types import MAP_TYPE as MapType
+from .parallel import (
+    _PARALLEL_CHUNK,
+    PARALLEL_MIN,
+    _apply_parallel,
+    _free_threads,
+    _parallel_ok,
+    _proof_is_cheap,
+)
 from .types import UPDATE_FLAGS as UpdateFlags
 
 #: update_prog's "stopped without an element error, apply the rest another way"
@@ -278,142 +285,6 @@ def _apply_each(c: Chunk, pos: int) -> list[int]:
     return errs
 
 
-# ----------------------------------------------------------------------------- parallel apply
-#: fewest elements for which a parallel apply is attempted
-PARALLEL_MIN = 4096
-#: elements per UPDATE_BATCH call inside each thread (threads stop between calls)
-_PARALLEL_CHUNK = 8192
-#: map types where a parallel apply of distinct keys into an empty map with room for
-#: all of them is provably identical to the serial one (preallocated, no eviction)
-_PAR_TYPES = frozenset({MapType.HASH, MapType.PERCPU_HASH})
-#: BPF_F_NO_PREALLOC (approximate full checks, ENOMEM), BPF_F_ZERO_SEED (iteration
-#: order is deterministic, so bucket order is observable and must stay serial)
-_PAR_BAD_FLAGS = MapFlags.NO_PREALLOC | MapFlags.ZERO_SEED
-
-
-def _threads() -> int:
-    import os
-
-    try:
-        n = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # pragma: no cover
-        n = os.cpu_count() or 1
-    return max(1, min(4, n))
-
-
-def _running_tasks() -> int:
-    """Tasks running or runnable right now, this one included (/proc/loadavg's fourth
-    field); 1 when it cannot be read.  Cost: one small file read."""
-    try:
-        with open("/proc/loadavg", "rb") as f:
-            return max(1, int(f.read().split()[3].split(b"/")[0]))
-    except (OSError, ValueError, IndexError):  # pragma: no cover - no procfs
-        return 1
-
-
-def _free_threads() -> int:
-    """Threads for a parallel apply: :func:`_threads`, fewer (1: the serial
-    program) when the other tasks running right now leave fewer CPUs free.  Measured:
-    with one of two cores busy, two threads took 1.4x the serial program's time (they
-    share a core and pay the speculation's extra lookups and copies).  Cost: one read
-    of /proc/loadavg."""
-    k = _threads()
-    if k < 2:
-        return k
-    return max(1, min(k, k - (_running_tasks() - 1)))
-
-
-def _parallel_ok(c: Chunk) -> bool:
-    """True when applying ``c`` in several threads gives exactly the serial result:
-    plain upserts, a preallocated HASH/PERCPU_HASH map (no LRU eviction, no
-    NO_PREALLOC), pairwise distinct keys (no two threads touch one key), at most
-    max_entries of them and an empty map (every insert has a free element, so no
-    ordering can make one fail).  The empty check is one GET_NEXT_KEY, done before
-    the key check (the same answer whatever the order; a populated map skips the
-    key check's hashing)."""
-    t = c.t
-    info = t.info
-    be = t.backend
-    ks = info.key_size
-    if (
-        c.n < PARALLEL_MIN
-        or c.flags != 0
-        or info.raw_type not in _PAR_TYPES
-        or info.flags & _PAR_BAD_FLAGS
-        or c.n > info.max_entries
-        or not ks
-        or _free_threads() < 2
-        or not _batch_ok(t, "update")
-    ):
-        return False
-    # the empty check first: one syscall, where the key check hashes every key (0.6 ms
-    # for 200k increasing keys, ~10 ms random), so a populated map skips the hashing
-    if be.map_get_next_key(t.fileno(), be.NULL, be.alloc(ks)) != -ENOENT:
-        return False
-    return _loops(be).keys_distinct(c.kbuf, ks, c.n)
-
-
-def _proof_is_cheap(c: Chunk) -> bool:
-    """True when ``c`` is an upsert chunk whose keys are strictly ascending (one pass,
-    ending at the first key out of order) and :func:`_parallel_ok` proves it: then
-    contiguous parts, without the speculative apply's lookups, copies and partition
-    (measured: 200k increasing keys into an empty map, 11.9 against 14.3 ms)."""
-    t = c.t
-    ks = t.info.key_size
-    return (
-        c.flags == 0
-        and c.n >= PARALLEL_MIN
-        and _loops(t.backend).keys_ascending(c.kbuf, ks, c.n)
-        and _parallel_ok(c)
-    )
-
-
-def _apply_parallel(
-    c: Chunk, up: Optional[UpdateProg] = None
-) -> Optional[tuple[int, int, list[tuple[int, int]]]]:
-    """Apply ``c`` (checked by :func:`_parallel_ok`) as contiguous parts, one thread
-    each (through ``up``, the run's program with a slot a thread, when given).  Returns ``(rc, applied, extra)``: ``applied`` operations form a prefix in
-    program order (parts stopped early because another failed are completed serially,
-    as the serial apply would have done), ``rc`` is the failure of operation
-    ``applied`` (0: all applied), ``extra`` the ``(start, stop)`` ranges after it that
-    later parts had already applied.  None: no batch command here (use the serial path).
-    """
-    t = c.t
-    be = t.backend
-    ks, vbs = t.info.key_size, t.value_buf_size
-    k = up.spec_slots if up is not None and up.spec_slots else _free_threads()
-    bounds = [c.n * i // k for i in range(k + 1)]
-    parts = [(bounds[i], bounds[i + 1] - bounds[i]) for i in range(k)]
-    lp = _loops(be)
-    prog: Optional[list[tuple[int, int]]]
-    if up is not None:  # the run's program (one slot a part)
-        prog = up.apply(c.kbuf, c.vbuf, vbs, parts)
-    else:
-        prog = lp.update_prog(t.fileno(), t.info, c.kbuf, c.vbuf, vbs, parts, 0)
-    if prog is not None:  # a part that stopped without an element error: finish it below
-        results = [(0, a) if rc == _EPROTO else (rc, a) for rc, a in prog]
-    else:
-        results = lp.update_batch_parts(
-            t.fileno(), c.kbuf, c.vbuf, ks, vbs, parts, 0, _PARALLEL_CHUNK
-        )
-    if all(rc == 0 and a == n for (rc, a), (_, n) in zip(results, parts)):
-        return 0, c.n, []
-    if all(rc in _UNSUPPORTED and a == 0 for rc, a in results):
-        return None
-    for i, ((s, n), (rc, a)) in enumerate(zip(parts, results)):
-        if a == n and rc == 0:
-            continue
-        if rc == 0:  # stopped because another part failed: finish it in order
-            part = Chunk(c.t, c.kind, c.flags, c.kbuf, c.vbuf, s + n, c.base, c.ukeys)
-            rc, a2, _ = _apply(part, s + a)
-            a += a2
-            if rc == 0:
-                continue
-        extra = [(s2, s2 + a2) for (s2, _), (_, a2) in zip(parts[i + 1 :], results[i + 1 :]) if a2]
-        return rc, s + a, extra
-    return 0, c.n, []  # pragma: no cover - every part completed
-
-
 def _ranges(indices: list[int], after: int) -> list[tuple[int, int]]:
     """The indices above ``after`` as sorted ``(start, stop)`` ranges."""
     out: list[tuple[int, int]] = []
@@ -478,7 +349,7 @@ def _run(
         if parallel and on_error == "stop" and c.kind != DEL and _batch_ok(c.t, "update"):
             up = progs.get(ci)
         if up is not None and up.spec_slots and c.kind == UPD and _proof_is_cheap(c):
-            par = _apply_parallel(c, up)  # the proof holds: no speculation needed
+            par = _apply_parallel(c, _apply, up)  # the proof holds: no speculation needed
             res.parallel |= par is not None
         elif up is not None and up.spec_slots:
             rc, cnt, kept = up.speculate(c.kbuf, c.vbuf, c.t.value_buf_size, c.n)
@@ -489,7 +360,7 @@ def _run(
                 res.applied += cnt
                 pos = cnt
         elif parallel and on_error == "stop" and c.kind == UPD and _parallel_ok(c):
-            par = _apply_parallel(c)
+            par = _apply_parallel(c, _apply)
             res.parallel |= par is not None
         while pos < c.n:
             if on_error == "continue" and local_fail >= _CONTINUE_SWITCH:

@@ -31,7 +31,7 @@ RANK: dict[str, float] = {
     "_cpus": 1.1,  # usable and free CPUs (affinity, /proc/loadavg), pure Python
     "_ffi": 2, "_pack": 2, "_cbuf": 2.1, "_kring": 2.2, "_loopbase": 2.25, "_kprog": 2.28, "_kexec": 2.29, "_kloops": 2.3, "kernel": 2.5, "backend": 3, "loops": 4,
     # L2: the raw batch engine: its data, rollback and streaming reads, then the executor
-    "chunks": 4.5, "rollback": 4.6, "dump": 4.7, "engine": 5,
+    "chunks": 4.5, "rollback": 4.6, "dump": 4.7, "parallel": 4.8, "engine": 5,
     # BTF: the pure parser and type model; the loader opens objects through a backend
     "btf.writer": 1.4, "btf.kinds": 1.45, "btf.model": 1.5, "btf.parse": 1.6, "btf.layout": 1.7,
     "btf.dumper": 1.8, "btf.rawdump": 1.85,

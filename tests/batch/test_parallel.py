@@ -8,7 +8,7 @@ import random
 import pytest
 from batch_helpers import k8, v32
 
-from bpfmaps import BatchError, Map, MapFlags, MapFullError, UpdateFlags, bulk, engine
+from bpfmaps import BatchError, Map, MapFlags, MapFullError, UpdateFlags, bulk, engine, parallel
 from bpfmaps.engine import FdTarget
 from bpfmaps.loops import GenericLoops
 from bpfmaps.testing import FakeKernel
@@ -19,8 +19,8 @@ N = bulk.PARALLEL_MIN + 1000
 @pytest.fixture(autouse=True)
 def two_threads(monkeypatch):
     # the decision must not depend on the CPUs of the test machine
-    monkeypatch.setattr(engine, "_threads", lambda: 2)
-    monkeypatch.setattr(engine, "_running_tasks", lambda: 1)
+    monkeypatch.setattr(parallel, "_threads", lambda: 2)
+    monkeypatch.setattr(parallel, "_running_tasks", lambda: 1)
 
 
 def contents(m):

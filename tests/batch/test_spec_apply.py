@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bpfmaps import BatchError, MapFlags, MapFullError, MapType, _kloops, _kprog, engine
+from bpfmaps import parallel as par
 from bpfmaps.engine import FdTarget
 from bpfmaps.loops import GenericLoops
 from bpfmaps.testing import FakeKernel
@@ -79,7 +80,7 @@ def small_rounds(monkeypatch):
     monkeypatch.setattr(_kloops, "PROG_MIN_ANY", 1)
     monkeypatch.setattr(_kloops, "PROG_MIN_FLAGS", 1)
     monkeypatch.setattr(_kprog, "CAP", 64)
-    monkeypatch.setattr(engine, "_running_tasks", lambda: 1)  # whatever else runs now
+    monkeypatch.setattr(par, "_running_tasks", lambda: 1)  # whatever else runs now
 
 
 @settings(
@@ -95,8 +96,8 @@ def test_same_result_as_serial(kb, small_rounds, monkeypatch, data, n, flags, th
     """Random runs (keys from a small domain: duplicates; some present before; a map
     with little room: E2BIG; NOEXIST/EXIST: EEXIST/ENOENT anywhere): the speculative
     apply's report and contents equal the serial apply's."""
-    monkeypatch.setattr(engine, "_threads", lambda: threads)
-    monkeypatch.setattr(engine, "_running_tasks", lambda: 1)
+    monkeypatch.setattr(par, "_threads", lambda: threads)
+    monkeypatch.setattr(par, "_running_tasks", lambda: 1)
     domain = data.draw(st.integers(1, 2 * n + 1))
     idx = data.draw(st.lists(st.integers(0, domain - 1), min_size=n, max_size=n))
     pre = data.draw(st.sets(st.integers(0, domain - 1), max_size=domain))
@@ -148,8 +149,8 @@ def test_full_map_fails_where_serial_fails(kb):
 def test_populated_and_duplicates_in_threads(kb, monkeypatch):
     """A populated map (every key present) and duplicate keys: applied in two threads,
     the last value of each key wins, as serially."""
-    monkeypatch.setattr(engine, "_threads", lambda: 2)
-    monkeypatch.setattr(engine, "_running_tasks", lambda: 1)
+    monkeypatch.setattr(par, "_threads", lambda: 2)
+    monkeypatch.setattr(par, "_running_tasks", lambda: 1)
     n = 50_000
     fd = _create(kb, n)
     try:
@@ -276,8 +277,8 @@ class _KeptFake(FakeKernel):
 def test_not_undone_elements_are_reported(monkeypatch):
     """The engine after a speculative stop: the rest applied serially from the prefix;
     a later failure's BatchError lists the elements after it that stayed applied."""
-    monkeypatch.setattr(engine, "_threads", lambda: 2)
-    monkeypatch.setattr(engine, "_running_tasks", lambda: 1)
+    monkeypatch.setattr(par, "_threads", lambda: 2)
+    monkeypatch.setattr(par, "_running_tasks", lambda: 1)
     fk = _KeptFake()
     fd = fk.map_create(int(MapType.HASH), 8, 32, 100, 0, b"kept")
     keys = b"".join(_k(i) for i in range(30))
@@ -298,16 +299,16 @@ def test_not_undone_elements_are_reported(monkeypatch):
 def test_threads_leave_busy_cpus_alone(monkeypatch, cpus, running, threads):
     """The speculative apply takes only the CPUs the tasks running now leave free (a
     second thread on a busy core costs more than it gives)."""
-    monkeypatch.setattr(engine, "_threads", lambda: cpus)
-    monkeypatch.setattr(engine, "_running_tasks", lambda: running)
-    assert engine._free_threads() == threads
+    monkeypatch.setattr(par, "_threads", lambda: cpus)
+    monkeypatch.setattr(par, "_running_tasks", lambda: running)
+    assert par._free_threads() == threads
 
 
 def test_busy_machine_applies_serially(kb, monkeypatch):
     """With every CPU busy the run is applied by the serial program: not parallel, same
     contents."""
-    monkeypatch.setattr(engine, "_threads", lambda: 2)
-    monkeypatch.setattr(engine, "_running_tasks", lambda: 3)
+    monkeypatch.setattr(par, "_threads", lambda: 2)
+    monkeypatch.setattr(par, "_running_tasks", lambda: 3)
     n = 20_000
     fd = _create(kb, n)
     try:
@@ -344,8 +345,8 @@ def test_keys_ascending_c_equals_python(ks, keys, sort):
 def test_ascending_keys_into_an_empty_map_skip_the_speculation(kb, monkeypatch, ascending):
     """Ascending distinct keys into an empty map are proven in one pass: contiguous
     parts through the run's program, no speculation; other orders speculate."""
-    monkeypatch.setattr(engine, "_threads", lambda: 2)
-    monkeypatch.setattr(engine, "_running_tasks", lambda: 1)
+    monkeypatch.setattr(par, "_threads", lambda: 2)
+    monkeypatch.setattr(par, "_running_tasks", lambda: 1)
     calls = []
     real = _kprog.ProgApply.speculate
 

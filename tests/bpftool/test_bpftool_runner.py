@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bpfmaps import bulk, cli, engine
+from bpfmaps import bulk, cli, parallel
 from bpfmaps.bpftool.runner import Runner
 from bpfmaps.loops import GenericLoops
 from bpfmaps.testing import FakeKernel, fake_kernel
@@ -448,8 +448,8 @@ def _run_lines(mid: int, idx, ks: int = 4) -> bytes:
 
 @pytest.fixture
 def two_threads(monkeypatch):
-    monkeypatch.setattr(engine, "_threads", lambda: 2)
-    monkeypatch.setattr(engine, "_running_tasks", lambda: 1)  # whatever else runs now
+    monkeypatch.setattr(parallel, "_threads", lambda: 2)
+    monkeypatch.setattr(parallel, "_running_tasks", lambda: 1)  # whatever else runs now
 
 
 def test_long_run_parallel_same_contents(maps, two_threads):

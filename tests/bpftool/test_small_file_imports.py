@@ -50,6 +50,8 @@ ALLOWED = frozenset(
         "bpfmaps.chunks",
         "bpfmaps.cli",
         "bpfmaps._preload",
+        "bpfmaps._cpus",
+        "bpfmaps.parallel",
         "bpfmaps.engine",
         "bpfmaps.errors",
         "bpfmaps.kernel",

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from bpfmaps import BatchError, Map, PermissionDeniedError, bulk, engine
+from bpfmaps import BatchError, Map, PermissionDeniedError, bulk, engine, parallel
 
 N = 8192
 
@@ -39,14 +39,14 @@ def packed(n: int, seed: int = 3):
 @pytest.fixture
 def spy_parallel(monkeypatch):
     """Two threads whatever the machine; counts parallel applies actually attempted."""
-    monkeypatch.setattr(engine, "_threads", lambda: 2)
-    monkeypatch.setattr(engine, "_running_tasks", lambda: 1)  # whatever else runs now
+    monkeypatch.setattr(parallel, "_threads", lambda: 2)
+    monkeypatch.setattr(parallel, "_running_tasks", lambda: 1)  # whatever else runs now
     calls = []
     real = engine._apply_parallel
 
-    def spy(c):
+    def spy(c, *args):
         calls.append(c.n)
-        return real(c)
+        return real(c, *args)
 
     monkeypatch.setattr(engine, "_apply_parallel", spy)
     return calls
@@ -95,9 +95,9 @@ def test_parallel_apply_frozen_midway_report_equals_contents(kernel_backend, mon
     """Another thread freezes the map while the parallel apply runs (the C calls
     release the GIL): whatever the interleaving, the report (applied prefix plus
     also_applied ranges) names exactly the keys in the map."""
-    monkeypatch.setattr(engine, "_threads", lambda: 2)
-    monkeypatch.setattr(engine, "_running_tasks", lambda: 1)  # whatever else runs now
-    monkeypatch.setattr(engine, "_PARALLEL_CHUNK", 512)
+    monkeypatch.setattr(parallel, "_threads", lambda: 2)
+    monkeypatch.setattr(parallel, "_running_tasks", lambda: 1)  # whatever else runs now
+    monkeypatch.setattr(parallel, "_PARALLEL_CHUNK", 512)
     n = 1 << 16
     keys, vals, idx = packed(n, seed=11)
     for attempt in range(6):

@@ -72,6 +72,8 @@ BPFMAPS_ALLOWED = {
     "bpfmaps.kernel",
     "bpfmaps.loops",
     "bpfmaps.chunks",
+    "bpfmaps._cpus",
+    "bpfmaps.parallel",
     "bpfmaps.engine",
 }
 

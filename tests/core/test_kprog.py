@@ -16,7 +16,7 @@ from _kmaps import contents
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bpfmaps import _kloops, _kprog, engine
+from bpfmaps import _kloops, _kprog, engine, parallel
 from bpfmaps._ffi import ffi
 from bpfmaps.chunks import FdTarget
 from bpfmaps.errors import BatchError
@@ -436,12 +436,12 @@ def test_parts_in_slots_run_at_once(prog, monkeypatch):
         for fd in fds:
             KB.close(fd)
     prog.calls.clear()
-    monkeypatch.setattr(engine, "_running_tasks", lambda: 1)  # whatever else runs now
+    monkeypatch.setattr(parallel, "_running_tasks", lambda: 1)  # whatever else runs now
     fd = _create(MapType.HASH, 8, 8, n)
     try:
         res = engine.update_packed(FdTarget(KB, fd, _info(fd), 8), keys, values, parallel=True)
         assert res.applied == n
-        assert res.parallel is (engine._threads() >= 2)
+        assert res.parallel is (parallel._threads() >= 2)
         if res.parallel:
             assert (prog.spec, prog.calls) == ([(0, n, [])], [])
         else:

@@ -11,7 +11,7 @@ import io
 import pytest
 from faultfile import FaultFile, check_report
 
-from bpfmaps import engine
+from bpfmaps import parallel
 from bpfmaps.bpftool.runner import Runner
 from bpfmaps.testing.inject import FaultyBackend
 
@@ -47,8 +47,8 @@ class Maps:
 
 @pytest.fixture(autouse=True)
 def two_threads(monkeypatch):
-    monkeypatch.setattr(engine, "_threads", lambda: 2)
-    monkeypatch.setattr(engine, "_running_tasks", lambda: 1)  # whatever else runs now
+    monkeypatch.setattr(parallel, "_threads", lambda: 2)
+    monkeypatch.setattr(parallel, "_running_tasks", lambda: 1)  # whatever else runs now
 
 
 def run_once(kb, plan=()):

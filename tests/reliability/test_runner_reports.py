@@ -9,7 +9,7 @@ import io
 
 import pytest
 
-from bpfmaps import engine
+from bpfmaps import parallel
 from bpfmaps.bpftool.runner import Runner
 
 pytestmark = pytest.mark.kernel
@@ -26,8 +26,8 @@ def _file(map_id: int, n: int) -> bytes:
 @pytest.mark.parametrize("threads", [1, 2, 4])
 @pytest.mark.parametrize("how", ["frozen", "readonly"])
 def test_unwritable_map_report_says_nothing_applied(kernel_backend, monkeypatch, threads, how):
-    monkeypatch.setattr(engine, "_threads", lambda: threads)
-    monkeypatch.setattr(engine, "_running_tasks", lambda: 1)  # whatever else runs now
+    monkeypatch.setattr(parallel, "_threads", lambda: threads)
+    monkeypatch.setattr(parallel, "_running_tasks", lambda: 1)  # whatever else runs now
     kb = kernel_backend
     fd = kb.map_create(1, 4, 4, 8192, 0, b"frz")
     assert fd >= 0
