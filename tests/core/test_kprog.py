@@ -496,3 +496,17 @@ def test_interrupted_join_still_joins_every_part(monkeypatch):
         assert len(_contents(fd, 8, 8)) == n  # both parts ran to their end
     finally:
         KB.close(fd)
+
+
+def test_spec_slots_is_the_c_bound():
+    """``_kprog.SPEC_SLOTS`` (the most threads Python asks of a speculative apply) is
+    ``BPFM_SPEC_SLOTS`` of ``_papply.h``, which sizes the C driver's per-slot arrays:
+    a larger Python value would be refused by the driver, a smaller one would waste
+    threads the C side has room for."""
+    import re
+
+    header = os.path.join(os.path.dirname(_kprog.__file__), "_papply.h")
+    with open(header) as f:
+        m = re.search(r"^#define BPFM_SPEC_SLOTS (\d+)$", f.read(), re.M)
+    assert m, "BPFM_SPEC_SLOTS not found in _papply.h"
+    assert int(m.group(1)) == _kprog.SPEC_SLOTS
