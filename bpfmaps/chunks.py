@@ -94,12 +94,21 @@ class FdTarget:
 ENOENT = _errno.ENOENT
 EINTR = _errno.EINTR
 ENOSPC = _errno.ENOSPC
+#: a C update program's "stopped without an element error, apply the rest another way"
+RC_EPROTO = -_errno.EPROTO
+#: a stop signal seen by a C loop
+RC_EINTR = -_errno.EINTR
 #: rc values that mean "no batch command here": EINVAL (kernel < 5.6), ENOTSUPP, EOPNOTSUPP
 _UNSUPPORTED = frozenset({-_errno.EINVAL, -ENOTSUPP, -_errno.EOPNOTSUPP})
 _MODES = ("stop", "continue", "rollback")
 
 #: elements per chunk when encoding Python sequences (keeps temporaries in cache)
 DEFAULT_CHUNK = 8192
+#: elements per UPDATE_BATCH call when one long chunk is applied as several calls (the
+#: serial apply's parts and each thread's part of a parallel apply): a stop signal ends
+#: the apply between two calls (bpfmaps.kernel.stop_install).  Read as ``chunks.CALL_CHUNK``
+#: by both, so tests patch it in one place.
+CALL_CHUNK = 8192
 
 # operation kinds
 UPD = 0  # plain upsert (ANY or LOCK): UPDATE_BATCH

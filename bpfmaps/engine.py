@@ -28,14 +28,15 @@ them, run the per-element loops of :mod:`bpfmaps.loops` with identical results).
 
 from __future__ import annotations
 
-import errno as _errno
-
+from . import chunks as _chunks
 from .chunks import (
     _OPNAME,
     _UNSUPPORTED,
     DEFAULT_CHUNK,
     DEL,
     ENOENT,
+    RC_EINTR,
+    RC_EPROTO,
     UPD,
     UPE,
     Chunk,
@@ -51,7 +52,6 @@ from .chunks import (
 from .errors import BatchError
 from .loops import of as _loops
 from .parallel import (
-    _PARALLEL_CHUNK,
     PARALLEL_MIN,
     _apply_parallel,
     _free_threads,
@@ -59,11 +59,6 @@ from .parallel import (
     _proof_is_cheap,
 )
 from .types import UPDATE_FLAGS as UpdateFlags
-
-#: update_prog's "stopped without an element error, apply the rest another way"
-_EPROTO = -_errno.EPROTO
-#: a stop signal seen by a C loop
-_EINTR = -_errno.EINTR
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -241,18 +236,17 @@ def _apply(
             r = None if up is None else up.apply(kb, vb, vbs, [(0, n)])
         if r is not None:
             rc, cnt = r[0]
-            if rc != _EPROTO:
+            if rc != RC_EPROTO:
                 return rc, cnt, False
             rc, more, fb = _apply(c, pos + cnt, prog=False)  # the rest the syscall way
             return rc, cnt + more, fb
     if c.kind == UPD and ks and _batch_ok(t, "update"):
-        if n > _PARALLEL_CHUNK:
-            # one part, in this thread: UPDATE_BATCH calls of _PARALLEL_CHUNK elements
-            # in order (same result and count as one call), and a stop signal ends it
+        call = _chunks.CALL_CHUNK
+        if n > call:
+            # one part, in this thread: UPDATE_BATCH calls of CALL_CHUNK elements in
+            # order (same result and count as one call), and a stop signal ends it
             # between two calls (bpfmaps.kernel.stop_install)
-            rc, cnt = _loops(be).update_batch_parts(
-                fd, kb, vb, ks, vbs, [(0, n)], c.flags, _PARALLEL_CHUNK
-            )[0]
+            rc, cnt = _loops(be).update_batch_parts(fd, kb, vb, ks, vbs, [(0, n)], c.flags, call)[0]
         else:
             rc, cnt = be.map_update_batch(fd, kb, vb, n, c.flags)
         if rc < 0 and cnt >= n:
@@ -313,9 +307,11 @@ def run(
     NOEXIST/EXIST updates and for "continue" after repeated failures); "rollback"
     adds one lookup per operation first."""
     chunks = list(chunks)
-    progs = _RunProgs(chunks, _free_threads() if parallel and on_error == "stop" else 0)
+    # the CPUs free for a parallel apply, read once a run (one read of /proc/loadavg)
+    threads = _free_threads() if parallel and on_error == "stop" else 0
+    progs = _RunProgs(chunks, threads)
     try:
-        return _run(chunks, on_error, total, missing_ok, parallel, progs)
+        return _run(chunks, on_error, total, missing_ok, threads, progs)
     finally:
         progs.close()
 
@@ -325,7 +321,7 @@ def _run(
     on_error: str,
     total: int,
     missing_ok: bool,
-    parallel: bool,
+    threads: int,
     progs: _RunProgs,
 ) -> BatchResult:
     res = BatchResult(total=total)
@@ -346,21 +342,22 @@ def _run(
         kept: list[int] = []  # applied after a failure and not undone (speculative apply)
         par: Optional[tuple[int, int, list[tuple[int, int]]]] = None
         up = None
-        if parallel and on_error == "stop" and c.kind != DEL and _batch_ok(c.t, "update"):
+        if threads and c.kind != DEL and _batch_ok(c.t, "update"):
             up = progs.get(ci)
-        if up is not None and up.spec_slots and c.kind == UPD and _proof_is_cheap(c):
-            par = _apply_parallel(c, _apply, up)  # the proof holds: no speculation needed
+        if up is not None and up.spec_slots and c.kind == UPD and _proof_is_cheap(c, threads):
+            # the proof holds: no speculation needed
+            par = _apply_parallel(c, _apply, threads, up)
             res.parallel |= par is not None
         elif up is not None and up.spec_slots:
             rc, cnt, kept = up.speculate(c.kbuf, c.vbuf, c.t.value_buf_size, c.n)
-            res.parallel |= rc == 0 or rc == _EPROTO or (rc == _EINTR and cnt > 0)
-            if rc == _EINTR:
+            res.parallel |= rc == 0 or rc == RC_EPROTO or (rc == RC_EINTR and cnt > 0)
+            if rc == RC_EINTR:
                 par = (rc, cnt, [])
-            elif rc == 0 or rc == _EPROTO:  # the prefix is applied; the rest serially
+            elif rc == 0 or rc == RC_EPROTO:  # the prefix is applied; the rest serially
                 res.applied += cnt
                 pos = cnt
-        elif parallel and on_error == "stop" and c.kind == UPD and _parallel_ok(c):
-            par = _apply_parallel(c, _apply)
+        elif threads and c.kind == UPD and _parallel_ok(c, threads):
+            par = _apply_parallel(c, _apply, threads)
             res.parallel |= par is not None
         while pos < c.n:
             if on_error == "continue" and local_fail >= _CONTINUE_SWITCH:

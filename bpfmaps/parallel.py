@@ -10,11 +10,10 @@ report is the serial one.  The executor is :mod:`bpfmaps.engine`.
 
 from __future__ import annotations
 
-import errno as _errno
-
+from . import chunks as _chunks
 from ._cpus import running_tasks as _running_tasks
 from ._cpus import usable
-from .chunks import _UNSUPPORTED, ENOENT, Chunk, _batch_ok
+from .chunks import _UNSUPPORTED, ENOENT, RC_EPROTO, Chunk, _batch_ok
 from .loops import of as _loops
 from .types import MAP_FLAGS as MapFlags  # the plain ints (no enum at start-up)
 from .types import MAP_TYPE as MapType
@@ -25,13 +24,8 @@ if TYPE_CHECKING:
 
     from ._loopbase import UpdateProg
 
-#: update_prog's "stopped without an element error, apply the rest another way"
-_EPROTO = -_errno.EPROTO
-
 #: fewest elements for which a parallel apply is attempted
 PARALLEL_MIN = 4096
-#: elements per UPDATE_BATCH call inside each thread (threads stop between calls)
-_PARALLEL_CHUNK = 8192
 #: map types where a parallel apply of distinct keys into an empty map with room for
 #: all of them is provably identical to the serial one (preallocated, no eviction)
 _PAR_TYPES = frozenset({MapType.HASH, MapType.PERCPU_HASH})
@@ -58,14 +52,15 @@ def _free_threads() -> int:
     return max(1, min(k, k - (_running_tasks() - 1)))
 
 
-def _parallel_ok(c: Chunk) -> bool:
+def _parallel_ok(c: Chunk, threads: int) -> bool:
     """True when applying ``c`` in several threads gives exactly the serial result:
     plain upserts, a preallocated HASH/PERCPU_HASH map (no LRU eviction, no
     NO_PREALLOC), pairwise distinct keys (no two threads touch one key), at most
     max_entries of them and an empty map (every insert has a free element, so no
     ordering can make one fail).  The empty check is one GET_NEXT_KEY, done before
     the key check (the same answer whatever the order; a populated map skips the
-    key check's hashing)."""
+    key check's hashing).  ``threads``: the run's :func:`_free_threads` (read once a
+    run); fewer than 2 answers False."""
     t = c.t
     info = t.info
     be = t.backend
@@ -77,7 +72,7 @@ def _parallel_ok(c: Chunk) -> bool:
         or info.flags & _PAR_BAD_FLAGS
         or c.n > info.max_entries
         or not ks
-        or _free_threads() < 2
+        or threads < 2
         or not _batch_ok(t, "update")
     ):
         return False
@@ -88,7 +83,7 @@ def _parallel_ok(c: Chunk) -> bool:
     return _loops(be).keys_distinct(c.kbuf, ks, c.n)
 
 
-def _proof_is_cheap(c: Chunk) -> bool:
+def _proof_is_cheap(c: Chunk, threads: int) -> bool:
     """True when ``c`` is an upsert chunk whose keys are strictly ascending (one pass,
     ending at the first key out of order) and :func:`_parallel_ok` proves it: then
     contiguous parts, without the speculative apply's lookups, copies and partition
@@ -99,15 +94,18 @@ def _proof_is_cheap(c: Chunk) -> bool:
         c.flags == 0
         and c.n >= PARALLEL_MIN
         and _loops(t.backend).keys_ascending(c.kbuf, ks, c.n)
-        and _parallel_ok(c)
+        and _parallel_ok(c, threads)
     )
 
 
 def _apply_parallel(
-    c: Chunk, apply: Callable[[Chunk, int], tuple[int, int, Any]], up: Optional[UpdateProg] = None
+    c: Chunk,
+    apply: Callable[[Chunk, int], tuple[int, int, Any]],
+    threads: int,
+    up: Optional[UpdateProg] = None,
 ) -> Optional[tuple[int, int, list[tuple[int, int]]]]:
     """Apply ``c`` (checked by :func:`_parallel_ok`) as contiguous parts, one thread
-    each (through ``up``, the run's program with a slot a thread, when given).  Returns ``(rc, applied, extra)``: ``applied`` operations form a prefix in
+    each: ``threads`` of them, or through ``up`` (the run's program) one a slot.  Returns ``(rc, applied, extra)``: ``applied`` operations form a prefix in
     program order (parts stopped early because another failed are completed serially,
     as the serial apply would have done), ``rc`` is the failure of operation
     ``applied`` (0: all applied), ``extra`` the ``(start, stop)`` ranges after it that
@@ -116,7 +114,7 @@ def _apply_parallel(
     t = c.t
     be = t.backend
     ks, vbs = t.info.key_size, t.value_buf_size
-    k = up.spec_slots if up is not None and up.spec_slots else _free_threads()
+    k = up.spec_slots if up is not None and up.spec_slots else threads
     bounds = [c.n * i // k for i in range(k + 1)]
     parts = [(bounds[i], bounds[i + 1] - bounds[i]) for i in range(k)]
     lp = _loops(be)
@@ -126,10 +124,10 @@ def _apply_parallel(
     else:
         prog = lp.update_prog(t.fileno(), t.info, c.kbuf, c.vbuf, vbs, parts, 0)
     if prog is not None:  # a part that stopped without an element error: finish it below
-        results = [(0, a) if rc == _EPROTO else (rc, a) for rc, a in prog]
+        results = [(0, a) if rc == RC_EPROTO else (rc, a) for rc, a in prog]
     else:
         results = lp.update_batch_parts(
-            t.fileno(), c.kbuf, c.vbuf, ks, vbs, parts, 0, _PARALLEL_CHUNK
+            t.fileno(), c.kbuf, c.vbuf, ks, vbs, parts, 0, _chunks.CALL_CHUNK
         )
     if all(rc == 0 and a == n for (rc, a), (_, n) in zip(results, parts)):
         return 0, c.n, []

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from bpfmaps import BatchError, Map, PermissionDeniedError, bulk, engine, parallel
+from bpfmaps import BatchError, Map, PermissionDeniedError, bulk, chunks, engine, parallel
 
 N = 8192
 
@@ -97,7 +97,7 @@ def test_parallel_apply_frozen_midway_report_equals_contents(kernel_backend, mon
     also_applied ranges) names exactly the keys in the map."""
     monkeypatch.setattr(parallel, "_threads", lambda: 2)
     monkeypatch.setattr(parallel, "_running_tasks", lambda: 1)  # whatever else runs now
-    monkeypatch.setattr(parallel, "_PARALLEL_CHUNK", 512)
+    monkeypatch.setattr(chunks, "CALL_CHUNK", 512)
     n = 1 << 16
     keys, vals, idx = packed(n, seed=11)
     for attempt in range(6):
