@@ -131,7 +131,10 @@ def _apply_parallel(
         )
     if all(rc == 0 and a == n for (rc, a), (_, n) in zip(results, parts)):
         return 0, c.n, []
-    if all(rc in _UNSUPPORTED and a == 0 for rc, a in results):
+    # no batch command here: the parts that ran were refused before their first
+    # element, the others were stopped before they began (a part that fails stops the
+    # rest, so the threads' schedule decides which parts see the refusal)
+    if all(a == 0 and (rc == 0 or rc in _UNSUPPORTED) for rc, a in results):
         return None
     for i, ((s, n), (rc, a)) in enumerate(zip(parts, results)):
         if a == n and rc == 0:

@@ -3,6 +3,7 @@ used only where provably identical to the serial apply, exact reports when it fa
 
 from __future__ import annotations
 
+import errno
 import random
 
 import pytest
@@ -148,6 +149,40 @@ def test_parallel_failure_in_last_part_completes_earlier_parts():
         e = ei.value
         assert (e.index, e.applied, e.also_applied) == (at, at, [])
         assert set(contents(m)) == {k8(i) for i in idx[:at]}
+
+
+@pytest.mark.parametrize("schedule", ["in_order", "reversed"])
+def test_parallel_apply_refused_falls_back_to_serial(schedule):
+    """No UPDATE_BATCH for the map (EOPNOTSUPP at the first element of every call, as a
+    kernel before 5.6 answers): whichever part sees the refusal first stops the others
+    before they begin, the parallel apply gives up as a whole, and the serial path
+    applies the run element by element, with a serial result."""
+    fk = FakeKernel() if schedule == "in_order" else ReversedFake()
+    keys, vals, idx = packed(N)
+    with Map.create("hash", 8, 32, N, backend=fk) as m:
+        fault = fk.inject(
+            errno.EOPNOTSUPP, "map_update_batch", count=None, when=lambda c: c.index == 0
+        )
+        r = m.raw.update_many(keys, vals, parallel=True)
+        assert fault.hits == 2  # one part's refusal, then the serial UPDATE_BATCH's
+        assert (r.applied, r.parallel, r.fallback) == (N, False, True)
+        assert contents(m) == {k8(i): v32(i) for i in idx}
+
+
+def test_parallel_apply_failing_in_every_part_reports_the_first():
+    """Every part fails at its first element: the report is the serial one (operation 0,
+    nothing applied, nothing also applied) and the map is unchanged."""
+    fk = FakeKernel()
+    keys, vals, idx = packed(N)
+    with Map.create("hash", 8, 32, N, backend=fk) as m:
+        fk.inject(errno.EPERM, "map_update_batch", count=None, when=lambda c: c.index == 0)
+        with pytest.raises(BatchError) as ei:
+            m.raw.update_many(keys, vals, parallel=True)
+        e = ei.value
+        assert (e.index, e.applied, e.key, e.also_applied) == (0, 0, k8(idx[0]), [])
+        assert isinstance(e.__cause__, PermissionError)
+        assert len(e.not_attempted) == N - 1
+        assert contents(m) == {}
 
 
 def test_fd_target_and_keyless_maps(backend):
