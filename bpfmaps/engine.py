@@ -28,7 +28,8 @@ them, run the per-element loops of :mod:`bpfmaps.loops` with identical results).
 
 from __future__ import annotations
 
-from . import chunks as _chunks
+import bpfmaps.chunks as _chunks  # (CALL_CHUNK read at each use: one patch point)
+
 from .chunks import (
     _OPNAME,
     _UNSUPPORTED,

@@ -10,7 +10,8 @@ report is the serial one.  The executor is :mod:`bpfmaps.engine`.
 
 from __future__ import annotations
 
-from . import chunks as _chunks
+import bpfmaps.chunks as _chunks  # (CALL_CHUNK read at each use: one patch point)
+
 from ._cpus import running_tasks as _running_tasks
 from ._cpus import usable
 from .chunks import _UNSUPPORTED, ENOENT, RC_EPROTO, Chunk, _batch_ok
