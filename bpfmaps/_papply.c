@@ -264,6 +264,13 @@ static void fill(char *dst, uint32_t dstride, const char *src, uint32_t sstride,
         memcpy(dst, src, (size_t)n * size);
         return;
     }
+    /* an array's u32 keys into 8-byte strides: a constant size is copied inline (a
+     * memcpy call per element otherwise, ~1.5 ms of a 1M-element flush) */
+    if (size == 4) {
+        for (i = 0; i < n; i++)
+            memcpy(dst + (size_t)i * dstride, src + (size_t)i * sstride, 4);
+        return;
+    }
     for (i = 0; i < n; i++)
         memcpy(dst + (size_t)i * dstride, src + (size_t)i * sstride, size);
 }

@@ -97,6 +97,22 @@ def test_packer_grows_takes_and_keeps_no_references():
     assert p.take()[2] == 1
 
 
+def test_packer_growth_past_the_populate_steps_keeps_every_byte():
+    """Past 1024 pairs the buffers are faulted in ahead (MADV_POPULATE_WRITE) in steps
+    of 16384 pairs inside each doubling: whatever the steps and doublings, take()
+    returns exactly what was appended, in order."""
+    n = 3 * 16384 + 4099  # several steps, a doubling inside a step, an odd tail
+    p = Packer(4, 24, lambda k, v: None)
+    for i in range(n):
+        p.append(i.to_bytes(4, "little"), (i * 2654435761 % 2**64).to_bytes(8, "little") * 3)
+    kb, vb, m = p.take()
+    assert m == n and len(kb) == 4 * n and len(vb) == 24 * n
+    assert bytes(kb) == b"".join(i.to_bytes(4, "little") for i in range(n))
+    assert bytes(vb) == b"".join(
+        (i * 2654435761 % 2**64).to_bytes(8, "little") * 3 for i in range(n)
+    )
+
+
 def test_raw_batch_writes_through_c_typed_batch_through_python(mk):
     """The coverage check of the fast path: ``b[k] = v`` and ``del b[k]`` on a MapBatch
     are BatchBase's C mapping slot (a Python __setitem__/__delitem__ on MapBatch would
