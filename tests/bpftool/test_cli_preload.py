@@ -297,13 +297,32 @@ def test_no_bytecode_written_preloads_from_the_pycs(tree, tmp_path):
     assert _files(t) == before
 
 
+def _split(data: bytes) -> tuple:
+    """(magic, head, code part) of a bundle: the header's length (4 bytes,
+    little-endian), the marshalled header (magic, head), then the marshalled codes."""
+    import marshal
+
+    end = 4 + int.from_bytes(data[:4], "little")
+    magic, head = marshal.loads(data[4:end])
+    return magic, head, data[end:]
+
+
+def _join(magic, head, blob: bytes) -> bytes:
+    import marshal
+
+    top = marshal.dumps((magic, head))
+    return len(top).to_bytes(4, "little") + top + blob
+
+
 @pytest.mark.parametrize(
     "content",
-    [b"", b"garbage\x00\xff", b"truncated", b"int", b"shape", b"notcode", b"fewer", b"badblob"],
-)
+    [b"", b"garbage\x00\xff", b"truncated", b"int", b"shape", b"notcode", b"fewer", b"badblob",
+     b"oldformat", b"longhead", b"magic"],
+)  # fmt: skip
 def test_bad_bundle_falls_back_with_the_same_result(tree, tmp_path, content):
-    """A truncated, corrupt or foreign bundle: the modules come from the pycs (the
-    same modules, as importlib leaves them), and a run writing bytecode rewrites it."""
+    """A truncated, corrupt or foreign bundle (or one of the older layout, a single
+    marshalled (magic, head, codes)): the modules come from the pycs (the same modules,
+    as importlib leaves them), and a run writing bytecode rewrites it."""
     import marshal
 
     t = tmp_path / "t"
@@ -311,15 +330,18 @@ def test_bad_bundle_falls_back_with_the_same_result(tree, tmp_path, content):
     packed = t / "bpfmaps" / "__pycache__" / f"{_BUNDLE}.{sys.implementation.cache_tag}.marshal"
     _child(t, "command", write=True)
     good = packed.read_bytes()
-    magic, head, blob = marshal.loads(good)
+    magic, head, blob = _split(good)
     codes = marshal.loads(blob)
     bad = {
         b"truncated": good[: len(good) // 2],
         b"int": marshal.dumps(5),
-        b"shape": marshal.dumps((magic, tuple(e[:2] for e in head), blob)),
-        b"notcode": marshal.dumps((magic, head, marshal.dumps(tuple("print(1)" for _ in codes)))),
-        b"fewer": marshal.dumps((magic, head, marshal.dumps(codes[:-1]))),
-        b"badblob": marshal.dumps((magic, head, blob[: len(blob) // 2])),
+        b"shape": _join(magic, tuple(e[:2] for e in head), blob),
+        b"notcode": _join(magic, head, marshal.dumps(tuple("print(1)" for _ in codes))),
+        b"fewer": _join(magic, head, marshal.dumps(codes[:-1])),
+        b"badblob": _join(magic, head, blob[: len(blob) // 2]),
+        b"oldformat": marshal.dumps((magic, head, blob)),
+        b"longhead": (len(good) + 1).to_bytes(4, "little") + good[4:],
+        b"magic": _join(b"\0\0\r\n", head, blob),
     }.get(content, content)
     packed.write_bytes(bad)
     run = _child(t, "command")
@@ -328,7 +350,7 @@ def test_bad_bundle_falls_back_with_the_same_result(tree, tmp_path, content):
     assert run["mods"] == _child(t, "import")["mods"]
     assert packed.read_bytes() == bad  # not written without bytecode
     _child(t, "command", write=True)
-    assert marshal.loads(packed.read_bytes())[1][0][0] == _RUNNER_PATH[2]
+    assert _split(packed.read_bytes())[1][0][0] == _RUNNER_PATH[2]
 
 
 def test_read_only_and_concurrent_first_runs(tree, tmp_path):
