@@ -18,9 +18,10 @@ __all__ = ["BUNDLE", "RUNNER_PATH", "preload"]
 
 #: the modules the runner needs (every ``batch file`` / ``map`` run of the command), in
 #: an order where each one's own imports of bpfmaps modules come before it (its
-#: dependencies first): ``main`` preloads the first two for the command tables, the rest
-#: for the runner.  tests/bpftool/test_cli_preload.py checks the order and that the list
-#: is what ``main`` loads without it
+#: dependencies first): ``main`` preloads them all for a runner command typed in full,
+#: else the first two for the command tables, then the rest for the runner.
+#: tests/bpftool/test_cli_preload.py checks the order and that the list is what ``main``
+#: loads without it
 RUNNER_PATH = (
     "bpftool", "bpftool.handle", "_errbase", "errors", "bpftool._safety", "chunks",
     "_loopbase", "loops", "_record", "types", "_cpus", "parallel", "engine", "bpftool.plan",
@@ -29,7 +30,7 @@ RUNNER_PATH = (
 )  # fmt: skip
 #: the file (``bpfmaps/_runner_path.marshal`` shipped empty in an installed package,
 #: else in the package's ``__pycache__`` with ``.{cache_tag}`` before the suffix) that
-#: holds the code of ``RUNNER_PATH[2:]`` in one marshal dump (see :func:`preload`)
+#: holds the code of ``RUNNER_PATH`` (see :func:`preload`)
 BUNDLE = "_runner_path"
 #: the qualified name of the stock FileFinder path hook (``sys.path_hooks[-1]``)
 _HOOK = "FileFinder.path_hook.<locals>.path_hook_for_FileFinder"
@@ -75,6 +76,9 @@ def preload(names: tuple[str, ...], bundle: str | None = None) -> None:
     ``_frozen_importlib_external``, so those see the ordinary imports.  Cost: one stat
     a module, one read a module or in all, then the modules' code."""
     mods = sys.modules
+    todo = [n for n in names if "bpfmaps." + n not in mods]
+    if not todo:
+        return
     ext = mods.get("_frozen_importlib_external")
     boot = mods.get("_frozen_importlib")
     if (
@@ -176,9 +180,8 @@ def preload(names: tuple[str, ...], bundle: str | None = None) -> None:
         setattr(mods[parent], child, m)
         return True
 
-    todo = [n for n in names if "bpfmaps." + n not in mods]
     packed = ""
-    if bundle and len(todo) == len(names):
+    if bundle:
         # an installed package has the (empty) file at the top (the wheel ships it, so
         # it is in RECORD and uninstalling removes it); a source tree has it in
         # __pycache__ (one for each interpreter, as the pycs)

@@ -189,6 +189,10 @@ def parse_options(args: list[str], opts: Optional[Options] = None) -> tuple[Opti
 #: set by :func:`command` (the command's own process); ``main`` called as a function
 #: imports as usual
 _preload_on = False
+#: the runner's top-level commands as typed in full (each is the one TOP_COMMANDS picks
+#: for it, tests/bpftool/test_cli_preload.py): ``main`` preloads the whole runner path
+#: before it looks the command up
+_RUNNER_WORDS = ("batch", "map", "version")
 
 
 def _err(msg: str, json_mode: bool) -> int:
@@ -242,7 +246,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     if not args:
         return _usage(json_mode, 0)  # bpftool runs its first command: help
     if _preload_on:
-        _preload(_RUNNER_PATH[:2])
+        if args[0] in _RUNNER_WORDS:  # the whole runner path from the bundle at once
+            _preload(_RUNNER_PATH, _BUNDLE)
+        else:  # (a prefix, or another command) the command tables first
+            _preload(_RUNNER_PATH[:2])
     from .bpftool.handle import TOP_COMMANDS
 
     top = next((t for t in TOP_COMMANDS if t.startswith(args[0])), None)
@@ -256,7 +263,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return cli_main(args[2:], json_mode)
 
     if _preload_on:
-        _preload(_RUNNER_PATH[2:], _BUNDLE)
+        _preload(_RUNNER_PATH, _BUNDLE)  # the rest, after a prefix (else nothing is left)
     from .bpftool.runner import Runner
 
     def runner() -> Runner:

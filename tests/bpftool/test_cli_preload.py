@@ -83,6 +83,9 @@ if sys.argv[1] == "preload":
 elif sys.argv[1] == "command":  # main as the command runs it
     cli._preload_on = True
     assert cli.main(["batch", "file", "/dev/null"]) == 0
+elif sys.argv[1] == "prefix":  # the same, the command abbreviated: the two steps
+    cli._preload_on = True
+    assert cli.main(["ba", "file", "/dev/null"]) == 0
 elif sys.argv[1] == "import":
     for short in cli._RUNNER_PATH:
         __import__("bpfmaps." + short)
@@ -171,6 +174,37 @@ def test_preload_is_the_runner_path(tree):
     assert ours == ["bpfmaps._ffi"], ours
 
 
+def test_runner_words_pick_themselves():
+    """``main`` preloads the whole runner path for these words before it looks the
+    command up: each must be the command TOP_COMMANDS picks for it."""
+    from bpfmaps.bpftool.handle import TOP_COMMANDS
+    from bpfmaps.cli import _RUNNER_WORDS
+
+    for word in _RUNNER_WORDS:
+        assert next(t for t in TOP_COMMANDS if t.startswith(word)) == word
+
+
+def test_abbreviated_command_takes_the_bundle_after_the_tables(tree, tmp_path):
+    """An abbreviated command (``ba``): the command tables from their pycs, then the
+    rest from the bundle (not a pyc of them read), which it does not rewrite."""
+    t = tmp_path / "t"
+    shutil.copytree(tree, t)
+    packed = t / "bpfmaps" / "__pycache__" / f"{_BUNDLE}.{sys.implementation.cache_tag}.marshal"
+    _child(t, "command", write=True)
+    before = packed.read_bytes()
+    cache = t / "bpfmaps" / "__pycache__"
+    engine_pyc = cache / f"engine.{sys.implementation.cache_tag}.pyc"
+    good = engine_pyc.read_bytes()
+    engine_pyc.write_bytes(good[:40])  # truncated: only the bundle serves
+    run = _child(t, "prefix", write=True, extra="loads")
+    engine_pyc.write_bytes(good)
+    assert _ours(run) == ["bpfmaps._ffi"]
+    assert run["decoded"] == [len(_RUNNER_PATH)]
+    assert run["new"] == _child(t, "main")["new"]
+    assert run["mods"] == _child(t, "import")["mods"]
+    assert packed.read_bytes() == before
+
+
 def test_preload_leaves_the_modules_as_importlib_does(tree):
     pre = _child(tree, "preload")
     imp = _child(tree, "import")
@@ -247,7 +281,7 @@ def test_stale_bundle_code_is_not_unmarshalled(tree, tmp_path):
     shutil.copytree(tree, t)
     _child(t, "command", write=True)
     fresh = _child(t, "command", extra="loads")
-    assert fresh["decoded"] == [len(_RUNNER_PATH) - 2]
+    assert fresh["decoded"] == [len(_RUNNER_PATH)]
     assert _ours(fresh) == ["bpfmaps._ffi"]
     src = t / "bpfmaps" / (_RUNNER_PATH[-1].replace(".", "/") + ".py")
     st = os.stat(src)
@@ -350,7 +384,7 @@ def test_bad_bundle_falls_back_with_the_same_result(tree, tmp_path, content):
     assert run["mods"] == _child(t, "import")["mods"]
     assert packed.read_bytes() == bad  # not written without bytecode
     _child(t, "command", write=True)
-    assert _split(packed.read_bytes())[1][0][0] == _RUNNER_PATH[2]
+    assert _split(packed.read_bytes())[1][0][0] == _RUNNER_PATH[0]
 
 
 def test_read_only_and_concurrent_first_runs(tree, tmp_path):
