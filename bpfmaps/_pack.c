@@ -9,7 +9,7 @@
  *                              each is an exact bytes object of `size` bytes, or None
  *                              when any is not (the caller then takes its reporting path)
  *   Packer(key_size, value_size, spill)
- *                              a growable pair of buffers: append(k, v) copies an
+ *                              growable packed buffers: append(k, v) copies an
  *                              exact-bytes key/value pair of those sizes; any other
  *                              pair is handed to spill(k, v) (the caller's slow path),
  *                              in order; take() -> (keys, values, n) as bytearrays.
@@ -36,7 +36,7 @@
  * with another ABI (a stale in-place build) with an ImportError naming the fix.
  * BPFM_PACK_SRC_SHA256 (set by build_ffi.pack_extension) is the hash of this file, so
  * tests/batch/test_packer.py can tell any stale build from a current one. */
-#define BPFM_PACK_ABI 5
+#define BPFM_PACK_ABI 6
 #ifndef BPFM_PACK_SRC_SHA256
 #define BPFM_PACK_SRC_SHA256 "unknown"
 #endif
@@ -127,41 +127,51 @@ static PyObject *pack(PyObject *mod, PyObject *args)
 }
 
 /* ------------------------------------------------------------------ PackBuf
- * Growable packed key and value buffers, the state Packer and BatchBase share (one
- * implementation of growing, copying an exact-bytes pair, taking and dropping). */
+ * Packed key and value buffers that grow by blocks, the state Packer and BatchBase
+ * share (one implementation of growing, copying an exact-bytes pair, taking and
+ * dropping).  Block j holds pairs from clamp(start, FIRST_BLOCK, BLOCK): 1024, 1024,
+ * 2048, 4096, then BLOCK (8192, the batch's default chunk) each, so every full-size
+ * block starts at a multiple of BLOCK pairs.  Blocks are never reallocated: one
+ * growing buffer is copied at each doubling whenever the C allocator serves it from its
+ * heap (glibc does so below 32 MiB once the process has freed a block that big, as
+ * most long-running programs have: about 10 ms of a 1M-pair batch), and its fresh
+ * pages fault one by one during the copy. */
+
+#define FIRST_BLOCK 1024
+#define BLOCK 8192
 
 typedef struct {
-    Py_ssize_t ks, vs, n, cap;
-    Py_ssize_t lim; /* pairs writable before buf_grow runs again (<= cap): see buf_grow */
-    PyObject *kb, *vb; /* bytearrays of cap * ks and cap * vs bytes (the first n used) */
-    char *kp, *vp;
+    Py_ssize_t ks, vs, n; /* pair sizes; pairs packed */
+    Py_ssize_t left;      /* pairs the current (last) block still takes */
+    PyObject *kbl, *vbl;  /* lists of bytearray blocks (keys, values), the last current */
+    char *kp, *vp;        /* where the next pair goes in the current blocks */
 } PackBuf;
 
 /* Fresh empty buffers of the current sizes; -1 with an exception. */
 static int buf_fresh(PackBuf *b)
 {
-    PyObject *kb = PyByteArray_FromStringAndSize(NULL, 0);
-    PyObject *vb = kb ? PyByteArray_FromStringAndSize(NULL, 0) : NULL;
-    if (vb == NULL) {
-        Py_XDECREF(kb);
+    PyObject *kbl = PyList_New(0);
+    PyObject *vbl = kbl ? PyList_New(0) : NULL;
+    if (vbl == NULL) {
+        Py_XDECREF(kbl);
         return -1;
     }
-    Py_XDECREF(b->kb);
-    Py_XDECREF(b->vb);
-    b->kb = kb;
-    b->vb = vb;
+    Py_XDECREF(b->kbl);
+    Py_XDECREF(b->vbl);
+    b->kbl = kbl;
+    b->vbl = vbl;
     b->kp = b->vp = NULL;
-    b->n = b->cap = b->lim = 0;
+    b->n = b->left = 0;
     return 0;
 }
 
 /* Release the buffers (no packing state left). */
 static void buf_drop(PackBuf *b)
 {
-    Py_CLEAR(b->kb);
-    Py_CLEAR(b->vb);
+    Py_CLEAR(b->kbl);
+    Py_CLEAR(b->vbl);
     b->kp = b->vp = NULL;
-    b->n = b->cap = b->lim = 0;
+    b->n = b->left = 0;
 }
 
 /* Fault in [p, p + len) writable now (MADV_POPULATE_WRITE, Linux 5.14): one call
@@ -185,35 +195,41 @@ static void populate(char *p, Py_ssize_t len)
 #endif
 }
 
-/* pairs faulted in ahead by one populate step of a grown buffer */
-#define POPULATE_STEP 16384
-
-/* Room for the next pair (called when n == lim): double the buffers when they are
- * full (1024 pairs first), then, past the first 1024, fault in the next POPULATE_STEP
- * pairs' pages of both at once; lim marks where the next step starts, so a batch
- * faults in only the steps it reaches (a doubling alone would populate up to twice
- * what it uses). */
-static int buf_grow(PackBuf *b)
+/* Append a bytearray of `size` bytes to `list`; its data, or NULL with an exception. */
+static char *new_block(PyObject *list, Py_ssize_t size)
 {
-    if (b->n == b->cap) {
-        Py_ssize_t cap = b->cap ? b->cap * 2 : 1024;
-        if (cap > PY_SSIZE_T_MAX / (b->ks + b->vs + 1))
-            return PyErr_NoMemory(), -1;
-        if (PyByteArray_Resize(b->kb, cap * b->ks) < 0 ||
-            PyByteArray_Resize(b->vb, cap * b->vs) < 0)
-            return -1;
-        b->kp = PyByteArray_AsString(b->kb);
-        b->vp = PyByteArray_AsString(b->vb);
-        b->cap = cap;
-        if (cap == 1024) {
-            b->lim = cap;
-            return 0;
-        }
+    PyObject *blk = PyByteArray_FromStringAndSize(NULL, size);
+    if (blk == NULL)
+        return NULL;
+    int rc = PyList_Append(list, blk);
+    Py_DECREF(blk);
+    return rc < 0 ? NULL : PyByteArray_AsString(blk);
+}
+
+/* The next pair's blocks (called when the current ones are full).  A full-size block
+ * is faulted in at once (both its pages, one call each). */
+static int buf_block(PackBuf *b)
+{
+    Py_ssize_t pairs = b->n < FIRST_BLOCK ? FIRST_BLOCK : b->n > BLOCK ? BLOCK : b->n;
+    if (pairs > PY_SSIZE_T_MAX / (b->ks + b->vs + 1))
+        return PyErr_NoMemory(), -1;
+    char *kp = new_block(b->kbl, pairs * b->ks);
+    if (kp == NULL)
+        return -1;
+    char *vp = new_block(b->vbl, pairs * b->vs);
+    if (vp == NULL) {
+        /* keep the two lists the same length */
+        Py_ssize_t nb = PyList_Size(b->kbl);
+        PyList_SetSlice(b->kbl, nb - 1, nb, NULL);
+        return -1;
     }
-    Py_ssize_t lim = b->cap - b->n > POPULATE_STEP ? b->n + POPULATE_STEP : b->cap;
-    populate(b->kp + b->n * b->ks, (lim - b->n) * b->ks);
-    populate(b->vp + b->n * b->vs, (lim - b->n) * b->vs);
-    b->lim = lim;
+    if (pairs == BLOCK) {
+        populate(kp, pairs * b->ks);
+        populate(vp, pairs * b->vs);
+    }
+    b->kp = kp;
+    b->vp = vp;
+    b->left = pairs;
     return 0;
 }
 
@@ -222,24 +238,67 @@ static inline int buf_put(PackBuf *b, PyObject *k, PyObject *v)
 {
     if (!exact_bytes(k, b->ks) || !exact_bytes(v, b->vs))
         return 1;
-    if (b->n == b->lim && buf_grow(b) < 0)
+    if (b->left == 0 && buf_block(b) < 0)
         return -1;
-    copy_n(b->kp + b->n * b->ks, bytes_data(k), b->ks);
-    copy_n(b->vp + b->n * b->vs, bytes_data(v), b->vs);
+    copy_n(b->kp, bytes_data(k), b->ks);
+    copy_n(b->vp, bytes_data(v), b->vs);
+    b->kp += b->ks;
+    b->vp += b->vs;
+    b->left--;
     b->n++;
     return 0;
 }
 
-/* (keys, values, n): the bytearrays cut to n pairs; the buffer starts empty again. */
+/* Cut the current blocks to what they hold; -1 with an exception. */
+static int buf_trim(PackBuf *b)
+{
+    Py_ssize_t nb = PyList_Size(b->kbl);
+    if (nb == 0 || b->left == 0)
+        return 0;
+    PyObject *kb = PyList_GetItem(b->kbl, nb - 1), *vb = PyList_GetItem(b->vbl, nb - 1);
+    Py_ssize_t kn = PyByteArray_Size(kb) - b->left * b->ks;
+    Py_ssize_t vn = PyByteArray_Size(vb) - b->left * b->vs;
+    if (PyByteArray_Resize(kb, kn) < 0 || PyByteArray_Resize(vb, vn) < 0)
+        return -1;
+    b->left = 0;
+    return 0;
+}
+
+/* (key blocks, value blocks, n): lists of bytearrays (the pairs in order, block after
+ * block, the last cut to what it holds); the buffer starts empty again. */
 static PyObject *buf_take(PackBuf *b)
 {
-    if (PyByteArray_Resize(b->kb, b->n * b->ks) < 0 || PyByteArray_Resize(b->vb, b->n * b->vs) < 0)
+    if (buf_trim(b) < 0)
         return NULL;
-    PyObject *out = Py_BuildValue("OOn", b->kb, b->vb, b->n);
+    PyObject *out = Py_BuildValue("OOn", b->kbl, b->vbl, b->n);
     if (out == NULL || buf_fresh(b) < 0) {
         Py_XDECREF(out);
         return NULL;
     }
+    return out;
+}
+
+/* (keys, values, n) as two bytearrays: the blocks joined (Packer.take). */
+static PyObject *buf_take_joined(PackBuf *b)
+{
+    PyObject *t = buf_take(b);
+    if (t == NULL)
+        return NULL;
+    PyObject *empty = PyByteArray_FromStringAndSize(NULL, 0), *kb = NULL, *vb = NULL, *out = NULL;
+    if (empty != NULL) {
+        PyObject *join = PyObject_GetAttrString(empty, "join");
+        if (join != NULL) {
+            kb = PyObject_CallFunctionObjArgs(join, PyTuple_GetItem(t, 0), NULL);
+            vb = kb ? PyObject_CallFunctionObjArgs(join, PyTuple_GetItem(t, 1), NULL) : NULL;
+            Py_DECREF(join);
+        }
+        Py_DECREF(empty);
+    }
+    if (vb != NULL)
+        out = Py_BuildValue("OOO", kb, vb, PyTuple_GetItem(t, 2));
+    Py_XDECREF(kb);
+    Py_XDECREF(vb);
+    Py_DECREF(t);
     return out;
 }
 
@@ -294,7 +353,7 @@ static PyObject *packer_append(PyObject *op, PyObject *args)
 static PyObject *packer_take(PyObject *op, PyObject *unused)
 {
     (void)unused;
-    return buf_take(&((Packer *)op)->buf);
+    return buf_take_joined(&((Packer *)op)->buf);
 }
 
 static Py_ssize_t packer_len(PyObject *op)
@@ -533,7 +592,8 @@ static PyMethodDef bb_methods[] = {
     {"_pk_open", bb_pk_open, METH_VARARGS,
      "_pk_open(key_size, value_size): pack exact-bytes pairs of these sizes from now on"},
     {"_pk_take", bb_pk_take, METH_NOARGS,
-     "_pk_take() -> (keys, values, n): the packed bytearrays so far; packing goes on, empty"},
+     "_pk_take() -> (key blocks, value blocks, n): lists of the packed bytearrays so far, "
+     "in order; packing goes on, empty"},
     {"_pk_close", bb_pk_close, METH_NOARGS,
      "_pk_close(): stop packing (drops the packed buffers: _pk_take them first)"},
     {"_pk_append", bb_pk_append, METH_VARARGS,

@@ -47,7 +47,7 @@ from .errors import CodecError
 from .types import round_up8
 
 #: the ``bpfmaps._pack`` this source needs (``BPFM_PACK_ABI`` in bpfmaps/_pack.c)
-PACK_ABI = 5
+PACK_ABI = 6
 _REBUILD = (
     "run `python build_ffi.py` in the checkout (it builds bpfmaps._ffi and bpfmaps._pack), "
     "or reinstall bpfmaps"

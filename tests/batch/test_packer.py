@@ -97,10 +97,10 @@ def test_packer_grows_takes_and_keeps_no_references():
     assert p.take()[2] == 1
 
 
-def test_packer_growth_past_the_populate_steps_keeps_every_byte():
-    """Past 1024 pairs the buffers are faulted in ahead (MADV_POPULATE_WRITE) in steps
-    of 16384 pairs inside each doubling: whatever the steps and doublings, take()
-    returns exactly what was appended, in order."""
+def test_packer_growth_across_blocks_keeps_every_byte():
+    """The buffers grow by blocks (1024, 1024, 2048, 4096, then 8192 pairs, each full
+    one faulted in at once with MADV_POPULATE_WRITE): across the blocks, take() joins
+    exactly what was appended, in order."""
     n = 3 * 16384 + 4099  # several steps, a doubling inside a step, an odd tail
     p = Packer(4, 24, lambda k, v: None)
     for i in range(n):
