@@ -129,19 +129,23 @@ static PyObject *pack(PyObject *mod, PyObject *args)
 /* ------------------------------------------------------------------ PackBuf
  * Packed key and value buffers that grow by blocks, the state Packer and BatchBase
  * share (one implementation of growing, copying an exact-bytes pair, taking and
- * dropping).  Block j holds pairs from clamp(start, FIRST_BLOCK, BLOCK): 1024, 1024,
- * 2048, 4096, then BLOCK (8192, the batch's default chunk) each, so every full-size
- * block starts at a multiple of BLOCK pairs.  Blocks are never reallocated: one
- * growing buffer is copied at each doubling whenever the C allocator serves it from its
- * heap (glibc does so below 32 MiB once the process has freed a block that big, as
- * most long-running programs have: about 10 ms of a 1M-pair batch), and its fresh
- * pages fault one by one during the copy. */
+ * dropping).  Blocks of `bmax` pairs (the batch's chunk size, 8192 by default), the
+ * first `bmax` pairs in blocks that double from 1024 (1024, 1024, 2048, 4096 for
+ * 8192), so that every later block starts at a multiple of bmax: a chunk of the flush
+ * is one block.  Blocks are never reallocated: one growing buffer is copied at each
+ * doubling whenever the C allocator serves it from its heap (glibc does so below
+ * 32 MiB once the process has freed a block that big, as most long-running programs
+ * have: about 10 ms of a 1M-pair batch), and its fresh pages fault one by one during
+ * the copy. */
 
 #define FIRST_BLOCK 1024
-#define BLOCK 8192
+#define DEFAULT_BLOCK 8192
+/* a block's value bytes from which it is faulted in at once */
+#define POPULATE_MIN (64 * 1024)
 
 typedef struct {
     Py_ssize_t ks, vs, n; /* pair sizes; pairs packed */
+    Py_ssize_t bmax;      /* pairs of a full block (> 0) */
     Py_ssize_t left;      /* pairs the current (last) block still takes */
     PyObject *kbl, *vbl;  /* lists of bytearray blocks (keys, values), the last current */
     char *kp, *vp;        /* where the next pair goes in the current blocks */
@@ -206,11 +210,16 @@ static char *new_block(PyObject *list, Py_ssize_t size)
     return rc < 0 ? NULL : PyByteArray_AsString(blk);
 }
 
-/* The next pair's blocks (called when the current ones are full).  A full-size block
- * is faulted in at once (both its pages, one call each). */
+/* The next pair's blocks (called when the current ones are full).  A block of at
+ * least POPULATE_MIN bytes is faulted in at once (one call each for keys and values). */
 static int buf_block(PackBuf *b)
 {
-    Py_ssize_t pairs = b->n < FIRST_BLOCK ? FIRST_BLOCK : b->n > BLOCK ? BLOCK : b->n;
+    Py_ssize_t pairs = b->bmax;
+    if (b->n < b->bmax) {
+        pairs = b->n < FIRST_BLOCK ? FIRST_BLOCK : b->n;
+        if (pairs > b->bmax - b->n)
+            pairs = b->bmax - b->n;
+    }
     if (pairs > PY_SSIZE_T_MAX / (b->ks + b->vs + 1))
         return PyErr_NoMemory(), -1;
     char *kp = new_block(b->kbl, pairs * b->ks);
@@ -223,7 +232,7 @@ static int buf_block(PackBuf *b)
         PyList_SetSlice(b->kbl, nb - 1, nb, NULL);
         return -1;
     }
-    if (pairs == BLOCK) {
+    if (pairs * (b->ks + b->vs) >= POPULATE_MIN) {
         populate(kp, pairs * b->ks);
         populate(vp, pairs * b->vs);
     }
@@ -328,6 +337,7 @@ static int packer_init(PyObject *op, PyObject *args, PyObject *kw)
     }
     self->buf.ks = ks;
     self->buf.vs = vs;
+    self->buf.bmax = DEFAULT_BLOCK;
     Py_INCREF(spill);
     Py_XDECREF(self->spill);
     self->spill = spill;
@@ -482,15 +492,17 @@ static int bb_ass_subscript(PyObject *op, PyObject *k, PyObject *v)
 static PyObject *bb_pk_open(PyObject *op, PyObject *args)
 {
     BatchBase *self = (BatchBase *)op;
-    Py_ssize_t ks, vs;
-    if (!PyArg_ParseTuple(args, "nn:_pk_open", &ks, &vs))
+    Py_ssize_t ks, vs, block = DEFAULT_BLOCK;
+    if (!PyArg_ParseTuple(args, "nn|n:_pk_open", &ks, &vs, &block))
         return NULL;
-    if (ks <= 0 || vs < 0) {
-        PyErr_SetString(PyExc_ValueError, "_pk_open: key_size must be > 0, value_size >= 0");
+    if (ks <= 0 || vs < 0 || block <= 0) {
+        PyErr_SetString(PyExc_ValueError,
+                        "_pk_open: key_size and block must be > 0, value_size >= 0");
         return NULL;
     }
     self->buf.ks = ks;
     self->buf.vs = vs;
+    self->buf.bmax = block;
     if (buf_fresh(&self->buf) < 0)
         return NULL;
     self->packing = 1;
@@ -590,7 +602,8 @@ static void bb_dealloc(PyObject *op)
 
 static PyMethodDef bb_methods[] = {
     {"_pk_open", bb_pk_open, METH_VARARGS,
-     "_pk_open(key_size, value_size): pack exact-bytes pairs of these sizes from now on"},
+     "_pk_open(key_size, value_size, block=8192): pack exact-bytes pairs of these sizes "
+     "from now on, in blocks of `block` pairs (the flush's chunk size)"},
     {"_pk_take", bb_pk_take, METH_NOARGS,
      "_pk_take() -> (key blocks, value blocks, n): lists of the packed bytearrays so far, "
      "in order; packing goes on, empty"},

@@ -31,8 +31,8 @@ Cost: on a map with raw-bytes codecs, ``b[k] = v`` with ``bytes`` of the key and
 buffer sizes runs no Python code: it is the mapping slot of MapBatch's C base
 (:class:`bpfmaps._pack.BatchBase`), reached straight from the interpreter (no method
 lookup, no argument tuple), which copies both into packed buffers that grow by
-blocks of up to 8192 pairs, never reallocated (about 15 ns), so the flush hands them
-to the kernel as they are, one block a chunk.  With other codecs the same
+blocks of one flush chunk (8192 pairs by default), never reallocated (about 15 ns), so
+the flush hands them to the kernel as they are, one block a chunk.  With other codecs the same
 slot appends the two objects to lists; other objects or sizes, ``auto_flush`` and
 cross-map batches use the lists too (about 60 ns), joined per chunk at flush (about
 40 ns per element); a raw batch that meets such an item moves what it packed so far
@@ -139,8 +139,8 @@ def _packed_chunks(
     """The chunks of ``n`` operations already packed by BatchBase (key blocks ``kbl``,
     value blocks ``vbl``; a delete's value slot is unused), cut like :func:`_chunks_for`'s;
     keys in reports are decoded from the key buffers (raw bytes, as the caller gave
-    them).  With the default chunk size a plain-upsert chunk is one block's view (the
-    blocks of 8192 pairs start at multiples of 8192): nothing is copied."""
+    them).  A chunk of plain upserts past the first is one block's view (blocks of
+    ``cs`` pairs start at multiples of ``cs``): nothing is copied."""
     t = m._target()
     ks, vbs = t.info.key_size, t.value_buf_size
     st = _block_starts(kbl, ks)  # a value block holds the same pairs as its key block
@@ -241,7 +241,9 @@ class MapBatch(BatchBase, Generic[K, V]):
             if type(kc) is Raw and type(vc) is Raw:
                 t = m._target()
                 vbs = t.value_buf_size
-                self._pk_open(t.info.key_size, vbs)
+                # blocks of whole chunks (at least 1024 pairs): a chunk is one block
+                cs = self._cs
+                self._pk_open(t.info.key_size, vbs, cs * max(1, -(-1024 // cs)))
                 self._zero = bytes(vbs)
 
     # ------------------------------------------------------------------ buffering

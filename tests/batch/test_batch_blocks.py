@@ -170,15 +170,26 @@ def test_benchmark_shape_takes_the_fast_path(kernel_backend, monkeypatch):
         assert m.raw[keys[-1]] == vals[-1] and m.raw[keys[8192]] == vals[8192]
 
 
-def test_blocks_are_the_documented_sizes(kernel_backend):
-    """Blocks of 1024, 1024, 2048, 4096 pairs, then 8192 each (the last cut to what it
-    holds): every full-size block starts at a multiple of 8192 pairs."""
+@pytest.mark.parametrize(
+    "cs, sizes",
+    [
+        (None, [1024, 1024, 2048, 4096, 8192, 8192, 5]),
+        (3000, [1024, 1024, 952] + [3000] * 7 + [581]),
+        (100, [1024, 76] + [1100] * 21 + [381]),  # whole chunks, at least 1024 pairs
+    ],
+)
+def test_blocks_are_whole_chunks(kernel_backend, cs, sizes):
+    """Blocks of the chunk size (at least 1024 pairs: a multiple of it), the first
+    ``block`` pairs in blocks doubling from 1024, the last cut to what it holds: every
+    later block starts at a multiple of the block size, so a chunk is one block."""
+    n = 3 * 8192 + 5
+    assert sum(sizes) == n
     with Map.create("array", 4, 32, 8, backend=kernel_backend) as m:
-        b = m.batch()
-        for i in range(3 * 8192 + 5):
+        b = m.batch(chunk_size=cs)
+        for i in range(n):
             b[(i % 8).to_bytes(4, "little")] = bytes(32)
-        kbl, vbl, n = b._pk_take()
-        assert n == 3 * 8192 + 5
-        assert [len(x) // 4 for x in kbl] == [1024, 1024, 2048, 4096, 8192, 8192, 5]
-        assert [len(x) // 32 for x in vbl] == [1024, 1024, 2048, 4096, 8192, 8192, 5]
+        kbl, vbl, got = b._pk_take()
+        assert got == n
+        assert [len(x) // 4 for x in kbl] == sizes
+        assert [len(x) // 32 for x in vbl] == sizes
         assert b._pk_take() == ([], [], 0)
