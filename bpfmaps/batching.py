@@ -42,6 +42,7 @@ to the lists once, keeping program order and every report.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from itertools import accumulate
 from threading import get_ident
 from typing import TYPE_CHECKING, Any, Generic, Optional, Union
 
@@ -109,28 +110,17 @@ def _segments(marks: list[Any], start: int, end: int) -> list[tuple[int, int, in
     return [tuple(s) for s in segs]  # type: ignore[misc]
 
 
-def _block_starts(blocks: list[Any], size: int) -> list[int]:
-    """The first pair of each block (``size`` bytes a pair), and the end after them."""
-    starts = [0]
-    for b in blocks:
-        starts.append(starts[-1] + len(b) // size)
-    return starts
-
-
 def _cut(blocks: list[Any], starts: list[int], size: int, a: int, b: int) -> Any:
     """Pairs ``a..b-1`` of ``blocks`` as one buffer: a view of their block, or the join
     of the pieces when they span blocks (only a run that does not start at a multiple
     of the block size, after a delete or flagged update, or another chunk size)."""
     j = bisect_right(starts, a) - 1
-    if b <= starts[j + 1]:
-        return memoryview(blocks[j])[(a - starts[j]) * size : (b - starts[j]) * size]
     parts = []
     while a < b:
         end = min(b, starts[j + 1])
         parts.append(memoryview(blocks[j])[(a - starts[j]) * size : (end - starts[j]) * size])
-        a = end
-        j += 1
-    return b"".join(parts)
+        a, j = end, j + 1
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def _packed_chunks(
@@ -143,7 +133,8 @@ def _packed_chunks(
     ``cs`` pairs start at multiples of ``cs``): nothing is copied."""
     t = m._target()
     ks, vbs = t.info.key_size, t.value_buf_size
-    st = _block_starts(kbl, ks)  # a value block holds the same pairs as its key block
+    # each block's first pair, then the end (a value block holds its key block's pairs)
+    st = [0, *accumulate(len(blk) // ks for blk in kbl)]
     out = []
     for kind, flags, s, e in _segments(marks, 0, n):
         for off in range(s, e, cs):
@@ -221,7 +212,7 @@ class MapBatch(BatchBase, Generic[K, V]):
         chunk_size: Optional[int] = None,
         _tx: Optional[Transaction] = None,
     ) -> None:
-        check_mode(on_error)
+        check_mode(on_error, chunk_size)
         need_keys(m, "batch")
         m._fd()
         if auto_flush is not None and auto_flush <= 0:
@@ -485,7 +476,7 @@ class Transaction:
         chunk_size: Optional[int] = None,
         auto_flush: Optional[int] = None,
     ) -> None:
-        check_mode(on_error)
+        check_mode(on_error, chunk_size)
         if auto_flush is not None and auto_flush <= 0:
             raise ValueError("auto_flush must be a positive number of operations")
         self._limit = auto_flush or 0

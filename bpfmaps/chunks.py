@@ -153,10 +153,13 @@ def forced_fallback(enabled: bool = True) -> _Forced:
     return _Forced(enabled)
 
 
-def check_mode(on_error: str) -> None:
-    """ValueError unless ``on_error`` is "stop", "continue" or "rollback".  Cost: O(1)."""
+def check_mode(on_error: str, chunk_size: Optional[int] = None) -> None:
+    """ValueError unless ``on_error`` is "stop", "continue" or "rollback", or when
+    ``chunk_size`` is negative (None and 0 mean the default).  Cost: O(1)."""
     if on_error not in _MODES:
         raise ValueError(f"on_error must be one of {_MODES}, got {on_error!r}")
+    if chunk_size is not None and chunk_size < 0:
+        raise ValueError(f"chunk_size must be a positive number of operations, got {chunk_size}")
 
 
 def _batch_ok(h: Any, cmd: str) -> bool:

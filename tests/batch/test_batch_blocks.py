@@ -15,6 +15,7 @@ import random
 from typing import Any
 
 import pytest
+from batch_helpers import batch_error_report
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -75,20 +76,7 @@ def _apply(m: Map, ops: list[tuple], on_error: str, cs: Any, reference: bool) ->
         r = b.result
         out: tuple = ("ok", r.applied, r.total, r.fallback)
     except BatchError as e:
-        out = (
-            "BatchError",
-            e.applied,
-            e.index,
-            repr(e.key),
-            e.total,
-            e.rolled_back,
-            [(i, repr(k), type(x).__name__, getattr(x, "errno", None)) for i, k, x in e.errors],
-            [(t[0], repr(t[-1])) for t in e.not_attempted],
-            e.also_applied,
-            e.rollback_errors,
-            type(e.__cause__).__name__,
-            getattr(e.__cause__, "errno", None),
-        )
+        out = batch_error_report(e)
     return out, {bytes(k): bytes(v) for k, v in raw.items()}
 
 
@@ -193,3 +181,20 @@ def test_blocks_are_whole_chunks(kernel_backend, cs, sizes):
         assert [len(x) // 4 for x in kbl] == sizes
         assert [len(x) // 32 for x in vbl] == sizes
         assert b._pk_take() == ([], [], 0)
+
+
+def test_a_negative_chunk_size_is_refused(kernel_backend):
+    """A negative chunk_size is a ValueError when the batch is made (raw or typed map,
+    one map or several; it applied nothing and reported success before); 0 and None
+    mean the default."""
+    import bpfmaps
+
+    with Map.create("array", 4, 32, 8, backend=kernel_backend) as m:
+        for view in (m, m.raw):
+            with pytest.raises(ValueError, match="chunk_size must be a positive"):
+                view.batch(chunk_size=-5)
+        with pytest.raises(ValueError, match="chunk_size must be a positive"):
+            bpfmaps.batch(chunk_size=-1)
+        with m.raw.batch(chunk_size=0) as b:
+            b[(1).to_bytes(4, "little")] = b"x" * 32
+        assert b.result.applied == 1 and m.raw[(1).to_bytes(4, "little")] == b"x" * 32

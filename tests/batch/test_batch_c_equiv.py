@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from batch_helpers import batch_error_report
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -54,20 +55,7 @@ def _run(m: Map, ops: list, on_error: str, reference: bool, pre: list) -> tuple:
             pending = len(b)
         out: tuple = ("ok", pending, b.result.applied, b.result.total)
     except BatchError as e:
-        out = (
-            "BatchError",
-            e.applied,
-            e.index,
-            repr(e.key),
-            e.total,
-            e.rolled_back,
-            [(i, repr(k), type(x).__name__) for i, k, x in e.errors],
-            [(t[0], repr(t[-1])) for t in e.not_attempted],
-            e.also_applied,
-            e.rollback_errors,
-            type(e.__cause__).__name__,
-            getattr(e.__cause__, "errno", None),
-        )
+        out = batch_error_report(e)
     except CodecError as e:
         out = ("CodecError", str(e))
     except TypeError as e:
