@@ -66,6 +66,7 @@ class _Lib:
     BPFM_SCAN_DECLINE: int
     BPFM_SCAN_UNKNOWN: int
     BPFM_SCAN_FULL: int
+    BPFM_SCAN_RUN_END: int
     BPFM_GROUP_UPDATE: int
     BPFM_GROUP_DELETE: int
     def bpfm_map_get_fd_by_id(self, id: int, open_flags: int) -> int: ...

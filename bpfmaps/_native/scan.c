@@ -410,7 +410,7 @@ static inline int tail_flag(struct cur *c, const unsigned char *w, int n, uint32
     return next_word(c, &w) == 0 ? 0 : -1;
 }
 
-enum { L_OP = 0, L_BLANK = 1, L_DECLINE = -1, L_UNKNOWN = -2, L_FULL = -3 };
+enum { L_OP = 0, L_BLANK = 1, L_DECLINE = -1, L_UNKNOWN = -2, L_FULL = -3, L_RUN_END = -4 };
 
 /* The text of a recent update's value clause (from the word "value" to the end of
  * its line, its '\n' included) and where its parsed value went: files repeat values, and the same
@@ -672,6 +672,8 @@ static int scan_line(struct bpfm_scan *s, const unsigned char *p, const unsigned
     if (mi < 0) {
         if (long_line(p, e))
             return L_DECLINE;
+        if (s->run && s->nops)
+            return L_RUN_END; /* not the run's map: the next scan resolves it */
         s->unknown = h;
         return L_UNKNOWN;
     }
@@ -754,8 +756,19 @@ static int scan_line(struct bpfm_scan *s, const unsigned char *p, const unsigned
     }
     if (c.p - p >= SCAN_MAX_LINE)
         return L_DECLINE;
+    if (s->run) {
+        /* run mode (scan.h): the first op's record stays in ops[0], the last's goes
+         * to ops[1]; an op of another run ends the scan before its line */
+        const struct bpfm_op *r = &s->ops[0];
+
+        if ((kind != BPFM_OP_UPDATE && kind != BPFM_OP_DELETE) ||
+            (s->nops && (kind != r->kind || flags != r->flags || m->index != r->map)))
+            return L_RUN_END;
+        op = &s->ops[s->nops ? 1 : 0];
+    } else {
+        op = &s->ops[s->nops];
+    }
     *le = c.p;
-    op = &s->ops[s->nops];
     op->kind = kind;
     op->flags = flags;
     op->map = m->index;
@@ -798,9 +811,10 @@ int bpfm_scan(struct bpfm_scan *s)
         s->pos = pos;
         r = scan_line(s, buf + pos, end, &hint, &ts, &hs, &le);
         if (r < 0) {
-            status = r == L_UNKNOWN ? BPFM_SCAN_UNKNOWN
-                     : r == L_FULL  ? BPFM_SCAN_FULL
-                                    : BPFM_SCAN_DECLINE;
+            status = r == L_UNKNOWN   ? BPFM_SCAN_UNKNOWN
+                     : r == L_FULL    ? BPFM_SCAN_FULL
+                     : r == L_RUN_END ? BPFM_SCAN_RUN_END
+                                      : BPFM_SCAN_DECLINE;
             break;
         }
         pos = le < end ? (uint64_t)(le - buf) + 1 : len;
@@ -931,7 +945,7 @@ struct bpfm_scan_job *bpfm_scan_start(const struct bpfm_scan *s)
     memcpy(j->maps, s->maps, (size_t)s->nmaps * sizeof(*j->maps));
     j->s.maps = j->maps;
     /* room for the segment, and for one page more (see bpfm_scan_finish) */
-    need[0] = (uint64_t)s->max_ops * sizeof(struct bpfm_op);
+    need[0] = (uint64_t)(s->run ? 2 : s->max_ops) * sizeof(struct bpfm_op);
     need[1] = s->keys_cap;
     need[2] = s->values_cap;
     for (i = 0; i < 3; i++) {
@@ -988,7 +1002,7 @@ int bpfm_scan_finish(struct bpfm_scan_job *j, struct bpfm_scan *s, int merge)
     struct bpfm_scan *t = &j->s;
     struct bpfm_op *o;
     uint64_t moved;
-    uint32_t i;
+    uint32_t i, recs;
     int i3;
 
     pthread_join(j->thread, NULL);
@@ -996,22 +1010,35 @@ int bpfm_scan_finish(struct bpfm_scan_job *j, struct bpfm_scan *s, int merge)
             s->nops + (uint64_t)t->nops <= s->max_ops &&
             s->keys_used + t->keys_used <= s->keys_cap &&
             s->values_used + t->values_used <= s->values_cap;
+    /* run mode: the job's ops must continue the run of s */
+    recs = s->run ? (t->nops < 2 ? t->nops : 2) : t->nops;
+    if (merge && s->run && s->nops && t->nops)
+        merge = t->ops[0].kind == s->ops[0].kind && t->ops[0].flags == s->ops[0].flags &&
+                t->ops[0].map == s->ops[0].map;
     if (!merge) {
         job_free(j);
         return 0;
     }
     /* the segment's ops as the serial scan would have written them: lines counted on
      * from the end of s, offsets into the joined arenas */
-    for (i = 0, o = t->ops; i < t->nops; i++, o++) {
+    for (i = 0, o = t->ops; i < recs; i++, o++) {
         o->line += s->line;
         if (o->key_off != BPFM_NO_KEY)
             o->key_off += (uint32_t)s->keys_used;
         o->value_off += (uint32_t)s->values_used;
     }
-    append_pages((char *)s->ops, (uint64_t)s->nops * sizeof(*o), j->mem[0],
-                 (uint64_t)t->nops * sizeof(*o), &moved);
-    j->mem[0] += moved;
-    j->mem_len[0] -= moved;
+    if (s->run) {
+        /* the records of the joined run: its first and its last */
+        if (!s->nops && t->nops)
+            s->ops[0] = t->ops[0];
+        if (s->nops + t->nops >= 2 && t->nops)
+            s->ops[1] = t->ops[recs - 1];
+    } else {
+        append_pages((char *)s->ops, (uint64_t)s->nops * sizeof(*o), j->mem[0],
+                     (uint64_t)t->nops * sizeof(*o), &moved);
+        j->mem[0] += moved;
+        j->mem_len[0] -= moved;
+    }
     append_pages(s->keys, s->keys_used, j->mem[1], t->keys_used, &moved);
     j->mem[1] += moved;
     j->mem_len[1] -= moved;

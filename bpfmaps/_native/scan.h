@@ -49,6 +49,7 @@ struct bpfm_scan {
     const struct bpfm_scan_map *maps;
     uint32_t nmaps;
     uint32_t max_ops;
+    uint32_t run;                       /* run mode (see bpfm_scan): ops needs room for 2 */
     struct bpfm_op *ops;
     char *keys;
     char *values;
@@ -69,12 +70,24 @@ enum {
     BPFM_SCAN_END = 0,       /* pos == len */
     BPFM_SCAN_DECLINE = 1,   /* the line at pos is for the Python reference */
     BPFM_SCAN_UNKNOWN = 2,   /* the line at pos names a handle not in the table */
-    BPFM_SCAN_FULL = 3       /* ops, keys or values full; the line at pos not taken */
+    BPFM_SCAN_FULL = 3,      /* ops, keys or values full; the line at pos not taken */
+    BPFM_SCAN_RUN_END = 4    /* run mode: the line at pos is not an op of the run */
 };
 
 /* Scan from s->pos (physical line s->line), appending ops at s->ops[s->nops] and
  * their bytes to the arenas, until the end, a declined line, an unknown handle or
- * full buffers (s->status).  Thread-safe (no shared state).  Returns ops added. */
+ * full buffers (s->status).  Thread-safe (no shared state).  Returns ops added.
+ *
+ * Run mode (s->run != 0, for a scan that starts with nops == 0): the ops taken are
+ * one run, updates to one map with one flag or deletes on one map (what
+ * bpfm_find_runs calls a run), and only two records are written: ops[0] is the first
+ * op's, ops[1] the last one's (once nops >= 2).  Everything else (nops, the keys and
+ * values in the arenas, pos, line) is what the scan with run == 0 from the same
+ * cursor gives, whose records that scan writes.  The first line whose op is not of
+ * the run (another kind, map, handle or flag; a lookup, getnext or pop; a handle not
+ * in the table once the run has begun) ends the scan before it: status
+ * BPFM_SCAN_RUN_END.  It saves the 32 bytes a record of ops that are applied as one
+ * run anyway. */
 int bpfm_scan(struct bpfm_scan *s);
 
 /* Memory for the ops and arenas of a block that a job may be appended to: size bytes,
@@ -98,7 +111,9 @@ int bpfm_arena_populate(char *p, uint64_t len);
  * (status END, pos == len == the job's start) with room for the job's ops, appends
  * them as the serial scan would have written them (lines and arena offsets counted
  * on; whole pages are moved, not copied) and takes over the job's cursor and status:
- * returns 1.  Otherwise the job's work is dropped: 0.  Frees the job either way. */
+ * returns 1.  Otherwise the job's work is dropped: 0.  Frees the job either way.  In
+ * run mode (s->run, copied to the job) the job's ops are appended only when they
+ * continue the run of s (or s has none): then ops[1] becomes the job's last. */
 struct bpfm_scan_job;
 struct bpfm_scan_job *bpfm_scan_start(const struct bpfm_scan *s);
 int bpfm_scan_finish(struct bpfm_scan_job *job, struct bpfm_scan *s, int merge);

@@ -55,7 +55,7 @@ def item_count(it: Any) -> int:
 def item_line(it: Any, k: int) -> int:
     """Physical line of command ``k`` (0-based) of item ``it``; 0 when unknown."""
     try:
-        if hasattr(it, "ops"):  # OpBlock
+        if hasattr(type(it), "ops"):  # OpBlock (not it.ops: a run block would build it)
             return int(it.op(k)[3])
         lines = getattr(it, "lines", None)
         if lines is not None:

@@ -96,6 +96,8 @@ class BlockExecutor(_Below):
         fds = self._block_fds(blk, blk.line(0))
         infos = [getattr(m, "info", None) for m in t.refs]
         outside = sum(end - start for start, end in runs)
+        if outside >= blk.count:
+            return None  # every op is in a run (and a run block's records stay unbuilt)
         return lp.open_exec_prog(fds, infos, blk.ops, blk.count, outside)
 
     def _block_fds(self, blk: OpBlock, line: int) -> list[int]:

@@ -53,6 +53,7 @@ def parse_batch(
     compat: bool = False,
     fast: bool = True,
     block_max: int | None = None,
+    runs: bool = True,
 ) -> Iterator[OpBlock | Command]:
     """Parse a batch file into :class:`~bpfmaps.bpftool.plan.OpBlock` and
     :class:`~bpfmaps.bpftool.grammar.Command` items, in file order.
@@ -63,7 +64,8 @@ def parse_batch(
     handles (each once per file); if it has ``declare(cmd)`` it is told about ``map
     create``/``map pin`` so later ``pinned FILE`` handles resolve to them.  ``fast``
     enables the C scanner when built; ``block_max`` bounds the ops of one scanned block
-    (default :data:`.scan.BLOCK_MAX`).  Raises ParseError (LexError).  Cost:
+    (default :data:`.scan.BLOCK_MAX`); ``runs``: long runs may come as run blocks
+    (records built only when read: :class:`~bpfmaps.bpftool.plan.OpBlock`).  Raises ParseError (LexError).  Cost:
     O(len(data)); Python work per block for scanned lines, about 10 us per line the
     reference parses.
     """
@@ -71,7 +73,7 @@ def parse_batch(
 
     table = MapTable(possible_cpus)
     scanner = (
-        scan.Scanner(data, table, _resolver_soft(resolver), block_max)
+        scan.Scanner(data, table, _resolver_soft(resolver), block_max, runs)
         if fast and data and scan.available()
         else None
     )

@@ -28,7 +28,7 @@ from ..types import FD_VALUE_INTS, PERCPU_INTS, round_up8
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
-    from typing import Any, Optional
+    from typing import Any, Callable, Optional
 
 __all__ = [
     "OP",
@@ -126,22 +126,48 @@ class OpBlock:
     in ``keys``, values in ``values`` (any bytes-like objects: cffi buffers from the
     scanner, bytearrays from the reference).  Op i is command ``first_index + i`` of
     the file.  ``words`` maps op indexes the reference parsed to their words (the
-    others are cut from the file at their line span when printed)."""
+    others are cut from the file at their line span when printed).
 
-    __slots__ = ("table", "ops", "keys", "values", "count", "first_index", "words", "taken")
+    A *run block* (the scanner's run mode, see ``bpfm_scan`` in ``_native/scan.h``)
+    is one run: updates to one map with one flag, or deletes on one map.  ``run``
+    holds two records, its first op's and its last op's; ``ops`` is built on first
+    use by ``expand()`` (the scanner's records of the same lines), so the executor,
+    which applies the run whole and reads only those two, never builds it.  Else
+    ``run`` is None."""
+
+    __slots__ = (
+        "table",
+        "_ops",
+        "keys",
+        "values",
+        "count",
+        "first_index",
+        "words",
+        "taken",
+        "run",
+        "_expand",
+    )
     table: MapTable
-    ops: Any
     keys: Any
     values: Any
     count: int
     first_index: int
     taken: int
+    run: Optional[bytes]
 
     def __init__(
-        self, table: MapTable, ops: Any, keys: Any, values: Any, count: int, first_index: int
+        self,
+        table: MapTable,
+        ops: Any,
+        keys: Any,
+        values: Any,
+        count: int,
+        first_index: int,
+        run: Optional[bytes] = None,
+        expand: Optional[Callable[[], Any]] = None,
     ) -> None:
         self.table = table
-        self.ops = ops
+        self._ops = ops
         self.keys = keys
         self.values = values
         self.count = count
@@ -149,14 +175,36 @@ class OpBlock:
         self.words: dict[int, list[str]] | None = None
         #: ops the C scanner took (the rest: the reference); for the coverage test
         self.taken = count
+        self.run = run
+        self._expand = expand
+
+    @property
+    def ops(self) -> Any:
+        """The ``count`` records (a run block builds them here, once: a scan of its
+        lines, O(their bytes))."""
+        ops = self._ops
+        if ops is None:
+            expand = self._expand
+            if expand is None:  # pragma: no cover - a run block always has expand
+                raise ValueError("an op block without records")
+            ops = self._ops = expand()
+            self._expand = None
+        return ops
 
     def op(self, i: int) -> tuple[int, int, int, int, int, int, int]:
-        """(kind, flags, map, line, key_off, value_off, pos) of op i.  Cost: O(1)."""
+        """(kind, flags, map, line, key_off, value_off, pos) of op i.  Cost: O(1)
+        (a run block's first and last op; its other ops build :attr:`ops` once)."""
+        run = self.run
+        if run is not None and self._ops is None:
+            if i == 0:
+                return OP.unpack_from(run, 0)
+            if i == self.count - 1 and i > 0:
+                return OP.unpack_from(run, OP.size)
         return OP.unpack_from(self.ops, i * OP.size)
 
     def line(self, i: int) -> int:
         """The physical line of op i."""
-        line: int = OP.unpack_from(self.ops, i * OP.size)[3]
+        line: int = self.op(i)[3]
         return line
 
     def key(self, i: int) -> bytes | None:
@@ -240,6 +288,8 @@ def find_runs_py(block: OpBlock, run_min: int = RUN_MIN) -> list[tuple[int, int]
     updates to one map with one flag, or deletes on one map, in order.  The Python
     reference of :func:`bpfmaps.bpftool.scan.find_runs` (which uses the C twin when the
     extension is built; tests compare both).  Cost: O(count)."""
+    if block.run is not None:  # one run (no records needed)
+        return [(0, block.count)] if block.count >= run_min and block.count else []
     out = []
     start = 0
     prev = None

@@ -223,6 +223,7 @@ class Runner(BlockExecutor):
                     possible_cpus=self._ncpus,
                     compat=self.compat,
                     fast=self.fast,
+                    runs=not self.json,  # (JSON output reads every op's record)
                 )
             )
         except ParseError as e:
@@ -267,6 +268,7 @@ class Runner(BlockExecutor):
             compat=self.compat,
             fast=self.fast,
             block_max=CHUNKED_BLOCK,
+            runs=not self.json,  # (JSON output reads every op's record)
         )
         total = 0
         stop = self._stop
@@ -340,7 +342,13 @@ class Runner(BlockExecutor):
     def _run_incremental_gc(self, data: FileData, file: str, resolver: MapResolver) -> int:
         self._total = 0
         gen = parse_batch(
-            data, resolver, file=file, possible_cpus=self._ncpus, compat=True, fast=self.fast
+            data,
+            resolver,
+            file=file,
+            possible_cpus=self._ncpus,
+            compat=True,
+            fast=self.fast,
+            runs=not self.json,  # (JSON output reads every op's record)
         )
         while True:
             try:

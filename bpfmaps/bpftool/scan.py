@@ -44,7 +44,7 @@ POPULATE = 0.9
 MIN_LINE = 13
 
 _EXT: Any = False
-END, DECLINE, UNKNOWN, FULL = 0, 1, 2, 3
+END, DECLINE, UNKNOWN, FULL, RUN_END = 0, 1, 2, 3, 4
 
 
 def _ext() -> Any:
@@ -69,7 +69,9 @@ def available() -> bool:
 class Scanner:
     """Scans one file's bytes.  ``resolve(handle)`` returns the map for a handle met
     for the first time, or None when it does not resolve (the reference then
-    reports that line's error)."""
+    reports that line's error).  ``runs``: big scans whose first ops are one run take
+    it in run mode (run blocks, see :class:`~bpfmaps.bpftool.plan.OpBlock`), until a
+    run ends before the block does."""
 
     ffi: Any
     lib: Any
@@ -88,6 +90,7 @@ class Scanner:
         table: MapTable,
         resolve: Callable[[Handle], Any],
         block_max: int | None = None,
+        runs: bool = True,
     ) -> None:
         ffi, lib = _ext()
         self.ffi, self.lib = ffi, lib
@@ -106,6 +109,9 @@ class Scanner:
         self.max_value = 8
         self.alloc = ffi.new_allocator(should_clear_after_alloc=False)
         self.block_max = block_max
+        #: the build has run mode (else ``s.run`` does not exist)
+        self.run_mode = hasattr(lib, "BPFM_SCAN_RUN_END")
+        self.runs = runs and self.run_mode
 
     def _entry(self, u: Any) -> None:
         """Add the handle the scanner met (``u``, a struct bpfm_scan_map) to the table."""
@@ -162,30 +168,49 @@ class Scanner:
             # bytes per line of the probe (which can stop before BLOCK_FIRST ops: its
             # value buffer was sized before the first map was known)
             per_op = max((r[2] - pos) / max(r[3] - line, 1), 1.0)
+            # the probe's ops are one run: the big scan takes it in run mode
+            run = self.runs and r[0] is not None and _one_run(r[0])
             if left >= PAR_MIN and big >= 4 * BLOCK_FIRST and _free_cpus() >= 2:
-                pair = self._scan_pair(pos, line, first_index, big, per_op)
+                pair = self._scan_pair(pos, line, first_index, big, per_op, run)
                 if pair is not None:
-                    return pair
-            r = self._scan(pos, line, first_index, big, int(POPULATE * left / per_op))
-        return r
+                    return self._run_ended(pair)
+            r = self._scan(pos, line, first_index, big, int(POPULATE * left / per_op), run)
+        return self._run_ended(r)
 
-    def _setup(self, pos: int, line: int, cap: int, arenas: bool) -> tuple[Any, Any, Any]:
+    def _run_ended(self, r: ScanResult) -> ScanResult:
+        """``r`` with RUN_END as FULL (the next scan goes on there, in normal mode:
+        run mode is not tried again once a run ended before its block did, so that
+        files of many short runs do not pay a big scan's buffers for each)."""
+        if r[1] != RUN_END:
+            return r
+        self.runs = False
+        return r[0], FULL, r[2], r[3]
+
+    def _setup(
+        self, pos: int, line: int, cap: int, arenas: bool, run: bool = False
+    ) -> tuple[Any, Any, Any]:
         """Buffers for ``cap`` ops (arenas: bpfm_arena_new, which a job's pages can be
-        moved into) on the scan state, the cursor at ``pos``."""
-        ffi, s = self.ffi, self.s
+        moved into; ``run``: run mode, two records) on the scan state, the cursor at
+        ``pos``."""
+        ffi, s, alloc = self.ffi, self.s, self.alloc
         kcap = cap * self.max_key
         vcap = cap * self.max_value
-        if arenas:
-            ops, keys, values = self._arena(cap * OP.size), self._arena(kcap), self._arena(vcap)
+        if run:
+            ops = s.ops = alloc("struct bpfm_op[]", 2)
+        elif arenas:
+            ops = self._arena(cap * OP.size)
             s.ops = ffi.cast("struct bpfm_op *", ops)
         else:
-            alloc = self.alloc
-            ops = alloc("struct bpfm_op[]", cap)
+            ops = s.ops = alloc("struct bpfm_op[]", cap)
+        if arenas:
+            keys, values = self._arena(kcap), self._arena(vcap)
+        else:
             keys, values = alloc("char[]", max(kcap, 1)), alloc("char[]", max(vcap, 1))
-            s.ops = ops
         s.max_ops, s.keys, s.keys_cap, s.values, s.values_cap = cap, keys, kcap, values, vcap
         s.pos, s.line, s.nops, s.keys_used, s.values_used = pos, line, 0, 0, 0
         s.len = len(self.data)
+        if self.run_mode:
+            s.run = 1 if run else 0
         return ops, keys, values
 
     def _arena(self, size: int) -> Any:
@@ -212,46 +237,81 @@ class Scanner:
             ):
                 return FULL  # a bigger map than the buffers were sized for
 
-    def _block(self, bufs: tuple[Any, Any, Any], status: int, first_index: int) -> ScanResult:
+    def _block(
+        self, bufs: tuple[Any, Any, Any], status: int, first_index: int, start: tuple[int, int]
+    ) -> ScanResult:
+        """The block of the scan that began at ``start`` (pos, line)."""
         ffi, s = self.ffi, self.s
         n = s.nops
         block: OpBlock | None = None
         if n:
             ops, keys, values = bufs
-            block = OpBlock(
-                self.table,
-                ffi.buffer(ops, n * OP.size),
-                ffi.buffer(keys, s.keys_used),
-                ffi.buffer(values, s.values_used),
-                n,
-                first_index,
-            )
+            kb, vb = ffi.buffer(keys, s.keys_used), ffi.buffer(values, s.values_used)
+            if self.run_mode and s.run:
+                end = s.pos
+
+                def expand() -> Any:
+                    return self._records(start[0], start[1], end, n)
+
+                run = ffi.buffer(ops, 2 * OP.size)[:]
+                block = OpBlock(self.table, None, kb, vb, n, first_index, run, expand)
+            else:
+                block = OpBlock(self.table, ffi.buffer(ops, n * OP.size), kb, vb, n, first_index)
         return block, status, s.pos, s.line
 
-    def _scan(self, pos: int, line: int, first_index: int, cap: int, expect: int = 0) -> ScanResult:
-        """One scan from ``pos`` into buffers for ``cap`` ops; ``expect``: the ops it
-        is expected to write, whose bytes are faulted in first (:meth:`_populate`)."""
-        per_op = OP.size + self.max_key + self.max_value
-        bufs = self._setup(pos, line, cap, cap * per_op >= ARENA_MIN)
-        if expect and min(expect, cap) * per_op >= ARENA_MIN:
-            self._populate(bufs, min(expect, cap))
-        return self._block(bufs, self._run(), first_index)
+    def _records(self, pos: int, line: int, end: int, n: int) -> Any:
+        """The ``n`` records of the ops of ``[pos, end)`` (a run block's lines, from
+        physical line ``line``): a scan of those lines in normal mode into buffers of
+        its own (keys and values dropped), which writes exactly the records the run
+        mode left out.  Cost: O(bytes), about 40 ns a line; done only for run blocks
+        whose records are read (a failure report, a short block)."""
+        ffi, lib, alloc = self.ffi, self.lib, self.alloc
+        t = ffi.new("struct bpfm_scan *")
+        kcap, vcap = n * self.max_key, n * self.max_value
+        ops = alloc("struct bpfm_op[]", n)
+        keys, values = alloc("char[]", max(kcap, 1)), alloc("char[]", max(vcap, 1))
+        t.buf, t.len, t.maps, t.nmaps, t.max_ops = self.cbuf, end, self.maps, self.nentries, n
+        t.ops, t.keys, t.keys_cap, t.values, t.values_cap = ops, keys, kcap, values, vcap
+        t.pos, t.line = pos, line
+        lib.bpfm_scan(t)
+        if t.nops != n or t.status != END:  # pragma: no cover - the scan is deterministic
+            raise RuntimeError(f"batch file: {t.nops} records rebuilt for a run of {n}")
+        return ffi.buffer(ops, n * OP.size)
 
-    def _populate(self, bufs: tuple[Any, Any, Any], n: int) -> None:
-        """Fault in the arena bytes of ``n`` ops at once (``bpfm_arena_populate``):
-        one madvise an arena instead of a page fault a page (a 200k-line file's
-        ~14 MiB: ~2 ms against ~3.5 ms).  Best effort: a kernel without
-        MADV_POPULATE_WRITE (before 5.14) faults them in as they are written."""
+    def _scan(
+        self,
+        pos: int,
+        line: int,
+        first_index: int,
+        cap: int,
+        expect: int = 0,
+        run: bool = False,
+    ) -> ScanResult:
+        """One scan from ``pos`` into buffers for ``cap`` ops (``run``: in run mode);
+        ``expect``: the ops it is expected to write, whose bytes are faulted in first
+        (:meth:`_populate`)."""
+        per_op = OP.size + self.max_key + self.max_value
+        bufs = self._setup(pos, line, cap, cap * per_op >= ARENA_MIN, run)
+        if expect and min(expect, cap) * per_op >= ARENA_MIN:
+            self._populate(bufs, min(expect, cap), run)
+        return self._block(bufs, self._run(), first_index, (pos, line))
+
+    def _populate(self, bufs: tuple[Any, Any, Any], n: int, run: bool = False) -> None:
+        """Fault in the arena bytes of ``n`` ops at once (``bpfm_arena_populate``;
+        no records in run mode): one madvise an arena instead of a page fault a page
+        (a 200k-line file's ~14 MiB: ~2 ms against ~3.5 ms).  Best effort: a kernel
+        without MADV_POPULATE_WRITE (before 5.14) faults them in as they are written."""
         lib = self.lib
         if not hasattr(lib, "bpfm_arena_populate"):
             return  # an in-place build older than it
         ops, keys, values = bufs
-        lib.bpfm_arena_populate(ops, n * OP.size)
+        if not run:
+            lib.bpfm_arena_populate(ops, n * OP.size)
         lib.bpfm_arena_populate(keys, n * self.max_key)
         lib.bpfm_arena_populate(values, n * self.max_value)
 
     def _scan_pair(
-        self, pos: int, line: int, first_index: int, cap: int, per_op: float
+        self, pos: int, line: int, first_index: int, cap: int, per_op: float, run: bool = False
     ) -> ScanResult | None:
         """:meth:`_scan` in two threads: the rest of the data is cut at a line start
         ``mid`` (its middle, or where about 45% of ``cap`` ops end, from the probe's
@@ -278,9 +338,11 @@ class Scanner:
         job_ops = cap - first_ops
         if job_ops < BLOCK_FIRST:
             return None
-        bufs = self._setup(pos, line, cap, True)
+        bufs = self._setup(pos, line, cap, True, run)
         t = ffi.new("struct bpfm_scan *")
         t.buf, t.len, t.maps, t.nmaps = s.buf, size, s.maps, s.nmaps
+        if self.run_mode:
+            t.run = s.run
         t.pos, t.line, t.max_ops = mid, 0, job_ops
         t.keys_cap, t.values_cap = job_ops * self.max_key, job_ops * self.max_value
         # SIGINT/SIGTERM are held from before the job starts until it is joined: a stop
@@ -294,7 +356,7 @@ class Scanner:
             s.len = mid
             try:
                 # this half's bytes are faulted in while the job scans
-                self._populate(bufs, int(POPULATE * (mid - pos) / per_op))
+                self._populate(bufs, int(POPULATE * (mid - pos) / per_op), run)
                 status = self._run()
             finally:
                 merged = lib.bpfm_scan_finish(job, s, 1)
@@ -305,7 +367,12 @@ class Scanner:
                 status = self._run()
         elif status == END and s.pos < size:
             status = FULL  # this half ended at mid, the job's work was dropped: go on there
-        return self._block(bufs, status, first_index)
+        return self._block(bufs, status, first_index, (pos, line))
+
+
+def _one_run(block: OpBlock) -> bool:
+    """True when the ops of ``block`` are one run (of at least one op)."""
+    return find_runs(block, 1) == [(0, block.count)]
 
 
 def find_runs(block: OpBlock, run_min: int = RUN_MIN) -> list[tuple[int, int]]:
@@ -322,6 +389,8 @@ def find_runs_c(block: OpBlock, run_min: int) -> list[tuple[int, int]] | None:
     ext = _ext()
     if ext is None:
         return None
+    if block.run is not None:  # one run (no records needed)
+        return find_runs_py(block, run_min)
     ffi, lib = ext
     n = block.count
     if n < run_min:

@@ -86,7 +86,7 @@ def test_big_scans_take_arenas_and_populate_what_they_expect(monkeypatch):
     monkeypatch.setattr(
         scan.Scanner,
         "_populate",
-        lambda self, bufs, n: populated.append(n) or real_pop(self, bufs, n),
+        lambda self, bufs, n, run=False: populated.append(n) or real_pop(self, bufs, n, run),
     )
     monkeypatch.setattr(scan, "_free_cpus", lambda: 1)
     info = MapInfo.make(MapType.HASH, id=7, key_size=8, value_size=3, max_entries=1)
