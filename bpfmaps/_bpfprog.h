@@ -86,10 +86,11 @@ static int emit_lookup(struct prog *p, int fd)
 }
 
 /* main(ctx) of both programs: state = {done 0, err 0, base ctx->base, n ctx->n} at
- * fp-16; bpf_loop(ctx->n, step, &state, 0); ctx->done, ctx->err = state's; return 0.
- * Starts the build (p emptied); returns the index of step's ld_imm64, which
- * land_step patches once step is placed. */
-static int emit_main(struct prog *p)
+ * fp-16; bpf_loop(ctx->n, step, &state, 0) (with `shift`, a step per 2^shift
+ * elements: bpf_loop((ctx->n + 2^shift - 1) >> shift, ...)); ctx->done, ctx->err =
+ * state's; return 0.  Starts the build (p emptied); returns the index of step's
+ * ld_imm64, which land_step patches once step is placed. */
+static int emit_main_groups(struct prog *p, int shift)
 {
     int ld_cb;
 
@@ -102,6 +103,10 @@ static int emit_main(struct prog *p)
     emit(p, STX_W(10, 1, -8));                            /* state.base = ctx->base */
     emit(p, LDX_W(1, 6, offsetof(struct run_ctx, n)));    /* r1 = ctx->n */
     emit(p, STX_W(10, 1, -4));                            /* state.n = ctx->n */
+    if (shift) {
+        emit(p, ADD_K(1, (1 << shift) - 1));
+        emit(p, INSN(BPF_ALU64 | BPF_RSH | BPF_K, 1, 0, 0, shift));
+    }
     ld_cb = emit(p, INSN(BPF_LD | BPF_DW | BPF_IMM, 2, BPF_PSEUDO_FUNC, 0, 0));
     emit(p, INSN(0, 0, 0, 0, 0));
     emit(p, MOV_X(3, 10));
@@ -115,6 +120,11 @@ static int emit_main(struct prog *p)
     emit(p, MOV_K(0, 0));
     emit(p, EXIT());
     return ld_cb;
+}
+
+static int emit_main(struct prog *p)
+{
+    return emit_main_groups(p, 0);
 }
 
 /* place step here: patch main's ld_imm64 `ld_cb`; returns step's index */

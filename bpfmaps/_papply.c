@@ -48,7 +48,7 @@ extern volatile sig_atomic_t bpfm_stop_sig;
 
 /* the value copy of BPFM_PAPPLY_STORE: value_size bytes from r8 to r0 in the widest
  * loads and stores that fit (8, then 4, 2, 1 bytes: every offset stays aligned) */
-static void emit_copy(struct prog *p, uint32_t size)
+static void emit_copy_at(struct prog *p, uint32_t size, uint32_t src_off)
 {
     static const int sz[4] = {BPF_DW, BPF_W, BPF_H, BPF_B};
     static const uint32_t len[4] = {8, 4, 2, 1};
@@ -57,9 +57,85 @@ static void emit_copy(struct prog *p, uint32_t size)
 
     for (w = 0; w < 4; w++)
         for (; size - off >= len[w]; off += len[w]) {
-            emit(p, INSN(BPF_LDX | sz[w] | BPF_MEM, 1, 8, (int16_t)off, 0));
+            emit(p, INSN(BPF_LDX | sz[w] | BPF_MEM, 1, 8, (int16_t)(src_off + off), 0));
             emit(p, INSN(BPF_STX | sz[w] | BPF_MEM, 0, 1, (int16_t)off, 0));
         }
+}
+
+static void emit_copy(struct prog *p, uint32_t size)
+{
+    emit_copy_at(p, size, 0);
+}
+
+/* STORE for a plain array, 2^shift elements a step (BPFM_STORE_GROUP): the staging
+ * arrays hold groups of 2^shift elements per array element (the same bytes: element
+ * e at e * stride), so a step looks each group up once instead of its elements one by
+ * one and bpf_loop calls it once per group:
+ *
+ *   step(i, state):  g = state.base / G + i; k = lookup(keys, &g); v = lookup(values, &g)
+ *                    (if !k || !v: state.err = -EFAULT; return 1)
+ *                    for t < G:  if (i * G + t >= state.n) return 0   (t > 0: the tail)
+ *                                p = lookup(map, k + t * kstride)  (inlined)
+ *                                if (!p) { state.err = -E2BIG; return 1 }
+ *                                copy value_size bytes from v + t * vstride to p;
+ *                                state.done++
+ *                    return 0
+ *
+ * state.base (slot * cap) is a multiple of G: the caller takes this only when cap is. */
+static int build_store_groups(struct prog *p, int map_fd, int keys_fd, int values_fd,
+                              uint32_t value_size, uint32_t kstride, uint32_t vstride, int shift)
+{
+    int ends[BPFM_STORE_GROUP], big[BPFM_STORE_GROUP], ne = 0, nb = 0, t, ld_cb, cb, j_k, j_v,
+        j_e;
+    int g = 1 << shift;
+
+    ld_cb = emit_main_groups(p, shift);
+    cb = land_step(p, ld_cb);
+    emit(p, MOV_X(6, 2));                                 /* r6 = state */
+    emit(p, MOV_X(9, 1));                                 /* r9 = i */
+    emit(p, LDX_W(2, 6, 8));                              /* w2 = state.base */
+    emit(p, INSN(BPF_ALU | BPF_RSH | BPF_K, 2, 0, 0, shift));
+    emit(p, INSN(BPF_ALU | BPF_ADD | BPF_X, 1, 2, 0, 0)); /* w1 = base / G + i */
+    emit(p, STX_W(10, 1, -4));                            /* the group's index */
+    j_k = emit_lookup(p, keys_fd);
+    emit(p, MOV_X(7, 0));                                 /* r7 = the group's keys */
+    j_v = emit_lookup(p, values_fd);
+    emit(p, MOV_X(8, 0));                                 /* r8 = its values */
+    emit(p, INSN(BPF_ALU64 | BPF_LSH | BPF_K, 9, 0, 0, shift)); /* r9 = i * G */
+    for (t = 0; t < g; t++) {
+        if (t) {
+            emit(p, MOV_X(1, 9));
+            emit(p, ADD_K(1, t));
+            emit(p, LDX_W(2, 6, 12));                     /* state.n */
+            ends[ne++] = emit(p, INSN(BPF_JMP | BPF_JGE | BPF_X, 1, 2, 0, 0));
+        }
+        emit(p, MOV_X(2, 7));
+        if (t)
+            emit(p, ADD_K(2, (int32_t)(t * kstride)));    /* r2 = element t's key */
+        emit_ld_map(p, 1, map_fd);
+        emit(p, CALL(BPF_FUNC_map_lookup_elem));          /* inlined for arrays */
+        big[nb++] = emit(p, JEQ_K(0, 0));
+        emit_copy_at(p, value_size, t * vstride);
+        emit(p, LDX_W(1, 6, 0));
+        emit(p, ADD_K(1, 1));
+        emit(p, STX_W(6, 1, 0));                          /* state.done++ */
+    }
+    for (t = 0; t < ne; t++)
+        land(p, ends[t]);
+    emit(p, MOV_K(0, 0));
+    emit(p, EXIT());
+    land(p, j_k);
+    land(p, j_v);
+    emit(p, MOV_K(0, -EFAULT));
+    j_e = emit(p, JA());
+    for (t = 0; t < nb; t++)
+        land(p, big[t]);
+    emit(p, MOV_K(0, -E2BIG));
+    land(p, j_e);
+    emit(p, STX_W(6, 0, 4));                              /* state.err = r0 */
+    emit(p, MOV_K(0, 1));
+    emit(p, EXIT());
+    return cb;
 }
 
 static int build(struct prog *p, int map_fd, int keys_fd, int values_fd, int32_t flags,
@@ -201,7 +277,7 @@ int bpfm_papply_open(struct bpfm_papply *p, int map_fd, uint32_t key_size,
                      uint32_t mode)
 {
     struct prog prog;
-    int cb, rc;
+    int cb, rc, shift = 0;
 
     memset(p, 0, sizeof(*p));
     p->prog_fd = p->keys_fd = p->values_fd = p->undo_fd = p->present_fd = -1;
@@ -221,10 +297,16 @@ int bpfm_papply_open(struct bpfm_papply *p, int map_fd, uint32_t key_size,
     p->vstride = (value_size + 7) & ~7u;
     p->keys_len = page_round((size_t)p->kstride * cap * slots);
     p->values_len = page_round((size_t)p->vstride * cap * slots);
-    rc = p->keys_fd = array_new(key_size, cap * slots, "bpfm_apply_k");
+    /* STORE: groups of BPFM_STORE_GROUP elements a step where the unrolled copies fit */
+    if ((mode & BPFM_PAPPLY_STORE) && value_size <= BPFM_STORE_GROUP_MAX &&
+        cap % BPFM_STORE_GROUP == 0)
+        shift = BPFM_STORE_GROUP_SHIFT;
+    rc = p->keys_fd = array_new(shift ? p->kstride << shift : key_size, (cap * slots) >> shift,
+                                "bpfm_apply_k");
     if (rc < 0)
         goto fail;
-    rc = p->values_fd = array_new(value_size, cap * slots, "bpfm_apply_v");
+    rc = p->values_fd = array_new(shift ? p->vstride << shift : value_size,
+                                  (cap * slots) >> shift, "bpfm_apply_v");
     if (rc < 0)
         goto fail;
     if ((rc = map_array(p->keys_fd, p->keys_len, &p->keys)) < 0 ||
@@ -243,9 +325,13 @@ int bpfm_papply_open(struct bpfm_papply *p, int map_fd, uint32_t key_size,
             (rc = map_array(p->present_fd, p->present_len, &p->present)) < 0)
             goto fail;
     }
-    cb = build(&prog, map_fd, p->keys_fd, p->values_fd, (int32_t)elem_flags, p->undo_fd,
-               p->present_fd, mode & BPFM_PAPPLY_PREFETCH ? PREFETCH : 0,
-               mode & BPFM_PAPPLY_STORE ? value_size : 0);
+    if (shift)
+        cb = build_store_groups(&prog, map_fd, p->keys_fd, p->values_fd, value_size, p->kstride,
+                                p->vstride, shift);
+    else
+        cb = build(&prog, map_fd, p->keys_fd, p->values_fd, (int32_t)elem_flags, p->undo_fd,
+                   p->present_fd, mode & BPFM_PAPPLY_PREFETCH ? PREFETCH : 0,
+                   mode & BPFM_PAPPLY_STORE ? value_size : 0);
     rc = p->prog_fd = load_prog(&prog, cb, "bpfm_apply");
     if (rc < 0)
         goto fail;

@@ -48,6 +48,12 @@ struct bpfm_spec_undo {
  * (the caller decides; the open refuses the rest with -EINVAL) */
 #define BPFM_PAPPLY_STORE 4
 #define BPFM_STORE_MAX 256
+/* STORE steps over groups of BPFM_STORE_GROUP elements (one lookup of each staging
+ * array a group, one bpf_loop callback a group) when value_size <= BPFM_STORE_GROUP_MAX
+ * (the unrolled copies fit the program) and cap is a multiple of the group */
+#define BPFM_STORE_GROUP_SHIFT 2
+#define BPFM_STORE_GROUP (1 << BPFM_STORE_GROUP_SHIFT)
+#define BPFM_STORE_GROUP_MAX 64
 
 /* Build the program for map `map_fd` (key_size, value_size bytes; elem_flags: BPF_ANY,
  * BPF_NOEXIST or BPF_EXIST as in BPF_MAP_UPDATE_ELEM) with room for `cap` elements a

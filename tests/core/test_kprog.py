@@ -147,7 +147,7 @@ _STORE_VS = st.sampled_from([1, 2, 3, 4, 5, 7, 8, 12, 15, 32, 36, 255, 256, 257]
     vs=_STORE_VS,
     maxe=st.integers(1, 20),
     flags=st.sampled_from([0, 1, 2]),
-    cap=st.integers(1, 9),
+    cap=st.one_of(st.integers(1, 9), st.sampled_from([4, 8, 8192])),  # 4k: groups of 4
     pre=st.lists(st.integers(0, 19), max_size=8),
     ops=st.lists(
         st.tuples(
@@ -235,6 +235,29 @@ def test_array_store_taken_for_the_benchmark_shape_only():
             assert p.store is False
     finally:
         m.close()
+
+
+@pytest.mark.parametrize(
+    "vs, cap, group",
+    [(32, 0, 4), (64, 8, 4), (36, 4, 4), (65, 8, 1), (32, 6, 1), (32, 1, 1), (256, 0, 1)],
+)
+def test_array_store_steps_over_groups_where_they_fit(vs, cap, group):
+    """The storing program takes groups of 4 elements a step (one lookup of each
+    staging array a group, _papply.h's BPFM_STORE_GROUP) for values of at most 64
+    bytes and a cap that is a multiple of 4 (the benchmark's shape: value 32, cap
+    8192); else one element a step.  Seen in the staging arrays' shape: an element per
+    group, the group's bytes at the same offsets as single elements (the results are
+    test_array_store_same_as_update_batch's)."""
+    fd = _create(MapType.ARRAY, 4, vs, 64)
+    try:
+        with _kprog.open_for(fd, _info(fd), 0, cap=cap) as p:
+            assert p.store is True
+            keys, values = _info(p._p.keys_fd), _info(p._p.values_fd)
+            assert keys.value_size == (8 * group if group > 1 else 4)
+            assert values.value_size == (((vs + 7) & ~7) * group if group > 1 else vs)
+            assert keys.max_entries == values.max_entries == p._p.cap // group
+    finally:
+        KB.close(fd)
 
 
 def _info_of_new(t):
