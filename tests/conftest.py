@@ -5,6 +5,8 @@
   ``BPFMAPS_REQUIRE_KERNEL=1`` (set by .ci/run), where they fail.
 * ``backend`` fixture: parametrized over ``fake`` and ``kernel``: the contract
   suites use it so the same assertions run against both.
+* ``spy`` fixture: ``spy(owner, name, note)`` wraps ``owner.name`` for the test (the
+  real one runs, then ``note(args, result)``), so a test can see what a path called.
 * Every kernel test runs inside an fd-leak check: the set of open fds of this
   process must be the same before and after the test.
 * ``unprivileged``: the command prefix that runs a program without capabilities,
@@ -143,6 +145,25 @@ def _make_backend(kind: str):
 def backend(request):
     """The same test against the fake kernel and the real one."""
     return _make_backend(request.param)
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    """``spy(owner, name, note)``: for this test, ``owner.name`` (a module function, or a
+    class's method: ``args`` then start with ``self``) runs the real one, then calls
+    ``note(args, result)`` and returns the result (a call that raises is not noted)."""
+
+    def install(owner, name, note):
+        real = getattr(owner, name)
+
+        def wrapper(*args, **kwargs):
+            result = real(*args, **kwargs)
+            note(args, result)
+            return result
+
+        monkeypatch.setattr(owner, name, wrapper)
+
+    return install
 
 
 @pytest.fixture

@@ -342,19 +342,13 @@ def test_keys_ascending_c_equals_python(ks, keys, sort):
 
 
 @pytest.mark.parametrize("ascending", [True, False])
-def test_ascending_keys_into_an_empty_map_skip_the_speculation(kb, monkeypatch, ascending):
+def test_ascending_keys_into_an_empty_map_skip_the_speculation(kb, monkeypatch, spy, ascending):
     """Ascending distinct keys into an empty map are proven in one pass: contiguous
     parts through the run's program, no speculation; other orders speculate."""
     monkeypatch.setattr(par, "_threads", lambda: 2)
     monkeypatch.setattr(par, "_running_tasks", lambda: 1)
-    calls = []
-    real = _kprog.ProgApply.speculate
-
-    def spy(this, *a):
-        calls.append(a[-1])
-        return real(this, *a)
-
-    monkeypatch.setattr(_kprog.ProgApply, "speculate", spy)
+    calls: list = []
+    spy(_kprog.ProgApply, "speculate", lambda a, r: calls.append(a[-1]))
     n = 40_000
     order = list(range(n)) if ascending else random.Random(2).sample(range(n), n)
     fd = _create(kb, n)

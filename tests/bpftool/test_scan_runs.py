@@ -147,7 +147,7 @@ def threaded(monkeypatch):
         "break in the first half",
     ],
 )
-def test_threaded_run_blocks(threaded, monkeypatch, second):
+def test_threaded_run_blocks(threaded, monkeypatch, spy, second):
     n = 20_000
     lines = [_upd(i) for i in range(n)]
     if second == "other map":
@@ -158,14 +158,7 @@ def test_threaded_run_blocks(threaded, monkeypatch, second):
         lines.insert(n // 4, _upd(5, " exist"))
     data = _file(lines)
     pairs: list[bool] = []
-    real = scan.Scanner._scan_pair
-
-    def spy(self, *a):
-        r = real(self, *a)
-        pairs.append(r is not None)
-        return r
-
-    monkeypatch.setattr(scan.Scanner, "_scan_pair", spy)
+    spy(scan.Scanner, "_scan_pair", lambda a, r: pairs.append(r is not None))
     par = _blocks(data)
     assert pairs and pairs[0]
     assert par[0].run is not None
@@ -205,17 +198,11 @@ def _contents(kb, fd, ks, vs) -> dict:
 
 
 @pytest.mark.parametrize("flag", ["", " noexist"])
-def test_runner_applies_a_run_block_without_its_records(backend, monkeypatch, flag):
+def test_runner_applies_a_run_block_without_its_records(backend, monkeypatch, spy, flag):
     """A run block is applied whole without building its records; a failure in it
     builds them once and reports what the normal scan's plan reports."""
     built: list[int] = []
-    real = scan.Scanner._records
-
-    def spy(self, *a):
-        built.append(a[-1])
-        return real(self, *a)
-
-    monkeypatch.setattr(scan.Scanner, "_records", spy)
+    spy(scan.Scanner, "_records", lambda a, r: built.append(a[-1]))
     n = 3000
 
     def attempt(entries: int) -> tuple:

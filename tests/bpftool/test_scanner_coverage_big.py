@@ -45,17 +45,10 @@ INFOS = {
 
 
 @pytest.mark.parametrize("shape", BENCH.SHAPES)
-def test_benchmark_shapes_at_scale_are_all_scanned(shape, monkeypatch):
+def test_benchmark_shapes_at_scale_are_all_scanned(shape, monkeypatch, spy):
     monkeypatch.setattr(scan, "_free_cpus", lambda: 2)
     pairs: list[bool] = []
-    real = scan.Scanner._scan_pair
-
-    def spy(self, *a):
-        r = real(self, *a)
-        pairs.append(r is not None)
-        return r
-
-    monkeypatch.setattr(scan.Scanner, "_scan_pair", spy)
+    spy(scan.Scanner, "_scan_pair", lambda a, r: pairs.append(r is not None))
     data = BENCH.make_file(shape, N, 1, 2).encode()
     items = list(parse_batch(data, INFOS.__getitem__))
     blocks = [it for it in items if isinstance(it, OpBlock)]
