@@ -20,8 +20,10 @@ run; it skips runpy's imports, about 2 ms).  Shapes (N lines unless said otherwi
 * ``user``: a 513-line file like the user's (512 + 1 updates, two maps): ``python -m
   bpfmaps`` and the installed ``bpfmaps`` command (the one next to ``sys.executable``,
   when there is one: ``pip install .`` of this tree), each against a bare ``python -c
-  pass`` of the same interpreter, the three interleaved.  The command imports the
-  package from this tree too (PYTHONPATH); only its script is the installed one.
+  pass`` of the same interpreter, the three interleaved, ``USER_ROUNDS`` times a round
+  (its runs are short); its ratios are medians of the ratios of runs side by side.
+  The command imports the package from this tree too (PYTHONPATH); only its script is
+  the installed one.
 
 Then peak RSS (``/usr/bin/time -v``) of ``python -m bpfmaps batch file`` on 1M- and
 (with ``--10m``) 10M-line files.
@@ -136,6 +138,11 @@ def _tools(shape: str) -> tuple[str, ...]:
     return ("python -c pass", "bpfmaps")
 
 
+#: rounds of the ``user`` shape within each round of the others: its runs take ~20 ms,
+#: so it gets more of them, and its ratios are those of runs side by side (see below)
+USER_ROUNDS = 5
+
+
 def time_shapes(kb, env, n: int, repeats: int, shapes, path: str) -> dict:
     py = [sys.executable, "-m", "bpfmaps"]
     results = {}
@@ -143,7 +150,7 @@ def time_shapes(kb, env, n: int, repeats: int, shapes, path: str) -> dict:
     for _ in range(repeats):
         for shape in shapes:
             size = _size(shape, n)
-            for tool in _tools(shape):
+            for tool in _tools(shape) * (USER_ROUNDS if shape == "user" else 1):
                 fds = [kb.map_create(1, 8, 32, max(size, 1024), 0, b"bench_file") for _ in range(2)]
                 if min(fds) < 0:
                     raise SystemExit(f"map create: {os.strerror(-min(fds))} (run as root)")
@@ -173,11 +180,15 @@ def time_shapes(kb, env, n: int, repeats: int, shapes, path: str) -> dict:
         a, b = (statistics.median(times[(shape, t)]) for t in tools[:2])
         results[shape] = (a, b)
         if shape == "user":
+            # each ratio is the median of the ratios of runs side by side (the same
+            # sub-round), which a drift of the machine's speed over the rounds leaves alone
+            bare = times[(shape, "python -c pass")]
             line = f"  user           513 lines  python -c pass {a * 1000:7.1f} ms  "
-            line += f"python -m bpfmaps {b * 1000:7.1f} ms ({b / a:.2f}x)"
+            line += f"python -m bpfmaps {b * 1000:7.1f} ms ({_paired(times[(shape, tools[1])], bare):.2f}x)"
             if len(tools) > 2:
-                c = statistics.median(times[(shape, "command")])
-                line += f"  {COMMAND} {c * 1000:7.1f} ms ({c / a:.2f}x)"
+                cs = times[(shape, "command")]
+                c = statistics.median(cs)
+                line += f"  {COMMAND} {c * 1000:7.1f} ms ({_paired(cs, bare):.2f}x)"
             else:
                 line += f"  (no installed command at {COMMAND})"
             print(line + "  (goal: <= 1.5x python -c pass)")
@@ -192,6 +203,11 @@ def time_shapes(kb, env, n: int, repeats: int, shapes, path: str) -> dict:
             line += f"  bpfmaps command {c * 1000:7.1f} ms ({a / c:.1f}x)"
         print(line + "  (bpftool / bpfmaps)")
     return results
+
+
+def _paired(runs: list[float], bare: list[float]) -> float:
+    """The median of ``runs[i] / bare[i]``: runs of the same sub-round, side by side."""
+    return statistics.median(r / b for r, b in zip(runs, bare))
 
 
 def write_big(path: str, n: int, mid: int) -> None:
