@@ -238,24 +238,38 @@ class Runner(BlockExecutor):
         total = sum(it.count if type(it) is OpBlock else 1 for it in items)
         self._total = total
         if self.dry_run:
-            maps = {id(r) for r in resolver.refs}
-            print(
-                f"dry run: {total} commands parsed and checked against {len(maps)} map(s); nothing applied",
-                file=self.out if not self.json else self.err,
-            )
-            return 0
-        out = self.out
+            return self._dry_run_done(resolver, total)
         for it in items:
-            before = self.processed
-            try:
-                if (stop is not None and stop.signum) or out.broken:
-                    raise self._halt(it)
-                self._exec_item(it)
-            except CommandFailed as e:
-                return self._report_failure(e)
-            except Exception as e:
-                return self._report_internal(e, it, before)
+            status = self._apply_item(it)
+            if status is not None:
+                return status
         return self._success()
+
+    def _apply_item(self, it: Item) -> Optional[int]:
+        """Apply one parsed item of a checked run (a stop signal or a broken output
+        stops before it): None, or the exit status of the run that stopped at it, its
+        report written."""
+        before = self.processed
+        stop = self._stop
+        try:
+            if (stop is not None and stop.signum) or self.out.broken:
+                raise self._halt(it)
+            self._exec_item(it)
+        except CommandFailed as e:
+            return self._report_failure(e)
+        except Exception as e:
+            return self._report_internal(e, it, before)
+        return None
+
+    def _dry_run_done(self, resolver: MapResolver, total: int) -> int:
+        """``--dry-run`` after the whole file was parsed and checked: the summary line
+        (on stderr in JSON mode), status 0, nothing applied."""
+        maps = {id(r) for r in resolver.refs}
+        print(
+            f"dry run: {total} commands parsed and checked against {len(maps)} map(s); nothing applied",
+            file=self.out if not self.json else self.err,
+        )
+        return 0
 
     def _run_two_pass(self, data: FileData, file: str, resolver: MapResolver) -> int:
         """Big files in bounded memory, the whole-file check kept: pass 1 parses and
@@ -289,25 +303,13 @@ class Runner(BlockExecutor):
                 stop.parsing = False
         self._total = total
         if self.dry_run:
-            maps = {id(r) for r in resolver.refs}
-            print(
-                f"dry run: {total} commands parsed and checked against {len(maps)} map(s); nothing applied",
-                file=self.out if not self.json else self.err,
-            )
-            return 0
+            return self._dry_run_done(resolver, total)
         self._released = 0  # pass 2 reads the pages again
         try:
-            out = self.out
             for it in parse_batch(data, Undeclared(resolver), **kw):
-                before = self.processed
-                try:
-                    if (stop is not None and stop.signum) or out.broken:
-                        raise self._halt(it)
-                    self._exec_item(it)
-                except CommandFailed as e:
-                    return self._report_failure(e)
-                except Exception as e:
-                    return self._report_internal(e, it, before)
+                status = self._apply_item(it)
+                if status is not None:
+                    return status
                 self._release(it)
         except ParseError as e:  # pragma: no cover - pass 1 checked the same file
             return self._report_parse_error(e)
