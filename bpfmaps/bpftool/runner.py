@@ -246,8 +246,8 @@ class Runner(BlockExecutor):
         return self._success()
 
     def _apply_item(self, it: Item) -> Optional[int]:
-        """Apply one parsed item of a checked run (a stop signal or a broken output
-        stops before it): None, or the exit status of the run that stopped at it, its
+        """Apply one parsed item (every mode; a stop signal or a broken output stops
+        before it): None, or the exit status of the run that stopped at it, its
         report written."""
         before = self.processed
         stop = self._stop
@@ -361,15 +361,9 @@ class Runner(BlockExecutor):
                 return self._report_parse_error(e)
             except Exception as e:
                 return self._report_internal(e, None, self.processed)
-            before = self.processed
-            try:
-                if (self._stop is not None and self._stop.signum) or self.out.broken:
-                    raise self._halt(it)
-                self._exec_item(it)
-            except CommandFailed as e:
-                return self._report_failure(e)
-            except Exception as e:
-                return self._report_internal(e, it, before)
+            status = self._apply_item(it)
+            if status is not None:
+                return status
             self._release(it)
         return self._success()
 
