@@ -24,7 +24,7 @@ __all__ = ["BUNDLE", "RUNNER_PATH", "preload"]
 #: loads without it
 RUNNER_PATH = (
     "bpftool", "bpftool.handle", "_errbase", "errors", "bpftool._safety", "chunks",
-    "_loopbase", "loops", "_record", "types", "_cpus", "parallel", "engine", "bpftool.plan",
+    "_loopbase", "_record", "types", "loops", "_cpus", "parallel", "engine", "bpftool.plan",
     "bpftool.scan", "bpftool.state", "bpftool.execute", "bpftool.parse", "bpftool.resolve",
     "bpftool.runner", "_cbuf", "_kloops", "kernel",
 )  # fmt: skip

@@ -29,10 +29,10 @@ queues/stacks, 5.14 on hash maps); ``update_batch_parts`` needs UPDATE_BATCH (5.
 
 from __future__ import annotations
 
-import struct
 from errno import ENOENT
 
 from ._loopbase import DELETE_ELEM, LOOKUP_ELEM, UPDATE_ELEM, Loops
+from .types import OP, OP_FORMAT, OP_SIZE
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
@@ -45,6 +45,7 @@ else:  # typing is not loaded at run time: Buffer is an alias for the type check
     Any = object
 
 __all__ = [
+    "OP",
     "OP_DELETE",
     "OP_FORMAT",
     "OP_NO_KEY",
@@ -57,15 +58,12 @@ __all__ = [
 
 Buffer = Any
 
-#: one op record of :meth:`Loops.exec_ops`: ``struct bpfm_op`` of bpfmaps/_native/ops.h
-#: (kind, flags, map, line, key_off, value_off, pos); the bpftool plan's view of it is
-#: :data:`bpfmaps.bpftool.plan.OP` (tests/bpftool/test_bpftool_scan.py checks all three)
-OP_FORMAT = "=IIIIIIQ"
-OP_SIZE = 32
+#: the op records of :meth:`Loops.exec_ops` are ``struct bpfm_op`` of
+#: bpfmaps/_native/ops.h, viewed as :data:`bpfmaps.types.OP` (OP_FORMAT, OP_SIZE: its
+#: format and size; tests/bpftool/test_bpftool_scan.py checks them against the header)
 OP_UPDATE, OP_DELETE = 1, 2
 #: key_off of an op without a key (a NULL key)
 OP_NO_KEY = 0xFFFFFFFF
-_OP = struct.Struct(OP_FORMAT)
 
 
 #: the GenericLoops of each backend without loops of its own (made by of(): weakref
@@ -291,7 +289,7 @@ class GenericLoops(Loops):
         mv = memoryview(ops).cast("B")[: count * OP_SIZE]
         kb = bytes(keys)
         vb = bytes(values)
-        for i, (kind, flags, m, _line, ko, vo, _pos) in enumerate(_OP.iter_unpack(mv)):
+        for i, (kind, flags, m, _line, ko, vo, _pos) in enumerate(OP.iter_unpack(mv)):
             key = null if ko == OP_NO_KEY else kb[ko : ko + key_sizes[m]]
             if kind == OP_UPDATE:
                 rc = update(fds[m], key, vb[vo : vo + value_sizes[m]], flags)

@@ -12,8 +12,11 @@ them), and the sets ``*_INTS`` are the sets ``*_TYPES`` of plain ints.
 
 from __future__ import annotations
 
+import sys
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from enum import IntEnum, IntFlag
     from typing import Any, NamedTuple, Union
 
@@ -237,6 +240,69 @@ if not TYPE_CHECKING:  # (hidden from type checkers: they see the classes above)
 
 def round_up8(n: int) -> int:
     return (n + 7) & ~7
+
+
+#: one op record of a batch-file plan and of :meth:`~bpfmaps._loopbase.Loops.exec_ops`:
+#: ``struct bpfm_op`` of bpfmaps/_native/ops.h (kind, flags, map, line, key_off,
+#: value_off, pos; tests/bpftool/test_bpftool_scan.py checks the layout against it)
+OP_FORMAT = "=IIIIIIQ"
+OP_SIZE = 32
+_LITTLE = sys.byteorder == "little"
+
+
+class OpRecords:
+    """``struct.Struct(OP_FORMAT)``'s view of op records (``size``, ``format``,
+    ``pack``, ``unpack_from``, ``iter_unpack``, the same tuples) on builtins alone:
+    ``import struct`` loads an extension module, ~0.4 ms of a small batch file's
+    start-up, which reads a handful of records.  The one Python definition of the
+    record (:data:`OP`: bpfmaps.loops and the bpftool plan use it).  Cost: ~0.5 us a record."""
+
+    __slots__ = ()
+    format = OP_FORMAT
+    size = OP_SIZE
+
+    @staticmethod
+    def pack(kind: int, flags: int, m: int, line: int, ko: int, vo: int, pos: int) -> bytes:
+        """The 32 bytes of one record; OverflowError for a field out of its range."""
+        if (kind | flags | m | line | ko | vo) >> 32 or pos >> 64:
+            raise OverflowError(
+                f"op record field out of range: {(kind, flags, m, line, ko, vo, pos)}"
+            )
+        if _LITTLE:
+            n = kind | flags << 32 | m << 64 | line << 96 | ko << 128 | vo << 160 | pos << 192
+            return n.to_bytes(32, "little")
+        n = kind << 224 | flags << 192 | m << 160 | line << 128 | ko << 96 | vo << 64 | pos
+        return n.to_bytes(32, "big")
+
+    @staticmethod
+    def unpack_from(buf: Any, offset: int = 0) -> tuple[int, int, int, int, int, int, int]:
+        """(kind, flags, map, line, key_off, value_off, pos) of the record at byte
+        ``offset`` of ``buf``; ValueError when ``buf`` has no 32 bytes there."""
+        mv = memoryview(buf).cast("B")[offset : offset + OP_SIZE]
+        if offset < 0 or len(mv) != OP_SIZE:
+            raise ValueError(
+                f"no op record at byte {offset} of a {memoryview(buf).nbytes}-byte buffer"
+            )
+        w = mv.cast("I")
+        pos = w[6] | w[7] << 32 if _LITTLE else w[6] << 32 | w[7]
+        return w[0], w[1], w[2], w[3], w[4], w[5], pos
+
+    @staticmethod
+    def iter_unpack(buf: Any) -> Iterator[tuple[int, int, int, int, int, int, int]]:
+        """The records of ``buf`` in order (its size a multiple of 32, else ValueError)."""
+        mv = memoryview(buf).cast("B")
+        if len(mv) % OP_SIZE:
+            raise ValueError(f"op records: {len(mv)} bytes is not a multiple of {OP_SIZE}")
+        w = mv.cast("I")
+        lo, hi = (w[6::8], w[7::8]) if _LITTLE else (w[7::8], w[6::8])
+        for kind, flags, m, line, ko, vo, a, b in zip(
+            w[0::8], w[1::8], w[2::8], w[3::8], w[4::8], w[5::8], lo, hi
+        ):
+            yield kind, flags, m, line, ko, vo, a | b << 32
+
+
+#: the op record view (see :class:`OpRecords`)
+OP = OpRecords()
 
 
 #: possible_cpus() once read (not functools.lru_cache: functools costs ~2 ms of start-up)

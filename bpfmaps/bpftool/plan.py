@@ -21,9 +21,7 @@ Pure Python; imports without the compiled extension.
 
 from __future__ import annotations
 
-import struct
-
-from ..types import FD_VALUE_INTS, PERCPU_INTS, round_up8
+from ..types import FD_VALUE_INTS, OP, PERCPU_INTS, round_up8
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -46,8 +44,8 @@ __all__ = [
     "flatten",
 ]
 
-#: struct bpfm_op (_native/ops.h): kind, flags, map, line, key_off, value_off, pos
-OP = struct.Struct("=IIIIIIQ")
+#: (OP: struct bpfm_op of _native/ops.h, kind, flags, map, line, key_off, value_off,
+#: pos; its one Python view is bpfmaps.types.OP)
 #: key_off of ops without a key (BPFM_NO_KEY in ops.h)
 NO_KEY = 0xFFFFFFFF
 #: op kinds (BPFM_OP_* in ops.h)
@@ -236,7 +234,7 @@ class OpBlock:
 
 class BlockBuilder:
     """Appends commands the Python reference parsed into an :class:`OpBlock` (the
-    same records the scanner writes).  Cost: one struct pack and two bytearray
+    same records the scanner writes).  Cost: one record pack and two bytearray
     appends per command."""
 
     __slots__ = ("table", "ops", "keys", "values", "count", "first_index", "words")
