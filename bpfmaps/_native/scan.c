@@ -1127,6 +1127,7 @@ static char *json_words_scalar(char *o, const unsigned char *p, const unsigned c
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
 
 /* pshufb controls that write 8 line bytes with each separator among them (bit j of the
@@ -1139,7 +1140,7 @@ static int json_simd;
 
 static void json_init(void)
 {
-    unsigned m, j, k;
+    unsigned m, j, k, eax, ebx, ecx, edx;
 
     for (m = 0; m < 256; m++) {
         memset(json_shuf[m], 0x80, 16);
@@ -1156,8 +1157,10 @@ static void json_init(void)
         }
         json_olen[m] = (unsigned char)k;
     }
-    __builtin_cpu_init();
-    json_simd = __builtin_cpu_supports("ssse3");
+    /* cpuid here, on the first JSON line, rather than __builtin_cpu_supports: that
+     * links libgcc's CPU model constructor, which runs cpuid at every dlopen of the
+     * extension (a trap to the hypervisor in a VM: ~45 us of each process's start) */
+    json_simd = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_SSSE3);
 }
 
 /* Bytes p[0:n) of a line (no '\n' or '#' among them) as json_words_scalar writes
