@@ -76,6 +76,38 @@ def test_create_reports_info(mk, uname):
     assert m.refresh_info() == info
 
 
+def test_info_fields_are_the_kernel_structs_by_name(mk, uname):
+    # the kernel backend builds MapInfo positionally: every field must be the struct
+    # field of its name (map_flags is `flags`; the name is decoded), checked on a struct
+    # whose fields all differ, and on a real map's
+    from bpfmaps._ffi import ffi, lib
+    from bpfmaps.kernel import KernelBackend, _map_info_record
+
+    def by_name(raw):
+        return {
+            f: getattr(raw, {"flags": "map_flags"}.get(f, f))
+            for f in MapInfo._fields
+            if f != "name"
+        }
+
+    raw = ffi.new("struct bpfm_map_info *")
+    numeric = [f for f in MapInfo._fields if f != "name"]
+    for i, f in enumerate(numeric):
+        setattr(raw, {"flags": "map_flags"}.get(f, f), 1000 + i)
+    raw.name = b"distinct"
+    rec = _map_info_record(raw)
+    got = rec._asdict()
+    assert {f: got[f] for f in numeric} == by_name(raw)
+    assert (rec.raw_type, rec.name) == (1000 + numeric.index("type"), "distinct")
+
+    m = mk("hash", 4, 12, 33, name=uname("ord"), flags=MapFlags.NO_PREALLOC)
+    assert lib.bpfm_map_get_info(m.fileno(), raw) == 0
+    rc, info = KernelBackend().map_info(m.fileno())
+    assert rc == 0 and info is not None
+    got = info._asdict()
+    assert {f: got[f] for f in numeric} == by_name(raw) and info.name == m.name
+
+
 def test_create_accepts_type_name_number_and_enum(mk):
     a = mk("lru_hash", 4, 4, 8)
     b = mk(MapType.LRU_HASH, 4, 4, 8)
