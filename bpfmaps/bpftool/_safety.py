@@ -343,7 +343,16 @@ class InputTooLarge(Exception):
 
 def read_capped(f: Any, limit: int, block: int = 1 << 20) -> bytes:
     """Read a binary stream to its end, at most ``limit`` bytes (InputTooLarge
-    beyond: memory stays below ``limit`` + one block whatever the input)."""
+    beyond: memory stays below ``limit`` + one block whatever the input).  A regular
+    file smaller than a block is read in one call of its size plus one byte (not a
+    block-sized buffer: ~30 us of a small file's start-up)."""
+    try:
+        st = os.fstat(f.fileno())
+    except (AttributeError, OSError, ValueError):  # no fd (a BytesIO): blocks
+        pass
+    else:
+        if st.st_mode & 0o170000 == 0o100000 and st.st_size < block:  # S_ISREG
+            block = st.st_size + 1
     parts = []
     total = 0
     while True:

@@ -63,6 +63,64 @@ def test_regular_file_over_explicit_limit(tmp_path):
     assert run(["batch", "file", str(f)]).returncode == 0  # no limit by default for files
 
 
+def test_small_regular_file_against_a_smaller_and_an_exact_limit(tmp_path):
+    # a file under a block is read in one call of its size + 1: the limit still holds
+    f = tmp_path / "small"
+    f.write_bytes(b"# comment\n" * 500)  # 5000 bytes, read (not mapped)
+    r = run(["--max-size", "4999", "batch", "file", str(f)])
+    assert r.returncode == 255
+    assert "input is larger than --max-size (4999 bytes); nothing was applied" in r.stderr
+    assert run(["--max-size", "5000", "batch", "file", str(f)]).returncode == 0
+
+
+@pytest.mark.parametrize("kind", ["regular", "pipe", "bytesio", "growing"])
+def test_read_capped_reads_every_byte(tmp_path, kind):
+    import io
+
+    from bpfmaps.bpftool._safety import InputTooLarge, read_capped
+
+    data = os.urandom(70_000)
+    if kind == "bytesio":
+        assert read_capped(io.BytesIO(data), 1 << 20) == data
+        return
+    if kind == "pipe":
+        r, w = os.pipe()
+        with os.fdopen(w, "wb") as wf, os.fdopen(r, "rb") as rf:
+            wf.write(data[:60_000])  # (within the pipe's buffer)
+            wf.close()
+            assert read_capped(rf, 1 << 20) == data[:60_000]
+        return
+    p = tmp_path / "f"
+    p.write_bytes(data)
+    with open(p, "rb") as rf:
+        if kind == "growing":  # bytes appended after the size was taken are read too
+
+            class Grows:
+                grew = False
+
+                def fileno(self):
+                    return rf.fileno()
+
+                def read(self, n):
+                    if not self.grew:
+                        self.grew = True
+                        with open(p, "ab") as af:
+                            af.write(b"tail")
+                    return rf.read(n)
+
+            assert read_capped(Grows(), 1 << 20) == data + b"tail"
+            rf.seek(0)
+            with pytest.raises(InputTooLarge):
+                read_capped(rf, len(data) + 3)
+        else:
+            assert read_capped(rf, 1 << 20) == data
+            rf.seek(0)
+            assert read_capped(rf, len(data)) == data
+            rf.seek(0)
+            with pytest.raises(InputTooLarge):
+                read_capped(rf, len(data) - 1)
+
+
 def test_bad_max_size_value():
     r = run(["--max-size", "lots", "batch", "file", "-"])
     assert r.returncode == 255 and "--max-size needs a size" in r.stderr
