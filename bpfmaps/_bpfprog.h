@@ -44,7 +44,7 @@ struct run_ctx {
 #define JA() INSN(BPF_JMP | BPF_JA, 0, 0, 0, 0)
 #define CALL(f) INSN(BPF_JMP | BPF_CALL, 0, 0, 0, f)
 #define EXIT() INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
-#define MAX_INSNS 256
+#define MAX_INSNS 1024 /* (the exec program with lookups: ~700 for 4 maps of 256-byte values) */
 
 struct prog {
     struct bpf_insn insn[MAX_INSNS];

@@ -22,7 +22,8 @@ from ._loopbase import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable
+    from collections.abc import Sequence
+    from typing import Any, Callable, Optional
 
     from ._kexec import ExecProg
     from ._kprog import ProgApply
@@ -164,19 +165,30 @@ class KernelLoops(Loops):
         return None if prog is None else _KernelUpdateProg(self, prog, slots, spec)
 
     def open_exec_prog(
-        self, fds: list[int], infos: list[Any], ops: Buffer, count: int, outside: int = 0
+        self,
+        fds: list[int],
+        infos: list[Any],
+        ops: Buffer,
+        count: int,
+        outside: int = 0,
+        lookups: Optional[Sequence[bool]] = None,
     ) -> ExecProg | None:
         """:meth:`Loops.open_exec_prog` by :mod:`bpfmaps._kexec`, when the block's
-        update/delete ops that reach the exec loop are at least :data:`EXEC_MIN`
-        (``outside``: ops of the block that do not: without them too few, nothing is
-        counted or imported)."""
+        update/delete ops (and lookups on the maps with ``lookups``) that reach the
+        exec loop are at least :data:`EXEC_MIN` (``outside``: ops of the block that do
+        not: without them too few, nothing is counted or imported)."""
         if count - outside < EXEC_MIN:
             return None
-        from ._kexec import count_ops, open_for  # (only for long blocks: start-up skips it)
+        from ._kexec import LOOKUP_MAX, count_ops, open_for  # (long blocks only: start-up)
 
-        if count_ops(ops, count) - outside < EXEC_MIN:
+        if lookups:  # (a program copies values of at most LOOKUP_MAX bytes)
+            lookups = [
+                bool(x) and i is not None and i.value_size <= LOOKUP_MAX
+                for x, i in zip(lookups, infos)
+            ]
+        if count_ops(ops, count, lookups) - outside < EXEC_MIN:
             return None
-        return open_for(fds, infos)
+        return open_for(fds, infos, lookups)
 
     def _batch_parts(
         self,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # (typing is not loaded at run time: the aliases are the checkers')
+    from collections.abc import Sequence
     from typing import Any, Callable, Optional
 
     from ._kexec import ExecProg
@@ -238,14 +239,21 @@ class Loops:
         return None
 
     def open_exec_prog(
-        self, fds: list[int], infos: list[Any], ops: Buffer, count: int, outside: int = 0
+        self,
+        fds: list[int],
+        infos: list[Any],
+        ops: Buffer,
+        count: int,
+        outside: int = 0,
+        lookups: Optional[Sequence[bool]] = None,
     ) -> Optional[ExecProg]:
         """The in-kernel exec program for the exec loop over a plan block's maps
         (``fds[i]``, ``infos[i]``: map index i of the ``count`` op records ``ops``, of
         whose update/delete ops ``outside`` go elsewhere): ``with prog:`` makes this
         thread's :meth:`exec_ops` (and the batch-file printer's loop) apply segments
         of consecutive updates/deletes on its maps in one program run each, with the
-        syscalls' results.  None when not taken (this backend: the reference loops
+        syscalls' results; ``lookups[i]``: the printer's loop prints map i's lookups
+        (plain output), so the program takes them too.  None when not taken (this backend: the reference loops
         never take it; too few ops to pay for the build; no eligible map; the kernel).
         Cost: ~1.5-2 ms to build; kernel floor 5.17."""
         return None

@@ -1,4 +1,4 @@
-/* In-kernel exec of a segment of update/delete ops; see _pexec.h for the contract.
+/* In-kernel exec of a segment of update/delete/lookup ops; see _pexec.h for the contract.
  *
  * The program, with r6..r9 callee-saved (S maps, S <= 4):
  *
@@ -8,13 +8,19 @@
  *   step(i, state):  c = ops[i].code; k = &keys[i]; v = &values[i]
  *               (lookups in the staging arrays; a miss: state.err = 1, stop);
  *               for s in 0..S-1:  (map_s a constant at each call site)
- *                   if c == 4s + 3:        e = bpf_map_delete_elem(map_s, k); goto out
- *                   if c - 4s <= 2:        e = bpf_map_update_elem(map_s, k, v, c - 4s); goto out
+ *                   if c == 8s + 4 (map s looked up):
+ *                       p = bpf_map_lookup_elem(map_s, k); if (!p) { e = -ENOENT; goto out }
+ *                       copy value_size[s] bytes from p to v (unrolled); e = 0; goto out
+ *                   if c == 8s + 3:        e = bpf_map_delete_elem(map_s, k); goto out
+ *                   if c - 8s <= 2:        e = bpf_map_update_elem(map_s, k, v, c - 8s); goto out
  *               state.err = 1; return 1     (no such code: not an op's error)
  *        out:   if (e) { state.err = e; return 1 }   (stop at the first failure)
  *               state.done++; return 0
  *
- * An op's code is 4 * (its map's slot) + (its flags 0..2 for an update, 3 for a delete).
+ * An op's code is 8 * (its map's slot) + (its flags 0..2 for an update, 3 for a delete,
+ * 4 for a lookup).  A lookup reads the element as BPF_MAP_LOOKUP_ELEM does for these
+ * maps (map->ops->map_lookup_elem, then a copy of value_size bytes: HASH and ARRAY
+ * values without BTF, so without special fields that copy_map_value would skip).
  * The BTF bpf_loop needs and the ctx are as in _papply.c (written again here: that
  * file is another owner's and builds one map's program). */
 #define _GNU_SOURCE
@@ -35,11 +41,29 @@
 #define PEXEC_MAPS 4
 #define OP_STRIDE 8 /* the ops array's element: a u32 code, padded */
 #define PEXEC_SEG_MIN 2 /* shorter segments keep the syscall */
+#define CODE_DELETE 3
+#define CODE_LOOKUP 4
+
+/* the value copy of a lookup: size bytes from r0 to r9 in the widest loads and stores
+ * that fit (8, then 4, 2, 1 bytes: every offset stays aligned) */
+static void emit_value_copy(struct prog *p, uint32_t size)
+{
+    static const int sz[4] = {BPF_DW, BPF_W, BPF_H, BPF_B};
+    static const uint32_t len[4] = {8, 4, 2, 1};
+    uint32_t off = 0;
+    int w;
+
+    for (w = 0; w < 4; w++)
+        for (; size - off >= len[w]; off += len[w]) {
+            emit(p, INSN(BPF_LDX | sz[w] | BPF_MEM, 1, 0, (int16_t)off, 0));
+            emit(p, INSN(BPF_STX | sz[w] | BPF_MEM, 9, 1, (int16_t)off, 0));
+        }
+}
 
 /* returns the instruction index of the callback */
 static int build(struct prog *p, const struct bpfm_pexec *x)
 {
-    int ld_cb, cb, miss[3], out[2 * PEXEC_MAPS], nout = 0, none, j_e, i;
+    int ld_cb, cb, miss[3], out[4 * PEXEC_MAPS], nout = 0, none, j_e, i;
     uint32_t s;
 
     ld_cb = emit_main(p);
@@ -53,12 +77,14 @@ static int build(struct prog *p, const struct bpfm_pexec *x)
     miss[2] = emit_lookup(p, x->values_fd);
     emit(p, MOV_X(9, 0));                                 /* r9 = value */
     for (s = 0; s < x->nmaps; s++) {
-        int j_del, j_next;
+        int j_del, j_next, j_look = -1;
 
-        j_del = emit(p, JEQ_K(8, (int32_t)(4 * s + 3)));
+        if (x->look[s])
+            j_look = emit(p, JEQ_K(8, (int32_t)(8 * s + CODE_LOOKUP)));
+        j_del = emit(p, JEQ_K(8, (int32_t)(8 * s + CODE_DELETE)));
         emit(p, MOV_X(4, 8));
-        emit(p, ADD_K(4, -(int32_t)(4 * s)));             /* r4 = c - 4s (flags) */
-        j_next = emit(p, JGT_K(4, 2));                    /* unsigned: c < 4s too */
+        emit(p, ADD_K(4, -(int32_t)(8 * s)));             /* r4 = c - 8s (flags) */
+        j_next = emit(p, JGT_K(4, 2));                    /* unsigned: c < 8s too */
         emit_ld_map(p, 1, x->fds[s]);
         emit(p, MOV_X(2, 7));
         emit(p, MOV_X(3, 9));
@@ -69,6 +95,21 @@ static int build(struct prog *p, const struct bpfm_pexec *x)
         emit(p, MOV_X(2, 7));
         emit(p, CALL(BPF_FUNC_map_delete_elem));
         out[nout++] = emit(p, JA());
+        if (j_look >= 0) {
+            int j_hit;
+
+            land(p, j_look);
+            emit_ld_map(p, 1, x->fds[s]);
+            emit(p, MOV_X(2, 7));
+            emit(p, CALL(BPF_FUNC_map_lookup_elem));
+            j_hit = emit(p, JNE_K(0, 0));
+            emit(p, MOV_K(0, -ENOENT));                   /* nothing found */
+            out[nout++] = emit(p, JA());
+            land(p, j_hit);
+            emit_value_copy(p, x->value_size[s]);          /* r0 -> v (r9) */
+            emit(p, MOV_K(0, 0));
+            out[nout++] = emit(p, JA());
+        }
         land(p, j_next);
     }
     none = emit(p, JA());                                 /* no such code */
@@ -131,7 +172,7 @@ void bpfm_pexec_close(struct bpfm_pexec *p)
 
 int bpfm_pexec_open(struct bpfm_pexec *p, uint32_t nmaps, const uint32_t *table,
                     const int *fds, const uint32_t *key_size, const uint32_t *value_size,
-                    uint32_t cap)
+                    const uint32_t *look, uint32_t cap)
 {
     struct prog prog;
     uint32_t i, big = 0;
@@ -149,6 +190,7 @@ int bpfm_pexec_open(struct bpfm_pexec *p, uint32_t nmaps, const uint32_t *table,
         p->fds[i] = fds[i];
         p->key_size[i] = key_size[i];
         p->value_size[i] = value_size[i];
+        p->look[i] = look && look[i] && value_size[i] <= BPFM_PEXEC_LOOKUP_MAX;
         if (key_size[i] > big)
             big = key_size[i];
         if (value_size[i] > big)
@@ -193,9 +235,10 @@ static inline int slot_of(const struct bpfm_pexec *p, const struct bpfm_op *o, c
 }
 
 uint32_t bpfm_pexec_segment(const struct bpfm_pexec *p, const struct bpfm_op *ops,
-                            uint32_t left, const int *fds)
+                            uint32_t left, const int *fds, uint64_t out_left)
 {
     uint32_t n = 0;
+    int s;
 
     if (p->broken || p->prog_fd < 0)
         return 0;
@@ -204,11 +247,19 @@ uint32_t bpfm_pexec_segment(const struct bpfm_pexec *p, const struct bpfm_op *op
     while (n < left) {
         const struct bpfm_op *o = ops + n;
 
-        if (o->key_off == BPFM_NO_KEY ||
-            !((o->kind == BPFM_OP_UPDATE && o->flags <= BPF_EXIST) ||
-              (o->kind == BPFM_OP_DELETE && o->flags == 0)) ||
-            slot_of(p, o, fds) < 0)
+        if (o->key_off == BPFM_NO_KEY || (s = slot_of(p, o, fds)) < 0)
             break;
+        if (o->kind == BPFM_OP_LOOKUP && o->flags == 0 && p->look[s]) {
+            /* its entry is printed after the run: it must fit with the ones before */
+            uint64_t need = 4 * ((uint64_t)p->key_size[s] + p->value_size[s]) + 64;
+
+            if (need > out_left)
+                break;
+            out_left -= need;
+        } else if (!((o->kind == BPFM_OP_UPDATE && o->flags <= BPF_EXIST) ||
+                     (o->kind == BPFM_OP_DELETE && o->flags == 0))) {
+            break;
+        }
         n++;
     }
     /* one op alone costs a program run about what its syscall costs (the lookup shape
@@ -221,7 +272,7 @@ int bpfm_pexec_run(struct bpfm_pexec *p, const struct bpfm_op *ops, uint32_t n,
 {
     struct run_ctx ctx = {n, 0, 0, 0};
     union bpf_attr attr;
-    uint32_t j, s;
+    uint32_t j, s, looks = 0;
     int rc;
 
     *applied = 0;
@@ -235,9 +286,12 @@ int bpfm_pexec_run(struct bpfm_pexec *p, const struct bpfm_op *ops, uint32_t n,
             ;
         memcpy(kd, keys + o->key_off, p->key_size[s]);
         if (o->kind == BPFM_OP_DELETE) {
-            *(uint32_t *)(p->ops + (size_t)j * OP_STRIDE) = 4 * s + 3;
+            *(uint32_t *)(p->ops + (size_t)j * OP_STRIDE) = 8 * s + CODE_DELETE;
+        } else if (o->kind == BPFM_OP_LOOKUP) { /* (segment: a map with look) */
+            *(uint32_t *)(p->ops + (size_t)j * OP_STRIDE) = 8 * s + CODE_LOOKUP;
+            looks++;
         } else {
-            *(uint32_t *)(p->ops + (size_t)j * OP_STRIDE) = 4 * s + o->flags;
+            *(uint32_t *)(p->ops + (size_t)j * OP_STRIDE) = 8 * s + o->flags;
             memcpy(p->values + (size_t)j * p->esize, values + o->value_off, p->value_size[s]);
         }
     }
@@ -253,6 +307,9 @@ int bpfm_pexec_run(struct bpfm_pexec *p, const struct bpfm_op *ops, uint32_t n,
     p->runs++;
     *applied = ctx.done > n ? n : ctx.done;
     p->applied += *applied;
+    if (looks)
+        for (j = 0; j < *applied; j++)
+            p->looked += ops[j].kind == BPFM_OP_LOOKUP;
     if (ctx.err < 0)
         return ctx.err;
     if (ctx.err > 0 || *applied != n) { /* not an op's error, or bpf_loop refused n */
@@ -262,16 +319,27 @@ int bpfm_pexec_run(struct bpfm_pexec *p, const struct bpfm_op *ops, uint32_t n,
     return 0;
 }
 
-static inline int takes(const struct bpfm_op *o)
+const char *bpfm_pexec_value(const struct bpfm_pexec *p, uint32_t j)
 {
-    return (o->kind == BPFM_OP_UPDATE || o->kind == BPFM_OP_DELETE) && o->key_off != BPFM_NO_KEY;
+    return p->values + (size_t)j * p->esize;
 }
 
-uint32_t bpfm_pexec_count(const struct bpfm_op *ops, uint32_t n)
+static inline int takes(const struct bpfm_op *o, const unsigned char *look, uint32_t nlook)
+{
+    if (o->key_off == BPFM_NO_KEY)
+        return 0;
+    if (o->kind == BPFM_OP_LOOKUP)
+        return o->flags == 0 && look && o->map < nlook && look[o->map];
+    return o->kind == BPFM_OP_UPDATE || o->kind == BPFM_OP_DELETE;
+}
+
+uint32_t bpfm_pexec_count(const struct bpfm_op *ops, uint32_t n, const unsigned char *look,
+                          uint32_t nlook)
 {
     uint32_t i, c = 0;
 
     for (i = 0; i < n; i++)
-        c += takes(ops + i) && ((i && takes(ops + i - 1)) || (i + 1 < n && takes(ops + i + 1)));
+        c += takes(ops + i, look, nlook) && ((i && takes(ops + i - 1, look, nlook)) ||
+                                             (i + 1 < n && takes(ops + i + 1, look, nlook)));
     return c;
 }

@@ -1435,15 +1435,29 @@ int bpfm_exec_print(const struct bpfm_op *ops, uint32_t count, const int *fds, c
             return -EINTR;
         }
 
-        if (px && !single && (o->kind == BPFM_OP_UPDATE || o->kind == BPFM_OP_DELETE)) {
-            /* a segment of updates/deletes on the program's maps: one program run
-             * (_pexec.h); it stops at the first op refused, with that op's errno */
-            uint32_t n = bpfm_pexec_segment(px, o, count - i, fds);
+        if (px && !single &&
+            (o->kind == BPFM_OP_UPDATE || o->kind == BPFM_OP_DELETE ||
+             o->kind == BPFM_OP_LOOKUP)) {
+            /* a segment of updates/deletes (and lookups on its maps with look, printed
+             * here) on the program's maps: one program run (_pexec.h); it stops at
+             * the first op refused, with that op's errno */
+            uint32_t n = bpfm_pexec_segment(px, o, count - i, fds, maps ? out_cap - u : 0);
 
             if (n) {
-                uint32_t applied;
+                uint32_t applied, j;
 
                 rc = bpfm_pexec_run(px, o, n, keys, values, &applied);
+                for (j = 0; j < applied; j++) /* the lookups' entries, in op order */
+                    if (o[j].kind == BPFM_OP_LOOKUP) {
+                        const struct bpfm_print_map *lm = &maps[o[j].map];
+
+                        u = (uint64_t)(fmt_entry(out + u,
+                                                 (const unsigned char *)keys + o[j].key_off,
+                                                 lm->key_size,
+                                                 (const unsigned char *)bpfm_pexec_value(px, j),
+                                                 lm->value_size) -
+                                       out);
+                    }
                 if (rc == 0) {
                     i += n - 1;
                     o += n - 1;
@@ -1452,7 +1466,9 @@ int bpfm_exec_print(const struct bpfm_op *ops, uint32_t count, const int *fds, c
                 if (rc != -EPROTO) {
                     *done = i + applied;
                     *out_used = u;
-                    return rc;
+                    /* a lookup that found nothing: the caller runs it again and
+                     * reports it (as the syscall's failure below) */
+                    return o[applied].kind == BPFM_OP_LOOKUP ? 1 : rc;
                 }
                 /* the program failed as a whole (now unused): the rest by syscall */
                 i += applied;
@@ -1509,8 +1525,10 @@ int bpfm_exec_print(const struct bpfm_op *ops, uint32_t count, const int *fds, c
             rc = bpfm_map_update_elem(fds[o->map], key, values + o->value_off, o->flags);
         else if (o->kind == BPFM_OP_DELETE)
             rc = bpfm_map_delete_elem(fds[o->map], key);
-        else if (o->kind == BPFM_OP_LOOKUP && m->plain &&
-                 u + 4 * ((uint64_t)m->key_size + m->value_size) + 64 <= out_cap) {
+        else if ((o->kind == BPFM_OP_LOOKUP || o->kind == BPFM_OP_GETNEXT) && m->plain &&
+                 u + 6 * ((uint64_t)m->key_size + m->value_size) + 64 > out_cap)
+            rc = u ? 2 : 1; /* out is full: the caller prints it and calls again */
+        else if (o->kind == BPFM_OP_LOOKUP && m->plain) {
             rc = bpfm_map_lookup_elem(fds[o->map], key, vbuf, 0);
             if (rc < 0)
                 rc = 1; /* the caller runs it again and reports it */
@@ -1518,8 +1536,7 @@ int bpfm_exec_print(const struct bpfm_op *ops, uint32_t count, const int *fds, c
                 u = (uint64_t)(fmt_entry(out + u, (const unsigned char *)key, m->key_size,
                                          (const unsigned char *)vbuf, m->value_size) -
                                out);
-        } else if (o->kind == BPFM_OP_GETNEXT && m->plain && m->key_size &&
-                   u + 6 * (uint64_t)m->key_size + 64 <= out_cap) {
+        } else if (o->kind == BPFM_OP_GETNEXT && m->plain && m->key_size) {
             /* the next key goes to vbuf (at least key_size bytes) */
             rc = bpfm_map_get_next_key(fds[o->map], key, vbuf);
             if (rc < 0) {

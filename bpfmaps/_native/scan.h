@@ -159,9 +159,12 @@ struct bpfm_print_map {
  * and stops at the first failure); when such a call fails, the ops it did not apply
  * run one by one, so the failing op and its errno are the single command's.  A batch
  * call the kernel refuses as a whole (no batch support) clears maps[].batch.  Stops
- * at the first failing update/delete (*done = its index, returns -errno) and before
- * any op it does not run itself (getnext, pop, lookups that fail or are not plain, a
- * full out buffer: returns 1); 0 when all ran.  bpfm_stop_sig is checked before every
+ * at the first failing update/delete (*done = its index, returns -errno), before a
+ * plain lookup or getnext whose entry does not fit in what is left of out (returns 2:
+ * print out and call again from *done; 1 when out was empty), and before any op it
+ * does not run itself (getnext, pop, lookups that fail or are not plain: returns 1);
+ * 0 when all ran.  Lookups with an exec program attached (_pexec.h) run in it with
+ * the updates and deletes around them and are printed from the values it copied.  bpfm_stop_sig is checked before every
  * syscall (-EINTR).  maps == NULL: no map formats or groups (vbuf and out unused,
  * out_cap 0): every lookup, getnext and pop returns 1, updates and deletes go one
  * element command each. */

@@ -21,7 +21,7 @@ from ..errors import BatchError, CommandFailed, strerror
 from ..types import PERCPU_INTS
 from . import scan
 from .handle import Command
-from .plan import GETNEXT, LOOKUP, NO_KEY, OP, POP, RUN_MIN, UPDATE, OpBlock
+from .plan import GETNEXT, LOOKUP, NO_KEY, OP, POP, RUN_MIN, UPDATE, MapTable, OpBlock
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -98,7 +98,21 @@ class BlockExecutor(_Below):
         outside = sum(end - start for start, end in runs)
         if outside >= blk.count:
             return None  # every op is in a run (and a run block's records stay unbuilt)
-        return lp.open_exec_prog(fds, infos, blk.ops, blk.count, outside)
+        # the maps whose lookups the printer's loop prints (_exec_ops): the program
+        # takes those lookups too
+        lookups = self._plain(t) if self.fast and scan.available() else None
+        return lp.open_exec_prog(fds, infos, blk.ops, blk.count, outside, lookups)
+
+    def _plain(self, t: MapTable) -> list[bool]:
+        """The maps of ``t`` whose lookups C prints (bpftool's hex layout): not per-CPU
+        maps or maps with BTF (bpftool formats their values), not in JSON mode."""
+        return [
+            not self.json
+            and m is not None
+            and m.type not in PERCPU_INTS
+            and not getattr(getattr(m, "info", None), "btf_id", 0)
+            for m in t.refs
+        ]
 
     def _block_fds(self, blk: OpBlock, line: int) -> list[int]:
         fds = []
@@ -126,16 +140,7 @@ class BlockExecutor(_Below):
         be = self.backend
         printer = None
         if getattr(loops.of(be), "native_ops", False) and self.fast and scan.available():
-            # C prints the hex layout: not for per-CPU maps or maps with BTF
-            # (bpftool formats their values), not in JSON mode
-            plain = [
-                not self.json
-                and m is not None
-                and m.type not in PERCPU_INTS
-                and not getattr(getattr(m, "info", None), "btf_id", 0)
-                for m in t.refs
-            ]
-            printer = scan.Printer(blk, fds, plain)
+            printer = scan.Printer(blk, fds, self._plain(t))
         while a < b:
             if (self._stop is not None and self._stop.signum) or self.out.broken:
                 raise self._halt(blk, a)  # a stop signal or a closed stdout
@@ -161,6 +166,8 @@ class BlockExecutor(_Below):
             if rc == 1:  # a lookup, getnext or pop: here, with its output
                 self._exec_query(blk, i)
                 i += 1
+            # (rc 2: the printer's buffer was full and is printed: on from op i, after
+            # the stop and closed-stdout checks)
             a = i
             self._tick()
 

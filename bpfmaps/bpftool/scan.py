@@ -509,8 +509,9 @@ class Printer:
 
     def run(self, a: int, b: int, write: Callable[[str], Any]) -> tuple[int, int]:
         """Ops [a, b): (rc, done) as Backend.exec_ops (rc 1: op ``a + done`` is for the
-        caller); the lookups' output is passed to ``write`` first.  Cost: one syscall
-        per op."""
+        caller; rc 2: the output buffer was full, call again from op ``a + done``);
+        the lookups' output is passed to ``write`` first.  Cost: one syscall per op,
+        or one program run per segment (an exec program attached)."""
         used = self.used
         used[0] = 0
         rc = self.lib.bpfm_exec_print(

@@ -13,6 +13,8 @@ import os
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bpfmaps import _kexec, _kloops
 from bpfmaps._ffi import lib
@@ -53,36 +55,39 @@ def _fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-def _dump(fd: int) -> dict:
-    kbuf, vbuf = KB.alloc(8), KB.alloc(32)
+def _dump(fd: int, value_size: int = 32) -> dict:
+    kbuf, vbuf = KB.alloc(8), KB.alloc(value_size)
     key, out = KB.NULL, {}
     while KB.map_get_next_key(fd, key, kbuf) == 0:
         key = KB.tobytes(kbuf, 8)
         assert KB.map_lookup_elem(fd, key, vbuf, 0) == 0
-        out[key] = KB.tobytes(vbuf, 32)
+        out[key] = KB.tobytes(vbuf, value_size)
     return out
 
 
-def _run(tmp_path, text_of, n_maps=2, max_entries=1 << 16):
-    """(rc, stdout, stderr, contents) of a batch file ``text_of(*map ids)``."""
+def _run(tmp_path, text_of, n_maps=2, max_entries=1 << 16, value_size=32, json=False):
+    """(rc, stdout, stderr, contents) of a batch file ``text_of(*map ids)`` on hash
+    maps of 8-byte keys and ``value_size``-byte values (``json``: ``-j``)."""
     from bpfmaps.bpftool.runner import Runner
 
     # BPF_F_ZERO_SEED: the same hash order in both runs (getnext prints the next key)
-    fds = [KB.map_create(1, 8, 32, max_entries, _ZERO_SEED, b"pexec_t") for _ in range(n_maps)]
+    fds = [
+        KB.map_create(1, 8, value_size, max_entries, _ZERO_SEED, b"pexec_t") for _ in range(n_maps)
+    ]
     assert min(fds) >= 0
     try:
         mids = [KB.map_info(fd)[1].id for fd in fds]
         path = tmp_path / "f.txt"
         path.write_text(text_of(*mids))
         out, err = io.StringIO(), io.StringIO()
-        rc = Runner(stdout=out, stderr=err).run_file(str(path))
+        rc = Runner(stdout=out, stderr=err, json=json).run_file(str(path))
         e = err.getvalue().replace(str(tmp_path), "DIR")
         for i, mid in enumerate(mids):
             e = re.sub(rf"\b{mid}\b", f"M{i}", e)
         o = out.getvalue()
         for i, mid in enumerate(mids):
             o = re.sub(rf"\b{mid}\b", f"M{i}", o)
-        return rc, o, e, [_dump(fd) for fd in fds]
+        return rc, o, e, [_dump(fd, value_size) for fd in fds]
     finally:
         for fd in fds:
             KB.close(fd)
@@ -211,13 +216,73 @@ def test_a_stop_signal_stops_before_the_next_run(tmp_path):
         KB.close(fd)
 
 
-def test_updates_between_lookups_do_not_build_it(tmp_path, monkeypatch):
-    """The lookup shape: every update alone between two lookups (each would be a
-    one-op segment, which keeps its syscall), so the program is not worth building."""
+def test_the_lookup_shape_goes_through_the_program(tmp_path, monkeypatch):
+    """The lookup shape (an update, a lookup of its key, ...): every line through ONE
+    program, the lookups' entries printed from the values it copied, byte for byte the
+    output of the syscall path."""
     bench = _bench()
-    spy = _Spy(monkeypatch)
-    rc = _run(tmp_path, lambda a, b: bench.make_file("lookup", 10000, a, b))[0]
-    assert rc == 0 and spy.progs == []
+    n = 20000
+    got, want, spy = _both(tmp_path, monkeypatch, lambda a, b: bench.make_file("lookup", n, a, b))
+    assert got == want and got[0] == 0
+    assert got[1].count("value:") == n // 2
+    assert len(spy.progs) == 1
+    p = spy.progs[0]
+    assert (p.applied, p.looked) == (n, n // 2)  # every line, none by syscall
+    assert p.runs <= n // 1024 and not p.broken
+
+
+def _lookups(mid, mid2, n, value_size=32, miss_at=None):
+    """n pairs "update key i; lookup key i" on map mid, a lookup of a key never written
+    at pair ``miss_at``, a getnext of mid's first key every 500 pairs (a query the
+    program does not take: it ends a segment)."""
+    out = []
+    vwords = " ".join(str((7 * j) & 0xFF) for j in range(value_size))
+    for i in range(n):
+        k = " ".join(str(b) for b in i.to_bytes(8, "little"))
+        out.append(f"map update id {mid} key {k} value {vwords}\n")
+        miss = " ".join(str(b) for b in (i + 10**9).to_bytes(8, "little"))
+        out.append(f"map lookup id {mid} key {miss if i == miss_at else k}\n")
+        if i % 500 == 499:
+            out.append(f"map getnext id {mid}\n")
+    return "".join(out)
+
+
+def test_a_lookup_that_finds_nothing_has_the_same_report(tmp_path, monkeypatch):
+    got, want, spy = _both(
+        tmp_path, monkeypatch, lambda a, b: _lookups(a, b, 6000, miss_at=5000), n_maps=2
+    )
+    assert got == want and got[0] != 0
+    assert "No such file or directory" in got[2]
+    assert got[1].count("value:") == 5000  # the ones before it
+    assert len(spy.progs) == 1 and spy.progs[0].looked == 5000
+
+
+def test_big_values_fill_the_output_buffer_between_runs(tmp_path, monkeypatch):
+    """256-byte values (the largest a program looks up): ~930 printed entries fill the
+    printer's 1 MiB buffer, so segments end there and the output is the same."""
+    got, want, spy = _both(
+        tmp_path, monkeypatch, lambda a, b: _lookups(a, b, 6000, 256), n_maps=2, value_size=256
+    )
+    assert got == want and got[0] == 0
+    assert len(spy.progs) == 1 and spy.progs[0].looked == 6000
+    assert spy.progs[0].runs > 6000 * 1100 // (1 << 20)
+
+
+def test_larger_values_and_json_keep_the_lookups_syscall(tmp_path, monkeypatch):
+    """Values over LOOKUP_MAX are not copied by a program (the updates still are); in
+    JSON mode the lookups print through Python, and their updates, alone between two
+    lookups, do not pay for a program."""
+    got, want, spy = _both(
+        tmp_path, monkeypatch, lambda a, b: _lookups(a, b, 6000, 264), n_maps=2, value_size=264
+    )
+    assert got == want and got[0] == 0
+    assert len(spy.progs) == 0  # single updates between syscall lookups: not worth it
+    (tmp_path / "j").mkdir()
+    got, want, spy = _both(
+        tmp_path / "j", monkeypatch, lambda a, b: _lookups(a, b, 6000), n_maps=2, json=True
+    )
+    assert got == want and got[0] == 0 and got[1].count('"value":') == 6000
+    assert spy.progs == []
 
 
 def test_a_block_of_runs_is_not_counted(tmp_path, monkeypatch):
@@ -226,7 +291,9 @@ def test_a_block_of_runs_is_not_counted(tmp_path, monkeypatch):
     block with enough ops outside runs still is."""
     counted: list[int] = []
     real = _kexec.count_ops
-    monkeypatch.setattr(_kexec, "count_ops", lambda ops, n: counted.append(n) or real(ops, n))
+    monkeypatch.setattr(
+        _kexec, "count_ops", lambda ops, n, look=None: counted.append(n) or real(ops, n, look)
+    )
     monkeypatch.setattr(_kloops, "EXEC_MIN", 64)
     bench = _bench()
     rc = _run(tmp_path, lambda a, b: bench.make_file("increasing", 20000, a, b))[0]
@@ -234,3 +301,154 @@ def test_a_block_of_runs_is_not_counted(tmp_path, monkeypatch):
     (tmp_path / "m").mkdir()
     rc = _run(tmp_path / "m", lambda a, b: bench.make_file("mixed", 3000, a, b))[0]
     assert rc == 0 and counted  # the mixed shape's segments reach the exec loop
+
+
+# --------------------------------------------------------------- hypothesis: any file
+_HASH_VS, _ARR_VS = 12, 40
+
+
+def _hex(n: int, size: int) -> str:
+    return " ".join(f"{b:02x}" for b in n.to_bytes(size, "little"))
+
+
+_line = st.one_of(
+    st.tuples(st.just("hupd"), st.integers(0, 15), st.integers(0, 255), st.sampled_from(["", " noexist", " exist"])),
+    st.tuples(st.just("hdel"), st.integers(0, 15)),
+    st.tuples(st.just("hlook"), st.integers(0, 17)),
+    st.tuples(st.just("aupd"), st.integers(0, 66), st.integers(0, 255)),
+    st.tuples(st.just("alook"), st.integers(0, 66)),
+    st.tuples(st.just("anext"), st.integers(0, 63)),
+)  # fmt: skip
+
+
+def _text(lines, h: int, a: int) -> str:
+    out = []
+    for ln in lines:
+        kind = ln[0]
+        if kind == "hupd":
+            out.append(
+                f"map update id {h} key hex {_hex(ln[1], 8)} value hex {_hex(ln[2] * 7, _HASH_VS)}{ln[3]}"
+            )
+        elif kind == "hdel":
+            out.append(f"map delete id {h} key hex {_hex(ln[1], 8)}")
+        elif kind == "hlook":
+            out.append(f"map lookup id {h} key hex {_hex(ln[1], 8)}")
+        elif kind == "aupd":
+            out.append(
+                f"map update id {a} key hex {_hex(ln[1], 4)} value hex {_hex(ln[2] * 3, _ARR_VS)}"
+            )
+        elif kind == "alook":
+            out.append(f"map lookup id {a} key hex {_hex(ln[1], 4)}")
+        else:
+            out.append(f"map getnext id {a} key hex {_hex(ln[1], 4)}")
+    return "\n".join(out) + "\n"
+
+
+def _run_pair(text_of, exec_min: int):
+    """(rc, stdout, stderr, contents) on a fresh hash map and array, EXEC_MIN set."""
+    from bpfmaps.bpftool.runner import Runner
+
+    h = KB.map_create(1, 8, _HASH_VS, 16, _ZERO_SEED, b"pexec_h")
+    a = KB.map_create(2, 4, _ARR_VS, 64, 0, b"pexec_a")
+    assert h >= 0 and a >= 0
+    import tempfile
+
+    try:
+        ids = [KB.map_info(fd)[1].id for fd in (h, a)]
+        with tempfile.NamedTemporaryFile("w", suffix=".txt") as f:
+            f.write(text_of(*ids))
+            f.flush()
+            out, err = io.StringIO(), io.StringIO()
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr(_kloops, "EXEC_MIN", exec_min)
+                rc = Runner(stdout=out, stderr=err).run_file(f.name)
+        o, e = out.getvalue(), err.getvalue()
+        for i, mid in enumerate(ids):
+            o = re.sub(rf"\b{mid}\b", f"M{i}", o)
+            e = re.sub(rf"\b{mid}\b", f"M{i}", e)
+        vbuf = KB.alloc(_ARR_VS)
+        arr = []
+        for i in range(64):
+            assert KB.map_lookup_elem(a, i.to_bytes(4, "little"), vbuf, 0) == 0
+            arr.append(KB.tobytes(vbuf, _ARR_VS))
+        return rc, o, e.replace(f.name, "F"), _dump(h, _HASH_VS), arr
+    finally:
+        KB.close(h)
+        KB.close(a)
+
+
+@settings(max_examples=60, deadline=None)
+@given(lines=st.lists(_line, min_size=1, max_size=60))
+def test_any_file_prints_and_applies_as_without_the_program(lines):
+    """Updates (any, noexist, exist; an array index out of range), deletes, lookups
+    (hits and misses on both maps) and getnext in any order: with the exec program
+    (EXEC_MIN 2: built for every such file) the exit status, stdout, stderr and both
+    maps' contents are those of the syscall path."""
+    text = lambda h, a: _text(lines, h, a)  # noqa: E731
+    assert _run_pair(text, 2) == _run_pair(text, 1 << 40)
+
+
+def test_lookups_through_the_program_print_what_bpftool_prints(tmp_path, bpftool_bin, monkeypatch):
+    """The oracle: 12000 lines of updates and lookups (a hash map and an array, values
+    of 4, 24 and 40 bytes: one-line, two-line and multi-row entries) go through one
+    program with every lookup in it; stdout is bpftool's byte for byte."""
+    import subprocess
+
+    spy = _Spy(monkeypatch)
+    maps = [(1, 8, 4), (2, 4, 24), (1, 8, 40)]  # (type, key size, value size)
+    fds = [KB.map_create(t, ks, vs, 4096, 0, b"pexec_o") for t, ks, vs in maps]
+    assert min(fds) >= 0
+    try:
+        ids = [KB.map_info(fd)[1].id for fd in fds]
+        lines = []
+        for i in range(2000):
+            for (_t, ks, vs), mid in zip(maps, ids):
+                k = _hex(i % 4096, ks)
+                lines.append(
+                    f"map update id {mid} key hex {k} value hex {_hex(i * 2654435761 % (1 << 8 * vs), vs)}"
+                )
+                lines.append(f"map lookup id {mid} key hex {k}")
+        path = tmp_path / "f.txt"
+        path.write_text("\n".join(lines) + "\n")
+        want = subprocess.run(
+            [bpftool_bin, "batch", "file", str(path)], capture_output=True, text=True
+        )
+        assert want.returncode == 0, want.stderr
+        from bpfmaps.bpftool.runner import Runner
+
+        out, err = io.StringIO(), io.StringIO()
+        assert Runner(stdout=out, stderr=err).run_file(str(path)) == 0, err.getvalue()
+        assert out.getvalue() == want.stdout
+        assert len(spy.progs) == 1 and spy.progs[0].looked == 6000
+    finally:
+        for fd in fds:
+            KB.close(fd)
+
+
+def test_a_map_the_program_may_not_read_keeps_the_updates_in_it(tmp_path, monkeypatch):
+    """BPF_F_WRONLY_PROG: the verifier refuses the program's lookup copy, so the program
+    is built again without lookups (the updates and deletes still go in it) and the
+    lookups keep their syscall; the output is the syscall path's."""
+    spy = _Spy(monkeypatch)
+    wronly_prog = 1 << 8
+    fd = KB.map_create(1, 8, 32, 1 << 14, wronly_prog, b"pexec_w")
+    assert fd >= 0
+    try:
+        mid = KB.map_info(fd)[1].id
+        lines = []
+        for i in range(3000):
+            k = _hex(i, 8)
+            lines += [f"map update id {mid} key hex {k} value hex {_hex(i, 32)}"] * 2
+            lines.append(f"map lookup id {mid} key hex {k}")
+        path = tmp_path / "f.txt"
+        path.write_text("\n".join(lines) + "\n")
+        from bpfmaps.bpftool.runner import Runner
+
+        out, err = io.StringIO(), io.StringIO()
+        assert Runner(stdout=out, stderr=err).run_file(str(path)) == 0, err.getvalue()
+        assert out.getvalue().count("value:") == 3000
+        assert len(spy.progs) == 1
+        p = spy.progs[0]
+        assert (p.applied, p.looked, p.runs) == (6000, 0, 3000)  # each pair in one run
+    finally:
+        KB.close(fd)
