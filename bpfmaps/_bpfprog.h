@@ -74,6 +74,23 @@ static void emit_ld_map(struct prog *p, int reg, int fd)
     emit(p, INSN(0, 0, 0, 0, 0));
 }
 
+/* size bytes from [src + src_off] to [dst] in the widest loads and stores that fit (8,
+ * then 4, 2, 1 bytes: every offset stays aligned), through r1; both programs' value
+ * copies (an unrolled copy: 2 insns a word) */
+static void emit_copy_regs(struct prog *p, uint32_t size, int dst, int src, uint32_t src_off)
+{
+    static const int sz[4] = {BPF_DW, BPF_W, BPF_H, BPF_B};
+    static const uint32_t len[4] = {8, 4, 2, 1};
+    uint32_t off = 0;
+    int w;
+
+    for (w = 0; w < 4; w++)
+        for (; size - off >= len[w]; off += len[w]) {
+            emit(p, INSN(BPF_LDX | sz[w] | BPF_MEM, 1, src, (int16_t)(src_off + off), 0));
+            emit(p, INSN(BPF_STX | sz[w] | BPF_MEM, dst, 1, (int16_t)off, 0));
+        }
+}
+
 /* r0 = lookup(array fd, &index) with the u32 index at fp-4, then "if r0 == 0 goto
  * miss": returns that jump, for the caller to land */
 static int emit_lookup(struct prog *p, int fd)

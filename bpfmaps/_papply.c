@@ -46,20 +46,10 @@ extern volatile sig_atomic_t bpfm_stop_sig;
  * (200k replacements into a populated hash map: about 0.75x the time without) */
 #define PREFETCH 8
 
-/* the value copy of BPFM_PAPPLY_STORE: value_size bytes from r8 to r0 in the widest
- * loads and stores that fit (8, then 4, 2, 1 bytes: every offset stays aligned) */
+/* the value copy of BPFM_PAPPLY_STORE: value_size bytes from r8 + src_off to r0 */
 static void emit_copy_at(struct prog *p, uint32_t size, uint32_t src_off)
 {
-    static const int sz[4] = {BPF_DW, BPF_W, BPF_H, BPF_B};
-    static const uint32_t len[4] = {8, 4, 2, 1};
-    uint32_t off = 0;
-    int w;
-
-    for (w = 0; w < 4; w++)
-        for (; size - off >= len[w]; off += len[w]) {
-            emit(p, INSN(BPF_LDX | sz[w] | BPF_MEM, 1, 8, (int16_t)(src_off + off), 0));
-            emit(p, INSN(BPF_STX | sz[w] | BPF_MEM, 0, 1, (int16_t)off, 0));
-        }
+    emit_copy_regs(p, size, 0, 8, src_off);
 }
 
 static void emit_copy(struct prog *p, uint32_t size)

@@ -44,21 +44,6 @@
 #define CODE_DELETE 3
 #define CODE_LOOKUP 4
 
-/* the value copy of a lookup: size bytes from r0 to r9 in the widest loads and stores
- * that fit (8, then 4, 2, 1 bytes: every offset stays aligned) */
-static void emit_value_copy(struct prog *p, uint32_t size)
-{
-    static const int sz[4] = {BPF_DW, BPF_W, BPF_H, BPF_B};
-    static const uint32_t len[4] = {8, 4, 2, 1};
-    uint32_t off = 0;
-    int w;
-
-    for (w = 0; w < 4; w++)
-        for (; size - off >= len[w]; off += len[w]) {
-            emit(p, INSN(BPF_LDX | sz[w] | BPF_MEM, 1, 0, (int16_t)off, 0));
-            emit(p, INSN(BPF_STX | sz[w] | BPF_MEM, 9, 1, (int16_t)off, 0));
-        }
-}
 
 /* returns the instruction index of the callback */
 static int build(struct prog *p, const struct bpfm_pexec *x)
@@ -106,7 +91,7 @@ static int build(struct prog *p, const struct bpfm_pexec *x)
             emit(p, MOV_K(0, -ENOENT));                   /* nothing found */
             out[nout++] = emit(p, JA());
             land(p, j_hit);
-            emit_value_copy(p, x->value_size[s]);          /* r0 -> v (r9) */
+            emit_copy_regs(p, x->value_size[s], 9, 0, 0); /* the value: r0 -> v (r9) */
             emit(p, MOV_K(0, 0));
             out[nout++] = emit(p, JA());
         }
