@@ -170,6 +170,8 @@ LAZY: dict[tuple[str, str], str] = {
     ("bpftool.output", "json_writer"): "start-up: JSON output only (-j); the re-exported "
     "names through module __getattr__",
     ("bpftool.jsonbatch", "json_writer"): "start-up: the JSON batch array only with -j",
+    ("bpftool.jsonbatch", "bpftool.output"): "start-up: lookups' JSON outputs built in Python "
+    "only with -jp or on lines the reference parsed (compact ones are formatted in C)",
     ("errors", "_errkinds"): "start-up: the errno-specific and API-misuse exception classes "
     "(module __getattr__), built only when raised or named",
     ("bpftool.commands", "errors"): "start-up: NotBpffsError (bpfmaps._errkinds, through "

@@ -1332,6 +1332,68 @@ int bpfm_json_nulls(const char *cbuf, uint64_t len, const struct bpfm_op *ops, u
     return (int)i;
 }
 
+static const char hexc_j[] = "0123456789abcdef";
+
+/* "0x%02x" strings of d[0:n) as bpftool's print_hex_data_json writes them, at o */
+static char *json_hex(char *o, const unsigned char *d, uint32_t n)
+{
+    uint32_t i;
+
+    for (i = 0; i < n; i++) {
+        if (i)
+            *o++ = ',';
+        *o++ = '"';
+        *o++ = '0';
+        *o++ = 'x';
+        *o++ = hexc_j[d[i] >> 4];
+        *o++ = hexc_j[d[i] & 15];
+        *o++ = '"';
+    }
+    return o;
+}
+
+int bpfm_json_items(const char *cbuf, uint64_t len, const struct bpfm_op *ops, uint32_t n,
+                    const char *keys, const uint32_t *key_size, const uint32_t *value_size,
+                    const char *vals, uint64_t *vals_used, char *out, uint64_t cap,
+                    uint64_t *used)
+{
+    const unsigned char *buf = (const unsigned char *)cbuf;
+    uint64_t u = 0, v = *vals_used;
+    uint32_t i;
+
+#if defined(__x86_64__) && defined(__GNUC__)
+    pthread_once(&json_once, json_init);
+#endif
+    for (i = 0; i < n; i++) {
+        const struct bpfm_op *op = ops + i;
+        const unsigned char *l = buf + op->pos;
+        const unsigned char *nl = memchr(l, '\n', len - op->pos);
+        uint64_t need = (uint64_t)((nl ? nl : buf + len) - l) * 3 + 128;
+        char *o = out + u;
+
+        if (op->kind == BPFM_OP_LOOKUP)
+            need += 7 * ((uint64_t)key_size[op->map] + value_size[op->map]) + 64;
+        if (u + need > cap)
+            break;
+        if (i)
+            *o++ = ',';
+        o = json_item(o, l, buf + len);
+        if (op->kind == BPFM_OP_LOOKUP) {
+            o -= 5; /* the item ends "null}": its output instead */
+            o = PUT(o, "{\"key\":[");
+            o = json_hex(o, (const unsigned char *)keys + op->key_off, key_size[op->map]);
+            o = PUT(o, "],\"value\":[");
+            o = json_hex(o, (const unsigned char *)vals + v, value_size[op->map]);
+            o = PUT(o, "]}}");
+            v += value_size[op->map];
+        }
+        u = (uint64_t)(o - out);
+    }
+    *used = u;
+    *vals_used = v;
+    return (int)i;
+}
+
 /* the most ops one batch call of bpfm_exec_print takes */
 #define BPFM_GROUP_MAX 1024
 /* the kernel's ENOTSUPP (no batch op for the map type), not in userspace errno.h */
@@ -1450,13 +1512,18 @@ int bpfm_exec_print(const struct bpfm_op *ops, uint32_t count, const int *fds, c
                 for (j = 0; j < applied; j++) /* the lookups' entries, in op order */
                     if (o[j].kind == BPFM_OP_LOOKUP) {
                         const struct bpfm_print_map *lm = &maps[o[j].map];
+                        const char *v = bpfm_pexec_value(px, j);
 
-                        u = (uint64_t)(fmt_entry(out + u,
-                                                 (const unsigned char *)keys + o[j].key_off,
-                                                 lm->key_size,
-                                                 (const unsigned char *)bpfm_pexec_value(px, j),
-                                                 lm->value_size) -
-                                       out);
+                        if (lm->plain == 2) { /* JSON: the value as it is */
+                            memcpy(out + u, v, lm->value_size);
+                            u += lm->value_size;
+                        } else {
+                            u = (uint64_t)(fmt_entry(out + u,
+                                                     (const unsigned char *)keys + o[j].key_off,
+                                                     lm->key_size, (const unsigned char *)v,
+                                                     lm->value_size) -
+                                           out);
+                        }
                     }
                 if (rc == 0) {
                     i += n - 1;
@@ -1530,13 +1597,17 @@ int bpfm_exec_print(const struct bpfm_op *ops, uint32_t count, const int *fds, c
             rc = u ? 2 : 1; /* out is full: the caller prints it and calls again */
         else if (o->kind == BPFM_OP_LOOKUP && m->plain) {
             rc = bpfm_map_lookup_elem(fds[o->map], key, vbuf, 0);
-            if (rc < 0)
+            if (rc < 0) {
                 rc = 1; /* the caller runs it again and reports it */
-            else
+            } else if (m->plain == 2) { /* JSON: the value as it is */
+                memcpy(out + u, vbuf, m->value_size);
+                u += m->value_size;
+            } else {
                 u = (uint64_t)(fmt_entry(out + u, (const unsigned char *)key, m->key_size,
                                          (const unsigned char *)vbuf, m->value_size) -
                                out);
-        } else if (o->kind == BPFM_OP_GETNEXT && m->plain && m->key_size) {
+            }
+        } else if (o->kind == BPFM_OP_GETNEXT && m->plain == 1 && m->key_size) {
             /* the next key goes to vbuf (at least key_size bytes) */
             rc = bpfm_map_get_next_key(fds[o->map], key, vbuf);
             if (rc < 0) {

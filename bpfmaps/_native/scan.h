@@ -132,8 +132,21 @@ int bpfm_find_runs(const struct bpfm_op *ops, uint32_t n, uint32_t run_min, uint
 int bpfm_json_nulls(const char *buf, uint64_t len, const struct bpfm_op *ops, uint32_t n,
                     int pretty, char *out, uint64_t cap, uint64_t *used);
 
-/* How bpfm_exec_print runs ops on one map: plain != 0 formats lookups in bpftool's
- * plain layout (not per-CPU maps; 0 hands them to the caller); batch: BPFM_GROUP_UPDATE
+/* bpfm_json_nulls (compact) with the lookups' output: a LOOKUP op's item is
+ * {"command": [words], "output": {"key": [...], "value": [...]}} (bpftool's
+ * print_entry_json for a map that is not per-CPU: "0x%02x" strings), its key at
+ * keys + key_off of key_size[op.map] bytes, its value the next value_size[op.map]
+ * bytes of vals from *vals_used (which it advances): the values bpfm_exec_print copied
+ * with plain 2.  Writes at most cap bytes to out (*used); returns the ops written. */
+int bpfm_json_items(const char *buf, uint64_t len, const struct bpfm_op *ops, uint32_t n,
+                    const char *keys, const uint32_t *key_size, const uint32_t *value_size,
+                    const char *vals, uint64_t *vals_used, char *out, uint64_t cap,
+                    uint64_t *used);
+
+/* How bpfm_exec_print runs ops on one map: plain 1 formats lookups (and getnext) in
+ * bpftool's plain layout, plain 2 (JSON mode) copies each lookup's value as it is to
+ * out (value_size bytes, in op order: bpfm_json_items formats them; getnext handed to
+ * the caller); not per-CPU maps; 0 hands them to the caller; batch: BPFM_GROUP_UPDATE
  * lets consecutive BPF_ANY updates go as one UPDATE_BATCH, BPFM_GROUP_DELETE consecutive
  * deletes as one DELETE_BATCH (map types whose batch ops apply elements in order, as the
  * single commands would); value_buf: bytes of one value in the value arena. */
@@ -164,8 +177,8 @@ struct bpfm_print_map {
  * print out and call again from *done; 1 when out was empty), and before any op it
  * does not run itself (getnext, pop, lookups that fail or are not plain: returns 1);
  * 0 when all ran.  Lookups with an exec program attached (_pexec.h) run in it with
- * the updates and deletes around them and are printed from the values it copied.  bpfm_stop_sig is checked before every
- * syscall (-EINTR).  maps == NULL: no map formats or groups (vbuf and out unused,
+ * the updates and deletes around them and are printed (copied) from the values it
+ * copied.  bpfm_stop_sig is checked before every syscall (-EINTR).  maps == NULL: no map formats or groups (vbuf and out unused,
  * out_cap 0): every lookup, getnext and pop returns 1, updates and deletes go one
  * element command each. */
 int bpfm_exec_print(const struct bpfm_op *ops, uint32_t count, const int *fds, const char *keys,

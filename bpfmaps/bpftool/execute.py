@@ -25,7 +25,7 @@ from .plan import GETNEXT, LOOKUP, NO_KEY, OP, POP, RUN_MIN, UPDATE, MapTable, O
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Optional
+    from typing import Any, Callable, Optional
 
     from .._kexec import ExecProg
     from .commands import Commands as _Below
@@ -100,17 +100,21 @@ class BlockExecutor(_Below):
             return None  # every op is in a run (and a run block's records stay unbuilt)
         # the maps whose lookups the printer's loop prints (_exec_ops): the program
         # takes those lookups too
-        lookups = self._plain(t) if self.fast and scan.available() else None
+        lookups = [bool(x) for x in self._plain(t)] if self.fast and scan.available() else None
         return lp.open_exec_prog(fds, infos, blk.ops, blk.count, outside, lookups)
 
-    def _plain(self, t: MapTable) -> list[bool]:
-        """The maps of ``t`` whose lookups C prints (bpftool's hex layout): not per-CPU
-        maps or maps with BTF (bpftool formats their values), not in JSON mode."""
+    def _plain(self, t: MapTable) -> list[int]:
+        """How C shows the lookups of each map of ``t`` (``bpfm_print_map.plain``): 1 in
+        bpftool's hex layout, 2 in JSON mode (the value copied as it is; the JSON
+        writer formats the item), 0 not at all: per-CPU maps and maps with BTF
+        (bpftool formats their values)."""
+        how = 2 if self.json else 1
         return [
-            not self.json
-            and m is not None
+            how
+            if m is not None
             and m.type not in PERCPU_INTS
             and not getattr(getattr(m, "info", None), "btf_id", 0)
+            else 0
             for m in t.refs
         ]
 
@@ -139,19 +143,24 @@ class BlockExecutor(_Below):
         size = OP.size
         be = self.backend
         printer = None
+        write: Callable[[Any], Any] = self.out.write
+        vals: list[bytes] = []  # JSON mode: the values of the lookups C ran, in op order
         if getattr(loops.of(be), "native_ops", False) and self.fast and scan.available():
             printer = scan.Printer(blk, fds, self._plain(t))
+            if self.json:
+                write = vals.append
         while a < b:
             if (self._stop is not None and self._stop.signum) or self.out.broken:
                 raise self._halt(blk, a)  # a stop signal or a closed stdout
             if printer is not None:
-                rc, done = printer.run(a, b, self.out.write)
+                rc, done = printer.run(a, b, write)
             else:
                 rc, done = loops.of(be).exec_ops(
                     ops[a * size : b * size], b - a, fds, t.key_sizes, t.value_sizes,
                     blk.keys, blk.values,
                 )  # fmt: skip
-            self._block_applied(blk, a, done)
+            self._block_applied(blk, a, done, b"".join(vals) if vals else None)
+            vals.clear()
             i = a + done
             if rc < 0:
                 kind, _, m, line, _, _, _ = blk.op(i)
@@ -240,10 +249,14 @@ class BlockExecutor(_Below):
         self._block_applied(blk, a, n)
         self._tick()
 
-    def _block_applied(self, blk: OpBlock, off: int, cnt: int) -> None:
+    def _block_applied(
+        self, blk: OpBlock, off: int, cnt: int, vals: Optional[bytes] = None
+    ) -> None:
+        """Ops [off, off + cnt) of ``blk`` ran (``vals``: the values of the lookups
+        among them, in order, as the JSON writer formats them)."""
         self.processed += cnt
         if self.json and cnt:
-            self._json_items.append((blk, off, cnt))
+            self._json_items.append((blk, off, cnt) if vals is None else (blk, off, cnt, vals))
             self._json_pending += cnt
             self._json_stream()
 

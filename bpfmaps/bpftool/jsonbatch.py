@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from . import scan
 from .bytes import _show
-from .plan import OpBlock
+from .plan import LOOKUP, OpBlock
 from .state import RunState
 
 TYPE_CHECKING = False
@@ -94,6 +94,8 @@ class JsonBatch(RunState):
                 add(self._item(it))
             elif len(it) == 2:
                 add(self._item({"command": words.get(it[0], []), "output": it[1]}))
+            elif len(it) == 4:  # ops among which are lookups the exec loop ran
+                parts.extend(self._looked_items(it[0], it[1], it[2], it[3]))
             elif pretty:
                 blk, a, cnt = it
                 data = self._data
@@ -114,6 +116,11 @@ class JsonBatch(RunState):
             sep = ","
             if type(p) is str:
                 out.write(p)
+            elif len(p) == 4:  # (block, start, end, values): with lookups' outputs
+                if binary is not None:
+                    out.flush()
+                emit = binary.write if binary is not None else _text_writer(out)
+                scan.json_write_items(self._data, p[0], p[1], p[2], p[3], emit)
             elif binary is not None:  # C output (ASCII): straight to the byte stream
                 out.flush()
                 scan.json_write(self._data, p[0], p[1], p[2], binary.write)
@@ -150,6 +157,31 @@ class JsonBatch(RunState):
                 continue
             out.append(self._item({"command": op_words(blk, i, data), "output": None}))
             i += 1
+        return out
+
+    def _looked_items(self, blk: OpBlock, a: int, cnt: int, vals: bytes) -> list[Any]:
+        """The items of ops [a, a + cnt) among which are lookups the exec loop ran in
+        JSON mode (``vals``: their values, in order): one ``(block, start, end,
+        values)`` part for C when the block's lines are all scanned and the output is
+        compact, else each item through the JSON writer, a lookup's output as the
+        reference's (:func:`.output.element_json`)."""
+        kept = blk.words or {}
+        if not self.pretty and not any(i in kept for i in range(a, a + cnt)):
+            return [(blk, a, a + cnt, vals)]
+        from .output import hex_json  # start-up: -j only
+
+        refs, data = blk.table.refs, self._data
+        out: list[Any] = []
+        at = 0
+        for i in range(a, a + cnt):
+            kind, _, m, _, ko, _, _ = blk.op(i)
+            output: Any = None
+            if kind == LOOKUP:
+                ref = refs[m]
+                key = bytes(memoryview(blk.keys)[ko : ko + ref.key_size])
+                output = {"key": hex_json(key), "value": hex_json(vals[at : at + ref.value_size])}
+                at += ref.value_size
+            out.append(self._item({"command": op_words(blk, i, data), "output": output}))
         return out
 
     def _op_words(self, blk: OpBlock, i: int) -> list[str]:

@@ -33,8 +33,12 @@ if TYPE_CHECKING:  # (type aliases for checkers only: no typing work at start-up
     #: one item of a parsed plan: a block of op records or a single command
     Item = Union[OpBlock, Command]
     #: one entry of the JSON batch output: ``(index, output)``, a reference to applied
-    #: ops ``(block, offset, count)`` (their output is null), or a whole object (an error)
-    JsonItem = Union[tuple[int, Any], tuple[OpBlock, int, int], dict[str, Any]]
+    #: ops ``(block, offset, count)`` (their output is null), the same with the values
+    #: of the lookups among them that C ran ``(block, offset, count, values)``, or a
+    #: whole object (an error)
+    JsonItem = Union[
+        tuple[int, Any], tuple[OpBlock, int, int], tuple[OpBlock, int, int, bytes], dict[str, Any]
+    ]
 
 __all__ = ["RunState", "Reports", "PROGRESS_MIN"]
 

@@ -65,7 +65,7 @@ def _dump(fd: int, value_size: int = 32) -> dict:
     return out
 
 
-def _run(tmp_path, text_of, n_maps=2, max_entries=1 << 16, value_size=32, json=False):
+def _run(tmp_path, text_of, n_maps=2, max_entries=1 << 16, value_size=32, json=False, pretty=False):
     """(rc, stdout, stderr, contents) of a batch file ``text_of(*map ids)`` on hash
     maps of 8-byte keys and ``value_size``-byte values (``json``: ``-j``)."""
     from bpfmaps.bpftool.runner import Runner
@@ -80,7 +80,7 @@ def _run(tmp_path, text_of, n_maps=2, max_entries=1 << 16, value_size=32, json=F
         path = tmp_path / "f.txt"
         path.write_text(text_of(*mids))
         out, err = io.StringIO(), io.StringIO()
-        rc = Runner(stdout=out, stderr=err, json=json).run_file(str(path))
+        rc = Runner(stdout=out, stderr=err, json=json, pretty=pretty).run_file(str(path))
         e = err.getvalue().replace(str(tmp_path), "DIR")
         for i, mid in enumerate(mids):
             e = re.sub(rf"\b{mid}\b", f"M{i}", e)
@@ -268,21 +268,31 @@ def test_big_values_fill_the_output_buffer_between_runs(tmp_path, monkeypatch):
     assert spy.progs[0].runs > 6000 * 1100 // (1 << 20)
 
 
-def test_larger_values_and_json_keep_the_lookups_syscall(tmp_path, monkeypatch):
-    """Values over LOOKUP_MAX are not copied by a program (the updates still are); in
-    JSON mode the lookups print through Python, and their updates, alone between two
-    lookups, do not pay for a program."""
+def test_larger_values_keep_the_lookups_syscall(tmp_path, monkeypatch):
+    """Values over LOOKUP_MAX are not copied by a program, and their updates, alone
+    between two lookups, do not pay for one."""
     got, want, spy = _both(
         tmp_path, monkeypatch, lambda a, b: _lookups(a, b, 6000, 264), n_maps=2, value_size=264
     )
     assert got == want and got[0] == 0
     assert len(spy.progs) == 0  # single updates between syscall lookups: not worth it
-    (tmp_path / "j").mkdir()
+
+
+@pytest.mark.parametrize("pretty", [False, True])
+def test_json_lookups_go_through_the_program(tmp_path, monkeypatch, pretty):
+    """-j and -jp: the lookups run in the program too (their values copied; the JSON
+    writer formats the items, in C when compact), with the syscall path's output."""
     got, want, spy = _both(
-        tmp_path / "j", monkeypatch, lambda a, b: _lookups(a, b, 6000), n_maps=2, json=True
+        tmp_path,
+        monkeypatch,
+        lambda a, b: _lookups(a, b, 6000, miss_at=5500),
+        n_maps=2,
+        json=True,
+        pretty=pretty,
     )
-    assert got == want and got[0] == 0 and got[1].count('"value":') == 6000
-    assert spy.progs == []
+    assert got == want and got[0] == 254  # (-ENOENT: as bpftool -j, the item's output null)
+    assert got[1].count('"value":' if not pretty else '"value": [') == 5500
+    assert len(spy.progs) == 1 and spy.progs[0].looked == 5500
 
 
 def test_a_block_of_runs_is_not_counted(tmp_path, monkeypatch):
@@ -344,8 +354,9 @@ def _text(lines, h: int, a: int) -> str:
     return "\n".join(out) + "\n"
 
 
-def _run_pair(text_of, exec_min: int):
-    """(rc, stdout, stderr, contents) on a fresh hash map and array, EXEC_MIN set."""
+def _run_pair(text_of, exec_min: int, fast=True, **opts):
+    """(rc, stdout, stderr, contents) on a fresh hash map and array, EXEC_MIN set
+    (``fast=False``: the reference parser and executor; ``opts``: json, pretty)."""
     from bpfmaps.bpftool.runner import Runner
 
     h = KB.map_create(1, 8, _HASH_VS, 16, _ZERO_SEED, b"pexec_h")
@@ -361,7 +372,7 @@ def _run_pair(text_of, exec_min: int):
             out, err = io.StringIO(), io.StringIO()
             with pytest.MonkeyPatch.context() as mp:
                 mp.setattr(_kloops, "EXEC_MIN", exec_min)
-                rc = Runner(stdout=out, stderr=err).run_file(f.name)
+                rc = Runner(stdout=out, stderr=err, fast=fast, **opts).run_file(f.name)
         o, e = out.getvalue(), err.getvalue()
         for i, mid in enumerate(ids):
             o = re.sub(rf"\b{mid}\b", f"M{i}", o)
@@ -378,20 +389,31 @@ def _run_pair(text_of, exec_min: int):
 
 
 @settings(max_examples=60, deadline=None)
-@given(lines=st.lists(_line, min_size=1, max_size=60))
-def test_any_file_prints_and_applies_as_without_the_program(lines):
+@given(
+    lines=st.lists(_line, min_size=1, max_size=60),
+    mode=st.sampled_from([{}, {"json": True}, {"json": True, "pretty": True}]),
+)
+def test_any_file_prints_and_applies_as_without_the_program(lines, mode):
     """Updates (any, noexist, exist; an array index out of range), deletes, lookups
-    (hits and misses on both maps) and getnext in any order: with the exec program
-    (EXEC_MIN 2: built for every such file) the exit status, stdout, stderr and both
-    maps' contents are those of the syscall path."""
+    (hits and misses on both maps) and getnext in any order, plain, -j or -jp: with the
+    exec program (EXEC_MIN 2: built for every such file) and without it (the exec loop's
+    syscalls; in JSON mode the lookups' values copied for the C writer) the exit status,
+    stdout, stderr and both maps' contents are those of the reference executor (every
+    lookup through Python)."""
     text = lambda h, a: _text(lines, h, a)  # noqa: E731
-    assert _run_pair(text, 2) == _run_pair(text, 1 << 40)
+    want = _run_pair(text, 1 << 40, fast=False, **mode)
+    assert _run_pair(text, 2, **mode) == want
+    assert _run_pair(text, 1 << 40, **mode) == want
 
 
-def test_lookups_through_the_program_print_what_bpftool_prints(tmp_path, bpftool_bin, monkeypatch):
+@pytest.mark.parametrize("opts", [[], ["-j"], ["-j", "-p"]])
+def test_lookups_through_the_program_print_what_bpftool_prints(
+    tmp_path, bpftool_bin, monkeypatch, opts
+):
     """The oracle: 12000 lines of updates and lookups (a hash map and an array, values
     of 4, 24 and 40 bytes: one-line, two-line and multi-row entries) go through one
-    program with every lookup in it; stdout is bpftool's byte for byte."""
+    program with every lookup in it; stdout is bpftool's byte for byte, plain, -j and
+    -jp (in JSON mode the program copies the values and the writer formats the items)."""
     import subprocess
 
     spy = _Spy(monkeypatch)
@@ -411,13 +433,14 @@ def test_lookups_through_the_program_print_what_bpftool_prints(tmp_path, bpftool
         path = tmp_path / "f.txt"
         path.write_text("\n".join(lines) + "\n")
         want = subprocess.run(
-            [bpftool_bin, "batch", "file", str(path)], capture_output=True, text=True
+            [bpftool_bin, *opts, "batch", "file", str(path)], capture_output=True, text=True
         )
         assert want.returncode == 0, want.stderr
         from bpfmaps.bpftool.runner import Runner
 
         out, err = io.StringIO(), io.StringIO()
-        assert Runner(stdout=out, stderr=err).run_file(str(path)) == 0, err.getvalue()
+        r = Runner(stdout=out, stderr=err, json="-j" in opts, pretty="-p" in opts)
+        assert r.run_file(str(path)) == 0, err.getvalue()
         assert out.getvalue() == want.stdout
         assert len(spy.progs) == 1 and spy.progs[0].looked == 6000
     finally:
