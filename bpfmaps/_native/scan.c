@@ -1638,3 +1638,79 @@ int bpfm_exec_print(const struct bpfm_op *ops, uint32_t count, const int *fds, c
     *out_used = u;
     return 0;
 }
+
+int bpfm_dump_print(int fd, uint32_t key_size, uint32_t value_size, int json, char *prev,
+                    int *have_prev, char *kbuf, char *vbuf, uint32_t steps, char *out,
+                    uint64_t cap, uint64_t *used, uint32_t *count, int *lookup_err)
+{
+    uint64_t u = *used;
+    uint64_t need = (json ? 7 : 4) * ((uint64_t)key_size + value_size) + 64 + 16 * (uint64_t)json;
+    uint32_t k;
+    int rc;
+
+    for (k = 0; k < steps; k++) {
+        if (u + need > cap) {
+            *used = u;
+            return 2;
+        }
+        if (bpfm_stop_sig) {
+            *used = u;
+            return -EINTR;
+        }
+        rc = bpfm_map_get_next_key(fd, *have_prev ? prev : NULL, kbuf);
+        if (rc < 0) {
+            *used = u;
+            return rc;
+        }
+        rc = bpfm_map_lookup_elem(fd, kbuf, vbuf, 0);
+        if (rc < 0) {
+            *lookup_err = rc;
+            *used = u;
+            return 1;
+        }
+        if (json == 1) {
+            char *o = out + u;
+
+            if (u)
+                *o++ = ',';
+            o = PUT(o, "{\"key\":[");
+            o = json_hex(o, (const unsigned char *)kbuf, key_size);
+            o = PUT(o, "],\"value\":[");
+            o = json_hex(o, (const unsigned char *)vbuf, value_size);
+            o = PUT(o, "]}");
+            u = (uint64_t)(o - out);
+        } else if (json) { /* pretty: {\n<in>"key": [..\n<in>],\n<in>"value": [..\n<in>]\n<out>} */
+            char *o = out + u;
+            int in = 4 * json, outd = 4 * (json - 1);
+
+            if (u)
+                *o++ = ',';
+            *o++ = '{';
+            *o++ = '\n';
+            memset(o, ' ', in), o += in;
+            o = PUT(o, "\"key\": [");
+            o = json_hex(o, (const unsigned char *)kbuf, key_size);
+            *o++ = '\n';
+            memset(o, ' ', in), o += in;
+            o = PUT(o, "],\n");
+            memset(o, ' ', in), o += in;
+            o = PUT(o, "\"value\": [");
+            o = json_hex(o, (const unsigned char *)vbuf, value_size);
+            *o++ = '\n';
+            memset(o, ' ', in), o += in;
+            o = PUT(o, "]\n");
+            memset(o, ' ', outd), o += outd;
+            *o++ = '}';
+            u = (uint64_t)(o - out);
+        } else {
+            u = (uint64_t)(fmt_entry(out + u, (const unsigned char *)kbuf, key_size,
+                                     (const unsigned char *)vbuf, value_size) -
+                           out);
+        }
+        memcpy(prev, kbuf, key_size);
+        *have_prev = 1;
+        ++*count;
+    }
+    *used = u;
+    return 0;
+}

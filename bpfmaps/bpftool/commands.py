@@ -16,8 +16,10 @@ import errno as _errno
 import os
 import sys
 
+from .. import loops
 from ..errors import CommandFailed, strerror
-from ..types import MapInfo
+from ..types import FD_VALUE_INTS, PERCPU_INTS, MapInfo
+from . import scan
 from .bytes import _show
 from .failures import MAP_HELP, Failures
 from .parsed import (
@@ -250,7 +252,26 @@ class Commands(Failures):
                 count = 0
                 o.dump_begin(info, multi, n == 0)
                 err = 0
-                for _ in range(info.max_entries + 2):
+                steps = info.max_entries + 2
+                if self._dump_in_c(m):
+
+                    def entry_error(key: bytes, e: int, info: MapInfo = info) -> None:
+                        o.dump_entry_error(info, key, e)
+
+                    # JSON: 1 compact; pretty, the elements' list depth + 1 (the
+                    # document's top list, or a header object's "elements" in it;
+                    # two more inside a batch item's output)
+                    nest = getattr(o, "nest", 0)
+                    how = nest + (4 if multi else 2) if self.pretty else 1
+                    done, err, count, steps, last = scan.dump_map(
+                        fd, info.key_size, info.value_size, how if self.json else 0, steps,
+                        o.dump_elements, entry_error,
+                    )  # fmt: skip
+                    if last is not None:
+                        prev = last
+                    if done:
+                        steps = 0  # (the walk ended, or took every step)
+                for _ in range(steps):  # (a stop signal in C: on from its last key)
                     rc = b.map_get_next_key(fd, prev, kbuf)
                     if rc < 0:
                         if rc != -_errno.ENOENT:
@@ -276,6 +297,21 @@ class Commands(Failures):
         finally:
             if multi:
                 o.end_list()
+
+    def _dump_in_c(self, m: MapRef) -> bool:
+        """True when ``map dump`` of ``m`` walks and formats in C (scan.dump_map): the
+        kernel backend (C loops), a map with keys that is neither per-CPU nor holds fds
+        and has no BTF (bpftool formats those values)."""
+        info = m.info
+        return (
+            self.fast
+            and getattr(loops.of(self.backend), "native_ops", False)
+            and scan.available()
+            and info.key_size > 0
+            and info.raw_type not in PERCPU_INTS
+            and info.raw_type not in FD_VALUE_INTS
+            and not info.btf_id
+        )
 
     def _fdinfo(self, fd: int) -> dict[str, str]:
         rc, d = self.backend.map_fdinfo(fd)

@@ -209,6 +209,7 @@ class BlockExecutor(_Below):
         capture = o if isinstance(o, JsonOutput) else None
         if capture is not None:
             capture.values = []
+            capture.nest = 2  # its values go in an item's "output": two levels down
         self._exec(c)
         if capture is not None:
             self._json_ok(c.index, capture.values[0] if capture.values else None)

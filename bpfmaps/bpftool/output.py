@@ -278,6 +278,11 @@ class Output:
     def dump_end(self, info: MapInfo, header: bool, count: int) -> None:
         raise NotImplementedError
 
+    def dump_elements(self, chunk: str) -> None:
+        """Elements of a dump as C formatted them (``bpfm_dump_print``): plain text, or
+        compact JSON elements separated by ``,``."""
+        raise NotImplementedError
+
     def error(self, message: str) -> None:
         """bpftool's ``p_err``."""
         raise NotImplementedError
@@ -349,9 +354,8 @@ class PlainOutput(Output):
         self.out.write(show_plain(info, fdinfo, pinned))
 
     def dump_begin(self, info: MapInfo, header: bool, first: bool) -> None:
+        # (bpftool's blank line between two maps' dumps is the caller's, as in do_dump)
         if header:
-            if not first:
-                self.out.write("\n")
             self.out.write(_header_plain(info))
 
     def dump_element(self, info: MapInfo, key: bytes, value: bytes, formatted: Any = None) -> None:
@@ -374,6 +378,9 @@ class PlainOutput(Output):
 
     def dump_end(self, info: MapInfo, header: bool, count: int) -> None:
         self.out.write(f"Found {count} element{'s' if count != 1 else ''}\n")
+
+    def dump_elements(self, chunk: str) -> None:
+        self.out.write(chunk)
 
     def error(self, message: str) -> None:
         self.err.write(f"Error: {message}\n")
@@ -398,6 +405,9 @@ class JsonOutput(Output):
     def __init__(self, out: TextOut, err: TextOut, ncpus: int, pretty: bool = False) -> None:
         self.out, self.err, self.ncpus, self.pretty = out, err, ncpus, pretty
         self.values: list[Any] = []
+        #: the depth of the document's top level in the JSON written (2: a batch
+        #: item's output), for text formatted elsewhere (the C dump's pretty elements)
+        self.nest = 0
         self._stack: list[list[Any]] = []
 
     def _put(self, v: Any) -> None:
@@ -455,6 +465,11 @@ class JsonOutput(Output):
 
     def dump_end(self, info: MapInfo, header: bool, count: int) -> None:
         self._stack.pop()
+
+    def dump_elements(self, chunk: str) -> None:
+        from ..json_writer import Raw  # start-up: JSON output only
+
+        self._put(Raw(chunk))  # (the list's "," separates it from its neighbours)
 
     def error(self, message: str) -> None:
         self._put(error_json(message))

@@ -15,6 +15,8 @@ extension; without it :func:`available` is False and the reference parses alone.
 
 from __future__ import annotations
 
+from errno import EINTR, ENOENT
+
 from ._safety import HoldStopSignals
 from .handle import Handle
 from .plan import OP, RUN_MIN, MapTable, OpBlock, find_runs_py
@@ -459,6 +461,61 @@ def json_write_items(
             write(ffi.buffer(buf, used[0] + 1))
         first = False
         a += k
+
+
+#: the output buffer of bpfm_dump_print (plus room for two entries)
+DUMP_BUF = 1 << 20
+
+
+def dump_map(
+    fd: int,
+    key_size: int,
+    value_size: int,
+    json: int,
+    steps: int,
+    emit: Callable[[str], Any],
+    entry_error: Callable[[bytes, int], Any],
+) -> tuple[bool, int, int, int, Optional[bytes]]:
+    """bpftool's ``map dump`` walk of one map that is neither per-CPU nor has BTF, in C
+    (``bpfm_dump_print``: GET_NEXT_KEY and LOOKUP_ELEM a key, the entry formatted
+    there; ``json``: 0 plain, 1 compact JSON, d >= 2 pretty JSON elements of a list at
+    depth d - 1): each chunk of formatted entries to ``emit``, each key whose lookup failed
+    to ``entry_error(key, errno)`` (the walk goes on from it), at most ``steps`` keys.
+    Returns ``(done, err, count, steps left, last key or None)``: done False when a
+    stop signal came (the caller's walk goes on from the last key); err the errno of a
+    GET_NEXT_KEY that failed with other than ENOENT, else 0.  Needs the extension.
+    Cost: two syscalls a key, no Python per entry."""
+    ffi, lib = _ext()
+    need = 7 * (key_size + value_size) + 64 + 16 * json
+    cap = DUMP_BUF + 2 * need
+    out = ffi.new_allocator(should_clear_after_alloc=False)("char[]", cap)
+    prev, kbuf = ffi.new("char[]", max(key_size, 1)), ffi.new("char[]", max(key_size, 1))
+    vbuf = ffi.new("char[]", max(value_size, 1))
+    have, used = ffi.new("int *"), ffi.new("uint64_t *")
+    count, lerr = ffi.new("uint32_t *"), ffi.new("int *")
+    mode = json
+    while steps > 0:
+        used[0] = 0
+        before = count[0]
+        rc = lib.bpfm_dump_print(
+            fd, key_size, value_size, mode, prev, have, kbuf, vbuf, steps, out, cap, used,
+            count, lerr,
+        )  # fmt: skip
+        if used[0]:
+            emit(ffi.buffer(out, used[0])[:].decode("ascii"))
+        steps -= count[0] - before
+        if rc == 1:  # the lookup of kbuf's key failed: shown, and the walk goes on from it
+            key = ffi.buffer(kbuf, key_size)[:]
+            entry_error(key, -lerr[0])
+            ffi.memmove(prev, key, key_size)
+            have[0] = 1
+            steps -= 1
+        elif rc < 0:
+            last = ffi.buffer(prev, key_size)[:] if have[0] else None
+            if rc == -EINTR:
+                return False, 0, count[0], steps, last
+            return True, 0 if rc == -ENOENT else -rc, count[0], steps, last
+    return True, 0, count[0], steps, ffi.buffer(prev, key_size)[:] if have[0] else None
 
 
 def _json_run(

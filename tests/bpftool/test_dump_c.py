@@ -1,0 +1,138 @@
+"""``map dump`` walked and formatted in C (``scan.dump_map``, ``bpfm_dump_print``) for maps
+that are neither per-CPU nor hold fds nor have BTF: stdout is bpftool's byte for byte
+(plain, ``-j``, ``-jp``; one map, several maps of one name with their headers, a big map
+whose entries fill the output buffer many times), and a stop signal in the C walk hands
+the rest of it to the Python walk with the same output."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import uuid
+
+import pytest
+
+from bpfmaps.bpftool.runner import Runner
+from bpfmaps.kernel import KernelBackend, stop_set
+
+pytestmark = pytest.mark.kernel
+
+KB = KernelBackend()
+MODES = {"plain": [], "json": ["-j"], "pretty": ["-j", "-p"]}
+
+
+def _ours(words, opts, fast=True):
+    out, err = io.StringIO(), io.StringIO()
+    r = Runner(stdout=out, stderr=err, json="-j" in opts, pretty="-p" in opts, fast=fast)
+    rc = r.run_words(words)
+    return rc, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def one_name():
+    """(name, [fd of a hash map (key 8, value 32, 40 entries), fd of an array (key 4,
+    value 8)]): two maps of one fresh name, closed after the test."""
+    name = "dc" + uuid.uuid4().hex[:10]
+    fds = [
+        KB.map_create(1, 8, 32, 64, 0, name.encode()),
+        KB.map_create(2, 4, 8, 4, 0, name.encode()),
+    ]
+    assert min(fds) >= 0
+    _fill(fds[0], 40, 8, 32)
+    yield name, fds
+    for fd in fds:
+        KB.close(fd)
+
+
+def _fill(fd, n, ks, vs):
+    keys = b"".join(i.to_bytes(ks, "little") for i in range(n))
+    rc, done = KB.map_update_batch(fd, keys, os.urandom(vs * n), n, 0, 0)
+    assert (rc, done) == (0, n)
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_two_maps_of_one_name_as_bpftool(bpftool_bin, mode, one_name):
+    words = ["map", "dump", "name", one_name[0]]
+    want = subprocess.run([bpftool_bin, *MODES[mode], *words], capture_output=True, text=True)
+    assert want.returncode == 0, want.stderr
+    assert _ours(words, MODES[mode]) == (0, want.stdout, "")
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("shape", [(1, 8, 32, 30000), (2, 4, 4, 20000), (9, 16, 200, 8000)])
+def test_a_big_map_as_bpftool(bpftool_bin, mode, shape):
+    """Hash, array and LRU hash maps; 30000 entries of 8+32 bytes fill the 1 MiB output
+    buffer several times (in JSON more)."""
+    t, ks, vs, n = shape
+    fd = KB.map_create(t, ks, vs, n, 0, b"dump_c")
+    try:
+        _fill(fd, n, ks, vs)
+        mid = KB.map_info(fd)[1].id
+        words = ["map", "dump", "id", str(mid)]
+        want = subprocess.run([bpftool_bin, *MODES[mode], *words], capture_output=True, text=True)
+        assert want.returncode == 0, want.stderr
+        got = _ours(words, MODES[mode])
+        assert got == (0, want.stdout, "")
+        assert got == _ours(words, MODES[mode], fast=False)  # (the Python walk)
+    finally:
+        KB.close(fd)
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_a_stop_signal_hands_the_walk_to_python(monkeypatch, mode):
+    """The C walk returns -EINTR before its next syscall when a stop signal is pending;
+    the Python walk then goes on from the last key: the output is the same."""
+    from bpfmaps.bpftool import scan
+
+    fd = KB.map_create(1, 8, 32, 5000, 0, b"dump_c")
+    try:
+        _fill(fd, 5000, 8, 32)
+        words = ["map", "dump", "id", str(KB.map_info(fd)[1].id)]
+        want = _ours(words, MODES[mode])
+        real = scan.dump_map
+        seen = []
+
+        def interrupted(*a, **kw):
+            emit = a[5]
+            calls = []
+
+            def emit_then_stop(chunk):  # after the first chunk: as if SIGINT came
+                emit(chunk)
+                calls.append(1)
+                stop_set(2)
+
+            try:
+                r = real(*a[:5], emit_then_stop, *a[6:], **kw)
+            finally:
+                stop_set(0)
+            seen.append(r)
+            return r
+
+        monkeypatch.setattr(scan, "DUMP_BUF", 1 << 16)  # several chunks
+        monkeypatch.setattr(scan, "dump_map", interrupted)
+        got = _ours(words, MODES[mode])
+        assert seen and seen[0][0] is False and 0 < seen[0][2] < 5000  # stopped midway
+        assert got == want
+    finally:
+        KB.close(fd)
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_dumps_in_a_batch_file_as_bpftool(bpftool_bin, tmp_path, mode, one_name):
+    """A batch file's dumps (one map, then the two maps of one name): their elements
+    sit two levels deeper in the JSON array (an item's output), as bpftool lays them."""
+    name, fds = one_name
+    mid = KB.map_info(fds[0])[1].id
+    path = tmp_path / "f.txt"
+    path.write_text(
+        f"map dump id {mid}\nmap lookup id {mid} key hex 01 00 00 00 00 00 00 00\n"
+        f"map dump name {name}\n"
+    )
+    want = subprocess.run(
+        [bpftool_bin, *MODES[mode], "batch", "file", str(path)], capture_output=True, text=True
+    )
+    assert want.returncode == 0, want.stderr
+    out, err = io.StringIO(), io.StringIO()
+    r = Runner(stdout=out, stderr=err, json="-j" in MODES[mode], pretty="-p" in MODES[mode])
+    assert (r.run_file(str(path)), out.getvalue()) == (0, want.stdout), err.getvalue()
