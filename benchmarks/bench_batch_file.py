@@ -19,6 +19,9 @@ run; it skips runpy's imports, about 2 ms).  Shapes (N lines unless said otherwi
 * ``json``: ``-j batch file`` of N/2 upserts against ``bpftool -j batch file``;
 * ``json-lookup``: ``-j batch file`` of the ``lookup`` file against ``bpftool -j``
   (no goal in the engine issue: bpfmaps is to be faster than bpftool on every file);
+* ``dump``, ``json-dump``: a one-line file, ``map dump`` of a map holding N/2 entries
+  (plain, and ``-j``); not in the default set (``--shapes=dump,json-dump``): no goal of
+  the issue either, and not ordinary lines for the scanner;
 * ``user``: a 513-line file like the user's (512 + 1 updates, two maps): ``python -m
   bpfmaps`` and the installed ``bpfmaps`` command (the one next to ``sys.executable``,
   when there is one: ``pip install .`` of this tree), each against a bare ``python -c
@@ -55,6 +58,8 @@ sys.path.insert(0, ROOT)
 from bpfmaps.backend import kernel_backend  # noqa: E402
 
 SHAPES = ("populated", "random", "increasing", "lookup", "mixed", "json", "json-lookup", "user")
+#: shapes of one command (not scanner lines), measured on request
+COMMAND_SHAPES = ("dump", "json-dump")
 _ZEROS = "00 " * 24
 
 
@@ -76,6 +81,8 @@ def make_file(shape: str, n: int, mid, mid2) -> str:
         order = list(range(n))
         random.Random(1).shuffle(order)
         return "".join(_update(mid, i) for i in order)
+    if shape in ("dump", "json-dump"):
+        return f"map dump id {mid}\n"
     if shape in ("lookup", "json-lookup"):
         return "".join(
             _update(mid, i // 2)
@@ -160,11 +167,11 @@ def time_shapes(kb, env, n: int, repeats: int, shapes, path: str) -> dict:
                     mids = [kb.map_info(fd)[1].id for fd in fds]
                     with open(path, "w") as f:
                         f.write(make_file(shape, size, *mids))
-                    if shape == "populated":
+                    if shape in ("populated", "dump", "json-dump"):
                         keys = b"".join(i.to_bytes(8, "big") for i in range(size))
                         rc, _ = kb.map_update_batch(fds[0], keys, bytes(32 * size), size, 0, 0)
                         assert rc == 0
-                    j = ["-j"] if shape in ("json", "json-lookup") else []
+                    j = ["-j"] if shape in ("json", "json-lookup", "json-dump") else []
                     if tool == "bpftool":
                         cmd = ["bpftool", *j, "batch", "file", path]
                     elif tool == "python -c pass":
@@ -196,7 +203,8 @@ def time_shapes(kb, env, n: int, repeats: int, shapes, path: str) -> dict:
             print(line + "  (goal: <= 1.5x python -c pass)")
             continue
         line = (
-            f"  {shape:11s} {_size(shape, n):7d} lines  bpftool {a * 1000:7.1f} ms  "
+            f"  {shape:11s} {_size(shape, n):7d} {'entries' if shape in COMMAND_SHAPES else 'lines'}  "
+            f"bpftool {a * 1000:7.1f} ms  "
             f"python -m bpfmaps {b * 1000:7.1f} ms ({a / b:.1f}x)"
         )
         if len(tools) > 2:
@@ -256,15 +264,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--shapes",
         default=",".join(SHAPES),
-        help=f"comma-separated shapes out of {','.join(SHAPES)} (empty: none; default all)",
+        help=f"comma-separated shapes out of {','.join(SHAPES + COMMAND_SHAPES)} (empty: "
+        f"none; default {','.join(SHAPES)})",
     )
     p.add_argument("--rss", action="store_true", help="peak RSS of a 1M-line file")
     p.add_argument("--10m", dest="ten_m", action="store_true", help="and of a 10M-line file")
     args = p.parse_args(argv)
     args.shapes = tuple(s for s in args.shapes.split(",") if s)
-    unknown = [s for s in args.shapes if s not in SHAPES]
+    unknown = [s for s in args.shapes if s not in SHAPES + COMMAND_SHAPES]
     if unknown:
-        p.error(f"unknown shapes: {','.join(unknown)} (known: {','.join(SHAPES)})")
+        p.error(f"unknown shapes: {','.join(unknown)} (known: {','.join(SHAPES + COMMAND_SHAPES)})")
     if args.n < 1 or args.repeats < 1:
         p.error("N and REPEATS must be positive")
     return args
