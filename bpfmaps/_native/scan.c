@@ -1445,6 +1445,42 @@ static char *fmt_entry(char *o, const unsigned char *key, uint32_t ks, const uns
     return o;
 }
 
+/* bytes.format_entry for a per-CPU map: key, then one "value (CPU NN):" line (or row
+ * block) a CPU, the value of CPU c at val + c * round_up(vs, 8). */
+static char *fmt_entry_percpu(char *o, const unsigned char *key, uint32_t ks,
+                              const unsigned char *val, uint32_t vs, uint32_t ncpus)
+{
+    uint32_t step = (vs + 7) & ~7u, c;
+
+    if (ks) {
+        o = PUT(o, "key:\n");
+        o = fmt_bytes(o, key, ks);
+        *o++ = '\n';
+    }
+    if (vs)
+        for (c = 0; c < ncpus; c++) {
+            char num[12];
+            int n = 0;
+            uint32_t x = c;
+
+            do {
+                num[n++] = (char)('0' + x % 10);
+                x /= 10;
+            } while (x);
+            if (n < 2)
+                num[n++] = '0'; /* "%02d" */
+            o = PUT(o, "value (CPU ");
+            while (n)
+                *o++ = num[--n];
+            *o++ = ')';
+            *o++ = ':';
+            *o++ = vs > 16 ? '\n' : ' ';
+            o = fmt_bytes(o, val + (size_t)c * step, vs);
+            *o++ = '\n';
+        }
+    return o;
+}
+
 /* The ops from o (at most left) that can go with o as one batch call on its map:
  * same kind and map, BPF_ANY updates or deletes, keys (and values) contiguous. */
 static uint32_t group_len(const struct bpfm_op *o, uint32_t left, const struct bpfm_print_map *m)
@@ -1593,7 +1629,8 @@ int bpfm_exec_print(const struct bpfm_op *ops, uint32_t count, const int *fds, c
         else if (o->kind == BPFM_OP_DELETE)
             rc = bpfm_map_delete_elem(fds[o->map], key);
         else if ((o->kind == BPFM_OP_LOOKUP || o->kind == BPFM_OP_GETNEXT) && m->plain &&
-                 u + 6 * ((uint64_t)m->key_size + m->value_size) + 64 > out_cap)
+                 u + 6 * ((uint64_t)m->key_size + m->value_buf) + 64 + 24 * (uint64_t)m->ncpus >
+                     out_cap)
             rc = u ? 2 : 1; /* out is full: the caller prints it and calls again */
         else if (o->kind == BPFM_OP_LOOKUP && m->plain) {
             rc = bpfm_map_lookup_elem(fds[o->map], key, vbuf, 0);
@@ -1602,6 +1639,11 @@ int bpfm_exec_print(const struct bpfm_op *ops, uint32_t count, const int *fds, c
             } else if (m->plain == 2) { /* JSON: the value as it is */
                 memcpy(out + u, vbuf, m->value_size);
                 u += m->value_size;
+            } else if (m->ncpus) {
+                u = (uint64_t)(fmt_entry_percpu(out + u, (const unsigned char *)key, m->key_size,
+                                                (const unsigned char *)vbuf, m->value_size,
+                                                m->ncpus) -
+                               out);
             } else {
                 u = (uint64_t)(fmt_entry(out + u, (const unsigned char *)key, m->key_size,
                                          (const unsigned char *)vbuf, m->value_size) -

@@ -161,7 +161,8 @@ int bpfm_json_items(const char *buf, uint64_t len, const struct bpfm_op *ops, ui
 /* How bpfm_exec_print runs ops on one map: plain 1 formats lookups (and getnext) in
  * bpftool's plain layout, plain 2 (JSON mode) copies each lookup's value as it is to
  * out (value_size bytes, in op order: bpfm_json_items formats them; getnext handed to
- * the caller); not per-CPU maps; 0 hands them to the caller; batch: BPFM_GROUP_UPDATE
+ * the caller); per-CPU maps (ncpus) with plain 1 only; 0 hands them to the caller;
+ * batch: BPFM_GROUP_UPDATE
  * lets consecutive BPF_ANY updates go as one UPDATE_BATCH, BPFM_GROUP_DELETE consecutive
  * deletes as one DELETE_BATCH (map types whose batch ops apply elements in order, as the
  * single commands would); value_buf: bytes of one value in the value arena. */
@@ -173,6 +174,7 @@ struct bpfm_print_map {
     uint32_t plain;
     uint32_t batch;
     uint32_t value_buf;
+    uint32_t ncpus; /* a per-CPU map's value slots (plain 1: "value (CPU NN):" lines), else 0 */
 };
 
 /* The exec loop of op records (the ONE loop: the batch-file executor's, and with

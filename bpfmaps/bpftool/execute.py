@@ -100,20 +100,22 @@ class BlockExecutor(_Below):
             return None  # every op is in a run (and a run block's records stay unbuilt)
         # the maps whose lookups the printer's loop prints (_exec_ops): the program
         # takes those lookups too
-        lookups = [bool(x) for x in self._plain(t)] if self.fast and scan.available() else None
+        lookups = (
+            [bool(x) and m.type not in PERCPU_INTS for x, m in zip(self._plain(t), t.refs)]
+            if self.fast and scan.available()
+            else None
+        )  # (a program takes no per-CPU map)
         return lp.open_exec_prog(fds, infos, blk.ops, blk.count, outside, lookups)
 
     def _plain(self, t: MapTable) -> list[int]:
         """How C shows the lookups of each map of ``t`` (``bpfm_print_map.plain``): 1 in
-        bpftool's hex layout, 2 in JSON mode (the value copied as it is; the JSON
-        writer formats the item), 0 not at all: per-CPU maps and maps with BTF
-        (bpftool formats their values)."""
+        bpftool's hex layout (per-CPU maps too), 2 in JSON mode (the value copied as it
+        is; the JSON writer formats the item; not per-CPU maps), 0 not at all: maps
+        with BTF (bpftool formats their values), per-CPU maps in JSON mode."""
         how = 2 if self.json else 1
         return [
-            how
-            if m is not None
-            and m.type not in PERCPU_INTS
-            and not getattr(getattr(m, "info", None), "btf_id", 0)
+            (0 if self.json and m.type in PERCPU_INTS else how)
+            if m is not None and not getattr(getattr(m, "info", None), "btf_id", 0)
             else 0
             for m in t.refs
         ]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from errno import EINTR, ENOENT
 
+from ..types import PERCPU_INTS
 from ._safety import HoldStopSignals
 from .handle import Handle
 from .plan import OP, RUN_MIN, MapTable, OpBlock, find_runs_py
@@ -585,6 +586,8 @@ class Printer:
                 m = self.maps[i]
                 m.key_size, m.value_size, m.plain = ref.key_size, ref.value_size, plain[i]
                 m.value_buf = t.value_sizes[i]
+                if ref.type in PERCPU_INTS and ref.value_size:  # its slots, round_up8 each
+                    m.ncpus = t.value_sizes[i] // ((ref.value_size + 7) & ~7)
                 m.batch = (GROUP_UPDATE if ref.type in _BATCH_UPDATE else 0) | (
                     GROUP_DELETE if ref.type in _BATCH_DELETE else 0
                 )
