@@ -22,6 +22,7 @@ run; it skips runpy's imports, about 2 ms).  Shapes (N lines unless said otherwi
 * ``dump``, ``json-dump``: a one-line file, ``map dump`` of a map holding N/2 entries
   (plain, and ``-j``); not in the default set (``--shapes=dump,json-dump``): no goal of
   the issue either, and not ordinary lines for the scanner;
+* ``percpu-lookup``: the ``lookup`` file on a per-CPU hash map (on request too);
 * ``user``: a 513-line file like the user's (512 + 1 updates, two maps): ``python -m
   bpfmaps`` and the installed ``bpfmaps`` command (the one next to ``sys.executable``,
   when there is one: ``pip install .`` of this tree), each against a bare ``python -c
@@ -58,8 +59,9 @@ sys.path.insert(0, ROOT)
 from bpfmaps.backend import kernel_backend  # noqa: E402
 
 SHAPES = ("populated", "random", "increasing", "lookup", "mixed", "json", "json-lookup", "user")
-#: shapes of one command (not scanner lines), measured on request
-COMMAND_SHAPES = ("dump", "json-dump")
+#: shapes measured on request only (no goal of the engine issue): dumps (one command,
+#: not scanner lines) and the lookup file on a per-CPU hash map
+EXTRA_SHAPES = ("dump", "json-dump", "percpu-lookup")
 _ZEROS = "00 " * 24
 
 
@@ -83,7 +85,7 @@ def make_file(shape: str, n: int, mid, mid2) -> str:
         return "".join(_update(mid, i) for i in order)
     if shape in ("dump", "json-dump"):
         return f"map dump id {mid}\n"
-    if shape in ("lookup", "json-lookup"):
+    if shape in ("lookup", "json-lookup", "percpu-lookup"):
         return "".join(
             _update(mid, i // 2)
             if i % 2 == 0
@@ -160,7 +162,10 @@ def time_shapes(kb, env, n: int, repeats: int, shapes, path: str) -> dict:
         for shape in shapes:
             size = _size(shape, n)
             for tool in _tools(shape) * (USER_ROUNDS if shape == "user" else 1):
-                fds = [kb.map_create(1, 8, 32, max(size, 1024), 0, b"bench_file") for _ in range(2)]
+                mtype = 5 if shape == "percpu-lookup" else 1  # (PERCPU_HASH, HASH)
+                fds = [
+                    kb.map_create(mtype, 8, 32, max(size, 1024), 0, b"bench_file") for _ in range(2)
+                ]
                 if min(fds) < 0:
                     raise SystemExit(f"map create: {os.strerror(-min(fds))} (run as root)")
                 try:
@@ -203,7 +208,7 @@ def time_shapes(kb, env, n: int, repeats: int, shapes, path: str) -> dict:
             print(line + "  (goal: <= 1.5x python -c pass)")
             continue
         line = (
-            f"  {shape:11s} {_size(shape, n):7d} {'entries' if shape in COMMAND_SHAPES else 'lines'}  "
+            f"  {shape:11s} {_size(shape, n):7d} {'entries' if shape in ('dump', 'json-dump') else 'lines'}  "
             f"bpftool {a * 1000:7.1f} ms  "
             f"python -m bpfmaps {b * 1000:7.1f} ms ({a / b:.1f}x)"
         )
@@ -264,16 +269,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--shapes",
         default=",".join(SHAPES),
-        help=f"comma-separated shapes out of {','.join(SHAPES + COMMAND_SHAPES)} (empty: "
+        help=f"comma-separated shapes out of {','.join(SHAPES + EXTRA_SHAPES)} (empty: "
         f"none; default {','.join(SHAPES)})",
     )
     p.add_argument("--rss", action="store_true", help="peak RSS of a 1M-line file")
     p.add_argument("--10m", dest="ten_m", action="store_true", help="and of a 10M-line file")
     args = p.parse_args(argv)
     args.shapes = tuple(s for s in args.shapes.split(",") if s)
-    unknown = [s for s in args.shapes if s not in SHAPES + COMMAND_SHAPES]
+    unknown = [s for s in args.shapes if s not in SHAPES + EXTRA_SHAPES]
     if unknown:
-        p.error(f"unknown shapes: {','.join(unknown)} (known: {','.join(SHAPES + COMMAND_SHAPES)})")
+        p.error(f"unknown shapes: {','.join(unknown)} (known: {','.join(SHAPES + EXTRA_SHAPES)})")
     if args.n < 1 or args.repeats < 1:
         p.error("N and REPEATS must be positive")
     return args
