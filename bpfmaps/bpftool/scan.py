@@ -440,28 +440,7 @@ def json_write_items(
     exec loop ran in JSON mode (``vals``: their values, in order, as it copied them):
     their items carry bpftool's ``{"key": [...], "value": [...]}`` output.  Needs the
     extension.  Cost: O(bytes written) in C, a write per MiB."""
-    ffi, lib = _ext()
-    refs = block.table.refs
-    cbuf = ffi.from_buffer("char[]", data)
-    ops = ffi.from_buffer("struct bpfm_op[]", block.ops)
-    keys = ffi.from_buffer("char[]", block.keys)
-    ks = ffi.new("uint32_t[]", [r.key_size if r is not None else 0 for r in refs] or [0])
-    vs = ffi.new("uint32_t[]", [r.value_size if r is not None else 0 for r in refs] or [0])
-    cv = ffi.from_buffer("char[]", vals)
-    buf = ffi.new_allocator(should_clear_after_alloc=False)("char[]", JSON_WRITE_BUF)
-    used, vused = ffi.new("uint64_t *"), ffi.new("uint64_t *")
-    n, first = len(data), True
-    while a < b:
-        k = lib.bpfm_json_items(
-            cbuf, n, ops + a, b - a, keys, ks, vs, cv, vused, buf + 1, JSON_WRITE_BUF - 1, used
-        )
-        if first:
-            write(ffi.buffer(buf + 1, used[0]))
-        else:
-            buf[0] = b","
-            write(ffi.buffer(buf, used[0] + 1))
-        first = False
-        a += k
+    _json_run(data, block, a, b, False, JSON_WRITE_BUF, b",", write, vals)
 
 
 #: the output buffer of bpfm_dump_print (plus room for two entries)
@@ -520,11 +499,21 @@ def dump_map(
 
 
 def _json_run(
-    data: Any, block: OpBlock, a: int, b: int, pretty: bool, cap: int, sep: bytes, emit: Any
+    data: Any,
+    block: OpBlock,
+    a: int,
+    b: int,
+    pretty: bool,
+    cap: int,
+    sep: bytes,
+    emit: Any,
+    vals: Optional[bytes] = None,
 ) -> bool:
     """``bpfm_json_nulls`` over ops [a, b) into one buffer of ``cap`` bytes, reused:
     ``emit(chunk)`` gets a view of each chunk (``sep`` in front of all but the first)
-    before the next is formatted.  False without the extension."""
+    before the next is formatted; with ``vals`` (compact only), ``bpfm_json_items``:
+    the lookups among the ops get their outputs from those values.  False without the
+    extension."""
     ext = _ext()
     if ext is None:
         return False
@@ -536,8 +525,19 @@ def _json_run(
     ffi.memmove(buf, sep, ns)
     used = ffi.new("uint64_t *")
     n, mode, start = len(data), 1 if pretty else 0, ns
+    if vals is not None:
+        refs = block.table.refs
+        keys, cv = ffi.from_buffer("char[]", block.keys), ffi.from_buffer("char[]", vals)
+        ks = ffi.new("uint32_t[]", [r.key_size if r is not None else 0 for r in refs] or [0])
+        vs = ffi.new("uint32_t[]", [r.value_size if r is not None else 0 for r in refs] or [0])
+        vused = ffi.new("uint64_t *")
     while a < b:
-        k = lib.bpfm_json_nulls(cbuf, n, ops + a, b - a, mode, buf + ns, cap - ns, used)
+        if vals is None:
+            k = lib.bpfm_json_nulls(cbuf, n, ops + a, b - a, mode, buf + ns, cap - ns, used)
+        else:
+            k = lib.bpfm_json_items(
+                cbuf, n, ops + a, b - a, keys, ks, vs, cv, vused, buf + ns, cap - ns, used
+            )
         emit(ffi.buffer(buf + start, used[0] + ns - start))
         start = 0
         a += k
