@@ -32,7 +32,7 @@ def one(n: int, mode: str) -> None:
     """Child: one parse_batch of the file in ``mode``; prints ms and the job's start."""
     info = MapInfo.make(MapType.HASH, id=1, key_size=8, value_size=32, max_entries=n)
     data = make_file("populated", n, 1, 2).encode()
-    ffi, lib = scan._ext()
+    ffi, lib = scan.extension()
     starts: list[int] = []
 
     class Spy:  # records where each job starts

@@ -25,8 +25,8 @@ __all__ = ["BUNDLE", "RUNNER_PATH", "preload"]
 RUNNER_PATH = (
     "bpftool", "bpftool.handle", "_errbase", "errors", "bpftool._safety", "chunks",
     "_loopbase", "_record", "types", "loops", "_cpus", "parallel", "engine", "bpftool.plan",
-    "bpftool.scan", "bpftool.state", "bpftool.execute", "bpftool.parse", "bpftool.resolve",
-    "bpftool.runner", "_cbuf", "_kloops", "kernel",
+    "bpftool.scan", "bpftool.cprint", "bpftool.state", "bpftool.execute", "bpftool.parse",
+    "bpftool.resolve", "bpftool.runner", "_cbuf", "_kloops", "kernel",
 )  # fmt: skip
 #: the file (``bpfmaps/_runner_path.marshal`` shipped empty in an installed package,
 #: else in the package's ``__pycache__`` with ``.{cache_tag}`` before the suffix) that

@@ -50,7 +50,7 @@ RANK: dict[str, float] = {
     # the safety net is a leaf (os and _signal; the C stop flag lazily) under the scanner,
     # whose two-thread scan holds the stop signals with it (HoldStopSignals)
     "bpftool._safety": 13.5,
-    "bpftool.plan": 13, "bpftool.scan": 14, "bpftool.parse": 15,
+    "bpftool.plan": 13, "bpftool.scan": 14, "bpftool.cprint": 14.2, "bpftool.parse": 15,
     # execution: rendering is a leaf (types/bytes only); then the
     # runner's layers, each stacked on the one below (bpftool/state.py)
     "bpftool.output": 15.5, "bpftool.resolve": 16,
@@ -86,6 +86,7 @@ ONLY: dict[str, set[str]] = {
         )
     },
     "bpftool.scan": _PARSING | {"_cpus"},  # free CPUs for its two-thread scan
+    "bpftool.cprint": _PARSING,  # the compiled module through the scanner's driver
     **{m: {"errors", "types", "backend"} for m in ("testing._jhash", "testing.faults")},
     "testing.maps": {"errors", "types"},
     **{

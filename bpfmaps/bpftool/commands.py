@@ -19,7 +19,7 @@ import sys
 from .. import loops
 from ..errors import CommandFailed, strerror
 from ..types import FD_VALUE_INTS, PERCPU_INTS, MapInfo
-from . import scan
+from . import cprint, scan
 from .bytes import _show
 from .failures import MAP_HELP, Failures
 from .parsed import (
@@ -263,7 +263,7 @@ class Commands(Failures):
                     # two more inside a batch item's output)
                     nest = getattr(o, "nest", 0)
                     how = nest + (4 if multi else 2) if self.pretty else 1
-                    done, err, count, steps, last = scan.dump_map(
+                    done, err, count, steps, last = cprint.dump_map(
                         fd, info.key_size, info.value_size, how if self.json else 0, steps,
                         o.dump_elements, entry_error,
                     )  # fmt: skip
@@ -299,7 +299,7 @@ class Commands(Failures):
                 o.end_list()
 
     def _dump_in_c(self, m: MapRef) -> bool:
-        """True when ``map dump`` of ``m`` walks and formats in C (scan.dump_map): the
+        """True when ``map dump`` of ``m`` walks and formats in C (cprint.dump_map): the
         kernel backend (C loops), a map with keys that is neither per-CPU nor holds fds
         and has no BTF (bpftool formats those values)."""
         info = m.info

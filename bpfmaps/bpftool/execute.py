@@ -6,7 +6,7 @@ block, runs (:func:`~bpfmaps.bpftool.scan.find_runs`: at least ``RUN_MIN``
 consecutive updates to one map with one flag, or deletes on one map) go whole to the
 batch engine (``engine.update_packed``/``engine.delete_packed``), so the parallel apply
 sees them whole; everything else goes to one exec loop: on the kernel the batch-file
-C loop (``scan.Printer``: updates, deletes, plain lookups and getnext printed in C),
+C loop (``cprint.Printer``: updates, deletes, plain lookups and getnext printed in C),
 else the backend's loops (:meth:`bpfmaps.loops.Loops.exec_ops`).  What the loop
 hands back (pop, JSON or per-CPU or BTF lookups, failed lookups) runs through the
 command handlers.  Every failure becomes one :class:`CommandFailed` with the failing
@@ -19,7 +19,7 @@ from __future__ import annotations
 from .. import engine, loops
 from ..errors import BatchError, CommandFailed, strerror
 from ..types import PERCPU_INTS
-from . import scan
+from . import cprint, scan
 from .handle import Command
 from .plan import GETNEXT, LOOKUP, NO_KEY, OP, POP, RUN_MIN, UPDATE, MapTable, OpBlock
 
@@ -136,7 +136,7 @@ class BlockExecutor(_Below):
 
     def _exec_ops(self, blk: OpBlock, a: int, b: int) -> None:
         """Ops ``[a, b)`` of ``blk``, one by one: on the kernel through the batch-file C
-        loop (``scan.Printer``: updates, deletes and plain-output lookups, formatted in
+        loop (``cprint.Printer``: updates, deletes and plain-output lookups, formatted in
         C), else through the backend's loops (``loops.of(be).exec_ops``); whatever the
         loop hands back (getnext, pop, JSON or per-CPU lookups, failed lookups) runs here."""
         fds = self._block_fds(blk, blk.line(a))
@@ -148,7 +148,7 @@ class BlockExecutor(_Below):
         write: Callable[[Any], Any] = self.out.write
         vals: list[bytes] = []  # JSON mode: the values of the lookups C ran, in op order
         if getattr(loops.of(be), "native_ops", False) and self.fast and scan.available():
-            printer = scan.Printer(blk, fds, self._plain(t))
+            printer = cprint.Printer(blk, fds, self._plain(t))
             if self.json:
                 write = vals.append
         while a < b:

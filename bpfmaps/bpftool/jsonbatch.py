@@ -8,12 +8,12 @@ count)`` for applied op records (output null) and whole objects for errors; the 
 of each command are cut from the file only when the array is written (op records keep
 their line's offset; the reference's words are kept where it parsed the line).  Runs
 of scanned ops are formatted in C when the extension is built, as they are written
-(:func:`.scan.json_write`: one reused buffer).
+(:func:`.cprint.json_write`: one reused buffer).
 """
 
 from __future__ import annotations
 
-from . import scan
+from . import cprint, scan
 from .bytes import _show
 from .plan import LOOKUP, OpBlock
 from .state import RunState
@@ -120,12 +120,12 @@ class JsonBatch(RunState):
                 if binary is not None:
                     out.flush()
                 emit = binary.write if binary is not None else _text_writer(out)
-                scan.json_write_items(self._data, p[0], p[1], p[2], p[3], emit)
+                cprint.json_write_items(self._data, p[0], p[1], p[2], p[3], emit)
             elif binary is not None:  # C output (ASCII): straight to the byte stream
                 out.flush()
-                scan.json_write(self._data, p[0], p[1], p[2], binary.write)
+                cprint.json_write(self._data, p[0], p[1], p[2], binary.write)
             else:
-                scan.json_write(self._data, p[0], p[1], p[2], _text_writer(out))
+                cprint.json_write(self._data, p[0], p[1], p[2], _text_writer(out))
         if final:
             out.write("\n]\n" if pretty else "]\n")
             self._json_started, self._json_lexer, self._json_lexed = False, None, 0
@@ -141,7 +141,7 @@ class JsonBatch(RunState):
     def _null_items(self, blk: OpBlock, a: int, cnt: int) -> list[Any]:
         """Compact ``{"command": [...], "output": null}`` items of ops [a, a + cnt):
         runs of scanned ops as ``(block, start, end)``, formatted in C as they are
-        written (:func:`.scan.json_write`) when built, the others through the JSON
+        written (:func:`.cprint.json_write`) when built, the others through the JSON
         writer."""
         out: list[Any] = []
         kept = blk.words or {}
@@ -152,7 +152,7 @@ class JsonBatch(RunState):
             while j < end and j not in kept:
                 j += 1
             if j > i and scan.available():
-                out.append((blk, i, j))  # formatted by scan.json_write when written
+                out.append((blk, i, j))  # formatted by cprint.json_write when written
                 i = j
                 continue
             out.append(self._item({"command": op_words(blk, i, data), "output": None}))

@@ -15,9 +15,6 @@ extension; without it :func:`available` is False and the reference parses alone.
 
 from __future__ import annotations
 
-from errno import EINTR, ENOENT
-
-from ..types import PERCPU_INTS
 from ._safety import HoldStopSignals
 from .handle import Handle
 from .plan import OP, RUN_MIN, MapTable, OpBlock, find_runs_py
@@ -50,8 +47,9 @@ _EXT: Any = False
 END, DECLINE, UNKNOWN, FULL, RUN_END = 0, 1, 2, 3, 4
 
 
-def _ext() -> Any:
-    """``(ffi, lib)`` of the compiled module, or None without it (imported once)."""
+def extension() -> Any:
+    """``(ffi, lib)`` of the compiled module, or None without it.  Cost: one import,
+    once (then a global read)."""
     global _EXT
     if _EXT is False:
         try:
@@ -66,7 +64,7 @@ def _ext() -> Any:
 
 def available() -> bool:
     """True when the compiled scanner can be used.  Cost: one import, once."""
-    return _ext() is not None
+    return extension() is not None
 
 
 class Scanner:
@@ -95,7 +93,7 @@ class Scanner:
         block_max: int | None = None,
         runs: bool = True,
     ) -> None:
-        ffi, lib = _ext()
+        ffi, lib = extension()
         self.ffi, self.lib = ffi, lib
         self.data = data
         self.table = table
@@ -389,7 +387,7 @@ def find_runs(block: OpBlock, run_min: int = RUN_MIN) -> list[tuple[int, int]]:
 
 def find_runs_c(block: OpBlock, run_min: int) -> list[tuple[int, int]] | None:
     """:func:`find_runs` in C (``bpfm_find_runs``), or None without the extension."""
-    ext = _ext()
+    ext = extension()
     if ext is None:
         return None
     if block.run is not None:  # one run (no records needed)
@@ -404,218 +402,6 @@ def find_runs_c(block: OpBlock, run_min: int) -> list[tuple[int, int]] | None:
         ffi.from_buffer("struct bpfm_op[]", block.ops), n, run_min, out, max_out
     )
     return [(out[2 * k], out[2 * k + 1]) for k in range(found)]
-
-
-def json_nulls(data: Any, block: OpBlock, a: int, b: int, pretty: bool) -> list[Any] | None:
-    """The JSON items of scanned ops [a, b) of ``block`` (see ``bpfm_json_nulls``) as a
-    list of ASCII byte chunks (concatenated, the items in bpftool's layout: "," between
-    compact ones), or None without the extension.  Cost: O(bytes of their lines) in C,
-    plus a copy of each chunk."""
-    chunks: list[bytes] = []
-    copy = chunks.append
-    sep = b",\n" if pretty else b","
-    if not _json_run(data, block, a, b, pretty, 4 << 20, sep, lambda c: copy(bytes(c))):
-        return None
-    return chunks
-
-
-#: bytes of the buffer :func:`json_write` formats into and writes from (reused: its
-#: pages stay in the cache, no new ones per 4 MiB of output)
-JSON_WRITE_BUF = 1 << 20
-
-
-def json_write(data: Any, block: OpBlock, a: int, b: int, write: Callable[[Any], Any]) -> bool:
-    """Write the compact JSON items of scanned ops [a, b) of ``block`` (separated by
-    ``,``, as :func:`json_nulls` gives them) through ``write(chunk)``, a binary
-    stream's write: chunks of at most :data:`JSON_WRITE_BUF` bytes from one buffer that
-    is reused once ``write`` returns (the io contract of ``write``).  False without the
-    extension (nothing written).  Cost: O(bytes of their lines) in C, a write per MiB."""
-    return _json_run(data, block, a, b, False, JSON_WRITE_BUF, b",", write)
-
-
-def json_write_items(
-    data: Any, block: OpBlock, a: int, b: int, vals: bytes, write: Callable[[Any], Any]
-) -> None:
-    """:func:`json_write` for ops [a, b) of ``block`` among which are lookups that the
-    exec loop ran in JSON mode (``vals``: their values, in order, as it copied them):
-    their items carry bpftool's ``{"key": [...], "value": [...]}`` output.  Needs the
-    extension.  Cost: O(bytes written) in C, a write per MiB."""
-    _json_run(data, block, a, b, False, JSON_WRITE_BUF, b",", write, vals)
-
-
-#: the output buffer of bpfm_dump_print (plus room for two entries)
-DUMP_BUF = 1 << 20
-
-
-def dump_map(
-    fd: int,
-    key_size: int,
-    value_size: int,
-    json: int,
-    steps: int,
-    emit: Callable[[str], Any],
-    entry_error: Callable[[bytes, int], Any],
-) -> tuple[bool, int, int, int, Optional[bytes]]:
-    """bpftool's ``map dump`` walk of one map that is neither per-CPU nor has BTF, in C
-    (``bpfm_dump_print``: GET_NEXT_KEY and LOOKUP_ELEM a key, the entry formatted
-    there; ``json``: 0 plain, 1 compact JSON, d >= 2 pretty JSON elements of a list at
-    depth d - 1): each chunk of formatted entries to ``emit``, each key whose lookup failed
-    to ``entry_error(key, errno)`` (the walk goes on from it), at most ``steps`` keys.
-    Returns ``(done, err, count, steps left, last key or None)``: done False when a
-    stop signal came (the caller's walk goes on from the last key); err the errno of a
-    GET_NEXT_KEY that failed with other than ENOENT, else 0.  Needs the extension.
-    Cost: two syscalls a key, no Python per entry."""
-    ffi, lib = _ext()
-    need = 7 * (key_size + value_size) + 64 + 16 * json
-    cap = DUMP_BUF + 2 * need
-    out = ffi.new_allocator(should_clear_after_alloc=False)("char[]", cap)
-    prev, kbuf = ffi.new("char[]", max(key_size, 1)), ffi.new("char[]", max(key_size, 1))
-    vbuf = ffi.new("char[]", max(value_size, 1))
-    have, used = ffi.new("int *"), ffi.new("uint64_t *")
-    count, lerr = ffi.new("uint32_t *"), ffi.new("int *")
-    mode = json
-    while steps > 0:
-        used[0] = 0
-        before = count[0]
-        rc = lib.bpfm_dump_print(
-            fd, key_size, value_size, mode, prev, have, kbuf, vbuf, steps, out, cap, used,
-            count, lerr,
-        )  # fmt: skip
-        if used[0]:
-            emit(ffi.buffer(out, used[0])[:].decode("ascii"))
-        steps -= count[0] - before
-        if rc == 1:  # the lookup of kbuf's key failed: shown, and the walk goes on from it
-            key = ffi.buffer(kbuf, key_size)[:]
-            entry_error(key, -lerr[0])
-            ffi.memmove(prev, key, key_size)
-            have[0] = 1
-            steps -= 1
-        elif rc < 0:
-            last = ffi.buffer(prev, key_size)[:] if have[0] else None
-            if rc == -EINTR:
-                return False, 0, count[0], steps, last
-            return True, 0 if rc == -ENOENT else -rc, count[0], steps, last
-    return True, 0, count[0], steps, ffi.buffer(prev, key_size)[:] if have[0] else None
-
-
-def _json_run(
-    data: Any,
-    block: OpBlock,
-    a: int,
-    b: int,
-    pretty: bool,
-    cap: int,
-    sep: bytes,
-    emit: Any,
-    vals: Optional[bytes] = None,
-) -> bool:
-    """``bpfm_json_nulls`` over ops [a, b) into one buffer of ``cap`` bytes, reused:
-    ``emit(chunk)`` gets a view of each chunk (``sep`` in front of all but the first)
-    before the next is formatted; with ``vals`` (compact only), ``bpfm_json_items``:
-    the lookups among the ops get their outputs from those values.  False without the
-    extension."""
-    ext = _ext()
-    if ext is None:
-        return False
-    ffi, lib = ext
-    cbuf = ffi.from_buffer("char[]", data)
-    ops = ffi.from_buffer("struct bpfm_op[]", block.ops)
-    buf = ffi.new_allocator(should_clear_after_alloc=False)("char[]", cap)
-    ns = len(sep)
-    ffi.memmove(buf, sep, ns)
-    used = ffi.new("uint64_t *")
-    n, mode, start = len(data), 1 if pretty else 0, ns
-    if vals is not None:
-        refs = block.table.refs
-        keys, cv = ffi.from_buffer("char[]", block.keys), ffi.from_buffer("char[]", vals)
-        ks = ffi.new("uint32_t[]", [r.key_size if r is not None else 0 for r in refs] or [0])
-        vs = ffi.new("uint32_t[]", [r.value_size if r is not None else 0 for r in refs] or [0])
-        vused = ffi.new("uint64_t *")
-    while a < b:
-        if vals is None:
-            k = lib.bpfm_json_nulls(cbuf, n, ops + a, b - a, mode, buf + ns, cap - ns, used)
-        else:
-            k = lib.bpfm_json_items(
-                cbuf, n, ops + a, b - a, keys, ks, vs, cv, vused, buf + ns, cap - ns, used
-            )
-        emit(ffi.buffer(buf + start, used[0] + ns - start))
-        start = 0
-        a += k
-    return True
-
-
-#: BPFM_GROUP_* (scan.h): consecutive BPF_ANY updates / deletes on one map as one
-#: UPDATE_BATCH / DELETE_BATCH in bpfm_exec_print
-GROUP_UPDATE, GROUP_DELETE = 1, 2
-#: map types whose UPDATE_BATCH / DELETE_BATCH apply the elements in order through the
-#: single-element code, stopping at the first failure (generic_map_update_batch /
-#: generic_map_delete_batch): hash, array, per-CPU and LRU variants (arrays have no
-#: DELETE_BATCH; their deletes fail anyway)
-_BATCH_UPDATE = frozenset({1, 2, 5, 6, 9, 10})
-_BATCH_DELETE = frozenset({1, 5, 9, 10})
-
-
-class Printer:
-    """``bpfm_exec_print`` over one block on the kernel: updates, deletes and plain
-    lookups in one C loop, the lookups' output collected in a buffer (``plain[m]``: 1
-    their text, 2 in JSON mode their values as they are: ``raw``, handed to ``write``
-    as bytes); consecutive upserts or deletes on one hash/array map go as one batch
-    call (see scan.h)."""
-
-    OUT_CAP = 1 << 20
-    ffi: Any
-    lib: Any
-    maps: Any
-    fds: Any
-    ops: Any
-    keys: Any
-    values: Any
-    vbuf: Any
-    out: Any
-    used: Any
-    done: Any
-
-    def __init__(self, block: OpBlock, fds: list[int], plain: list[int]) -> None:
-        ffi, lib = _ext()
-        self.ffi, self.lib = ffi, lib
-        t = block.table
-        n = len(t.refs)
-        self.maps = ffi.new("struct bpfm_print_map[]", max(n, 1))
-        for i, ref in enumerate(t.refs):
-            if ref is not None:
-                m = self.maps[i]
-                m.key_size, m.value_size, m.plain = ref.key_size, ref.value_size, plain[i]
-                m.value_buf = t.value_sizes[i]
-                if ref.type in PERCPU_INTS and ref.value_size:  # its slots, round_up8 each
-                    m.ncpus = t.value_sizes[i] // ((ref.value_size + 7) & ~7)
-                m.batch = (GROUP_UPDATE if ref.type in _BATCH_UPDATE else 0) | (
-                    GROUP_DELETE if ref.type in _BATCH_DELETE else 0
-                )
-        self.fds = ffi.new("int[]", fds or [0])
-        self.ops = ffi.from_buffer("struct bpfm_op[]", block.ops)
-        self.keys = ffi.from_buffer("char[]", block.keys)
-        self.values = ffi.from_buffer("char[]", block.values)
-        self.vbuf = ffi.new("char[]", max(t.value_sizes + t.key_sizes + [8]))
-        self.out = ffi.new("char[]", self.OUT_CAP)
-        self.used = ffi.new("uint64_t *")
-        self.done = ffi.new("uint32_t *")
-        self.raw = 2 in plain
-
-    def run(self, a: int, b: int, write: Callable[[Any], Any]) -> tuple[int, int]:
-        """Ops [a, b): (rc, done) as Backend.exec_ops (rc 1: op ``a + done`` is for the
-        caller; rc 2: the output buffer was full, call again from op ``a + done``);
-        the lookups' output is passed to ``write`` first.  Cost: one syscall per op,
-        or one program run per segment (an exec program attached)."""
-        used = self.used
-        used[0] = 0
-        rc = self.lib.bpfm_exec_print(
-            self.ops + a, b - a, self.fds, self.keys, self.values, self.maps, self.vbuf,
-            self.out, self.OUT_CAP, used, self.done,
-        )  # fmt: skip
-        if used[0]:
-            chunk = self.ffi.buffer(self.out, used[0])[:]
-            write(chunk if self.raw else chunk.decode("ascii"))
-        return rc, self.done[0]
 
 
 def _free_cpus() -> int:

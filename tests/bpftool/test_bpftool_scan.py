@@ -385,7 +385,7 @@ def test_scanner_line_ends(lines, eol, last_eol):
 
 def test_threaded_scan_without_the_job_functions(threaded, monkeypatch):
     """An extension built before the threaded scan (no bpfm_scan_start) scans serially."""
-    lib = scan._ext()[1]
+    lib = scan.extension()[1]
 
     class Old:
         def __getattr__(self, name):
@@ -393,7 +393,7 @@ def test_threaded_scan_without_the_job_functions(threaded, monkeypatch):
                 raise AttributeError(name)
             return getattr(lib, name)
 
-    monkeypatch.setattr(scan, "_EXT", (scan._ext()[0], Old()))
+    monkeypatch.setattr(scan, "_EXT", (scan.extension()[0], Old()))
     data = _big_file(30_000, {})
     items = list(parse_batch(data, Resolver()))
     assert len(items) == 1 and items[0].count == 30_000
@@ -405,7 +405,7 @@ def test_threaded_scan_cuts_a_uniform_file_in_the_middle(threaded, monkeypatch, 
     """A file that fits in one block is cut where half its bytes are scanned, so both
     threads scan about the same: the probe's bytes per line are counted over the lines
     it took (it stops early when a map's values are bigger than its first buffers)."""
-    ffi, lib = scan._ext()
+    ffi, lib = scan.extension()
     starts = []
 
     class Spy:

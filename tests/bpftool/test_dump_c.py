@@ -1,4 +1,4 @@
-"""``map dump`` walked and formatted in C (``scan.dump_map``, ``bpfm_dump_print``) for maps
+"""``map dump`` walked and formatted in C (``cprint.dump_map``, ``bpfm_dump_print``) for maps
 that are neither per-CPU nor hold fds nor have BTF: stdout is bpftool's byte for byte
 (plain, ``-j``, ``-jp``; one map, several maps of one name with their headers, a big map
 whose entries fill the output buffer many times), and a stop signal in the C walk hands
@@ -83,14 +83,14 @@ def test_a_big_map_as_bpftool(bpftool_bin, mode, shape):
 def test_a_stop_signal_hands_the_walk_to_python(monkeypatch, mode):
     """The C walk returns -EINTR before its next syscall when a stop signal is pending;
     the Python walk then goes on from the last key: the output is the same."""
-    from bpfmaps.bpftool import scan
+    from bpfmaps.bpftool import cprint
 
     fd = KB.map_create(1, 8, 32, 5000, 0, b"dump_c")
     try:
         _fill(fd, 5000, 8, 32)
         words = ["map", "dump", "id", str(KB.map_info(fd)[1].id)]
         want = _ours(words, MODES[mode])
-        real = scan.dump_map
+        real = cprint.dump_map
         seen = []
 
         def interrupted(*a, **kw):
@@ -109,8 +109,8 @@ def test_a_stop_signal_hands_the_walk_to_python(monkeypatch, mode):
             seen.append(r)
             return r
 
-        monkeypatch.setattr(scan, "DUMP_BUF", 1 << 16)  # several chunks
-        monkeypatch.setattr(scan, "dump_map", interrupted)
+        monkeypatch.setattr(cprint, "DUMP_BUF", 1 << 16)  # several chunks
+        monkeypatch.setattr(cprint, "dump_map", interrupted)
         got = _ours(words, MODES[mode])
         assert seen and seen[0][0] is False and 0 < seen[0][2] < 5000  # stopped midway
         assert got == want

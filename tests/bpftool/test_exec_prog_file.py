@@ -172,16 +172,16 @@ def test_no_fd_left_after_success_failure_or_interrupt(tmp_path, monkeypatch):
         def bpfm_exec_print(self, *a):
             raise KeyboardInterrupt  # as a signal handler's exception would, mid-block
 
-    from bpfmaps.bpftool import scan
+    from bpfmaps.bpftool import cprint
 
-    monkeypatch.setattr(scan.Printer, "lib", _Lib(), raising=False)
-    orig_init = scan.Printer.__init__
+    monkeypatch.setattr(cprint.Printer, "lib", _Lib(), raising=False)
+    orig_init = cprint.Printer.__init__
 
     def init(self, *a, **kw):
         orig_init(self, *a, **kw)
         self.lib = _Lib()
 
-    monkeypatch.setattr(scan.Printer, "__init__", init)
+    monkeypatch.setattr(cprint.Printer, "__init__", init)
     with pytest.raises(KeyboardInterrupt):
         _run(tmp_path, text)
     assert len(spy.progs) == 1 and spy.progs[0]._p.prog_fd == -1  # closed

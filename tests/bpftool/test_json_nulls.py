@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bpfmaps.bpftool import scan
+from bpfmaps.bpftool import cprint, scan
 from bpfmaps.bpftool.jsonbatch import op_words
 from bpfmaps.bpftool.parse import parse_batch
 from bpfmaps.json_writer import render_json
@@ -50,7 +50,7 @@ def test_json_nulls_is_the_json_writer(lines):
     items = list(parse_batch(data, _resolver, file="f"))
     assert len(items) == 1 and items[0].taken == len(lines)  # the scanner took them all
     blk = items[0]
-    got = b"".join(bytes(c) for c in scan.json_nulls(data, blk, 0, blk.count, False))
+    got = b"".join(bytes(c) for c in cprint.json_nulls(data, blk, 0, blk.count, False))
     objs = [{"command": op_words(blk, i, data), "output": None} for i in range(blk.count)]
     # the C items are the inside of the top-level list
     assert "[" + got.decode("ascii") + "]" == render_json(objs)
@@ -95,22 +95,22 @@ def test_json_nulls_long_lines(lines, last_nl):
         data = data[:-1]  # the last line ends at the end of the data
     blk = _parse_832(data)
     assert blk.count == len(lines)
-    got = b"".join(bytes(c) for c in scan.json_nulls(data, blk, 0, blk.count, False))
+    got = b"".join(bytes(c) for c in cprint.json_nulls(data, blk, 0, blk.count, False))
     objs = [{"command": op_words(blk, i, data), "output": None} for i in range(blk.count)]
     assert "[" + got.decode("ascii") + "]" == render_json(objs)
 
 
 @pytest.mark.parametrize("buf", [20_000, 1 << 20])
 def test_json_write_is_json_nulls(monkeypatch, buf):
-    """scan.json_write: the items of json_nulls, in chunks of at most JSON_WRITE_BUF
+    """cprint.json_write: the items of json_nulls, in chunks of at most JSON_WRITE_BUF
     bytes from one reused buffer (each written before the next is formatted)."""
     line = "map update id 7 key 0 0 00 00 00 00 {} {} value " + "10 0 " * 16 + "\n"
     data = "".join(line.format(i % 256, i // 256) for i in range(3000)).encode()
     blk = _parse_832(data)
-    monkeypatch.setattr(scan, "JSON_WRITE_BUF", buf)
+    monkeypatch.setattr(cprint, "JSON_WRITE_BUF", buf)
     chunks: list[bytes] = []
-    assert scan.json_write(data, blk, 5, blk.count, lambda c: chunks.append(bytes(c)))
-    want = b"".join(bytes(c) for c in scan.json_nulls(data, blk, 5, blk.count, False))
+    assert cprint.json_write(data, blk, 5, blk.count, lambda c: chunks.append(bytes(c)))
+    want = b"".join(bytes(c) for c in cprint.json_nulls(data, blk, 5, blk.count, False))
     assert b"".join(chunks) == want
     assert max(len(c) for c in chunks) <= buf
     assert (len(chunks) > 10) == (buf < 100_000)

@@ -8,7 +8,7 @@ import pytest
 
 from bpfmaps.bpftool import scan
 
-ffi, lib = scan._ext() or (None, None)
+ffi, lib = scan.extension() or (None, None)
 pytestmark = pytest.mark.skipif(lib is None, reason="the C scanner is not built")
 
 PAGE = 4096

@@ -20,7 +20,7 @@ from bpfmaps.errors import ParseError
 from bpfmaps.types import MapType
 
 pytestmark = pytest.mark.skipif(
-    not scan.available() or not hasattr(scan._ext()[1], "BPFM_SCAN_RUN_END"),
+    not scan.available() or not hasattr(scan.extension()[1], "BPFM_SCAN_RUN_END"),
     reason="extension (with the run mode) not built",
 )
 

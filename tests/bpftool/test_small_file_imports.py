@@ -46,6 +46,7 @@ ALLOWED = frozenset(
         "bpfmaps.bpftool.resolve",
         "bpfmaps.bpftool.runner",
         "bpfmaps.bpftool.scan",
+        "bpfmaps.bpftool.cprint",
         "bpfmaps.bpftool.state",
         "bpfmaps.chunks",
         "bpfmaps.cli",

@@ -34,7 +34,7 @@ from bpfmaps import cli
 from bpfmaps.bpftool import scan
 
 where, sig, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-ffi, lib = scan._ext()
+ffi, lib = scan.extension()
 jobs = {"started": 0, "joined": 0}
 scan._free_cpus = lambda: 2  # the two-thread scan however busy the machine is right now
 
