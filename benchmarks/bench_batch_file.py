@@ -23,6 +23,8 @@ run; it skips runpy's imports, about 2 ms).  Shapes (N lines unless said otherwi
   (plain, and ``-j``); not in the default set (``--shapes=dump,json-dump``): no goal of
   the issue either, and not ordinary lines for the scanner;
 * ``percpu-lookup``: the ``lookup`` file on a per-CPU hash map (on request too);
+* ``percpu-dump``, ``percpu-json-dump``: ``dump`` and ``json-dump`` of a per-CPU hash
+  map (on request too);
 * ``user``: a 513-line file like the user's (512 + 1 updates, two maps): ``python -m
   bpfmaps`` and the installed ``bpfmaps`` command (the one next to ``sys.executable``,
   when there is one: ``pip install .`` of this tree), each against a bare ``python -c
@@ -61,7 +63,12 @@ from bpfmaps.backend import kernel_backend  # noqa: E402
 SHAPES = ("populated", "random", "increasing", "lookup", "mixed", "json", "json-lookup", "user")
 #: shapes measured on request only (no goal of the engine issue): dumps (one command,
 #: not scanner lines) and the lookup file on a per-CPU hash map
-EXTRA_SHAPES = ("dump", "json-dump", "percpu-lookup")
+EXTRA_SHAPES = ("dump", "json-dump", "percpu-lookup", "percpu-dump", "percpu-json-dump")
+#: the shapes whose file is one ``map dump`` of a map holding N/2 entries
+DUMP_SHAPES = ("dump", "json-dump", "percpu-dump", "percpu-json-dump")
+#: the shapes on per-CPU hash maps, and the ones run with -j
+PERCPU_SHAPES = ("percpu-lookup", "percpu-dump", "percpu-json-dump")
+JSON_SHAPES = ("json", "json-lookup", "json-dump", "percpu-json-dump")
 _ZEROS = "00 " * 24
 
 
@@ -83,7 +90,7 @@ def make_file(shape: str, n: int, mid, mid2) -> str:
         order = list(range(n))
         random.Random(1).shuffle(order)
         return "".join(_update(mid, i) for i in order)
-    if shape in ("dump", "json-dump"):
+    if shape in DUMP_SHAPES:
         return f"map dump id {mid}\n"
     if shape in ("lookup", "json-lookup", "percpu-lookup"):
         return "".join(
@@ -162,7 +169,7 @@ def time_shapes(kb, env, n: int, repeats: int, shapes, path: str) -> dict:
         for shape in shapes:
             size = _size(shape, n)
             for tool in _tools(shape) * (USER_ROUNDS if shape == "user" else 1):
-                mtype = 5 if shape == "percpu-lookup" else 1  # (PERCPU_HASH, HASH)
+                mtype = 5 if shape in PERCPU_SHAPES else 1  # (PERCPU_HASH, HASH)
                 fds = [
                     kb.map_create(mtype, 8, 32, max(size, 1024), 0, b"bench_file") for _ in range(2)
                 ]
@@ -172,11 +179,12 @@ def time_shapes(kb, env, n: int, repeats: int, shapes, path: str) -> dict:
                     mids = [kb.map_info(fd)[1].id for fd in fds]
                     with open(path, "w") as f:
                         f.write(make_file(shape, size, *mids))
-                    if shape in ("populated", "dump", "json-dump"):
+                    if shape == "populated" or shape in DUMP_SHAPES:
                         keys = b"".join(i.to_bytes(8, "big") for i in range(size))
-                        rc, _ = kb.map_update_batch(fds[0], keys, bytes(32 * size), size, 0, 0)
+                        per = 32 * (kb.possible_cpus() if mtype == 5 else 1)
+                        rc, _ = kb.map_update_batch(fds[0], keys, bytes(per * size), size, 0, 0)
                         assert rc == 0
-                    j = ["-j"] if shape in ("json", "json-lookup", "json-dump") else []
+                    j = ["-j"] if shape in JSON_SHAPES else []
                     if tool == "bpftool":
                         cmd = ["bpftool", *j, "batch", "file", path]
                     elif tool == "python -c pass":
@@ -208,7 +216,7 @@ def time_shapes(kb, env, n: int, repeats: int, shapes, path: str) -> dict:
             print(line + "  (goal: <= 1.5x python -c pass)")
             continue
         line = (
-            f"  {shape:11s} {_size(shape, n):7d} {'entries' if shape in ('dump', 'json-dump') else 'lines'}  "
+            f"  {shape:11s} {_size(shape, n):7d} {'entries' if shape in DUMP_SHAPES else 'lines'}  "
             f"bpftool {a * 1000:7.1f} ms  "
             f"python -m bpfmaps {b * 1000:7.1f} ms ({a / b:.1f}x)"
         )

@@ -1681,12 +1681,78 @@ int bpfm_exec_print(const struct bpfm_op *ops, uint32_t count, const int *fds, c
     return 0;
 }
 
-int bpfm_dump_print(int fd, uint32_t key_size, uint32_t value_size, int json, char *prev,
-                    int *have_prev, char *kbuf, char *vbuf, uint32_t steps, char *out,
-                    uint64_t cap, uint64_t *used, uint32_t *count, int *lookup_err)
+/* n spaces at o */
+static inline char *indent(char *o, int n)
+{
+    memset(o, ' ', (size_t)n);
+    return o + n;
+}
+
+/* "cpu": c as bpftool's jsonw_int_field writes it ("%d") */
+static char *put_uint(char *o, uint32_t x)
+{
+    char num[12];
+    int n = 0;
+
+    do {
+        num[n++] = (char)('0' + x % 10);
+        x /= 10;
+    } while (x);
+    while (n)
+        *o++ = num[--n];
+    return o;
+}
+
+/* bpftool's "values" member of a per-CPU entry (print_entry_json): one object
+ * {"cpu": c, "value": [...]} a CPU, the value of CPU c at val + c * round_up(vs, 8);
+ * in < 0: compact, else pretty with the entry's members indented in spaces. */
+static char *json_percpu_values(char *o, const unsigned char *val, uint32_t vs,
+                                uint32_t ncpus, int in)
+{
+    uint32_t step = (vs + 7) & ~7u, c;
+
+    o = in < 0 ? PUT(o, "\"values\":[") : PUT(o, "\"values\": [");
+    for (c = 0; c < ncpus; c++) {
+        if (c)
+            *o++ = ',';
+        if (in < 0) {
+            o = PUT(o, "{\"cpu\":");
+            o = put_uint(o, c);
+            o = PUT(o, ",\"value\":[");
+            o = json_hex(o, val + (size_t)c * step, vs);
+            o = PUT(o, "]}");
+            continue;
+        }
+        o = PUT(o, "{\n");
+        o = indent(o, in + 8);
+        o = PUT(o, "\"cpu\": ");
+        o = put_uint(o, c);
+        o = PUT(o, ",\n");
+        o = indent(o, in + 8);
+        o = PUT(o, "\"value\": [");
+        o = json_hex(o, val + (size_t)c * step, vs);
+        *o++ = '\n';
+        o = indent(o, in + 8);
+        o = PUT(o, "]\n");
+        o = indent(o, in + 4);
+        *o++ = '}';
+    }
+    if (in >= 0) {
+        *o++ = '\n';
+        o = indent(o, in);
+    }
+    *o++ = ']';
+    return o;
+}
+
+int bpfm_dump_print(int fd, uint32_t key_size, uint32_t value_size, uint32_t ncpus, int json,
+                    char *prev, int *have_prev, char *kbuf, char *vbuf, uint32_t steps,
+                    char *out, uint64_t cap, uint64_t *used, uint32_t *count, int *lookup_err)
 {
     uint64_t u = *used;
-    uint64_t need = (json ? 7 : 4) * ((uint64_t)key_size + value_size) + 64 + 16 * (uint64_t)json;
+    uint64_t nv = ncpus ? ncpus : 1;
+    uint64_t need = (json ? 7 : 4) * ((uint64_t)key_size + nv * value_size) + 64 +
+                    16 * (uint64_t)json + (ncpus ? nv * (48 + 12 * (uint64_t)json) : 0);
     uint32_t k;
     int rc;
 
@@ -1717,9 +1783,15 @@ int bpfm_dump_print(int fd, uint32_t key_size, uint32_t value_size, int json, ch
                 *o++ = ',';
             o = PUT(o, "{\"key\":[");
             o = json_hex(o, (const unsigned char *)kbuf, key_size);
-            o = PUT(o, "],\"value\":[");
-            o = json_hex(o, (const unsigned char *)vbuf, value_size);
-            o = PUT(o, "]}");
+            if (ncpus) {
+                o = PUT(o, "],");
+                o = json_percpu_values(o, (const unsigned char *)vbuf, value_size, ncpus, -1);
+            } else {
+                o = PUT(o, "],\"value\":[");
+                o = json_hex(o, (const unsigned char *)vbuf, value_size);
+                *o++ = ']';
+            }
+            *o++ = '}';
             u = (uint64_t)(o - out);
         } else if (json) { /* pretty: {\n<in>"key": [..\n<in>],\n<in>"value": [..\n<in>]\n<out>} */
             char *o = out + u;
@@ -1736,14 +1808,23 @@ int bpfm_dump_print(int fd, uint32_t key_size, uint32_t value_size, int json, ch
             memset(o, ' ', in), o += in;
             o = PUT(o, "],\n");
             memset(o, ' ', in), o += in;
-            o = PUT(o, "\"value\": [");
-            o = json_hex(o, (const unsigned char *)vbuf, value_size);
-            *o++ = '\n';
-            memset(o, ' ', in), o += in;
-            o = PUT(o, "]\n");
+            if (ncpus) {
+                o = json_percpu_values(o, (const unsigned char *)vbuf, value_size, ncpus, in);
+                *o++ = '\n';
+            } else {
+                o = PUT(o, "\"value\": [");
+                o = json_hex(o, (const unsigned char *)vbuf, value_size);
+                *o++ = '\n';
+                memset(o, ' ', in), o += in;
+                o = PUT(o, "]\n");
+            }
             memset(o, ' ', outd), o += outd;
             *o++ = '}';
             u = (uint64_t)(o - out);
+        } else if (ncpus) {
+            u = (uint64_t)(fmt_entry_percpu(out + u, (const unsigned char *)kbuf, key_size,
+                                            (const unsigned char *)vbuf, value_size, ncpus) -
+                           out);
         } else {
             u = (uint64_t)(fmt_entry(out + u, (const unsigned char *)kbuf, key_size,
                                      (const unsigned char *)vbuf, value_size) -

@@ -132,27 +132,29 @@ int bpfm_find_runs(const struct bpfm_op *ops, uint32_t n, uint32_t run_min, uint
 int bpfm_json_nulls(const char *buf, uint64_t len, const struct bpfm_op *ops, uint32_t n,
                     int pretty, char *out, uint64_t cap, uint64_t *used);
 
+/* bpftool's `map dump` loop of a map that has no BTF: from the key in prev
+ * (*have_prev 0: the first key), GET_NEXT_KEY into kbuf then LOOKUP_ELEM into vbuf, the
+ * entry appended to out[*used:cap] (json 0: bpftool's plain layout; 1: its compact
+ * JSON element {"key":[...],"value":[...]}, separated by ","; json d >= 2: the element
+ * as bpftool's pretty writer lays it out in a list at depth d - 1, members indented
+ * 4 * d spaces; ncpus > 0: a per-CPU map of that many possible CPUs, vbuf holding
+ * ncpus values of round_up(value_size, 8) bytes, printed as bpftool prints them:
+ * "value (CPU NN):" lines, or "values":[{"cpu":N,"value":[...]},...]), prev = the key,
+ * ++*count, at most `steps` keys.  Returns 0 after `steps` keys, 2 when the next entry
+ * might not fit in out (print it and call again), 1 when the lookup of the key in
+ * kbuf failed (*lookup_err = its -errno; the caller shows that entry and goes on from
+ * it as prev), else GET_NEXT_KEY's -errno (-ENOENT: the end).  bpfm_stop_sig: -EINTR
+ * before the next syscall. */
+int bpfm_dump_print(int fd, uint32_t key_size, uint32_t value_size, uint32_t ncpus, int json,
+                    char *prev, int *have_prev, char *kbuf, char *vbuf, uint32_t steps,
+                    char *out, uint64_t cap, uint64_t *used, uint32_t *count, int *lookup_err);
+
 /* bpfm_json_nulls (compact) with the lookups' output: a LOOKUP op's item is
  * {"command": [words], "output": {"key": [...], "value": [...]}} (bpftool's
  * print_entry_json for a map that is not per-CPU: "0x%02x" strings), its key at
  * keys + key_off of key_size[op.map] bytes, its value the next value_size[op.map]
  * bytes of vals from *vals_used (which it advances): the values bpfm_exec_print copied
  * with plain 2.  Writes at most cap bytes to out (*used); returns the ops written. */
-/* bpftool's `map dump` loop of a map that is neither per-CPU nor has BTF: from the key
- * in prev (*have_prev 0: the first key), GET_NEXT_KEY into kbuf then LOOKUP_ELEM into
- * vbuf, the entry appended to out[*used:cap] (json 0: bpftool's plain layout; 1: its
- * compact JSON element {"key":[...],"value":[...]}, separated by ","; json d >= 2: the
- * element as bpftool's pretty writer lays it out in a list at depth d - 1, members
- * indented 4 * d spaces), prev = the key,
- * ++*count, at most `steps` keys.  Returns 0 after `steps` keys, 2 when the next entry
- * might not fit in out (print it and call again), 1 when the lookup of the key in
- * kbuf failed (*lookup_err = its -errno; the caller shows that entry and goes on from
- * it as prev), else GET_NEXT_KEY's -errno (-ENOENT: the end).  bpfm_stop_sig: -EINTR
- * before the next syscall. */
-int bpfm_dump_print(int fd, uint32_t key_size, uint32_t value_size, int json, char *prev,
-                    int *have_prev, char *kbuf, char *vbuf, uint32_t steps, char *out,
-                    uint64_t cap, uint64_t *used, uint32_t *count, int *lookup_err);
-
 int bpfm_json_items(const char *buf, uint64_t len, const struct bpfm_op *ops, uint32_t n,
                     const char *keys, const uint32_t *key_size, const uint32_t *value_size,
                     const char *vals, uint64_t *vals_used, char *out, uint64_t cap,

@@ -263,9 +263,10 @@ class Commands(Failures):
                     # two more inside a batch item's output)
                     nest = getattr(o, "nest", 0)
                     how = nest + (4 if multi else 2) if self.pretty else 1
+                    ncpus = self._ncpus if info.raw_type in PERCPU_INTS else 0
                     done, err, count, steps, last = cprint.dump_map(
-                        fd, info.key_size, info.value_size, how if self.json else 0, steps,
-                        o.dump_elements, entry_error,
+                        fd, info.key_size, info.value_size, ncpus, how if self.json else 0,
+                        steps, o.dump_elements, entry_error,
                     )  # fmt: skip
                     if last is not None:
                         prev = last
@@ -300,15 +301,14 @@ class Commands(Failures):
 
     def _dump_in_c(self, m: MapRef) -> bool:
         """True when ``map dump`` of ``m`` walks and formats in C (cprint.dump_map): the
-        kernel backend (C loops), a map with keys that is neither per-CPU nor holds fds
-        and has no BTF (bpftool formats those values)."""
+        kernel backend (C loops), a map with keys that holds no fds and has no BTF
+        (bpftool formats those values); per-CPU maps too, one value a possible CPU."""
         info = m.info
         return (
             self.fast
             and getattr(loops.of(self.backend), "native_ops", False)
             and scan.available()
             and info.key_size > 0
-            and info.raw_type not in PERCPU_INTS
             and info.raw_type not in FD_VALUE_INTS
             and not info.btf_id
         )

@@ -71,26 +71,28 @@ def dump_map(
     fd: int,
     key_size: int,
     value_size: int,
+    ncpus: int,
     json: int,
     steps: int,
     emit: Callable[[str], Any],
     entry_error: Callable[[bytes, int], Any],
 ) -> tuple[bool, int, int, int, Optional[bytes]]:
-    """bpftool's ``map dump`` walk of one map that is neither per-CPU nor has BTF, in C
-    (``bpfm_dump_print``: GET_NEXT_KEY and LOOKUP_ELEM a key, the entry formatted
-    there; ``json``: 0 plain, 1 compact JSON, d >= 2 pretty JSON elements of a list at
-    depth d - 1): each chunk of formatted entries to ``emit``, each key whose lookup failed
+    """bpftool's ``map dump`` walk of one map without BTF, in C (``bpfm_dump_print``:
+    GET_NEXT_KEY and LOOKUP_ELEM a key, the entry formatted there; ``json``: 0 plain, 1
+    compact JSON, d >= 2 pretty JSON elements of a list at depth d - 1; ``ncpus`` > 0: a
+    per-CPU map's values, one a possible CPU, as bpftool prints them): each chunk of formatted entries to ``emit``, each key whose lookup failed
     to ``entry_error(key, errno)`` (the walk goes on from it), at most ``steps`` keys.
     Returns ``(done, err, count, steps left, last key or None)``: done False when a
     stop signal came (the caller's walk goes on from the last key); err the errno of a
     GET_NEXT_KEY that failed with other than ENOENT, else 0.  Needs the extension.
     Cost: two syscalls a key, no Python per entry."""
     ffi, lib = extension()
-    need = 7 * (key_size + value_size) + 64 + 16 * json
+    nv = max(ncpus, 1)
+    need = 7 * (key_size + nv * value_size) + 64 + 16 * json + (nv * (48 + 12 * json))
     cap = DUMP_BUF + 2 * need
     out = ffi.new_allocator(should_clear_after_alloc=False)("char[]", cap)
     prev, kbuf = ffi.new("char[]", max(key_size, 1)), ffi.new("char[]", max(key_size, 1))
-    vbuf = ffi.new("char[]", max(value_size, 1))
+    vbuf = ffi.new("char[]", max(nv * ((value_size + 7) & ~7) if ncpus else value_size, 1))
     have, used = ffi.new("int *"), ffi.new("uint64_t *")
     count, lerr = ffi.new("uint32_t *"), ffi.new("int *")
     mode = json
@@ -98,7 +100,7 @@ def dump_map(
         used[0] = 0
         before = count[0]
         rc = lib.bpfm_dump_print(
-            fd, key_size, value_size, mode, prev, have, kbuf, vbuf, steps, out, cap, used,
+            fd, key_size, value_size, ncpus, mode, prev, have, kbuf, vbuf, steps, out, cap, used,
             count, lerr,
         )  # fmt: skip
         if used[0]:

@@ -1,7 +1,7 @@
 """``map dump`` walked and formatted in C (``cprint.dump_map``, ``bpfm_dump_print``) for maps
-that are neither per-CPU nor hold fds nor have BTF: stdout is bpftool's byte for byte
-(plain, ``-j``, ``-jp``; one map, several maps of one name with their headers, a big map
-whose entries fill the output buffer many times), and a stop signal in the C walk hands
+that hold no fds and have no BTF, per-CPU maps among them: stdout is bpftool's byte for
+byte (plain, ``-j``, ``-jp``; one map, several maps of one name with their headers, a big
+map whose entries fill the output buffer many times), and a stop signal in the C walk hands
 the rest of it to the Python walk with the same output."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import pytest
 
 from bpfmaps.bpftool.runner import Runner
 from bpfmaps.kernel import KernelBackend, stop_set
+from bpfmaps.types import PERCPU_INTS, possible_cpus
 
 pytestmark = pytest.mark.kernel
 
@@ -32,22 +33,26 @@ def _ours(words, opts, fast=True):
 @pytest.fixture
 def one_name():
     """(name, [fd of a hash map (key 8, value 32, 40 entries), fd of an array (key 4,
-    value 8)]): two maps of one fresh name, closed after the test."""
+    value 8), fd of a per-CPU hash map (key 4, value 6, 3 entries)]): three maps of one
+    fresh name, closed after the test."""
     name = "dc" + uuid.uuid4().hex[:10]
     fds = [
         KB.map_create(1, 8, 32, 64, 0, name.encode()),
         KB.map_create(2, 4, 8, 4, 0, name.encode()),
+        KB.map_create(5, 4, 6, 8, 0, name.encode()),
     ]
     assert min(fds) >= 0
     _fill(fds[0], 40, 8, 32)
+    _fill(fds[2], 3, 4, 6, percpu=True)
     yield name, fds
     for fd in fds:
         KB.close(fd)
 
 
-def _fill(fd, n, ks, vs):
+def _fill(fd, n, ks, vs, percpu=False):
     keys = b"".join(i.to_bytes(ks, "little") for i in range(n))
-    rc, done = KB.map_update_batch(fd, keys, os.urandom(vs * n), n, 0, 0)
+    per = possible_cpus() * ((vs + 7) & ~7) if percpu else vs  # a per-CPU value's bytes
+    rc, done = KB.map_update_batch(fd, keys, os.urandom(per * n), n, 0, 0)
     assert (rc, done) == (0, n)
 
 
@@ -60,14 +65,26 @@ def test_two_maps_of_one_name_as_bpftool(bpftool_bin, mode, one_name):
 
 
 @pytest.mark.parametrize("mode", list(MODES))
-@pytest.mark.parametrize("shape", [(1, 8, 32, 30000), (2, 4, 4, 20000), (9, 16, 200, 8000)])
+@pytest.mark.parametrize(
+    "shape",
+    [
+        (1, 8, 32, 30000),
+        (2, 4, 4, 20000),
+        (9, 16, 200, 8000),
+        (5, 8, 12, 6000),
+        (6, 4, 20, 3000),
+        (10, 4, 3, 4000),
+    ],
+)
 def test_a_big_map_as_bpftool(bpftool_bin, mode, shape):
-    """Hash, array and LRU hash maps; 30000 entries of 8+32 bytes fill the 1 MiB output
-    buffer several times (in JSON more)."""
+    """Hash, array and LRU hash maps, and their per-CPU kinds (values of up to 16 bytes
+    on the CPU's line, longer ones in rows below it; sizes not a multiple of 8);
+    30000 entries of 8+32 bytes fill the 1 MiB output buffer several times (in JSON
+    more)."""
     t, ks, vs, n = shape
     fd = KB.map_create(t, ks, vs, n, 0, b"dump_c")
     try:
-        _fill(fd, n, ks, vs)
+        _fill(fd, n, ks, vs, percpu=t in PERCPU_INTS)
         mid = KB.map_info(fd)[1].id
         words = ["map", "dump", "id", str(mid)]
         want = subprocess.run([bpftool_bin, *MODES[mode], *words], capture_output=True, text=True)
@@ -80,21 +97,23 @@ def test_a_big_map_as_bpftool(bpftool_bin, mode, shape):
 
 
 @pytest.mark.parametrize("mode", list(MODES))
-def test_a_stop_signal_hands_the_walk_to_python(monkeypatch, mode):
+@pytest.mark.parametrize("map_type", [1, 5])
+def test_a_stop_signal_hands_the_walk_to_python(monkeypatch, mode, map_type):
     """The C walk returns -EINTR before its next syscall when a stop signal is pending;
-    the Python walk then goes on from the last key: the output is the same."""
+    the Python walk then goes on from the last key: the output is the same (a hash map
+    and a per-CPU one)."""
     from bpfmaps.bpftool import cprint
 
-    fd = KB.map_create(1, 8, 32, 5000, 0, b"dump_c")
+    fd = KB.map_create(map_type, 8, 32, 5000, 0, b"dump_c")
     try:
-        _fill(fd, 5000, 8, 32)
+        _fill(fd, 5000, 8, 32, percpu=map_type in PERCPU_INTS)
         words = ["map", "dump", "id", str(KB.map_info(fd)[1].id)]
         want = _ours(words, MODES[mode])
         real = cprint.dump_map
         seen = []
 
         def interrupted(*a, **kw):
-            emit = a[5]
+            emit = a[6]
             calls = []
 
             def emit_then_stop(chunk):  # after the first chunk: as if SIGINT came
@@ -103,7 +122,7 @@ def test_a_stop_signal_hands_the_walk_to_python(monkeypatch, mode):
                 stop_set(2)
 
             try:
-                r = real(*a[:5], emit_then_stop, *a[6:], **kw)
+                r = real(*a[:6], emit_then_stop, *a[7:], **kw)
             finally:
                 stop_set(0)
             seen.append(r)
@@ -136,3 +155,27 @@ def test_dumps_in_a_batch_file_as_bpftool(bpftool_bin, tmp_path, mode, one_name)
     out, err = io.StringIO(), io.StringIO()
     r = Runner(stdout=out, stderr=err, json="-j" in MODES[mode], pretty="-p" in MODES[mode])
     assert (r.run_file(str(path)), out.getvalue()) == (0, want.stdout), err.getvalue()
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_a_per_cpu_dump_is_walked_in_c(monkeypatch, mode):
+    """A per-CPU map's dump goes to the C walk with the possible CPUs, which takes every
+    entry (the Python walk is left nothing): it is not a silent fall-back."""
+    from bpfmaps.bpftool import cprint
+
+    fd = KB.map_create(5, 4, 8, 600, 0, b"dump_pc")
+    try:
+        _fill(fd, 500, 4, 8, percpu=True)
+        real, seen = cprint.dump_map, []
+
+        def spy(*a, **kw):
+            r = real(*a, **kw)
+            seen.append((a[3], r[:3]))
+            return r
+
+        monkeypatch.setattr(cprint, "dump_map", spy)
+        rc, out, err = _ours(["map", "dump", "id", str(KB.map_info(fd)[1].id)], MODES[mode])
+        assert (rc, err) == (0, "")
+        assert seen == [(possible_cpus(), (True, 0, 500))]
+    finally:
+        KB.close(fd)
