@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from bpfmaps.bpftool import scan
+from bpfmaps.bpftool import cprint
 from bpfmaps.bpftool.runner import Runner
 from bpfmaps.types import MapType
 
@@ -55,8 +55,8 @@ class _Maps:
 def _run(kb, make_file, grouped: bool, monkeypatch):
     """(status, stdout, stderr, contents of every map) of one run."""
     if not grouped:
-        monkeypatch.setattr(scan, "_BATCH_UPDATE", frozenset())
-        monkeypatch.setattr(scan, "_BATCH_DELETE", frozenset())
+        monkeypatch.setattr(cprint, "_BATCH_UPDATE", frozenset())
+        monkeypatch.setattr(cprint, "_BATCH_DELETE", frozenset())
     maps = _Maps(kb)
     try:
         text, mids = make_file(maps)
