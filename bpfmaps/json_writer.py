@@ -37,6 +37,12 @@ def quote(s: str) -> str:
     return '"' + s.translate(_ESCAPES) + '"'
 
 
+#: member names as :func:`quote` spells them (a dump writes the same few names for every
+#: entry), at most _NAMES_MAX of them
+_NAMES: dict[str, str] = {}
+_NAMES_MAX = 4096
+
+
 class Raw(str):
     """JSON text written as is by :meth:`JsonWriter.value` (a number bpftool prints
     with printf, a pre-rendered member)."""
@@ -94,9 +100,15 @@ class JsonWriter:
         """A member name (``jsonw_name``); a new indented line in pretty mode.  O(len)."""
         if self.sep:
             self.parts.append(self.sep)
-        self._eol()
+        if self.pretty:
+            self.parts.append("\n" + "    " * self.depth)
         self.sep = ""
-        self.parts.append(quote(name) + (": " if self.pretty else ":"))
+        q = _NAMES.get(name)
+        if q is None:
+            q = quote(name)
+            if len(_NAMES) < _NAMES_MAX:
+                _NAMES[name] = q
+        self.parts.append(q + (": " if self.pretty else ":"))
 
     def token(self, text: str) -> None:
         """A scalar already in JSON syntax (bpftool's ``jsonw_printf``).  O(1)."""

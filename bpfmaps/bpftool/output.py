@@ -98,11 +98,36 @@ def error_json(message: str) -> dict[str, Any]:
     return {"error": Raw('"' + message + '"')}
 
 
-def hex_json(data: bytes) -> list[Raw]:
-    """``print_hex_data_json``: one ``"0x%02hhx"`` string per byte."""
-    from ..json_writer import Raw  # start-up: JSON output only
+#: ``"0x%02hhx"`` of each byte value, as print_hex_data_json writes it
+_HEX_ITEMS = tuple(f'"0x{b:02x}"' for b in range(256))
 
-    return [Raw(f'"0x{b:02x}"') for b in data]
+
+class HexArray:
+    """``print_hex_data_json`` of ``data``: an array of one ``"0x%02hhx"`` string per
+    byte, written as one token (what a list of those strings writes: the items of
+    an array of scalars stay on one line in pretty mode too), not an object a byte."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __len__(self) -> int:
+        """The array's items: one a byte."""
+        return len(self.data)
+
+    def write_json(self, w: Any) -> None:
+        """Write the array into the JsonWriter ``w``.  O(len(data))."""
+        w.begin("[")
+        if self.data:
+            w.token(",".join(map(_HEX_ITEMS.__getitem__, self.data)))
+        w.end("]")
+
+
+def hex_json(data: bytes) -> HexArray:
+    """``print_hex_data_json``: one ``"0x%02hhx"`` string per byte (a JSON writable).
+    Cost: O(len(data)) when written."""
+    return HexArray(bytes(data))
 
 
 def element_json(

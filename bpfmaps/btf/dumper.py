@@ -50,6 +50,29 @@ __all__ = ["Formatted", "dump_entry", "dump_value", "format_entry_plain"]
 EINVAL = errno.EINVAL
 _MAX_DEPTH = 32
 
+#: the BTF kinds as plain ints (module globals: the dumper compares one a value it
+#: prints, and an IntEnum member's attribute lookup costs more than the comparison)
+_K_ARRAY = int(Kind.ARRAY)
+_K_CONST = int(Kind.CONST)
+_K_DATASEC = int(Kind.DATASEC)
+_K_ENUM = int(Kind.ENUM)
+_K_ENUM64 = int(Kind.ENUM64)
+_K_FLOAT = int(Kind.FLOAT)
+_K_FWD = int(Kind.FWD)
+_K_INT = int(Kind.INT)
+_K_PTR = int(Kind.PTR)
+_K_RESTRICT = int(Kind.RESTRICT)
+_K_STRUCT = int(Kind.STRUCT)
+_K_TYPEDEF = int(Kind.TYPEDEF)
+_K_TYPE_TAG = int(Kind.TYPE_TAG)
+_K_UNION = int(Kind.UNION)
+_K_UNKN = int(Kind.UNKN)
+_K_VAR = int(Kind.VAR)
+_K_VOLATILE = int(Kind.VOLATILE)
+#: what resolve_type strips, and the kinds do_type follows to their type
+_RESOLVED = frozenset((_K_TYPEDEF, _K_VOLATILE, _K_CONST, _K_RESTRICT, _K_TYPE_TAG, _K_VAR))
+_MODIFIERS = frozenset((_K_TYPEDEF, _K_VOLATILE, _K_CONST, _K_RESTRICT))
+
 
 def _read(data: bytes, off: int, n: int) -> bytes:
     b = data[off : off + n]
@@ -132,9 +155,14 @@ class _Dumper:
         t = self.btf.types[tid]
         k = t.kind
         w = self.w
-        if k == Kind.INT:
+        if k == _K_INT:
             return self.dump_int(t, bit_offset, data, off)
-        if k == Kind.STRUCT or k == Kind.UNION:
+        if k in _MODIFIERS:  # (before the rarer kinds: __u32 & co. are typedefs)
+            r = self.resolve_type(tid)
+            if r < 0:
+                return r
+            return self.do_type(r, bit_offset, data, off, depth + 1)
+        if k in (_K_STRUCT, _K_UNION):
             w.begin("{")
             ret = 0
             for m in t.members:  # type: ignore[attr-defined]
@@ -148,9 +176,9 @@ class _Dumper:
                         break
             w.end("}")
             return ret
-        if k == Kind.ARRAY:
+        if k == _K_ARRAY:
             return self.array(t, data, off, depth)
-        if k == Kind.ENUM:
+        if k == _K_ENUM:
             size = t.size  # type: ignore[attr-defined]
             if size not in (1, 2, 4, 8):
                 return -EINVAL
@@ -164,7 +192,7 @@ class _Dumper:
                     return 0
             w.token(str(v))
             return 0
-        if k == Kind.ENUM64:
+        if k == _K_ENUM64:
             u = _uint(data, off, 8)
             for e in t.values:  # type: ignore[attr-defined]
                 if u == e.value & 0xFFFFFFFFFFFFFFFF:
@@ -172,31 +200,26 @@ class _Dumper:
                     return 0
             w.token(str(u - (1 << 64) if u >= 1 << 63 else u))
             return 0
-        if k == Kind.PTR:
+        if k == _K_PTR:
             v = _uint(data, off, 8)
             if self.plain:
                 w.token(f"0x{v:x}" if v else "(nil)")
             else:
                 w.token(str(v))
             return 0
-        if k == Kind.UNKN:
+        if k == _K_UNKN:
             w.token("(unknown)")
             return 0
-        if k == Kind.FWD:
+        if k == _K_FWD:
             w.token("(fwd-kind-invalid)")
             return -EINVAL
-        if k in (Kind.TYPEDEF, Kind.VOLATILE, Kind.CONST, Kind.RESTRICT):
-            r = self.resolve_type(tid)
-            if r < 0:
-                return r
-            return self.do_type(r, bit_offset, data, off, depth + 1)
-        if k == Kind.VAR:
+        if k == _K_VAR:
             w.begin("{")
             w.name(t.name)
             ret = self.do_type(t.type_id, bit_offset, data, off, depth + 1)  # type: ignore[attr-defined]
             w.end("}")
             return ret
-        if k == Kind.DATASEC:
+        if k == _K_DATASEC:
             w.begin("{")
             w.name(t.name)
             w.begin("[")
@@ -208,7 +231,7 @@ class _Dumper:
             w.end("]")
             w.end("}")
             return ret
-        if k == Kind.FLOAT:
+        if k == _K_FLOAT:
             # deliberate difference: bpftool 7.1 prints "(unsupported-kind" and stops
             w.token(_float(data, off, t.size))  # type: ignore[attr-defined]
             return 0
@@ -220,20 +243,13 @@ class _Dumper:
         types = self.btf.types
         depth = 0
         t = types[tid]
-        while (
-            depth < _MAX_DEPTH
-            and t.kind != Kind.UNKN
-            and (
-                t.kind
-                in (Kind.TYPEDEF, Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.TYPE_TAG, Kind.VAR)
-            )
-        ):
+        while depth < _MAX_DEPTH and t.kind != _K_UNKN and (t.kind in _RESOLVED):
             tid = t.type_id  # type: ignore[attr-defined]
             if not 0 <= tid < len(types):
                 return -EINVAL
             t = types[tid]
             depth += 1
-        if depth == _MAX_DEPTH or t.kind == Kind.UNKN:
+        if depth == _MAX_DEPTH or t.kind == _K_UNKN:
             return -EINVAL
         return tid
 
@@ -295,16 +311,16 @@ class _Dumper:
         e = types[t.type_id] if 0 <= t.type_id < len(types) else None
         hops = 0
         while e is not None and e.kind in (
-            Kind.VOLATILE,
-            Kind.CONST,
-            Kind.RESTRICT,
-            Kind.TYPE_TAG,
+            _K_VOLATILE,
+            _K_CONST,
+            _K_RESTRICT,
+            _K_TYPE_TAG,
         ):
             hops += 1
             if hops > _MAX_DEPTH:
                 return False
             e = types[e.type_id] if 0 <= e.type_id < len(types) else None
-        if e is None or e.kind != Kind.INT or e.size != 1:
+        if e is None or e.kind != _K_INT or e.size != 1:
             return False
         if e.encoding != 2 and e.name != "char":
             return False

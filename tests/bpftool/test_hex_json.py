@@ -1,0 +1,41 @@
+"""``output.hex_json`` (bpftool's ``print_hex_data_json``) writes one token for the
+whole array: the same bytes, compact and pretty, at any depth, as the array of one
+``"0x%02hhx"`` string a byte that it replaces."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bpfmaps.bpftool.output import hex_json
+from bpfmaps.json_writer import Raw, render_json
+
+
+def _per_byte(data: bytes) -> list[Raw]:
+    return [Raw(f'"0x{b:02x}"') for b in data]
+
+
+@given(
+    st.lists(st.binary(max_size=40), min_size=1, max_size=4),
+    st.integers(0, 3),
+    st.booleans(),
+)
+def test_hex_json_writes_what_a_string_a_byte_writes(datas, depth, pretty):
+    def doc(arr):
+        v = {"key": [arr(d) for d in datas], "n": 1}
+        for _ in range(depth):
+            v = [{"values": v}, 2]
+        return v
+
+    assert render_json(doc(hex_json), pretty) == render_json(doc(_per_byte), pretty)
+
+
+def test_hex_json_spells_every_byte_as_bpftool():
+    assert render_json(hex_json(bytes(range(256)))) == (
+        "[" + ",".join(f'"0x{b:02x}"' for b in range(256)) + "]"
+    )
+    assert render_json(hex_json(b"")) == "[]"
+    assert (
+        render_json({"k": hex_json(b"\x0a\xff")}, pretty=True)
+        == '{\n    "k": ["0x0a","0xff"\n    ]\n}'
+    )
