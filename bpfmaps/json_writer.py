@@ -100,8 +100,7 @@ class JsonWriter:
         """A member name (``jsonw_name``); a new indented line in pretty mode.  O(len)."""
         if self.sep:
             self.parts.append(self.sep)
-        if self.pretty:
-            self.parts.append("\n" + "    " * self.depth)
+        self._eol()
         self.sep = ""
         q = _NAMES.get(name)
         if q is None:
