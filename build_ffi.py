@@ -1,7 +1,8 @@
 """cffi builder for the bpfmaps C shim (out-of-line API mode).
 
 Builds ``bpfmaps._ffi`` from ``bpfmaps/_shim.c`` (the bpf(2) commands) and
-``bpfmaps/_native/scan.c`` (the batch-file scanner), ``bpfmaps/_sync.c``.  Each source has a header of the
+``bpfmaps/_native/scan.c`` (the batch-file scanner), ``bpfmaps/_native/btffmt.c`` (BTF
+output programs), ``bpfmaps/_sync.c``.  Each source has a header of the
 same name that holds only plain prototypes and structs; those headers are the cdef,
 after ``_native/ops.h`` (the op record both use), which is fed once, first.
 
@@ -25,7 +26,16 @@ from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PKG = os.path.join(HERE, "bpfmaps")
-SOURCES = ["_shim.c", "_native/scan.c", "_sync.c", "_ring.c", "_stop.c", "_papply.c", "_pexec.c"]
+SOURCES = [
+    "_shim.c",
+    "_native/btffmt.c",  # (before scan.c: scan.h's prototypes take its program)
+    "_native/scan.c",
+    "_sync.c",
+    "_ring.c",
+    "_stop.c",
+    "_papply.c",
+    "_pexec.c",
+]
 #: headers shared by several sources: cdef first, once
 SHARED = ["_native/ops.h"]
 

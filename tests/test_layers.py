@@ -34,7 +34,7 @@ RANK: dict[str, float] = {
     "chunks": 4.5, "rollback": 4.6, "dump": 4.7, "parallel": 4.8, "engine": 5,
     # BTF: the pure parser and type model; the loader opens objects through a backend
     "btf.writer": 1.4, "btf.kinds": 1.45, "btf.model": 1.5, "btf.parse": 1.6, "btf.layout": 1.7,
-    "btf.dumper": 1.8, "btf.rawdump": 1.85,
+    "btf.dumper": 1.8, "btf.fmtprog": 1.82, "btf.rawdump": 1.85,
     # the BTF codecs: shared rules, decoders, encoders, classes (pure), then typed
     "btf._shapes": 1.72, "btf._decode": 1.73, "btf._encode": 1.74, "btf._classes": 1.75,
     "btf.loader": 5.5, "btf": 5.6, "btf.typed": 5.7, "btf.fromcodec": 6.5,
@@ -144,6 +144,10 @@ LAZY: dict[tuple[str, str], str] = {
         "bpftool.commands",
         "btf.dumper",
     ): "only for maps with BTF: the plain batch path skips the BTF modules",
+    (
+        "bpftool.commands",
+        "btf.fmtprog",
+    ): "only for maps with BTF: their output programs are compiled on first use",
     ("engine", "rollback"): 'start-up: snapshots and restores only for on_error="rollback", '
     "not_attempted only for a failure",
     ("engine", "dump"): "start-up: the streaming-read names (module __getattr__) only for "

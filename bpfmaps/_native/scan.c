@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include "btffmt.h"
 #include "scan.h"
 #include "../_shim.h"
 #include "../_pexec.h"
@@ -1354,8 +1355,8 @@ static char *json_hex(char *o, const unsigned char *d, uint32_t n)
 
 int bpfm_json_items(const char *cbuf, uint64_t len, const struct bpfm_op *ops, uint32_t n,
                     const char *keys, const uint32_t *key_size, const uint32_t *value_size,
-                    const char *vals, uint64_t *vals_used, char *out, uint64_t cap,
-                    uint64_t *used)
+                    struct bpfm_fmt_prog **fmts, const char *vals, uint64_t *vals_used,
+                    char *out, uint64_t cap, uint64_t *used)
 {
     const unsigned char *buf = (const unsigned char *)cbuf;
     uint64_t u = 0, v = *vals_used;
@@ -1371,8 +1372,13 @@ int bpfm_json_items(const char *cbuf, uint64_t len, const struct bpfm_op *ops, u
         uint64_t need = (uint64_t)((nl ? nl : buf + len) - l) * 3 + 128;
         char *o = out + u;
 
+        struct bpfm_fmt_prog *fmt =
+            op->kind == BPFM_OP_LOOKUP && fmts ? fmts[op->map] : (struct bpfm_fmt_prog *)0;
+
         if (op->kind == BPFM_OP_LOOKUP)
             need += 7 * ((uint64_t)key_size[op->map] + value_size[op->map]) + 64;
+        if (fmt)
+            need += fmt->need + 16;
         if (u + need > cap)
             break;
         if (i)
@@ -1384,7 +1390,14 @@ int bpfm_json_items(const char *cbuf, uint64_t len, const struct bpfm_op *ops, u
             o = json_hex(o, (const unsigned char *)keys + op->key_off, key_size[op->map]);
             o = PUT(o, "],\"value\":[");
             o = json_hex(o, (const unsigned char *)vals + v, value_size[op->map]);
-            o = PUT(o, "]}}");
+            if (fmt) { /* a map with BTF: its "formatted" object (compact) */
+                o = PUT(o, "],\"formatted\":");
+                fmt->sep = 0;
+                o += bpfm_fmt_run(fmt, keys + op->key_off, vals + v, o);
+                o = PUT(o, "}}");
+            } else {
+                o = PUT(o, "]}}");
+            }
             v += value_size[op->map];
         }
         u = (uint64_t)(o - out);
@@ -1508,6 +1521,29 @@ static uint32_t group_len(const struct bpfm_op *o, uint32_t left, const struct b
     return n;
 }
 
+/* a lookup's entry (key, its value v) appended at out + u as m shows it; the new u */
+static uint64_t print_lookup(char *out, uint64_t u, const struct bpfm_print_map *m,
+                             const char *key, const char *v)
+{
+    if (m->plain == 2) { /* JSON: the value as it is */
+        memcpy(out + u, v, m->value_size);
+        return u + m->value_size;
+    }
+    if (m->fmt) { /* BTF: the pretty object and a newline (print_key_value) */
+        m->fmt->sep = 0;
+        u += bpfm_fmt_run(m->fmt, key, v, out + u);
+        out[u++] = '\n';
+        return u;
+    }
+    if (m->ncpus)
+        return (uint64_t)(fmt_entry_percpu(out + u, (const unsigned char *)key, m->key_size,
+                                           (const unsigned char *)v, m->value_size, m->ncpus) -
+                          out);
+    return (uint64_t)(fmt_entry(out + u, (const unsigned char *)key, m->key_size,
+                                (const unsigned char *)v, m->value_size) -
+                      out);
+}
+
 /* maps == NULL: every map as this one (nothing printed, nothing grouped; never written,
  * since only a nonzero batch is ever cleared) */
 static struct bpfm_print_map no_print;
@@ -1546,21 +1582,9 @@ int bpfm_exec_print(const struct bpfm_op *ops, uint32_t count, const int *fds, c
 
                 rc = bpfm_pexec_run(px, o, n, keys, values, &applied);
                 for (j = 0; j < applied; j++) /* the lookups' entries, in op order */
-                    if (o[j].kind == BPFM_OP_LOOKUP) {
-                        const struct bpfm_print_map *lm = &maps[o[j].map];
-                        const char *v = bpfm_pexec_value(px, j);
-
-                        if (lm->plain == 2) { /* JSON: the value as it is */
-                            memcpy(out + u, v, lm->value_size);
-                            u += lm->value_size;
-                        } else {
-                            u = (uint64_t)(fmt_entry(out + u,
-                                                     (const unsigned char *)keys + o[j].key_off,
-                                                     lm->key_size, (const unsigned char *)v,
-                                                     lm->value_size) -
-                                           out);
-                        }
-                    }
+                    if (o[j].kind == BPFM_OP_LOOKUP)
+                        u = print_lookup(out, u, &maps[o[j].map], keys + o[j].key_off,
+                                         bpfm_pexec_value(px, j));
                 if (rc == 0) {
                     i += n - 1;
                     o += n - 1;
@@ -1629,26 +1653,16 @@ int bpfm_exec_print(const struct bpfm_op *ops, uint32_t count, const int *fds, c
         else if (o->kind == BPFM_OP_DELETE)
             rc = bpfm_map_delete_elem(fds[o->map], key);
         else if ((o->kind == BPFM_OP_LOOKUP || o->kind == BPFM_OP_GETNEXT) && m->plain &&
-                 u + 6 * ((uint64_t)m->key_size + m->value_buf) + 64 + 24 * (uint64_t)m->ncpus >
+                 u + 6 * ((uint64_t)m->key_size + m->value_buf) + 64 + 24 * (uint64_t)m->ncpus +
+                         (m->fmt ? m->fmt->need + 1 : 0) >
                      out_cap)
             rc = u ? 2 : 1; /* out is full: the caller prints it and calls again */
         else if (o->kind == BPFM_OP_LOOKUP && m->plain) {
             rc = bpfm_map_lookup_elem(fds[o->map], key, vbuf, 0);
-            if (rc < 0) {
+            if (rc < 0)
                 rc = 1; /* the caller runs it again and reports it */
-            } else if (m->plain == 2) { /* JSON: the value as it is */
-                memcpy(out + u, vbuf, m->value_size);
-                u += m->value_size;
-            } else if (m->ncpus) {
-                u = (uint64_t)(fmt_entry_percpu(out + u, (const unsigned char *)key, m->key_size,
-                                                (const unsigned char *)vbuf, m->value_size,
-                                                m->ncpus) -
-                               out);
-            } else {
-                u = (uint64_t)(fmt_entry(out + u, (const unsigned char *)key, m->key_size,
-                                         (const unsigned char *)vbuf, m->value_size) -
-                               out);
-            }
+            else
+                u = print_lookup(out, u, m, key, vbuf);
         } else if (o->kind == BPFM_OP_GETNEXT && m->plain == 1 && m->key_size) {
             /* the next key goes to vbuf (at least key_size bytes) */
             rc = bpfm_map_get_next_key(fds[o->map], key, vbuf);
@@ -1746,8 +1760,8 @@ static char *json_percpu_values(char *o, const unsigned char *val, uint32_t vs,
 }
 
 int bpfm_dump_print(int fd, uint32_t key_size, uint32_t value_size, uint32_t ncpus, int json,
-                    char *prev, int *have_prev, char *kbuf, char *vbuf, uint32_t steps,
-                    char *out, uint64_t cap, uint64_t *used, uint32_t *count, int *lookup_err)
+                    struct bpfm_fmt_prog *prog, char *prev, int *have_prev, char *kbuf,
+                    char *vbuf, uint32_t steps, char *out, uint64_t cap, uint64_t *used, uint32_t *count, int *lookup_err)
 {
     uint64_t u = *used;
     uint64_t nv = ncpus ? ncpus : 1;
@@ -1755,6 +1769,9 @@ int bpfm_dump_print(int fd, uint32_t key_size, uint32_t value_size, uint32_t ncp
                     16 * (uint64_t)json + (ncpus ? nv * (48 + 12 * (uint64_t)json) : 0);
     uint32_t k;
     int rc;
+
+    if (prog)
+        need = prog->need;
 
     for (k = 0; k < steps; k++) {
         if (u + need > cap) {
@@ -1776,7 +1793,9 @@ int bpfm_dump_print(int fd, uint32_t key_size, uint32_t value_size, uint32_t ncp
             *used = u;
             return 1;
         }
-        if (json == 1) {
+        if (prog) {
+            u += bpfm_fmt_run(prog, kbuf, vbuf, out + u);
+        } else if (json == 1) {
             char *o = out + u;
 
             if (u)

@@ -27,6 +27,7 @@
  * This header is part of the cffi cdef: plain prototypes and structs only.
  */
 #include "ops.h"
+#include "btffmt.h"
 
 /* One resolved handle (the file's map table, filled from Python). */
 struct bpfm_scan_map {
@@ -144,20 +145,24 @@ int bpfm_json_nulls(const char *buf, uint64_t len, const struct bpfm_op *ops, ui
  * might not fit in out (print it and call again), 1 when the lookup of the key in
  * kbuf failed (*lookup_err = its -errno; the caller shows that entry and goes on from
  * it as prev), else GET_NEXT_KEY's -errno (-ENOENT: the end).  bpfm_stop_sig: -EINTR
- * before the next syscall. */
+ * before the next syscall.  prog (not NULL): each entry is printed by bpfm_fmt_run
+ * instead (a map with BTF: btffmt.h), at most prog->need bytes an entry. */
 int bpfm_dump_print(int fd, uint32_t key_size, uint32_t value_size, uint32_t ncpus, int json,
-                    char *prev, int *have_prev, char *kbuf, char *vbuf, uint32_t steps,
-                    char *out, uint64_t cap, uint64_t *used, uint32_t *count, int *lookup_err);
+                    struct bpfm_fmt_prog *prog, char *prev, int *have_prev, char *kbuf,
+                    char *vbuf, uint32_t steps, char *out, uint64_t cap, uint64_t *used, uint32_t *count, int *lookup_err);
 
 /* bpfm_json_nulls (compact) with the lookups' output: a LOOKUP op's item is
  * {"command": [words], "output": {"key": [...], "value": [...]}} (bpftool's
  * print_entry_json for a map that is not per-CPU: "0x%02x" strings), its key at
  * keys + key_off of key_size[op.map] bytes, its value the next value_size[op.map]
  * bytes of vals from *vals_used (which it advances): the values bpfm_exec_print copied
- * with plain 2.  Writes at most cap bytes to out (*used); returns the ops written. */
+ * with plain 2; fmts (may be NULL) [op.map] not NULL: a map with BTF, whose output
+ * also has "formatted": the object its compact program prints (btffmt.h).  Writes at
+ * most cap bytes to out (*used); returns the ops written. */
 int bpfm_json_items(const char *buf, uint64_t len, const struct bpfm_op *ops, uint32_t n,
                     const char *keys, const uint32_t *key_size, const uint32_t *value_size,
-                    const char *vals, uint64_t *vals_used, char *out, uint64_t cap,
+                    struct bpfm_fmt_prog **fmts, const char *vals, uint64_t *vals_used,
+                    char *out, uint64_t cap,
                     uint64_t *used);
 
 /* How bpfm_exec_print runs ops on one map: plain 1 formats lookups (and getnext) in
@@ -177,6 +182,8 @@ struct bpfm_print_map {
     uint32_t batch;
     uint32_t value_buf;
     uint32_t ncpus; /* a per-CPU map's value slots (plain 1: "value (CPU NN):" lines), else 0 */
+    struct bpfm_fmt_prog *fmt; /* plain 1, a map with BTF: its entry's program (btffmt.h,
+                                  pretty, depth 0), each lookup printed by it and "\n" */
 };
 
 /* The exec loop of op records (the ONE loop: the batch-file executor's, and with

@@ -160,6 +160,12 @@ class Commands(Failures):
         btf = self._btf_of(info)
         if btf is None:
             return None
+        run = self._entry_run(m, btf)
+        if run is not None:  # the map's compiled program
+            if self.json:
+                return cprint.FormattedEntry(run, key or b"", value)
+            run.sep = False
+            return run.format(key or b"", value) + "\n"
         if self.json:
             from ..btf.dumper import Formatted
 
@@ -167,6 +173,24 @@ class Commands(Failures):
         from ..btf.dumper import format_entry_plain
 
         return format_entry_plain(btf, info, key, value, self._ncpus)
+
+    def _entry_run(self, m: MapRef, btf: Any) -> Any:
+        """The compiled program of one entry's BTF object of ``m`` (cprint.FormatRun at
+        depth 0; plain: pretty), or None (the Python dumper prints it: no extension, a
+        type the program declines, a keyless map)."""
+        info = m.info
+        if not (self.fast and scan.available()) or info.key_size == 0:
+            return None
+        key = ("entry", info.id, info.btf_id, self.json, m.value_buf_size, self._ncpus)
+        if key not in self._fmt_progs:
+            from ..btf.fmtprog import compile_entry  # BTF maps only
+
+            program = compile_entry(btf, info, m.value_buf_size, self._ncpus, plain=not self.json)
+            run = None
+            if program is not None:
+                run = cprint.FormatRun(program, 0, not self.json or self.pretty)
+            self._fmt_progs[key] = run
+        return self._fmt_progs[key]
 
     def _do_lookup(self, c: Lookup) -> None:
         m: MapRef = c.map
@@ -233,7 +257,7 @@ class Commands(Failures):
             if self._btf is None:
                 self._btf = BTFCache(b)
             maps = [(m.info, self._fd(m, c), m.value_buf_size) for m in c.maps]
-            text, err = dump_plain(b, maps, self._btf, self._ncpus)
+            text, err = dump_plain(b, maps, self._btf, self._ncpus, walk=self._walk_plain_in_c)
             o.text(text)
             if err:  # bpftool stops with the errno as exit status and no message
                 f = self._fail(c, f"can't get next key: {strerror(err)}", err)
@@ -253,20 +277,17 @@ class Commands(Failures):
                 o.dump_begin(info, multi, n == 0)
                 err = 0
                 steps = info.max_entries + 2
-                if self._dump_in_c(m):
+                run = self._dump_in_c(m, multi)
+                if run is not False:
 
                     def entry_error(key: bytes, e: int, info: MapInfo = info) -> None:
                         o.dump_entry_error(info, key, e)
 
-                    # JSON: 1 compact; pretty, the elements' list depth + 1 (the
-                    # document's top list, or a header object's "elements" in it;
-                    # two more inside a batch item's output)
-                    nest = getattr(o, "nest", 0)
-                    how = nest + (4 if multi else 2) if self.pretty else 1
                     ncpus = self._ncpus if info.raw_type in PERCPU_INTS else 0
+                    how = self._json_depth(multi) if self.json else 0
                     done, err, count, steps, last = cprint.dump_map(
-                        fd, info.key_size, info.value_size, ncpus, how if self.json else 0,
-                        steps, o.dump_elements, entry_error,
+                        fd, info.key_size, info.value_size, ncpus, how, steps,
+                        o.dump_elements, entry_error, run if run is not True else None,
                     )  # fmt: skip
                     if last is not None:
                         prev = last
@@ -299,19 +320,75 @@ class Commands(Failures):
             if multi:
                 o.end_list()
 
-    def _dump_in_c(self, m: MapRef) -> bool:
-        """True when ``map dump`` of ``m`` walks and formats in C (cprint.dump_map): the
-        kernel backend (C loops), a map with keys that holds no fds and has no BTF
-        (bpftool formats those values); per-CPU maps too, one value a possible CPU."""
-        info = m.info
-        return (
+    def _c_walk(self, info: MapInfo) -> bool:
+        """True when the dump walk of the map ``info`` can run in C (cprint.dump_map):
+        the kernel backend (C loops), a map with keys that holds no fds."""
+        return bool(
             self.fast
             and getattr(loops.of(self.backend), "native_ops", False)
             and scan.available()
             and info.key_size > 0
             and info.raw_type not in FD_VALUE_INTS
-            and not info.btf_id
         )
+
+    def _json_depth(self, multi: bool) -> int:
+        """cprint.dump_map's ``json`` for this output: 1 compact; pretty, the depth of
+        the elements' list + 1 (the document's top list, or a header object's
+        "elements" in it; two more inside a batch item's output)."""
+        if not self.pretty:
+            return 1
+        return getattr(self.o, "nest", 0) + (4 if multi else 2)
+
+    def _dump_in_c(self, m: MapRef, multi: bool) -> Any:
+        """How ``map dump`` of ``m`` walks and formats in C (cprint.dump_map), in the
+        per-map loop: True (the hex layout: a map without value BTF), a FormatRun (a
+        map with BTF in JSON mode: its compiled program), or False (in Python: no C
+        loops, fd maps, a type the program declines, plain entries with BTF)."""
+        if not self._c_walk(m.info):
+            return False
+        btf = self._btf_of(m.info)
+        if btf is None:
+            return True
+        if not self.json:
+            return False
+        run = self._format_run(m.info, m.value_buf_size, btf, False, self._json_depth(multi) - 1)
+        return run if run is not None else False
+
+    def _format_run(self, info: MapInfo, vbs: int, btf: Any, plain: bool, depth: int) -> Any:
+        """The compiled BTF program of the entries of the map ``info`` (values read into
+        ``vbs`` bytes; cached): plain, the entry's object (``map dump`` without -j);
+        else the whole -j element with its ``"formatted"`` member.  A cprint.FormatRun at ``depth``, or None where the
+        program declines.  Cost: a compile per map and layout, O(the types)."""
+        key = (info.id, info.btf_id, plain, vbs, self._ncpus)
+        if key not in self._fmt_progs:
+            from ..btf.fmtprog import compile_entry  # BTF maps only
+
+            self._fmt_progs[key] = compile_entry(
+                btf, info, vbs, self._ncpus, plain=plain, hex_members=not plain
+            )
+        program = self._fmt_progs[key]
+        if program is None:
+            return None
+        return cprint.FormatRun(program, depth, plain or self.pretty, chunked=not plain)
+
+    def _walk_plain_in_c(self, info: MapInfo, btf: Any, fd: int, vbs: int, w: Any,
+                         steps: int, entry_error: Any) -> Any:  # fmt: skip
+        """btf.output.dump_plain's walk in C for one map: its entries printed by the
+        map's program into the writer ``w`` (its depth and pending ","), each failed
+        lookup to ``entry_error(key, errno)``.  (done, err, last key, steps left) as
+        cprint.dump_map gives them, or None (the walk stays in Python)."""
+        if btf is None or not self._c_walk(info):
+            return None
+        run = self._format_run(info, vbs, btf, True, w.depth)
+        if run is None:
+            return None
+        run.sep = bool(w.sep)
+        ncpus = self._ncpus if info.raw_type in PERCPU_INTS else 0
+        done, err, _count, steps, last = cprint.dump_map(
+            fd, info.key_size, info.value_size, ncpus, 0, steps, w.parts.append, entry_error, run
+        )
+        w.sep = "," if run.sep else ""
+        return done, err, last, steps
 
     def _fdinfo(self, fd: int) -> dict[str, str]:
         rc, d = self.backend.map_fdinfo(fd)

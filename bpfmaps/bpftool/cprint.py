@@ -5,7 +5,8 @@ blocks and from the kernel, never a Python object per entry.
 (``bpfm_exec_print``) and hands the lookups' output on in chunks; :func:`json_nulls`,
 :func:`json_write` and :func:`json_write_items` write the JSON items of scanned ops
 (``bpfm_json_nulls``, ``bpfm_json_items``); :func:`dump_map` is bpftool's ``map dump``
-walk in C (``bpfm_dump_print``).  The compiled module comes from the scanner's driver
+walk in C (``bpfm_dump_print``), maps with BTF formatted there by their compiled
+program (:class:`FormatRun`, ``btffmt.h``).  The compiled module comes from the scanner's driver
 (:func:`bpfmaps.bpftool.scan.extension`): without it the JSON writers return False
 and the callers format in Python; :class:`Printer` and :func:`dump_map` are used only
 when it is there.
@@ -23,7 +24,15 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable, Optional
 
-__all__ = ["Printer", "dump_map", "json_nulls", "json_write", "json_write_items"]
+__all__ = [
+    "FormatRun",
+    "FormattedEntry",
+    "Printer",
+    "dump_map",
+    "json_nulls",
+    "json_write",
+    "json_write_items",
+]
 
 
 def json_nulls(data: Any, block: OpBlock, a: int, b: int, pretty: bool) -> list[Any] | None:
@@ -54,17 +63,84 @@ def json_write(data: Any, block: OpBlock, a: int, b: int, write: Callable[[Any],
 
 
 def json_write_items(
-    data: Any, block: OpBlock, a: int, b: int, vals: bytes, write: Callable[[Any], Any]
+    data: Any,
+    block: OpBlock,
+    a: int,
+    b: int,
+    vals: bytes,
+    write: Callable[[Any], Any],
+    fmts: Optional[list[Any]] = None,
 ) -> None:
     """:func:`json_write` for ops [a, b) of ``block`` among which are lookups that the
     exec loop ran in JSON mode (``vals``: their values, in order, as it copied them):
-    their items carry bpftool's ``{"key": [...], "value": [...]}`` output.  Needs the
-    extension.  Cost: O(bytes written) in C, a write per MiB."""
-    _json_run(data, block, a, b, False, JSON_WRITE_BUF, b",", write, vals)
+    their items carry bpftool's ``{"key": [...], "value": [...]}`` output, and for the
+    maps with a :class:`FormatRun` in ``fmts`` (by map) its ``"formatted"`` object.
+    Needs the extension.  Cost: O(bytes written) in C, a write per MiB."""
+    _json_run(data, block, a, b, False, JSON_WRITE_BUF, b",", write, vals, fmts)
 
 
 #: the output buffer of bpfm_dump_print (plus room for two entries)
 DUMP_BUF = 1 << 20
+
+
+class FormatRun:
+    """A compiled BTF output program (:class:`bpfmaps.btf.fmtprog.Program`) as the C
+    ``struct bpfm_fmt_prog`` it runs from, with the JSON writer's state it starts
+    from: ``depth``, ``pretty`` and ``sep`` (a "," pending).  ``chunked``: each
+    :func:`dump_map` chunk starts with no "," pending (a JSON list's items, joined by
+    the caller's writer).  Needs the extension."""
+
+    __slots__ = ("prog", "ops", "lits", "program", "chunked")
+
+    def __init__(self, program: Any, depth: int, pretty: bool, chunked: bool = False) -> None:
+        ffi, _ = extension()
+        self.program = program
+        self.ops = ffi.from_buffer("struct bpfm_fmt_op[]", program.ops)
+        self.lits = ffi.from_buffer("char[]", program.lits)
+        p = self.prog = ffi.new("struct bpfm_fmt_prog *")
+        p.ops, p.nops, p.lits = self.ops, len(program), self.lits
+        p.depth, p.pretty, p.sep = depth, int(pretty), 0
+        p.need = program.need(depth)
+        self.chunked = chunked
+
+    @property
+    def sep(self) -> bool:
+        """A "," is pending (the writer's state after the last entry)."""
+        return bool(self.prog.sep)
+
+    @sep.setter
+    def sep(self, pending: bool) -> None:
+        self.prog.sep = int(pending)
+
+    def format(self, key: bytes, value: bytes) -> str:
+        """One entry (``key``: the key's bytes, ``value``: the value buffer's) as the
+        program prints it, from the state the run is in (which it updates).  Cost:
+        O(ops + bytes written); no syscall."""
+        ffi, lib = extension()
+        out = ffi.new("char[]", max(self.prog.need, 1))
+        n = lib.bpfm_fmt_run(self.prog, key or b"\0", value or b"\0", out)
+        text: str = ffi.buffer(out, n)[:].decode("ascii")
+        return text
+
+
+class FormattedEntry:
+    """The ``"formatted"`` member of one ``-j`` element, printed by a map's program
+    (:class:`FormatRun` of the entry's object) into the caller's JSON writer at its
+    depth and layout: :class:`bpfmaps.btf.dumper.Formatted`'s twin."""
+
+    __slots__ = ("run", "key", "value")
+
+    def __init__(self, run: FormatRun, key: bytes, value: bytes) -> None:
+        self.run, self.key, self.value = run, key, value
+
+    def write_json(self, w: Any) -> None:
+        """Write the entry's BTF object into the JsonWriter ``w``.  O(ops + bytes)."""
+        run = self.run
+        p = run.prog
+        p.depth, p.pretty, p.sep = w.depth, int(w.pretty), int(bool(w.sep))
+        p.need = run.program.need(w.depth)
+        w.parts.append(run.format(self.key, self.value))
+        w.sep = ","
 
 
 def dump_map(
@@ -76,11 +152,14 @@ def dump_map(
     steps: int,
     emit: Callable[[str], Any],
     entry_error: Callable[[bytes, int], Any],
+    run: Optional[FormatRun] = None,
 ) -> tuple[bool, int, int, int, Optional[bytes]]:
-    """bpftool's ``map dump`` walk of one map without BTF, in C (``bpfm_dump_print``:
+    """bpftool's ``map dump`` walk of one map, in C (``bpfm_dump_print``:
     GET_NEXT_KEY and LOOKUP_ELEM a key, the entry formatted there; ``json``: 0 plain, 1
     compact JSON, d >= 2 pretty JSON elements of a list at depth d - 1; ``ncpus`` > 0: a
-    per-CPU map's values, one a possible CPU, as bpftool prints them): each chunk of formatted entries to ``emit``, each key whose lookup failed
+    per-CPU map's values, one a possible CPU, as bpftool prints them; ``run``: a map
+    with BTF, each entry printed by its program instead, ``json`` unused): each chunk of
+    formatted entries to ``emit``, each key whose lookup failed
     to ``entry_error(key, errno)`` (the walk goes on from it), at most ``steps`` keys.
     Returns ``(done, err, count, steps left, last key or None)``: done False when a
     stop signal came (the caller's walk goes on from the last key); err the errno of a
@@ -89,6 +168,9 @@ def dump_map(
     ffi, lib = extension()
     nv = max(ncpus, 1)
     need = 7 * (key_size + nv * value_size) + 64 + 16 * json + (nv * (48 + 12 * json))
+    prog = ffi.NULL
+    if run is not None:
+        prog, need = run.prog, run.prog.need
     cap = DUMP_BUF + 2 * need
     out = ffi.new_allocator(should_clear_after_alloc=False)("char[]", cap)
     prev, kbuf = ffi.new("char[]", max(key_size, 1)), ffi.new("char[]", max(key_size, 1))
@@ -99,9 +181,11 @@ def dump_map(
     while steps > 0:
         used[0] = 0
         before = count[0]
+        if run is not None and run.chunked:
+            prog.sep = 0
         rc = lib.bpfm_dump_print(
-            fd, key_size, value_size, ncpus, mode, prev, have, kbuf, vbuf, steps, out, cap, used,
-            count, lerr,
+            fd, key_size, value_size, ncpus, mode, prog, prev, have, kbuf, vbuf, steps, out, cap,
+            used, count, lerr,
         )  # fmt: skip
         if used[0]:
             emit(ffi.buffer(out, used[0])[:].decode("ascii"))
@@ -130,6 +214,7 @@ def _json_run(
     sep: bytes,
     emit: Any,
     vals: Optional[bytes] = None,
+    fmts: Optional[list[Any]] = None,
 ) -> bool:
     """``bpfm_json_nulls`` over ops [a, b) into one buffer of ``cap`` bytes, reused:
     ``emit(chunk)`` gets a view of each chunk (``sep`` in front of all but the first)
@@ -153,12 +238,17 @@ def _json_run(
         ks = ffi.new("uint32_t[]", [r.key_size if r is not None else 0 for r in refs] or [0])
         vs = ffi.new("uint32_t[]", [r.value_size if r is not None else 0 for r in refs] or [0])
         vused = ffi.new("uint64_t *")
+        progs = ffi.NULL
+        if fmts is not None and any(r is not None for r in fmts):
+            progs = ffi.new(
+                "struct bpfm_fmt_prog *[]", [r.prog if r is not None else ffi.NULL for r in fmts]
+            )
     while a < b:
         if vals is None:
             k = lib.bpfm_json_nulls(cbuf, n, ops + a, b - a, mode, buf + ns, cap - ns, used)
         else:
             k = lib.bpfm_json_items(
-                cbuf, n, ops + a, b - a, keys, ks, vs, cv, vused, buf + ns, cap - ns, used
+                cbuf, n, ops + a, b - a, keys, ks, vs, progs, cv, vused, buf + ns, cap - ns, used
             )
         emit(ffi.buffer(buf + start, used[0] + ns - start))
         start = 0
@@ -180,7 +270,8 @@ _BATCH_DELETE = frozenset({1, 5, 9, 10})
 class Printer:
     """``bpfm_exec_print`` over one block on the kernel: updates, deletes and plain
     lookups in one C loop, the lookups' output collected in a buffer (``plain[m]``: 1
-    their text, 2 in JSON mode their values as they are: ``raw``, handed to ``write``
+    their text, for a map with BTF printed by ``fmts[m]``, its :class:`FormatRun`; 2 in
+    JSON mode their values as they are: ``raw``, handed to ``write``
     as bytes); consecutive upserts or deletes on one hash/array map go as one batch
     call (see scan.h)."""
 
@@ -197,7 +288,9 @@ class Printer:
     used: Any
     done: Any
 
-    def __init__(self, block: OpBlock, fds: list[int], plain: list[int]) -> None:
+    def __init__(
+        self, block: OpBlock, fds: list[int], plain: list[int], fmts: Optional[list[Any]] = None
+    ) -> None:
         ffi, lib = extension()
         self.ffi, self.lib = ffi, lib
         t = block.table
@@ -207,6 +300,8 @@ class Printer:
             if ref is not None:
                 m = self.maps[i]
                 m.key_size, m.value_size, m.plain = ref.key_size, ref.value_size, plain[i]
+                if fmts is not None and fmts[i] is not None and plain[i] == 1:
+                    m.fmt = fmts[i].prog  # (the FormatRun stays alive in self.fmts)
                 m.value_buf = t.value_sizes[i]
                 if ref.type in PERCPU_INTS and ref.value_size:  # its slots, round_up8 each
                     m.ncpus = t.value_sizes[i] // ((ref.value_size + 7) & ~7)
@@ -222,6 +317,7 @@ class Printer:
         self.used = ffi.new("uint64_t *")
         self.done = ffi.new("uint32_t *")
         self.raw = 2 in plain
+        self.fmts = fmts
 
     def run(self, a: int, b: int, write: Callable[[Any], Any]) -> tuple[int, int]:
         """Ops [a, b): (rc, done) as Backend.exec_ops (rc 1: op ``a + done`` is for the

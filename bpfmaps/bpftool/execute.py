@@ -39,6 +39,18 @@ else:
 __all__ = ["BlockExecutor", "CommandFailed"]
 
 
+def _has_btf_output(m: Any) -> bool:
+    """The map's values print with BTF (bpftool's rule: a btf_id, and a value type or
+    a vmlinux value type): btf.output's and the runner's lookups on it go through
+    BTF output."""
+    info = getattr(m, "info", None)
+    return bool(
+        info is not None
+        and info.btf_id
+        and (info.btf_value_type_id or info.btf_vmlinux_value_type_id)
+    )
+
+
 class BlockExecutor(_Below):
     """Plan execution for :class:`~bpfmaps.bpftool.runner.Runner` (see the module doc)."""
 
@@ -101,7 +113,10 @@ class BlockExecutor(_Below):
         # the maps whose lookups the printer's loop prints (_exec_ops): the program
         # takes those lookups too
         lookups = (
-            [bool(x) and m.type not in PERCPU_INTS for x, m in zip(self._plain(t), t.refs)]
+            [
+                bool(x) and m.type not in PERCPU_INTS and not _has_btf_output(m)
+                for x, m in zip(self._plain(t), t.refs)
+            ]
             if self.fast and scan.available()
             else None
         )  # (a program takes no per-CPU map)
@@ -109,16 +124,42 @@ class BlockExecutor(_Below):
 
     def _plain(self, t: MapTable) -> list[int]:
         """How C shows the lookups of each map of ``t`` (``bpfm_print_map.plain``): 1 in
-        bpftool's hex layout (per-CPU maps too), 2 in JSON mode (the value copied as it
-        is; the JSON writer formats the item; not per-CPU maps), 0 not at all: maps
-        with BTF (bpftool formats their values), per-CPU maps in JSON mode."""
+        bpftool's hex layout (per-CPU maps too), or for a map with BTF output by its
+        compiled program (:meth:`_fmt_runs`); 2 in JSON mode (the value copied as it
+        is; the JSON writer formats the item; not per-CPU maps, nor maps with BTF
+        output); 0 not at all: per-CPU maps in JSON mode, maps with BTF output in JSON
+        mode or whose program declines."""
         how = 2 if self.json else 1
-        return [
-            (0 if self.json and m.type in PERCPU_INTS else how)
-            if m is not None and not getattr(getattr(m, "info", None), "btf_id", 0)
-            else 0
-            for m in t.refs
-        ]
+        runs = self._fmt_runs(t)
+        out = []
+        for m, run in zip(t.refs, runs):
+            if m is None or (self.json and m.type in PERCPU_INTS):
+                out.append(0)
+            elif _has_btf_output(m):
+                out.append(how if run is not None else 0)
+            else:
+                out.append(how)
+        return out
+
+    def _fmt_runs(self, t: MapTable) -> list[Any]:
+        """Each map's compiled BTF entry program (cprint.FormatRun) for its lookups
+        printed in C (plain: the pretty object; JSON: the compact ``"formatted"``
+        object, which the JSON writer adds to the output), or None (no BTF output, a
+        per-CPU map in JSON mode, a declined type)."""
+        runs: list[Any] = []
+        for m in t.refs:
+            run = None
+            if (
+                m is not None
+                and _has_btf_output(m)
+                and m.fd >= 0
+                and not (self.json and m.type in PERCPU_INTS)
+            ):
+                btf = self._btf_of(m.info)
+                if btf is not None:
+                    run = self._entry_run(m, btf)
+            runs.append(run)
+        return runs
 
     def _block_fds(self, blk: OpBlock, line: int) -> list[int]:
         fds = []
@@ -145,10 +186,12 @@ class BlockExecutor(_Below):
         size = OP.size
         be = self.backend
         printer = None
+        fmts: Optional[list[Any]] = None
         write: Callable[[Any], Any] = self.out.write
         vals: list[bytes] = []  # JSON mode: the values of the lookups C ran, in op order
         if getattr(loops.of(be), "native_ops", False) and self.fast and scan.available():
-            printer = cprint.Printer(blk, fds, self._plain(t))
+            fmts = self._fmt_runs(t)
+            printer = cprint.Printer(blk, fds, self._plain(t), fmts)
             if self.json:
                 write = vals.append
         while a < b:
@@ -161,7 +204,7 @@ class BlockExecutor(_Below):
                     ops[a * size : b * size], b - a, fds, t.key_sizes, t.value_sizes,
                     blk.keys, blk.values,
                 )  # fmt: skip
-            self._block_applied(blk, a, done, b"".join(vals) if vals else None)
+            self._block_applied(blk, a, done, b"".join(vals) if vals else None, fmts)
             vals.clear()
             i = a + done
             if rc < 0:
@@ -253,13 +296,21 @@ class BlockExecutor(_Below):
         self._tick()
 
     def _block_applied(
-        self, blk: OpBlock, off: int, cnt: int, vals: Optional[bytes] = None
+        self,
+        blk: OpBlock,
+        off: int,
+        cnt: int,
+        vals: Optional[bytes] = None,
+        fmts: Optional[list[Any]] = None,
     ) -> None:
         """Ops [off, off + cnt) of ``blk`` ran (``vals``: the values of the lookups
-        among them, in order, as the JSON writer formats them)."""
+        among them, in order, as the JSON writer formats them; ``fmts``: the maps'
+        BTF programs, :meth:`_fmt_runs`)."""
         self.processed += cnt
         if self.json and cnt:
-            self._json_items.append((blk, off, cnt) if vals is None else (blk, off, cnt, vals))
+            self._json_items.append(
+                (blk, off, cnt) if vals is None else (blk, off, cnt, vals, fmts)
+            )
             self._json_pending += cnt
             self._json_stream()
 

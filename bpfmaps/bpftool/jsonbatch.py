@@ -20,7 +20,7 @@ from .state import RunState
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Optional
 
 __all__ = ["JsonBatch", "op_words", "JSON_FLUSH_OPS"]
 
@@ -94,8 +94,8 @@ class JsonBatch(RunState):
                 add(self._item(it))
             elif len(it) == 2:
                 add(self._item({"command": words.get(it[0], []), "output": it[1]}))
-            elif len(it) == 4:  # ops among which are lookups the exec loop ran
-                parts.extend(self._looked_items(it[0], it[1], it[2], it[3]))
+            elif len(it) == 5:  # ops among which are lookups the exec loop ran
+                parts.extend(self._looked_items(it[0], it[1], it[2], it[3], it[4]))
             elif pretty:
                 blk, a, cnt = it
                 data = self._data
@@ -116,11 +116,11 @@ class JsonBatch(RunState):
             sep = ","
             if type(p) is str:
                 out.write(p)
-            elif len(p) == 4:  # (block, start, end, values): with lookups' outputs
+            elif len(p) == 5:  # (block, start, end, values, fmts): with lookups' outputs
                 if binary is not None:
                     out.flush()
                 emit = binary.write if binary is not None else _text_writer(out)
-                cprint.json_write_items(self._data, p[0], p[1], p[2], p[3], emit)
+                cprint.json_write_items(self._data, p[0], p[1], p[2], p[3], emit, p[4])
             elif binary is not None:  # C output (ASCII): straight to the byte stream
                 out.flush()
                 cprint.json_write(self._data, p[0], p[1], p[2], binary.write)
@@ -159,15 +159,18 @@ class JsonBatch(RunState):
             i += 1
         return out
 
-    def _looked_items(self, blk: OpBlock, a: int, cnt: int, vals: bytes) -> list[Any]:
+    def _looked_items(
+        self, blk: OpBlock, a: int, cnt: int, vals: bytes, fmts: Optional[list[Any]] = None
+    ) -> list[Any]:
         """The items of ops [a, a + cnt) among which are lookups the exec loop ran in
-        JSON mode (``vals``: their values, in order): one ``(block, start, end,
-        values)`` part for C when the block's lines are all scanned and the output is
-        compact, else each item through the JSON writer, a lookup's output as the
-        reference's (:func:`.output.element_json`)."""
+        JSON mode (``vals``: their values, in order; ``fmts``: the maps' BTF programs,
+        cprint.FormatRun or None): one ``(block, start, end, values, fmts)`` part for C
+        when the block's lines are all scanned and the output is compact, else each
+        item through the JSON writer, a lookup's output as the reference's
+        (:func:`.output.element_json`, with a ``"formatted"`` member by its program)."""
         kept = blk.words or {}
         if not self.pretty and not any(i in kept for i in range(a, a + cnt)):
-            return [(blk, a, a + cnt, vals)]
+            return [(blk, a, a + cnt, vals, fmts)]
         from .output import hex_json  # start-up: -j only
 
         refs, data = blk.table.refs, self._data
@@ -179,7 +182,10 @@ class JsonBatch(RunState):
             if kind == LOOKUP:
                 ref = refs[m]
                 key = bytes(memoryview(blk.keys)[ko : ko + ref.key_size])
-                output = {"key": hex_json(key), "value": hex_json(vals[at : at + ref.value_size])}
+                value = vals[at : at + ref.value_size]
+                output = {"key": hex_json(key), "value": hex_json(value)}
+                if fmts is not None and fmts[m] is not None:
+                    output["formatted"] = cprint.FormattedEntry(fmts[m], key, value)
                 at += ref.value_size
             out.append(self._item({"command": op_words(blk, i, data), "output": output}))
         return out

@@ -34,10 +34,13 @@ if TYPE_CHECKING:  # (type aliases for checkers only: no typing work at start-up
     Item = Union[OpBlock, Command]
     #: one entry of the JSON batch output: ``(index, output)``, a reference to applied
     #: ops ``(block, offset, count)`` (their output is null), the same with the values
-    #: of the lookups among them that C ran ``(block, offset, count, values)``, or a
-    #: whole object (an error)
+    #: of the lookups among them that C ran and the maps' BTF programs ``(block, offset,
+    #: count, values, fmts)``, or a whole object (an error)
     JsonItem = Union[
-        tuple[int, Any], tuple[OpBlock, int, int], tuple[OpBlock, int, int, bytes], dict[str, Any]
+        tuple[int, Any],
+        tuple[OpBlock, int, int],
+        tuple[OpBlock, int, int, bytes, Optional[list[Any]]],
+        dict[str, Any],
     ]
 
 __all__ = ["RunState", "Reports", "PROGRESS_MIN"]
@@ -125,6 +128,9 @@ class RunState:
         self._last_progress = 0.0
         self._resolver: Optional[MapResolver] = None
         self._btf: Any = None  # bpfmaps.btf.output.BTFCache, made on first use
+        #: compiled BTF output programs (cprint.FormatRun or None: formatted in Python),
+        #: by map and layout
+        self._fmt_progs: dict[tuple[Any, ...], Any] = {}
         #: list each map's pin paths in ``map show`` (bpftool's ``-f``)
         self.show_pinned: bool = False
         self._o: Optional[Output] = None

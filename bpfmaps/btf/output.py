@@ -17,7 +17,7 @@ bpftool 7.1 rules (``map.c``), reproduced here so the runner only calls in:
 from __future__ import annotations
 
 import errno as _errno
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from ..bpftool.bytes import format_entry
 from ..errors import strerror
@@ -115,9 +115,14 @@ def dump_plain(
     maps: list[tuple[Any, int, int]],
     cache: BTFCache,
     ncpus: int,
+    walk: Optional[Callable[..., Any]] = None,
 ) -> tuple[str, int]:
     """Plain ``map dump`` of ``maps`` ([(info, fd, value_buf_size)]) through the BTF
     writer.  Returns (text, errno of a failed GET_NEXT_KEY or 0); stops at that map.
+    ``walk(info, btf, fd, value_buf_size, w, steps, entry_error)``, when given, walks
+    a map first (the runner's walk in C, printing into the writer ``w``): it returns
+    (done, errno, last key, steps left), the loop here going on from that key when
+    not done, or None (the map is walked here).
 
     Cost: one GET_NEXT_KEY + LOOKUP per element, O(bytes printed)."""
     w = JsonWriter(pretty=True)
@@ -135,7 +140,21 @@ def dump_plain(
         kbuf = backend.alloc(max(info.key_size, 1))
         vbuf = backend.alloc(max(vbs, 1))
         prev = backend.NULL
-        for _ in range(info.max_entries + 2 if info.max_entries < 1 << 30 else 1 << 30):
+        steps = info.max_entries + 2 if info.max_entries < 1 << 30 else 1 << 30
+        walked = None
+        if walk is not None:
+
+            def entry_error(key: bytes, e: int, info: Any = info) -> None:
+                w.parts.append(_entry_error(info, key, e))
+
+            walked = walk(info, btf, fd, vbs, w, steps, entry_error)
+        if walked is not None:
+            done, err, last, steps = walked
+            if last is not None:
+                prev = last
+            if done:
+                steps = 0
+        for _ in range(steps):
             rc = backend.map_get_next_key(fd, prev, kbuf)
             if rc < 0:
                 if rc != -_errno.ENOENT:

@@ -296,3 +296,134 @@ def test_vmlinux_plain_identical(bpftool_bin):
     rc_b, b, _ = ours(["btf", "dump", "file", B.VMLINUX_PATH])
     assert rc_a == rc_b == 0
     assert b == a
+
+
+def _spy_dump_map(monkeypatch) -> list:
+    """Every cprint.dump_map call of the runner: (args, result)."""
+    from bpfmaps.bpftool import cprint
+
+    calls: list = []
+    real = cprint.dump_map
+
+    def spy(*args):
+        r = real(*args)
+        calls.append((args, r))
+        return r
+
+    monkeypatch.setattr(cprint, "dump_map", spy)
+    return calls
+
+
+@pytest.mark.parametrize("mode", MODES, ids=["plain", "j", "p"])
+@pytest.mark.parametrize("name", BTF_MAPS)
+def test_btf_dumps_are_walked_in_c(pins, bpftool_bin, monkeypatch, name, mode):
+    """A map with BTF dumps through its compiled program, in one C walk that takes
+    every key, and prints bpftool's bytes."""
+    calls = _spy_dump_map(monkeypatch)
+    same(bpftool_bin, [*mode, "map", "dump", "pinned", pins[name]])
+    assert len(calls) == 1, calls
+    args, (done, err, count, _steps, _last) = calls[0]
+    assert args[8] is not None  # the program (cprint.FormatRun)
+    assert (done, err, count) == (True, 0, len(raw_keys(pins[name])))
+
+
+@pytest.mark.parametrize("mode", MODES, ids=["plain", "j", "p"])
+def test_several_btf_maps_are_walked_in_c(bpf_objects, pins, bpftool_bin, monkeypatch, mode):
+    """``map dump name X`` of several maps (a header object each): one C walk a map."""
+    calls = _spy_dump_map(monkeypatch)
+    test_dump_several_maps_by_name(bpf_objects, pins, bpftool_bin, mode)
+    assert len(calls) >= 2 and all(a[8] is not None for a, _ in calls)
+
+
+def test_a_float_map_dumps_through_the_python_dumper(pins, bpftool_bin, monkeypatch):
+    """FLOAT is our deliberate difference (bpftool stops there): its program declines
+    and the Python dumper prints the values."""
+    calls = _spy_dump_map(monkeypatch)
+    rc, out, _ = ours(["-j", "map", "dump", "pinned", pins["bt_floats"]])
+    assert rc == 0 and calls == []
+    assert json.loads(out)[0]["formatted"]["value"] is not None
+
+
+@pytest.mark.parametrize("mode", MODES, ids=["plain", "j", "p"])
+@pytest.mark.parametrize("name", ["bt_values", "bt_percpu"])
+def test_a_stop_signal_hands_the_btf_walk_to_python(
+    bpf_objects, bpftool_bin, monkeypatch, name, mode
+):
+    """A stop signal after the C walk's first chunk: it returns before its next
+    syscall and the Python walk goes on from its last key, with bpftool's bytes."""
+    from bpfmaps.bpftool import cprint
+    from bpfmaps.kernel import stop_set
+
+    p = bpf_objects.load(SRC, key="stop")
+    if not raw_keys(p[name]):
+        fill(p[name], random.Random(3), n=64)
+    real = cprint.dump_map
+    seen: list = []
+
+    def interrupted(*a):
+        emit = a[6]
+
+        def emit_then_stop(chunk):  # as if SIGINT came after the first chunk
+            emit(chunk)
+            stop_set(2)
+
+        try:
+            r = real(*a[:6], emit_then_stop, *a[7:])
+        finally:
+            stop_set(0)
+        seen.append(r)
+        return r
+
+    monkeypatch.setattr(cprint, "DUMP_BUF", 256)  # a few entries a chunk
+    monkeypatch.setattr(cprint, "dump_map", interrupted)
+    same(bpftool_bin, [*mode, "map", "dump", "pinned", p[name]])
+    assert seen and seen[0][0] is False and 0 < seen[0][2] < len(raw_keys(p[name]))
+
+
+def _lookup_file(tmp_path, pins, names) -> str:
+    """A batch file of lookups of the first keys of each map, then a key not there."""
+    lines = []
+    for name in names:
+        for k in raw_keys(pins[name])[:3]:
+            lines.append(f"map lookup pinned {pins[name]} key hex {k.hex(' ')}")
+    last = pins[names[0]]
+    with Map.from_pin(last) as m:
+        lines.append(f"map lookup pinned {last} key hex {('ee ' * m.key_size).strip()}")
+    path = tmp_path / "lookups.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+@pytest.mark.parametrize("mode", MODES, ids=["plain", "j", "p"])
+def test_batch_lookups_of_btf_maps(pins, bpftool_bin, tmp_path, monkeypatch, mode):
+    """A batch file's lookups on maps with BTF print bpftool's bytes (stdout, exit
+    status); the C loop runs them and they print by the maps' programs (plain: in
+    the loop; -j: the JSON writer's C items, or with -p its Python items): only the
+    failed lookup at the end reaches the Python handler.  The float map's program
+    declines: its lookups are the handler's."""
+    from bpfmaps.bpftool.commands import Commands
+
+    names = [n for n in BTF_MAPS if n != "o_data"]
+    path = _lookup_file(tmp_path, pins, names)
+    reached: list = []
+    real = Commands._do_lookup
+
+    def spy(self, c):
+        reached.append(c.map.info.name)
+        return real(self, c)
+
+    monkeypatch.setattr(Commands, "_do_lookup", spy)
+    a, b = theirs(bpftool_bin, [*mode, "batch", "file", path]), ours([*mode, "batch", "file", path])
+    assert (b[0], b[1]) == (a[0], a[1])
+    percpu = set()  # (-j: per-CPU maps' lookups are the handler's, with BTF or not)
+    for n in names if mode else []:
+        with Map.from_pin(pins[n]) as m:
+            if m.info.is_percpu:
+                percpu.add(m.name)
+    assert percpu or not mode
+    with Map.from_pin(pins[names[0]]) as first:
+        assert [r for r in reached if r not in percpu] == [first.name]
+    reached.clear()
+    floats = _lookup_file(tmp_path, pins, ["bt_floats"])
+    assert ours([*mode, "batch", "file", floats])[0] != 0
+    assert len(reached) == len(raw_keys(pins["bt_floats"])[:3]) + 1
