@@ -1759,9 +1759,40 @@ static char *json_percpu_values(char *o, const unsigned char *val, uint32_t vs,
     return o;
 }
 
+/* the next entry of a batched dump into *key, *val: 0, -ENOENT at the end, 3 when the
+ * batch call failed (the caller walks on without it) */
+static int batch_next(int fd, uint32_t key_size, struct bpfm_dump_batch *b, char **key,
+                      char **val)
+{
+    while (b->i == b->n) {
+        uint32_t cnt = b->cap;
+        int rc;
+
+        if (b->ended)
+            return -ENOENT;
+        if (bpfm_stop_sig)
+            return -EINTR;
+        b->calls++;
+        rc = bpfm_map_lookup_batch(fd, b->started ? b->in_tok : NULL, b->out_tok, b->keys,
+                                   b->vals, &cnt, 0, 0);
+        if (rc < 0 && rc != -ENOENT)
+            return 3;
+        if (rc == -ENOENT)
+            b->ended = 1;
+        b->started = 1;
+        memcpy(b->in_tok, b->out_tok, b->tok_size);
+        b->n = cnt;
+        b->i = 0;
+    }
+    *key = b->keys + (size_t)b->i * key_size;
+    *val = b->vals + (size_t)b->i * b->vstride;
+    b->i++;
+    return 0;
+}
+
 int bpfm_dump_print(int fd, uint32_t key_size, uint32_t value_size, uint32_t ncpus, int json,
-                    struct bpfm_fmt_prog *prog, char *prev, int *have_prev, char *kbuf,
-                    char *vbuf, uint32_t steps, char *out, uint64_t cap, uint64_t *used, uint32_t *count, int *lookup_err)
+                    struct bpfm_fmt_prog *prog, struct bpfm_dump_batch *batch, char *prev,
+                    int *have_prev, char *kbuf, char *vbuf, uint32_t steps, char *out, uint64_t cap, uint64_t *used, uint32_t *count, int *lookup_err)
 {
     uint64_t u = *used;
     uint64_t nv = ncpus ? ncpus : 1;
@@ -1782,16 +1813,24 @@ int bpfm_dump_print(int fd, uint32_t key_size, uint32_t value_size, uint32_t ncp
             *used = u;
             return -EINTR;
         }
-        rc = bpfm_map_get_next_key(fd, *have_prev ? prev : NULL, kbuf);
-        if (rc < 0) {
-            *used = u;
-            return rc;
-        }
-        rc = bpfm_map_lookup_elem(fd, kbuf, vbuf, 0);
-        if (rc < 0) {
-            *lookup_err = rc;
-            *used = u;
-            return 1;
+        if (batch) {
+            rc = batch_next(fd, key_size, batch, &kbuf, &vbuf);
+            if (rc) {
+                *used = u;
+                return rc;
+            }
+        } else {
+            rc = bpfm_map_get_next_key(fd, *have_prev ? prev : NULL, kbuf);
+            if (rc < 0) {
+                *used = u;
+                return rc;
+            }
+            rc = bpfm_map_lookup_elem(fd, kbuf, vbuf, 0);
+            if (rc < 0) {
+                *lookup_err = rc;
+                *used = u;
+                return 1;
+            }
         }
         if (prog) {
             u += bpfm_fmt_run(prog, kbuf, vbuf, out + u);

@@ -146,10 +146,24 @@ int bpfm_json_nulls(const char *buf, uint64_t len, const struct bpfm_op *ops, ui
  * kbuf failed (*lookup_err = its -errno; the caller shows that entry and goes on from
  * it as prev), else GET_NEXT_KEY's -errno (-ENOENT: the end).  bpfm_stop_sig: -EINTR
  * before the next syscall.  prog (not NULL): each entry is printed by bpfm_fmt_run
- * instead (a map with BTF: btffmt.h), at most prog->need bytes an entry. */
+ * instead (a map with BTF: btffmt.h), at most prog->need bytes an entry.  batch (not
+ * NULL): the entries come from LOOKUP_BATCH calls, cap at a time, instead of a
+ * GET_NEXT_KEY and a LOOKUP_ELEM each (the same entries in the same order: the kernel
+ * walks the buckets, or the array, as GET_NEXT_KEY does); a batch call that fails
+ * returns 3 before the next entry: the caller goes on without batch, from prev. */
+struct bpfm_dump_batch {
+    char *keys, *vals;       /* room for cap entries: key_size and vstride bytes each */
+    uint32_t cap, vstride;
+    uint32_t n, i;           /* entries the last LOOKUP_BATCH gave, the next to print */
+    char *in_tok, *out_tok;  /* the batch position (tok_size bytes each) */
+    uint32_t tok_size;
+    int started, ended;      /* zero before the first call */
+    uint32_t calls;          /* LOOKUP_BATCH calls made */
+};
+
 int bpfm_dump_print(int fd, uint32_t key_size, uint32_t value_size, uint32_t ncpus, int json,
-                    struct bpfm_fmt_prog *prog, char *prev, int *have_prev, char *kbuf,
-                    char *vbuf, uint32_t steps, char *out, uint64_t cap, uint64_t *used, uint32_t *count, int *lookup_err);
+                    struct bpfm_fmt_prog *prog, struct bpfm_dump_batch *batch, char *prev,
+                    int *have_prev, char *kbuf, char *vbuf, uint32_t steps, char *out, uint64_t cap, uint64_t *used, uint32_t *count, int *lookup_err);
 
 /* bpfm_json_nulls (compact) with the lookups' output: a LOOKUP op's item is
  * {"command": [words], "output": {"key": [...], "value": [...]}} (bpftool's

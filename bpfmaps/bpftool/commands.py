@@ -288,6 +288,7 @@ class Commands(Failures):
                     done, err, count, steps, last = cprint.dump_map(
                         fd, info.key_size, info.value_size, ncpus, how, steps,
                         o.dump_elements, entry_error, run if run is not True else None,
+                        info.raw_type in cprint.DUMP_BATCH_TYPES,
                     )  # fmt: skip
                     if last is not None:
                         prev = last
@@ -385,8 +386,9 @@ class Commands(Failures):
         run.sep = bool(w.sep)
         ncpus = self._ncpus if info.raw_type in PERCPU_INTS else 0
         done, err, _count, steps, last = cprint.dump_map(
-            fd, info.key_size, info.value_size, ncpus, 0, steps, w.parts.append, entry_error, run
-        )
+            fd, info.key_size, info.value_size, ncpus, 0, steps, w.parts.append, entry_error, run,
+            info.raw_type in cprint.DUMP_BATCH_TYPES,
+        )  # fmt: skip
         w.sep = "," if run.sep else ""
         return done, err, last, steps
 

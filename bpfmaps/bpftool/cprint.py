@@ -81,6 +81,16 @@ def json_write_items(
 
 #: the output buffer of bpfm_dump_print (plus room for two entries)
 DUMP_BUF = 1 << 20
+#: the most entries, and bytes of keys and values, one LOOKUP_BATCH of a dump reads
+DUMP_BATCH = 4096
+DUMP_BATCH_BYTES = 1 << 20
+#: map types whose LOOKUP_BATCH gives the entries in GET_NEXT_KEY's order: hash, array,
+#: per-CPU hash and array, LRU hash and LRU per-CPU hash (the kernel's htab batch walks
+#: the buckets, and generic_map_lookup_batch the keys, as GET_NEXT_KEY does)
+DUMP_BATCH_TYPES = frozenset({1, 2, 5, 6, 9, 10})
+#: LOOKUP_BATCH calls made by dumps in this process, and how many a refusal ended
+#: (dump_map adds to them; diagnostics and tests)
+dump_batch_calls = [0, 0]
 
 
 class FormatRun:
@@ -153,9 +163,13 @@ def dump_map(
     emit: Callable[[str], Any],
     entry_error: Callable[[bytes, int], Any],
     run: Optional[FormatRun] = None,
+    batch: bool = False,
 ) -> tuple[bool, int, int, int, Optional[bytes]]:
     """bpftool's ``map dump`` walk of one map, in C (``bpfm_dump_print``:
-    GET_NEXT_KEY and LOOKUP_ELEM a key, the entry formatted there; ``json``: 0 plain, 1
+    GET_NEXT_KEY and LOOKUP_ELEM a key, or with ``batch`` the entries of LOOKUP_BATCH
+    calls (the same entries in the same order, one syscall for up to
+    :data:`DUMP_BATCH` of them; where the kernel refuses a call, the walk goes on from
+    the last entry by GET_NEXT_KEY), the entry formatted there; ``json``: 0 plain, 1
     compact JSON, d >= 2 pretty JSON elements of a list at depth d - 1; ``ncpus`` > 0: a
     per-CPU map's values, one a possible CPU, as bpftool prints them; ``run``: a map
     with BTF, each entry printed by its program instead, ``json`` unused): each chunk of
@@ -164,7 +178,8 @@ def dump_map(
     Returns ``(done, err, count, steps left, last key or None)``: done False when a
     stop signal came (the caller's walk goes on from the last key); err the errno of a
     GET_NEXT_KEY that failed with other than ENOENT, else 0.  Needs the extension.
-    Cost: two syscalls a key, no Python per entry."""
+    Cost: two syscalls a key (batch: one a DUMP_BATCH keys), no Python per entry.
+    Kernel floor for batch: 5.6 (older kernels refuse the call: the walk then)."""
     ffi, lib = extension()
     nv = max(ncpus, 1)
     need = 7 * (key_size + nv * value_size) + 64 + 16 * json + (nv * (48 + 12 * json))
@@ -178,29 +193,47 @@ def dump_map(
     have, used = ffi.new("int *"), ffi.new("uint64_t *")
     count, lerr = ffi.new("uint32_t *"), ffi.new("int *")
     mode = json
+    bat = ffi.NULL
+    if batch:
+        stride = nv * ((value_size + 7) & ~7) if ncpus else value_size
+        n = max(1, min(DUMP_BATCH, DUMP_BATCH_BYTES // max(key_size + stride, 1)))
+        tok = max(key_size, 8)
+        bat = ffi.new("struct bpfm_dump_batch *")
+        keep = [ffi.new("char[]", n * key_size), ffi.new("char[]", n * max(stride, 1))]
+        keep += [ffi.new("char[]", tok), ffi.new("char[]", tok)]
+        bat.keys, bat.vals, bat.in_tok, bat.out_tok = keep
+        bat.cap, bat.vstride, bat.tok_size = n, stride, tok
     while steps > 0:
         used[0] = 0
         before = count[0]
         if run is not None and run.chunked:
             prog.sep = 0
         rc = lib.bpfm_dump_print(
-            fd, key_size, value_size, ncpus, mode, prog, prev, have, kbuf, vbuf, steps, out, cap,
-            used, count, lerr,
+            fd, key_size, value_size, ncpus, mode, prog, bat, prev, have, kbuf, vbuf, steps, out,
+            cap, used, count, lerr,
         )  # fmt: skip
         if used[0]:
             emit(ffi.buffer(out, used[0])[:].decode("ascii"))
         steps -= count[0] - before
-        if rc == 1:  # the lookup of kbuf's key failed: shown, and the walk goes on from it
+        if rc == 3:  # a LOOKUP_BATCH refused: on by GET_NEXT_KEY from the last entry
+            dump_batch_calls[0] += bat.calls
+            dump_batch_calls[1] += 1
+            bat = ffi.NULL
+        elif rc == 1:  # the lookup of kbuf's key failed: shown, and the walk goes on from it
             key = ffi.buffer(kbuf, key_size)[:]
             entry_error(key, -lerr[0])
             ffi.memmove(prev, key, key_size)
             have[0] = 1
             steps -= 1
         elif rc < 0:
+            if bat != ffi.NULL:
+                dump_batch_calls[0] += bat.calls
             last = ffi.buffer(prev, key_size)[:] if have[0] else None
             if rc == -EINTR:
                 return False, 0, count[0], steps, last
             return True, 0 if rc == -ENOENT else -rc, count[0], steps, last
+    if bat != ffi.NULL:
+        dump_batch_calls[0] += bat.calls
     return True, 0, count[0], steps, ffi.buffer(prev, key_size)[:] if have[0] else None
 
 

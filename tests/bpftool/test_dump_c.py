@@ -1,8 +1,9 @@
 """``map dump`` walked and formatted in C (``cprint.dump_map``, ``bpfm_dump_print``) for maps
-that hold no fds and have no BTF, per-CPU maps among them: stdout is bpftool's byte for
-byte (plain, ``-j``, ``-jp``; one map, several maps of one name with their headers, a big
-map whose entries fill the output buffer many times), and a stop signal in the C walk hands
-the rest of it to the Python walk with the same output."""
+that hold no fds, per-CPU maps among them (maps with BTF: tests/btf/test_btf_cli.py): stdout
+is bpftool's byte for byte (plain, ``-j``, ``-jp``; one map, several maps of one name with
+their headers, a big map whose entries fill the output buffer many times; read by
+LOOKUP_BATCH, and on by GET_NEXT_KEY where a batch call is refused), and a stop signal in
+the C walk hands the rest of it to the Python walk with the same output."""
 
 from __future__ import annotations
 
@@ -177,5 +178,56 @@ def test_a_per_cpu_dump_is_walked_in_c(monkeypatch, mode):
         rc, out, err = _ours(["map", "dump", "id", str(KB.map_info(fd)[1].id)], MODES[mode])
         assert (rc, err) == (0, "")
         assert seen == [(possible_cpus(), (True, 0, 500))]
+    finally:
+        KB.close(fd)
+
+
+BATCH_SHAPES = [(1, 8, 32, 9000), (2, 4, 8, 5000), (5, 8, 12, 3000), (6, 4, 20, 3000),
+                (9, 16, 40, 3000), (10, 4, 3, 2000)]  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("shape", BATCH_SHAPES)
+def test_dumps_read_the_map_by_lookup_batch(bpftool_bin, monkeypatch, mode, shape):
+    """Hash, array, per-CPU and LRU maps dump through LOOKUP_BATCH (one call for
+    DUMP_BATCH entries, here made small so that there are many calls) and print
+    bpftool's bytes: the batches give the entries in GET_NEXT_KEY's order."""
+    from bpfmaps.bpftool import cprint
+
+    t, ks, vs, n = shape
+    fd = KB.map_create(t, ks, vs, n, 0, b"dump_b")
+    try:
+        _fill(fd, n, ks, vs, percpu=t in PERCPU_INTS)
+        words = ["map", "dump", "id", str(KB.map_info(fd)[1].id)]
+        want = subprocess.run([bpftool_bin, *MODES[mode], *words], capture_output=True, text=True)
+        monkeypatch.setattr(cprint, "DUMP_BATCH", 97)
+        calls, refused = cprint.dump_batch_calls
+        assert _ours(words, MODES[mode]) == (0, want.stdout, "")
+        made = cprint.dump_batch_calls[0] - calls
+        if cprint.dump_batch_calls[1] == refused:  # (a hash bucket fuller than 97: refused)
+            assert made >= n // 97
+        assert made >= 1
+    finally:
+        KB.close(fd)
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_a_refused_batch_walks_on_from_the_last_entry(bpftool_bin, monkeypatch, mode):
+    """LOOKUP_BATCH of a hash map with room for one entry fails (ENOSPC) at the first
+    bucket holding two (4000 keys in 4096 buckets have such buckets; where the first
+    is depends on the map's hash seed): the dump goes on by GET_NEXT_KEY from the last
+    entry printed (none when it was the first call), with bpftool's bytes."""
+    from bpfmaps.bpftool import cprint
+
+    fd = KB.map_create(1, 8, 16, 4000, 0, b"dump_r")
+    try:
+        _fill(fd, 4000, 8, 16)
+        monkeypatch.setattr(cprint, "DUMP_BATCH", 1)
+        words = ["map", "dump", "id", str(KB.map_info(fd)[1].id)]
+        want = subprocess.run([bpftool_bin, *MODES[mode], *words], capture_output=True, text=True)
+        calls, refused = cprint.dump_batch_calls
+        assert _ours(words, MODES[mode]) == (0, want.stdout, "")
+        assert cprint.dump_batch_calls[1] == refused + 1
+        assert cprint.dump_batch_calls[0] > calls
     finally:
         KB.close(fd)
