@@ -25,6 +25,10 @@ run; it skips runpy's imports, about 2 ms).  Shapes (N lines unless said otherwi
 * ``percpu-lookup``: the ``lookup`` file on a per-CPU hash map (on request too);
 * ``percpu-dump``, ``percpu-json-dump``: ``dump`` and ``json-dump`` of a per-CPU hash
   map (on request too);
+* ``btf-dump``, ``btf-json-dump``, ``btf-lookup``, ``btf-json-lookup``: ``dump``,
+  ``json-dump``, ``lookup`` and ``json-lookup`` on hash maps with BTF (key ``unsigned long
+  long``, value ``struct val { unsigned int a, b; unsigned long long c[3]; }``): both
+  tools print the entries formatted from the BTF (on request too);
 * ``user``: a 513-line file like the user's (512 + 1 updates, two maps): ``python -m
   bpfmaps`` and the installed ``bpfmaps`` command (the one next to ``sys.executable``,
   when there is one: ``pip install .`` of this tree), each against a bare ``python -c
@@ -63,12 +67,32 @@ from bpfmaps.backend import kernel_backend  # noqa: E402
 SHAPES = ("populated", "random", "increasing", "lookup", "mixed", "json", "json-lookup", "user")
 #: shapes measured on request only (no goal of the engine issue): dumps (one command,
 #: not scanner lines) and the lookup file on a per-CPU hash map
-EXTRA_SHAPES = ("dump", "json-dump", "percpu-lookup", "percpu-dump", "percpu-json-dump")
+EXTRA_SHAPES = (
+    "dump",
+    "json-dump",
+    "percpu-lookup",
+    "percpu-dump",
+    "percpu-json-dump",
+    "btf-dump",
+    "btf-json-dump",
+    "btf-lookup",
+    "btf-json-lookup",
+)
 #: the shapes whose file is one ``map dump`` of a map holding N/2 entries
-DUMP_SHAPES = ("dump", "json-dump", "percpu-dump", "percpu-json-dump")
+DUMP_SHAPES = ("dump", "json-dump", "percpu-dump", "percpu-json-dump", "btf-dump", "btf-json-dump")
 #: the shapes on per-CPU hash maps, and the ones run with -j
 PERCPU_SHAPES = ("percpu-lookup", "percpu-dump", "percpu-json-dump")
-JSON_SHAPES = ("json", "json-lookup", "json-dump", "percpu-json-dump")
+JSON_SHAPES = (
+    "json",
+    "json-lookup",
+    "json-dump",
+    "percpu-json-dump",
+    "btf-json-dump",
+    "btf-json-lookup",
+)
+#: the shapes on hash maps with BTF (key ``unsigned long long``, value ``struct val { __u32
+#: a, b; __u64 c[3]; }``, as a loader's map has it): bpftool prints their entries formatted
+BTF_SHAPES = ("btf-dump", "btf-json-dump", "btf-lookup", "btf-json-lookup")
 _ZEROS = "00 " * 24
 
 
@@ -92,7 +116,7 @@ def make_file(shape: str, n: int, mid, mid2) -> str:
         return "".join(_update(mid, i) for i in order)
     if shape in DUMP_SHAPES:
         return f"map dump id {mid}\n"
-    if shape in ("lookup", "json-lookup", "percpu-lookup"):
+    if shape in ("lookup", "json-lookup", "percpu-lookup", "btf-lookup", "btf-json-lookup"):
         return "".join(
             _update(mid, i // 2)
             if i % 2 == 0
@@ -124,6 +148,22 @@ def make_file(shape: str, n: int, mid, mid2) -> str:
     if shape == "user":
         return "".join(_update(mid, i) for i in range(512)) + _update(mid2, 0)
     raise ValueError(shape)
+
+
+def btf_fd(kb) -> tuple[int, int, int]:
+    """(BTF fd, key type id, value type id) of the BTF shapes' maps: key ``unsigned
+    long long``, value ``struct val { unsigned int a, b; unsigned long long c[3]; }``."""
+    from bpfmaps.btf.writer import BTFWriter
+
+    w = BTFWriter()
+    u32 = w.add_int("unsigned int", 4)
+    u64 = w.add_int("unsigned long long", 8)
+    arr = w.add_array(u64, 3, u32)
+    val = w.add_struct("val", 32, [("a", u32, 0), ("b", u32, 32), ("c", arr, 64)])
+    fd, log = kb.btf_load(w.encode(), 1 << 16)
+    if fd < 0:
+        raise SystemExit(f"BTF_LOAD: {os.strerror(-fd)}: {log}")
+    return fd, u64, val
 
 
 def _size(shape: str, n: int) -> int:
@@ -164,14 +204,20 @@ USER_ROUNDS = 5
 def time_shapes(kb, env, n: int, repeats: int, shapes, path: str) -> dict:
     py = [sys.executable, "-m", "bpfmaps"]
     results = {}
+    btf = btf_fd(kb) if any(s in BTF_SHAPES for s in shapes) else None
     times: dict[tuple[str, str], list[float]] = {}
     for _ in range(repeats):
         for shape in shapes:
             size = _size(shape, n)
             for tool in _tools(shape) * (USER_ROUNDS if shape == "user" else 1):
                 mtype = 5 if shape in PERCPU_SHAPES else 1  # (PERCPU_HASH, HASH)
+                ids = {}
+                if shape in BTF_SHAPES:
+                    assert btf is not None
+                    ids = dict(btf_fd=btf[0], btf_key_type_id=btf[1], btf_value_type_id=btf[2])
                 fds = [
-                    kb.map_create(mtype, 8, 32, max(size, 1024), 0, b"bench_file") for _ in range(2)
+                    kb.map_create(mtype, 8, 32, max(size, 1024), 0, b"bench_file", **ids)
+                    for _ in range(2)
                 ]
                 if min(fds) < 0:
                     raise SystemExit(f"map create: {os.strerror(-min(fds))} (run as root)")
@@ -182,7 +228,14 @@ def time_shapes(kb, env, n: int, repeats: int, shapes, path: str) -> dict:
                     if shape == "populated" or shape in DUMP_SHAPES:
                         keys = b"".join(i.to_bytes(8, "big") for i in range(size))
                         per = 32 * (kb.possible_cpus() if mtype == 5 else 1)
-                        rc, _ = kb.map_update_batch(fds[0], keys, bytes(per * size), size, 0, 0)
+                        vals = bytes(per * size)
+                        if shape in BTF_SHAPES:  # values with every field set
+                            vals = b"".join(
+                                (i * 2654435761 & 0xFFFFFFFF).to_bytes(4, "little") * 2
+                                + (i * 0x9E3779B97F4A7C15 & (1 << 64) - 1).to_bytes(8, "little") * 3
+                                for i in range(size)
+                            )
+                        rc, _ = kb.map_update_batch(fds[0], keys, vals, size, 0, 0)
                         assert rc == 0
                     j = ["-j"] if shape in JSON_SHAPES else []
                     if tool == "bpftool":
@@ -197,6 +250,8 @@ def time_shapes(kb, env, n: int, repeats: int, shapes, path: str) -> dict:
                 finally:
                     for fd in fds:
                         kb.close(fd)
+    if btf is not None:
+        kb.close(btf[0])
     for shape in shapes:
         tools = _tools(shape)
         a, b = (statistics.median(times[(shape, t)]) for t in tools[:2])
