@@ -125,7 +125,7 @@ class JsonWriter:
         :class:`Raw` (as is), int, bool, None, float (``repr``), or a
         :class:`JsonWritable`.  O(size of the value); TypeError for anything else."""
         if isinstance(v, Raw):
-            self.token(str(v))
+            self.token(v)  # (as is: no copy of a big pre-rendered chunk)
         elif isinstance(v, str):
             self.token(quote(v))
         elif v is None:
@@ -155,6 +155,23 @@ class JsonWriter:
     def getvalue(self) -> str:
         """The text written so far.  O(bytes written)."""
         return "".join(self.parts)
+
+    def write_to(self, out: Any, big: int = 1 << 16) -> None:
+        """Write the text so far to the text stream ``out``: runs of small parts joined
+        into one write, parts of ``big`` characters or more written as they are (no
+        copy of a dump's C chunks).  The same characters as ``out.write(getvalue())``.
+        O(bytes written)."""
+        run: list[str] = []
+        for p in self.parts:
+            if len(p) >= big:
+                if run:
+                    out.write("".join(run))
+                    run.clear()
+                out.write(p)
+            else:
+                run.append(p)
+        if run:
+            out.write("".join(run))
 
 
 def render_json(obj: Any, pretty: bool = False) -> str:

@@ -515,7 +515,8 @@ class JsonOutput(Output):
         w = JsonWriter(self.pretty)
         for v in self.values:
             w.value(v)
-        self.out.write(w.getvalue() + "\n")
+        w.parts.append("\n")
+        w.write_to(self.out)
 
 
 def make_output(

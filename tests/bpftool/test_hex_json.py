@@ -39,3 +39,27 @@ def test_hex_json_spells_every_byte_as_bpftool():
         render_json({"k": hex_json(b"\x0a\xff")}, pretty=True)
         == '{\n    "k": ["0x0a","0xff"\n    ]\n}'
     )
+
+
+@given(st.lists(st.text(max_size=40) | st.text(min_size=60, max_size=90), max_size=30),
+       st.integers(1, 100))  # fmt: skip
+def test_write_to_writes_what_getvalue_holds(parts, big):
+    """JsonWriter.write_to (big parts written as they are, runs of small ones joined)
+    writes the same characters as one write of getvalue(); big parts are not joined."""
+    import io
+
+    from bpfmaps.json_writer import JsonWriter
+
+    w = JsonWriter()
+    w.parts.extend(parts)
+    writes: list[str] = []
+
+    class Out(io.StringIO):
+        def write(self, s: str) -> int:
+            writes.append(s)
+            return super().write(s)
+
+    out = Out()
+    w.write_to(out, big)
+    assert out.getvalue() == w.getvalue()
+    assert all(p in writes for p in parts if len(p) >= big)
