@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 else:
     Protocol = object  # JsonWritable documents an interface; typing is not loaded at run time
 
-__all__ = ["JsonWritable", "JsonWriter", "Raw", "quote", "render_json"]
+__all__ = ["JsonWritable", "JsonWriter", "Raw", "StringArray", "quote", "render_json"]
 
 _ESCAPES = str.maketrans(
     {"\t": "\\t", "\n": "\\n", "\r": "\\r", "\f": "\\f", "\b": "\\b", "\\": "\\n", '"': '\\"'}
@@ -48,6 +48,38 @@ class Raw(str):
     with printf, a pre-rendered member)."""
 
     __slots__ = ()
+
+
+#: words as :func:`quote` spells them (:class:`StringArray`), at most _NAMES_MAX of them
+_WORDS: dict[str, str] = {}
+
+
+class StringArray:
+    """A list of strings written as one token between its brackets: the same text as
+    the list itself (the items of an array of scalars stay on one line in pretty
+    mode too), without a writer call a string (a batch item's command words).  Each
+    distinct word is quoted once (at most _NAMES_MAX kept)."""
+
+    __slots__ = ("words",)
+
+    def __init__(self, words: list[str]) -> None:
+        self.words = words
+
+    def write_json(self, w: JsonWriter) -> None:
+        """Write the array into ``w``.  O(len of the words)."""
+        w.begin("[")
+        if self.words:
+            cache = _WORDS
+            out = []
+            for s in self.words:
+                q = cache.get(s)
+                if q is None:
+                    q = quote(s)
+                    if len(cache) < _NAMES_MAX:
+                        cache[s] = q
+                out.append(q)
+            w.token(",".join(out))
+        w.end("]")
 
 
 class JsonWritable(Protocol):

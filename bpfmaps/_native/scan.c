@@ -1407,6 +1407,109 @@ int bpfm_json_items(const char *cbuf, uint64_t len, const struct bpfm_op *ops, u
     return (int)i;
 }
 
+/* n spaces at o */
+static inline char *indent(char *o, int n)
+{
+    memset(o, ' ', (size_t)n);
+    return o + n;
+}
+
+/* the scanned line's words at o as json_item writes them between its brackets
+ * (nothing for a line without words) */
+static char *json_line_words(char *o, const unsigned char *p, const unsigned char *end)
+{
+    while (p < end && cls[*p] == 1)
+        p++;
+    if (p < end && cls[*p] == 0) {
+        *o++ = '"';
+#if defined(__x86_64__) && defined(__GNUC__)
+        if (json_simd)
+            o = json_words_simd(o, p, end);
+        else
+#endif
+            o = json_words_scalar(o, p, end, 0);
+        *o++ = '"';
+    }
+    return o;
+}
+
+/* a pretty hex array member's value ("[" items "\n" <in> "]", or "[]") at o */
+static char *json_hex_pretty(char *o, const unsigned char *d, uint32_t n, int in)
+{
+    if (!n)
+        return PUT(o, "[]");
+    *o++ = '[';
+    o = json_hex(o, d, n);
+    *o++ = '\n';
+    o = indent(o, in);
+    *o++ = ']';
+    return o;
+}
+
+int bpfm_json_pretty(const char *cbuf, uint64_t len, const struct bpfm_op *ops, uint32_t n,
+                     const char *keys, const uint32_t *key_size, const uint32_t *value_size,
+                     struct bpfm_fmt_prog **fmts, const char *vals, uint64_t *vals_used,
+                     char *out, uint64_t cap, uint64_t *used)
+{
+    const unsigned char *buf = (const unsigned char *)cbuf;
+    uint64_t u = 0, v = vals_used ? *vals_used : 0;
+    uint32_t i;
+
+#if defined(__x86_64__) && defined(__GNUC__)
+    pthread_once(&json_once, json_init);
+#endif
+    for (i = 0; i < n; i++) {
+        const struct bpfm_op *op = ops + i;
+        const unsigned char *l = buf + op->pos;
+        const unsigned char *nl = memchr(l, '\n', len - op->pos);
+        int look = vals && op->kind == BPFM_OP_LOOKUP;
+        struct bpfm_fmt_prog *fmt = look && fmts ? fmts[op->map] : (struct bpfm_fmt_prog *)0;
+        uint64_t need = (uint64_t)((nl ? nl : buf + len) - l) * 3 + 160;
+        char *o = out + u;
+
+        if (look)
+            need += 7 * ((uint64_t)key_size[op->map] + value_size[op->map]) + 96;
+        if (fmt)
+            need += fmt->need + 32;
+        if (u + need > cap)
+            break;
+        if (i)
+            *o++ = ',';
+        o = PUT(o, "{\n        \"command\": [");
+        {
+            char *w = o;
+
+            o = json_line_words(o, l, buf + len);
+            if (o != w) {
+                *o++ = '\n';
+                o = indent(o, 8);
+            }
+        }
+        o = PUT(o, "],\n        \"output\": ");
+        if (!look) {
+            o = PUT(o, "null\n    }");
+        } else {
+            o = PUT(o, "{\n            \"key\": ");
+            o = json_hex_pretty(o, (const unsigned char *)keys + op->key_off,
+                                key_size[op->map], 12);
+            o = PUT(o, ",\n            \"value\": ");
+            o = json_hex_pretty(o, (const unsigned char *)vals + v, value_size[op->map], 12);
+            if (fmt) { /* a map with BTF: its "formatted" object at depth 3 */
+                o = PUT(o, ",\n            \"formatted\": ");
+                fmt->sep = 0;
+                o += bpfm_fmt_run(fmt, keys + op->key_off, vals + v, o);
+            }
+            o = PUT(o, "\n        }\n    }");
+            v += value_size[op->map];
+        }
+        u = (uint64_t)(o - out);
+    }
+    *used = u;
+    if (vals_used)
+        *vals_used = v;
+    return (int)i;
+}
+
 /* the most ops one batch call of bpfm_exec_print takes */
 #define BPFM_GROUP_MAX 1024
 /* the kernel's ENOTSUPP (no batch op for the map type), not in userspace errno.h */
@@ -1693,13 +1796,6 @@ int bpfm_exec_print(const struct bpfm_op *ops, uint32_t count, const int *fds, c
     *done = count;
     *out_used = u;
     return 0;
-}
-
-/* n spaces at o */
-static inline char *indent(char *o, int n)
-{
-    memset(o, ' ', (size_t)n);
-    return o + n;
 }
 
 /* "cpu": c as bpftool's jsonw_int_field writes it ("%d") */

@@ -179,6 +179,16 @@ int bpfm_json_items(const char *buf, uint64_t len, const struct bpfm_op *ops, ui
                     char *out, uint64_t cap,
                     uint64_t *used);
 
+/* bpfm_json_items in bpftool's pretty layout (-jp): each item as its writer lays out
+ * an object of the batch array ("{", members indented 8 spaces, "}" after 4), separated
+ * by ","; vals NULL: every op's output null (vals_used may be NULL then).  A program in
+ * fmts runs at the depth and layout it is set to (the caller's: depth 3, pretty).
+ * Writes at most cap bytes to out (*used); returns the ops written. */
+int bpfm_json_pretty(const char *buf, uint64_t len, const struct bpfm_op *ops, uint32_t n,
+                     const char *keys, const uint32_t *key_size, const uint32_t *value_size,
+                     struct bpfm_fmt_prog **fmts, const char *vals, uint64_t *vals_used,
+                     char *out, uint64_t cap, uint64_t *used);
+
 /* How bpfm_exec_print runs ops on one map: plain 1 formats lookups (and getnext) in
  * bpftool's plain layout, plain 2 (JSON mode) copies each lookup's value as it is to
  * out (value_size bytes, in op order: bpfm_json_items formats them; getnext handed to

@@ -53,13 +53,16 @@ def json_nulls(data: Any, block: OpBlock, a: int, b: int, pretty: bool) -> list[
 JSON_WRITE_BUF = 1 << 20
 
 
-def json_write(data: Any, block: OpBlock, a: int, b: int, write: Callable[[Any], Any]) -> bool:
+def json_write(
+    data: Any, block: OpBlock, a: int, b: int, write: Callable[[Any], Any], pretty: bool = False
+) -> bool:
     """Write the compact JSON items of scanned ops [a, b) of ``block`` (separated by
     ``,``, as :func:`json_nulls` gives them) through ``write(chunk)``, a binary
     stream's write: chunks of at most :data:`JSON_WRITE_BUF` bytes from one buffer that
     is reused once ``write`` returns (the io contract of ``write``).  False without the
-    extension (nothing written).  Cost: O(bytes of their lines) in C, a write per MiB."""
-    return _json_run(data, block, a, b, False, JSON_WRITE_BUF, b",", write)
+    extension (nothing written).  ``pretty``: bpftool's -jp layout of the items
+    (``bpfm_json_pretty``).  Cost: O(bytes of their lines) in C, a write per MiB."""
+    return _json_run(data, block, a, b, False, JSON_WRITE_BUF, b",", write, jp=pretty)
 
 
 def json_write_items(
@@ -70,13 +73,15 @@ def json_write_items(
     vals: bytes,
     write: Callable[[Any], Any],
     fmts: Optional[list[Any]] = None,
+    pretty: bool = False,
 ) -> None:
     """:func:`json_write` for ops [a, b) of ``block`` among which are lookups that the
     exec loop ran in JSON mode (``vals``: their values, in order, as it copied them):
     their items carry bpftool's ``{"key": [...], "value": [...]}`` output, and for the
-    maps with a :class:`FormatRun` in ``fmts`` (by map) its ``"formatted"`` object.
-    Needs the extension.  Cost: O(bytes written) in C, a write per MiB."""
-    _json_run(data, block, a, b, False, JSON_WRITE_BUF, b",", write, vals, fmts)
+    maps with a :class:`FormatRun` in ``fmts`` (by map) its ``"formatted"`` object;
+    ``pretty``: in bpftool's -jp layout.  Needs the extension.  Cost: O(bytes written)
+    in C, a write per MiB."""
+    _json_run(data, block, a, b, False, JSON_WRITE_BUF, b",", write, vals, fmts, pretty)
 
 
 #: the output buffer of bpfm_dump_print (plus room for two entries)
@@ -248,12 +253,14 @@ def _json_run(
     emit: Any,
     vals: Optional[bytes] = None,
     fmts: Optional[list[Any]] = None,
+    jp: bool = False,
 ) -> bool:
     """``bpfm_json_nulls`` over ops [a, b) into one buffer of ``cap`` bytes, reused:
     ``emit(chunk)`` gets a view of each chunk (``sep`` in front of all but the first)
-    before the next is formatted; with ``vals`` (compact only), ``bpfm_json_items``:
-    the lookups among the ops get their outputs from those values.  False without the
-    extension."""
+    before the next is formatted; with ``vals``, ``bpfm_json_items``: the lookups
+    among the ops get their outputs from those values (and ``fmts``' programs); ``jp``:
+    bpftool's -jp layout (``bpfm_json_pretty``, with or without ``vals``).  False
+    without the extension."""
     ext = extension()
     if ext is None:
         return False
@@ -276,8 +283,20 @@ def _json_run(
             progs = ffi.new(
                 "struct bpfm_fmt_prog *[]", [r.prog if r is not None else ffi.NULL for r in fmts]
             )
+            for r in fmts:  # the "formatted" object: depth 3 in -jp items, else compact
+                if r is not None:
+                    p = r.prog
+                    p.depth, p.pretty = (3, 1) if jp else (0, 0)
+                    p.need = r.program.need(p.depth)
     while a < b:
-        if vals is None:
+        if jp:
+            k = lib.bpfm_json_pretty(
+                cbuf, n, ops + a, b - a,
+                *((keys, ks, vs, progs, cv, vused) if vals is not None else
+                  (ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL)),
+                buf + ns, cap - ns, used,
+            )  # fmt: skip
+        elif vals is None:
             k = lib.bpfm_json_nulls(cbuf, n, ops + a, b - a, mode, buf + ns, cap - ns, used)
         else:
             k = lib.bpfm_json_items(

@@ -93,16 +93,9 @@ class JsonBatch(RunState):
             if type(it) is not tuple:
                 add(self._item(it))
             elif len(it) == 2:
-                add(self._item({"command": words.get(it[0], []), "output": it[1]}))
+                add(self._item({"command": _words(words.get(it[0], [])), "output": it[1]}))
             elif len(it) == 5:  # ops among which are lookups the exec loop ran
                 parts.extend(self._looked_items(it[0], it[1], it[2], it[3], it[4]))
-            elif pretty:
-                blk, a, cnt = it
-                data = self._data
-                parts.extend(
-                    self._item({"command": op_words(blk, i, data), "output": None})
-                    for i in range(a, a + cnt)
-                )
             else:  # runs of scanned ops formatted in C (as they are written)
                 parts.extend(self._null_items(it[0], it[1], it[2]))
         for it in items:  # written: their words are not needed again
@@ -120,12 +113,12 @@ class JsonBatch(RunState):
                 if binary is not None:
                     out.flush()
                 emit = binary.write if binary is not None else _text_writer(out)
-                cprint.json_write_items(self._data, p[0], p[1], p[2], p[3], emit, p[4])
+                cprint.json_write_items(self._data, p[0], p[1], p[2], p[3], emit, p[4], pretty)
             elif binary is not None:  # C output (ASCII): straight to the byte stream
                 out.flush()
-                cprint.json_write(self._data, p[0], p[1], p[2], binary.write)
+                cprint.json_write(self._data, p[0], p[1], p[2], binary.write, pretty)
             else:
-                cprint.json_write(self._data, p[0], p[1], p[2], _text_writer(out))
+                cprint.json_write(self._data, p[0], p[1], p[2], _text_writer(out), pretty)
         if final:
             out.write("\n]\n" if pretty else "]\n")
             self._json_started, self._json_lexer, self._json_lexed = False, None, 0
@@ -139,7 +132,8 @@ class JsonBatch(RunState):
         return text[1:-2] if self.pretty else text[1:-1]
 
     def _null_items(self, blk: OpBlock, a: int, cnt: int) -> list[Any]:
-        """Compact ``{"command": [...], "output": null}`` items of ops [a, a + cnt):
+        """``{"command": [...], "output": null}`` items of ops [a, a + cnt) (compact, or
+        pretty with -p):
         runs of scanned ops as ``(block, start, end)``, formatted in C as they are
         written (:func:`.cprint.json_write`) when built, the others through the JSON
         writer."""
@@ -155,7 +149,7 @@ class JsonBatch(RunState):
                 out.append((blk, i, j))  # formatted by cprint.json_write when written
                 i = j
                 continue
-            out.append(self._item({"command": op_words(blk, i, data), "output": None}))
+            out.append(self._item({"command": _words(op_words(blk, i, data)), "output": None}))
             i += 1
         return out
 
@@ -165,11 +159,11 @@ class JsonBatch(RunState):
         """The items of ops [a, a + cnt) among which are lookups the exec loop ran in
         JSON mode (``vals``: their values, in order; ``fmts``: the maps' BTF programs,
         cprint.FormatRun or None): one ``(block, start, end, values, fmts)`` part for C
-        when the block's lines are all scanned and the output is compact, else each
+        when the block's lines are all scanned (compact or pretty), else each
         item through the JSON writer, a lookup's output as the reference's
         (:func:`.output.element_json`, with a ``"formatted"`` member by its program)."""
         kept = blk.words or {}
-        if not self.pretty and not any(i in kept for i in range(a, a + cnt)):
+        if not any(i in kept for i in range(a, a + cnt)):
             return [(blk, a, a + cnt, vals, fmts)]
         from .output import hex_json  # start-up: -j only
 
@@ -187,7 +181,7 @@ class JsonBatch(RunState):
                 if fmts is not None and fmts[m] is not None:
                     output["formatted"] = cprint.FormattedEntry(fmts[m], key, value)
                 at += ref.value_size
-            out.append(self._item({"command": op_words(blk, i, data), "output": output}))
+            out.append(self._item({"command": _words(op_words(blk, i, data)), "output": output}))
         return out
 
     def _op_words(self, blk: OpBlock, i: int) -> list[str]:
@@ -200,6 +194,14 @@ class JsonBatch(RunState):
             self._json_items.append((index, output))
             self._json_pending += 1
             self._json_stream()
+
+
+def _words(words: list[str]) -> Any:
+    """A command's words as the JSON writer writes them: one token (json_writer's
+    StringArray), the same text as the list."""
+    from ..json_writer import StringArray  # start-up: -j only
+
+    return StringArray(words)
 
 
 def _text_writer(out: Any) -> Any:

@@ -63,3 +63,22 @@ def test_write_to_writes_what_getvalue_holds(parts, big):
     w.write_to(out, big)
     assert out.getvalue() == w.getvalue()
     assert all(p in writes for p in parts if len(p) >= big)
+
+
+@given(
+    st.lists(st.lists(st.text(max_size=8), max_size=6), min_size=1, max_size=4),
+    st.integers(0, 3),
+    st.booleans(),
+)
+def test_string_array_writes_what_the_list_writes(lists, depth, pretty):
+    """json_writer.StringArray (a batch item's command words as one token, each word
+    quoted once) writes the same text as the list of strings it stands for."""
+    from bpfmaps.json_writer import StringArray
+
+    def doc(arr):
+        v = {"command": [arr(x) for x in lists], "output": None}
+        for _ in range(depth):
+            v = [{"values": v}, 2]
+        return v
+
+    assert render_json(doc(StringArray), pretty) == render_json(doc(list), pretty)

@@ -1,6 +1,7 @@
-"""The C writer of compact ``-j`` items for scanned lines (``bpfm_json_nulls``) against the JSON writer over the words cut from the same lines, for lines
-with any mix of separators (spaces, tabs, CR), leading and trailing blanks and
-comments."""
+"""The C writers of ``-j`` items for scanned lines (compact ``bpfm_json_nulls``, and
+``bpfm_json_pretty``: bpftool's -jp layout, lookups' outputs with BTF ``formatted``
+objects) against the JSON writer over the words cut from the same lines, for lines with
+any mix of separators (spaces, tabs, CR), leading and trailing blanks and comments."""
 
 from __future__ import annotations
 
@@ -114,3 +115,73 @@ def test_json_write_is_json_nulls(monkeypatch, buf):
     assert b"".join(chunks) == want
     assert max(len(c) for c in chunks) <= buf
     assert (len(chunks) > 10) == (buf < 100_000)
+
+
+def _pretty_case(lines, vals_seed, with_btf):
+    """(C pretty items, what the JSON writer writes) of the scanned ``lines``, their
+    lookups' values drawn from ``vals_seed`` (and with_btf: formatted by a program)."""
+    import random
+
+    from bpfmaps import btf as B
+    from bpfmaps.bpftool.output import hex_json
+    from bpfmaps.bpftool.plan import LOOKUP
+    from bpfmaps.btf.dumper import Formatted
+    from bpfmaps.btf.fmtprog import compile_entry
+    from bpfmaps.btf.writer import BTFWriter
+    from bpfmaps.types import MapInfo, MapType
+
+    data = "".join(lines).encode()
+    items = list(parse_batch(data, _resolver, file="f"))
+    assert len(items) == 1 and items[0].taken == len(lines)
+    blk = items[0]
+    rnd = random.Random(vals_seed)
+    fmts = None
+    if with_btf:
+        w = BTFWriter()
+        u32 = w.add_int("unsigned int", 4)
+        ch = w.add_int("char", 1, signed=True)
+        arr = w.add_array(ch, 2, u32)
+        val = w.add_struct("v", 4, [("n", w.add_int("short", 2, signed=True), 0), ("s", arr, 16)])
+        btf = B.parse(w.encode())
+        info = MapInfo(id=7, type=MapType.HASH, key_size=4, value_size=4, max_entries=9,
+                       btf_id=1, btf_key_type_id=u32, btf_value_type_id=val)  # fmt: skip
+        fmts = [cprint.FormatRun(compile_entry(btf, info, 4, 1, plain=False), 0, False)]
+    vals = b""
+    objs = []
+    for i in range(blk.count):
+        kind, _, _m, _, ko, _, _ = blk.op(i)
+        output = None
+        if kind == LOOKUP:
+            key = bytes(memoryview(blk.keys)[ko : ko + 4])
+            v = bytes(rnd.choice([0, 0x41, 0x22, 0x5C, 7, 255]) for _ in range(4))
+            vals += v
+            output = {"key": hex_json(key), "value": hex_json(v)}
+            if fmts is not None:
+                output["formatted"] = Formatted(btf, info, key, v, 1)
+        objs.append({"command": op_words(blk, i, data), "output": output})
+    chunks: list[bytes] = []
+    cprint.json_write_items(data, blk, 0, blk.count, vals, lambda c: chunks.append(bytes(c)),
+                            fmts, pretty=True)  # fmt: skip
+    got = b"".join(chunks).decode("ascii")
+    return "[" + got + "\n]", render_json(objs, pretty=True)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(_line(), min_size=1, max_size=12), st.integers(0, 99), st.booleans())
+def test_pretty_items_are_the_json_writer(lines, seed, with_btf):
+    """bpftool's -jp items in C (``bpfm_json_pretty``): updates and deletes with null
+    outputs, lookups with their key and value (and a map's BTF ``formatted`` object at
+    its depth), the same text as the JSON writer's array of those items."""
+    got, want = _pretty_case(lines, seed, with_btf)
+    assert got == want
+
+
+def test_pretty_null_items_are_the_json_writer():
+    """json_write(pretty=True) of updates only: the null items' -jp layout."""
+    lines = ["map update id 7 key 1 2 3 4 value 5 6 7 8\n", " map delete id 7 key 1 2 3 4 # x\n"]
+    data = "".join(lines).encode()
+    blk = list(parse_batch(data, _resolver, file="f"))[0]
+    chunks: list[bytes] = []
+    assert cprint.json_write(data, blk, 0, blk.count, lambda c: chunks.append(bytes(c)), True)
+    objs = [{"command": op_words(blk, i, data), "output": None} for i in range(blk.count)]
+    assert "[" + b"".join(chunks).decode() + "\n]" == render_json(objs, pretty=True)
