@@ -29,6 +29,8 @@ run; it skips runpy's imports, about 2 ms).  Shapes (N lines unless said otherwi
   ``json-dump``, ``lookup`` and ``json-lookup`` on hash maps with BTF (key ``unsigned long
   long``, value ``struct val { unsigned int a, b; unsigned long long c[3]; }``): both
   tools print the entries formatted from the BTF (on request too);
+* ``jp``, ``jp-lookup``, ``btf-jp-lookup``: the ``json``, ``json-lookup`` and
+  ``btf-json-lookup`` files with ``-jp`` (bpftool's pretty JSON) on both tools (on request);
 * ``user``: a 513-line file like the user's (512 + 1 updates, two maps): ``python -m
   bpfmaps`` and the installed ``bpfmaps`` command (the one next to ``sys.executable``,
   when there is one: ``pip install .`` of this tree), each against a bare ``python -c
@@ -77,6 +79,9 @@ EXTRA_SHAPES = (
     "btf-json-dump",
     "btf-lookup",
     "btf-json-lookup",
+    "jp",
+    "jp-lookup",
+    "btf-jp-lookup",
 )
 #: the shapes whose file is one ``map dump`` of a map holding N/2 entries
 DUMP_SHAPES = ("dump", "json-dump", "percpu-dump", "percpu-json-dump", "btf-dump", "btf-json-dump")
@@ -90,9 +95,12 @@ JSON_SHAPES = (
     "btf-json-dump",
     "btf-json-lookup",
 )
+#: the shapes run with -jp (bpftool's pretty JSON), a subset of JSON_SHAPES
+PRETTY_SHAPES = ("jp", "jp-lookup", "btf-jp-lookup")
+JSON_SHAPES += PRETTY_SHAPES
 #: the shapes on hash maps with BTF (key ``unsigned long long``, value ``struct val { __u32
 #: a, b; __u64 c[3]; }``, as a loader's map has it): bpftool prints their entries formatted
-BTF_SHAPES = ("btf-dump", "btf-json-dump", "btf-lookup", "btf-json-lookup")
+BTF_SHAPES = ("btf-dump", "btf-json-dump", "btf-lookup", "btf-json-lookup", "btf-jp-lookup")
 _ZEROS = "00 " * 24
 
 
@@ -116,7 +124,8 @@ def make_file(shape: str, n: int, mid, mid2) -> str:
         return "".join(_update(mid, i) for i in order)
     if shape in DUMP_SHAPES:
         return f"map dump id {mid}\n"
-    if shape in ("lookup", "json-lookup", "percpu-lookup", "btf-lookup", "btf-json-lookup"):
+    if shape in ("lookup", "json-lookup", "percpu-lookup", "btf-lookup", "btf-json-lookup",
+                 "jp-lookup", "btf-jp-lookup"):  # fmt: skip
         return "".join(
             _update(mid, i // 2)
             if i % 2 == 0
@@ -143,7 +152,7 @@ def make_file(shape: str, n: int, mid, mid2) -> str:
             else:
                 out.append(f"map delete id {m} key {_key_words(5 * b + j - 7)}\n")
         return "".join(out)
-    if shape == "json":
+    if shape in ("json", "jp"):
         return "".join(_update(mid, i) for i in range(n))
     if shape == "user":
         return "".join(_update(mid, i) for i in range(512)) + _update(mid2, 0)
@@ -237,7 +246,13 @@ def time_shapes(kb, env, n: int, repeats: int, shapes, path: str) -> dict:
                             )
                         rc, _ = kb.map_update_batch(fds[0], keys, vals, size, 0, 0)
                         assert rc == 0
-                    j = ["-j"] if shape in JSON_SHAPES else []
+                    j = (
+                        ["-jp"]
+                        if shape in PRETTY_SHAPES
+                        else ["-j"]
+                        if shape in JSON_SHAPES
+                        else []
+                    )
                     if tool == "bpftool":
                         cmd = ["bpftool", *j, "batch", "file", path]
                     elif tool == "python -c pass":

@@ -6,8 +6,9 @@ create, pin, freeze, help and version.  A handler makes the command's bpf(2) cal
 and reports what it prints to the runner's :class:`~bpfmaps.bpftool.output.Output`;
 a failure is raised as :class:`~bpfmaps.errors.CommandFailed` with bpftool's message
 (``shown`` when the output already said it, ``silent`` where bpftool prints nothing).
-Each handler costs its command's syscalls (``dump``: two per element; ``show``
-without a map: three per map on the system).
+Each handler costs its command's syscalls (``dump``: two per element, or one LOOKUP_BATCH per
+4096 elements of a hash or array map; ``show`` without a map: three per map on the
+system).
 """
 
 from __future__ import annotations

@@ -124,7 +124,8 @@ def dump_plain(
     (done, errno, last key, steps left), the loop here going on from that key when
     not done, or None (the map is walked here).
 
-    Cost: one GET_NEXT_KEY + LOOKUP per element, O(bytes printed)."""
+    Cost: one GET_NEXT_KEY + LOOKUP per element (the walk in C: one LOOKUP_BATCH per 4096
+    elements of a hash or array map), O(bytes printed)."""
     w = JsonWriter(pretty=True)
     multi = len(maps) > 1
     if multi:
