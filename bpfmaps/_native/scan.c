@@ -1241,21 +1241,12 @@ __attribute__((target("ssse3"))) static char *json_words_simd(char *o, const uns
 #endif
 
 /* bpftool's compact JSON item of the scanned line at p (see bpfm_json_nulls) at o. */
+static char *json_line_words(char *o, const unsigned char *p, const unsigned char *end);
+
 static char *json_item(char *o, const unsigned char *p, const unsigned char *end)
 {
     o = PUT(o, "{\"command\":[");
-    while (p < end && cls[*p] == 1)
-        p++;
-    if (p < end && cls[*p] == 0) {
-        *o++ = '"';
-#if defined(__x86_64__) && defined(__GNUC__)
-        if (json_simd)
-            o = json_words_simd(o, p, end);
-        else
-#endif
-            o = json_words_scalar(o, p, end, 0);
-        *o++ = '"';
-    }
+    o = json_line_words(o, p, end);
     return PUT(o, "],\"output\":null}");
 }
 

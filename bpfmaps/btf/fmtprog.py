@@ -146,6 +146,20 @@ class _Compiler:
             self.op(_HEXARR | src, self.read(src, off, n), n, out=1 + 7 * n)
         self.end("]")
 
+    def percpu(self, ncpus: int, value: Any) -> None:
+        """A per-CPU entry's ``"values": [{"cpu": i, "value": ...}, ...]``, each value
+        written by ``value(i)``."""
+        self.name("values")
+        self.begin("[")
+        for i in range(ncpus):
+            self.begin("{")
+            self.name("cpu")
+            self.token(str(i))
+            self.name("value")
+            value(i)
+            self.end("}")
+        self.end("]")
+
     # -- the dumper's walk --------------------------------------------------------
     def do_type(self, tid: int, bit_offset: int, src: int, off: int, depth: int) -> None:
         types = self.types
@@ -328,16 +342,7 @@ def compile_entry(
             c.name("key")
             c.hexarr(0, 0, key_size)
             if percpu:
-                c.name("values")
-                c.begin("[")
-                for i in range(ncpus):
-                    c.begin("{")
-                    c.name("cpu")
-                    c.token(str(i))
-                    c.name("value")
-                    c.hexarr(SRC_VALUE, i * step, info.value_size)
-                    c.end("}")
-                c.end("]")
+                c.percpu(ncpus, lambda i: c.hexarr(SRC_VALUE, i * step, info.value_size))
             else:
                 c.name("value")
                 c.hexarr(SRC_VALUE, 0, info.value_size)
@@ -351,16 +356,7 @@ def compile_entry(
             c.name("value")
             c.do_type(vid, 0, SRC_VALUE, 0, 0)
         else:
-            c.name("values")
-            c.begin("[")
-            for i in range(ncpus):
-                c.begin("{")
-                c.name("cpu")
-                c.token(str(i))
-                c.name("value")
-                c.do_type(vid, 0, SRC_VALUE, i * step, 0)
-                c.end("}")
-            c.end("]")
+            c.percpu(ncpus, lambda i: c.do_type(vid, 0, SRC_VALUE, i * step, 0))
         c.end("}")
         if hex_members:
             c.end("}")
