@@ -1344,59 +1344,6 @@ static char *json_hex(char *o, const unsigned char *d, uint32_t n)
     return o;
 }
 
-int bpfm_json_items(const char *cbuf, uint64_t len, const struct bpfm_op *ops, uint32_t n,
-                    const char *keys, const uint32_t *key_size, const uint32_t *value_size,
-                    struct bpfm_fmt_prog **fmts, const char *vals, uint64_t *vals_used,
-                    char *out, uint64_t cap, uint64_t *used)
-{
-    const unsigned char *buf = (const unsigned char *)cbuf;
-    uint64_t u = 0, v = *vals_used;
-    uint32_t i;
-
-#if defined(__x86_64__) && defined(__GNUC__)
-    pthread_once(&json_once, json_init);
-#endif
-    for (i = 0; i < n; i++) {
-        const struct bpfm_op *op = ops + i;
-        const unsigned char *l = buf + op->pos;
-        const unsigned char *nl = memchr(l, '\n', len - op->pos);
-        uint64_t need = (uint64_t)((nl ? nl : buf + len) - l) * 3 + 128;
-        char *o = out + u;
-
-        struct bpfm_fmt_prog *fmt =
-            op->kind == BPFM_OP_LOOKUP && fmts ? fmts[op->map] : (struct bpfm_fmt_prog *)0;
-
-        if (op->kind == BPFM_OP_LOOKUP)
-            need += 7 * ((uint64_t)key_size[op->map] + value_size[op->map]) + 64;
-        if (fmt)
-            need += fmt->need + 16;
-        if (u + need > cap)
-            break;
-        if (i)
-            *o++ = ',';
-        o = json_item(o, l, buf + len);
-        if (op->kind == BPFM_OP_LOOKUP) {
-            o -= 5; /* the item ends "null}": its output instead */
-            o = PUT(o, "{\"key\":[");
-            o = json_hex(o, (const unsigned char *)keys + op->key_off, key_size[op->map]);
-            o = PUT(o, "],\"value\":[");
-            o = json_hex(o, (const unsigned char *)vals + v, value_size[op->map]);
-            if (fmt) { /* a map with BTF: its "formatted" object (compact) */
-                o = PUT(o, "],\"formatted\":");
-                fmt->sep = 0;
-                o += bpfm_fmt_run(fmt, keys + op->key_off, vals + v, o);
-                o = PUT(o, "}}");
-            } else {
-                o = PUT(o, "]}}");
-            }
-            v += value_size[op->map];
-        }
-        u = (uint64_t)(o - out);
-    }
-    *used = u;
-    *vals_used = v;
-    return (int)i;
-}
 
 /* n spaces at o */
 static inline char *indent(char *o, int n)
@@ -1437,10 +1384,46 @@ static char *json_hex_pretty(char *o, const unsigned char *d, uint32_t n, int in
     return o;
 }
 
-int bpfm_json_pretty(const char *cbuf, uint64_t len, const struct bpfm_op *ops, uint32_t n,
-                     const char *keys, const uint32_t *key_size, const uint32_t *value_size,
-                     struct bpfm_fmt_prog **fmts, const char *vals, uint64_t *vals_used,
-                     char *out, uint64_t cap, uint64_t *used)
+/* one compact item's output at o: a lookup's {"key":..,"value":..[,"formatted":..]} */
+static char *item_output_compact(char *o, const unsigned char *key, uint32_t ks,
+                                 const unsigned char *val, uint32_t vs,
+                                 struct bpfm_fmt_prog *fmt)
+{
+    o = PUT(o, "{\"key\":[");
+    o = json_hex(o, key, ks);
+    o = PUT(o, "],\"value\":[");
+    o = json_hex(o, val, vs);
+    *o++ = ']';
+    if (fmt) { /* a map with BTF: its "formatted" object (compact) */
+        o = PUT(o, ",\"formatted\":");
+        fmt->sep = 0;
+        o += bpfm_fmt_run(fmt, (const char *)key, (const char *)val, o);
+    }
+    *o++ = '}';
+    return o;
+}
+
+/* the same in bpftool's -jp layout, as the output member of a batch item */
+static char *item_output_pretty(char *o, const unsigned char *key, uint32_t ks,
+                                const unsigned char *val, uint32_t vs,
+                                struct bpfm_fmt_prog *fmt)
+{
+    o = PUT(o, "{\n            \"key\": ");
+    o = json_hex_pretty(o, key, ks, 12);
+    o = PUT(o, ",\n            \"value\": ");
+    o = json_hex_pretty(o, val, vs, 12);
+    if (fmt) { /* a map with BTF: its "formatted" object at depth 3 */
+        o = PUT(o, ",\n            \"formatted\": ");
+        fmt->sep = 0;
+        o += bpfm_fmt_run(fmt, (const char *)key, (const char *)val, o);
+    }
+    return PUT(o, "\n        }");
+}
+
+int bpfm_json_items(const char *cbuf, uint64_t len, const struct bpfm_op *ops, uint32_t n,
+                    int pretty, const char *keys, const uint32_t *key_size,
+                    const uint32_t *value_size, struct bpfm_fmt_prog **fmts, const char *vals,
+                    uint64_t *vals_used, char *out, uint64_t cap, uint64_t *used)
 {
     const unsigned char *buf = (const unsigned char *)cbuf;
     uint64_t u = 0, v = vals_used ? *vals_used : 0;
@@ -1456,7 +1439,7 @@ int bpfm_json_pretty(const char *cbuf, uint64_t len, const struct bpfm_op *ops, 
         int look = vals && op->kind == BPFM_OP_LOOKUP;
         struct bpfm_fmt_prog *fmt = look && fmts ? fmts[op->map] : (struct bpfm_fmt_prog *)0;
         uint64_t need = (uint64_t)((nl ? nl : buf + len) - l) * 3 + 160;
-        char *o = out + u;
+        char *o = out + u, *w;
 
         if (look)
             need += 7 * ((uint64_t)key_size[op->map] + value_size[op->map]) + 96;
@@ -1466,33 +1449,26 @@ int bpfm_json_pretty(const char *cbuf, uint64_t len, const struct bpfm_op *ops, 
             break;
         if (i)
             *o++ = ',';
-        o = PUT(o, "{\n        \"command\": [");
-        {
-            char *w = o;
-
-            o = json_line_words(o, l, buf + len);
-            if (o != w) {
-                *o++ = '\n';
-                o = indent(o, 8);
-            }
+        o = pretty ? PUT(o, "{\n        \"command\": [") : PUT(o, "{\"command\":[");
+        w = o;
+        o = json_line_words(o, l, buf + len);
+        if (pretty && o != w) {
+            *o++ = '\n';
+            o = indent(o, 8);
         }
-        o = PUT(o, "],\n        \"output\": ");
+        o = pretty ? PUT(o, "],\n        \"output\": ") : PUT(o, "],\"output\":");
         if (!look) {
-            o = PUT(o, "null\n    }");
+            o = PUT(o, "null");
         } else {
-            o = PUT(o, "{\n            \"key\": ");
-            o = json_hex_pretty(o, (const unsigned char *)keys + op->key_off,
-                                key_size[op->map], 12);
-            o = PUT(o, ",\n            \"value\": ");
-            o = json_hex_pretty(o, (const unsigned char *)vals + v, value_size[op->map], 12);
-            if (fmt) { /* a map with BTF: its "formatted" object at depth 3 */
-                o = PUT(o, ",\n            \"formatted\": ");
-                fmt->sep = 0;
-                o += bpfm_fmt_run(fmt, keys + op->key_off, vals + v, o);
-            }
-            o = PUT(o, "\n        }\n    }");
-            v += value_size[op->map];
+            const unsigned char *k = (const unsigned char *)keys + op->key_off;
+            const unsigned char *d = (const unsigned char *)vals + v;
+            uint32_t ks = key_size[op->map], vs = value_size[op->map];
+
+            o = pretty ? item_output_pretty(o, k, ks, d, vs, fmt)
+                       : item_output_compact(o, k, ks, d, vs, fmt);
+            v += vs;
         }
+        o = pretty ? PUT(o, "\n    }") : PUT(o, "}");
         u = (uint64_t)(o - out);
     }
     *used = u;

@@ -171,23 +171,14 @@ int bpfm_dump_print(int fd, uint32_t key_size, uint32_t value_size, uint32_t ncp
  * keys + key_off of key_size[op.map] bytes, its value the next value_size[op.map]
  * bytes of vals from *vals_used (which it advances): the values bpfm_exec_print copied
  * with plain 2; fmts (may be NULL) [op.map] not NULL: a map with BTF, whose output
- * also has "formatted": the object its compact program prints (btffmt.h).  Writes at
- * most cap bytes to out (*used); returns the ops written. */
+ * also has "formatted": the object its program prints (btffmt.h; set to depth 3 and
+ * pretty for pretty items).  pretty: bpftool's -jp layout of the items (members
+ * indented 8 spaces, "}" after 4); vals NULL: every op's output null (vals_used may be
+ * NULL then).  Writes at most cap bytes to out (*used); returns the ops written. */
 int bpfm_json_items(const char *buf, uint64_t len, const struct bpfm_op *ops, uint32_t n,
-                    const char *keys, const uint32_t *key_size, const uint32_t *value_size,
-                    struct bpfm_fmt_prog **fmts, const char *vals, uint64_t *vals_used,
-                    char *out, uint64_t cap,
-                    uint64_t *used);
-
-/* bpfm_json_items in bpftool's pretty layout (-jp): each item as its writer lays out
- * an object of the batch array ("{", members indented 8 spaces, "}" after 4), separated
- * by ","; vals NULL: every op's output null (vals_used may be NULL then).  A program in
- * fmts runs at the depth and layout it is set to (the caller's: depth 3, pretty).
- * Writes at most cap bytes to out (*used); returns the ops written. */
-int bpfm_json_pretty(const char *buf, uint64_t len, const struct bpfm_op *ops, uint32_t n,
-                     const char *keys, const uint32_t *key_size, const uint32_t *value_size,
-                     struct bpfm_fmt_prog **fmts, const char *vals, uint64_t *vals_used,
-                     char *out, uint64_t cap, uint64_t *used);
+                    int pretty, const char *keys, const uint32_t *key_size,
+                    const uint32_t *value_size, struct bpfm_fmt_prog **fmts, const char *vals,
+                    uint64_t *vals_used, char *out, uint64_t cap, uint64_t *used);
 
 /* How bpfm_exec_print runs ops on one map: plain 1 formats lookups (and getnext) in
  * bpftool's plain layout, plain 2 (JSON mode) copies each lookup's value as it is to

@@ -61,7 +61,7 @@ def json_write(
     stream's write: chunks of at most :data:`JSON_WRITE_BUF` bytes from one buffer that
     is reused once ``write`` returns (the io contract of ``write``).  False without the
     extension (nothing written).  ``pretty``: bpftool's -jp layout of the items
-    (``bpfm_json_pretty``).  Cost: O(bytes of their lines) in C, a write per MiB."""
+    (``bpfm_json_items``).  Cost: O(bytes of their lines) in C, a write per MiB."""
     return _json_run(data, block, a, b, False, JSON_WRITE_BUF, b",", write, jp=pretty)
 
 
@@ -259,7 +259,7 @@ def _json_run(
     ``emit(chunk)`` gets a view of each chunk (``sep`` in front of all but the first)
     before the next is formatted; with ``vals``, ``bpfm_json_items``: the lookups
     among the ops get their outputs from those values (and ``fmts``' programs); ``jp``:
-    bpftool's -jp layout (``bpfm_json_pretty``, with or without ``vals``).  False
+    bpftool's -jp layout (``bpfm_json_items``, with or without ``vals``).  False
     without the extension."""
     ext = extension()
     if ext is None:
@@ -289,19 +289,15 @@ def _json_run(
                     p.depth, p.pretty = (3, 1) if jp else (0, 0)
                     p.need = r.program.need(p.depth)
     while a < b:
-        if jp:
-            k = lib.bpfm_json_pretty(
-                cbuf, n, ops + a, b - a,
+        if vals is None and not jp:
+            k = lib.bpfm_json_nulls(cbuf, n, ops + a, b - a, mode, buf + ns, cap - ns, used)
+        else:
+            k = lib.bpfm_json_items(
+                cbuf, n, ops + a, b - a, int(jp),
                 *((keys, ks, vs, progs, cv, vused) if vals is not None else
                   (ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL)),
                 buf + ns, cap - ns, used,
             )  # fmt: skip
-        elif vals is None:
-            k = lib.bpfm_json_nulls(cbuf, n, ops + a, b - a, mode, buf + ns, cap - ns, used)
-        else:
-            k = lib.bpfm_json_items(
-                cbuf, n, ops + a, b - a, keys, ks, vs, progs, cv, vused, buf + ns, cap - ns, used
-            )
         emit(ffi.buffer(buf + start, used[0] + ns - start))
         start = 0
         a += k

@@ -1,5 +1,5 @@
 """The C writers of ``-j`` items for scanned lines (compact ``bpfm_json_nulls``, and
-``bpfm_json_pretty``: bpftool's -jp layout, lookups' outputs with BTF ``formatted``
+``bpfm_json_items`` with pretty: bpftool's -jp layout, lookups' outputs with BTF ``formatted``
 objects) against the JSON writer over the words cut from the same lines, for lines with
 any mix of separators (spaces, tabs, CR), leading and trailing blanks and comments."""
 
@@ -169,7 +169,7 @@ def _pretty_case(lines, vals_seed, with_btf):
 @settings(max_examples=80, deadline=None)
 @given(st.lists(_line(), min_size=1, max_size=12), st.integers(0, 99), st.booleans())
 def test_pretty_items_are_the_json_writer(lines, seed, with_btf):
-    """bpftool's -jp items in C (``bpfm_json_pretty``): updates and deletes with null
+    """bpftool's -jp items in C (``bpfm_json_items``, pretty): updates and deletes with null
     outputs, lookups with their key and value (and a map's BTF ``formatted`` object at
     its depth), the same text as the JSON writer's array of those items."""
     got, want = _pretty_case(lines, seed, with_btf)
