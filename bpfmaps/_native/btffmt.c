@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <string.h>
 #include "btffmt.h"
+#include "decimal.h"
 
 /* op codes (the low byte of code; bpfmaps/btf/fmtprog.py's OPS, checked by a test) */
 enum {
@@ -65,27 +66,13 @@ static uint64_t read_le(const unsigned char *p, uint32_t n)
     return v;
 }
 
-static char *put_u64(char *o, uint64_t v)
-{
-    char num[20];
-    int n = 0;
-
-    do {
-        num[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n)
-        *o++ = num[--n];
-    return o;
-}
-
 static char *put_s64(char *o, int64_t v)
 {
     if (v < 0) {
         *o++ = '-';
-        return put_u64(o, (uint64_t)0 - (uint64_t)v);
+        return bpfm_put_u64(o, (uint64_t)0 - (uint64_t)v);
     }
-    return put_u64(o, (uint64_t)v);
+    return bpfm_put_u64(o, (uint64_t)v);
 }
 
 static char *put_hex128(char *o, unsigned __int128 v)
@@ -167,7 +154,7 @@ uint64_t bpfm_fmt_run(struct bpfm_fmt_prog *prog, const char *key, const char *v
         case FMT_UINT:
             w_sep(&w);
             w.sep = 1;
-            w.o = put_u64(w.o, read_le(d, op->b));
+            w.o = bpfm_put_u64(w.o, read_le(d, op->b));
             break;
         case FMT_SINT:
             w_sep(&w);
@@ -241,7 +228,7 @@ uint64_t bpfm_fmt_run(struct bpfm_fmt_prog *prog, const char *key, const char *v
             w_sep(&w);
             w.sep = 1;
             if (code & FMT_JSON)
-                w.o = put_u64(w.o, v);
+                w.o = bpfm_put_u64(w.o, v);
             else if (v)
                 w.o = put_hex128(w.o, v);
             else

@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include "btffmt.h"
+#include "decimal.h"
 #include "scan.h"
 #include "../_shim.h"
 #include "../_pexec.h"
@@ -1765,21 +1766,6 @@ int bpfm_exec_print(const struct bpfm_op *ops, uint32_t count, const int *fds, c
     return 0;
 }
 
-/* "cpu": c as bpftool's jsonw_int_field writes it ("%d") */
-static char *put_uint(char *o, uint32_t x)
-{
-    char num[12];
-    int n = 0;
-
-    do {
-        num[n++] = (char)('0' + x % 10);
-        x /= 10;
-    } while (x);
-    while (n)
-        *o++ = num[--n];
-    return o;
-}
-
 /* bpftool's "values" member of a per-CPU entry (print_entry_json): one object
  * {"cpu": c, "value": [...]} a CPU, the value of CPU c at val + c * round_up(vs, 8);
  * in < 0: compact, else pretty with the entry's members indented in spaces. */
@@ -1794,7 +1780,7 @@ static char *json_percpu_values(char *o, const unsigned char *val, uint32_t vs,
             *o++ = ',';
         if (in < 0) {
             o = PUT(o, "{\"cpu\":");
-            o = put_uint(o, c);
+            o = bpfm_put_u64(o, c);
             o = PUT(o, ",\"value\":[");
             o = json_hex(o, val + (size_t)c * step, vs);
             o = PUT(o, "]}");
@@ -1803,7 +1789,7 @@ static char *json_percpu_values(char *o, const unsigned char *val, uint32_t vs,
         o = PUT(o, "{\n");
         o = indent(o, in + 8);
         o = PUT(o, "\"cpu\": ");
-        o = put_uint(o, c);
+        o = bpfm_put_u64(o, c);
         o = PUT(o, ",\n");
         o = indent(o, in + 8);
         o = PUT(o, "\"value\": [");

@@ -122,15 +122,17 @@ class BlockExecutor(_Below):
         )  # (a program takes no per-CPU map)
         return lp.open_exec_prog(fds, infos, blk.ops, blk.count, outside, lookups)
 
-    def _plain(self, t: MapTable) -> list[int]:
+    def _plain(self, t: MapTable, runs: Optional[list[Any]] = None) -> list[int]:
         """How C shows the lookups of each map of ``t`` (``bpfm_print_map.plain``): 1 in
         bpftool's hex layout (per-CPU maps too), or for a map with BTF output by its
         compiled program (:meth:`_fmt_runs`); 2 in JSON mode (the value copied as it
-        is; the JSON writer formats the item; not per-CPU maps, nor maps with BTF
-        output); 0 not at all: per-CPU maps in JSON mode, maps with BTF output in JSON
-        mode or whose program declines."""
+        is; the JSON writer formats the item, with a BTF map's "formatted" object; not
+        per-CPU maps); 0 not at all: per-CPU maps in JSON mode, maps with BTF output
+        whose program declines.  ``runs``: the maps' programs (:meth:`_fmt_runs`),
+        when the caller has them."""
         how = 2 if self.json else 1
-        runs = self._fmt_runs(t)
+        if runs is None:
+            runs = self._fmt_runs(t)
         out = []
         for m, run in zip(t.refs, runs):
             if m is None or (self.json and m.type in PERCPU_INTS):
@@ -191,7 +193,7 @@ class BlockExecutor(_Below):
         vals: list[bytes] = []  # JSON mode: the values of the lookups C ran, in op order
         if getattr(loops.of(be), "native_ops", False) and self.fast and scan.available():
             fmts = self._fmt_runs(t)
-            printer = cprint.Printer(blk, fds, self._plain(t), fmts)
+            printer = cprint.Printer(blk, fds, self._plain(t, fmts), fmts)
             if self.json:
                 write = vals.append
         while a < b:
