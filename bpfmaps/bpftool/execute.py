@@ -113,26 +113,20 @@ class BlockExecutor(_Below):
         # the maps whose lookups the printer's loop prints (_exec_ops): the program
         # takes those lookups too
         lookups = (
-            [
-                bool(x) and m.type not in PERCPU_INTS and not _has_btf_output(m)
-                for x, m in zip(self._plain(t), t.refs)
-            ]
+            [m is not None and m.type not in PERCPU_INTS and not _has_btf_output(m) for m in t.refs]
             if self.fast and scan.available()
             else None
-        )  # (a program takes no per-CPU map)
+        )  # (a program takes no per-CPU map, nor a map with BTF output)
         return lp.open_exec_prog(fds, infos, blk.ops, blk.count, outside, lookups)
 
-    def _plain(self, t: MapTable, runs: Optional[list[Any]] = None) -> list[int]:
+    def _plain(self, t: MapTable, runs: list[Any]) -> list[int]:
         """How C shows the lookups of each map of ``t`` (``bpfm_print_map.plain``): 1 in
         bpftool's hex layout (per-CPU maps too), or for a map with BTF output by its
-        compiled program (:meth:`_fmt_runs`); 2 in JSON mode (the value copied as it
-        is; the JSON writer formats the item, with a BTF map's "formatted" object; not
-        per-CPU maps); 0 not at all: per-CPU maps in JSON mode, maps with BTF output
-        whose program declines.  ``runs``: the maps' programs (:meth:`_fmt_runs`),
-        when the caller has them."""
+        compiled program (``runs[i]``, :meth:`_fmt_run`); 2 in JSON mode (the value
+        copied as it is; the JSON writer formats the item, with a BTF map's
+        "formatted" object; not per-CPU maps); 0 not at all: per-CPU maps in JSON mode,
+        maps with BTF output without a program (declined, or not compiled yet)."""
         how = 2 if self.json else 1
-        if runs is None:
-            runs = self._fmt_runs(t)
         out = []
         for m, run in zip(t.refs, runs):
             if m is None or (self.json and m.type in PERCPU_INTS):
@@ -143,25 +137,27 @@ class BlockExecutor(_Below):
                 out.append(how)
         return out
 
-    def _fmt_runs(self, t: MapTable) -> list[Any]:
-        """Each map's compiled BTF entry program (cprint.FormatRun) for its lookups
+    def _fmt_pending(self, t: MapTable) -> set[int]:
+        """The maps of ``t`` whose lookups C could print by a compiled BTF entry
+        program (:meth:`_fmt_run`): BTF output, an fd, not per-CPU in JSON mode.  Their
+        programs are compiled on their first lookup (:meth:`_exec_ops`), so a block
+        without lookups on them loads no BTF at all.  Cost: O(maps)."""
+        return {
+            i
+            for i, m in enumerate(t.refs)
+            if m is not None
+            and _has_btf_output(m)
+            and m.fd >= 0
+            and not (self.json and m.type in PERCPU_INTS)
+        }
+
+    def _fmt_run(self, m: Any) -> Any:
+        """The map's compiled BTF entry program (cprint.FormatRun) for its lookups
         printed in C (plain: the pretty object; JSON: the compact ``"formatted"``
-        object, which the JSON writer adds to the output), or None (no BTF output, a
-        per-CPU map in JSON mode, a declined type)."""
-        runs: list[Any] = []
-        for m in t.refs:
-            run = None
-            if (
-                m is not None
-                and _has_btf_output(m)
-                and m.fd >= 0
-                and not (self.json and m.type in PERCPU_INTS)
-            ):
-                btf = self._btf_of(m.info)
-                if btf is not None:
-                    run = self._entry_run(m, btf)
-            runs.append(run)
-        return runs
+        object, which the JSON writer adds to the output), or None (no BTF, a declined
+        type).  Cost: the map's BTF read and compiled once a run (cached)."""
+        btf = self._btf_of(m.info)
+        return None if btf is None else self._entry_run(m, btf)
 
     def _block_fds(self, blk: OpBlock, line: int) -> list[int]:
         fds = []
@@ -189,10 +185,12 @@ class BlockExecutor(_Below):
         be = self.backend
         printer = None
         fmts: Optional[list[Any]] = None
+        pending: set[int] = set()  # maps with BTF output whose program is not asked for yet
         write: Callable[[Any], Any] = self.out.write
         vals: list[bytes] = []  # JSON mode: the values of the lookups C ran, in op order
         if getattr(loops.of(be), "native_ops", False) and self.fast and scan.available():
-            fmts = self._fmt_runs(t)
+            fmts = [None] * len(t.refs)
+            pending = self._fmt_pending(t)
             printer = cprint.Printer(blk, fds, self._plain(t, fmts), fmts)
             if self.json:
                 write = vals.append
@@ -219,6 +217,17 @@ class BlockExecutor(_Below):
                     f"{'update' if kind == UPDATE else 'delete'} failed: {strerror(-rc)}",
                     -rc,
                 )
+            if rc == 1 and pending and self._first_btf_lookup(blk, i, pending):
+                # the first lookup on a map with BTF output: its program, then on in C
+                # from this op (the items before keep the programs they were run with)
+                m = blk.op(i)[2]
+                pending.discard(m)
+                fmts = list(fmts or ())
+                fmts[m] = self._fmt_run(t.refs[m])
+                if fmts[m] is not None:
+                    printer = cprint.Printer(blk, fds, self._plain(t, fmts), fmts)
+                    a = i
+                    continue
             if rc == 1:  # a lookup, getnext or pop: here, with its output
                 self._exec_query(blk, i)
                 i += 1
@@ -226,6 +235,12 @@ class BlockExecutor(_Below):
             # the stop and closed-stdout checks)
             a = i
             self._tick()
+
+    @staticmethod
+    def _first_btf_lookup(blk: OpBlock, i: int, pending: set[int]) -> bool:
+        """Op i is a lookup on a map of ``pending`` (:meth:`_fmt_pending`)."""
+        kind, _, m, _, _, _, _ = blk.op(i)
+        return kind == LOOKUP and m in pending
 
     def _exec_query(self, blk: OpBlock, i: int) -> None:
         from .parsed import GetNext, Lookup, Pop  # start-up: a plain batch file has no query

@@ -18,6 +18,7 @@ import os
 import random
 import struct
 import subprocess
+import sys
 
 import pytest
 
@@ -427,3 +428,84 @@ def test_batch_lookups_of_btf_maps(pins, bpftool_bin, tmp_path, monkeypatch, mod
     floats = _lookup_file(tmp_path, pins, ["bt_floats"])
     assert ours([*mode, "batch", "file", floats])[0] != 0
     assert len(reached) == len(raw_keys(pins["bt_floats"])[:3]) + 1
+
+
+def _update_lookup_file(tmp_path, pins, names, lookups: bool) -> str:
+    """A batch file of updates of the first keys of each map (crafted values), each
+    followed by a lookup of that key when ``lookups``, then (with lookups) a key not
+    there."""
+    rnd = random.Random(5)
+    btfs: dict = {}
+    lines = []
+    for name in names:
+        with Map.from_pin(pins[name]) as m:
+            info = m.info
+            btf = btfs.setdefault(name, B.load(m))
+            for k in raw_keys(pins[name])[:3]:
+                v = bytearray(os.urandom(info.value_size))
+                craft(btf, info.btf_value_type_id, v, 0, rnd)
+                lines.append(
+                    f"map update pinned {pins[name]} key hex {k.hex(' ')} value hex {v.hex(' ')}"
+                )
+                if lookups:
+                    lines.append(f"map lookup pinned {pins[name]} key hex {k.hex(' ')}")
+    if lookups:
+        with Map.from_pin(pins[names[0]]) as m:
+            lines.append(
+                f"map lookup pinned {pins[names[0]]} key hex {('ee ' * m.key_size).strip()}"
+            )
+    path = tmp_path / ("updates-lookups.txt" if lookups else "updates.txt")
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+_UPDATABLE = ["bt_values", "bt_bitmap", "bt_strs", "bt_lpm"]  # (no per-CPU map: values)
+
+
+@pytest.mark.parametrize("mode", MODES, ids=["plain", "j", "p"])
+def test_updates_then_lookups_of_btf_maps(pins, bpftool_bin, tmp_path, monkeypatch, mode):
+    """Updates and lookups interleaved on maps with BTF: bpftool's bytes; each map's
+    BTF program is compiled once, at its first lookup (the updates before it run in C
+    without it), and every lookup but the failed last one prints in C."""
+    from bpfmaps.bpftool.commands import Commands
+    from bpfmaps.bpftool.execute import BlockExecutor
+
+    path = _update_lookup_file(tmp_path, pins, _UPDATABLE, lookups=True)
+    compiled: list = []
+    real_run = BlockExecutor._fmt_run
+    monkeypatch.setattr(
+        BlockExecutor, "_fmt_run", lambda self, m: compiled.append(m.info.name) or real_run(self, m)
+    )
+    reached: list = []
+    real = Commands._do_lookup
+    monkeypatch.setattr(Commands, "_do_lookup", lambda self, c: reached.append(c) or real(self, c))
+    a, b = theirs(bpftool_bin, [*mode, "batch", "file", path]), ours([*mode, "batch", "file", path])
+    assert (b[0], b[1]) == (a[0], a[1])
+    names = []
+    for n in _UPDATABLE:
+        with Map.from_pin(pins[n]) as m:
+            names.append(m.name)
+    assert compiled == names
+    assert len(reached) == 1  # the key that is not there
+
+
+def test_updates_of_btf_maps_load_no_btf(pins, tmp_path):
+    """A batch file of updates only, on maps with BTF, prints nothing formatted, so
+    it reads no BTF: no bpfmaps.btf module is imported (a fresh interpreter: about
+    10 ms of start-up, typing and enum among them)."""
+    path = _update_lookup_file(tmp_path, pins, _UPDATABLE, lookups=False)
+    code = (
+        "import sys\n"
+        "from bpfmaps.cli import main\n"
+        f"rc = main(['batch', 'file', {path!r}])\n"
+        "print(rc, sorted(m for m in sys.modules if m.startswith('bpfmaps.btf')))\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=root,
+        env={**os.environ, "PYTHONPATH": root},
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    with open(path) as f:
+        n = len(f.read().splitlines())
+    assert r.stdout.splitlines() == [f"processed {n} commands", "0 []"], r.stdout
