@@ -148,6 +148,12 @@ LAZY: dict[tuple[str, str], str] = {
         "bpftool.commands",
         "btf.fmtprog",
     ): "only for maps with BTF: their output programs are compiled on first use",
+    ("bpftool.state", "btf.output"): "only for maps with BTF: the plain batch path skips "
+    "the BTF modules (a lookup on such a map loads them, not the command handlers)",
+    ("bpftool.state", "btf.fmtprog"): "only for maps with BTF: their output programs are "
+    "compiled on first use",
+    ("btf.kinds", "types"): "start-up: the Kind enum is built on first use (types._enum), "
+    "so the BTF output path loads no enum",
     ("engine", "rollback"): 'start-up: snapshots and restores only for on_error="rollback", '
     "not_attempted only for a failure",
     ("engine", "dump"): "start-up: the streaming-read names (module __getattr__) only for "

@@ -143,16 +143,6 @@ class Commands(Failures):
             raise failure
         return found[0]
 
-    def _btf_of(self, info: MapInfo) -> Any:
-        """The map's value BTF (cached per BTF object), or None for maps without it."""
-        if not (info.btf_value_type_id or info.btf_vmlinux_value_type_id):
-            return None
-        if self._btf is None:
-            from ..btf.output import BTFCache
-
-            self._btf = BTFCache(self.backend)
-        return self._btf.get(info)
-
     def _formatted(self, m: MapRef, key: Optional[bytes], value: bytes) -> Any:
         """The BTF form of an element, for maps bpftool formats with BTF: in JSON mode
         the ``"formatted"`` member (a :class:`~bpfmaps.btf.dumper.Formatted`, written
@@ -174,24 +164,6 @@ class Commands(Failures):
         from ..btf.dumper import format_entry_plain
 
         return format_entry_plain(btf, info, key, value, self._ncpus)
-
-    def _entry_run(self, m: MapRef, btf: Any) -> Any:
-        """The compiled program of one entry's BTF object of ``m`` (cprint.FormatRun at
-        depth 0; plain: pretty), or None (the Python dumper prints it: no extension, a
-        type the program declines, a keyless map)."""
-        info = m.info
-        if not (self.fast and scan.available()) or info.key_size == 0:
-            return None
-        key = ("entry", info.id, info.btf_id, self.json, m.value_buf_size, self._ncpus)
-        if key not in self._fmt_progs:
-            from ..btf.fmtprog import compile_entry  # BTF maps only
-
-            program = compile_entry(btf, info, m.value_buf_size, self._ncpus, plain=not self.json)
-            run = None
-            if program is not None:
-                run = cprint.FormatRun(program, 0, not self.json or self.pretty)
-            self._fmt_progs[key] = run
-        return self._fmt_progs[key]
 
     def _do_lookup(self, c: Lookup) -> None:
         m: MapRef = c.map

@@ -18,6 +18,7 @@ import sys
 import time
 
 from ..errors import CommandFailed
+from . import cprint, scan
 from ._safety import SafeOut, SignalStop
 from .handle import Command
 
@@ -210,6 +211,38 @@ class Reports(RunState):
             "were applied, some of their output was lost\n"
         )
         return 141
+
+    # -- BTF output -----------------------------------------------------------------
+    # (here, below the executor and the command handlers, which both print entries
+    # of maps with BTF: a batch file of lookups on such maps loads bpfmaps.btf, and
+    # not the command handlers)
+    def _btf_of(self, info: Any) -> Any:
+        """The map's value BTF (cached per BTF object), or None for maps without it."""
+        if not (info.btf_value_type_id or info.btf_vmlinux_value_type_id):
+            return None
+        if self._btf is None:
+            from ..btf.output import BTFCache
+
+            self._btf = BTFCache(self.backend)
+        return self._btf.get(info)
+
+    def _entry_run(self, m: Any, btf: Any) -> Any:
+        """The compiled program of one entry's BTF object of ``m`` (cprint.FormatRun at
+        depth 0; plain: pretty), or None (the Python dumper prints it: no extension, a
+        type the program declines, a keyless map)."""
+        info = m.info
+        if not (self.fast and scan.available()) or info.key_size == 0:
+            return None
+        key = ("entry", info.id, info.btf_id, self.json, m.value_buf_size, self._ncpus)
+        if key not in self._fmt_progs:
+            from ..btf.fmtprog import compile_entry  # start-up: BTF maps only
+
+            program = compile_entry(btf, info, m.value_buf_size, self._ncpus, plain=not self.json)
+            run = None
+            if program is not None:
+                run = cprint.FormatRun(program, 0, not self.json or self.pretty)
+            self._fmt_progs[key] = run
+        return self._fmt_progs[key]
 
     # -- progress -----------------------------------------------------------------
     def _show_progress(self) -> bool:

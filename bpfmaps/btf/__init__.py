@@ -13,10 +13,21 @@ a map or a kernel BTF id talks to a backend.
 
 from __future__ import annotations
 
+from . import model as _model
 from .loader import VMLINUX_PATH, load, load_bytes, load_file, load_id, load_map, vmlinux
-from .model import *  # noqa: F403
 from .model import __all__ as _model_all
 from .parse import elf_btf_section, parse
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .model import *  # noqa: F403
+else:
+    # every name of the model but Kind, an enum built on first use (the model's
+    # __getattr__, reached through this package's): importing bpfmaps.btf loads
+    # neither enum nor typing (see bpfmaps.btf.kinds)
+    globals().update({n: getattr(_model, n) for n in _model_all if n != "Kind"})
 
 __all__ = [
     *_model_all,
@@ -30,3 +41,14 @@ __all__ = [
     "parse",
     "vmlinux",
 ]
+
+
+def _lazy(name: str) -> Any:
+    """``Kind`` (the package's ``__getattr__``, PEP 562), built on first use."""
+    if name == "Kind":
+        return globals().setdefault("Kind", _model.Kind)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+if not TYPE_CHECKING:  # (hidden from type checkers: they see the import above)
+    __getattr__ = _lazy

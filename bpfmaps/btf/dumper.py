@@ -39,11 +39,16 @@ from __future__ import annotations
 import errno
 import math
 import struct
-from typing import Any, Optional
 
 from ..json_writer import JsonWriter, quote
-from ..types import PERCPU_TYPES
-from .model import BTF, Kind
+from ..types import PERCPU_INTS
+from .kinds import KIND as Kind  # (the numbers as plain ints: no enum built)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (annotations only: the output path loads no typing)
+    from typing import Any, Optional
+
+    from .model import BTF
 
 __all__ = ["Formatted", "dump_entry", "dump_value", "format_entry_plain"]
 
@@ -153,7 +158,7 @@ class _Dumper:
         if self.budget < 0:
             return -EINVAL
         t = self.btf.types[tid]
-        k = t.kind
+        k = t._kind
         w = self.w
         if k == _K_INT:
             return self.dump_int(t, bit_offset, data, off)
@@ -243,13 +248,13 @@ class _Dumper:
         types = self.btf.types
         depth = 0
         t = types[tid]
-        while depth < _MAX_DEPTH and t.kind != _K_UNKN and (t.kind in _RESOLVED):
+        while depth < _MAX_DEPTH and t._kind != _K_UNKN and (t._kind in _RESOLVED):
             tid = t.type_id  # type: ignore[attr-defined]
             if not 0 <= tid < len(types):
                 return -EINVAL
             t = types[tid]
             depth += 1
-        if depth == _MAX_DEPTH or t.kind == _K_UNKN:
+        if depth == _MAX_DEPTH or t._kind == _K_UNKN:
             return -EINVAL
         return tid
 
@@ -310,7 +315,7 @@ class _Dumper:
         types = self.btf.types
         e = types[t.type_id] if 0 <= t.type_id < len(types) else None
         hops = 0
-        while e is not None and e.kind in (
+        while e is not None and e._kind in (
             _K_VOLATILE,
             _K_CONST,
             _K_RESTRICT,
@@ -320,7 +325,7 @@ class _Dumper:
             if hops > _MAX_DEPTH:
                 return False
             e = types[e.type_id] if 0 <= e.type_id < len(types) else None
-        if e is None or e.kind != _K_INT or e.size != 1:
+        if e is None or e._kind != _K_INT or e.size != 1:
             return False
         if e.encoding != 2 and e.name != "char":
             return False
@@ -367,7 +372,7 @@ def dump_entry(
             return ret
     vid = info.btf_vmlinux_value_type_id or info.btf_value_type_id
     value = bytes(value)
-    if info.type not in PERCPU_TYPES:
+    if info.raw_type not in PERCPU_INTS:
         w.name("value")
         ret = d.do_type(vid, 0, value, 0)
     else:

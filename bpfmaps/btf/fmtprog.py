@@ -15,12 +15,17 @@ Pure Python, no compiled code.  Cost: O(the types' printed size) once a map.
 
 from __future__ import annotations
 
-from array import array
-from typing import Any, Optional
+import struct
 
 from ..json_writer import quote
-from ..types import PERCPU_TYPES
-from .model import BTF, Kind
+from ..types import PERCPU_INTS
+from .kinds import KIND as Kind  # (the numbers as plain ints: no enum built)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (annotations only: the output path loads no typing)
+    from typing import Any, Optional
+
+    from .model import BTF
 
 __all__ = ["MAX_OPS", "OPS", "Program", "compile_entry"]
 
@@ -48,8 +53,6 @@ JSON = 0x10000
 #: the most ops a program may have (a value of 4096 bytes is far below it)
 MAX_OPS = 1 << 18
 _MAX_DEPTH = 32
-#: the array type code of a C uint32_t
-_U32 = "I" if array("I").itemsize == 4 else "L"
 
 _K = Kind
 _MODIFIERS = frozenset((_K.TYPEDEF, _K.VOLATILE, _K.CONST, _K.RESTRICT))
@@ -92,7 +95,7 @@ class _Compiler:
         self.mode = 0 if plain else JSON
         self.sizes = sizes  # (key bytes, value buffer bytes)
         self.budget = budget
-        self.ops: array[int] = array(_U32)
+        self.ops: list[int] = []  # (packed as native uint32 at the end: compile_entry)
         self.lits = bytearray()
         self._lit: dict[str, tuple[int, int]] = {}
         self.depth = 0  # relative to the run's start
@@ -169,7 +172,7 @@ class _Compiler:
         if self.budget < 0:
             raise _Decline
         t: Any = types[tid]
-        k = t.kind
+        k = t._kind
         if k == _K.INT:
             return self.int_(t, bit_offset, src, off)
         if k in _MODIFIERS:
@@ -217,13 +220,13 @@ class _Compiler:
         types = self.types
         depth = 0
         t: Any = types[tid]
-        while depth < _MAX_DEPTH and t.kind != _K.UNKN and t.kind in _RESOLVED:
+        while depth < _MAX_DEPTH and t._kind != _K.UNKN and t._kind in _RESOLVED:
             tid = t.type_id
             if not 0 <= tid < len(types):
                 raise _Decline
             t = types[tid]
             depth += 1
-        if depth == _MAX_DEPTH or t.kind == _K.UNKN:
+        if depth == _MAX_DEPTH or t._kind == _K.UNKN:
             raise _Decline
         return tid
 
@@ -305,12 +308,12 @@ class _Compiler:
         types = self.types
         e: Any = types[t.type_id] if 0 <= t.type_id < len(types) else None
         hops = 0
-        while e is not None and e.kind in _STR_SKIP:
+        while e is not None and e._kind in _STR_SKIP:
             hops += 1
             if hops > _MAX_DEPTH:
                 return False
             e = types[e.type_id] if 0 <= e.type_id < len(types) else None
-        if e is None or e.kind != _K.INT or e.size != 1:
+        if e is None or e._kind != _K.INT or e.size != 1:
             return False
         return bool(e.encoding == 2 or e.name == "char")
 
@@ -334,7 +337,7 @@ def compile_entry(
     Cost: O(the types' printed size), once a map; no syscall."""
     key_size = info.key_size
     c = _Compiler(btf, plain, (key_size, value_buf), 16 * (key_size + value_buf) + 4096)
-    percpu = info.type in PERCPU_TYPES
+    percpu = info.raw_type in PERCPU_INTS
     step = (info.value_size + 7) & ~7
     try:
         if hex_members:
@@ -362,4 +365,5 @@ def compile_entry(
             c.end("}")
     except _Decline:
         return None
-    return Program(c.ops.tobytes(), bytes(c.lits) or b"\0", c.base, c.eols)
+    ops = struct.pack(f"={len(c.ops)}I", *c.ops)  # (every field fits: bounded by MAX_OPS)
+    return Program(ops, bytes(c.lits) or b"\0", c.base, c.eols)

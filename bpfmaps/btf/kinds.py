@@ -5,18 +5,34 @@ all of this module and adds the :class:`~bpfmaps.btf.model.BTF` container).  Typ
 are immutable after parsing, refer to other types by id and reach their container
 through ``btf``.  Kinds with a vlen-sized list (members, values, params, vars)
 decode it on first use.  Pure Python; imports nothing compiled.
+
+:class:`Kind` is an ``enum.IntEnum`` built on first use (reading ``Type.kind`` or the
+module's ``Kind`` builds it); bpfmaps' own code uses the numbers as plain ints:
+:data:`KIND` ``.STRUCT`` is 4, and every type class has its number as ``_kind``.
 """
 
 from __future__ import annotations
 
-from enum import IntEnum
-from typing import Any, NamedTuple, Optional, Protocol
-
 from ..errors import BpfmapsError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from enum import IntEnum
+    from typing import Any, NamedTuple, Optional, Protocol
+else:
+    from .._record import NamedTuple
+
+    # Kind's class statement makes a plain class of ints; __getattr__ turns it into
+    # the enum on first use (_public), as bpfmaps.types does with MapType: importing
+    # this module loads neither enum nor typing (about 10 ms of start-up: a batch file
+    # of lookups on a map with BTF loads this module)
+    IntEnum = Protocol = object
 
 __all__ = [
     "BTFError",
     "Kind",
+    "KIND",
+    "kind_name",
     "Type",
     "Void",
     "Int",
@@ -55,6 +71,8 @@ INT_SIGNED, INT_CHAR, INT_BOOL = 1, 2, 4
 MAX_RESOLVE_DEPTH = 32
 
 LINKAGE_NAMES = {0: "static", 1: "global", 2: "extern"}
+#: Kind has been built and every type class's ``kind`` set to its member (_public)
+_KINDS_SET = False
 
 
 class BTFError(BpfmapsError, ValueError):
@@ -164,9 +182,19 @@ class Type:
     btf: TypeTable
     id: int
     name: str
-    kind: Kind = Kind.UNKN
+    if TYPE_CHECKING:
+        #: the :class:`Kind` member (at run time ``_KindOf`` until the enum is built,
+        #: then each class's member as a plain class attribute)
+        kind: Kind
+    #: the kind's BTF_KIND_* number as a plain int (what bpfmaps' own code reads)
+    _kind: int = Kind.UNKN
     #: kinds that are pure references to ``type_id`` (modifiers and typedef)
     is_modifier = False
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        if _KINDS_SET:  # a class made after Kind was built: its member now
+            cls.kind = _public("Kind")(cls._kind)
 
     def __init__(self, btf: TypeTable, id: int, name: str) -> None:
         """A type of ``btf`` with id ``id`` (the parser builds them).  O(1)."""
@@ -202,14 +230,14 @@ class Type:
         )
 
     def __hash__(self) -> int:
-        return hash((self.kind, self.id, self.name))
+        return hash((self._kind, self.id, self.name))  # (a member hashes as its int)
 
 
 class Void(Type):
     """Type id 0: ``void``."""
 
     __slots__ = ()
-    kind = Kind.UNKN
+    _kind = Kind.UNKN
 
 
 class Int(Type):
@@ -220,7 +248,7 @@ class Int(Type):
     encoding: int
     offset: int
     bits: int
-    kind = Kind.INT
+    _kind = Kind.INT
 
     def __init__(
         self, btf: TypeTable, id: int, name: str, size: int, encoding: int, offset: int, bits: int
@@ -267,14 +295,14 @@ class Ptr(_Ref):
     """BTF_KIND_PTR to ``type_id``."""
 
     __slots__ = ()
-    kind = Kind.PTR
+    _kind = Kind.PTR
 
 
 class Typedef(_Ref):
     """BTF_KIND_TYPEDEF: ``name`` for ``type_id``."""
 
     __slots__ = ()
-    kind = Kind.TYPEDEF
+    _kind = Kind.TYPEDEF
     is_modifier = True
 
 
@@ -282,7 +310,7 @@ class Volatile(_Ref):
     """BTF_KIND_VOLATILE of ``type_id``."""
 
     __slots__ = ()
-    kind = Kind.VOLATILE
+    _kind = Kind.VOLATILE
     is_modifier = True
 
 
@@ -290,7 +318,7 @@ class Const(_Ref):
     """BTF_KIND_CONST of ``type_id``."""
 
     __slots__ = ()
-    kind = Kind.CONST
+    _kind = Kind.CONST
     is_modifier = True
 
 
@@ -298,7 +326,7 @@ class Restrict(_Ref):
     """BTF_KIND_RESTRICT of ``type_id``."""
 
     __slots__ = ()
-    kind = Kind.RESTRICT
+    _kind = Kind.RESTRICT
     is_modifier = True
 
 
@@ -306,7 +334,7 @@ class TypeTag(_Ref):
     """BTF_KIND_TYPE_TAG ``name`` on ``type_id``."""
 
     __slots__ = ()
-    kind = Kind.TYPE_TAG
+    _kind = Kind.TYPE_TAG
     is_modifier = True
 
 
@@ -328,14 +356,14 @@ class Func(_Linked):
     """BTF_KIND_FUNC: ``type_id`` is its FuncProto."""
 
     __slots__ = ()
-    kind = Kind.FUNC
+    _kind = Kind.FUNC
 
 
 class Var(_Linked):
     """BTF_KIND_VAR: a variable of type ``type_id``."""
 
     __slots__ = ()
-    kind = Kind.VAR
+    _kind = Kind.VAR
 
 
 class DeclTag(_Ref):
@@ -344,7 +372,7 @@ class DeclTag(_Ref):
 
     __slots__ = ("component_idx",)
     component_idx: int
-    kind = Kind.DECL_TAG
+    _kind = Kind.DECL_TAG
 
     def __init__(
         self, btf: TypeTable, id: int, name: str, type_id: int, component_idx: int
@@ -363,7 +391,7 @@ class Array(_Ref):
     __slots__ = ("index_type_id", "nelems")
     index_type_id: int
     nelems: int
-    kind = Kind.ARRAY
+    _kind = Kind.ARRAY
 
     def __init__(
         self, btf: TypeTable, id: int, name: str, type_id: int, index_type_id: int, nelems: int
@@ -431,7 +459,7 @@ class Struct(_Flagged):
     """BTF_KIND_STRUCT of ``size`` bytes; ``members``; ``kind_flag`` (bitfield encoding)."""
 
     __slots__ = ()
-    kind = Kind.STRUCT
+    _kind = Kind.STRUCT
 
     @property
     def members(self) -> tuple[Member, ...]:
@@ -451,14 +479,14 @@ class Union(Struct):
     """BTF_KIND_UNION: as Struct."""
 
     __slots__ = ()
-    kind = Kind.UNION
+    _kind = Kind.UNION
 
 
 class Enum(_Flagged):
     """BTF_KIND_ENUM of ``size`` bytes; ``values``; ``signed`` (the kind_flag)."""
 
     __slots__ = ()
-    kind = Kind.ENUM
+    _kind = Kind.ENUM
 
     @property
     def values(self) -> tuple[EnumValue, ...]:
@@ -478,7 +506,7 @@ class Enum64(Enum):
     """BTF_KIND_ENUM64: as Enum, 64-bit values."""
 
     __slots__ = ()
-    kind = Kind.ENUM64
+    _kind = Kind.ENUM64
 
 
 class Fwd(Type):
@@ -486,7 +514,7 @@ class Fwd(Type):
 
     __slots__ = ("is_union",)
     is_union: bool
-    kind = Kind.FWD
+    _kind = Kind.FWD
 
     def __init__(self, btf: TypeTable, id: int, name: str, is_union: bool) -> None:
         """A FWD.  O(1)."""
@@ -501,7 +529,7 @@ class FuncProto(_Lazy):
 
     __slots__ = ("type_id",)
     type_id: int
-    kind = Kind.FUNC_PROTO
+    _kind = Kind.FUNC_PROTO
 
     def __init__(
         self,
@@ -534,7 +562,7 @@ class Datasec(_Lazy):
 
     __slots__ = ("size",)
     size: int
-    kind = Kind.DATASEC
+    _kind = Kind.DATASEC
 
     def __init__(
         self, btf: TypeTable, id: int, name: str, size: int, vars: Optional[Any], _dec: int = -1
@@ -561,7 +589,7 @@ class Float(Type):
 
     __slots__ = ("size",)
     size: int
-    kind = Kind.FLOAT
+    _kind = Kind.FLOAT
 
     def __init__(self, btf: TypeTable, id: int, name: str, size: int) -> None:
         """A FLOAT.  O(1)."""
@@ -573,3 +601,57 @@ class Float(Type):
 
 #: type id 0 of every BTF (``btf`` is None: void refers to nothing)
 VOID = Void(None, 0, "")  # type: ignore[arg-type]
+
+#: the BTF_KIND_* numbers as plain ints, for bpfmaps' own use (no enum built):
+#: KIND.STRUCT is 4.  (Type checkers see the enum class: each member is its int.)
+KIND = Kind
+_KIND_NAMES = {v: k for k, v in vars(KIND).items() if k.isupper()}
+
+
+def kind_name(kind: int) -> str:
+    """The :class:`Kind` name of BTF_KIND_* number ``kind`` (``"STRUCT"``; ``"kind N"``
+    for a number without one), without building the enum.  O(1)."""
+    return _KIND_NAMES.get(kind, f"kind {kind}")
+
+
+class _KindOf:
+    """``Type.kind`` until :class:`Kind` is built: the first read builds it and sets
+    every type class's ``kind`` to its member (a plain class attribute from then on,
+    shadowing this one)."""
+
+    def __get__(self, obj: Any, cls: Any) -> Any:
+        _public("Kind")
+        return cls.kind
+
+
+def _public(name: str) -> Any:
+    """The module's ``Kind`` enum, built on first use (the module's ``__getattr__``,
+    PEP 562), and each type class's ``kind`` then set to its member.  Cost: about
+    1 ms once (the ``enum`` import, then the class), O(1) after."""
+    global _KINDS_SET
+    if name != "Kind":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    kind = globals().get("Kind")
+    if kind is None:
+        from ..types import _enum
+
+        # setdefault: when two threads build it at once, both get the one published
+        kind = globals().setdefault("Kind", _enum(KIND))
+    if not _KINDS_SET:
+        todo: list[Any] = [Type]
+        while todo:
+            c = todo.pop()
+            c.kind = kind(c._kind)
+            todo.extend(c.__subclasses__())
+        _KINDS_SET = True
+    return kind
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | {"Kind"})
+
+
+if not TYPE_CHECKING:  # (hidden from type checkers: they see the classes above)
+    Type.kind = _KindOf()
+    del Kind  # (published by _public on first use)
+    __getattr__ = _public

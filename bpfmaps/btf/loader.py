@@ -16,13 +16,15 @@ is not ``vmlinux``) is split BTF: it is parsed over :func:`vmlinux` unless anoth
 
 from __future__ import annotations
 
-import functools
 import os
-from typing import Any, Optional, Union
 
 from ..errors import error_from_errno
 from .model import BTF, BTFError
 from .parse import elf_btf_section, parse
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (annotations only: importing the loaders loads no typing)
+    from typing import Any, Optional, Union
 
 __all__ = ["load", "load_file", "load_id", "load_map", "load_bytes", "vmlinux", "VMLINUX_PATH"]
 
@@ -30,9 +32,20 @@ VMLINUX_PATH = "/sys/kernel/btf/vmlinux"
 _SYSFS = "/sys/kernel/btf/"
 
 
-@functools.lru_cache(maxsize=4)
+#: vmlinux BTF parsed, by (path, mtime): the last ``_VMLINUX_KEEP`` kept
+_vmlinux_cache: dict[tuple[str, float], BTF] = {}
+_VMLINUX_KEEP = 4
+
+
 def _vmlinux(path: str, mtime: float) -> BTF:
-    return load_file(path, base=None)
+    btf = _vmlinux_cache.get((path, mtime))
+    if btf is None:
+        btf = load_file(path, base=None)
+        # (two threads at once may both parse it: each gets a whole BTF)
+        while len(_vmlinux_cache) >= _VMLINUX_KEEP:
+            _vmlinux_cache.pop(next(iter(_vmlinux_cache)), None)
+        btf = _vmlinux_cache.setdefault((path, mtime), btf)
+    return btf
 
 
 def vmlinux(path: str = VMLINUX_PATH) -> BTF:

@@ -50,25 +50,34 @@ re-exports them with the container.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator, Sequence
-from typing import Any, Callable, Optional
 
-from .kinds import *  # noqa: F403
-from .kinds import (
-    MAX_RESOLVE_DEPTH,
-    BTFError,
-    Kind,
-    Member,
-    Type,
-    _Lazy,
-)
+from . import kinds as _kinds
+from .kinds import KIND as KIND  # (x as x: re-exported, as the names the loop below adds)
+from .kinds import MAX_RESOLVE_DEPTH as MAX_RESOLVE_DEPTH
+from .kinds import BTFError as BTFError
+from .kinds import Member as Member
+from .kinds import Type as Type
 from .kinds import __all__ as _kinds_all
+from .kinds import _Lazy
+from .kinds import kind_name as kind_name
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+    from typing import Any, Callable, Optional
+
+    from .kinds import *  # noqa: F403
+    from .kinds import Kind
+else:
+    # every name of kinds but Kind, an enum built on first use (kinds' __getattr__,
+    # reached through this module's): importing the model loads neither enum nor typing
+    globals().update({n: getattr(_kinds, n) for n in _kinds_all if n != "Kind"})
 
 __all__ = ["BTF", *_kinds_all]
 
-_SIZED = (Kind.INT, Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64, Kind.FLOAT, Kind.DATASEC)
-_MODIFIERS = frozenset((Kind.TYPEDEF, Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.TYPE_TAG))
-_CV = frozenset((Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.TYPE_TAG))
+_SIZED = (KIND.INT, KIND.STRUCT, KIND.UNION, KIND.ENUM, KIND.ENUM64, KIND.FLOAT, KIND.DATASEC)
+_MODIFIERS = frozenset((KIND.TYPEDEF, KIND.VOLATILE, KIND.CONST, KIND.RESTRICT, KIND.TYPE_TAG))
+_CV = frozenset((KIND.VOLATILE, KIND.CONST, KIND.RESTRICT, KIND.TYPE_TAG))
 
 
 class BTF:
@@ -155,7 +164,7 @@ class BTF:
             self._by_name = idx
         out = [self.types[i] for i in self._by_name.get(name, ())]
         if kind is not None:
-            out = [t for t in out if t.kind == kind]
+            out = [t for t in out if t._kind == kind]
         return out
 
     def find(self, name: str, kind: Optional[Kind] = None) -> Type:
@@ -170,7 +179,7 @@ class BTF:
     def _chain(self, type_id: int, kinds: frozenset[Kind]) -> Type:
         t = self[type_id]
         depth = 0
-        while t.kind in kinds:
+        while t._kind in kinds:
             depth += 1
             if depth > MAX_RESOLVE_DEPTH:
                 raise BTFError(
@@ -194,19 +203,21 @@ class BTF:
         tid = type_id
         for _ in range(MAX_RESOLVE_DEPTH + 1):
             t = self[tid]
-            k = t.kind
+            k = t._kind
             if k in _SIZED:
                 size: int = t.size  # type: ignore[attr-defined]
                 return nelems * size
-            if k == Kind.PTR:
+            if k == KIND.PTR:
                 return nelems * self.ptr_size
-            if k in _MODIFIERS or k == Kind.VAR:
+            if k in _MODIFIERS or k == KIND.VAR:
                 tid = t.type_id  # type: ignore[attr-defined]
-            elif k == Kind.ARRAY:
+            elif k == KIND.ARRAY:
                 nelems *= t.nelems  # type: ignore[attr-defined]
                 tid = t.type_id  # type: ignore[attr-defined]
             else:
-                raise BTFError(f"{k.name} type has no size", source=self.source, type_id=type_id)
+                raise BTFError(
+                    f"{kind_name(k)} type has no size", source=self.source, type_id=type_id
+                )
         raise BTFError("reference loop or chain too deep", source=self.source, type_id=type_id)
 
     def align_of(self, type_id: int) -> int:
@@ -217,15 +228,15 @@ class BTF:
         if depth > MAX_RESOLVE_DEPTH:
             raise BTFError("reference loop or chain too deep", source=self.source, type_id=type_id)
         t = self[type_id]
-        k = t.kind
-        if k in (Kind.INT, Kind.ENUM, Kind.ENUM64, Kind.FLOAT):
+        k = t._kind
+        if k in (KIND.INT, KIND.ENUM, KIND.ENUM64, KIND.FLOAT):
             size: int = t.size  # type: ignore[attr-defined]
             return max(1, min(self.ptr_size, size))
-        if k == Kind.PTR:
+        if k == KIND.PTR:
             return self.ptr_size
-        if k in _MODIFIERS or k == Kind.ARRAY or k == Kind.VAR:
+        if k in _MODIFIERS or k == KIND.ARRAY or k == KIND.VAR:
             return self._align(t.type_id, depth + 1)  # type: ignore[attr-defined]
-        if k in (Kind.STRUCT, Kind.UNION):
+        if k in (KIND.STRUCT, KIND.UNION):
             best = 1
             for m in t.members:  # type: ignore[attr-defined]
                 a = self._align(m.type_id, depth + 1)
@@ -235,7 +246,7 @@ class BTF:
             if t.size % best:  # type: ignore[attr-defined]
                 return 1
             return best
-        raise BTFError(f"{k.name} type has no alignment", source=self.source, type_id=type_id)
+        raise BTFError(f"{kind_name(k)} type has no alignment", source=self.source, type_id=type_id)
 
     def member_bitfield(self, member: Member) -> tuple[int, int]:
         """(bit offset, bit size) of a member; bit size 0 when it is not a bitfield.
@@ -245,21 +256,33 @@ class BTF:
         if member.bitfield_size:
             return member.bit_offset, member.bitfield_size
         t = self.strip_cv(member.type_id)
-        t = self.resolve(member.type_id) if t.kind == Kind.TYPEDEF else t
-        if t.kind == Kind.INT and (t.offset or t.bits != t.size * 8):  # type: ignore[attr-defined]
+        t = self.resolve(member.type_id) if t._kind == KIND.TYPEDEF else t
+        if t._kind == KIND.INT and (t.offset or t.bits != t.size * 8):  # type: ignore[attr-defined]
             return member.bit_offset + t.offset, t.bits  # type: ignore[attr-defined]
         return member.bit_offset, 0
 
     def name_of(self, type_id: int) -> str:
         """A short C-ish name for messages: ``struct foo``, ``int``, ``(anon)``."""
         t = self[type_id]
-        k = t.kind
-        prefix = {
-            Kind.STRUCT: "struct ",
-            Kind.UNION: "union ",
-            Kind.ENUM: "enum ",
-            Kind.ENUM64: "enum ",
+        k = t._kind
+        prefix: dict[int, str] = {
+            KIND.STRUCT: "struct ",
+            KIND.UNION: "union ",
+            KIND.ENUM: "enum ",
+            KIND.ENUM64: "enum ",
         }
-        if k == Kind.UNKN:
+        if k == KIND.UNKN:
             return "void"
         return prefix.get(k, "") + (t.name or "(anon)")
+
+
+def _lazy(name: str) -> Any:
+    """``Kind`` (the module's ``__getattr__``, PEP 562): the kinds module's, built on
+    first use (then a global here too, so annotations naming it resolve)."""
+    if name == "Kind":
+        return globals().setdefault("Kind", _kinds.Kind)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+if not TYPE_CHECKING:  # (hidden from type checkers: they see the import above)
+    __getattr__ = _lazy

@@ -17,24 +17,29 @@ bpftool 7.1 rules (``map.c``), reproduced here so the runner only calls in:
 from __future__ import annotations
 
 import errno as _errno
-from typing import Any, Callable, Optional
 
 from ..bpftool.bytes import format_entry
 from ..errors import strerror
 from ..json_writer import JsonWriter
-from ..types import PERCPU_TYPES, MapType
+from ..types import MAP_TYPE, PERCPU_INTS
 from .dumper import Formatted, dump_entry, format_entry_plain
 from .loader import load_id, vmlinux
-from .model import BTF, BTFError
+from .model import BTFError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (annotations only: the output path loads no typing)
+    from typing import Any, Callable, Optional
+
+    from .model import BTF
 
 #: the runner's one entry point into BTF output (``Formatted`` and ``format_entry_plain``
 #: are the dumper's, re-exported so that bpftool.runner needs only this module)
 __all__ = ["BTFCache", "Formatted", "dump_plain", "format_entry_plain", "wants_plain_btf"]
 
 _FD_OF_MAPS = (
-    MapType.ARRAY_OF_MAPS,
-    MapType.HASH_OF_MAPS,
-    MapType.PROG_ARRAY,
+    MAP_TYPE.ARRAY_OF_MAPS,
+    MAP_TYPE.HASH_OF_MAPS,
+    MAP_TYPE.PROG_ARRAY,
 )
 
 
@@ -79,11 +84,11 @@ def _hex(data: bytes) -> str:
 
 def _entry_error(info: Any, key: bytes, err: int) -> str:
     # print_entry_error (plain): nothing for fd maps' ENOENT, else one text entry
-    if info.type in _FD_OF_MAPS and err == _errno.ENOENT:
+    if info.raw_type in _FD_OF_MAPS and err == _errno.ENOENT:
         return ""
     if err == _errno.ENOENT:
         msg = "<no entry>"
-    elif err == _errno.ENOSPC and info.type == MapType.REUSEPORT_SOCKARRAY:
+    elif err == _errno.ENOSPC and info.raw_type == MAP_TYPE.REUSEPORT_SOCKARRAY:
         msg = "<cannot read>"
     else:
         msg = strerror(err)
@@ -97,9 +102,10 @@ def _header(w: JsonWriter, info: Any) -> None:
     w.name("id")
     w.token(str(info.id))
     w.name("type")
-    t = info.type
-    if isinstance(t, MapType):
-        w.string(t.name.lower())
+    t = info.type  # a MapType member, or the number when the enum names none
+    name = getattr(t, "name", None)
+    if name is not None:
+        w.string(name.lower())
     else:
         w.token(str(int(t)))
     if info.name:
@@ -177,7 +183,7 @@ def dump_plain(
                         value,
                         info.key_size,
                         info.value_size,
-                        percpu=info.type in PERCPU_TYPES,
+                        percpu=info.raw_type in PERCPU_INTS,
                         ncpus=ncpus,
                     )
                 )

@@ -17,15 +17,12 @@ takes a few hundred milliseconds (benchmarks/bench_btf_parse.py).
 
 from __future__ import annotations
 
-import functools
 import gc
 import itertools
 import struct
 import sys
-from array import array
-from collections.abc import Iterable, Iterator
-from typing import Any, Callable, Optional
 
+from .kinds import KIND, kind_name
 from .model import (
     BTF,
     Array,
@@ -41,7 +38,6 @@ from .model import (
     FuncProto,
     Fwd,
     Int,
-    Kind,
     Member,
     Param,
     Ptr,
@@ -55,6 +51,17 @@ from .model import (
     Void,
     Volatile,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (annotations only: importing the parser loads no typing)
+    from array import array
+    from collections.abc import Iterable, Iterator
+    from typing import Any, Callable, Optional, TypeAlias
+
+    #: the type section's words: native uint32 (a memoryview or, byte-swapped, an array;
+    #: a string: ``array[int]`` is not subscriptable at run time, where the API docs run
+    #: this block)
+    Words: TypeAlias = "memoryview | array[int]"
 
 __all__ = ["parse", "elf_btf_section", "BTF_MAGIC"]
 
@@ -142,9 +149,16 @@ def _parse(data: bytes, base: Optional[BTF], source: str, ptr_size: int, check_l
             source=source,
             offset=12,
         )
-    words = array("I", data[tstart : tstart + type_len])
+    # the type section as native uint32 words: a view of a copy (not the array module,
+    # which imports collections.abc: about 1.5 ms of a batch file's start-up), or for a
+    # blob of the other byte order, the words swapped by array
+    words: Words = memoryview(data[tstart : tstart + type_len]).cast("I")
     if (e == "<") != (sys.byteorder == "little"):
-        words.byteswap()
+        from array import array
+
+        swapped = array("I", words)
+        swapped.byteswap()
+        words = swapped
 
     if base is not None:
         types = list(base.types)
@@ -190,7 +204,7 @@ def _parse(data: bytes, base: Optional[BTF], source: str, ptr_size: int, check_l
 
     btf._string = string
     btf._str_len_total = str_len_total
-    btf._decode_items = functools.partial(_decode_items, words, name, names, tstart)
+    btf._decode_items = lambda t: _decode_items(words, name, names, tstart, t)
 
     append = types.append
     nw = len(words)
@@ -276,7 +290,7 @@ def _parse(data: bytes, base: Optional[BTF], source: str, ptr_size: int, check_l
             end = i + step * vlen
             if end > nw:
                 raise BTFError(
-                    f"truncated {Kind(kind).name} values", source=source, offset=where, type_id=tid
+                    f"truncated {kind_name(kind)} values", source=source, offset=where, type_id=tid
                 )
             if vlen and max(words[i:end:step]) >= str_len_total:
                 _bad_names(words, i, end, step, name, where)
@@ -324,8 +338,7 @@ def _parse(data: bytes, base: Optional[BTF], source: str, ptr_size: int, check_l
     return btf
 
 
-_new_member = functools.partial(tuple.__new__, Member)
-_new_param = functools.partial(tuple.__new__, Param)
+_new = tuple.__new__  # map(_new, repeat(Member), rows): records made at C speed
 _REF_CLASSES = {2: Ptr, 8: Typedef, 9: Volatile, 10: Const, 11: Restrict, 18: TypeTag}
 
 
@@ -343,14 +356,14 @@ def _all_strings(strs: bytes, base: int) -> dict[int, str]:
 
 
 def _bad_names(
-    words: array[int], i: int, end: int, step: int, name: Callable[[int, int], str], where: int
+    words: Words, i: int, end: int, step: int, name: Callable[[int, int], str], where: int
 ) -> None:
     for j in range(i, end, step):
         name(words[j], where)
 
 
 def _decode_items(
-    words: array[int],
+    words: Words,
     name: Callable[[int, int], str],
     names: dict[int, str],
     tstart: int,
@@ -358,12 +371,12 @@ def _decode_items(
 ) -> tuple[Any, ...]:
     """The members/values/params/vars of lazy type ``t`` (``t._dec`` = word offset)."""
     i = t._dec
-    k = t.kind
+    k = t._kind
     if i < 0:
         return ()
     where = tstart + 4 * i
     raw_vlen = words[i - 2] & 0xFFFF
-    if k == Kind.STRUCT or k == Kind.UNION:
+    if k == KIND.STRUCT or k == KIND.UNION:
         w = words[i : i + 3 * raw_vlen]
         nms = list(map(names.get, w[0::3]))
         if None in nms:
@@ -372,12 +385,15 @@ def _decode_items(
             offs = w[2::3]
             return tuple(
                 map(
-                    _new_member,
+                    _new,
+                    itertools.repeat(Member),
                     zip(nms, w[1::3], [o & 0xFFFFFF for o in offs], [o >> 24 for o in offs]),
                 )
             )
-        return tuple(map(_new_member, zip(nms, w[1::3], w[2::3], itertools.repeat(0))))
-    if k == Kind.ENUM:
+        return tuple(
+            map(_new, itertools.repeat(Member), zip(nms, w[1::3], w[2::3], itertools.repeat(0)))
+        )
+    if k == KIND.ENUM:
         w = words[i : i + 2 * raw_vlen]
         if t.signed:
             return tuple(
@@ -389,7 +405,7 @@ def _decode_items(
                 ]
             )
         return tuple([EnumValue(name(w[j], where), w[j + 1]) for j in range(0, len(w), 2)])
-    if k == Kind.ENUM64:
+    if k == KIND.ENUM64:
         w = words[i : i + 3 * raw_vlen]
         out = []
         for j in range(0, len(w), 3):
@@ -398,66 +414,66 @@ def _decode_items(
                 v -= 1 << 64
             out.append(EnumValue(name(w[j], where), v))
         return tuple(out)
-    if k == Kind.FUNC_PROTO:
+    if k == KIND.FUNC_PROTO:
         w = words[i : i + 2 * raw_vlen]
         nms = list(map(names.get, w[0::2]))
         if None in nms:
             nms = [name(o, where) for o in w[0::2]]
-        return tuple(map(_new_param, zip(nms, w[1::2])))
-    if k == Kind.DATASEC:
+        return tuple(map(_new, itertools.repeat(Param), zip(nms, w[1::2])))
+    if k == KIND.DATASEC:
         w = words[i : i + 3 * raw_vlen]
         return tuple([VarSecinfo(w[j], w[j + 1], w[j + 2]) for j in range(0, len(w), 3)])
     return ()
 
 
-def _refs(t: Any, words: array[int]) -> list[int]:
+def _refs(t: Any, words: Words) -> list[int]:
     """Type ids that ``t`` refers to (every edge, pointers included)."""
-    k = t.kind
-    if k in (Kind.STRUCT, Kind.UNION):
+    k = t._kind
+    if k in (KIND.STRUCT, KIND.UNION):
         i = t._dec
         return list(words[i + 1 : i + 3 * (words[i - 2] & 0xFFFF) : 3])
-    if k == Kind.FUNC_PROTO:
+    if k == KIND.FUNC_PROTO:
         i = t._dec
         return [t.type_id, *words[i + 1 : i + 2 * (words[i - 2] & 0xFFFF) : 2]]
-    if k == Kind.DATASEC:
+    if k == KIND.DATASEC:
         i = t._dec
         return list(words[i : i + 3 * (words[i - 2] & 0xFFFF) : 3])
-    if k == Kind.ARRAY:
+    if k == KIND.ARRAY:
         return [t.type_id, t.index_type_id]
     if hasattr(t, "type_id"):
         return [t.type_id]
     return []
 
 
-def _find_bad_ref(btf: BTF, words: array[int]) -> None:
+def _find_bad_ref(btf: BTF, words: Words) -> None:
     n = len(btf.types)
     for t in btf.types[btf.start_id :]:
         for r in _refs(t, words):
             if r >= n:
                 raise BTFError(
-                    f"{t.kind.name} refers to type id {r}, out of range (0..{n - 1})",
+                    f"{kind_name(t._kind)} refers to type id {r}, out of range (0..{n - 1})",
                     source=btf.source,
                     type_id=t.id,
                 )
 
 
 _VALUE_REF = frozenset(
-    (Kind.TYPEDEF, Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.TYPE_TAG, Kind.VAR, Kind.ARRAY)
+    (KIND.TYPEDEF, KIND.VOLATILE, KIND.CONST, KIND.RESTRICT, KIND.TYPE_TAG, KIND.VAR, KIND.ARRAY)
 )
 
 
-def _check_loops(btf: BTF, words: array[int]) -> None:
+def _check_loops(btf: BTF, words: Words) -> None:
     """No cycle along value edges (member types, array elements, modifier/typedef/var
     targets, datasec vars): such BTF would make sizes and dumps recurse forever.
     Iterative three-colour DFS, O(types + members)."""
     types = btf.types
     start = btf.start_id
-    VR = _VALUE_REF | {Kind.STRUCT, Kind.UNION, Kind.DATASEC}
+    VR = _VALUE_REF | {KIND.STRUCT, KIND.UNION, KIND.DATASEC}
     state = bytearray(len(types))  # 0 new, 1 on stack, 2 done
     # only value-kind neighbours can close a loop: filter the others at C speed
     mask = bytearray(len(types))
     for t in types[start:]:
-        if t.kind in VR:
+        if t._kind in VR:
             mask[t.id] = 1
     keep: Callable[[int], int] = mask.__getitem__
     for t in types[start:]:
@@ -485,12 +501,12 @@ def _check_loops(btf: BTF, words: array[int]) -> None:
                 stack.pop()
 
 
-def _edges(t: Any, words: array[int]) -> Iterable[int]:
-    k = t.kind
-    if k == Kind.STRUCT or k == Kind.UNION:
+def _edges(t: Any, words: Words) -> Iterable[int]:
+    k = t._kind
+    if k == KIND.STRUCT or k == KIND.UNION:
         i = t._dec
         return words[i + 1 : i + 3 * (words[i - 2] & 0xFFFF) : 3]
-    if k == Kind.DATASEC:
+    if k == KIND.DATASEC:
         i = t._dec
         return words[i : i + 3 * (words[i - 2] & 0xFFFF) : 3]
     return (t.type_id,)

@@ -214,3 +214,66 @@ def test_script_is_the_cli():
     assert text.startswith("#!python\n")
     assert "from bpfmaps.cli import command\n" in text and "\ncommand()\n" in text
     assert os.access(SCRIPT, os.X_OK)
+
+
+#: standard modules a batch file of lookups on a map with BTF must not load (the BTF
+#: output path: bpfmaps.btf's parser and model, the dumper, the compiled programs):
+#: typing and enum (Kind is built on first use, bpfmaps.btf.kinds), re, functools,
+#: contextlib, array and collections (the parser's words are a memoryview)
+FORBIDDEN_BTF_STDLIB = (
+    "typing", "enum", "re", "functools", "contextlib", "array", "collections", "warnings",
+)  # fmt: skip
+
+
+def _btf_map(kernel_backend) -> tuple[int, int]:
+    """(map fd, BTF fd) of a hash map with BTF: key ``unsigned long long``, value
+    ``struct val { unsigned int a, b; unsigned long long c[3]; }``."""
+    from bpfmaps.btf.writer import BTFWriter
+
+    w = BTFWriter()
+    u32 = w.add_int("unsigned int", 4)
+    u64 = w.add_int("unsigned long long", 8)
+    arr = w.add_array(u64, 3, u32)
+    val = w.add_struct("val", 32, [("a", u32, 0), ("b", u32, 32), ("c", arr, 64)])
+    bfd, log = kernel_backend.btf_load(w.encode(), 1 << 16)
+    assert bfd >= 0, log
+    fd = kernel_backend.map_create(
+        1, 8, 32, 64, 0, b"imp_btf", btf_fd=bfd, btf_key_type_id=u64, btf_value_type_id=val
+    )
+    assert fd >= 0
+    return fd, bfd
+
+
+@pytest.mark.parametrize("how", ["cli", "script"])
+@pytest.mark.parametrize("json_mode", [False, True], ids=["plain", "j"])
+def test_btf_lookup_file_loads_no_heavy_stdlib(kernel_backend, tmp_path, how, json_mode):
+    """Updates then lookups on a map with BTF: the lookups print formatted from the
+    BTF, and the path loads none of FORBIDDEN_BTF_STDLIB (about 10 ms of start-up)."""
+    fd, bfd = _btf_map(kernel_backend)
+    path = str(tmp_path / "btf.txt")
+    try:
+        mid = kernel_backend.map_info(fd)[1].id
+        with open(path, "w") as f:
+            for i in range(20):
+                k = " ".join(str(b) for b in i.to_bytes(8, "little"))
+                f.write(f"map update id {mid} key {k} value {' '.join(['7'] * 32)}\n")
+                f.write(f"map lookup id {mid} key {k}\n")
+        env = dict(os.environ, PYTHONPATH=ROOT)
+        opts = ["-j"] if json_mode else []
+        child = _CHILD.replace('["bpfmaps", "batch"', f'["bpfmaps", *{opts!r}, "batch"')
+        assert child != _CHILD
+        p = subprocess.run(
+            [sys.executable, "-c", child, path, "cli" if how == "cli" else SCRIPT],
+            capture_output=True, text=True, env=env, cwd=ROOT,
+        )  # fmt: skip
+    finally:
+        kernel_backend.close(fd)
+        kernel_backend.close(bfd)
+    report = json.loads(p.stderr.rsplit("\n@@", 1)[1])
+    assert report["status"] == 0, p.stderr
+    formatted = '"a": 117901063' if not json_mode else '"formatted":{"key":0,"value":{"a":117901063'
+    assert formatted in p.stdout, p.stdout[:500]
+    new = set(report["new"])
+    assert "bpfmaps.btf.fmtprog" in new  # (the lookups printed by the compiled program)
+    heavy = sorted(m for m in new if m in FORBIDDEN_BTF_STDLIB)
+    assert not heavy, f"the BTF lookup path imports {heavy}"

@@ -297,3 +297,50 @@ def test_load_dispatch(tmp_path):
         B.load(str(tmp_path / "missing"))
     with pytest.raises(TypeError):
         B.load(3.5)
+
+
+def test_kind_is_an_enum_built_on_first_use():
+    """Importing and parsing build no enum (bpfmaps' own code reads the plain
+    numbers, ``_kind`` and ``KIND``); the first read of ``Type.kind`` or of ``Kind``
+    builds the IntEnum, and every type class's ``kind`` is then its member, one enum
+    for bpfmaps.btf, its model and its kinds."""
+    code = (
+        "import sys\n"
+        "from bpfmaps.btf import parse, kinds\n"
+        "from bpfmaps.btf.dumper import dump_value\n"
+        "b = parse(open('/sys/kernel/btf/vmlinux', 'rb').read())\n"
+        "t = b.find('task_struct')\n"
+        "assert t._kind == kinds.KIND.STRUCT == 4 and t.members and len(b) > 1000\n"
+        "assert kinds.kind_name(t._kind) == 'STRUCT' and kinds.kind_name(99) == 'kind 99'\n"
+        "from bpfmaps.json_writer import JsonWriter\n"
+        "w = JsonWriter(pretty=True)\n"
+        "assert dump_value(b, b.find('list_head').id, bytes(16), w, plain=True) == 0\n"
+        "assert '\"next\"' in w.getvalue() and '\"prev\"' in w.getvalue(), w.getvalue()\n"
+        "assert 'enum' not in sys.modules and 'typing' not in sys.modules, sorted(sys.modules)\n"
+        "k = t.kind\n"
+        "import enum, bpfmaps.btf as B\n"
+        "assert isinstance(k, enum.IntEnum) and repr(k) == '<Kind.STRUCT: 4>', repr(k)\n"
+        "assert B.Kind is B.model.Kind is kinds.Kind and type(k) is B.Kind\n"
+        "assert [c.kind for c in (B.Void, B.Int, B.Union, B.Enum64)] == [\n"
+        "    B.Kind.UNKN, B.Kind.INT, B.Kind.UNION, B.Kind.ENUM64]\n"
+        "class Late(B.Struct):\n"
+        "    _kind = kinds.KIND.UNION\n"
+        "assert Late.kind is B.Kind.UNION\n"
+        "print('ok')\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout == "ok\n", r.stderr
+
+
+def test_kind_before_first_read_in_a_fresh_interpreter():
+    """``from bpfmaps.btf import Kind`` and ``import *`` give the enum too."""
+    code = (
+        "import enum\n"
+        "from bpfmaps.btf import *\n"
+        "from bpfmaps.btf.model import Kind as K2\n"
+        "assert issubclass(Kind, enum.IntEnum) and Kind is K2 and Kind(19).name == 'ENUM64'\n"
+        "assert Struct.kind is Kind.STRUCT and VOID.kind is Kind.UNKN\n"
+        "print('ok')\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout == "ok\n", r.stderr
