@@ -37,7 +37,9 @@ run; it skips runpy's imports, about 2 ms).  Shapes (N lines unless said otherwi
   pass`` of the same interpreter, the three interleaved, ``USER_ROUNDS`` times a round
   (its runs are short); its ratios are medians of the ratios of runs side by side.
   The command imports the package from this tree too (PYTHONPATH); only its script is
-  the installed one.
+  the installed one;
+* ``btf-user``: the ``user`` file on the BTF shapes' maps (a loader's maps carry BTF;
+  updates print nothing, so no BTF is read), timed as ``user`` (on request).
 
 Then peak RSS (``/usr/bin/time -v``) of ``python -m bpfmaps batch file`` on 1M- and
 (with ``--10m``) 10M-line files.
@@ -82,7 +84,10 @@ EXTRA_SHAPES = (
     "jp",
     "jp-lookup",
     "btf-jp-lookup",
+    "btf-user",
 )
+#: the small-file shapes, timed against a bare ``python -c pass`` (see ``user``)
+USER_SHAPES = ("user", "btf-user")
 #: the shapes whose file is one ``map dump`` of a map holding N/2 entries
 DUMP_SHAPES = ("dump", "json-dump", "percpu-dump", "percpu-json-dump", "btf-dump", "btf-json-dump")
 #: the shapes on per-CPU hash maps, and the ones run with -j
@@ -100,7 +105,9 @@ PRETTY_SHAPES = ("jp", "jp-lookup", "btf-jp-lookup")
 JSON_SHAPES += PRETTY_SHAPES
 #: the shapes on hash maps with BTF (key ``unsigned long long``, value ``struct val { __u32
 #: a, b; __u64 c[3]; }``, as a loader's map has it): bpftool prints their entries formatted
-BTF_SHAPES = ("btf-dump", "btf-json-dump", "btf-lookup", "btf-json-lookup", "btf-jp-lookup")
+BTF_SHAPES = (
+    "btf-dump", "btf-json-dump", "btf-lookup", "btf-json-lookup", "btf-jp-lookup", "btf-user",
+)  # fmt: skip
 _ZEROS = "00 " * 24
 
 
@@ -154,7 +161,7 @@ def make_file(shape: str, n: int, mid, mid2) -> str:
         return "".join(out)
     if shape in ("json", "jp"):
         return "".join(_update(mid, i) for i in range(n))
-    if shape == "user":
+    if shape in USER_SHAPES:
         return "".join(_update(mid, i) for i in range(512)) + _update(mid2, 0)
     raise ValueError(shape)
 
@@ -194,7 +201,7 @@ COMMAND = os.path.join(os.path.dirname(sys.executable), "bpfmaps")
 
 
 def _tools(shape: str) -> tuple[str, ...]:
-    if shape != "user":
+    if shape not in USER_SHAPES:
         return (
             ("bpftool", "bpfmaps", "command")
             if os.access(COMMAND, os.X_OK)
@@ -218,7 +225,7 @@ def time_shapes(kb, env, n: int, repeats: int, shapes, path: str) -> dict:
     for _ in range(repeats):
         for shape in shapes:
             size = _size(shape, n)
-            for tool in _tools(shape) * (USER_ROUNDS if shape == "user" else 1):
+            for tool in _tools(shape) * (USER_ROUNDS if shape in USER_SHAPES else 1):
                 mtype = 5 if shape in PERCPU_SHAPES else 1  # (PERCPU_HASH, HASH)
                 ids = {}
                 if shape in BTF_SHAPES:
@@ -271,11 +278,11 @@ def time_shapes(kb, env, n: int, repeats: int, shapes, path: str) -> dict:
         tools = _tools(shape)
         a, b = (statistics.median(times[(shape, t)]) for t in tools[:2])
         results[shape] = (a, b)
-        if shape == "user":
+        if shape in USER_SHAPES:
             # each ratio is the median of the ratios of runs side by side (the same
             # sub-round), which a drift of the machine's speed over the rounds leaves alone
             bare = times[(shape, "python -c pass")]
-            line = f"  user            513 lines  python -c pass {a * 1000:7.1f} ms  "
+            line = f"  {shape:15s} 513 lines  python -c pass {a * 1000:7.1f} ms  "
             line += f"python -m bpfmaps {b * 1000:7.1f} ms ({_paired(times[(shape, tools[1])], bare):.2f}x)"
             if len(tools) > 2:
                 cs = times[(shape, "command")]
