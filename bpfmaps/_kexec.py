@@ -30,8 +30,9 @@ built (:func:`bpfmaps._kprog.eligible`, per map): the fd's write permission, a f
 map, ``BPF_F_RDONLY`` (not taken: the syscall reports its ``EPERM`` itself); map
 types whose syscall path is not that function (only ``HASH`` and ``ARRAY`` are
 taken; ``BPF_MAP_LOOKUP_ELEM`` on them is ``map_lookup_elem`` and a copy of the value,
-which for maps without BTF has no special fields to skip, and the loop prints lookups
-only for maps without BTF); flags: only 0/1/2 go to the program (``BPF_F_LOCK`` never).  Each op's fd must
+which skips nothing for a value without special fields (the syscall zeroes a lock, a
+timer, a kptr... in its copy; the program's copy would not): the loop lets lookups of a
+map with BTF in only when its value type has none, ``BTF.has_special_fields``); flags: only 0/1/2 go to the program (``BPF_F_LOCK`` never).  Each op's fd must
 be the fd the program was built with (else the op takes the syscall).  The map
 pointers are constants, one pair of call sites per map: the program dispatches on the
 op's map.  A map the verifier refuses or a kernel without the features (5.17) fails

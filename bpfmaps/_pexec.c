@@ -20,7 +20,8 @@
  * An op's code is 8 * (its map's slot) + (its flags 0..2 for an update, 3 for a delete,
  * 4 for a lookup).  A lookup reads the element as BPF_MAP_LOOKUP_ELEM does for these
  * maps (map->ops->map_lookup_elem, then a copy of value_size bytes: HASH and ARRAY
- * values without BTF, so without special fields that copy_map_value would skip).
+ * values without special fields that copy_map_value would skip: maps without BTF, or
+ * whose BTF value type has none, bpfmaps/bpftool/execute.py _copied_whole).
  * The BTF bpf_loop needs and the ctx are as in _papply.c (written again here: that
  * file is another owner's and builds one map's program). */
 #define _GNU_SOURCE
@@ -36,6 +37,7 @@
 
 #include "_bpfprog.h"
 #include "_native/ops.h"
+#include "_native/scan.h" /* struct bpfm_print_map (and btffmt.h's program) */
 #include "_pexec.h"
 
 #define PEXEC_MAPS 4
@@ -220,7 +222,8 @@ static inline int slot_of(const struct bpfm_pexec *p, const struct bpfm_op *o, c
 }
 
 uint32_t bpfm_pexec_segment(const struct bpfm_pexec *p, const struct bpfm_op *ops,
-                            uint32_t left, const int *fds, uint64_t out_left)
+                            uint32_t left, const int *fds, const struct bpfm_print_map *maps,
+                            uint64_t out_left)
 {
     uint32_t n = 0;
     int s;
@@ -236,7 +239,13 @@ uint32_t bpfm_pexec_segment(const struct bpfm_pexec *p, const struct bpfm_op *op
             break;
         if (o->kind == BPFM_OP_LOOKUP && o->flags == 0 && p->look[s]) {
             /* its entry is printed after the run: it must fit with the ones before */
+            const struct bpfm_print_map *m = maps ? &maps[o->map] : NULL;
             uint64_t need = 4 * ((uint64_t)p->key_size[s] + p->value_size[s]) + 64;
+
+            if (!m || !m->plain) /* not printed here (a BTF program not made yet) */
+                break;
+            if (m->fmt)
+                need += m->fmt->need + 1;
 
             if (need > out_left)
                 break;

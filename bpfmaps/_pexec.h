@@ -56,12 +56,14 @@ struct bpfm_pexec *bpfm_pexec_current(void);
 
 /* The length of the segment from ops[0] (at most `left`, at most cap): consecutive
  * updates (flags 0..2) and deletes with a key on p's maps with the fds in `fds`, and
- * lookups (flags 0) with a key on its maps with look while their printed entries fit
- * in `out_left` bytes (4 * (key_size + value_size) + 64 each, the exec loop's bound);
- * 0 when ops[0] is not one, or the
- * segment is a single op (its syscall costs as much). */
+ * lookups (flags 0) with a key on its maps with look that the exec loop prints
+ * (maps[op.map].plain; maps NULL: none) while their printed entries fit in `out_left`
+ * bytes (4 * (key_size + value_size) + 64 each, the exec loop's bound, and the bound
+ * of the map's BTF program, maps[].fmt); 0 when ops[0] is not one, or the segment is
+ * a single op (its syscall costs as much). */
 uint32_t bpfm_pexec_segment(const struct bpfm_pexec *p, const struct bpfm_op *ops,
-                            uint32_t left, const int *fds, uint64_t out_left);
+                            uint32_t left, const int *fds, const struct bpfm_print_map *maps,
+                            uint64_t out_left);
 
 /* The value op j of the last run looked up (valid for j < its *applied). */
 const char *bpfm_pexec_value(const struct bpfm_pexec *p, uint32_t j);

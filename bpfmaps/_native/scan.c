@@ -1646,7 +1646,7 @@ int bpfm_exec_print(const struct bpfm_op *ops, uint32_t count, const int *fds, c
             /* a segment of updates/deletes (and lookups on its maps with look, printed
              * here) on the program's maps: one program run (_pexec.h); it stops at
              * the first op refused, with that op's errno */
-            uint32_t n = bpfm_pexec_segment(px, o, count - i, fds, maps ? out_cap - u : 0);
+            uint32_t n = bpfm_pexec_segment(px, o, count - i, fds, maps, maps ? out_cap - u : 0);
 
             if (n) {
                 uint32_t applied, j;

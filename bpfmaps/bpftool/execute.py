@@ -21,7 +21,7 @@ from ..errors import BatchError, CommandFailed, strerror
 from ..types import PERCPU_INTS
 from . import cprint, scan
 from .handle import Command
-from .plan import GETNEXT, LOOKUP, NO_KEY, OP, POP, RUN_MIN, UPDATE, MapTable, OpBlock
+from .plan import GETNEXT, LOOKUP, NO_KEY, OP, POP, RUN_MIN, UPDATE, MapTable, OpBlock, has_kind
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -111,13 +111,30 @@ class BlockExecutor(_Below):
         if outside >= blk.count:
             return None  # every op is in a run (and a run block's records stay unbuilt)
         # the maps whose lookups the printer's loop prints (_exec_ops): the program
-        # takes those lookups too
-        lookups = (
-            [m is not None and m.type not in PERCPU_INTS and not _has_btf_output(m) for m in t.refs]
-            if self.fast and scan.available()
-            else None
-        )  # (a program takes no per-CPU map, nor a map with BTF output)
+        # takes those lookups too (no per-CPU map); a map with BTF output only when the
+        # block has lookups (its BTF is read for them) and its values have no special
+        # fields (the program copies a value whole, where the syscall zeroes them)
+        lookups = None
+        if self.fast and scan.available():
+            queried = has_kind(blk, LOOKUP)
+            lookups = [
+                m is not None
+                and m.type not in PERCPU_INTS
+                and (not _has_btf_output(m) or (queried and self._copied_whole(m)))
+                for m in t.refs
+            ]
         return lp.open_exec_prog(fds, infos, blk.ops, blk.count, outside, lookups)
+
+    def _copied_whole(self, m: Any) -> bool:
+        """A copy of the value's bytes is what the lookup syscall returns for map
+        ``m`` (with BTF output): its value type has no special fields
+        (:meth:`bpfmaps.btf.model.BTF.has_special_fields`).  Cost: the map's BTF read
+        once a run (cached), then O(the value type's members)."""
+        info = m.info
+        if info.btf_vmlinux_value_type_id or not info.btf_value_type_id:
+            return False
+        btf = self._btf_of(info)
+        return btf is not None and not btf.has_special_fields(info.btf_value_type_id)
 
     def _plain(self, t: MapTable, runs: list[Any]) -> list[int]:
         """How C shows the lookups of each map of ``t`` (``bpfm_print_map.plain``): 1 in

@@ -21,6 +21,8 @@ Pure Python; imports without the compiled extension.
 
 from __future__ import annotations
 
+import sys
+
 from ..types import FD_VALUE_INTS, OP, PERCPU_INTS, round_up8
 
 TYPE_CHECKING = False
@@ -41,6 +43,7 @@ __all__ = [
     "OpBlock",
     "BlockBuilder",
     "find_runs_py",
+    "has_kind",
     "flatten",
 ]
 
@@ -279,6 +282,17 @@ class BlockBuilder:
         b.words = self.words
         b.taken = 0
         return b
+
+
+def has_kind(block: OpBlock, kind: int) -> bool:
+    """Some op of ``block`` is of ``kind`` (UPDATE, ..., POP).  Cost: one strided copy of
+    the records' kind fields (their low bytes: every kind is below 256), no loop in
+    Python."""
+    if block.run is not None:  # one run: updates or deletes
+        return bool(block.count) and kind == block.op(0)[0]
+    at = 0 if sys.byteorder == "little" else 3  # (kind: the record's first uint32)
+    kinds = memoryview(block.ops).cast("B")[at : block.count * OP.size : OP.size]
+    return kinds.tobytes().find(kind.to_bytes(1, "little")) >= 0
 
 
 def find_runs_py(block: OpBlock, run_min: int = RUN_MIN) -> list[tuple[int, int]]:

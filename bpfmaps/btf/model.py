@@ -261,6 +261,43 @@ class BTF:
             return member.bit_offset + t.offset, t.bits  # type: ignore[attr-defined]
         return member.bit_offset, 0
 
+    def has_special_fields(self, type_id: int) -> bool:
+        """The type holds fields the kernel treats apart in map values (its
+        ``btf_parse_fields``: spin locks, timers, workqueues, kptrs, list/rbtree heads
+        and nodes, refcounts), in itself, its members or its array elements (not
+        behind pointers): the lookup syscall zeroes them in the copy it returns.
+        Conservative: any struct or union named ``bpf_*`` and any pointer to a
+        TYPE_TAG (``__kptr`` and its kin) count, and so does a chain too deep or a
+        loop (the answer to "may a value be copied raw?").  O(the type's members)."""
+        seen: set[int] = set()
+        todo = [type_id]
+        while todo:
+            tid = todo.pop()
+            if tid in seen:
+                continue
+            seen.add(tid)
+            try:
+                t = self[tid]
+            except (IndexError, KeyError, BTFError):
+                return True
+            k = t._kind
+            if k in _MODIFIERS or k == KIND.ARRAY:
+                todo.append(t.type_id)  # type: ignore[attr-defined]
+            elif k == KIND.STRUCT or k == KIND.UNION:
+                if t.name.startswith("bpf_"):
+                    return True
+                todo.extend(m.type_id for m in t.members)  # type: ignore[attr-defined]
+            elif k == KIND.PTR:
+                try:
+                    target = self[t.type_id]  # type: ignore[attr-defined]
+                except (IndexError, KeyError, BTFError):
+                    return True
+                if target._kind == KIND.TYPE_TAG:
+                    return True
+            if len(seen) > 1 << 16:
+                return True
+        return False
+
     def name_of(self, type_id: int) -> str:
         """A short C-ish name for messages: ``struct foo``, ``int``, ``(anon)``."""
         t = self[type_id]

@@ -228,3 +228,25 @@ def test_runner_applies_a_run_block_without_its_records(backend, monkeypatch, sp
     built.clear()
     monkeypatch.setattr(scan, "_one_run", lambda b: False)  # normal blocks: the same report
     assert attempt(n - 100) == failed and built == []
+
+
+@pytest.mark.parametrize("runs", [True, False], ids=["run blocks", "records"])
+def test_has_kind_is_the_records_kinds(runs):
+    """plan.has_kind (a strided copy of the kind fields) says what a pass over the
+    records says, for run blocks (no records read) and record blocks alike."""
+    from bpfmaps.bpftool.plan import DELETE, GETNEXT, LOOKUP, POP, UPDATE, has_kind
+
+    files = [
+        [_upd(i) for i in range(700)],
+        [f"map delete id 7 key {i % 256} {i // 256}" for i in range(700)],
+        [_upd(i) if i % 97 else f"map lookup id 7 key {i % 256} 0" for i in range(700)],
+        [_upd(i) for i in range(699)] + ["map getnext id 7 key 1 0"],
+        ["map lookup id 7 key 3 0"] + [_upd(i) for i in range(5)],
+    ]
+    for lines in files:
+        for blk in _blocks(_file(lines), runs=runs):
+            if not isinstance(blk, OpBlock):
+                continue
+            kinds = {blk.op(i)[0] for i in range(blk.count)}
+            for kind in (UPDATE, DELETE, LOOKUP, GETNEXT, POP):
+                assert has_kind(blk, kind) == (kind in kinds), (lines[0], kind)

@@ -509,3 +509,108 @@ def test_updates_of_btf_maps_load_no_btf(pins, tmp_path):
     with open(path) as f:
         n = len(f.read().splitlines())
     assert r.stdout.splitlines() == [f"processed {n} commands", "0 []"], r.stdout
+
+
+def _exec_file(tmp_path, pin: str, n: int) -> str:
+    """``n`` updates of keys 0..n-1 (crafted values), each followed by a lookup of its
+    key: a block long enough for the in-kernel exec program (EXEC_MIN)."""
+    rnd = random.Random(9)
+    with Map.from_pin(pin) as m:
+        info, btf = m.info, B.load(m)
+    lines = []
+    for i in range(n):
+        k = i.to_bytes(4, "little").hex(" ")
+        v = bytearray(os.urandom(info.value_size))
+        craft(btf, info.btf_value_type_id, v, 0, rnd)
+        lines.append(f"map update pinned {pin} key hex {k} value hex {v.hex(' ')}")
+        lines.append(f"map lookup pinned {pin} key hex {k}")
+    path = tmp_path / "exec.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+class _ExecSpy:
+    """The ``lookups`` each exec program was asked for, and the programs built."""
+
+    def __init__(self, monkeypatch) -> None:
+        from bpfmaps import _kexec, _kloops
+
+        self.asked: list = []
+        self.progs: list = []
+        real_open, real_for = _kloops.KernelLoops.open_exec_prog, _kexec.open_for
+
+        def open_exec_prog(lp, fds, infos, ops, count, outside=0, lookups=None):
+            self.asked.append(None if lookups is None else list(lookups))
+            return real_open(lp, fds, infos, ops, count, outside, lookups)
+
+        def open_for(*a, **kw):
+            p = real_for(*a, **kw)
+            if p is not None:
+                self.progs.append(p)
+            return p
+
+        monkeypatch.setattr(_kloops.KernelLoops, "open_exec_prog", open_exec_prog)
+        monkeypatch.setattr(_kexec, "open_for", open_for)
+
+
+@pytest.mark.parametrize("mode", MODES, ids=["plain", "j", "p"])
+def test_btf_lookups_run_in_the_exec_program(bpf_objects, bpftool_bin, tmp_path, monkeypatch, mode):
+    """Updates and lookups on a map with BTF and no special fields, long enough for
+    the in-kernel exec program: the program looks the keys up (values copied whole:
+    what the syscall returns for such a value), C prints them by the map's BTF
+    program, and the output is bpftool's."""
+    from bpfmaps._kloops import EXEC_MIN
+
+    pin = bpf_objects.load(SRC)["bt_many"]
+    with Map.from_pin(pin) as m:
+        assert not B.load(m).has_special_fields(m.info.btf_value_type_id)
+    n = EXEC_MIN
+    path = _exec_file(tmp_path, pin, n)
+    spy = _ExecSpy(monkeypatch)
+    a, b = theirs(bpftool_bin, [*mode, "batch", "file", path]), ours([*mode, "batch", "file", path])
+    assert b == a
+    assert spy.asked == [[True]]
+    assert len(spy.progs) == 1 and spy.progs[0].looked == n  # every lookup by the program
+
+
+def test_lookups_of_a_value_with_a_spin_lock_keep_the_syscall(
+    bpf_objects, bpftool_bin, tmp_path, monkeypatch
+):
+    """A value with a bpf_spin_lock: the syscall zeroes the lock in the copy it
+    returns, so the exec program is not asked to look its keys up, and the output is
+    bpftool's."""
+    from bpfmaps._kloops import EXEC_MIN
+
+    pin = bpf_objects.load(SRC)["bt_locked"]
+    with Map.from_pin(pin) as m:
+        assert B.load(m).has_special_fields(m.info.btf_value_type_id)
+    path = _exec_file(tmp_path, pin, EXEC_MIN)
+    spy = _ExecSpy(monkeypatch)
+    a, b = theirs(bpftool_bin, ["batch", "file", path]), ours(["batch", "file", path])
+    assert b == a and '"lock": {' in b[1]
+    assert spy.asked == [[False]]
+    assert all(p.looked == 0 for p in spy.progs)
+
+
+def test_an_update_only_block_asks_no_btf_lookups(bpf_objects, tmp_path, monkeypatch):
+    """A long block of updates on a map with BTF (flags alternating, so no run: the
+    exec loop's), with no lookup to print: the exec program takes the updates, and the
+    map's BTF is not read for it."""
+    from bpfmaps._kloops import EXEC_MIN
+    from bpfmaps.bpftool.state import Reports
+
+    pin = bpf_objects.load(SRC)["bt_many"]
+    path = _exec_file(tmp_path, pin, EXEC_MIN)
+    with open(path) as f:
+        ups = [x.rstrip("\n") for x in f if x.startswith("map update")]
+    with open(path, "w") as f:
+        f.write("".join(f"{x}\n{x} exist\n" for x in ups))
+    read: list = []
+    real = Reports._btf_of
+    monkeypatch.setattr(
+        Reports, "_btf_of", lambda self, info: read.append(info) or real(self, info)
+    )
+    spy = _ExecSpy(monkeypatch)
+    assert ours(["batch", "file", path]) == (0, f"processed {2 * len(ups)} commands\n", "")
+    assert read == [] and spy.asked == [[False]]
+    assert len(spy.progs) == 1 and spy.progs[0].applied == 2 * len(ups)

@@ -344,3 +344,27 @@ def test_kind_before_first_read_in_a_fresh_interpreter():
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout == "ok\n", r.stderr
+
+
+def test_has_special_fields():
+    """Special fields (spin locks, timers, kptrs: the kernel's btf_parse_fields) found
+    in the type, its members and array elements, through typedefs and modifiers, not
+    behind plain pointers; every ``bpf_*`` struct counts (conservative)."""
+    b = Builder()
+    u32 = b.int("unsigned int", 4)
+    lock = b.struct("bpf_spin_lock", 4, [("val", u32, 0)])
+    timer = b.struct("bpf_timer", 16, [("a", u32, 0)])
+    plain = b.struct("plain", 8, [("a", u32, 0), ("b", u32, 32)])
+    with_lock = b.struct("with_lock", 8, [("l", lock, 0), ("n", u32, 32)])
+    locked_t = b.const(b.typedef("locked_t", with_lock))
+    timers = b.array(timer, u32, 2)
+    in_array = b.struct("in_array", 40, [("n", u32, 0), ("t", timers, 64)])
+    nested = b.struct("nested", 8, [("x", locked_t, 0), ("y", u32, 0)], union=True)
+    kptr = b.ptr(b.type_tag("kptr", plain))
+    with_kptr = b.struct("with_kptr", 8, [("p", kptr, 0)])
+    to_lock = b.struct("to_lock", 8, [("p", b.ptr(with_lock), 0)])
+    t = B.parse(b.blob(), source="special")
+    special = [with_lock, locked_t, in_array, nested, with_kptr, lock, timers]
+    assert [t.has_special_fields(i) for i in special] == [True] * len(special)
+    assert [t.has_special_fields(i) for i in (u32, plain, to_lock, 0)] == [False] * 4
+    assert t.has_special_fields(10**6)  # (a type id out of range: not copied raw)

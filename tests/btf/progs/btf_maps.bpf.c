@@ -171,6 +171,28 @@ struct {
     __array(values, struct inner_map);
 } N(bt_houter) SEC(".maps");
 
+// long batch files: lookups through the in-kernel exec program (values copied whole),
+// and a value with a special field, whose lookups keep the syscall (it zeroes the lock)
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 8192);
+    __type(key, __u32);
+    __type(value, struct value);
+} N(bt_many) SEC(".maps");
+
+struct locked {
+    struct bpf_spin_lock lock;
+    __u32 n;
+    __u64 total;
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 8192);
+    __type(key, __u32);
+    __type(value, struct locked);
+} N(bt_locked) SEC(".maps");
+
 int global_counter = 0;
 char global_name[8] = "abc";
 
