@@ -226,19 +226,19 @@ FORBIDDEN_BTF_STDLIB = (
 
 
 def _btf_map(kernel_backend) -> tuple[int, int]:
-    """(map fd, BTF fd) of a hash map with BTF: key ``unsigned long long``, value
-    ``struct val { unsigned int a, b; unsigned long long c[3]; }``."""
-    from bpfmaps.btf.writer import BTFWriter
+    """(map fd, BTF fd) of a hash map with the BTF of the benchmark's BTF shapes (key
+    ``unsigned long long``, value ``struct val { unsigned int a, b; unsigned long long
+    c[3]; }``)."""
+    import importlib.util
 
-    w = BTFWriter()
-    u32 = w.add_int("unsigned int", 4)
-    u64 = w.add_int("unsigned long long", 8)
-    arr = w.add_array(u64, 3, u32)
-    val = w.add_struct("val", 32, [("a", u32, 0), ("b", u32, 32), ("c", arr, 64)])
-    bfd, log = kernel_backend.btf_load(w.encode(), 1 << 16)
-    assert bfd >= 0, log
+    path = os.path.join(ROOT, "benchmarks", "bench_batch_file.py")
+    spec = importlib.util.spec_from_file_location("bench_batch_file", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bfd, key_id, value_id = bench.btf_fd(kernel_backend)
     fd = kernel_backend.map_create(
-        1, 8, 32, 64, 0, b"imp_btf", btf_fd=bfd, btf_key_type_id=u64, btf_value_type_id=val
+        1, 8, 32, 64, 0, b"imp_btf", btf_fd=bfd, btf_key_type_id=key_id, btf_value_type_id=value_id
     )
     assert fd >= 0
     return fd, bfd
