@@ -218,7 +218,7 @@ def dump_map(
             cap, used, count, lerr,
         )  # fmt: skip
         if used[0]:
-            emit(ffi.buffer(out, used[0])[:].decode("ascii"))
+            emit(str(ffi.buffer(out, used[0]), "ascii"))  # (decoded from the buffer: one copy)
         steps -= count[0] - before
         if rc == 3:  # a LOOKUP_BATCH refused: on by GET_NEXT_KEY from the last entry
             dump_batch_calls[0] += bat.calls

@@ -101,6 +101,8 @@ class JsonBatch(RunState):
         for it in items:  # written: their words are not needed again
             if type(it) is tuple and len(it) == 2:
                 words.pop(it[0], None)
+        from ..json_writer import JsonWriter  # start-up: -j only
+
         binary = getattr(out, "buffer", None)
         sep = "," if self._json_started else "["
         self._json_started = True
@@ -109,6 +111,8 @@ class JsonBatch(RunState):
             sep = ","
             if type(p) is str:
                 out.write(p)
+            elif type(p) is JsonWriter:  # a big item (_item): its parts as they are
+                p.write_to(out)
             elif len(p) == 5:  # (block, start, end, values, fmts): with lookups' outputs
                 if binary is not None:
                     out.flush()
@@ -124,12 +128,21 @@ class JsonBatch(RunState):
             self._json_started, self._json_lexer, self._json_lexed = False, None, 0
         out.flush()
 
-    def _item(self, obj: Any) -> str:
-        """One item of the array as it appears between the array's separators."""
-        from ..json_writer import render_json  # start-up: -j only
+    def _item(self, obj: Any) -> Any:
+        """One item of the array as it appears between the array's separators: its
+        text, or for a big one (a dump's C chunks) the writer holding its parts,
+        written part by part (:meth:`JsonWriter.write_to`: no copy of the chunks)."""
+        from ..json_writer import JsonWriter  # start-up: -j only
 
-        text = render_json([obj], self.pretty)
-        return text[1:-2] if self.pretty else text[1:-1]
+        w = JsonWriter(self.pretty)
+        w.value([obj])
+        parts = w.parts
+        # the array's "[" and its "]" ("\n", "]" pretty): parts of their own (begin, end)
+        del parts[-2 if self.pretty else -1 :]
+        del parts[0]
+        if sum(map(len, parts)) < _ITEM_BIG:
+            return "".join(parts)
+        return w
 
     def _null_items(self, blk: OpBlock, a: int, cnt: int) -> list[Any]:
         """``{"command": [...], "output": null}`` items of ops [a, a + cnt) (compact, or
@@ -194,6 +207,10 @@ class JsonBatch(RunState):
             self._json_items.append((index, output))
             self._json_pending += 1
             self._json_stream()
+
+
+#: items of at least this many characters are written part by part (_item)
+_ITEM_BIG = 1 << 16
 
 
 def _words(words: list[str]) -> Any:

@@ -231,3 +231,37 @@ def test_a_refused_batch_walks_on_from_the_last_entry(bpftool_bin, monkeypatch, 
         assert cprint.dump_batch_calls[0] > calls
     finally:
         KB.close(fd)
+
+
+@pytest.mark.parametrize("mode", ["json", "pretty"])
+def test_a_big_dump_in_a_batch_file_is_written_in_parts(bpftool_bin, tmp_path, monkeypatch, mode):
+    """-j batch file: an item holding a big dump (its C chunks) is written part by part
+    (no join, no copy of its text), with bpftool's bytes around and between the items."""
+    from bpfmaps.bpftool.jsonbatch import _ITEM_BIG, JsonBatch
+    from bpfmaps.json_writer import JsonWriter
+
+    fd = KB.map_create(1, 8, 32, 8192, 0, b"dc_big")
+    assert fd >= 0
+    try:
+        _fill(fd, 6000, 8, 32)
+        mid = KB.map_info(fd)[1].id
+        path = tmp_path / "f.txt"
+        path.write_text(
+            f"map lookup id {mid} key hex 01 00 00 00 00 00 00 00\nmap dump id {mid}\n" * 2
+        )
+        items: list = []
+        real = JsonBatch._item
+        monkeypatch.setattr(
+            JsonBatch, "_item", lambda self, o: items.append(real(self, o)) or items[-1]
+        )
+        want = subprocess.run(
+            [bpftool_bin, *MODES[mode], "batch", "file", str(path)], capture_output=True, text=True
+        )
+        assert want.returncode == 0, want.stderr
+        out, err = io.StringIO(), io.StringIO()
+        r = Runner(stdout=out, stderr=err, json=True, pretty="-p" in MODES[mode])
+        assert (r.run_file(str(path)), out.getvalue()) == (0, want.stdout), err.getvalue()
+    finally:
+        KB.close(fd)
+    big = [x for x in items if type(x) is JsonWriter]
+    assert len(big) == 2 and all(sum(map(len, w.parts)) >= _ITEM_BIG for w in big)
