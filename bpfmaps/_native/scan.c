@@ -1385,15 +1385,32 @@ static char *json_hex_pretty(char *o, const unsigned char *d, uint32_t n, int in
     return o;
 }
 
-/* one compact item's output at o: a lookup's {"key":..,"value":..[,"formatted":..]} */
+/* one compact item's output at o: a lookup's {"key":..,"value":..[,"formatted":..]};
+ * ncpus > 0: a per-CPU map's "values":[{"cpu":i,"value":..},...], one slot of
+ * round_up(vs, 8) bytes a CPU */
 static char *item_output_compact(char *o, const unsigned char *key, uint32_t ks,
-                                 const unsigned char *val, uint32_t vs,
+                                 const unsigned char *val, uint32_t vs, uint32_t ncpus,
                                  struct bpfm_fmt_prog *fmt)
 {
     o = PUT(o, "{\"key\":[");
     o = json_hex(o, key, ks);
-    o = PUT(o, "],\"value\":[");
-    o = json_hex(o, val, vs);
+    if (ncpus) {
+        uint32_t c, step = (vs + 7) & ~7u;
+
+        o = PUT(o, "],\"values\":[");
+        for (c = 0; c < ncpus; c++) {
+            if (c)
+                *o++ = ',';
+            o = PUT(o, "{\"cpu\":");
+            o = bpfm_put_u64(o, c);
+            o = PUT(o, ",\"value\":[");
+            o = json_hex(o, val + (size_t)c * step, vs);
+            o = PUT(o, "]}");
+        }
+    } else {
+        o = PUT(o, "],\"value\":[");
+        o = json_hex(o, val, vs);
+    }
     *o++ = ']';
     if (fmt) { /* a map with BTF: its "formatted" object (compact) */
         o = PUT(o, ",\"formatted\":");
@@ -1406,13 +1423,29 @@ static char *item_output_compact(char *o, const unsigned char *key, uint32_t ks,
 
 /* the same in bpftool's -jp layout, as the output member of a batch item */
 static char *item_output_pretty(char *o, const unsigned char *key, uint32_t ks,
-                                const unsigned char *val, uint32_t vs,
+                                const unsigned char *val, uint32_t vs, uint32_t ncpus,
                                 struct bpfm_fmt_prog *fmt)
 {
     o = PUT(o, "{\n            \"key\": ");
     o = json_hex_pretty(o, key, ks, 12);
-    o = PUT(o, ",\n            \"value\": ");
-    o = json_hex_pretty(o, val, vs, 12);
+    if (ncpus) { /* the CPUs' objects at depth 4, their members at 5 */
+        uint32_t c, step = (vs + 7) & ~7u;
+
+        o = PUT(o, ",\n            \"values\": [");
+        for (c = 0; c < ncpus; c++) {
+            if (c)
+                *o++ = ',';
+            o = PUT(o, "{\n                    \"cpu\": ");
+            o = bpfm_put_u64(o, c);
+            o = PUT(o, ",\n                    \"value\": ");
+            o = json_hex_pretty(o, val + (size_t)c * step, vs, 20);
+            o = PUT(o, "\n                }");
+        }
+        o = PUT(o, "\n            ]");
+    } else {
+        o = PUT(o, ",\n            \"value\": ");
+        o = json_hex_pretty(o, val, vs, 12);
+    }
     if (fmt) { /* a map with BTF: its "formatted" object at depth 3 */
         o = PUT(o, ",\n            \"formatted\": ");
         fmt->sep = 0;
@@ -1423,8 +1456,9 @@ static char *item_output_pretty(char *o, const unsigned char *key, uint32_t ks,
 
 int bpfm_json_items(const char *cbuf, uint64_t len, const struct bpfm_op *ops, uint32_t n,
                     int pretty, const char *keys, const uint32_t *key_size,
-                    const uint32_t *value_size, struct bpfm_fmt_prog **fmts, const char *vals,
-                    uint64_t *vals_used, char *out, uint64_t cap, uint64_t *used)
+                    const uint32_t *value_size, const uint32_t *ncpus,
+                    struct bpfm_fmt_prog **fmts, const char *vals, uint64_t *vals_used,
+                    char *out, uint64_t cap, uint64_t *used)
 {
     const unsigned char *buf = (const unsigned char *)cbuf;
     uint64_t u = 0, v = vals_used ? *vals_used : 0;
@@ -1442,8 +1476,11 @@ int bpfm_json_items(const char *cbuf, uint64_t len, const struct bpfm_op *ops, u
         uint64_t need = (uint64_t)((nl ? nl : buf + len) - l) * 3 + 160;
         char *o = out + u, *w;
 
-        if (look)
-            need += 7 * ((uint64_t)key_size[op->map] + value_size[op->map]) + 96;
+        if (look) {
+            uint64_t nc = ncpus && ncpus[op->map] ? ncpus[op->map] : 1;
+
+            need += 7 * ((uint64_t)key_size[op->map] + nc * value_size[op->map]) + 96 + 80 * nc;
+        }
         if (fmt)
             need += fmt->need + 32;
         if (u + need > cap)
@@ -1464,10 +1501,11 @@ int bpfm_json_items(const char *cbuf, uint64_t len, const struct bpfm_op *ops, u
             const unsigned char *k = (const unsigned char *)keys + op->key_off;
             const unsigned char *d = (const unsigned char *)vals + v;
             uint32_t ks = key_size[op->map], vs = value_size[op->map];
+            uint32_t nc = ncpus ? ncpus[op->map] : 0;
 
-            o = pretty ? item_output_pretty(o, k, ks, d, vs, fmt)
-                       : item_output_compact(o, k, ks, d, vs, fmt);
-            v += vs;
+            o = pretty ? item_output_pretty(o, k, ks, d, vs, nc, fmt)
+                       : item_output_compact(o, k, ks, d, vs, nc, fmt);
+            v += nc ? (uint64_t)nc * ((vs + 7) & ~7u) : vs; /* (a per-CPU value's slots) */
         }
         o = pretty ? PUT(o, "\n    }") : PUT(o, "}");
         u = (uint64_t)(o - out);
@@ -1596,9 +1634,11 @@ static uint32_t group_len(const struct bpfm_op *o, uint32_t left, const struct b
 static uint64_t print_lookup(char *out, uint64_t u, const struct bpfm_print_map *m,
                              const char *key, const char *v)
 {
-    if (m->plain == 2) { /* JSON: the value as it is */
-        memcpy(out + u, v, m->value_size);
-        return u + m->value_size;
+    if (m->plain == 2) { /* JSON: the value as it is (a per-CPU map's: every slot) */
+        uint32_t n = m->ncpus ? m->value_buf : m->value_size;
+
+        memcpy(out + u, v, n);
+        return u + n;
     }
     if (m->fmt) { /* BTF: the pretty object and a newline (print_key_value) */
         m->fmt->sep = 0;

@@ -167,18 +167,20 @@ int bpfm_dump_print(int fd, uint32_t key_size, uint32_t value_size, uint32_t ncp
 
 /* bpfm_json_nulls (compact) with the lookups' output: a LOOKUP op's item is
  * {"command": [words], "output": {"key": [...], "value": [...]}} (bpftool's
- * print_entry_json for a map that is not per-CPU: "0x%02x" strings), its key at
- * keys + key_off of key_size[op.map] bytes, its value the next value_size[op.map]
- * bytes of vals from *vals_used (which it advances): the values bpfm_exec_print copied
- * with plain 2; fmts (may be NULL) [op.map] not NULL: a map with BTF, whose output
+ * print_entry_json: "0x%02x" strings), its key at keys + key_off of key_size[op.map]
+ * bytes, its value the next value_size[op.map] bytes of vals from *vals_used (which it
+ * advances): the values bpfm_exec_print copied with plain 2; ncpus (may be NULL)
+ * [op.map] > 0: a per-CPU map, its "values" [{"cpu": i, "value": [...]}, ...] from
+ * ncpus slots of round_up(value_size, 8) bytes; fmts (may be NULL) [op.map] not NULL: a map with BTF, whose output
  * also has "formatted": the object its program prints (btffmt.h; set to depth 3 and
  * pretty for pretty items).  pretty: bpftool's -jp layout of the items (members
  * indented 8 spaces, "}" after 4); vals NULL: every op's output null (vals_used may be
  * NULL then).  Writes at most cap bytes to out (*used); returns the ops written. */
 int bpfm_json_items(const char *buf, uint64_t len, const struct bpfm_op *ops, uint32_t n,
                     int pretty, const char *keys, const uint32_t *key_size,
-                    const uint32_t *value_size, struct bpfm_fmt_prog **fmts, const char *vals,
-                    uint64_t *vals_used, char *out, uint64_t cap, uint64_t *used);
+                    const uint32_t *value_size, const uint32_t *ncpus,
+                    struct bpfm_fmt_prog **fmts, const char *vals, uint64_t *vals_used,
+                    char *out, uint64_t cap, uint64_t *used);
 
 /* How bpfm_exec_print runs ops on one map: plain 1 formats lookups (and getnext) in
  * bpftool's plain layout, plain 2 (JSON mode) copies each lookup's value as it is to

@@ -277,6 +277,11 @@ def _json_run(
         keys, cv = ffi.from_buffer("char[]", block.keys), ffi.from_buffer("char[]", vals)
         ks = ffi.new("uint32_t[]", [r.key_size if r is not None else 0 for r in refs] or [0])
         vs = ffi.new("uint32_t[]", [r.value_size if r is not None else 0 for r in refs] or [0])
+        nc = ffi.new(
+            "uint32_t[]",
+            [block.table.ncpus if r is not None and r.type in PERCPU_INTS else 0 for r in refs]
+            or [0],
+        )  # (a per-CPU map's lookups: "values", one object a possible CPU)
         vused = ffi.new("uint64_t *")
         progs = ffi.NULL
         if fmts is not None and any(r is not None for r in fmts):
@@ -294,8 +299,8 @@ def _json_run(
         else:
             k = lib.bpfm_json_items(
                 cbuf, n, ops + a, b - a, int(jp),
-                *((keys, ks, vs, progs, cv, vused) if vals is not None else
-                  (ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL)),
+                *((keys, ks, vs, nc, progs, cv, vused) if vals is not None else
+                  (ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL)),
                 buf + ns, cap - ns, used,
             )  # fmt: skip
         emit(ffi.buffer(buf + start, used[0] + ns - start))

@@ -146,7 +146,7 @@ class BlockExecutor(_Below):
         how = 2 if self.json else 1
         out = []
         for m, run in zip(t.refs, runs):
-            if m is None or (self.json and m.type in PERCPU_INTS):
+            if m is None:
                 out.append(0)
             elif _has_btf_output(m):
                 out.append(how if run is not None else 0)
@@ -165,7 +165,6 @@ class BlockExecutor(_Below):
             if m is not None
             and _has_btf_output(m)
             and m.fd >= 0
-            and not (self.json and m.type in PERCPU_INTS)
         }
 
     def _fmt_run(self, m: Any) -> Any:

@@ -178,22 +178,22 @@ class JsonBatch(RunState):
         kept = blk.words or {}
         if not any(i in kept for i in range(a, a + cnt)):
             return [(blk, a, a + cnt, vals, fmts)]
-        from .output import hex_json  # start-up: -j only
+        from .output import element_json  # start-up: -j only
 
-        refs, data = blk.table.refs, self._data
+        t, data = blk.table, self._data
         out: list[Any] = []
         at = 0
         for i in range(a, a + cnt):
             kind, _, m, _, ko, _, _ = blk.op(i)
             output: Any = None
             if kind == LOOKUP:
-                ref = refs[m]
+                ref = t.refs[m]
                 key = bytes(memoryview(blk.keys)[ko : ko + ref.key_size])
-                value = vals[at : at + ref.value_size]
-                output = {"key": hex_json(key), "value": hex_json(value)}
-                if fmts is not None and fmts[m] is not None:
-                    output["formatted"] = cprint.FormattedEntry(fmts[m], key, value)
-                at += ref.value_size
+                value = vals[at : at + t.value_sizes[m]]  # (a per-CPU value: every slot)
+                run = fmts[m] if fmts is not None else None
+                formatted = cprint.FormattedEntry(run, key, value) if run is not None else None
+                output = element_json(ref.info, key, value, t.ncpus, formatted)
+                at += t.value_sizes[m]
             out.append(self._item({"command": _words(op_words(blk, i, data)), "output": output}))
         return out
 

@@ -265,3 +265,43 @@ def test_a_big_dump_in_a_batch_file_is_written_in_parts(bpftool_bin, tmp_path, m
         KB.close(fd)
     big = [x for x in items if type(x) is JsonWriter]
     assert len(big) == 2 and all(sum(map(len, w.parts)) >= _ITEM_BIG for w in big)
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("map_type", [5, 6], ids=["percpu_hash", "percpu_array"])
+def test_per_cpu_lookups_in_a_batch_file_print_in_c(
+    bpftool_bin, tmp_path, monkeypatch, mode, map_type
+):
+    """Updates and lookups on a per-CPU map (every mode): bpftool's bytes, the lookups
+    printed in C (-j: "values" by the JSON writer's C items), only the one that finds
+    nothing reaching the Python handler."""
+    from bpfmaps.bpftool.commands import Commands
+
+    ks = 8 if map_type == 5 else 4
+    fd = KB.map_create(map_type, ks, 12, 64, 0, b"dc_pcpu")
+    assert fd >= 0
+    try:
+        mid = KB.map_info(fd)[1].id
+        lines = []
+        for i in range(40):
+            k = " ".join(str(b) for b in i.to_bytes(ks, "little"))
+            v = " ".join(str((i * 7 + j) & 0xFF) for j in range(12))
+            lines += [f"map update id {mid} key {k} value {v}", f"map lookup id {mid} key {k}"]
+        missing = " ".join(["7"] * ks) if map_type == 5 else "99 0 0 0"
+        lines.append(f"map lookup id {mid} key {missing}")
+        path = tmp_path / "f.txt"
+        path.write_text("\n".join(lines) + "\n")
+        reached: list = []
+        real = Commands._do_lookup
+        monkeypatch.setattr(
+            Commands, "_do_lookup", lambda self, c: reached.append(c) or real(self, c)
+        )
+        want = subprocess.run(
+            [bpftool_bin, *MODES[mode], "batch", "file", str(path)], capture_output=True, text=True
+        )
+        out, err = io.StringIO(), io.StringIO()
+        r = Runner(stdout=out, stderr=err, json="-j" in MODES[mode], pretty="-p" in MODES[mode])
+        assert (r.run_file(str(path)), out.getvalue()) == (want.returncode, want.stdout)
+    finally:
+        KB.close(fd)
+    assert want.returncode != 0 and len(reached) == 1

@@ -23,8 +23,16 @@ class _Ref:
     value_size = 4
 
 
+class _PerCPURef(_Ref):
+    type = 5  # PERCPU_HASH: a lookup's value is one slot of 8 bytes a possible CPU
+
+
 def _resolver(handle):
     return _Ref()
+
+
+def _percpu_resolver(handle):
+    return _PerCPURef()
 
 
 _sep = st.text(alphabet=" \t\r", min_size=1, max_size=3)
@@ -117,9 +125,10 @@ def test_json_write_is_json_nulls(monkeypatch, buf):
     assert (len(chunks) > 10) == (buf < 100_000)
 
 
-def _pretty_case(lines, vals_seed, with_btf):
-    """(C pretty items, what the JSON writer writes) of the scanned ``lines``, their
-    lookups' values drawn from ``vals_seed`` (and with_btf: formatted by a program)."""
+def _pretty_case(lines, vals_seed, with_btf, percpu=False, pretty=True):
+    """(C items, what the JSON writer writes) of the scanned ``lines`` (``pretty``: the
+    -jp layout), their lookups' values drawn from ``vals_seed`` (and with_btf:
+    formatted by a program; percpu: on a per-CPU map of 3 possible CPUs, "values")."""
     import random
 
     from bpfmaps import btf as B
@@ -130,11 +139,16 @@ def _pretty_case(lines, vals_seed, with_btf):
     from bpfmaps.btf.writer import BTFWriter
     from bpfmaps.types import MapInfo, MapType
 
+    ncpus = 3 if percpu else 1
     data = "".join(lines).encode()
-    items = list(parse_batch(data, _resolver, file="f"))
+    items = list(
+        parse_batch(data, _percpu_resolver if percpu else _resolver, file="f", possible_cpus=ncpus)
+    )
     assert len(items) == 1 and items[0].taken == len(lines)
     blk = items[0]
     rnd = random.Random(vals_seed)
+    mtype = MapType.PERCPU_HASH if percpu else MapType.HASH
+    vbuf = 8 * ncpus if percpu else 4
     fmts = None
     if with_btf:
         w = BTFWriter()
@@ -143,9 +157,11 @@ def _pretty_case(lines, vals_seed, with_btf):
         arr = w.add_array(ch, 2, u32)
         val = w.add_struct("v", 4, [("n", w.add_int("short", 2, signed=True), 0), ("s", arr, 16)])
         btf = B.parse(w.encode())
-        info = MapInfo(id=7, type=MapType.HASH, key_size=4, value_size=4, max_entries=9,
+        info = MapInfo(id=7, type=mtype, key_size=4, value_size=4, max_entries=9,
                        btf_id=1, btf_key_type_id=u32, btf_value_type_id=val)  # fmt: skip
-        fmts = [cprint.FormatRun(compile_entry(btf, info, 4, 1, plain=False), 0, False)]
+        prog = compile_entry(btf, info, vbuf, ncpus, plain=False)
+        assert prog is not None
+        fmts = [cprint.FormatRun(prog, 0, False)]
     vals = b""
     objs = []
     for i in range(blk.count):
@@ -153,17 +169,21 @@ def _pretty_case(lines, vals_seed, with_btf):
         output = None
         if kind == LOOKUP:
             key = bytes(memoryview(blk.keys)[ko : ko + 4])
-            v = bytes(rnd.choice([0, 0x41, 0x22, 0x5C, 7, 255]) for _ in range(4))
+            v = bytes(rnd.choice([0, 0x41, 0x22, 0x5C, 7, 255]) for _ in range(vbuf))
             vals += v
-            output = {"key": hex_json(key), "value": hex_json(v)}
+            if percpu:
+                cpus = [{"cpu": c, "value": hex_json(v[8 * c : 8 * c + 4])} for c in range(ncpus)]
+                output = {"key": hex_json(key), "values": cpus}
+            else:
+                output = {"key": hex_json(key), "value": hex_json(v)}
             if fmts is not None:
-                output["formatted"] = Formatted(btf, info, key, v, 1)
+                output["formatted"] = Formatted(btf, info, key, v, ncpus)
         objs.append({"command": op_words(blk, i, data), "output": output})
     chunks: list[bytes] = []
     cprint.json_write_items(data, blk, 0, blk.count, vals, lambda c: chunks.append(bytes(c)),
-                            fmts, pretty=True)  # fmt: skip
+                            fmts, pretty=pretty)  # fmt: skip
     got = b"".join(chunks).decode("ascii")
-    return "[" + got + "\n]", render_json(objs, pretty=True)
+    return "[" + got + ("\n]" if pretty else "]"), render_json(objs, pretty=pretty)
 
 
 @settings(max_examples=80, deadline=None)
@@ -173,6 +193,16 @@ def test_pretty_items_are_the_json_writer(lines, seed, with_btf):
     outputs, lookups with their key and value (and a map's BTF ``formatted`` object at
     its depth), the same text as the JSON writer's array of those items."""
     got, want = _pretty_case(lines, seed, with_btf)
+    assert got == want
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(_line(), min_size=1, max_size=12), st.integers(0, 99), st.booleans(), st.booleans())
+def test_per_cpu_items_are_the_json_writer(lines, seed, with_btf, pretty):
+    """Lookups on a per-CPU map in C (``bpfm_json_items`` with ``ncpus``): ``"values"``,
+    one object a possible CPU from its slot (and a BTF ``formatted`` object by the map's
+    program), compact and -jp, the same text as the JSON writer's."""
+    got, want = _pretty_case(lines, seed, with_btf, percpu=True, pretty=pretty)
     assert got == want
 
 
