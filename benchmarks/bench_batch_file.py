@@ -22,7 +22,8 @@ run; it skips runpy's imports, about 2 ms).  Shapes (N lines unless said otherwi
 * ``dump``, ``json-dump``: a one-line file, ``map dump`` of a map holding N/2 entries
   (plain, and ``-j``); not in the default set (``--shapes=dump,json-dump``): no goal of
   the issue either, and not ordinary lines for the scanner;
-* ``percpu-lookup``: the ``lookup`` file on a per-CPU hash map (on request too);
+* ``percpu-lookup``, ``percpu-json-lookup``: the ``lookup`` file on a per-CPU hash map,
+  plain and ``-j`` (on request too);
 * ``percpu-dump``, ``percpu-json-dump``: ``dump`` and ``json-dump`` of a per-CPU hash
   map (on request too);
 * ``btf-dump``, ``btf-json-dump``, ``btf-lookup``, ``btf-json-lookup``: ``dump``,
@@ -75,6 +76,7 @@ EXTRA_SHAPES = (
     "dump",
     "json-dump",
     "percpu-lookup",
+    "percpu-json-lookup",
     "percpu-dump",
     "percpu-json-dump",
     "btf-dump",
@@ -91,12 +93,13 @@ USER_SHAPES = ("user", "btf-user")
 #: the shapes whose file is one ``map dump`` of a map holding N/2 entries
 DUMP_SHAPES = ("dump", "json-dump", "percpu-dump", "percpu-json-dump", "btf-dump", "btf-json-dump")
 #: the shapes on per-CPU hash maps, and the ones run with -j
-PERCPU_SHAPES = ("percpu-lookup", "percpu-dump", "percpu-json-dump")
+PERCPU_SHAPES = ("percpu-lookup", "percpu-json-lookup", "percpu-dump", "percpu-json-dump")
 JSON_SHAPES = (
     "json",
     "json-lookup",
     "json-dump",
     "percpu-json-dump",
+    "percpu-json-lookup",
     "btf-json-dump",
     "btf-json-lookup",
 )
@@ -131,8 +134,8 @@ def make_file(shape: str, n: int, mid, mid2) -> str:
         return "".join(_update(mid, i) for i in order)
     if shape in DUMP_SHAPES:
         return f"map dump id {mid}\n"
-    if shape in ("lookup", "json-lookup", "percpu-lookup", "btf-lookup", "btf-json-lookup",
-                 "jp-lookup", "btf-jp-lookup"):  # fmt: skip
+    if shape in ("lookup", "json-lookup", "percpu-lookup", "percpu-json-lookup", "btf-lookup",
+                 "btf-json-lookup", "jp-lookup", "btf-jp-lookup"):  # fmt: skip
         return "".join(
             _update(mid, i // 2)
             if i % 2 == 0
