@@ -39,6 +39,8 @@ run; it skips runpy's imports, about 2 ms).  Shapes (N lines unless said otherwi
   (its runs are short); its ratios are medians of the ratios of runs side by side.
   The command imports the package from this tree too (PYTHONPATH); only its script is
   the installed one;
+* ``queue``, ``json-queue``: N/2 lines on a queue (value 32 bytes): blocks of 100 pushes,
+  then 100 pops (plain and ``-j``; on request);
 * ``btf-user``: the ``user`` file on the BTF shapes' maps (a loader's maps carry BTF;
   updates print nothing, so no BTF is read), timed as ``user`` (on request).
 
@@ -87,7 +89,11 @@ EXTRA_SHAPES = (
     "jp-lookup",
     "btf-jp-lookup",
     "btf-user",
+    "queue",
+    "json-queue",
 )
+#: the shapes on a queue (keyless: pushes and pops)
+QUEUE_SHAPES = ("queue", "json-queue")
 #: the small-file shapes, timed against a bare ``python -c pass`` (see ``user``)
 USER_SHAPES = ("user", "btf-user")
 #: the shapes whose file is one ``map dump`` of a map holding N/2 entries
@@ -100,6 +106,7 @@ JSON_SHAPES = (
     "json-dump",
     "percpu-json-dump",
     "percpu-json-lookup",
+    "json-queue",
     "btf-json-dump",
     "btf-json-lookup",
 )
@@ -162,6 +169,13 @@ def make_file(shape: str, n: int, mid, mid2) -> str:
             else:
                 out.append(f"map delete id {m} key {_key_words(5 * b + j - 7)}\n")
         return "".join(out)
+    if shape in QUEUE_SHAPES:  # blocks of 100 pushes, then 100 pops
+        return "".join(
+            f"map push id {mid} value {_key_words(i)} {_ZEROS}\n"
+            if (i // 100) % 2 == 0
+            else f"map pop id {mid}\n"
+            for i in range(n)
+        )
     if shape in ("json", "jp"):
         return "".join(_update(mid, i) for i in range(n))
     if shape in USER_SHAPES:
@@ -230,12 +244,16 @@ def time_shapes(kb, env, n: int, repeats: int, shapes, path: str) -> dict:
             size = _size(shape, n)
             for tool in _tools(shape) * (USER_ROUNDS if shape in USER_SHAPES else 1):
                 mtype = 5 if shape in PERCPU_SHAPES else 1  # (PERCPU_HASH, HASH)
+                if shape in QUEUE_SHAPES:
+                    mtype = 22  # QUEUE (no key)
                 ids = {}
                 if shape in BTF_SHAPES:
                     assert btf is not None
                     ids = dict(btf_fd=btf[0], btf_key_type_id=btf[1], btf_value_type_id=btf[2])
                 fds = [
-                    kb.map_create(mtype, 8, 32, max(size, 1024), 0, b"bench_file", **ids)
+                    kb.map_create(
+                        mtype, 0 if mtype == 22 else 8, 32, max(size, 1024), 0, b"bench_file", **ids
+                    )
                     for _ in range(2)
                 ]
                 if min(fds) < 0:
