@@ -1471,7 +1471,7 @@ int bpfm_json_items(const char *cbuf, uint64_t len, const struct bpfm_op *ops, u
         const struct bpfm_op *op = ops + i;
         const unsigned char *l = buf + op->pos;
         const unsigned char *nl = memchr(l, '\n', len - op->pos);
-        int look = vals && op->kind == BPFM_OP_LOOKUP;
+        int look = vals && (op->kind == BPFM_OP_LOOKUP || op->kind == BPFM_OP_POP);
         struct bpfm_fmt_prog *fmt = look && fmts ? fmts[op->map] : (struct bpfm_fmt_prog *)0;
         uint64_t need = (uint64_t)((nl ? nl : buf + len) - l) * 3 + 160;
         char *o = out + u, *w;
@@ -1498,7 +1498,9 @@ int bpfm_json_items(const char *cbuf, uint64_t len, const struct bpfm_op *ops, u
         if (!look) {
             o = PUT(o, "null");
         } else {
-            const unsigned char *k = (const unsigned char *)keys + op->key_off;
+            const unsigned char *k = op->key_off == BPFM_NO_KEY
+                                         ? (const unsigned char *)"" /* a pop: "key": [] */
+                                         : (const unsigned char *)keys + op->key_off;
             const unsigned char *d = (const unsigned char *)vals + v;
             uint32_t ks = key_size[op->map], vs = value_size[op->map];
             uint32_t nc = ncpus ? ncpus[op->map] : 0;
@@ -1763,7 +1765,9 @@ int bpfm_exec_print(const struct bpfm_op *ops, uint32_t count, const int *fds, c
             rc = bpfm_map_update_elem(fds[o->map], key, values + o->value_off, o->flags);
         else if (o->kind == BPFM_OP_DELETE)
             rc = bpfm_map_delete_elem(fds[o->map], key);
-        else if ((o->kind == BPFM_OP_LOOKUP || o->kind == BPFM_OP_GETNEXT) && m->plain &&
+        else if ((o->kind == BPFM_OP_LOOKUP || o->kind == BPFM_OP_GETNEXT ||
+                  o->kind == BPFM_OP_POP) &&
+                 m->plain &&
                  u + 6 * ((uint64_t)m->key_size + m->value_buf) + 64 + 24 * (uint64_t)m->ncpus +
                          (m->fmt ? m->fmt->need + 1 : 0) >
                      out_cap)
@@ -1774,6 +1778,13 @@ int bpfm_exec_print(const struct bpfm_op *ops, uint32_t count, const int *fds, c
                 rc = 1; /* the caller runs it again and reports it */
             else
                 u = print_lookup(out, u, m, key, vbuf);
+        } else if (o->kind == BPFM_OP_POP && m->plain && !m->key_size) {
+            /* a queue's or stack's pop: its value printed as a keyless lookup's */
+            rc = bpfm_map_lookup_and_delete_elem(fds[o->map], NULL, vbuf, 0);
+            if (rc < 0)
+                rc = 1; /* nothing was taken: the caller runs it again and reports it */
+            else
+                u = print_lookup(out, u, m, NULL, vbuf);
         } else if (o->kind == BPFM_OP_GETNEXT && m->plain == 1 && m->key_size) {
             /* the next key goes to vbuf (at least key_size bytes) */
             rc = bpfm_map_get_next_key(fds[o->map], key, vbuf);

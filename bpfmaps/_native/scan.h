@@ -207,9 +207,10 @@ struct bpfm_print_map {
  * maps == NULL that of bpfmaps.loops.Loops.exec_ops on the kernel): ops in order on
  * fds[op.map], UPDATE (UPDATE_ELEM with the op's flags) and DELETE with the key at
  * keys + key_off (none for BPFM_NO_KEY) and the value at values + value_off; lookups
- * and getnext too where maps[op.map].plain: the value (next
+ * and getnext too where maps[op.map].plain, and pops of keyless maps (queue, stack:
+ * LOOKUP_AND_DELETE_ELEM, printed as a keyless lookup): the value (next
  * key) is read into vbuf (the largest value or key buffer) and appended to
- * out[*out_used:out_cap] in bpftool's plain layout.  Consecutive updates (BPF_ANY) or
+ * out[*out_used:out_cap] in bpftool's plain layout (plain 2: the value as it is).  Consecutive updates (BPF_ANY) or
  * deletes on one map whose maps[].batch allows it, with contiguous keys and values, go
  * to the kernel as one UPDATE_BATCH / DELETE_BATCH (the kernel applies them in order
  * and stops at the first failure); when such a call fails, the ops it did not apply

@@ -160,11 +160,7 @@ class BlockExecutor(_Below):
         programs are compiled on their first lookup (:meth:`_exec_ops`), so a block
         without lookups on them loads no BTF at all.  Cost: O(maps)."""
         return {
-            i
-            for i, m in enumerate(t.refs)
-            if m is not None
-            and _has_btf_output(m)
-            and m.fd >= 0
+            i for i, m in enumerate(t.refs) if m is not None and _has_btf_output(m) and m.fd >= 0
         }
 
     def _fmt_run(self, m: Any) -> Any:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from . import cprint, scan
 from .bytes import _show
-from .plan import LOOKUP, OpBlock
+from .plan import LOOKUP, NO_KEY, POP, OpBlock
 from .state import RunState
 
 TYPE_CHECKING = False
@@ -186,9 +186,9 @@ class JsonBatch(RunState):
         for i in range(a, a + cnt):
             kind, _, m, _, ko, _, _ = blk.op(i)
             output: Any = None
-            if kind == LOOKUP:
+            if kind in (LOOKUP, POP):  # (a pop: no key)
                 ref = t.refs[m]
-                key = bytes(memoryview(blk.keys)[ko : ko + ref.key_size])
+                key = bytes(memoryview(blk.keys)[ko : ko + ref.key_size]) if ko != NO_KEY else b""
                 value = vals[at : at + t.value_sizes[m]]  # (a per-CPU value: every slot)
                 run = fmts[m] if fmts is not None else None
                 formatted = cprint.FormattedEntry(run, key, value) if run is not None else None
