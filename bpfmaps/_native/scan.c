@@ -1454,6 +1454,30 @@ static char *item_output_pretty(char *o, const unsigned char *key, uint32_t ks,
     return PUT(o, "\n        }");
 }
 
+/* a getnext's output at o: {"key":null|[..],"next_key":[..]} (pretty: -jp, members at 12) */
+static char *item_getnext(char *o, const unsigned char *key, const unsigned char *next,
+                          uint32_t ks, int pretty)
+{
+    o = pretty ? PUT(o, "{\n            \"key\": ") : PUT(o, "{\"key\":");
+    if (!key) {
+        o = PUT(o, "null");
+    } else if (pretty) {
+        o = json_hex_pretty(o, key, ks, 12);
+    } else {
+        *o++ = '[';
+        o = json_hex(o, key, ks);
+        *o++ = ']';
+    }
+    if (pretty) {
+        o = PUT(o, ",\n            \"next_key\": ");
+        o = json_hex_pretty(o, next, ks, 12);
+        return PUT(o, "\n        }");
+    }
+    o = PUT(o, ",\"next_key\":[");
+    o = json_hex(o, next, ks);
+    return PUT(o, "]}");
+}
+
 int bpfm_json_items(const char *cbuf, uint64_t len, const struct bpfm_op *ops, uint32_t n,
                     int pretty, const char *keys, const uint32_t *key_size,
                     const uint32_t *value_size, const uint32_t *ncpus,
@@ -1472,10 +1496,13 @@ int bpfm_json_items(const char *cbuf, uint64_t len, const struct bpfm_op *ops, u
         const unsigned char *l = buf + op->pos;
         const unsigned char *nl = memchr(l, '\n', len - op->pos);
         int look = vals && (op->kind == BPFM_OP_LOOKUP || op->kind == BPFM_OP_POP);
+        int next = vals && op->kind == BPFM_OP_GETNEXT;
         struct bpfm_fmt_prog *fmt = look && fmts ? fmts[op->map] : (struct bpfm_fmt_prog *)0;
         uint64_t need = (uint64_t)((nl ? nl : buf + len) - l) * 3 + 160;
         char *o = out + u, *w;
 
+        if (next)
+            need += 14 * (uint64_t)key_size[op->map] + 96;
         if (look) {
             uint64_t nc = ncpus && ncpus[op->map] ? ncpus[op->map] : 1;
 
@@ -1495,7 +1522,14 @@ int bpfm_json_items(const char *cbuf, uint64_t len, const struct bpfm_op *ops, u
             o = indent(o, 8);
         }
         o = pretty ? PUT(o, "],\n        \"output\": ") : PUT(o, "],\"output\":");
-        if (!look) {
+        if (next) {
+            const unsigned char *k = op->key_off == BPFM_NO_KEY
+                                         ? (const unsigned char *)0 /* "key": null */
+                                         : (const unsigned char *)keys + op->key_off;
+
+            o = item_getnext(o, k, (const unsigned char *)vals + v, key_size[op->map], pretty);
+            v += key_size[op->map];
+        } else if (!look) {
             o = PUT(o, "null");
         } else {
             const unsigned char *k = op->key_off == BPFM_NO_KEY
@@ -1785,6 +1819,15 @@ int bpfm_exec_print(const struct bpfm_op *ops, uint32_t count, const int *fds, c
                 rc = 1; /* nothing was taken: the caller runs it again and reports it */
             else
                 u = print_lookup(out, u, m, NULL, vbuf);
+        } else if (o->kind == BPFM_OP_GETNEXT && m->plain == 2 && m->key_size) {
+            /* JSON: the next key as it is (bpfm_json_items writes the item) */
+            rc = bpfm_map_get_next_key(fds[o->map], key, vbuf);
+            if (rc < 0) {
+                rc = 1; /* the caller runs it again and reports it */
+            } else {
+                memcpy(out + u, vbuf, m->key_size);
+                u += m->key_size;
+            }
         } else if (o->kind == BPFM_OP_GETNEXT && m->plain == 1 && m->key_size) {
             /* the next key goes to vbuf (at least key_size bytes) */
             rc = bpfm_map_get_next_key(fds[o->map], key, vbuf);

@@ -171,7 +171,9 @@ int bpfm_dump_print(int fd, uint32_t key_size, uint32_t value_size, uint32_t ncp
  * bytes, its value the next value_size[op.map] bytes of vals from *vals_used (which it
  * advances): the values bpfm_exec_print copied with plain 2; ncpus (may be NULL)
  * [op.map] > 0: a per-CPU map, its "values" [{"cpu": i, "value": [...]}, ...] from
- * ncpus slots of round_up(value_size, 8) bytes; fmts (may be NULL) [op.map] not NULL: a map with BTF, whose output
+ * ncpus slots of round_up(value_size, 8) bytes; a POP op's output is a keyless
+ * lookup's ("key": []); a GETNEXT op's {"key": null or [...], "next_key": [...]}, the
+ * next key the next key_size[op.map] bytes of vals; fmts (may be NULL) [op.map] not NULL: a map with BTF, whose output
  * also has "formatted": the object its program prints (btffmt.h; set to depth 3 and
  * pretty for pretty items).  pretty: bpftool's -jp layout of the items (members
  * indented 8 spaces, "}" after 4); vals NULL: every op's output null (vals_used may be

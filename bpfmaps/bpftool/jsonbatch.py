@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from . import cprint, scan
 from .bytes import _show
-from .plan import LOOKUP, NO_KEY, POP, OpBlock
+from .plan import GETNEXT, LOOKUP, NO_KEY, POP, OpBlock
 from .state import RunState
 
 TYPE_CHECKING = False
@@ -178,7 +178,7 @@ class JsonBatch(RunState):
         kept = blk.words or {}
         if not any(i in kept for i in range(a, a + cnt)):
             return [(blk, a, a + cnt, vals, fmts)]
-        from .output import element_json  # start-up: -j only
+        from .output import element_json, hex_json  # start-up: -j only
 
         t, data = blk.table, self._data
         out: list[Any] = []
@@ -194,6 +194,11 @@ class JsonBatch(RunState):
                 formatted = cprint.FormattedEntry(run, key, value) if run is not None else None
                 output = element_json(ref.info, key, value, t.ncpus, formatted)
                 at += t.value_sizes[m]
+            elif kind == GETNEXT:  # (its next key among the values)
+                ks = t.key_sizes[m]
+                prev = hex_json(bytes(memoryview(blk.keys)[ko : ko + ks])) if ko != NO_KEY else None
+                output = {"key": prev, "next_key": hex_json(vals[at : at + ks])}
+                at += ks
             out.append(self._item({"command": _words(op_words(blk, i, data)), "output": output}))
         return out
 

@@ -41,8 +41,9 @@ _byte = st.integers(0, 255).map(str)
 
 @st.composite
 def _line(draw) -> str:
-    words = ["map", draw(st.sampled_from(["update", "delete", "lookup"])), "id", "7", "key"]
-    words += [draw(_byte) for _ in range(4)]
+    words = ["map", draw(st.sampled_from(["update", "delete", "lookup", "getnext"])), "id", "7"]
+    if words[1] != "getnext" or draw(st.booleans()):  # (a getnext without a key: the first)
+        words += ["key"] + [draw(_byte) for _ in range(4)]
     if words[1] == "update":
         words += ["value"] + [draw(_byte) for _ in range(4)]
     text = draw(st.sampled_from(["", " ", "\t", " \t"]))
@@ -133,7 +134,7 @@ def _pretty_case(lines, vals_seed, with_btf, percpu=False, pretty=True):
 
     from bpfmaps import btf as B
     from bpfmaps.bpftool.output import hex_json
-    from bpfmaps.bpftool.plan import LOOKUP
+    from bpfmaps.bpftool.plan import GETNEXT, LOOKUP, NO_KEY
     from bpfmaps.btf.dumper import Formatted
     from bpfmaps.btf.fmtprog import compile_entry
     from bpfmaps.btf.writer import BTFWriter
@@ -178,6 +179,14 @@ def _pretty_case(lines, vals_seed, with_btf, percpu=False, pretty=True):
                 output = {"key": hex_json(key), "value": hex_json(v)}
             if fmts is not None:
                 output["formatted"] = Formatted(btf, info, key, v, ncpus)
+        if kind == GETNEXT:  # its next key among the values
+            nxt = bytes(rnd.choice([0, 9, 255]) for _ in range(4))
+            vals += nxt
+            prev = bytes(memoryview(blk.keys)[ko : ko + 4]) if ko != NO_KEY else None
+            output = {
+                "key": hex_json(prev) if prev is not None else None,
+                "next_key": hex_json(nxt),
+            }
         objs.append({"command": op_words(blk, i, data), "output": output})
     chunks: list[bytes] = []
     cprint.json_write_items(data, blk, 0, blk.count, vals, lambda c: chunks.append(bytes(c)),
