@@ -1385,6 +1385,34 @@ static char *json_hex_pretty(char *o, const unsigned char *d, uint32_t n, int in
     return o;
 }
 
+/* a per-CPU value's {"cpu": c, "value": [...]} objects at o, one slot of round_up(vs, 8)
+ * bytes a CPU, separated by ","; pretty: the -jp layout of an item's output (the
+ * objects at depth 4, their members at 5) */
+static char *json_cpus(char *o, const unsigned char *val, uint32_t vs, uint32_t ncpus,
+                       int pretty)
+{
+    uint32_t c, step = (vs + 7) & ~7u;
+
+    for (c = 0; c < ncpus; c++) {
+        const unsigned char *d = val + (size_t)c * step;
+
+        if (c)
+            *o++ = ',';
+        o = pretty ? PUT(o, "{\n                    \"cpu\": ") : PUT(o, "{\"cpu\":");
+        o = bpfm_put_u64(o, c);
+        if (pretty) {
+            o = PUT(o, ",\n                    \"value\": ");
+            o = json_hex_pretty(o, d, vs, 20);
+            o = PUT(o, "\n                }");
+        } else {
+            o = PUT(o, ",\"value\":[");
+            o = json_hex(o, d, vs);
+            o = PUT(o, "]}");
+        }
+    }
+    return o;
+}
+
 /* one compact item's output at o: a lookup's {"key":..,"value":..[,"formatted":..]};
  * ncpus > 0: a per-CPU map's "values":[{"cpu":i,"value":..},...], one slot of
  * round_up(vs, 8) bytes a CPU */
@@ -1395,18 +1423,8 @@ static char *item_output_compact(char *o, const unsigned char *key, uint32_t ks,
     o = PUT(o, "{\"key\":[");
     o = json_hex(o, key, ks);
     if (ncpus) {
-        uint32_t c, step = (vs + 7) & ~7u;
-
         o = PUT(o, "],\"values\":[");
-        for (c = 0; c < ncpus; c++) {
-            if (c)
-                *o++ = ',';
-            o = PUT(o, "{\"cpu\":");
-            o = bpfm_put_u64(o, c);
-            o = PUT(o, ",\"value\":[");
-            o = json_hex(o, val + (size_t)c * step, vs);
-            o = PUT(o, "]}");
-        }
+        o = json_cpus(o, val, vs, ncpus, 0);
     } else {
         o = PUT(o, "],\"value\":[");
         o = json_hex(o, val, vs);
@@ -1428,19 +1446,9 @@ static char *item_output_pretty(char *o, const unsigned char *key, uint32_t ks,
 {
     o = PUT(o, "{\n            \"key\": ");
     o = json_hex_pretty(o, key, ks, 12);
-    if (ncpus) { /* the CPUs' objects at depth 4, their members at 5 */
-        uint32_t c, step = (vs + 7) & ~7u;
-
+    if (ncpus) {
         o = PUT(o, ",\n            \"values\": [");
-        for (c = 0; c < ncpus; c++) {
-            if (c)
-                *o++ = ',';
-            o = PUT(o, "{\n                    \"cpu\": ");
-            o = bpfm_put_u64(o, c);
-            o = PUT(o, ",\n                    \"value\": ");
-            o = json_hex_pretty(o, val + (size_t)c * step, vs, 20);
-            o = PUT(o, "\n                }");
-        }
+        o = json_cpus(o, val, vs, ncpus, 1);
         o = PUT(o, "\n            ]");
     } else {
         o = PUT(o, ",\n            \"value\": ");
