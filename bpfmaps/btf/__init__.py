@@ -13,9 +13,10 @@ a map or a kernel BTF id talks to a backend.
 
 from __future__ import annotations
 
-from . import model as _model
 from .loader import VMLINUX_PATH, load, load_bytes, load_file, load_id, load_map, vmlinux
 from .model import __all__ as _model_all
+from .model import _lazy as _model_attr  # (the model's __getattr__)
+from .model import eager_names as _eager_names
 from .parse import elf_btf_section, parse
 
 TYPE_CHECKING = False
@@ -27,7 +28,7 @@ else:
     # every name of the model but Kind, an enum built on first use (the model's
     # __getattr__, reached through this package's): importing bpfmaps.btf loads
     # neither enum nor typing (see bpfmaps.btf.kinds)
-    globals().update({n: getattr(_model, n) for n in _model_all if n != "Kind"})
+    globals().update(_eager_names())
 
 __all__ = [
     *_model_all,
@@ -46,7 +47,7 @@ __all__ = [
 def _lazy(name: str) -> Any:
     """``Kind`` (the package's ``__getattr__``, PEP 562), built on first use."""
     if name == "Kind":
-        return globals().setdefault("Kind", _model.Kind)
+        return globals().setdefault("Kind", _model_attr("Kind"))
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -651,6 +651,13 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | {"Kind"})
 
 
+def eager_names() -> dict[str, Any]:
+    """The public names of this module but ``Kind`` (built on first use), for the
+    modules that re-export them without building it.  O(names)."""
+    g = globals()
+    return {n: g[n] for n in __all__ if n != "Kind"}
+
+
 if not TYPE_CHECKING:  # (hidden from type checkers: they see the classes above)
     Type.kind = _KindOf()
     del Kind  # (published by _public on first use)

@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import gc
 
-from . import kinds as _kinds
 from .kinds import KIND as KIND  # (x as x: re-exported, as the names the loop below adds)
 from .kinds import MAX_RESOLVE_DEPTH as MAX_RESOLVE_DEPTH
 from .kinds import BTFError as BTFError
@@ -59,6 +58,8 @@ from .kinds import Member as Member
 from .kinds import Type as Type
 from .kinds import __all__ as _kinds_all
 from .kinds import _Lazy
+from .kinds import _public as _kinds_attr  # (kinds' __getattr__)
+from .kinds import eager_names as _kinds_names
 from .kinds import kind_name as kind_name
 
 TYPE_CHECKING = False
@@ -71,7 +72,7 @@ if TYPE_CHECKING:
 else:
     # every name of kinds but Kind, an enum built on first use (kinds' __getattr__,
     # reached through this module's): importing the model loads neither enum nor typing
-    globals().update({n: getattr(_kinds, n) for n in _kinds_all if n != "Kind"})
+    globals().update(_kinds_names())
 
 __all__ = ["BTF", *_kinds_all]
 
@@ -313,11 +314,18 @@ class BTF:
         return prefix.get(k, "") + (t.name or "(anon)")
 
 
+def eager_names() -> dict[str, Any]:
+    """The public names of the model but ``Kind`` (built on first use), for the
+    package to re-export without building it.  O(names)."""
+    g = globals()
+    return {n: g[n] for n in __all__ if n != "Kind"}
+
+
 def _lazy(name: str) -> Any:
     """``Kind`` (the module's ``__getattr__``, PEP 562): the kinds module's, built on
     first use (then a global here too, so annotations naming it resolve)."""
     if name == "Kind":
-        return globals().setdefault("Kind", _kinds.Kind)
+        return globals().setdefault("Kind", _kinds_attr("Kind"))
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
