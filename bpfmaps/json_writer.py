@@ -101,10 +101,13 @@ class JsonWriter:
 
     __slots__ = ("pretty", "depth", "sep", "parts")
 
-    def __init__(self, pretty: bool = False) -> None:
-        """An empty writer; ``pretty`` is bpftool's ``-p``.  O(1)."""
+    def __init__(self, pretty: bool = False, depth: int = 0) -> None:
+        """An empty writer; ``pretty`` is bpftool's ``-p``; ``depth``: the number of
+        containers the text is inside (1: one element of an array, such as a batch
+        file's item, laid out as in the array, without its brackets or separators).
+        O(1)."""
         self.pretty: bool = pretty
-        self.depth: int = 0
+        self.depth: int = depth
         self.sep: str = ""
         self.parts: list[str] = []
 

@@ -134,14 +134,10 @@ class JsonBatch(RunState):
         written part by part (:meth:`JsonWriter.write_to`: no copy of the chunks)."""
         from ..json_writer import JsonWriter  # start-up: -j only
 
-        w = JsonWriter(self.pretty)
-        w.value([obj])
-        parts = w.parts
-        # the array's "[" and its "]" ("\n", "]" pretty): parts of their own (begin, end)
-        del parts[-2 if self.pretty else -1 :]
-        del parts[0]
-        if sum(map(len, parts)) < _ITEM_BIG:
-            return "".join(parts)
+        w = JsonWriter(self.pretty, depth=1)  # (an element of the batch's array)
+        w.value(obj)
+        if sum(map(len, w.parts)) < _ITEM_BIG:
+            return "".join(w.parts)
         return w
 
     def _null_items(self, blk: OpBlock, a: int, cnt: int) -> list[Any]:

@@ -82,3 +82,29 @@ def test_string_array_writes_what_the_list_writes(lists, depth, pretty):
         return v
 
     assert render_json(doc(StringArray), pretty) == render_json(doc(list), pretty)
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=6),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@given(st.lists(_json_values, min_size=1, max_size=4), st.booleans())
+def test_a_writer_at_depth_one_writes_an_arrays_element(items, pretty):
+    """JsonWriter(depth=1) (a batch file's item, jsonbatch.JsonBatch._item) writes a
+    value as it appears between an array's separators: the array's text is its
+    brackets around those texts, joined by commas (pretty: the closing line's newline
+    before the "]" of a non-empty array)."""
+    from bpfmaps.json_writer import JsonWriter
+
+    def element(v):
+        w = JsonWriter(pretty, depth=1)
+        w.value(v)
+        return w.getvalue()
+
+    end = "\n]" if pretty else "]"
+    assert render_json(items, pretty) == "[" + ",".join(map(element, items)) + end
