@@ -3,7 +3,9 @@
     python benchmarks/bench_batch.py [--n 1000000] [--repeats 5] [--types hash,array,percpu_hash]
 
 Goals (issue 11): ``batch_ctx`` <= 1.3, ``update_many_lists`` <= 1.15 on hash maps, and
-array ratios within 0.1 of the hash ones (printed when missed).
+the array ratios of those two within 0.1 of the hash ones (printed when missed); the other
+rows' targets are this benchmark's own (an array row further than 0.1 from its hash row is
+printed as such, not as a missed goal).
 
 Per map type (key 8 B or 4 B for arrays, value 32 B, max_entries = n), each number is the
 median of ``--repeats`` runs on a fresh map, Python and C measured in the same run:
@@ -31,8 +33,10 @@ from _common import build_anchor, median_time, run_anchor  # noqa: E402
 
 from bpfmaps import Map, MapType, bulk  # noqa: E402
 
-#: issue 11 goals (hash maps); arrays: within ARRAY_SLACK of the hash ratio
+#: issue 11 goals (hash maps); arrays: within ARRAY_SLACK of the hash ratio (the
+#: operations of ISSUE_GOALS; the other targets are this benchmark's own)
 ARRAY_SLACK = 0.1
+ISSUE_GOALS = ("batch_ctx", "update_many_lists")
 TARGETS = {
     "batch_ctx": 1.3,
     "update_many_lists": 1.15,
@@ -147,10 +151,12 @@ def main() -> int:
         if "array" in tname and hash_ratios:
             for name, _, _, r in rows:
                 if name in hash_ratios and r > hash_ratios[name] + ARRAY_SLACK:
-                    print(
-                        f"  {name}: {r:.2f} vs hash {hash_ratios[name]:.2f} "
-                        f"(goal: within {ARRAY_SLACK})"
+                    what = (
+                        f"goal: within {ARRAY_SLACK}"
+                        if name in ISSUE_GOALS
+                        else f"more than {ARRAY_SLACK} over; not an issue goal"
                     )
+                    print(f"  {name}: {r:.2f} vs hash {hash_ratios[name]:.2f} ({what})")
     return 0 if worst_ok else 1
 
 

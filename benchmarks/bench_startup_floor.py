@@ -9,12 +9,17 @@ Whole-process wall time, interleaved round by round, medians, each as a ratio to
 * ``-m pkg: os._exit``: ``python -m`` of an empty package whose ``__main__`` is
   ``os._exit(0)``: the floor of ``python -m bpfmaps`` (``runpy`` and the 15 modules it
   imports before any of the package's code runs);
+* ``script: _ffi`` and ``-m pkg: _ffi``: the same two floors with one statement more
+  before ``os._exit(0)``, ``import bpfmaps._ffi``: the cffi shim every kernel call goes
+  through (``_cffi_backend`` and the compiled module, two ``dlopen`` and cffi's set-up),
+  i.e. what any bpfmaps that talks to the kernel costs before its own Python code;
 * ``command`` and ``-m bpfmaps``: ``bpfmaps batch file F`` of the user's 513-line file
   (benchmarks/bench_batch_file.py ``user`` shape: 512 + 1 updates on two fresh hash
   maps), through this tree's ``scripts/bpfmaps`` and through ``python -m bpfmaps``.
 
 So the part of the ratio that is bpfmaps' own is ``command - script`` (the same for
-``-m bpfmaps - -m pkg``).  With ``--callgrind`` (valgrind installed), also the
+``-m bpfmaps - -m pkg``); the summary prints it, each way in against its own floor, and what
+is left for bpfmaps' Python code under the 1.5x goal once the floor with the shim is paid.  With ``--callgrind`` (valgrind installed), also the
 instructions of one run of each (``Collected``, whole process: repeatable under load).
 Run from an empty directory, PYTHONPATH this tree, bytecode compiled first.
 
@@ -39,24 +44,37 @@ from bench_batch_file import make_file  # noqa: E402
 
 from bpfmaps.backend import kernel_backend  # noqa: E402
 
+#: the floors' code: leave at once, or after loading the cffi shim (bpfmaps._ffi)
+_EXIT = "import os\n\nos._exit(0)\n"
+_EXIT_FFI = "import os\n\nimport bpfmaps._ffi\n\nos._exit(0)\n"
+#: the small-file goal of issue 11 (ratio to a bare ``python -c pass``)
+GOAL = 1.5
+
 
 def _floor_files(tmp: str) -> tuple[str, str]:
-    """(script path, package dir on the path) for the two floors, bytecode compiled."""
+    """(script path, package dir on the path) for the floors (the script that loads the
+    shim is ``exit_ffi.py`` beside the first), bytecode compiled."""
     pkg = os.path.join(tmp, "pkgs", "floorpkg")
     os.makedirs(pkg)
     with open(os.path.join(pkg, "__init__.py"), "w"):
         pass
     with open(os.path.join(pkg, "__main__.py"), "w") as f:
-        f.write("import os\n\nos._exit(0)\n")
-    script = os.path.join(tmp, "exit_script.py")
-    with open(script, "w") as f:
-        f.write("import os\n\nos._exit(0)\n")
+        f.write(_EXIT)
+    ffi_pkg = os.path.join(tmp, "pkgs", "floorffi")
+    os.makedirs(ffi_pkg)
+    with open(os.path.join(ffi_pkg, "__init__.py"), "w"):
+        pass
+    with open(os.path.join(ffi_pkg, "__main__.py"), "w") as f:
+        f.write(_EXIT_FFI)
+    for name, text in (("exit_script.py", _EXIT), ("exit_ffi.py", _EXIT_FFI)):
+        with open(os.path.join(tmp, name), "w") as f:
+            f.write(text)
     subprocess.run(
         [sys.executable, "-m", "compileall", "-q", os.path.join(tmp, "pkgs")],
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    return script, os.path.dirname(pkg)
+    return os.path.join(tmp, "exit_script.py"), os.path.dirname(pkg)
 
 
 def _callgrind(cmd: list[str], env: dict[str, str], cwd: str) -> float:
@@ -76,6 +94,19 @@ def _callgrind(cmd: list[str], env: dict[str, str], cwd: str) -> float:
         if "Collected" in line:
             return int(line.split()[-1]) / 1e6
     raise SystemExit(f"no instruction count from callgrind: {p.stderr[-500:]}")
+
+
+def _summary(r: dict[str, float]) -> None:
+    """Each way in against its own floors, from the ratios ``r`` (to ``python -c pass``):
+    bpfmaps' own part, the run against the floor, and the room the goal leaves."""
+    print("each way in against its floors (x python -c pass)")
+    for way, floor in (("command", "script"), ("-m bpfmaps", "-m pkg")):
+        bare, ffi, full = r[f"{floor}: os._exit"], r[f"{floor}: _ffi"], r[way]
+        print(
+            f"  {way:11s} own part {full - bare:.2f}x (the shim {ffi - bare:.2f}x, the rest"
+            f" {full - ffi:.2f}x); {full / bare:.2f}x its floor; under {GOAL}x the rest"
+            f" may be {GOAL - ffi:.2f}x"
+        )
 
 
 def main() -> int:
@@ -110,6 +141,8 @@ def main() -> int:
             "python -c pass": [py, "-c", "pass"],
             "script: os._exit": [py, script],
             "-m pkg: os._exit": [py, "-m", "floorpkg"],
+            "script: _ffi": [py, os.path.join(tmp, "exit_ffi.py")],
+            "-m pkg: _ffi": [py, "-m", "floorffi"],
             "command": [py, os.path.join(ROOT, "scripts", "bpfmaps"), "batch", "file", path],
             "-m bpfmaps": [py, "-m", "bpfmaps", "batch", "file", path],
         }
@@ -127,6 +160,7 @@ def main() -> int:
         for k in cmds:
             m = statistics.median(times[k])
             print(f"  {k:18s} {m * 1000:7.2f} ms  {m / base:5.2f}x python -c pass")
+        _summary({k: statistics.median(v) / base for k, v in times.items()})
         if "--callgrind" in sys.argv:
             if shutil.which("valgrind") is None:
                 raise SystemExit("--callgrind: valgrind is not installed")
