@@ -54,27 +54,21 @@ GOAL = 1.5
 def _floor_files(tmp: str) -> tuple[str, str]:
     """(script path, package dir on the path) for the floors (the script that loads the
     shim is ``exit_ffi.py`` beside the first), bytecode compiled."""
-    pkg = os.path.join(tmp, "pkgs", "floorpkg")
-    os.makedirs(pkg)
-    with open(os.path.join(pkg, "__init__.py"), "w"):
-        pass
-    with open(os.path.join(pkg, "__main__.py"), "w") as f:
-        f.write(_EXIT)
-    ffi_pkg = os.path.join(tmp, "pkgs", "floorffi")
-    os.makedirs(ffi_pkg)
-    with open(os.path.join(ffi_pkg, "__init__.py"), "w"):
-        pass
-    with open(os.path.join(ffi_pkg, "__main__.py"), "w") as f:
-        f.write(_EXIT_FFI)
+    pkgs = os.path.join(tmp, "pkgs")
+    for name, text in (("floorpkg", _EXIT), ("floorffi", _EXIT_FFI)):
+        os.makedirs(os.path.join(pkgs, name))
+        for module, code in (("__init__.py", ""), ("__main__.py", text)):
+            with open(os.path.join(pkgs, name, module), "w") as f:
+                f.write(code)
     for name, text in (("exit_script.py", _EXIT), ("exit_ffi.py", _EXIT_FFI)):
         with open(os.path.join(tmp, name), "w") as f:
             f.write(text)
     subprocess.run(
-        [sys.executable, "-m", "compileall", "-q", os.path.join(tmp, "pkgs")],
+        [sys.executable, "-m", "compileall", "-q", pkgs],
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    return os.path.join(tmp, "exit_script.py"), os.path.dirname(pkg)
+    return os.path.join(tmp, "exit_script.py"), pkgs
 
 
 def _callgrind(cmd: list[str], env: dict[str, str], cwd: str) -> float:
