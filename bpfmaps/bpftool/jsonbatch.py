@@ -174,7 +174,7 @@ class JsonBatch(RunState):
         kept = blk.words or {}
         if not any(i in kept for i in range(a, a + cnt)):
             return [(blk, a, a + cnt, vals, fmts)]
-        from .output import element_json, hex_json  # start-up: -j only
+        from .output import element_json, getnext_json  # start-up: -j only
 
         t, data = blk.table, self._data
         out: list[Any] = []
@@ -192,8 +192,8 @@ class JsonBatch(RunState):
                 at += t.value_sizes[m]
             elif kind == GETNEXT:  # (its next key among the values)
                 ks = t.key_sizes[m]
-                prev = hex_json(bytes(memoryview(blk.keys)[ko : ko + ks])) if ko != NO_KEY else None
-                output = {"key": prev, "next_key": hex_json(vals[at : at + ks])}
+                prev = bytes(memoryview(blk.keys)[ko : ko + ks]) if ko != NO_KEY else None
+                output = getnext_json(prev, vals[at : at + ks])
                 at += ks
             out.append(self._item({"command": _words(op_words(blk, i, data)), "output": output}))
         return out

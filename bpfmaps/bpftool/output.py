@@ -53,6 +53,7 @@ __all__ = [
     "PlainOutput",
     "JsonOutput",
     "element_json",
+    "getnext_json",
     "show_json",
     "show_plain",
     "map_type_str",
@@ -148,6 +149,12 @@ def element_json(
     if formatted is not None:
         d["formatted"] = formatted
     return d
+
+
+def getnext_json(key: Optional[bytes], next_key: bytes) -> dict[str, Any]:
+    """bpftool's ``map getnext`` JSON: ``{"key": [...] or null (no key given),
+    "next_key": [...]}``."""
+    return {"key": hex_json(key) if key is not None else None, "next_key": hex_json(next_key)}
 
 
 def _header_json(info: MapInfo) -> dict[str, Any]:
@@ -450,9 +457,7 @@ class JsonOutput(Output):
         self._put(None)
 
     def getnext(self, info: MapInfo, key: Optional[bytes], next_key: bytes) -> None:
-        self._put(
-            {"key": hex_json(key) if key is not None else None, "next_key": hex_json(next_key)}
-        )
+        self._put(getnext_json(key, next_key))
 
     def done(self) -> None:
         self._put(None)
