@@ -316,9 +316,9 @@ class BTF:
 
 def eager_names() -> dict[str, Any]:
     """The public names of the model but ``Kind`` (built on first use), for the
-    package to re-export without building it.  O(names)."""
-    g = globals()
-    return {n: g[n] for n in __all__ if n != "Kind"}
+    package to re-export without building it: the container and kinds' names.
+    O(names)."""
+    return {"BTF": BTF, **_kinds_names()}
 
 
 def _lazy(name: str) -> Any:
