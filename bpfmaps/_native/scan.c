@@ -1827,20 +1827,15 @@ int bpfm_exec_print(const struct bpfm_op *ops, uint32_t count, const int *fds, c
                 rc = 1; /* nothing was taken: the caller runs it again and reports it */
             else
                 u = print_lookup(out, u, m, NULL, vbuf);
-        } else if (o->kind == BPFM_OP_GETNEXT && m->plain == 2 && m->key_size) {
-            /* JSON: the next key as it is (bpfm_json_items writes the item) */
-            rc = bpfm_map_get_next_key(fds[o->map], key, vbuf);
-            if (rc < 0) {
-                rc = 1; /* the caller runs it again and reports it */
-            } else {
-                memcpy(out + u, vbuf, m->key_size);
-                u += m->key_size;
-            }
-        } else if (o->kind == BPFM_OP_GETNEXT && m->plain == 1 && m->key_size) {
+        } else if (o->kind == BPFM_OP_GETNEXT && m->plain && m->key_size) {
             /* the next key goes to vbuf (at least key_size bytes) */
             rc = bpfm_map_get_next_key(fds[o->map], key, vbuf);
             if (rc < 0) {
                 rc = 1; /* the caller runs it again and reports it */
+            } else if (m->plain == 2) {
+                /* JSON: the next key as it is (bpfm_json_items writes the item) */
+                memcpy(out + u, vbuf, m->key_size);
+                u += m->key_size;
             } else {
                 char *t = out + u;
 

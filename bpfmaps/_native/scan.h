@@ -173,7 +173,8 @@ int bpfm_dump_print(int fd, uint32_t key_size, uint32_t value_size, uint32_t ncp
  * [op.map] > 0: a per-CPU map, its "values" [{"cpu": i, "value": [...]}, ...] from
  * ncpus slots of round_up(value_size, 8) bytes; a POP op's output is a keyless
  * lookup's ("key": []); a GETNEXT op's {"key": null or [...], "next_key": [...]}, the
- * next key the next key_size[op.map] bytes of vals; fmts (may be NULL) [op.map] not NULL: a map with BTF, whose output
+ * next key the next key_size[op.map] bytes of vals; fmts (may be NULL) [op.map] not
+ * NULL: a map with BTF, whose output
  * also has "formatted": the object its program prints (btffmt.h; set to depth 3 and
  * pretty for pretty items).  pretty: bpftool's -jp layout of the items (members
  * indented 8 spaces, "}" after 4); vals NULL: every op's output null (vals_used may be
@@ -186,9 +187,9 @@ int bpfm_json_items(const char *buf, uint64_t len, const struct bpfm_op *ops, ui
 
 /* How bpfm_exec_print runs ops on one map: plain 1 formats lookups (and getnext) in
  * bpftool's plain layout, plain 2 (JSON mode) copies each lookup's value as it is to
- * out (value_size bytes, in op order: bpfm_json_items formats them; getnext handed to
- * the caller); per-CPU maps (ncpus) with plain 1 only; 0 hands them to the caller;
- * batch: BPFM_GROUP_UPDATE
+ * out (value_size bytes, a per-CPU map's value_buf: every slot) and each getnext's
+ * next key (key_size bytes), in op order: bpfm_json_items formats them; 0 hands them
+ * to the caller; batch: BPFM_GROUP_UPDATE
  * lets consecutive BPF_ANY updates go as one UPDATE_BATCH, BPFM_GROUP_DELETE consecutive
  * deletes as one DELETE_BATCH (map types whose batch ops apply elements in order, as the
  * single commands would); value_buf: bytes of one value in the value arena. */
@@ -212,8 +213,8 @@ struct bpfm_print_map {
  * and getnext too where maps[op.map].plain, and pops of keyless maps (queue, stack:
  * LOOKUP_AND_DELETE_ELEM, printed as a keyless lookup): the value (next
  * key) is read into vbuf (the largest value or key buffer) and appended to
- * out[*out_used:out_cap] in bpftool's plain layout (plain 2: the value as it is).  Consecutive updates (BPF_ANY) or
- * deletes on one map whose maps[].batch allows it, with contiguous keys and values, go
+ * out[*out_used:out_cap] in bpftool's plain layout (plain 2: the value as it is).
+ * Consecutive updates (BPF_ANY) or deletes on one map whose maps[].batch allows it, with contiguous keys and values, go
  * to the kernel as one UPDATE_BATCH / DELETE_BATCH (the kernel applies them in order
  * and stops at the first failure); when such a call fails, the ops it did not apply
  * run one by one, so the failing op and its errno are the single command's.  A batch
